@@ -1,0 +1,558 @@
+#!/usr/bin/env python3
+"""Container lifecycle benchmark: berth vs crun vs runc, side by side in one run.
+
+For each runtime, one busybox bundle whose process is `true` (no terminal) is
+prepared with scripts/make-bundle.sh, then every iteration measures, for every
+runtime in turn (round-robin, start rotated each iteration so drift and
+ordering effects hit all runtimes equally):
+
+  (a) run:       RT --root R run --bundle B ID
+                 (create + start + wait + delete in one runtime process)
+  (b) lifecycle: RT --root R create --bundle B ID ; RT start ID ;
+                 wait until stopped ; RT delete ID   (total of the four steps)
+
+Waiting in (b) is, by default, polling `RT state ID` until its JSON status is
+"stopped" (every --poll-ms, bounded by 5 s); so (b) includes at least one
+`state` invocation of that runtime. `--wait pidfd` instead reads the pid from
+`state` once right after create (outside the timed region) and waits on a
+pidfd, which takes the runtime's `state` cost out of the figure.
+
+The benchmark process makes itself a child subreaper (like containerd-shim or
+conmon) and reaps the exited containers it inherits after `create`, since
+pid 1 of a minimal machine may not.
+
+Python 3.11 standard library only. Must run as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import platform
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(REPO, "scripts")
+ALL_RUNTIMES = ("berth", "crun", "runc")
+STEP_TIMEOUT_S = 30.0  # bound on any single runtime invocation
+WAIT_BOUND_S = 5.0  # bound on waiting for the container to stop
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Runtime:
+    name: str
+    prefix: list[str]  # argv before the global flags, e.g. ["crun"] or [berth, "runtime"]
+    root: str = ""
+    bundle: str = ""
+    errlog: str = ""
+    version: str = ""
+    live: set[str] = field(default_factory=set)  # ids possibly still existing
+    failures: int = 0
+    disabled: str = ""  # reason, once disabled
+    run_ms: list[float] = field(default_factory=list)
+    life_ms: list[float] = field(default_factory=list)
+    steps_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {"create": [], "start": [], "wait": [], "delete": []}
+    )
+    polls: list[int] = field(default_factory=list)
+
+    def argv(self, *args: str) -> list[str]:
+        return [*self.prefix, "--root", self.root, *args]
+
+
+# --------------------------------------------------------------- helpers ----
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def reap_children() -> None:
+    """Reap exited orphans we inherited as subreaper. Only call while no
+    subprocess.Popen of ours is alive (we are single-threaded, so: between calls)."""
+    for _ in range(10_000):
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def become_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def invoke(rt: Runtime, args: list[str], capture: bool = False,
+           timeout: float = STEP_TIMEOUT_S) -> tuple[int, float, str]:
+    """Run one runtime command; return (returncode, elapsed ms, stdout).
+
+    stdin/stdout are /dev/null (stdout a pipe if capture) and stderr goes to a
+    file: a container created by `create` inherits the runtime's stdio and
+    keeps it open, so a stderr pipe would never reach EOF."""
+    with open(rt.errlog, "wb") as err:
+        t0 = time.perf_counter_ns()
+        try:
+            p = subprocess.run(
+                rt.argv(*args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                stderr=err,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{rt.name} {args[0]}: timed out after {timeout:.0f} s")
+        except OSError as e:
+            raise BenchError(f"{rt.name} {args[0]}: cannot execute: {e}")
+        t1 = time.perf_counter_ns()
+    out = p.stdout.decode(errors="replace") if capture and p.stdout is not None else ""
+    return p.returncode, (t1 - t0) / 1e6, out
+
+
+def err_tail(rt: Runtime, n: int = 600) -> str:
+    try:
+        with open(rt.errlog, "rb") as f:
+            data = f.read()[-n:]
+        return data.decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def check(rt: Runtime, what: str, rc: int) -> None:
+    if rc != 0:
+        tail = err_tail(rt)
+        raise BenchError(f"{rt.name} {what}: exit status {rc}" + (f": {tail}" if tail else ""))
+
+
+def force_delete(rt: Runtime, cid: str) -> None:
+    try:
+        invoke(rt, ["delete", "--force", cid], timeout=10)
+    except BenchError:
+        pass
+    reap_children()
+    rt.live.discard(cid)
+
+
+def state_of(rt: Runtime, cid: str) -> dict:
+    rc, _ms, out = invoke(rt, ["state", cid], capture=True, timeout=10)
+    check(rt, "state", rc)
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        raise BenchError(f"{rt.name} state: not JSON: {out[:200]!r}")
+
+
+# ---------------------------------------------------------- measurements ----
+
+def measure_run(rt: Runtime, cid: str) -> float:
+    rt.live.add(cid)
+    rc, ms, _ = invoke(rt, ["run", "--bundle", rt.bundle, cid])
+    check(rt, "run", rc)
+    rt.live.discard(cid)
+    return ms
+
+
+def measure_lifecycle(rt: Runtime, cid: str, wait_mode: str, poll_s: float) -> dict:
+    steps: dict[str, float] = {}
+    rt.live.add(cid)
+    rc, steps["create"], _ = invoke(rt, ["create", "--bundle", rt.bundle, cid])
+    check(rt, "create", rc)
+
+    pidfd = -1
+    if wait_mode == "pidfd":  # untimed: learn the pid, open a pidfd on it
+        st = state_of(rt, cid)
+        pid = int(st.get("pid") or 0)
+        if pid <= 0:
+            raise BenchError(f"{rt.name} state after create has no pid: {st}")
+        pidfd = os.pidfd_open(pid)
+    polls = 0
+    try:
+        rc, steps["start"], _ = invoke(rt, ["start", cid])
+        check(rt, "start", rc)
+
+        t0 = time.perf_counter_ns()
+        if wait_mode == "pidfd":
+            p = select.poll()
+            p.register(pidfd, select.POLLIN)
+            if not p.poll(WAIT_BOUND_S * 1000):
+                raise BenchError(f"{rt.name}: container did not exit within {WAIT_BOUND_S} s")
+            reap_children()
+        else:
+            deadline = time.monotonic() + WAIT_BOUND_S
+            while True:  # bounded by the deadline
+                reap_children()
+                polls += 1
+                status = state_of(rt, cid).get("status")
+                if status == "stopped":
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{rt.name}: still {status!r} after {WAIT_BOUND_S} s")
+                time.sleep(poll_s)
+        steps["wait"] = (time.perf_counter_ns() - t0) / 1e6
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+    rc, steps["delete"], _ = invoke(rt, ["delete", cid])
+    check(rt, "delete", rc)
+    rt.live.discard(cid)
+    reap_children()
+    steps["total"] = steps["create"] + steps["start"] + steps["wait"] + steps["delete"]
+    steps["polls"] = polls
+    return steps
+
+
+# ------------------------------------------------------------- statistics ---
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+def summarize(values: list[float]) -> dict:
+    if not values:
+        return {}
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p90": pct(values, 90),
+        "mean": statistics.fmean(values),
+        "min": min(values),
+        "max": max(values),
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+# ----------------------------------------------------------------- setup ----
+
+def find_runtimes(args) -> tuple[list[Runtime], list[str]]:
+    wanted = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    unknown = [r for r in wanted if r not in ALL_RUNTIMES]
+    if unknown:
+        raise SystemExit(f"unknown runtime(s): {', '.join(unknown)} (known: {', '.join(ALL_RUNTIMES)})")
+    found, skipped = [], []
+    for name in wanted:
+        if name == "berth":
+            if args.berth:
+                path = os.path.abspath(args.berth)
+                if not os.access(path, os.X_OK):
+                    skipped.append(f"berth: {path} is not executable")
+                    continue
+                prefix = [path] if os.path.basename(path) == "berth-runtime" else [path, "runtime"]
+            else:
+                rel = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "release")
+                link, binary = os.path.join(rel, "berth-runtime"), os.path.join(rel, "berth")
+                if os.access(link, os.X_OK):
+                    prefix = [link]
+                elif os.access(binary, os.X_OK):
+                    prefix = [binary, "runtime"]
+                else:
+                    skipped.append(f"berth: not built ({binary} missing; cargo build --release -p berth)")
+                    continue
+            found.append(Runtime("berth", prefix))
+        else:
+            path = shutil.which(name)
+            if not path:
+                skipped.append(f"{name}: not installed")
+                continue
+            found.append(Runtime(name, [path]))
+    return found, skipped
+
+
+def version_of(rt: Runtime) -> str:
+    for flag in ("--version", "version"):
+        try:
+            p = subprocess.run([*rt.prefix, flag], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if p.returncode == 0 and p.stdout.strip():
+            return p.stdout.decode(errors="replace").strip().splitlines()[0]
+    return "unknown"
+
+
+def make_bundle(spec_rt: Runtime, bundle: str) -> None:
+    cmd = ["bash", os.path.join(SCRIPTS, "make-bundle.sh"),
+           "--runtime-cmd", " ".join(spec_rt.prefix), bundle, "true"]
+    p = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    if p.returncode != 0:
+        raise BenchError(f"make-bundle.sh for {spec_rt.name} failed: "
+                         f"{p.stderr.decode(errors='replace').strip()[-600:]}")
+
+
+def cgroup_layout() -> str:
+    try:
+        with open("/proc/self/mounts") as f:
+            fstypes = {line.split()[2] for line in f if "cgroup" in line.split()[2]}
+    except OSError:
+        return "unknown"
+    if fstypes == {"cgroup2"}:
+        return "v2"
+    if fstypes == {"cgroup"}:
+        return "v1"
+    return "hybrid" if fstypes else "none"
+
+
+# ------------------------------------------------------------------ main ----
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(
+        description="create+start+wait+delete of a busybox `true` container: "
+                    "berth vs crun vs runc, medians and ratios.")
+    ap.add_argument("--runs", type=int, default=50, help="measured iterations (default 50)")
+    ap.add_argument("--warmup", type=int, default=5, help="discarded warm-up iterations (default 5)")
+    ap.add_argument("--runtimes", default=",".join(ALL_RUNTIMES),
+                    help="comma-separated subset of berth,crun,runc (default: all)")
+    ap.add_argument("--berth", metavar="PATH",
+                    help="berth binary (default: target/release/berth-runtime, else target/release/berth runtime)")
+    ap.add_argument("--baseline", default="crun", help="runtime the ratios are relative to (default crun)")
+    ap.add_argument("--poll-ms", type=float, default=1.0,
+                    help="interval between `state` polls while waiting in (b) (default 1 ms)")
+    ap.add_argument("--wait", choices=("state", "pidfd"), default="state",
+                    help="how (b) waits for exit: poll `state` (default) or a pidfd")
+    ap.add_argument("--spec-from", metavar="RUNTIME",
+                    help="generate every bundle's config.json with this runtime's `spec` "
+                         "(default: each runtime its own)")
+    ap.add_argument("--max-seconds", type=float, default=900.0,
+                    help="stop measuring after this long, reporting what was measured (default 900)")
+    ap.add_argument("--max-failures", type=int, default=5,
+                    help="drop a runtime after this many failed iterations (default 5)")
+    ap.add_argument("--json", metavar="OUT", help="also write all numbers to OUT as JSON")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not run scripts/install-deps.sh --for-crun first")
+    a = ap.parse_args(argv)
+    if a.runs < 1 or a.runs > 100_000 or a.warmup < 0 or a.warmup > 1000:
+        ap.error("--runs must be 1..100000 and --warmup 0..1000")
+    if not 0 <= a.poll_ms <= 1000:
+        ap.error("--poll-ms must be within 0..1000")
+    return a
+
+
+def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record: bool) -> None:
+    k = len(rts)
+    order = [rts[(it + j) % k] for j in range(k)]  # rotate start every iteration
+    for mode in ("run", "lifecycle"):
+        for rt in order:
+            if rt.disabled:
+                continue
+            counter[0] += 1
+            cid = f"bench-{os.getpid()}-{counter[0]}"
+            try:
+                if mode == "run":
+                    ms = measure_run(rt, cid)
+                    if record:
+                        rt.run_ms.append(ms)
+                else:
+                    steps = measure_lifecycle(rt, cid, args.wait, args.poll_ms / 1000)
+                    if record:
+                        rt.life_ms.append(steps["total"])
+                        for s in ("create", "start", "wait", "delete"):
+                            rt.steps_ms[s].append(steps[s])
+                        rt.polls.append(int(steps["polls"]))
+            except (BenchError, OSError) as e:
+                force_delete(rt, cid)
+                rt.failures += 1
+                log(f"  {rt.name}: {mode} failed: {e}")
+                if not record:
+                    rt.disabled = f"failed during warm-up: {e}"
+                elif rt.failures >= args.max_failures:
+                    rt.disabled = f"{rt.failures} failures"
+                if rt.disabled:
+                    log(f"  {rt.name}: dropped ({rt.disabled})")
+
+
+def fmt(x: float | None, spec: str = "8.2f") -> str:
+    return format(x, spec) if x is not None else format("-", ">" + spec.split(".")[0])
+
+
+def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
+    results: dict = {"meta": meta, "skipped": skipped, "runtimes": {}}
+    for rt in rts:
+        results["runtimes"][rt.name] = {
+            "command": rt.prefix,
+            "version": rt.version,
+            "disabled": rt.disabled or None,
+            "failures": rt.failures,
+            "run": summarize(rt.run_ms),
+            "lifecycle": summarize(rt.life_ms),
+            "steps": {s: summarize(v) for s, v in rt.steps_ms.items()},
+            "polls_per_lifecycle": statistics.fmean(rt.polls) if rt.polls else None,
+            "samples_ms": {"run": rt.run_ms, "lifecycle": rt.life_ms, **rt.steps_ms},
+        }
+    base = results["runtimes"].get(args.baseline, {})
+    base_run = base.get("run", {}).get("median")
+    base_life = base.get("lifecycle", {}).get("median")
+    for r in results["runtimes"].values():
+        rm, lm = r["run"].get("median"), r["lifecycle"].get("median")
+        r["ratio_to_" + args.baseline] = {
+            "run": rm / base_run if rm and base_run else None,
+            "lifecycle": lm / base_life if lm and base_life else None,
+        }
+
+    print()
+    print(f"container lifecycle, busybox `true`: {meta['runs_measured']} iterations "
+          f"(+{args.warmup} warm-up), runtimes interleaved round-robin")
+    print(f"(a) run = `RT run --bundle B ID`;  (b) lifecycle = create + start + wait + delete, "
+          f"wait = {'poll `state` every %g ms' % args.poll_ms if args.wait == 'state' else 'pidfd'}")
+    print(f"times in ms; ratio = median / {args.baseline}'s median")
+    print()
+    hdr = (f"{'runtime':<8} {'n':>4} | {'(a) med':>8} {'(a) p90':>8} {'ratio':>6} | "
+           f"{'(b) med':>8} {'(b) p90':>8} {'ratio':>6} | "
+           f"{'create':>7} {'start':>7} {'wait':>7} {'delete':>7} {'polls':>5}")
+    print(hdr)
+    print("-" * len(hdr))
+    for name, r in results["runtimes"].items():
+        ra, rb = r["run"], r["lifecycle"]
+        ratio = r["ratio_to_" + args.baseline]
+        st = r["steps"]
+        print(f"{name:<8} {ra.get('n', 0):>4} | {fmt(ra.get('median'))} {fmt(ra.get('p90'))} "
+              f"{fmt(ratio['run'], '6.2f')} | {fmt(rb.get('median'))} {fmt(rb.get('p90'))} "
+              f"{fmt(ratio['lifecycle'], '6.2f')} | "
+              f"{fmt(st['create'].get('median'), '7.2f')} {fmt(st['start'].get('median'), '7.2f')} "
+              f"{fmt(st['wait'].get('median'), '7.2f')} {fmt(st['delete'].get('median'), '7.2f')} "
+              f"{fmt(r['polls_per_lifecycle'], '5.2f')}")
+    for rt in rts:
+        if rt.disabled:
+            print(f"note: {rt.name} dropped: {rt.disabled}")
+    for s in skipped:
+        print(f"note: skipped {s}")
+    print(f"(step columns are medians of each step of (b); polls = mean `state` calls per wait)")
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        log("runtime_lifecycle: must run as root")
+        return 1
+
+    if not args.no_install:
+        p = subprocess.run(["bash", os.path.join(SCRIPTS, "install-deps.sh"), "--for-crun"],
+                           timeout=1800, check=False)
+        if p.returncode != 0:
+            log("runtime_lifecycle: scripts/install-deps.sh --for-crun failed (use --no-install to skip)")
+            return 1
+
+    rts, skipped = find_runtimes(args)
+    for s in skipped:
+        log(f"skipping {s}")
+    if not rts:
+        log("runtime_lifecycle: no runtime to measure")
+        return 1
+
+    if not become_subreaper():
+        log("warning: could not become a child subreaper; exited containers may linger as zombies")
+
+    tmp = tempfile.mkdtemp(prefix="berth-bench-")
+    # Turn SIGTERM/SIGHUP into a normal exit so the cleanup below runs.
+    def _exit(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, _exit)
+
+    counter = [0]
+    t_start = time.monotonic()
+    measured = 0
+    try:
+        spec_rt = None
+        if args.spec_from:
+            spec_rt = next((r for r in rts if r.name == args.spec_from), None)
+            if spec_rt is None:
+                path = shutil.which(args.spec_from)
+                if not path:
+                    log(f"runtime_lifecycle: --spec-from {args.spec_from}: not available")
+                    return 1
+                spec_rt = Runtime(args.spec_from, [path])
+        for rt in rts:
+            base = os.path.join(tmp, rt.name)
+            os.makedirs(base)
+            rt.root = os.path.join(base, "state")
+            rt.bundle = os.path.join(base, "bundle")
+            rt.errlog = os.path.join(base, "stderr.log")
+            rt.version = version_of(rt)
+            try:
+                make_bundle(spec_rt or rt, rt.bundle)
+            except (BenchError, subprocess.TimeoutExpired) as e:
+                rt.disabled = f"bundle: {e}"
+                log(f"{rt.name}: {rt.disabled}")
+            else:
+                log(f"{rt.name}: {' '.join(rt.prefix)} ({rt.version})")
+
+        log(f"warm-up: {args.warmup} iteration(s)")
+        for it in range(args.warmup):
+            one_iteration(rts, it, counter, args, record=False)
+        if all(rt.disabled for rt in rts):
+            log("runtime_lifecycle: every runtime failed")
+            return 1
+
+        log(f"measuring: {args.runs} iteration(s), max {args.max_seconds:.0f} s")
+        for it in range(args.runs):
+            if time.monotonic() - t_start > args.max_seconds:
+                log(f"time bound reached after {measured} iteration(s)")
+                break
+            one_iteration(rts, it, counter, args, record=True)
+            measured += 1
+            if (it + 1) % 10 == 0:
+                log(f"  {it + 1}/{args.runs}")
+            if all(rt.disabled for rt in rts):
+                break
+
+        meta = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": platform.node(),
+            "kernel": platform.release(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "cgroups": cgroup_layout(),
+            "runs_requested": args.runs,
+            "runs_measured": measured,
+            "warmup": args.warmup,
+            "wait": args.wait,
+            "poll_ms": args.poll_ms if args.wait == "state" else None,
+            "spec_from": args.spec_from or "own",
+            "baseline": args.baseline,
+            "elapsed_s": round(time.monotonic() - t_start, 1),
+        }
+        results = report(rts, skipped, args, meta)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=2)
+                f.write("\n")
+            log(f"wrote {args.json}")
+        ok = any(rt.run_ms or rt.life_ms for rt in rts)
+        return 0 if ok else 1
+    finally:
+        for rt in rts:
+            if rt.root:
+                for cid in sorted(rt.live):
+                    force_delete(rt, cid)
+        reap_children()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

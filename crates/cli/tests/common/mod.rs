@@ -1,0 +1,166 @@
+//! Shared pieces of the end-to-end tests: a busybox bundle made offline, the berth binary run as
+//! a runtime with a private state root, and cleanup that runs even when a test fails.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique name for this process and call: two runs on one machine never collide.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn berth() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// One test's world: a bundle, a state root, a container id; all removed on drop.
+pub struct Sandbox {
+    pub dir: PathBuf,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+    pub config: Value,
+}
+
+impl Sandbox {
+    /// A bundle with a busybox rootfs and `berth runtime spec`'s config, running `args`.
+    pub fn new(args: &[&str]) -> Sandbox {
+        let name = unique("berth-test");
+        let dir = std::env::temp_dir().join(&name);
+        let bundle = dir.join("bundle");
+        let rootfs = bundle.join("rootfs");
+        make_busybox_rootfs(&rootfs);
+        let root = PathBuf::from("/run").join(&name);
+        let out = Command::new(berth())
+            .args(["runtime", "spec", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        let id = unique("c");
+        // A cgroup of its own per test, under one parent that the test run removes.
+        config["linux"]["cgroupsPath"] = json!(format!("/berth-test/{id}"));
+        let sb = Sandbox { dir, bundle, root, id, config };
+        sb.save();
+        sb
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.bundle.join("rootfs")
+    }
+
+    /// Writes the (modified) config back to the bundle.
+    pub fn save(&self) {
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// `berth runtime --root ROOT ARGS...`
+    pub fn runtime(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth());
+        cmd.arg("runtime").arg("--root").arg(&self.root).args(args);
+        cmd
+    }
+
+    /// Runs a runtime command to completion, capturing its output.
+    pub fn rt(&self, args: &[&str]) -> Output {
+        self.runtime(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `run` of this sandbox's container, in the foreground.
+    pub fn run(&self) -> Output {
+        let bundle = self.bundle.to_str().unwrap().to_owned();
+        self.rt(&["run", "--bundle", &bundle, &self.id])
+    }
+
+    pub fn create(&self) -> Output {
+        let bundle = self.bundle.to_str().unwrap().to_owned();
+        self.rt(&["create", "--bundle", &bundle, &self.id])
+    }
+
+    pub fn status(&self) -> String {
+        let out = self.rt(&["state", &self.id]);
+        assert!(out.status.success(), "state: {}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["status"].as_str().unwrap().to_owned()
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.rt(&["state", &self.id]);
+        assert!(out.status.success(), "state: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits (bounded) until the container reaches `status`.
+    pub fn wait_status(&self, status: &str) {
+        for _ in 0..500 {
+            if self.status() == status {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("container {} never became {status}", self.id);
+    }
+
+    pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup").join(controller).join(format!("berth-test/{}", self.id))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.rt(&["delete", "--force", &self.id]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir(&self.root);
+        // The shared parent cgroup goes when its last test's container is gone.
+        for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified", ""] {
+            let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(ctrl).join("berth-test"));
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A root filesystem from Debian's busybox-static: the binary, a link per applet, and the
+/// few files a shell expects.
+pub fn make_busybox_rootfs(rootfs: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(busybox.exists(), "busybox-static is not installed (scripts/install-deps.sh installs it)");
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+}

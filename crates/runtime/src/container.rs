@@ -1,0 +1,669 @@
+//! The container lifecycle of the runtime-spec, as the runtime's side sees it: create (fork the
+//! init and walk it through its setup), start, kill, delete, exec, pause, resume, update.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Process};
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::init::{self, ExecArgs, InitArgs};
+use crate::namespaces::{self, NamespacePlan};
+use crate::process::ProcessPlan;
+use crate::spec::{validate_process, Bundle};
+use crate::state::{self, ContainerState, StateDocument, Status, EXEC_FIFO};
+use crate::sync::{self, Msg};
+use crate::{console, syscall};
+
+/// A directory of container states (runc's `--root`).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    warn: fn(&str),
+}
+
+/// How to create a container (`create` and `run` flags).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    /// Descriptors 3 .. 3+N are passed to the container's process.
+    pub preserve_fds: u32,
+}
+
+/// How to run an extra process in a container (`exec` flags).
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container known to the runtime: its record and where it is kept.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    state: ContainerState,
+    warn: fn(&str),
+}
+
+fn default_warn(message: &str) {
+    eprintln!("berth: warning: {message}");
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            root: root.into(),
+            warn: default_warn,
+        }
+    }
+
+    /// Where warnings (an LSM the host lacks, a failed poststart hook) go.
+    pub fn with_warnings(mut self, warn: fn(&str)) -> Runtime {
+        self.warn = warn;
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the container: its init is set up and waits for `start`. The caller must be
+    /// single-threaded (see the crate documentation).
+    pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
+        self.create_inner(id, opts, None).map(|(c, _)| c)
+    }
+
+    /// `run`: create, start, and unless `detach`, wait for the init to exit, forwarding signals
+    /// and the terminal, then delete the container. Returns the exit code for the caller to exit
+    /// with (128+N for a signal, as shells do).
+    pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
+        let own_console = if !detach && opts.console_socket.is_none() {
+            Some(console::socket_pair()?)
+        } else {
+            None
+        };
+        let (container, master_rx) = self.create_inner(id, opts, own_console)?;
+        let result = container.start().and_then(|()| {
+            if detach {
+                return Ok(0);
+            }
+            let proxy = master_rx
+                .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
+                .transpose()?;
+            let code = wait_forwarding_signals(Pid::from_raw(container.state.pid));
+            if let Some(handle) = proxy {
+                let _ = handle.join();
+            }
+            code
+        });
+        if !detach || result.is_err() {
+            container.delete(true)?;
+        }
+        result
+    }
+
+    fn create_inner(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        own_console: Option<(OwnedFd, OwnedFd)>,
+    ) -> Result<(Container, Option<OwnedFd>)> {
+        validate_id(id)?;
+        let bundle = Bundle::load(&opts.bundle)?;
+        let spec = &bundle.spec;
+        let linux = spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux is missing".into()))?;
+        let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is missing".into()))?;
+        let ns_plan = NamespacePlan::new(linux)?;
+        let warn = self.warn;
+        let plan = ProcessPlan::new(process, linux.seccomp().as_ref(), &mut |m| warn(&m))?;
+
+        // The console, resolved before anything is made so a refusal leaves nothing behind.
+        let (console_tx, console_rx) = match (plan.terminal, &opts.console_socket, own_console) {
+            (false, _, _) => (None, None),
+            (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
+            (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
+            (true, None, None) => {
+                return Err(Error::InvalidConfig(
+                    "process.terminal is true but no --console-socket was given to receive the pty"
+                        .into(),
+                ))
+            }
+        };
+
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| Error::io(format!("create state root {}", self.root.display()), e))?;
+        let dir = self.root.join(id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::IdInUse(id.to_owned())),
+            Err(e) => return Err(Error::io(format!("create state dir {}", dir.display()), e)),
+        }
+        let mut guard = CreateGuard { dir: Some(dir.clone()), cgroup: None, pid: None };
+
+        let fifo_path = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+        // mkfifo honours the umask; anyone the container runs as must be able to open it.
+        std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(|e| Error::io(format!("chmod {}", fifo_path.display()), e))?;
+        let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
+
+        let cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+        cgroup.create()?;
+        guard.cgroup = Some(cgroup.clone());
+        let cgroup_sources = cgroup.mount_sources();
+
+        let created = state::now_rfc3339();
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let mut record = ContainerState {
+            id: id.to_owned(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created,
+            owner: owner_name(),
+            annotations,
+            cgroup,
+            config: bundle.spec.clone(),
+        };
+
+        let (runtime_end, init_end) = sync::pair()?;
+        ns_plan.enter_before_fork(linux)?;
+        // SAFETY: the runtime's documented precondition is a single-threaded caller.
+        let child = unsafe { syscall::clone_process(ns_plan.clone_flags.bits() as libc::c_ulong) }
+            .map_err(|e| Error::sys(format!("clone the init with namespaces {:?}", ns_plan.clone_flags), e))?;
+        let Some(pid) = child else {
+            drop(runtime_end);
+            init::run(InitArgs {
+                channel: init_end,
+                spec,
+                rootfs: &bundle.rootfs,
+                bundle: &bundle.dir,
+                ns_plan: &ns_plan,
+                plan: &plan,
+                cgroup_sources: &cgroup_sources,
+                fifo: &fifo,
+                console: console_tx.as_ref(),
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                state_json: &|status| state_json(&record, status, std::process::id() as i32),
+            })
+        };
+        drop(init_end);
+        drop(console_tx);
+        guard.pid = Some(pid);
+        record.pid = pid.as_raw();
+
+        if ns_plan.new_userns {
+            namespaces::write_id_maps(pid.as_raw(), linux)?;
+        }
+        record.cgroup.add_process(pid.as_raw())?;
+        if let Some(resources) = linux.resources() {
+            record.cgroup.apply(resources)?;
+        }
+        runtime_end.send(Msg::Proceed)?;
+        runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
+        let hooks = spec.hooks().as_ref();
+        let creating = state_json(&record, Status::Creating, pid.as_raw());
+        hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &creating)?;
+        hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &creating)?;
+        runtime_end.send(Msg::HooksDone)?;
+        runtime_end.expect(Msg::Ready)?;
+
+        record.pid_start_time = state::process_stat(pid.as_raw())
+            .map(|(_, start)| start)
+            .ok_or_else(|| Error::Init("exited right after setup".into()))?;
+        record.write(&dir)?;
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, pid.as_raw())?;
+        }
+        guard.disarm();
+        Ok((Container { dir, state: record, warn: self.warn }, console_rx))
+    }
+
+    /// The container with this id.
+    pub fn load(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let dir = self.root.join(id);
+        let state = ContainerState::read(&dir, id)?;
+        Ok(Container { dir, state, warn: self.warn })
+    }
+
+    /// Every container under this root, by id.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("read {}", self.root.display()), e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str() else { continue };
+            match self.load(id) {
+                Ok(c) => out.push(c),
+                // A directory without state is a create in progress (or one that crashed).
+                Err(Error::NotFound(_)) | Err(Error::InvalidId(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
+        Ok(out)
+    }
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.state.pid
+    }
+
+    pub fn record(&self) -> &ContainerState {
+        &self.state
+    }
+
+    /// The status, read from the system: a dead init means stopped whatever the file says.
+    pub fn status(&self) -> Status {
+        if !self.state.init_alive() {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if self.state.cgroup.is_frozen().unwrap_or(false) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// The runtime-spec state document, as `state` prints it.
+    pub fn state_document(&self) -> String {
+        let status = self.status();
+        let pid = if status == Status::Stopped { 0 } else { self.state.pid };
+        document(&self.state, status, pid)
+    }
+
+    /// Lets the init exec the container's program.
+    pub fn start(&self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Created {
+            return Err(self.wrong_state("start", status, " (only a created container can be started)"));
+        }
+        let fifo_path = self.dir.join(EXEC_FIFO);
+        let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
+        // The init opens the fifo for writing and writes one byte: wait for it, but not for an
+        // init that died meanwhile.
+        loop {
+            let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(100u8)) {
+                Ok(0) | Err(Errno::EINTR) => {
+                    if !self.state.init_alive() {
+                        return Err(Error::Init("exited before it could be started".into()));
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => return Err(Error::sys("wait on the exec fifo", e)),
+            }
+        }
+        let mut byte = [0u8; 1];
+        let _ = nix::unistd::read(fifo.as_fd(), &mut byte);
+        let _ = std::fs::remove_file(&fifo_path);
+        let hooks = self.state.config.hooks().as_ref();
+        let running = state_json(&self.state, Status::Running, self.state.pid);
+        if let Err(e) = hooks::run("poststart", hooks.and_then(|h| h.poststart().as_ref()), &running) {
+            (self.warn)(&e.to_string());
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to the init, or with `all` to every process of the container.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(self.wrong_state("kill", status, " (container not running)"));
+        }
+        let sig = Signal::try_from(signal).map_err(|e| Error::sys(format!("signal {signal}"), e))?;
+        if all {
+            for pid in self.state.cgroup.pids()? {
+                match kill(Pid::from_raw(pid), sig) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(Error::sys(format!("kill pid {pid} with {sig}"), e)),
+                }
+            }
+            return Ok(());
+        }
+        kill(Pid::from_raw(self.state.pid), sig)
+            .map_err(|e| Error::sys(format!("kill the init (pid {}) with {sig}", self.state.pid), e))
+    }
+
+    /// Removes the container. A running or paused one only with `force` (it is killed first).
+    pub fn delete(&self, force: bool) -> Result<()> {
+        let status = self.status();
+        match status {
+            Status::Stopped | Status::Created => {}
+            Status::Running | Status::Paused | Status::Creating if force => {}
+            _ => return Err(self.wrong_state("delete", status, " (stop it first, or use --force)")),
+        }
+        if status == Status::Paused {
+            self.state.cgroup.thaw()?;
+        }
+        if status != Status::Stopped {
+            let _ = kill(Pid::from_raw(self.state.pid), Signal::SIGKILL);
+            wait_gone(self.state.pid, self.state.pid_start_time);
+        }
+        // Without a pid namespace, processes may outlive the init: the cgroup knows them all.
+        for _ in 0..100 {
+            let pids = self.state.cgroup.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.state.cgroup.destroy()?;
+        let hooks = self.state.config.hooks().as_ref();
+        let stopped = state_json(&self.state, Status::Stopped, 0);
+        if let Err(e) = hooks::run("poststop", hooks.and_then(|h| h.poststop().as_ref()), &stopped) {
+            (self.warn)(&e.to_string());
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(format!("remove {}", self.dir.display()), e))
+    }
+
+    pub fn pause(&self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Running && status != Status::Created {
+            return Err(self.wrong_state("pause", status, ""));
+        }
+        Ok(self.state.cgroup.freeze()?)
+    }
+
+    pub fn resume(&self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Paused {
+            return Err(self.wrong_state("resume", status, " (it is not paused)"));
+        }
+        Ok(self.state.cgroup.thaw()?)
+    }
+
+    /// Changes the container's resource limits.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(self.wrong_state("update", status, ""));
+        }
+        Ok(self.state.cgroup.apply(resources)?)
+    }
+
+    /// Every process of the container, by host pid.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(self.state.cgroup.pids()?)
+    }
+
+    /// Runs `process` in the container's namespaces and cgroup. Detached: returns its pid.
+    /// Otherwise waits and returns its exit code. The caller must be single-threaded.
+    pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        let status = self.status();
+        if status == Status::Stopped || status == Status::Paused {
+            return Err(self.wrong_state("exec in", status, ""));
+        }
+        validate_process(process)?;
+        let seccomp = self.state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let warn = self.warn;
+        let plan = ProcessPlan::new(process, seccomp, &mut |m| warn(&m))?;
+        let own_console = if plan.terminal && opts.console_socket.is_none() && !opts.detach {
+            Some(console::socket_pair()?)
+        } else {
+            None
+        };
+        let (console_tx, console_rx) = match (plan.terminal, &opts.console_socket, own_console) {
+            (false, _, _) => (None, None),
+            (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
+            (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
+            (true, None, None) => {
+                return Err(Error::InvalidConfig(
+                    "a terminal was asked for but no --console-socket was given to receive the pty".into(),
+                ))
+            }
+        };
+        let joins = namespaces::of_process(self.state.pid);
+        let mut in_child = Vec::new();
+        for (flag, path) in joins {
+            let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
+            if flag == nix::sched::CloneFlags::CLONE_NEWPID || flag == namespaces::CLONE_NEWTIME {
+                // Both act on children only: enter them here, before the fork.
+                namespaces::join_fd(flag, &fd, &path)?;
+            } else {
+                in_child.push((flag, fd, path));
+            }
+        }
+        let (runtime_end, init_end) = sync::pair()?;
+        // SAFETY: the runtime's documented precondition is a single-threaded caller.
+        let child = unsafe { syscall::clone_process(0) }.map_err(|e| Error::sys("fork the exec process", e))?;
+        let Some(pid) = child else {
+            drop(runtime_end);
+            init::exec(ExecArgs {
+                channel: init_end,
+                joins: &in_child,
+                plan: &plan,
+                console: console_tx.as_ref(),
+                preserve_fds: opts.preserve_fds,
+                detach: opts.detach,
+            })
+        };
+        drop(init_end);
+        drop(console_tx);
+        let setup = (|| {
+            self.state.cgroup.add_process(pid.as_raw())?;
+            runtime_end.send(Msg::Proceed)?;
+            runtime_end.expect(Msg::Ready)
+        })();
+        if let Err(e) = setup {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, pid.as_raw())?;
+        }
+        if opts.detach {
+            return Ok(pid.as_raw());
+        }
+        let proxy = console_rx
+            .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
+            .transpose()?;
+        let code = wait_forwarding_signals(pid);
+        if let Some(handle) = proxy {
+            let _ = handle.join();
+        }
+        code
+    }
+
+    fn wrong_state(&self, op: &'static str, status: Status, hint: &'static str) -> Error {
+        Error::WrongState { id: self.state.id.clone(), op, status, hint }
+    }
+}
+
+/// Undoes a half-made create: kills the init, removes its cgroup and state directory.
+struct CreateGuard {
+    dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+    pid: Option<Pid>,
+}
+
+impl CreateGuard {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            for pid in cgroup.pids().unwrap_or_default() {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = cgroup.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// runc's rule for ids, which shims and podman rely on: no path separators, no `..`.
+fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_owned()))
+    }
+}
+
+fn state_json(record: &ContainerState, status: Status, pid: i32) -> Vec<u8> {
+    document(record, status, pid).into_bytes()
+}
+
+fn document(record: &ContainerState, status: Status, pid: i32) -> String {
+    let doc = StateDocument {
+        oci_version: record.config.version(),
+        id: &record.id,
+        status,
+        pid,
+        bundle: &record.bundle,
+        rootfs: &record.rootfs,
+        created: &record.created,
+        owner: &record.owner,
+        annotations: &record.annotations,
+    };
+    serde_json::to_string(&doc).unwrap_or_default()
+}
+
+fn owner_name() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    state::write_atomic(path, pid.to_string().as_bytes())
+}
+
+/// Waits until a process that is not our child is gone, on a pidfd (bounded: 10 s).
+fn wait_gone(pid: i32, start_time: u64) {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: the kernel just returned this descriptor; we own it.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // The pid might have been reused between our check and pidfd_open.
+    if state::process_stat(pid).map(|(_, s)| s) != Some(start_time) {
+        return;
+    }
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::from(10_000u16));
+    // Our own child (run, or a create in this process): reap it so it leaves no zombie.
+    let _ = waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// Waits for our child `pid`, passing on the signals a user sends to the foreground process,
+/// as `runc run` does. Returns its exit code (128+N when killed by signal N).
+fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    const FORWARDED: [Signal; 7] = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ];
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        set.add(s);
+    }
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(|e| Error::sys("block signals to forward them", e))?;
+    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
+    let result = loop {
+        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => break Err(Error::sys(format!("wait for pid {pid}"), e)),
+        }
+        match sfd.read_signal() {
+            Ok(Some(info)) => {
+                let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
+                if signo != Signal::SIGCHLD as i32 {
+                    if let Ok(sig) = Signal::try_from(signo) {
+                        let _ = kill(pid, sig);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(Errno::EINTR) => {}
+            Err(e) => break Err(Error::sys("read signalfd", e)),
+        }
+    };
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for good in ["a", "abc-1.2_3+x", "A9"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "x\0"] {
+            assert!(matches!(validate_id(bad), Err(Error::InvalidId(_))), "{bad:?}");
+        }
+    }
+}

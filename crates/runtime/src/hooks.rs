@@ -1,0 +1,82 @@
+//! Lifecycle hooks: each is run with the container's state as JSON on its stdin, and killed if
+//! it outlives its timeout.
+
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use oci_spec::runtime::Hook;
+
+use crate::error::{Error, Result};
+
+/// Runs `hooks` in order; the first failure stops the rest.
+pub(crate) fn run(kind: &'static str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
+    for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
+        run_one(kind, hook, state_json)?;
+    }
+    Ok(())
+}
+
+fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
+    let fail = |reason: String| Error::Hook {
+        kind,
+        path: hook.path().clone(),
+        reason,
+    };
+    let mut cmd = Command::new(hook.path());
+    let args = hook.args().as_deref().unwrap_or_default();
+    if let Some((argv0, rest)) = args.split_first() {
+        cmd.arg0(argv0).args(rest);
+    }
+    cmd.env_clear();
+    for var in hook.env().as_deref().unwrap_or_default() {
+        if let Some((k, v)) = var.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine: ignore EPIPE.
+        let _ = stdin.write_all(state_json);
+    }
+    let timeout = hook.timeout().filter(|t| *t > 0);
+    if let Some(secs) = timeout {
+        let pid = i32::try_from(child.id()).map_err(|_| fail("pid out of range".into()))?;
+        if !wait_exit_within(pid, secs).map_err(|e| fail(format!("wait: {e}")))? {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!("timed out after {secs} s, killed")));
+        }
+    }
+    let status = child.wait().map_err(|e| fail(format!("wait: {e}")))?;
+    if !status.success() {
+        return Err(fail(format!("failed: {status}")));
+    }
+    Ok(())
+}
+
+/// Waits for `pid` to exit for at most `secs`, on a pidfd: an event, not a polling loop.
+fn wait_exit_within(pid: i32, secs: i64) -> std::io::Result<bool> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just returned by the kernel and is owned here only.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs.unsigned_abs());
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! berth's OCI runtime: turns a bundle (config.json + rootfs) into an isolated process, as the
+//! runtime-spec describes. It depends on nothing else of berth; the engine, the builder and the
+//! runc-compatible command line all start containers through [`Runtime`].
+//!
+//! Process model: the calling process forks the container's init directly (no re-exec of a helper
+//! binary); parent and init talk over a socketpair while the init builds its namespaces and root,
+//! then the init blocks on the `exec.fifo` until `start`. The caller must be single-threaded when
+//! it calls [`Runtime::create`], [`Container::exec`] or [`Runtime::run`]: the forked child
+//! allocates, which is only sound after fork in a process with one thread (the CLI is).
+
+mod capabilities;
+mod cgroups;
+mod console;
+mod container;
+mod default_spec;
+mod error;
+mod exe_guard;
+mod features;
+mod hooks;
+mod init;
+mod namespaces;
+mod process;
+mod rootfs;
+mod seccomp;
+mod signal;
+mod spec;
+mod state;
+mod sync;
+mod syscall;
+
+pub use container::{Container, CreateOptions, ExecOptions, Runtime};
+pub use default_spec::{default_spec, rootless_spec};
+pub use error::{Error, Result};
+pub use exe_guard::ensure_sealed_exe;
+pub use features::features;
+pub use signal::{name as signal_name, parse as parse_signal};
+pub use spec::load_process;
+pub use state::{now_rfc3339, ContainerState, Status};
+pub use cgroups::CgroupError;
+pub use seccomp::SeccompError;

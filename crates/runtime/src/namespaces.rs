@@ -1,0 +1,165 @@
+//! Which namespaces a container gets: new ones (made by clone), joined ones (setns on a path),
+//! and the two that only apply to children (pid, time), which the runtime enters before it forks.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub(crate) struct NamespacePlan {
+    /// Namespaces clone(2) creates for the init.
+    pub clone_flags: CloneFlags,
+    /// The cgroup namespace is made after the init joined its cgroup, so that cgroup is its root.
+    pub new_cgroupns: bool,
+    pub new_time: bool,
+    pub new_userns: bool,
+    /// Joined by the runtime itself before the fork (they act on children, or are harmless to it).
+    pub join_before_fork: Vec<(CloneFlags, PathBuf)>,
+    /// Joined by the init (user first, then mount).
+    pub join_in_init: Vec<(CloneFlags, PathBuf)>,
+}
+
+pub(crate) fn flag_of(typ: LinuxNamespaceType) -> CloneFlags {
+    match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CLONE_NEWTIME,
+    }
+}
+
+pub(crate) const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(0x80);
+
+impl NamespacePlan {
+    pub(crate) fn new(linux: &Linux) -> Result<NamespacePlan> {
+        let mut plan = NamespacePlan {
+            clone_flags: CloneFlags::empty(),
+            new_cgroupns: false,
+            new_time: false,
+            new_userns: false,
+            join_before_fork: Vec::new(),
+            join_in_init: Vec::new(),
+        };
+        for ns in linux.namespaces().as_deref().unwrap_or_default() {
+            let flag = flag_of(ns.typ());
+            match (ns.path(), ns.typ()) {
+                (None, LinuxNamespaceType::Cgroup) => plan.new_cgroupns = true,
+                (None, LinuxNamespaceType::Time) => plan.new_time = true,
+                (None, LinuxNamespaceType::User) => {
+                    plan.new_userns = true;
+                    plan.clone_flags |= flag;
+                }
+                (None, _) => plan.clone_flags |= flag,
+                (Some(path), LinuxNamespaceType::User | LinuxNamespaceType::Mount) => {
+                    plan.join_in_init.push((flag, path.clone()))
+                }
+                (Some(path), _) => plan.join_before_fork.push((flag, path.clone())),
+            }
+        }
+        plan.join_in_init.sort_by_key(|(f, _)| *f != CloneFlags::CLONE_NEWUSER);
+        let joins_userns = plan.join_in_init.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+        if joins_userns && !plan.clone_flags.is_empty() {
+            return Err(Error::Unsupported(
+                "joining a user namespace by path while creating other namespaces: they would be \
+                 owned by the host's user namespace, not the joined one"
+                    .into(),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Runs in the runtime right before the fork.
+    pub(crate) fn enter_before_fork(&self, linux: &Linux) -> Result<()> {
+        for (flag, path) in &self.join_before_fork {
+            join(*flag, path)?;
+        }
+        if self.new_time {
+            unshare(CLONE_NEWTIME).map_err(|e| Error::sys("unshare the time namespace", e))?;
+            let offsets = linux
+                .time_offsets()
+                .as_ref()
+                .map(|o| {
+                    o.iter()
+                        .map(|(clock, off)| format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)))
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            if !offsets.is_empty() {
+                std::fs::write("/proc/self/timens_offsets", &offsets)
+                    .map_err(|e| Error::io(format!("write time offsets {offsets:?}"), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs in the init once the runtime let it proceed.
+    pub(crate) fn enter_in_init(&self) -> Result<()> {
+        for (flag, path) in &self.join_in_init {
+            join(*flag, path)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn join(flag: CloneFlags, path: &Path) -> Result<()> {
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys(format!("open namespace {}", path.display()), e))?;
+    join_fd(flag, &fd, path)
+}
+
+pub(crate) fn join_fd(flag: CloneFlags, fd: &OwnedFd, what: &Path) -> Result<()> {
+    setns(fd.as_fd(), flag).map_err(|e| Error::sys(format!("setns {} (fd {})", what.display(), fd.as_raw_fd()), e))
+}
+
+/// Writes the init's uid and gid maps from the runtime, which holds the privileges to do it.
+pub(crate) fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
+    let render = |maps: &Option<Vec<LinuxIdMapping>>| {
+        maps.as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+        let path = format!("/proc/{pid}/{file}");
+        let content = render(maps);
+        std::fs::write(&path, &content)
+            .map_err(|e| Error::io(format!("write {content:?} to {path}"), e))?;
+    }
+    Ok(())
+}
+
+/// The namespaces of a running container, for `exec` to join: (flag, /proc/PID/ns/NAME)
+/// for each one that differs from the caller's.
+pub(crate) fn of_process(pid: i32) -> Vec<(CloneFlags, PathBuf)> {
+    const ORDER: [(&str, CloneFlags); 8] = [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("time", CLONE_NEWTIME),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    ORDER
+        .iter()
+        .filter_map(|(name, flag)| {
+            let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+            let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok()?;
+            let meta = std::fs::metadata(&theirs).ok()?;
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino() != ours.ino() || meta.dev() != ours.dev()).then_some((*flag, theirs))
+        })
+        .collect()
+}

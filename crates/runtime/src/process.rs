@@ -1,0 +1,363 @@
+//! The container's process as the spec describes it (`process`): prepared in the runtime from
+//! config.json, then applied step by step in the init or exec child right before execve.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process,
+};
+
+use crate::capabilities::CapabilityPlan;
+use crate::error::{Error, Result};
+use crate::seccomp::Filter;
+use crate::syscall;
+
+/// Everything about the process, turned into the values the syscalls take.
+pub(crate) struct ProcessPlan {
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    path_var: Option<String>,
+    pub has_home: bool,
+    pub cwd: PathBuf,
+    pub uid: Uid,
+    pub gid: Gid,
+    additional_gids: Vec<Gid>,
+    umask: Option<u32>,
+    rlimits: Vec<(PosixRlimitType, libc::rlimit)>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+    pub capabilities: CapabilityPlan,
+    pub seccomp: Option<Filter>,
+    io_priority: Option<u64>,
+    scheduler: Option<SchedAttr>,
+    /// The LSM label to put on the exec, and the file to write it to, when the host has that LSM.
+    lsm_exec: Option<(&'static str, String)>,
+    pub terminal: bool,
+}
+
+impl std::fmt::Debug for ProcessPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPlan").field("args", &self.args).finish_non_exhaustive()
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+impl ProcessPlan {
+    /// Builds the plan; warnings (ignored capabilities, an LSM the host lacks) go to `warn`.
+    pub(crate) fn new(
+        process: &Process,
+        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<ProcessPlan> {
+        let cstr = |s: &str, what: &str| {
+            CString::new(s).map_err(|_| Error::InvalidConfig(format!("{what} {s:?} contains a NUL byte")))
+        };
+        let args = process
+            .args()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| cstr(a, "process.args entry"))
+            .collect::<Result<Vec<_>>>()?;
+        let env_list = process.env().as_deref().unwrap_or_default();
+        let env = env_list
+            .iter()
+            .map(|e| cstr(e, "process.env entry"))
+            .collect::<Result<Vec<_>>>()?;
+        let path_var = env_list
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .map(str::to_owned);
+        let has_home = env_list.iter().any(|e| e.starts_with("HOME="));
+        let user = process.user();
+        let (capabilities, unknown) = CapabilityPlan::new(process.capabilities().as_ref())?;
+        for name in unknown {
+            warn(format!("capability {name} is not known to this kernel: ignored"));
+        }
+        let rlimits = process
+            .rlimits()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r.typ(),
+                    libc::rlimit {
+                        rlim_cur: r.soft(),
+                        rlim_max: r.hard(),
+                    },
+                )
+            })
+            .collect();
+        let io_priority = process.io_priority().as_ref().map(|p| {
+            let class: u64 = match p.class() {
+                IOPriorityClass::IoprioClassRt => 1,
+                IOPriorityClass::IoprioClassBe => 2,
+                IOPriorityClass::IoprioClassIdle => 3,
+            };
+            (class << 13) | (p.priority().clamp(0, 7) as u64)
+        });
+        let scheduler = process.scheduler().as_ref().map(|s| SchedAttr {
+            size: std::mem::size_of::<SchedAttr>() as u32,
+            policy: match s.policy() {
+                LinuxSchedulerPolicy::SchedOther => 0,
+                LinuxSchedulerPolicy::SchedFifo => 1,
+                LinuxSchedulerPolicy::SchedRr => 2,
+                LinuxSchedulerPolicy::SchedBatch => 3,
+                LinuxSchedulerPolicy::SchedIso => 4,
+                LinuxSchedulerPolicy::SchedIdle => 5,
+                LinuxSchedulerPolicy::SchedDeadline => 6,
+            },
+            flags: s.flags().as_deref().unwrap_or_default().iter().fold(0, |acc, f| {
+                acc | match f {
+                    LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                    LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                    LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                    LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                    LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                    LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                    LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+                }
+            }),
+            nice: s.nice().unwrap_or(0),
+            priority: u32::try_from(s.priority().unwrap_or(0)).unwrap_or(0),
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+        });
+        let lsm_exec = lsm_exec_label(process, warn);
+        Ok(ProcessPlan {
+            args,
+            env,
+            path_var,
+            has_home,
+            cwd: process.cwd().clone(),
+            uid: Uid::from_raw(user.uid()),
+            gid: Gid::from_raw(user.gid()),
+            additional_gids: user
+                .additional_gids()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|g| Gid::from_raw(*g))
+                .collect(),
+            umask: user.umask(),
+            rlimits,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            oom_score_adj: process.oom_score_adj(),
+            capabilities,
+            seccomp: seccomp.map(Filter::compile).transpose()?,
+            io_priority,
+            scheduler,
+            lsm_exec,
+            terminal: process.terminal().unwrap_or(false),
+        })
+    }
+
+    /// Limits and priorities, applied while the process still has its privileges.
+    pub(crate) fn apply_limits(&self) -> Result<()> {
+        for (typ, limit) in &self.rlimits {
+            // SAFETY: `limit` is a valid rlimit; the resource number comes from the spec's enum.
+            let ret = unsafe { libc::setrlimit(rlimit_resource(*typ) as _, limit) };
+            if ret != 0 {
+                let errno = Errno::last();
+                let hint = if errno == Errno::EPERM {
+                    " (a hard limit may not be raised above the host's without CAP_SYS_RESOURCE)"
+                } else {
+                    ""
+                };
+                return Err(Error::sys(
+                    format!(
+                        "setrlimit {typ:?} soft={} hard={}{hint}",
+                        limit.rlim_cur, limit.rlim_max
+                    ),
+                    errno,
+                ));
+            }
+        }
+        if let Some(adj) = self.oom_score_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+                Error::io(
+                    format!("set oom_score_adj to {adj} (lowering it needs CAP_SYS_RESOURCE)"),
+                    e,
+                )
+            })?;
+        }
+        if let Some(prio) = self.io_priority {
+            const IOPRIO_WHO_PROCESS: i32 = 1;
+            // SAFETY: ioprio_set takes three integers.
+            let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+            if ret != 0 {
+                return Err(Error::sys(format!("ioprio_set {prio:#x}"), Errno::last()));
+            }
+        }
+        if let Some(attr) = &self.scheduler {
+            // SAFETY: `attr` is a sched_attr of the size recorded in its `size` field.
+            let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
+            if ret != 0 {
+                return Err(Error::sys(
+                    format!("sched_setattr policy {} priority {}", attr.policy, attr.priority),
+                    Errno::last(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Becomes the spec's user with exactly the spec's capabilities.
+    pub(crate) fn switch_user(&self) -> Result<()> {
+        self.capabilities.drop_bounding()?;
+        CapabilityPlan::keep_across_setuid()?;
+        nix::unistd::setgroups(&self.additional_gids).map_err(|e| {
+            Error::sys(format!("setgroups {:?}", self.additional_gids), e)
+        })?;
+        nix::unistd::setresgid(self.gid, self.gid, self.gid)
+            .map_err(|e| Error::sys(format!("setresgid {}", self.gid), e))?;
+        nix::unistd::setresuid(self.uid, self.uid, self.uid)
+            .map_err(|e| Error::sys(format!("setresuid {}", self.uid), e))?;
+        self.capabilities.apply()?;
+        if let Some(mask) = self.umask {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        Ok(())
+    }
+
+    /// Enters the working directory and proves it lies inside the container: a leaked host
+    /// directory descriptor used as cwd (the CVE-2024-21626 class) would show as unreachable.
+    pub(crate) fn enter_cwd(&self) -> Result<()> {
+        nix::unistd::chdir(&self.cwd)
+            .map_err(|e| Error::sys(format!("chdir to cwd {}", self.cwd.display()), e))?;
+        let cwd = nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", e))?;
+        if !cwd.is_absolute() || cwd.as_os_str().as_bytes().starts_with(b"(unreachable)") {
+            return Err(Error::InvalidConfig(format!(
+                "cwd {} resolves outside the container",
+                self.cwd.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The program to exec, looked up in the spec's PATH inside the container, as runc does.
+    pub(crate) fn resolve_program(&self) -> Result<CString> {
+        let arg0 = self.args.first().ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
+        let name = Path::new(std::ffi::OsStr::from_bytes(arg0.as_bytes()));
+        if name.as_os_str().as_bytes().contains(&b'/') {
+            return Ok(arg0.clone());
+        }
+        let search = self.path_var.as_deref().unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        for dir in search.split(':').filter(|d| !d.is_empty()) {
+            let candidate = Path::new(dir).join(name);
+            if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() && candidate.is_file() {
+                return CString::new(candidate.as_os_str().as_bytes())
+                    .map_err(|_| Error::InvalidConfig("PATH contains a NUL byte".into()));
+            }
+        }
+        Err(Error::InvalidConfig(format!(
+            "exec: {:?}: executable file not found in $PATH",
+            name.display().to_string()
+        )))
+    }
+
+    /// Labels the coming exec with the spec's AppArmor profile or SELinux label.
+    pub(crate) fn apply_lsm(&self) -> Result<()> {
+        if let Some((file, label)) = &self.lsm_exec {
+            std::fs::write(file, label).map_err(|e| Error::io(format!("write {label:?} to {file}"), e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_no_new_privileges(&self) -> Result<()> {
+        if self.no_new_privileges {
+            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the process with the container's program. Returns only on failure.
+    pub(crate) fn exec(&self, program: &CString) -> Error {
+        let mut env = self.env.clone();
+        if !self.has_home {
+            if let Some(home) = home_of(self.uid) {
+                if let Ok(var) = CString::new(format!("HOME={home}")) {
+                    env.push(var);
+                }
+            }
+        }
+        match nix::unistd::execve(program, &self.args, &env) {
+            Err(e) => Error::sys(format!("exec {:?}", program), e),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+/// The home directory of `uid` in the container's /etc/passwd, or "/" as runc falls back to.
+fn home_of(uid: Uid) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let found = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid.as_raw())).then(|| f[5].to_owned())
+    });
+    Some(found.unwrap_or_else(|| "/".into()))
+}
+
+/// The file to write the exec label to, when the host runs that LSM; a warning otherwise.
+fn lsm_exec_label(process: &Process, warn: &mut dyn FnMut(String)) -> Option<(&'static str, String)> {
+    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        if enabled {
+            let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+                "/proc/self/attr/apparmor/exec"
+            } else {
+                "/proc/self/attr/exec"
+            };
+            return Some((file, format!("exec {profile}")));
+        }
+        warn(format!("apparmor profile {profile:?} not applied: AppArmor is not enabled on this host"));
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if Path::new("/sys/fs/selinux/enforce").exists() {
+            return Some(("/proc/self/attr/exec", label.to_owned()));
+        }
+        warn(format!("selinux label {label:?} not applied: SELinux is not enabled on this host"));
+    }
+    None
+}
+
+fn rlimit_resource(typ: PosixRlimitType) -> u32 {
+    use PosixRlimitType::*;
+    (match typ {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }) as u32
+}

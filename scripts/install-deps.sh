@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# install-deps.sh [--for-crun]
+#
+# Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
+# testing and benchmarking berth:
+#   * installs busybox-static crun runc podman iproute2 libc6-dev gcc python3
+#     (runs `apt-get update` only when one of them is missing);
+#   * makes sure /etc/containers/containers.conf has a [containers]
+#     default_ulimits entry with a nofile limit the host can grant (podman
+#     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
+#     without clobbering what the file already holds;
+#   * with --for-crun: when the hugetlb controller sits on the cgroup2
+#     hierarchy while the others are cgroup v1 (a layout crun refuses), mounts
+#     hugetlb as a v1 hierarchy at /sys/fs/cgroup/hugetlb (only if not already).
+#
+# Prints nothing on a machine that is already set up (except with -v).
+# Exits non-zero with a message on stderr if anything fails.
+set -euo pipefail
+
+PACKAGES=(busybox-static crun runc podman iproute2 libc6-dev gcc python3)
+CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
+APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
+
+for_crun=0
+verbose=0
+usage() { echo "usage: $0 [--for-crun] [-v|--verbose]" >&2; }
+while (($#)); do
+    case "$1" in
+        --for-crun) for_crun=1 ;;
+        -v|--verbose) verbose=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage; echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+die() { echo "install-deps: error: $*" >&2; exit 1; }
+say() { echo "install-deps: $*"; }
+note() { if ((verbose)); then say "$@"; fi; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (apt-get, /etc/containers, cgroup mounts)"
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    die "this script targets Debian 12 (dpkg-query/apt-get not found)"
+fi
+
+# ---------------------------------------------------------------- packages --
+is_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    is_installed "$p" || missing+=("$p")
+done
+
+apt_run() {
+    # Wait up to 5 minutes for another apt/dpkg (e.g. a concurrent install) to finish.
+    DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" \
+        >>"$APT_LOG" 2>&1
+}
+
+if ((${#missing[@]})); then
+    say "installing ${missing[*]} (apt log: $APT_LOG)"
+    : >"$APT_LOG"
+    if ! apt_run update; then
+        tail -n 20 "$APT_LOG" >&2 || true
+        die "apt-get update failed (see $APT_LOG)"
+    fi
+    if ! apt_run install "${missing[@]}"; then
+        tail -n 20 "$APT_LOG" >&2 || true
+        die "apt-get install ${missing[*]} failed (see $APT_LOG)"
+    fi
+    still=()
+    for p in "${missing[@]}"; do is_installed "$p" || still+=("$p"); done
+    ((${#still[@]} == 0)) || die "packages still missing after apt-get install: ${still[*]}"
+else
+    note "packages already installed: ${PACKAGES[*]}"
+fi
+
+# busybox-static must give a static /bin/busybox (the test rootfs is built from it).
+[[ -x /bin/busybox ]] || die "/bin/busybox missing although busybox-static is installed"
+if ldd /bin/busybox >/dev/null 2>&1; then
+    die "/bin/busybox is dynamically linked (is the 'busybox' package shadowing busybox-static?)"
+fi
+
+# ------------------------------------------------------ containers.conf ------
+hard_nofile=$(ulimit -Hn)
+nofile=20000
+if [[ $hard_nofile != unlimited ]] && ((hard_nofile < nofile)); then nofile=$hard_nofile; fi
+ulimits_line="default_ulimits = [\"nofile=${nofile}:${nofile}\", \"nproc=32768:32768\"]"
+
+# Edits the file in place (atomically) with a small line-based TOML edit:
+#   - no file:                       write a [containers] table with the key
+#   - [containers] has the key:      leave it (warn if it sets no nofile limit)
+#   - [containers] lacks the key:    insert the key right after the table header
+#   - no [containers] table:         append one
+python3 - "$CONTAINERS_CONF" "$ulimits_line" <<'PY' || die "could not update $CONTAINERS_CONF"
+import os, re, sys, tempfile
+
+path, line = sys.argv[1], sys.argv[2]
+try:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+except FileNotFoundError:
+    text = None
+
+header_re = re.compile(r"^\s*\[\s*([^\]\s]+)\s*\]\s*(#.*)?$")
+key_re = re.compile(r"^\s*default_ulimits\s*=")
+
+def write(new):
+    d = os.path.dirname(path) or "."
+    os.makedirs(d, exist_ok=True)
+    mode = os.stat(path).st_mode & 0o7777 if text is not None else 0o644
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".containers.conf.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    print(f"install-deps: {path}: set [containers] {line}")
+
+if text is None:
+    write(f"# written by berth scripts/install-deps.sh\n[containers]\n{line}\n")
+    sys.exit(0)
+
+lines = text.splitlines(keepends=True)
+table = None
+header_idx = None
+for i, l in enumerate(lines):
+    m = header_re.match(l)
+    if m:
+        table = m.group(1)
+        if table == "containers" and header_idx is None:
+            header_idx = i
+        continue
+    if table == "containers" and key_re.match(l):
+        # Key present (possibly a multi-line array): respect it.
+        rest = "".join(lines[i:i + 20])
+        if "nofile" not in rest.split("]")[0]:
+            print(f"install-deps: warning: {path} sets default_ulimits without a nofile "
+                  f"limit; podman may fail (want {line})", file=sys.stderr)
+        sys.exit(0)
+
+if header_idx is not None:
+    lines.insert(header_idx + 1, line + "\n")
+    write("".join(lines))
+else:
+    sep = "" if text.endswith("\n") or not text else "\n"
+    write(text + sep + f"\n# added by berth scripts/install-deps.sh\n[containers]\n{line}\n")
+PY
+
+# ------------------------------------------------------------ --for-crun -----
+# crun (1.8) refuses a hybrid layout where a controller lives on cgroup2 while
+# the rest are v1. Move hugetlb to its own v1 hierarchy if that is the case.
+if ((for_crun)); then
+    hugetlb_v1_mounted() {
+        # a cgroup (v1) mount whose super options include hugetlb
+        awk '$3 == "cgroup" && $4 ~ /(^|,)hugetlb(,|$)/ { f = 1 } END { exit !f }' /proc/self/mounts
+    }
+    unified=/sys/fs/cgroup/unified
+    if hugetlb_v1_mounted; then
+        note "hugetlb cgroup v1 hierarchy already mounted"
+    elif [[ -r $unified/cgroup.controllers ]] && grep -qw hugetlb "$unified/cgroup.controllers" \
+        && awk '$3 == "cgroup" { f = 1 } END { exit !f }' /proc/self/mounts; then
+        say "mounting hugetlb as a cgroup v1 hierarchy at /sys/fs/cgroup/hugetlb (for crun)"
+        mkdir -p /sys/fs/cgroup/hugetlb || die "cannot create /sys/fs/cgroup/hugetlb"
+        if ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+            mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb \
+                || die "mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb failed"
+        fi
+        hugetlb_v1_mounted || die "hugetlb v1 hierarchy not visible after mounting"
+    else
+        note "cgroup layout needs no change for crun"
+    fi
+fi
+
+note "done"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# quickstart.sh — the README's first command. On a fresh Debian 12 machine, as root:
+#   1. installs the system dependencies (scripts/install-deps.sh)
+#   2. builds berth (cargo build --release -p berth)
+#   3. links target/release/berth-runtime -> berth (runc-compatible entry point)
+#   4. makes a busybox OCI bundle in a fresh temporary directory
+#   5. runs it: target/release/berth runtime run --bundle DIR quickstart-$$
+#      (the container prints its hostname, id, CapEff line and `ls /`)
+# The temporary directory is removed on exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/.." && pwd -P)
+cd "$repo"
+
+step() { printf '==> %s\n' "$*"; }
+die() { echo "quickstart: error: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (containers need namespaces, mounts and cgroups)"
+if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    PATH=$HOME/.cargo/bin:$PATH
+fi
+
+step "installing system dependencies (scripts/install-deps.sh)"
+bash scripts/install-deps.sh
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust >= 1.85 (https://rustup.rs) and re-run"
+step "building berth (cargo build --release -p berth)"
+cargo build --release -p berth
+
+target=${CARGO_TARGET_DIR:-$repo/target}
+berth=$target/release/berth
+[[ -x $berth ]] || die "$berth was not built"
+step "linking $target/release/berth-runtime -> berth"
+ln -sfn berth "$target/release/berth-runtime"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-quickstart.XXXXXX")
+id=quickstart-$$
+cleanup() {
+    # Best effort: the container is normally gone already (run deletes it).
+    "$berth" runtime delete --force "$id" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+step "making a busybox bundle in $tmp/bundle"
+bash scripts/make-bundle.sh --runtime-cmd "$berth runtime" "$tmp/bundle" \
+    sh -c 'echo "hostname: $(hostname)"; echo "id: $(id)"; grep "^CapEff" /proc/self/status; echo "ls /:"; ls /'
+
+step "running: target/release/berth runtime run --bundle $tmp/bundle $id"
+"$berth" runtime run --bundle "$tmp/bundle" "$id"
+step "done: container $id ran and was deleted"
