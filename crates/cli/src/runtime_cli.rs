@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for compatibility; berth decides rootless mode itself.
-    #[arg(long, global = true, value_name = "true|false|auto")]
+    #[arg(long, value_name = "true|false|auto")]
     rootless: Option<String>,
     /// Accepted for compatibility (checkpointing is not supported).
     #[arg(long, global = true, hide = true)]
@@ -53,7 +53,8 @@ enum Command {
     Spec {
         #[arg(short, long)]
         bundle: Option<PathBuf>,
-        #[arg(long)]
+        /// Write a spec for a rootless container (user namespace, no network namespace).
+        #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },
     /// Create a container: its process is set up and waits for `start`.
@@ -242,10 +243,25 @@ pub fn main(program: &str, mut args: Vec<OsString>) -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            log::error(&format!("{e:#}"));
+            log::error(&render(&e));
             1
         }
     }
+}
+
+/// The error and its causes, skipping a cause the message above it already quotes.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {

@@ -215,9 +215,7 @@ impl Runtime {
             namespaces::write_id_maps(pid.as_raw(), linux)?;
         }
         record.cgroup.add_process(pid.as_raw())?;
-        if let Some(resources) = linux.resources() {
-            record.cgroup.apply(resources)?;
-        }
+        record.cgroup.apply(&with_default_devices(linux))?;
         runtime_end.send(Msg::Proceed)?;
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
@@ -505,6 +503,47 @@ impl Container {
     fn wrong_state(&self, op: &'static str, status: Status, hint: &'static str) -> Error {
         Error::WrongState { id: self.state.id.clone(), op, status, hint }
     }
+}
+
+/// The spec's resources with the device rules every container gets appended, as runc does:
+/// mknod of any node, the default /dev nodes, ptys, /dev/net/tun, and the spec's own devices.
+/// Without them a deny-all rule would leave the init unable to make its own /dev.
+fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_owned()));
+        r
+    };
+    let c = LinuxDeviceType::C;
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend([
+        rule(c, None, None, "m"),
+        rule(LinuxDeviceType::B, None, None, "m"),
+        rule(c, Some(1), Some(3), "rwm"),
+        rule(c, Some(1), Some(8), "rwm"),
+        rule(c, Some(1), Some(7), "rwm"),
+        rule(c, Some(5), Some(0), "rwm"),
+        rule(c, Some(1), Some(5), "rwm"),
+        rule(c, Some(1), Some(9), "rwm"),
+        rule(c, Some(136), None, "rwm"),
+        rule(c, Some(5), Some(2), "rwm"),
+        rule(c, Some(10), Some(200), "rwm"),
+    ]);
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        let typ = match d.typ() {
+            LinuxDeviceType::U => c,
+            t => t,
+        };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    resources.set_devices(Some(rules));
+    resources
 }
 
 /// Undoes a half-made create: kills the init, removes its cgroup and state directory.

@@ -187,8 +187,7 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
         let source = source.ok_or_else(|| {
             Error::InvalidConfig(format!("bind mount on {} has no source", dest.display()))
         })?;
-        bind_mount(&source, &target_path, &opts, plan.in_userns)
-            .map_err(|e| Error::sys(what("bind mount"), e))?;
+        bind_mount(&source, &target, &opts).map_err(|e| Error::sys(what("bind mount"), e))?;
     } else {
         let data = opts.data.join(",");
         if opts.tmpcopyup {
@@ -210,52 +209,83 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
             // kernel ties sysfs to the netns): show the host's, read-only, as runc does.
             Err(Errno::EPERM) if typ == "sysfs" => bind_mount(
                 Path::new("/sys"),
-                &target_path,
+                &target,
                 &MountOptions {
                     flags: MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | opts.flags,
                     ..MountOptions::default()
                 },
-                plan.in_userns,
             )
             .map_err(|e| Error::sys(what("bind mount the host's /sys for"), e))?,
             r => r.map_err(|e| Error::sys(what("mount"), e))?,
         }
     }
+    if opts.propagation.is_empty() && opts.recursive_set == 0 && opts.recursive_clear == 0 {
+        return Ok(());
+    }
+    // The descriptor still names the directory under the new mount: resolve the path again to
+    // reach the mount itself.
+    let mounted = create_in_root(root, dest, source_is_dir)?;
     for flag in &opts.propagation {
-        mount(None::<&str>, target_path.as_str(), None::<&str>, *flag, None::<&str>)
+        mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, *flag, None::<&str>)
             .map_err(|e| Error::sys(what("set propagation of"), e))?;
     }
     if opts.recursive_set != 0 || opts.recursive_clear != 0 {
-        apply_mount_attrs(&target, &opts).map_err(|e| Error::sys(what("set recursive attributes of"), e))?;
+        let attr = MountAttr { attr_set: opts.recursive_set, attr_clr: opts.recursive_clear, propagation: 0, userns_fd: 0 };
+        syscall::mount_setattr(mounted.as_fd(), true, &attr)
+            .map_err(|e| Error::sys(what("set recursive attributes of"), e))?;
     }
     Ok(())
 }
 
-fn bind_mount(source: &Path, target: &str, opts: &MountOptions, in_userns: bool) -> Result<(), Errno> {
-    let rec = opts.flags & MsFlags::MS_REC;
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)?;
-    let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    let per_mount = MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV
-        | MsFlags::MS_NOEXEC
-        | MsFlags::MS_NOATIME
-        | MsFlags::MS_NODIRATIME
-        | MsFlags::MS_RELATIME
-        | MsFlags::MS_STRICTATIME;
-    if wanted.intersects(per_mount) {
-        // A bind mount ignores its flags until remounted. Keep the flags the source mount
-        // has locked (nosuid, nodev, noexec under a user namespace), or the kernel refuses.
-        let locked = if in_userns { locked_flags(target)? } else { MsFlags::empty() };
-        mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (wanted & per_mount) | locked,
-            None::<&str>,
-        )?;
+/// A bind mount made with the new mount API: the tree is cloned detached, its flags set on the
+/// clone, then attached in one step, so the container never sees it writable even for an instant,
+/// and flags the source has locked (under a user namespace) are kept by the kernel itself.
+fn bind_mount(source: &Path, target: &OwnedFd, opts: &MountOptions) -> Result<(), Errno> {
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let c = CString::new(source.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = syscall::OPEN_TREE_CLONE;
+    if recursive {
+        flags |= syscall::AT_RECURSIVE;
     }
-    Ok(())
+    let tree = syscall::open_tree(libc::AT_FDCWD, &c, flags)?;
+    let (set, clear) = per_mount_attrs(opts.flags);
+    if set != 0 || clear != 0 {
+        let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+        syscall::mount_setattr(tree.as_fd(), false, &attr)?;
+    }
+    syscall::move_mount_to_fd(tree.as_fd(), target.as_fd())
+}
+
+/// MS_* flags of a bind mount as mount_setattr attributes: (set, clear).
+fn per_mount_attrs(flags: MsFlags) -> (u64, u64) {
+    use syscall::*;
+    let mut set = 0;
+    let mut clear = 0;
+    for (ms, attr) in [
+        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+    ] {
+        if flags.contains(ms) {
+            set |= attr;
+        }
+    }
+    let atime = if flags.contains(MsFlags::MS_NOATIME) {
+        Some(MOUNT_ATTR_NOATIME)
+    } else if flags.contains(MsFlags::MS_STRICTATIME) {
+        Some(MOUNT_ATTR_STRICTATIME)
+    } else if flags.contains(MsFlags::MS_RELATIME) {
+        Some(MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    if let Some(a) = atime {
+        set |= a;
+        clear |= MOUNT_ATTR__ATIME;
+    }
+    (set, clear)
 }
 
 fn locked_flags(target: &str) -> Result<MsFlags, Errno> {
@@ -275,20 +305,6 @@ fn locked_flags(target: &str) -> Result<MsFlags, Errno> {
     Ok(flags)
 }
 
-/// rro, rnosuid, …: mount_setattr on the mount tree just made.
-fn apply_mount_attrs(target: &OwnedFd, opts: &MountOptions) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: opts.recursive_set,
-        attr_clr: opts.recursive_clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let path = fd_path(target);
-    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
-    let mnt = syscall::open_tree(libc::AT_FDCWD, &c, 0)?;
-    syscall::mount_setattr(mnt.as_fd(), true, &attr)
-}
-
 fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
     let target = create_in_root(root, dest, true)?;
@@ -302,7 +318,7 @@ fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &M
                 .map_err(err(format!("mount cgroup2 on {}", dest.display())));
         }
         let bind = MountOptions { flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, ..MountOptions::default() };
-        return bind_mount(&plan.cgroup_sources[0].host_dir, &target_path, &bind, plan.in_userns)
+        return bind_mount(&plan.cgroup_sources[0].host_dir, &target, &bind)
             .map_err(err(format!("bind the container's cgroup on {}", dest.display())));
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy, each a bind mount of the
@@ -320,7 +336,7 @@ fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &M
         let sub = dest.join(name.strip_prefix("name=").unwrap_or(name));
         let dir = create_in_root(root, &sub, true)?;
         let bind = MountOptions { flags: flags | MsFlags::MS_BIND, ..MountOptions::default() };
-        bind_mount(&src.host_dir, &fd_path(&dir), &bind, plan.in_userns)
+        bind_mount(&src.host_dir, &dir, &bind)
             .map_err(err(format!("bind cgroup {} on {}", src.host_dir.display(), sub.display())))?;
         if name.contains(',') {
             let parent = open_dir_in_root(root, dest)?;
@@ -334,7 +350,8 @@ fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &M
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        mount(None::<&str>, target_path.as_str(), None::<&str>, MsFlags::MS_REMOUNT | flags, Some("mode=755"))
+        let mounted = create_in_root(root, dest, true)?;
+        mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, MsFlags::MS_REMOUNT | flags, Some("mode=755"))
             .map_err(err(format!("remount the cgroup tmpfs on {} read-only", dest.display())))?;
     }
     Ok(())

@@ -62,10 +62,11 @@ impl Abi {
         }
     }
 
-    /// Whether syscall arguments are 64 bits wide. On 32-bit ABIs only the low word carries
-    /// the argument, and rules compare only that word (as libseccomp does).
+    /// Whether rules compare all 64 bits of an argument. On 32-bit ABIs (x32 included, whose
+    /// arguments are 32-bit longs and pointers) rules compare only the low word, and their
+    /// values are truncated to it, as libseccomp does.
     pub(super) fn wide_args(self) -> bool {
-        matches!(self, Abi::X86_64 | Abi::X32 | Abi::Aarch64)
+        matches!(self, Abi::X86_64 | Abi::Aarch64)
     }
 
     /// The syscall number `name` has in this ABI, or `None` if the ABI has no such syscall.

@@ -182,12 +182,16 @@ fn emit_block(
     entries.sort_unstable();
     entries.dedup();
 
-    let wide = abi.wide_args();
     let mut chains: Vec<Vec<Rule>> = Vec::new();
     let mut chain_ids: HashMap<Vec<Rule>, usize> = HashMap::new();
     let mut outcomes: Vec<(u32, Outcome)> = Vec::new();
     for group in entries.chunk_by(|a, b| a.0 == b.0) {
         let nr = group[0].0;
+        let wide = if x32 && nr >= X32_SYSCALL_BIT {
+            Abi::X32.wide_args()
+        } else {
+            abi.wide_args()
+        };
         let outcome = match resolve(group.iter().map(|&(_, i)| &rules[i]), default, wide) {
             Ok(verdict) => Outcome::Verdict(verdict),
             Err(chain) => {

@@ -770,6 +770,25 @@ fn x32_syscalls_are_killed_unless_x32_is_listed() {
 }
 
 #[test]
+fn x32_rules_compare_the_low_word_like_libseccomp() {
+    let s = spec(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                      "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}));
+    let prog = x86_64(&s);
+    let native = nr(Abi::X86_64, "personality");
+    let x32 = nr(Abi::X32, "personality");
+    assert_eq!(x32, X32_SYSCALL_BIT | native);
+    assert_eq!(run(&prog, ARCH_X86_64, native, args0(8)), errno(1));
+    assert_eq!(
+        run(&prog, ARCH_X86_64, native, args0(0x1_0000_0008)),
+        RET_ALLOW
+    );
+    assert_eq!(run(&prog, ARCH_X86_64, x32, args0(8)), errno(1));
+    assert_eq!(run(&prog, ARCH_X86_64, x32, args0(0x1_0000_0008)), errno(1));
+}
+
+#[test]
 fn architectures_the_spec_leaves_out_are_killed() {
     let s = spec(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -1009,6 +1028,111 @@ fn long_argument_chains_stay_within_jump_reach() {
         [1, 0x5400 + 299, 0, 0, 0, 0],
     ];
     assert_matches_model(Abi::X86_64, &s, &prog, &argsets);
+}
+
+/// xorshift64*: deterministic randomness without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+#[test]
+fn random_profiles_match_the_reference_model() {
+    const NAMES: [&str; 10] = [
+        "read",
+        "write",
+        "ioctl",
+        "personality",
+        "socket",
+        "socketcall",
+        "mmap",
+        "mmap2",
+        "set_tls",
+        "getcwd",
+    ];
+    const ACTIONS: [&str; 8] = [
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_KILL_THREAD",
+    ];
+    const ARCHES: [&str; 4] = [
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_NATIVE",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..300 {
+        let value = |rng: &mut Rng| {
+            if rng.below(3) == 0 {
+                rng.next()
+            } else {
+                *rng.pick(&EDGES)
+            }
+        };
+        let syscalls: Vec<Value> = (0..1 + rng.below(12))
+            .map(|_| {
+                let names: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(&NAMES)).collect();
+                let args: Vec<Value> = (0..rng.below(4))
+                    .map(|_| {
+                        json!({"index": rng.below(3), "value": value(&mut rng),
+                               "valueTwo": value(&mut rng), "op": rng.pick(&OPS)})
+                    })
+                    .collect();
+                json!({"names": names, "action": rng.pick(&ACTIONS),
+                       "errnoRet": rng.below(3), "args": args})
+            })
+            .collect();
+        let arches: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(&ARCHES)).collect();
+        let s = spec(json!({
+            "defaultAction": rng.pick(&ACTIONS), "defaultErrnoRet": rng.below(3),
+            "architectures": arches, "syscalls": syscalls
+        }));
+        let argsets: Vec<[u64; 6]> = (0..12)
+            .map(|_| [value(&mut rng), value(&mut rng), value(&mut rng), 0, 0, 0])
+            .collect();
+        for native in [Abi::X86_64, Abi::Aarch64] {
+            let prog = compile_for(native, &s);
+            let model = Model::new(&s, native);
+            for &abi in native.family() {
+                let arch = abi.audit_arch();
+                let mut nrs: Vec<u32> = NAMES
+                    .iter()
+                    .filter_map(|n| abi.syscall_number(n))
+                    .flat_map(|n| [n.wrapping_sub(1), n, n + 1])
+                    .collect();
+                nrs.extend([0, X32_SYSCALL_BIT, u32::MAX]);
+                for nr in nrs {
+                    for &args in &argsets {
+                        assert_eq!(
+                            run(&prog, arch, nr, args),
+                            model.verdict(arch, nr, args),
+                            "{native:?} {abi:?} nr {nr:#x} args {args:x?}\n{s:#?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]
