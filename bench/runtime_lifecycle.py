@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import glob
 import json
 import math
 import os
@@ -54,6 +55,19 @@ class BenchError(Exception):
     pass
 
 
+# Set by SIGINT/SIGTERM/SIGHUP: finish the runtime command in flight (killing a
+# runtime half-way through `create` can leave cgroups behind), then stop,
+# report what was measured and clean up. A second signal exits at once.
+STOP = {"signal": 0}
+
+
+def _on_signal(signum, _frame):
+    if STOP["signal"]:
+        raise SystemExit(128 + signum)
+    STOP["signal"] = signum
+    log(f"got signal {signum}: stopping after the current step (again to abort now)")
+
+
 @dataclass
 class Runtime:
     name: str
@@ -62,6 +76,7 @@ class Runtime:
     bundle: str = ""
     errlog: str = ""
     version: str = ""
+    spec_source: str = ""  # whose `spec` made the bundle's config.json
     live: set[str] = field(default_factory=set)  # ids possibly still existing
     failures: int = 0
     disabled: str = ""  # reason, once disabled
@@ -118,6 +133,7 @@ def invoke(rt: Runtime, args: list[str], capture: bool = False,
                 stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                 stderr=err,
                 timeout=timeout,
+                process_group=0,  # a terminal's ^C reaches only us; we stop cleanly
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -301,6 +317,19 @@ def make_bundle(spec_rt: Runtime, bundle: str) -> None:
                          f"{p.stderr.decode(errors='replace').strip()[-600:]}")
 
 
+def remove_stray_cgroups(prefix: str) -> None:
+    """rmdir (empty) cgroups named after our container ids that a runtime left
+    behind, e.g. when it failed half-way. Names carry our pid, so they are ours."""
+    for pattern in (f"/sys/fs/cgroup/*/{prefix}*", f"/sys/fs/cgroup/*/*/{prefix}*",
+                    f"/sys/fs/cgroup/{prefix}*"):
+        for d in sorted(glob.glob(pattern), reverse=True)[:1000]:
+            try:
+                os.rmdir(d)
+                log(f"removed stray cgroup {d}")
+            except OSError:
+                pass
+
+
 def cgroup_layout() -> str:
     try:
         with open("/proc/self/mounts") as f:
@@ -354,7 +383,7 @@ def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record:
     order = [rts[(it + j) % k] for j in range(k)]  # rotate start every iteration
     for mode in ("run", "lifecycle"):
         for rt in order:
-            if rt.disabled:
+            if rt.disabled or STOP["signal"]:
                 continue
             counter[0] += 1
             cid = f"bench-{os.getpid()}-{counter[0]}"
@@ -369,7 +398,8 @@ def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record:
                         rt.life_ms.append(steps["total"])
                         for s in ("create", "start", "wait", "delete"):
                             rt.steps_ms[s].append(steps[s])
-                        rt.polls.append(int(steps["polls"]))
+                        if args.wait == "state":
+                            rt.polls.append(int(steps["polls"]))
             except (BenchError, OSError) as e:
                 force_delete(rt, cid)
                 rt.failures += 1
@@ -392,6 +422,7 @@ def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
         results["runtimes"][rt.name] = {
             "command": rt.prefix,
             "version": rt.version,
+            "spec_from": rt.spec_source or None,
             "disabled": rt.disabled or None,
             "failures": rt.failures,
             "run": summarize(rt.run_ms),
@@ -433,11 +464,16 @@ def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
               f"{fmt(st['wait'].get('median'), '7.2f')} {fmt(st['delete'].get('median'), '7.2f')} "
               f"{fmt(r['polls_per_lifecycle'], '5.2f')}")
     for rt in rts:
+        if rt.spec_source and rt.spec_source != rt.name:
+            print(f"note: {rt.name}'s config.json came from `{rt.spec_source} spec`")
         if rt.disabled:
             print(f"note: {rt.name} dropped: {rt.disabled}")
     for s in skipped:
         print(f"note: skipped {s}")
-    print(f"(step columns are medians of each step of (b); polls = mean `state` calls per wait)")
+    print("(step columns are medians of each step of (b); polls = mean `state` calls per wait)")
+    la = meta["loadavg_1m_before_after"]
+    print(f"{meta['cpus']} CPUs, kernel {meta['kernel']}, cgroups {meta['cgroups']}, "
+          f"load average {la[0]} -> {la[1]}")
     return results
 
 
@@ -465,13 +501,14 @@ def main(argv=None) -> int:
         log("warning: could not become a child subreaper; exited containers may linger as zombies")
 
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
-    # Turn SIGTERM/SIGHUP into a normal exit so the cleanup below runs.
-    def _exit(signum, _frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGHUP, _exit)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
 
     counter = [0]
+    load_before = os.getloadavg()
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
+        log(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: "
+            "other work will add noise to the figures")
     t_start = time.monotonic()
     measured = 0
     try:
@@ -491,16 +528,30 @@ def main(argv=None) -> int:
             rt.bundle = os.path.join(base, "bundle")
             rt.errlog = os.path.join(base, "stderr.log")
             rt.version = version_of(rt)
-            try:
-                make_bundle(spec_rt or rt, rt.bundle)
-            except (BenchError, subprocess.TimeoutExpired) as e:
-                rt.disabled = f"bundle: {e}"
+            # Own `spec` (or --spec-from's); if that fails (say berth has no
+            # `spec` yet), fall back to another runtime's and say so.
+            candidates = [spec_rt] if spec_rt else [rt] + [r for r in rts if r is not rt]
+            errors = []
+            for cand in candidates:
+                try:
+                    make_bundle(cand, rt.bundle)
+                except (BenchError, subprocess.TimeoutExpired) as e:
+                    errors.append(str(e))
+                    continue
+                rt.spec_source = cand.name
+                break
+            if not rt.spec_source:
+                rt.disabled = "bundle: " + " / ".join(errors)
                 log(f"{rt.name}: {rt.disabled}")
-            else:
-                log(f"{rt.name}: {' '.join(rt.prefix)} ({rt.version})")
+                continue
+            if errors:
+                log(f"{rt.name}: own `spec` failed ({errors[0]}); using {rt.spec_source}'s config.json")
+            log(f"{rt.name}: {' '.join(rt.prefix)} ({rt.version}); config.json from `{rt.spec_source} spec`")
 
         log(f"warm-up: {args.warmup} iteration(s)")
         for it in range(args.warmup):
+            if STOP["signal"]:
+                return 128 + STOP["signal"]
             one_iteration(rts, it, counter, args, record=False)
         if all(rt.disabled for rt in rts):
             log("runtime_lifecycle: every runtime failed")
@@ -511,7 +562,19 @@ def main(argv=None) -> int:
             if time.monotonic() - t_start > args.max_seconds:
                 log(f"time bound reached after {measured} iteration(s)")
                 break
+            if STOP["signal"]:
+                break
             one_iteration(rts, it, counter, args, record=True)
+            if STOP["signal"]:  # partial iteration: leave it out
+                for rt in rts:
+                    n = min(len(rt.run_ms), measured)
+                    del rt.run_ms[n:]
+                    n = min(len(rt.life_ms), measured)
+                    del rt.life_ms[n:]
+                    for v in rt.steps_ms.values():
+                        del v[n:]
+                    del rt.polls[n:]
+                break
             measured += 1
             if (it + 1) % 10 == 0:
                 log(f"  {it + 1}/{args.runs}")
@@ -533,6 +596,7 @@ def main(argv=None) -> int:
             "spec_from": args.spec_from or "own",
             "baseline": args.baseline,
             "elapsed_s": round(time.monotonic() - t_start, 1),
+            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         }
         results = report(rts, skipped, args, meta)
         if args.json:
@@ -540,6 +604,8 @@ def main(argv=None) -> int:
                 json.dump(results, f, indent=2)
                 f.write("\n")
             log(f"wrote {args.json}")
+        if STOP["signal"]:
+            return 128 + STOP["signal"]
         ok = any(rt.run_ms or rt.life_ms for rt in rts)
         return 0 if ok else 1
     finally:
@@ -548,6 +614,7 @@ def main(argv=None) -> int:
                 for cid in sorted(rt.live):
                     force_delete(rt, cid)
         reap_children()
+        remove_stray_cgroups(f"bench-{os.getpid()}-")
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -47,6 +47,6 @@ step "making a busybox bundle in $tmp/bundle"
 bash scripts/make-bundle.sh --runtime-cmd "$berth runtime" "$tmp/bundle" \
     sh -c 'echo "hostname: $(hostname)"; echo "id: $(id)"; grep "^CapEff" /proc/self/status; echo "ls /:"; ls /'
 
-step "running: target/release/berth runtime run --bundle $tmp/bundle $id"
+step "running: ${berth#"$repo"/} runtime run --bundle $tmp/bundle $id"
 "$berth" runtime run --bundle "$tmp/bundle" "$id"
 step "done: container $id ran and was deleted"

@@ -26,7 +26,8 @@ fn pid_namespace_makes_the_process_pid_1() {
     let sb = Sandbox::new(&["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]);
     let out = sb.run();
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<&str> = stdout(&out).lines().map(str::trim).collect::<Vec<_>>().leak().to_vec();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert_eq!(lines[0], "1");
     // sh, ls and grep: nothing of the host.
     assert!(lines[1].parse::<u32>().unwrap() <= 4, "{lines:?}");
@@ -215,8 +216,7 @@ fn pids_limit_refuses_forks() {
     let mut sb = Sandbox::new(&[
         "sh",
         "-c",
-        "ok=0; for i in 1 2 3 4 5 6 7 8; do (sleep 2) 2>/dev/null & [ $? = 0 ] && ok=$((ok+1)); done; \
-         cat /sys/fs/cgroup/pids/pids.max; ls /proc | grep -c '^[0-9]'",
+        "cat /sys/fs/cgroup/pids/pids.max; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done",
     ]);
     sb.config["linux"]["resources"] = json!({"pids": {"limit": 4}});
     sb.save();
@@ -224,7 +224,8 @@ fn pids_limit_refuses_forks() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.first().copied(), Some("4"), "{text} / {}", stderr(&out));
-    assert!(stderr(&out).contains("fork") || text.contains("fork"), "no fork refused: {text} / {}", stderr(&out));
+    // busybox sh reports the fork the pids controller refused.
+    assert!(stderr(&out).contains("can't fork"), "no fork refused: {text} / {}", stderr(&out));
 }
 
 #[test]
@@ -319,7 +320,7 @@ fn hook_timeout_kills_it() {
 
 #[test]
 fn sysctl_and_domainname_apply_in_the_container() {
-    let mut sb = Sandbox::new(&["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; domainname"]);
+    let mut sb = Sandbox::new(&["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname"]);
     sb.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     sb.config["domainname"] = json!("berth.test");
     sb.save();
@@ -330,7 +331,7 @@ fn sysctl_and_domainname_apply_in_the_container() {
 
 #[test]
 fn devices_and_dev_links_exist() {
-    let mut sb = Sandbox::new(&["sh", "-c", "ls /dev; readlink /dev/fd /dev/ptmx; echo x > /dev/null && echo ok"]);
+    let mut sb = Sandbox::new(&["sh", "-c", "ls /dev; readlink /dev/fd; readlink /dev/ptmx; echo x > /dev/null && echo ok"]);
     sb.config["linux"]["devices"] = json!([{"path": "/dev/fuse-like", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
     sb.save();
     let out = sb.run();

@@ -90,9 +90,22 @@ impl Sandbox {
         self.rt(&["run", "--bundle", &bundle, &self.id])
     }
 
+    /// `create`: the container's init keeps the stdio it inherits, so they are files here
+    /// (a pipe would stay open for the container's whole life). Its output lands in
+    /// `container.out`/`container.err` in the sandbox.
     pub fn create(&self) -> Output {
         let bundle = self.bundle.to_str().unwrap().to_owned();
-        self.rt(&["create", "--bundle", &bundle, &self.id])
+        let out = std::fs::File::create(self.dir.join("container.out")).unwrap();
+        let err_path = self.dir.join("container.err");
+        let err = std::fs::File::create(&err_path).unwrap();
+        let status = self
+            .runtime(&["create", "--bundle", &bundle, &self.id])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .unwrap();
+        Output { status, stdout: Vec::new(), stderr: std::fs::read(&err_path).unwrap() }
     }
 
     pub fn status(&self) -> String {

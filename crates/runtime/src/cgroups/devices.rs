@@ -65,8 +65,7 @@ pub(super) fn normalize(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, 
         let major = device_number(rule, rule.major())?;
         let minor = device_number(rule, rule.minor())?;
         let access = parse_access(rule)?;
-        if kind == DeviceKind::All && (major.is_some() || minor.is_some() || access != ACCESS_ALL)
-        {
+        if kind == DeviceKind::All && (major.is_some() || minor.is_some() || access != ACCESS_ALL) {
             // v1 reads any "a ..." as "all devices, all access" and would silently widen or
             // narrow what the rule says.
             return Err(invalid_rule(
@@ -206,9 +205,12 @@ impl fmt::Display for DeviceRule {
 fn device_number(rule: &LinuxDeviceCgroup, n: Option<i64>) -> Result<Option<u32>, CgroupError> {
     match n {
         None | Some(-1) => Ok(None),
-        Some(n) => u32::try_from(n)
-            .map(Some)
-            .map_err(|_| invalid_rule(rule, "major and minor must be 0..=4294967295, or -1 for any")),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+            invalid_rule(
+                rule,
+                "major and minor must be 0..=4294967295, or -1 for any",
+            )
+        }),
     }
 }
 
@@ -224,7 +226,12 @@ fn parse_access(rule: &LinuxDeviceCgroup) -> Result<u8, CgroupError> {
             'r' => ACCESS_READ,
             'w' => ACCESS_WRITE,
             'm' => ACCESS_MKNOD,
-            _ => return Err(invalid_rule(rule, "access must be made of the letters r, w and m")),
+            _ => {
+                return Err(invalid_rule(
+                    rule,
+                    "access must be made of the letters r, w and m",
+                ))
+            }
         };
     }
     Ok(access)
@@ -233,10 +240,7 @@ fn parse_access(rule: &LinuxDeviceCgroup) -> Result<u8, CgroupError> {
 fn invalid_rule(rule: &LinuxDeviceCgroup, reason: &'static str) -> CgroupError {
     CgroupError::InvalidResource {
         resource: "linux.resources.devices rule",
-        value: format!(
-            "{} {rule}",
-            if rule.allow() { "allow" } else { "deny" }
-        ),
+        value: format!("{} {rule}", if rule.allow() { "allow" } else { "deny" }),
         reason,
     }
 }

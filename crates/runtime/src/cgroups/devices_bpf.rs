@@ -226,7 +226,13 @@ fn exception_block(ex: &Exception, default_allow: bool) -> Vec<Insn> {
         } else {
             // An allow exception applies only when it covers all of the request.
             block.push(insn(ALU32_MOV_X, R1, R3, 0, 0));
-            block.push(insn(ALU32_AND_K, R1, 0, 0, i32::from(!ex.access & ACCESS_ALL)));
+            block.push(insn(
+                ALU32_AND_K,
+                R1,
+                0,
+                0,
+                i32::from(!ex.access & ACCESS_ALL),
+            ));
             block.push(insn(JMP32_JNE_K, R1, 0, SKIP, 0));
         }
     }
@@ -419,7 +425,13 @@ pub(super) mod unit {
     use oci_spec::runtime::LinuxDeviceType;
 
     /// Executes the instructions `generate` emits, as the kernel would.
-    pub(in super::super) fn run(program: &[Insn], kind: DeviceKind, major: u32, minor: u32, access: u8) -> u64 {
+    pub(in super::super) fn run(
+        program: &[Insn],
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+        access: u8,
+    ) -> u64 {
         let kind = match kind {
             DeviceKind::Block => 1u32,
             DeviceKind::Char => 2,
@@ -469,11 +481,21 @@ pub(super) mod unit {
             ACCESS_READ | ACCESS_WRITE | ACCESS_MKNOD,
         ];
         for kind in [DeviceKind::Char, DeviceKind::Block] {
-            for (major, minor) in [(1, 3), (1, 5), (136, 0), (136, 9), (8, 0), (4_000_000_000, 1)] {
+            for (major, minor) in [
+                (1, 3),
+                (1, 5),
+                (136, 0),
+                (136, 9),
+                (8, 0),
+                (4_000_000_000, 1),
+            ] {
                 for access in accesses {
                     let want = u64::from(state.permits(kind, major, minor, access));
                     let got = run(&program, kind, major, minor, access);
-                    assert_eq!(got, want, "{kind:?} {major}:{minor} access {access:#b} with {state:?}");
+                    assert_eq!(
+                        got, want,
+                        "{kind:?} {major}:{minor} access {access:#b} with {state:?}"
+                    );
                 }
             }
         }
@@ -508,8 +530,11 @@ pub(super) mod unit {
     #[test]
     fn allow_block_encodes_type_numbers_and_access() {
         let state = emulate(
-            &normalize(&[deny_all(), rule(true, LinuxDeviceType::C, Some(1), Some(3), "rw")])
-                .unwrap(),
+            &normalize(&[
+                deny_all(),
+                rule(true, LinuxDeviceType::C, Some(1), Some(3), "rw"),
+            ])
+            .unwrap(),
         );
         let program = generate(&state);
         let block = &program[6..program.len() - 2];

@@ -21,7 +21,11 @@ pub(super) fn write_str(dir: &Path, file: &str, value: &str) -> Result<(), Cgrou
 
 /// Like `write_str`, formatting into a stack buffer: `add_process` and `apply` run between
 /// fork and exec of the container and have no need for the heap for a number.
-pub(super) fn write_fmt(dir: &Path, file: &str, args: fmt::Arguments<'_>) -> Result<(), CgroupError> {
+pub(super) fn write_fmt(
+    dir: &Path,
+    file: &str,
+    args: fmt::Arguments<'_>,
+) -> Result<(), CgroupError> {
     let mut buf = StackBuf::default();
     if fmt::write(&mut buf, args).is_ok() {
         write_bytes(dir, file, buf.as_bytes())

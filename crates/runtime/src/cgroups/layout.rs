@@ -88,7 +88,8 @@ impl Target {
         if relative.as_os_str().is_empty() {
             return Err(CgroupError::InvalidPath {
                 path: path.to_path_buf(),
-                reason: "it names the root (or the caller's own cgroup), which other processes share",
+                reason:
+                    "it names the root (or the caller's own cgroup), which other processes share",
             });
         }
         Ok(if path.is_absolute() {
@@ -276,9 +277,9 @@ fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| {
-            bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c))
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -419,7 +420,8 @@ mod unit {
     #[test]
     fn subtree_mount_resolves_relative_to_what_is_mounted() {
         // A container's view: the hierarchy is mounted from /docker/ctr, and we sit in it.
-        let mountinfo = "50 40 0:32 /docker/ctr /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n";
+        let mountinfo =
+            "50 40 0:32 /docker/ctr /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n";
         let cgroup = "4:memory:/docker/ctr/sub\n";
         let l = layout(mountinfo, cgroup);
         let cg = l

@@ -101,7 +101,9 @@ pub enum CgroupError {
     },
 
     /// The spec sets a resource whose controller this host does not offer.
-    #[error("{resource} is set, but the {controller} cgroup controller is not available on this host")]
+    #[error(
+        "{resource} is set, but the {controller} cgroup controller is not available on this host"
+    )]
     ControllerUnavailable {
         controller: &'static str,
         resource: &'static str,
@@ -235,6 +237,8 @@ impl Cgroup {
         if let Some(pids) = resources.pids() {
             match self.locate("pids") {
                 Location::V1(dir) | Location::V2(dir) => resources::set_pids(dir, pids.limit())?,
+                // 0 and -1 mean "no limit", which needs no controller.
+                Location::Missing if pids.limit() <= 0 => {}
                 Location::Missing => return Err(unavailable("pids", "linux.resources.pids")),
             }
         }
@@ -371,15 +375,18 @@ impl Cgroup {
     /// controller (a named hierarchy such as `name=systemd` carries none).
     pub fn is_unified(&self) -> bool {
         self.v2.is_some()
-            && self.v1.iter().all(|h| {
-                h.controllers
-                    .split(',')
-                    .all(|c| c.starts_with("name="))
-            })
+            && self
+                .v1
+                .iter()
+                .all(|h| h.controllers.split(',').all(|c| c.starts_with("name=")))
     }
 
     /// How many processes the OOM killer has killed in this cgroup: `oom_kill` in v1
     /// `memory.oom_control` or v2 `memory.events`.
+    #[allow(
+        dead_code,
+        reason = "for `berth events`/stats; only the tests read it so far"
+    )]
     pub fn oom_kills(&self) -> Result<u64, CgroupError> {
         match self.locate("memory") {
             Location::V1(dir) => files::read_keyed(dir, "memory.oom_control", "oom_kill"),

@@ -60,6 +60,19 @@ pub(super) fn set_rdma(dir: &Path, rdma: &HashMap<String, LinuxRdma>) -> Result<
     Ok(())
 }
 
+/// checkBeforeUpdate: refuse a limit below what the cgroup already uses.
+pub(super) fn check_usage(dir: &Path, usage_file: &str, limit: i64) -> Result<(), CgroupError> {
+    let usage = files::read_u64(dir, usage_file)?;
+    if u64::try_from(limit).is_ok_and(|l| l < usage) {
+        return Err(CgroupError::InvalidResource {
+            resource: "linux.resources.memory.limit",
+            value: limit.to_string(),
+            reason: "it is below the cgroup's current usage and checkBeforeUpdate is set",
+        });
+    }
+    Ok(())
+}
+
 pub(super) fn block_io_is_empty(b: &LinuxBlockIo) -> bool {
     let empty = |v: &Option<Vec<_>>| v.as_ref().is_none_or(|v| v.is_empty());
     b.weight().is_none()
@@ -85,7 +98,8 @@ pub(super) fn hugepage_size(page_size: &str) -> Result<&str, CgroupError> {
         Err(CgroupError::InvalidResource {
             resource: "linux.resources.hugepageLimits pageSize",
             value: page_size.to_owned(),
-            reason: "expected a size as the kernel names it in hugetlb.<size>.*, such as 2MB or 1GB",
+            reason:
+                "expected a size as the kernel names it in hugetlb.<size>.*, such as 2MB or 1GB",
         })
     }
 }

@@ -96,7 +96,7 @@ pub(super) fn set_memory(dir: &Path, memory: &LinuxMemory) -> Result<(), CgroupE
     }
     if memory.check_before_update() == Some(true) {
         if let Some(limit) = limit.filter(|&l| l > 0) {
-            check_usage(dir, "memory.usage_in_bytes", limit)?;
+            resources::check_usage(dir, "memory.usage_in_bytes", limit)?;
         }
     }
     match (limit, swap) {
@@ -177,10 +177,22 @@ pub(super) fn set_block_io(dir: &Path, block_io: &LinuxBlockIo) -> Result<(), Cg
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", block_io.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", block_io.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", block_io.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", block_io.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            block_io.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            block_io.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            block_io.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            block_io.throttle_write_iops_device(),
+        ),
     ];
     for (file, devices) in throttles {
         for d in devices.iter().flatten() {
@@ -280,19 +292,6 @@ pub(super) fn thaw(dir: &Path) -> Result<(), CgroupError> {
 
 pub(super) fn is_frozen(dir: &Path) -> Result<bool, CgroupError> {
     Ok(files::read(dir, "freezer.state")?.trim() == "FROZEN")
-}
-
-/// checkBeforeUpdate: refuse a limit below what the cgroup already uses.
-pub(super) fn check_usage(dir: &Path, usage_file: &str, limit: i64) -> Result<(), CgroupError> {
-    let usage = files::read_u64(dir, usage_file)?;
-    if u64::try_from(limit).is_ok_and(|l| l < usage) {
-        return Err(CgroupError::InvalidResource {
-            resource: "linux.resources.memory.limit",
-            value: limit.to_string(),
-            reason: "it is below the cgroup's current usage and checkBeforeUpdate is set",
-        });
-    }
-    Ok(())
 }
 
 fn millis(d: Duration) -> u64 {

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory};
 
-use super::{files, resources, v1, CgroupError};
+use super::{files, resources, CgroupError};
 
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,6 +35,15 @@ pub(super) fn create(
 }
 
 pub(super) fn set_cpu(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
+    // Refused before anything is written, so a bad spec leaves the cgroup as it was.
+    let realtime = cpu.realtime_runtime().is_some_and(|r| r != 0)
+        || cpu.realtime_period().is_some_and(|p| p != 0);
+    if realtime {
+        return Err(CgroupError::Unsupported {
+            resource: "linux.resources.cpu.realtimeRuntime/realtimePeriod",
+            version: "v2 (the cpu controller has no realtime group scheduling there)",
+        });
+    }
     if let Some(shares) = cpu.shares().filter(|&s| s != 0) {
         let weight = cpu_weight(shares);
         files::write_fmt(dir, "cpu.weight", format_args!("{weight}"))?;
@@ -45,9 +54,7 @@ pub(super) fn set_cpu(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
         (None, None) => {}
         (Some(q), None) if q > 0 => files::write_fmt(dir, "cpu.max", format_args!("{q}"))?,
         (Some(_), None) => files::write_str(dir, "cpu.max", "max")?,
-        (Some(q), Some(p)) if q > 0 => {
-            files::write_fmt(dir, "cpu.max", format_args!("{q} {p}"))?
-        }
+        (Some(q), Some(p)) if q > 0 => files::write_fmt(dir, "cpu.max", format_args!("{q} {p}"))?,
         (Some(_), Some(p)) => files::write_fmt(dir, "cpu.max", format_args!("max {p}"))?,
         (None, Some(p)) => {
             // cpu.max takes the quota first; keep the current one rather than resetting it to
@@ -63,14 +70,6 @@ pub(super) fn set_cpu(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(idle) = cpu.idle() {
         files::write_fmt(dir, "cpu.idle", format_args!("{idle}"))?;
     }
-    let realtime = cpu.realtime_runtime().is_some_and(|r| r != 0)
-        || cpu.realtime_period().is_some_and(|p| p != 0);
-    if realtime {
-        return Err(CgroupError::Unsupported {
-            resource: "linux.resources.cpu.realtimeRuntime/realtimePeriod",
-            version: "v2 (the cpu controller has no realtime group scheduling there)",
-        });
-    }
     Ok(())
 }
 
@@ -80,7 +79,7 @@ pub(super) fn set_cpu(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
 pub(super) fn set_memory(dir: &Path, memory: &LinuxMemory) -> Result<(), CgroupError> {
     if memory.check_before_update() == Some(true) {
         if let Some(limit) = memory.limit().filter(|&l| l > 0) {
-            v1::check_usage(dir, "memory.current", limit)?;
+            resources::check_usage(dir, "memory.current", limit)?;
         }
     }
     if let Some(swap) = swap_max(memory.limit(), memory.swap())? {
@@ -164,10 +163,16 @@ pub(super) fn set_unified(
     entries.sort();
     for (key, value) in entries {
         let Some((controller, _)) = key.split_once('.') else {
-            return Err(unified_error(key, "must be a file name of the form CONTROLLER.PARAMETER"));
+            return Err(unified_error(
+                key,
+                "must be a file name of the form CONTROLLER.PARAMETER",
+            ));
         };
         if key.contains('/') || controller.is_empty() {
-            return Err(unified_error(key, "must be a file name of the form CONTROLLER.PARAMETER"));
+            return Err(unified_error(
+                key,
+                "must be a file name of the form CONTROLLER.PARAMETER",
+            ));
         }
         let lines = value.split('\n').filter(|l| !l.is_empty());
         for line in lines {
@@ -180,7 +185,11 @@ pub(super) fn set_unified(
                         key,
                         &format!(
                             "the {controller} controller is not available in this cgroup v2 tree (it offers: {})",
-                            controllers.join(" ")
+                            if controllers.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                controllers.join(" ")
+                            }
                         ),
                     ));
                 }
@@ -414,7 +423,10 @@ mod unit {
     #[test]
     fn swap_is_memory_plus_swap_minus_memory() {
         const MIB: i64 = 1 << 20;
-        assert_eq!(swap_max(Some(8 * MIB), Some(24 * MIB)).unwrap(), Some(16 * MIB));
+        assert_eq!(
+            swap_max(Some(8 * MIB), Some(24 * MIB)).unwrap(),
+            Some(16 * MIB)
+        );
         // Equal limits disable swap.
         assert_eq!(swap_max(Some(8 * MIB), Some(8 * MIB)).unwrap(), Some(0));
         assert_eq!(swap_max(Some(8 * MIB), Some(-1)).unwrap(), Some(-1));

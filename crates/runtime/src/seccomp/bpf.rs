@@ -139,7 +139,7 @@ impl Assembler {
     /// A position from which `target` is reached, within a conditional jump's range of the
     /// instruction emitted next (emitting a `ret` copy or a trampoline if needed).
     fn reach(&mut self, target: Target) -> usize {
-        let max = usize::from(u8::MAX) + 40;
+        let max = usize::from(u8::MAX);
         match target {
             Target::Ret(verdict) => {
                 let known = self
