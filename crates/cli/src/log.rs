@@ -21,7 +21,11 @@ struct Sink {
 static SINK: OnceLock<Sink> = OnceLock::new();
 
 pub fn init(path: Option<PathBuf>, format: Format, debug: bool) {
-    let _ = SINK.set(Sink { path, format, debug });
+    let _ = SINK.set(Sink {
+        path,
+        format,
+        debug,
+    });
 }
 
 pub fn error(message: &str) {
@@ -42,9 +46,19 @@ fn write(level: &str, message: &str) {
     let sink = SINK.get();
     // The terminal always gets errors and warnings; the log file gets them in its format.
     if level != "debug" || sink.is_some_and(|s| s.debug && s.path.is_none()) {
-        eprintln!("berth: {}{message}", if level == "warning" { "warning: " } else { "" });
+        eprintln!(
+            "berth: {}{message}",
+            if level == "warning" { "warning: " } else { "" }
+        );
     }
-    let Some(Sink { path: Some(path), format, .. }) = sink else { return };
+    let Some(Sink {
+        path: Some(path),
+        format,
+        ..
+    }) = sink
+    else {
+        return;
+    };
     let time = now();
     let line = match format {
         Format::Json => {
@@ -52,7 +66,11 @@ fn write(level: &str, message: &str) {
         }
         Format::Text => format!("time=\"{time}\" level={level} msg={message:?}"),
     };
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(f, "{line}");
     }
 }

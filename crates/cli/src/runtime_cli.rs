@@ -284,7 +284,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
             runtime.load(&id)?.start()?;
             Ok(0)
         }
-        Command::Run { id, opts, detach, keep, .. } => {
+        Command::Run {
+            id,
+            opts,
+            detach,
+            keep,
+            ..
+        } => {
             berth_runtime::ensure_sealed_exe()?;
             if keep {
                 let container = runtime.create(&id, &create_options(opts))?;
@@ -315,7 +321,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Exec(flags) => exec(&runtime, flags),
         Command::List { format, quiet } => list(&runtime, &format, quiet),
-        Command::Ps { id, format, ps_args } => ps(&runtime.load(&id)?, &format, &ps_args),
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => ps(&runtime.load(&id)?, &format, &ps_args),
         Command::Pause { id } => {
             runtime.load(&id)?.pause()?;
             Ok(0)
@@ -354,7 +364,10 @@ fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
         bail!("File {} exists. Remove it first", path.display());
     }
     let spec = if rootless {
-        berth_runtime::rootless_spec(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        berth_runtime::rootless_spec(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         berth_runtime::default_spec()
     };
@@ -367,7 +380,10 @@ fn spec(bundle: Option<&Path>, rootless: bool) -> Result<i32> {
 
 /// Capability sets are sets in the spec's types: sort them so `spec` output is stable.
 fn sort_capability_sets(doc: &mut serde_json::Value) {
-    if let Some(caps) = doc.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
+    if let Some(caps) = doc
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
         for set in caps.values_mut() {
             if let Some(list) = set.as_array_mut() {
                 list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -399,7 +415,11 @@ fn exec_process(container: &Container, f: &ExecFlags) -> Result<Process> {
     if f.command.is_empty() {
         bail!("exec: no command given (pass COMMAND [ARG...] after the container id, or --process FILE)");
     }
-    let mut p = container.record().config_process().cloned().unwrap_or_default();
+    let mut p = container
+        .record()
+        .config_process()
+        .cloned()
+        .unwrap_or_default();
     p.set_args(Some(f.command.clone()));
     p.set_terminal(Some(f.tty));
     p.set_console_size(None);
@@ -415,9 +435,14 @@ fn exec_process(container: &Container, f: &ExecFlags) -> Result<Process> {
             None => (user.as_str(), None),
         };
         let mut u = User::default();
-        u.set_uid(uid.parse().map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?);
+        u.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?,
+        );
         u.set_gid(match gid {
-            Some(g) => g.parse().map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?,
+            Some(g) => g
+                .parse()
+                .map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?,
             None => 0,
         });
         p.set_user(u);
@@ -438,7 +463,11 @@ fn exec_process(container: &Container, f: &ExecFlags) -> Result<Process> {
                 s.insert(cap);
                 Some(s)
             };
-            let (b, e, p2) = (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
+            let (b, e, p2) = (
+                add(caps.bounding()),
+                add(caps.effective()),
+                add(caps.permitted()),
+            );
             caps.set_bounding(b);
             caps.set_effective(e);
             caps.set_permitted(p2);
@@ -480,7 +509,11 @@ fn list(runtime: &Runtime, format: &str, quiet: bool) -> Result<i32> {
             let r = c.record();
             [
                 r.id.clone(),
-                if status == Status::Stopped { "0".into() } else { r.pid.to_string() },
+                if status == Status::Stopped {
+                    "0".into()
+                } else {
+                    r.pid.to_string()
+                },
                 status.to_string(),
                 r.bundle.display().to_string(),
                 r.created.clone(),
@@ -488,7 +521,10 @@ fn list(runtime: &Runtime, format: &str, quiet: bool) -> Result<i32> {
             ]
         })
         .collect();
-    print_table(&["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows);
+    print_table(
+        &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        &rows,
+    );
     Ok(0)
 }
 
@@ -522,13 +558,21 @@ fn ps(container: &Container, format: &str, ps_args: &[String]) -> Result<i32> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
     let out = std::process::Command::new("ps")
         .args(&args)
         .output()
         .context("run ps(1)")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -539,7 +583,10 @@ fn ps(container: &Container, format: &str, ps_args: &[String]) -> Result<i32> {
         .ok_or_else(|| anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for line in lines {
-        let pid: Option<i32> = line.split_whitespace().nth(pid_col).and_then(|p| p.parse().ok());
+        let pid: Option<i32> = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }
@@ -553,9 +600,11 @@ fn resources_from(f: &UpdateFlags) -> Result<LinuxResources> {
         if path == Path::new("-") {
             std::io::stdin().read_to_string(&mut text)?;
         } else {
-            text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+            text = std::fs::read_to_string(path)
+                .with_context(|| format!("read {}", path.display()))?;
         }
-        return serde_json::from_str(&text).with_context(|| format!("parse resources {}", path.display()));
+        return serde_json::from_str(&text)
+            .with_context(|| format!("parse resources {}", path.display()));
     }
     if f.kernel_memory.is_some() || f.l3_cache_schema.is_some() || f.mem_bw_schema.is_some() {
         log::warn("--kernel-memory, --l3-cache-schema and --mem-bw-schema are ignored");
@@ -632,7 +681,10 @@ fn parse_bytes(value: &str, flag: &str) -> Result<i64> {
     }
     let v = value.trim().to_ascii_lowercase();
     let v = v.strip_suffix('b').unwrap_or(&v);
-    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit() && *c != '.') {
+    let (digits, unit) = match v
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii_digit() && *c != '.')
+    {
         Some((i, _)) => v.split_at(i),
         None => (v, ""),
     };
@@ -665,8 +717,16 @@ mod tests {
 
     #[test]
     fn flags_may_follow_the_id() {
-        let cli = Cli::try_parse_from(["berth-runtime", "create", "abc", "--bundle", "/b", "--pid-file", "/p"])
-            .expect("parse");
+        let cli = Cli::try_parse_from([
+            "berth-runtime",
+            "create",
+            "abc",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+        ])
+        .expect("parse");
         match cli.command {
             Command::Create { id, opts } => {
                 assert_eq!(id, "abc");
@@ -674,8 +734,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let cli = Cli::try_parse_from(["berth-runtime", "--root", "/r", "exec", "-t", "abc", "sh", "-c", "echo -n x"])
-            .expect("parse");
+        let cli = Cli::try_parse_from([
+            "berth-runtime",
+            "--root",
+            "/r",
+            "exec",
+            "-t",
+            "abc",
+            "sh",
+            "-c",
+            "echo -n x",
+        ])
+        .expect("parse");
         match cli.command {
             Command::Exec(f) => assert_eq!(f.command, ["sh", "-c", "echo -n x"]),
             other => panic!("{other:?}"),

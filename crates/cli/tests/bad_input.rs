@@ -10,13 +10,25 @@ use serde_json::json;
 /// Asserts a failed create whose message contains `needle`, and that nothing was left.
 fn assert_refused(sb: &Sandbox, needle: &str) {
     let out = sb.create();
-    assert!(!out.status.success(), "create succeeded; expected an error about {needle:?}");
+    assert!(
+        !out.status.success(),
+        "create succeeded; expected an error about {needle:?}"
+    );
     let err = stderr(&out);
-    assert!(err.contains(needle), "error does not mention {needle:?}: {err}");
-    assert!(!sb.root.join(&sb.id).exists(), "state directory left behind");
+    assert!(
+        err.contains(needle),
+        "error does not mention {needle:?}: {err}"
+    );
+    assert!(
+        !sb.root.join(&sb.id).exists(),
+        "state directory left behind"
+    );
     assert!(!sb.cgroup_dir("memory").exists(), "cgroup left behind");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(sb.rootfs().to_str().unwrap()), "mount left behind");
+    assert!(
+        !mounts.contains(sb.rootfs().to_str().unwrap()),
+        "mount left behind"
+    );
 }
 
 #[test]
@@ -29,7 +41,11 @@ fn missing_config_json() {
 #[test]
 fn malformed_config_json_names_line_and_column() {
     let sb = Sandbox::new(&["true"]);
-    std::fs::write(sb.bundle.join("config.json"), "{\n  \"ociVersion\": \"1.0.0\",\n  \"process\": [\n").unwrap();
+    std::fs::write(
+        sb.bundle.join("config.json"),
+        "{\n  \"ociVersion\": \"1.0.0\",\n  \"process\": [\n",
+    )
+    .unwrap();
     assert_refused(&sb, "line");
 }
 
@@ -43,7 +59,10 @@ fn bundle_without_rootfs() {
 #[test]
 fn unknown_namespace_type() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"}));
+    sb.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
     sb.save();
     assert_refused(&sb, "bogus");
 }
@@ -78,7 +97,10 @@ fn empty_args() {
 fn hostname_without_uts_namespace() {
     let mut sb = Sandbox::new(&["true"]);
     sb.config["hostname"] = json!("x");
-    sb.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "uts");
+    sb.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "uts");
     sb.save();
     assert_refused(&sb, "uts");
 }
@@ -102,7 +124,8 @@ fn bad_seccomp_action() {
 #[test]
 fn seccomp_listener_is_refused() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"});
+    sb.config["linux"]["seccomp"] =
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"});
     sb.save();
     assert_refused(&sb, "listenerPath");
 }
@@ -141,7 +164,11 @@ fn malformed_id() {
     for id in ["a/b", "..", "with space"] {
         let out = sb.rt(&["create", "--bundle", &bundle, id]);
         assert!(!out.status.success());
-        assert!(stderr(&out).contains("invalid container id"), "{id}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{id}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -158,10 +185,20 @@ fn unknown_signal() {
 #[test]
 fn commands_on_a_missing_container() {
     let sb = Sandbox::new(&["true"]);
-    for cmd in [&["start", "nope-x"][..], &["kill", "nope-x"], &["state", "nope-x"], &["delete", "nope-x"], &["pause", "nope-x"]] {
+    for cmd in [
+        &["start", "nope-x"][..],
+        &["kill", "nope-x"],
+        &["state", "nope-x"],
+        &["delete", "nope-x"],
+        &["pause", "nope-x"],
+    ] {
         let out = sb.rt(cmd);
         assert!(!out.status.success(), "{cmd:?}");
-        assert!(stderr(&out).contains("does not exist"), "{cmd:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
     }
     // runc: delete --force of a missing container succeeds.
     assert!(sb.rt(&["delete", "--force", "nope-x"]).status.success());

@@ -35,7 +35,14 @@ impl Podman {
             .arg(self.dir.join("storage"))
             .arg("--runroot")
             .arg(self.dir.join("run"))
-            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
             .arg("--runtime")
             .arg(&self.runtime)
             .args(args)
@@ -62,7 +69,14 @@ fn podman_runs_containers_with_berth_as_its_runtime() {
     let rootfs = podman.dir.join("rootfs");
     common::make_busybox_rootfs(&rootfs);
     let tar = podman.dir.join("rootfs.tar");
-    let st = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
     assert!(st.success());
     let image = format!("localhost/{}", unique("bb"));
     let out = podman.cmd(&["import", tar.to_str().unwrap(), &image]);
@@ -71,10 +85,22 @@ fn podman_runs_containers_with_berth_as_its_runtime() {
     let out = podman.cmd(&["run", "--rm", "--network", "none", "--memory", "32m", &image, "sh", "-c",
         "echo hello-podman; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]);
     assert!(out.status.success(), "run: {}", stderr(&out));
-    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), ["hello-podman", "33554432"]);
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        ["hello-podman", "33554432"]
+    );
 
     // The exit code comes through.
-    let out = podman.cmd(&["run", "--rm", "--network", "none", &image, "sh", "-c", "exit 3"]);
+    let out = podman.cmd(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 
     // Detached, exec into it, then stop and remove: the whole lifecycle through podman.
@@ -103,7 +129,14 @@ fn terminal_is_sent_over_the_console_socket() {
     });
     let bundle = sb.bundle.to_str().unwrap().to_owned();
     let sock = sock_path.to_str().unwrap().to_owned();
-    let out = sb.rt(&["create", "--bundle", &bundle, "--console-socket", &sock, &sb.id]);
+    let out = sb.rt(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--console-socket",
+        &sock,
+        &sb.id,
+    ]);
     assert!(out.status.success(), "create: {}", stderr(&out));
     let master = receiver.join().unwrap();
     assert!(sb.rt(&["start", &sb.id]).status.success());

@@ -35,7 +35,11 @@ fn pid_namespace_makes_the_process_pid_1() {
 
 #[test]
 fn capabilities_are_exactly_those_given() {
-    let sb = Sandbox::new(&["sh", "-c", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"]);
+    let sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status",
+    ]);
     let out = sb.run();
     assert!(out.status.success(), "{}", stderr(&out));
     // runc's default: CAP_AUDIT_WRITE(29), CAP_KILL(5), CAP_NET_BIND_SERVICE(10).
@@ -64,7 +68,12 @@ fn masked_paths_show_nothing_and_readonly_paths_refuse_writes() {
     ]);
     let out = sb.run();
     let lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_owned()).collect();
-    assert_eq!(lines, ["0", "0", "0", "REFUSED", "REFUSED"], "stderr: {}", stderr(&out));
+    assert_eq!(
+        lines,
+        ["0", "0", "0", "REFUSED", "REFUSED"],
+        "stderr: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -81,12 +90,16 @@ fn rlimits_and_umask_apply() {
 #[test]
 fn rlimit_above_the_hosts_hard_limit_is_a_clear_error() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1u64 << 40, "hard": 1u64 << 40}]);
+    sb.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "soft": 1u64 << 40, "hard": 1u64 << 40}]);
     sb.save();
     let out = sb.run();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("RLIMIT_NOFILE") || err.contains("RlimitNofile"), "{err}");
+    assert!(
+        err.contains("RLIMIT_NOFILE") || err.contains("RlimitNofile"),
+        "{err}"
+    );
     assert!(!sb.root.join(&sb.id).exists(), "state left behind");
 }
 
@@ -125,10 +138,16 @@ fn lifecycle_follows_the_runtime_spec() {
     sb.wait_status("stopped");
 
     let out = sb.rt(&["kill", &sb.id, "TERM"]);
-    assert!(!out.status.success(), "kill on a stopped container must fail");
+    assert!(
+        !out.status.success(),
+        "kill on a stopped container must fail"
+    );
     assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
     let out = sb.rt(&["start", &sb.id]);
-    assert!(!out.status.success(), "start on a stopped container must fail");
+    assert!(
+        !out.status.success(),
+        "start on a stopped container must fail"
+    );
 
     let out = sb.rt(&["delete", &sb.id]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
@@ -146,7 +165,11 @@ fn list_shows_containers_as_runc_does() {
     let out = sb.rt(&["list"]);
     let text = stdout(&out);
     assert!(text.starts_with("ID"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with(&sb.id) && l.contains("created")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&sb.id) && l.contains("created")),
+        "{text}"
+    );
     let out = sb.rt(&["list", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["id"], sb.id.as_str());
@@ -161,14 +184,32 @@ fn exec_joins_the_running_container() {
     sb.save();
     assert!(sb.create().status.success());
     assert!(sb.rt(&["start", &sb.id]).status.success());
-    let out = sb.rt(&["exec", &sb.id, "sh", "-c", "hostname; echo $$; cat /proc/1/comm; exit 3"]);
+    let out = sb.rt(&[
+        "exec",
+        &sb.id,
+        "sh",
+        "-c",
+        "hostname; echo $$; cat /proc/1/comm; exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines[0], "execbox");
     assert_ne!(lines[1], "1", "exec'd process is not the init");
     assert_eq!(lines[2], "sleep");
     // Flags after the id, env and cwd and user overrides.
-    let out = sb.rt(&["exec", "--env", "X=42", "--cwd", "/tmp", "--user", "65534:65534", &sb.id, "sh", "-c", "echo $X; pwd; id -u"]);
+    let out = sb.rt(&[
+        "exec",
+        "--env",
+        "X=42",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "65534:65534",
+        &sb.id,
+        "sh",
+        "-c",
+        "echo $X; pwd; id -u",
+    ]);
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines, ["42", "/tmp", "65534"], "{}", stderr(&out));
     // ps lists both processes.
@@ -206,7 +247,12 @@ fn memory_limit_kills_on_oom() {
     let out = sb.run();
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.first().copied(), Some("16777216"), "{text} / {}", stderr(&out));
+    assert_eq!(
+        lines.first().copied(),
+        Some("16777216"),
+        "{text} / {}",
+        stderr(&out)
+    );
     // dd's 64 MiB buffer does not fit: the kernel's OOM killer ends it with SIGKILL.
     assert_eq!(lines.get(1).copied(), Some("dd=137"), "{text}");
 }
@@ -223,14 +269,27 @@ fn pids_limit_refuses_forks() {
     let out = sb.run();
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.first().copied(), Some("4"), "{text} / {}", stderr(&out));
+    assert_eq!(
+        lines.first().copied(),
+        Some("4"),
+        "{text} / {}",
+        stderr(&out)
+    );
     // busybox sh reports the fork the pids controller refused.
-    assert!(stderr(&out).contains("can't fork"), "no fork refused: {text} / {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("can't fork"),
+        "no fork refused: {text} / {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn seccomp_denies_with_the_given_errno() {
-    let mut sb = Sandbox::new(&["sh", "-c", "mkdir /tmp/x; echo mkdir=$?; ls -d /tmp >/dev/null; echo ls=$?"]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "mkdir /tmp/x; echo mkdir=$?; ls -d /tmp >/dev/null; echo ls=$?",
+    ]);
     sb.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -243,22 +302,35 @@ fn seccomp_denies_with_the_given_errno() {
     let text = stdout(&out);
     assert!(text.contains("mkdir=1"), "{text} / {}", stderr(&out));
     assert!(text.contains("ls=0"), "{text}");
-    assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn user_namespace_maps_ids() {
-    let mut sb = Sandbox::new(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+    ]);
     sb.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "user"}));
-    sb.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    sb.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    sb.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    sb.config["linux"]["gidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     sb.save();
     let out = sb.run();
     let text = stdout(&out);
-    let fields: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    let fields: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(fields.len(), 3, "{text} / {}", stderr(&out));
     assert_eq!(fields[0], ["0", "100000", "65536"]);
     assert_eq!(fields[1], ["0", "100000", "65536"]);
@@ -270,9 +342,7 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     let sb = Sandbox::new(&["true"]);
     let log = sb.dir.join("hooks.log");
     let log_s = log.to_str().unwrap().to_owned();
-    let hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo \"{name} $s\" >> {log_s}")]})
-    };
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo \"{name} $s\" >> {log_s}")]});
     let mut sb = sb;
     sb.config["hooks"] = json!({
         "prestart": [hook("prestart")],
@@ -285,12 +355,18 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["prestart", "createRuntime", "poststart", "poststop"], "{text}");
-    let state: serde_json::Value = serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
+    assert_eq!(
+        names,
+        ["prestart", "createRuntime", "poststart", "poststop"],
+        "{text}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
     assert_eq!(state["status"], "creating");
     assert_eq!(state["id"], sb.id.as_str());
     assert!(state["pid"].as_i64().unwrap() > 0);
-    let stopped: serde_json::Value = serde_json::from_str(text.lines().nth(3).unwrap().split_once(' ').unwrap().1).unwrap();
+    let stopped: serde_json::Value =
+        serde_json::from_str(text.lines().nth(3).unwrap().split_once(' ').unwrap().1).unwrap();
     assert_eq!(stopped["status"], "stopped");
 }
 
@@ -301,7 +377,11 @@ fn failing_hook_fails_create_and_leaves_nothing() {
     sb.save();
     let out = sb.create();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("createRuntime hook /bin/false"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("createRuntime hook /bin/false"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!sb.root.join(&sb.id).exists());
     assert!(!sb.cgroup_dir("memory").exists(), "cgroup left behind");
 }
@@ -309,7 +389,8 @@ fn failing_hook_fails_create_and_leaves_nothing() {
 #[test]
 fn hook_timeout_kills_it() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    sb.config["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     sb.save();
     let started = std::time::Instant::now();
     let out = sb.create();
@@ -320,7 +401,11 @@ fn hook_timeout_kills_it() {
 
 #[test]
 fn sysctl_and_domainname_apply_in_the_container() {
-    let mut sb = Sandbox::new(&["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname"]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname",
+    ]);
     sb.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     sb.config["domainname"] = json!("berth.test");
     sb.save();
@@ -331,20 +416,47 @@ fn sysctl_and_domainname_apply_in_the_container() {
 
 #[test]
 fn devices_and_dev_links_exist() {
-    let mut sb = Sandbox::new(&["sh", "-c", "ls /dev; readlink /dev/fd; readlink /dev/ptmx; echo x > /dev/null && echo ok"]);
-    sb.config["linux"]["devices"] = json!([{"path": "/dev/fuse-like", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "ls /dev; readlink /dev/fd; readlink /dev/ptmx; echo x > /dev/null && echo ok",
+    ]);
+    sb.config["linux"]["devices"] =
+        json!([{"path": "/dev/fuse-like", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
     sb.save();
     let out = sb.run();
     let text = stdout(&out);
-    for name in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "fuse-like", "stdin", "stdout", "stderr"] {
-        assert!(text.lines().any(|l| l == name), "/dev/{name} missing: {text} / {}", stderr(&out));
+    for name in [
+        "null",
+        "zero",
+        "full",
+        "random",
+        "urandom",
+        "tty",
+        "pts",
+        "shm",
+        "mqueue",
+        "fuse-like",
+        "stdin",
+        "stdout",
+        "stderr",
+    ] {
+        assert!(
+            text.lines().any(|l| l == name),
+            "/dev/{name} missing: {text} / {}",
+            stderr(&out)
+        );
     }
     assert!(text.contains("/proc/self/fd\npts/ptmx\nok"), "{text}");
 }
 
 #[test]
 fn bind_mounts_honour_readonly_and_symlinks_cannot_escape() {
-    let mut sb = Sandbox::new(&["sh", "-c", "cat /data/file; echo y > /data/new && echo WROTE || echo REFUSED; ls /escape"]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "cat /data/file; echo y > /data/new && echo WROTE || echo REFUSED; ls /escape",
+    ]);
     let data = sb.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("file"), "hello\n").unwrap();
@@ -353,24 +465,41 @@ fn bind_mounts_honour_readonly_and_symlinks_cannot_escape() {
     let victim = sb.dir.join("victim");
     std::fs::create_dir_all(&victim).unwrap();
     let mounts = sb.config["mounts"].as_array_mut().unwrap();
-    mounts.push(json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro"]}));
+    mounts.push(
+        json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro"]}),
+    );
     mounts.push(json!({"destination": "/escape-link/escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
     sb.save();
     let out = sb.run();
     let text = stdout(&out);
-    assert!(text.starts_with("hello\nREFUSED"), "{text} / {}", stderr(&out));
+    assert!(
+        text.starts_with("hello\nREFUSED"),
+        "{text} / {}",
+        stderr(&out)
+    );
     // The tmpfs landed in the rootfs's /escape, not at the host's /escape.
-    assert!(!std::path::Path::new("/escape").exists(), "mount escaped the rootfs");
+    assert!(
+        !std::path::Path::new("/escape").exists(),
+        "mount escaped the rootfs"
+    );
 }
 
 #[test]
 fn cgroup_mount_shows_the_containers_own_cgroups() {
-    let mut sb = Sandbox::new(&["sh", "-c", "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/pids.max"]);
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/pids.max",
+    ]);
     sb.config["linux"]["resources"] = json!({"pids": {"limit": 42}});
     sb.save();
     let out = sb.run();
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l == "memory"), "{text} / {}", stderr(&out));
+    assert!(
+        text.lines().any(|l| l == "memory"),
+        "{text} / {}",
+        stderr(&out)
+    );
     assert!(text.trim_end().ends_with("42"), "{text}");
 }
 
@@ -380,7 +509,8 @@ fn update_changes_limits_of_a_running_container() {
     assert!(sb.create().status.success());
     let out = sb.rt(&["update", "--memory", "32m", "--pids-limit", "9", &sb.id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mem = std::fs::read_to_string(sb.cgroup_dir("memory").join("memory.limit_in_bytes")).unwrap();
+    let mem =
+        std::fs::read_to_string(sb.cgroup_dir("memory").join("memory.limit_in_bytes")).unwrap();
     assert_eq!(mem.trim(), (32u64 << 20).to_string());
     let out = sb.rt(&["exec", &sb.id, "cat", "/sys/fs/cgroup/pids/pids.max"]);
     assert_eq!(stdout(&out).trim(), "9", "{}", stderr(&out));
@@ -413,7 +543,11 @@ fn features_describe_the_runtime() {
     let out = sb.rt(&["features"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["hooks"].as_array().unwrap().iter().any(|h| h == "createContainer"));
+    assert!(v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "createContainer"));
     assert_eq!(v["linux"]["seccomp"]["enabled"], true);
 }
 

@@ -35,7 +35,12 @@ fn cve_2019_5736_runtime_binary_cannot_be_overwritten_through_proc_exe() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     sb.config["root"]["readonly"] = json!(false);
-    let caps = json!(["CAP_SYS_PTRACE", "CAP_KILL", "CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"]);
+    let caps = json!([
+        "CAP_SYS_PTRACE",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+        "CAP_NET_BIND_SERVICE"
+    ]);
     for set in ["bounding", "effective", "permitted"] {
         sb.config["process"]["capabilities"][set] = caps.clone();
     }
@@ -49,8 +54,15 @@ fn cve_2019_5736_runtime_binary_cannot_be_overwritten_through_proc_exe() {
     assert!(out.status.success(), "start: {}", stderr(&out));
     sb.wait_status("stopped");
     let result = std::fs::read_to_string(sb.rootfs().join("result")).unwrap_or_default();
-    assert!(result.contains("Read-only file system"), "attack result: {result:?}");
-    assert_eq!(std::fs::read(common::berth()).unwrap(), binary_before, "the runtime binary changed");
+    assert!(
+        result.contains("Read-only file system"),
+        "attack result: {result:?}"
+    );
+    assert_eq!(
+        std::fs::read(common::berth()).unwrap(),
+        binary_before,
+        "the runtime binary changed"
+    );
 }
 
 /// CVE-2024-21626 class: a cwd of /proc/self/fd/N reaching a directory descriptor the runtime
@@ -62,7 +74,11 @@ fn cve_2024_21626_cwd_through_a_leaked_descriptor_fails() {
         sb.config["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}"));
         sb.save();
         let out = sb.run();
-        assert!(!out.status.success(), "cwd /proc/self/fd/{fd} was entered: {}", stdout(&out));
+        assert!(
+            !out.status.success(),
+            "cwd /proc/self/fd/{fd} was entered: {}",
+            stdout(&out)
+        );
         assert!(stderr(&out).contains("cwd"), "{}", stderr(&out));
     }
 }
@@ -71,7 +87,11 @@ fn cve_2024_21626_cwd_through_a_leaked_descriptor_fails() {
 /// open (no close-on-exec) must not reach the container's process.
 #[test]
 fn cve_2024_21626_host_descriptors_are_not_inherited() {
-    let sb = Sandbox::new(&["sh", "-c", "readlink /proc/self/fd/7 || echo closed; ls /proc/self/fd | wc -l"]);
+    let sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/fd/7 || echo closed; ls /proc/self/fd | wc -l",
+    ]);
     let dir = std::fs::File::open("/").unwrap();
     let mut cmd = sb.runtime(&["run", "--bundle", sb.bundle.to_str().unwrap(), &sb.id]);
     let raw = std::os::fd::AsRawFd::as_raw_fd(&dir);
@@ -87,7 +107,12 @@ fn cve_2024_21626_host_descriptors_are_not_inherited() {
     let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.first().copied(), Some("closed"), "{text} / {}", stderr(&out));
+    assert_eq!(
+        lines.first().copied(),
+        Some("closed"),
+        "{text} / {}",
+        stderr(&out)
+    );
     // 0, 1, 2 and the directory ls itself opened.
     assert_eq!(lines.get(1).copied(), Some("4"), "{text}");
 }
@@ -107,13 +132,22 @@ fn capabilities_not_given_are_refused_by_the_kernel() {
     sb.save();
     let out = sb.run();
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
-    assert_eq!(lines, ["no-mknod", "no-hostname", "no-chown", "no-mount"], "{}", stderr(&out));
+    assert_eq!(
+        lines,
+        ["no-mknod", "no-hostname", "no-chown", "no-mount"],
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Masked paths cannot be unmasked: without CAP_SYS_ADMIN the covering mount stays.
 #[test]
 fn masked_paths_cannot_be_unmounted() {
-    let sb = Sandbox::new(&["sh", "-c", "umount /proc/keys 2>/dev/null && echo unmounted || echo kept; wc -c < /proc/keys"]);
+    let sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "umount /proc/keys 2>/dev/null && echo unmounted || echo kept; wc -c < /proc/keys",
+    ]);
     let out = sb.run();
     let lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_owned()).collect();
     assert_eq!(lines, ["kept", "0"], "{}", stderr(&out));

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use nix::sys::stat::Mode;
 use nix::unistd::{setsid, Uid};
 
@@ -15,9 +18,15 @@ use crate::error::{Error, Result};
 
 /// Connects to the console socket the caller named (`--console-socket`).
 pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| Error::sys("create a socket for the console", e))?;
-    let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket path {}", path.display()), e))?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("create a socket for the console", e))?;
+    let addr = UnixAddr::new(path)
+        .map_err(|e| Error::sys(format!("console socket path {}", path.display()), e))?;
     connect(fd.as_raw_fd(), &addr)
         .map_err(|e| Error::sys(format!("connect to console socket {}", path.display()), e))?;
     Ok(fd)
@@ -25,17 +34,31 @@ pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
 
 /// In the init, after pivot_root: makes the pty, sends its master, and makes its slave the
 /// controlling terminal and stdio of the process.
-pub(crate) fn setup_in_container(socket: BorrowedFd<'_>, uid: Uid, size: Option<(u16, u16)>) -> Result<()> {
+pub(crate) fn setup_in_container(
+    socket: BorrowedFd<'_>,
+    uid: Uid,
+    size: Option<(u16, u16)>,
+) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open /dev/ptmx in the container", e))?;
     grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
     unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
     let slave_name = ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
-    let slave = open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys(format!("open {slave_name}"), e))?;
-    nix::unistd::fchown(&slave, Some(uid), None).map_err(|e| Error::sys(format!("chown {slave_name}"), e))?;
+    let slave = open(
+        slave_name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {slave_name}"), e))?;
+    nix::unistd::fchown(&slave, Some(uid), None)
+        .map_err(|e| Error::sys(format!("chown {slave_name}"), e))?;
     if let Some((rows, cols)) = size {
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which is valid for the call.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
@@ -45,7 +68,10 @@ pub(crate) fn setup_in_container(socket: BorrowedFd<'_>, uid: Uid, size: Option<
     setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "make the pty the controlling terminal",
+            nix::errno::Errno::last(),
+        ));
     }
     for target in 0..=2 {
         dup2_raw(slave.as_raw_fd(), target)?;
@@ -56,7 +82,10 @@ pub(crate) fn setup_in_container(socket: BorrowedFd<'_>, uid: Uid, size: Option<
 fn dup2_raw(from: RawFd, to: RawFd) -> Result<()> {
     // SAFETY: both are plain descriptor numbers; dup2 replaces `to` atomically.
     if unsafe { libc::dup2(from, to) } < 0 {
-        return Err(Error::sys(format!("dup2 {from} to {to}"), nix::errno::Errno::last()));
+        return Err(Error::sys(
+            format!("dup2 {from} to {to}"),
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -75,9 +104,17 @@ pub(crate) fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| Error::sys("receive the pty master", e))?;
-    for c in msg.cmsgs().map_err(|e| Error::sys("read control message", e))? {
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("receive the pty master", e))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("read control message", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: SCM_RIGHTS just installed this descriptor in our table; we own it.
@@ -95,7 +132,11 @@ pub(crate) fn proxy(master: OwnedFd) -> std::thread::JoinHandle<()> {
     if let Some(t) = &saved {
         let mut raw = t.clone();
         nix::sys::termios::cfmakeraw(&mut raw);
-        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &raw);
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &raw,
+        );
     }
     let input = master.try_clone();
     if let Ok(input) = input {
@@ -116,13 +157,22 @@ pub(crate) fn proxy(master: OwnedFd) -> std::thread::JoinHandle<()> {
             let _ = out.flush();
         }
         if let Some(t) = saved {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &t,
+            );
         }
     })
 }
 
 /// A connected pair standing in for a console socket when `run` keeps the terminal itself.
 pub(crate) fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| Error::sys("socketpair for the console", e))
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair for the console", e))
 }

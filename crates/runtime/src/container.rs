@@ -126,41 +126,55 @@ impl Runtime {
         validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
         let spec = &bundle.spec;
-        let linux = spec.linux().as_ref().ok_or_else(|| Error::InvalidConfig("linux is missing".into()))?;
-        let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is missing".into()))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("linux is missing".into()))?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("process is missing".into()))?;
         let ns_plan = NamespacePlan::new(linux)?;
         let warn = self.warn;
         let plan = ProcessPlan::new(process, linux.seccomp().as_ref(), &mut |m| warn(&m))?;
 
         // The console, resolved before anything is made so a refusal leaves nothing behind.
-        let (console_tx, console_rx) = match (plan.terminal, &opts.console_socket, own_console) {
-            (false, _, _) => (None, None),
-            (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
-            (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
-            (true, None, None) => {
-                return Err(Error::InvalidConfig(
+        let (console_tx, console_rx) =
+            match (plan.terminal, &opts.console_socket, own_console) {
+                (false, _, _) => (None, None),
+                (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
+                (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
+                (true, None, None) => return Err(Error::InvalidConfig(
                     "process.terminal is true but no --console-socket was given to receive the pty"
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
 
         std::fs::create_dir_all(&self.root)
             .map_err(|e| Error::io(format!("create state root {}", self.root.display()), e))?;
         let dir = self.root.join(id);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::IdInUse(id.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::IdInUse(id.to_owned()))
+            }
             Err(e) => return Err(Error::io(format!("create state dir {}", dir.display()), e)),
         }
-        let mut guard = CreateGuard { dir: Some(dir.clone()), cgroup: None, pid: None };
+        let mut guard = CreateGuard {
+            dir: Some(dir.clone()),
+            cgroup: None,
+            pid: None,
+        };
 
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo_path.display()), e))?;
         // mkfifo honours the umask; anyone the container runs as must be able to open it.
-        std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-            .map_err(|e| Error::io(format!("chmod {}", fifo_path.display()), e))?;
+        std::fs::set_permissions(
+            &fifo_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o622),
+        )
+        .map_err(|e| Error::io(format!("chmod {}", fifo_path.display()), e))?;
         let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
 
@@ -188,7 +202,12 @@ impl Runtime {
         ns_plan.enter_before_fork(linux)?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
         let child = unsafe { syscall::clone_process(ns_plan.clone_flags.bits() as libc::c_ulong) }
-            .map_err(|e| Error::sys(format!("clone the init with namespaces {:?}", ns_plan.clone_flags), e))?;
+            .map_err(|e| {
+                Error::sys(
+                    format!("clone the init with namespaces {:?}", ns_plan.clone_flags),
+                    e,
+                )
+            })?;
         let Some(pid) = child else {
             drop(runtime_end);
             init::run(InitArgs {
@@ -220,8 +239,16 @@ impl Runtime {
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
         let creating = state_json(&record, Status::Creating, pid.as_raw());
-        hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &creating)?;
-        hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &creating)?;
+        hooks::run(
+            "prestart",
+            hooks.and_then(|h| h.prestart().as_ref()),
+            &creating,
+        )?;
+        hooks::run(
+            "createRuntime",
+            hooks.and_then(|h| h.create_runtime().as_ref()),
+            &creating,
+        )?;
         runtime_end.send(Msg::HooksDone)?;
         runtime_end.expect(Msg::Ready)?;
 
@@ -233,7 +260,14 @@ impl Runtime {
             write_pid_file(pid_file, pid.as_raw())?;
         }
         guard.disarm();
-        Ok((Container { dir, state: record, warn: self.warn }, console_rx))
+        Ok((
+            Container {
+                dir,
+                state: record,
+                warn: self.warn,
+            },
+            console_rx,
+        ))
     }
 
     /// The container with this id.
@@ -241,7 +275,11 @@ impl Runtime {
         validate_id(id)?;
         let dir = self.root.join(id);
         let state = ContainerState::read(&dir, id)?;
-        Ok(Container { dir, state, warn: self.warn })
+        Ok(Container {
+            dir,
+            state,
+            warn: self.warn,
+        })
     }
 
     /// Every container under this root, by id.
@@ -297,7 +335,11 @@ impl Container {
     /// The runtime-spec state document, as `state` prints it.
     pub fn state_document(&self) -> String {
         let status = self.status();
-        let pid = if status == Status::Stopped { 0 } else { self.state.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.state.pid
+        };
         document(&self.state, status, pid)
     }
 
@@ -305,11 +347,19 @@ impl Container {
     pub fn start(&self) -> Result<()> {
         let status = self.status();
         if status != Status::Created {
-            return Err(self.wrong_state("start", status, " (only a created container can be started)"));
+            return Err(self.wrong_state(
+                "start",
+                status,
+                " (only a created container can be started)",
+            ));
         }
         let fifo_path = self.dir.join(EXEC_FIFO);
-        let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
+        let fifo = open(
+            &fifo_path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
         // The init opens the fifo for writing and writes one byte: wait for it, but not for an
         // init that died meanwhile.
         loop {
@@ -329,7 +379,11 @@ impl Container {
         let _ = std::fs::remove_file(&fifo_path);
         let hooks = self.state.config.hooks().as_ref();
         let running = state_json(&self.state, Status::Running, self.state.pid);
-        if let Err(e) = hooks::run("poststart", hooks.and_then(|h| h.poststart().as_ref()), &running) {
+        if let Err(e) = hooks::run(
+            "poststart",
+            hooks.and_then(|h| h.poststart().as_ref()),
+            &running,
+        ) {
             (self.warn)(&e.to_string());
         }
         Ok(())
@@ -341,7 +395,8 @@ impl Container {
         if status == Status::Stopped {
             return Err(self.wrong_state("kill", status, " (container not running)"));
         }
-        let sig = Signal::try_from(signal).map_err(|e| Error::sys(format!("signal {signal}"), e))?;
+        let sig =
+            Signal::try_from(signal).map_err(|e| Error::sys(format!("signal {signal}"), e))?;
         if all {
             for pid in self.state.cgroup.pids()? {
                 match kill(Pid::from_raw(pid), sig) {
@@ -351,8 +406,12 @@ impl Container {
             }
             return Ok(());
         }
-        kill(Pid::from_raw(self.state.pid), sig)
-            .map_err(|e| Error::sys(format!("kill the init (pid {}) with {sig}", self.state.pid), e))
+        kill(Pid::from_raw(self.state.pid), sig).map_err(|e| {
+            Error::sys(
+                format!("kill the init (pid {}) with {sig}", self.state.pid),
+                e,
+            )
+        })
     }
 
     /// Removes the container. A running or paused one only with `force` (it is killed first).
@@ -361,7 +420,9 @@ impl Container {
         match status {
             Status::Stopped | Status::Created => {}
             Status::Running | Status::Paused | Status::Creating if force => {}
-            _ => return Err(self.wrong_state("delete", status, " (stop it first, or use --force)")),
+            _ => {
+                return Err(self.wrong_state("delete", status, " (stop it first, or use --force)"))
+            }
         }
         if status == Status::Paused {
             self.state.cgroup.thaw()?;
@@ -384,10 +445,15 @@ impl Container {
         self.state.cgroup.destroy()?;
         let hooks = self.state.config.hooks().as_ref();
         let stopped = state_json(&self.state, Status::Stopped, 0);
-        if let Err(e) = hooks::run("poststop", hooks.and_then(|h| h.poststop().as_ref()), &stopped) {
+        if let Err(e) = hooks::run(
+            "poststop",
+            hooks.and_then(|h| h.poststop().as_ref()),
+            &stopped,
+        ) {
             (self.warn)(&e.to_string());
         }
-        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(format!("remove {}", self.dir.display()), e))
+        std::fs::remove_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("remove {}", self.dir.display()), e))
     }
 
     pub fn pause(&self) -> Result<()> {
@@ -428,7 +494,12 @@ impl Container {
             return Err(self.wrong_state("exec in", status, ""));
         }
         validate_process(process)?;
-        let seccomp = self.state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let seccomp = self
+            .state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref());
         let warn = self.warn;
         let plan = ProcessPlan::new(process, seccomp, &mut |m| warn(&m))?;
         let own_console = if plan.terminal && opts.console_socket.is_none() && !opts.detach {
@@ -436,16 +507,16 @@ impl Container {
         } else {
             None
         };
-        let (console_tx, console_rx) = match (plan.terminal, &opts.console_socket, own_console) {
-            (false, _, _) => (None, None),
-            (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
-            (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
-            (true, None, None) => {
-                return Err(Error::InvalidConfig(
-                    "a terminal was asked for but no --console-socket was given to receive the pty".into(),
-                ))
-            }
-        };
+        let (console_tx, console_rx) =
+            match (plan.terminal, &opts.console_socket, own_console) {
+                (false, _, _) => (None, None),
+                (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
+                (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
+                (true, None, None) => return Err(Error::InvalidConfig(
+                    "a terminal was asked for but no --console-socket was given to receive the pty"
+                        .into(),
+                )),
+            };
         let joins = namespaces::of_process(self.state.pid);
         let mut in_child = Vec::new();
         for (flag, path) in joins {
@@ -460,7 +531,8 @@ impl Container {
         }
         let (runtime_end, init_end) = sync::pair()?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
-        let child = unsafe { syscall::clone_process(0) }.map_err(|e| Error::sys("fork the exec process", e))?;
+        let child = unsafe { syscall::clone_process(0) }
+            .map_err(|e| Error::sys("fork the exec process", e))?;
         let Some(pid) = child else {
             drop(runtime_end);
             init::exec(ExecArgs {
@@ -501,7 +573,12 @@ impl Container {
     }
 
     fn wrong_state(&self, op: &'static str, status: Status, hint: &'static str) -> Error {
-        Error::WrongState { id: self.state.id.clone(), op, status, hint }
+        Error::WrongState {
+            id: self.state.id.clone(),
+            op,
+            status,
+            hint,
+        }
     }
 }
 
@@ -585,7 +662,9 @@ fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -641,7 +720,10 @@ fn wait_gone(pid: i32, start_time: u64) {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     let _ = poll(&mut fds, PollTimeout::from(10_000u16));
     // Our own child (run, or a create in this process): reap it so it leaves no zombie.
-    let _ = waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    let _ = waitpid(
+        Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
 }
 
 /// Waits for our child `pid`, passing on the signals a user sends to the foreground process,
@@ -665,7 +747,8 @@ fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
     }
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
         .map_err(|e| Error::sys("block signals to forward them", e))?;
-    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
+    let sfd =
+        SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
     let result = loop {
         match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => break Ok(code),
@@ -702,7 +785,10 @@ mod tests {
             assert!(validate_id(good).is_ok(), "{good}");
         }
         for bad in ["", ".", "..", "a/b", "a b", "x\0"] {
-            assert!(matches!(validate_id(bad), Err(Error::InvalidId(_))), "{bad:?}");
+            assert!(
+                matches!(validate_id(bad), Err(Error::InvalidId(_))),
+                "{bad:?}"
+            );
         }
     }
 }

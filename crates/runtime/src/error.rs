@@ -108,8 +108,12 @@ impl Error {
 /// Adds the likely cause to the errnos that confuse people most in a runtime.
 fn hint_for(errno: Errno) -> &'static str {
     match errno {
-        Errno::EPERM => " (operation not permitted: missing privilege, or refused by the kernel's policy)",
-        Errno::ENOSPC => " (no space, or a kernel limit such as user namespaces or watches reached)",
+        Errno::EPERM => {
+            " (operation not permitted: missing privilege, or refused by the kernel's policy)"
+        }
+        Errno::ENOSPC => {
+            " (no space, or a kernel limit such as user namespaces or watches reached)"
+        }
         _ => "",
     }
 }

@@ -20,7 +20,8 @@ const SEALED_MARK: &str = "_BERTH_EXE_SEALED";
 /// process from a read-only mount when it could. Returns only when the binary is safe.
 /// Call it first thing in commands that put processes into containers.
 pub fn ensure_sealed_exe() -> Result<()> {
-    let exe = std::fs::File::open("/proc/self/exe").map_err(|e| Error::io("open /proc/self/exe", e))?;
+    let exe =
+        std::fs::File::open("/proc/self/exe").map_err(|e| Error::io("open /proc/self/exe", e))?;
     let st = fstatvfs(exe.as_fd()).map_err(|e| Error::sys("statvfs /proc/self/exe", e))?;
     if st.flags().contains(FsFlags::ST_RDONLY) {
         return Ok(());
@@ -54,7 +55,9 @@ pub fn ensure_sealed_exe() -> Result<()> {
             CString::new(kv).ok()
         })
         .collect();
-    env.push(CString::new(format!("{SEALED_MARK}=1")).map_err(|_| Error::Unsupported("env".into()))?);
+    env.push(
+        CString::new(format!("{SEALED_MARK}=1")).map_err(|_| Error::Unsupported("env".into()))?,
+    );
     let errno = match nix::unistd::execveat(
         mnt.as_fd(),
         c"",
@@ -65,5 +68,8 @@ pub fn ensure_sealed_exe() -> Result<()> {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    Err(Error::sys("re-execute berth from its read-only clone", errno))
+    Err(Error::sys(
+        "re-execute berth from its read-only clone",
+        errno,
+    ))
 }

@@ -36,7 +36,9 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
@@ -72,7 +74,10 @@ fn wait_exit_within(pid: i32, secs: i64) -> std::io::Result<bool> {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(0) => return Ok(false),
             Ok(_) => return Ok(true),
             Err(nix::errno::Errno::EINTR) => continue,

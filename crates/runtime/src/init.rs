@@ -78,7 +78,8 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
     }
     a.ns_plan.enter_in_init()?;
     if a.ns_plan.new_cgroupns {
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
     }
     rootfs::prepare(&RootfsPlan {
         spec,
@@ -99,34 +100,52 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
     rootfs::pivot(a.rootfs, a.no_pivot)?;
 
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(name).map_err(|e| Error::sys(format!("sethostname {name:?}"), e))?;
+        nix::unistd::sethostname(name)
+            .map_err(|e| Error::sys(format!("sethostname {name:?}"), e))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         set_domainname(name)?;
     }
-    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| Error::io(format!("sysctl {key}={value:?} ({path})"), e))?;
+        std::fs::write(&path, value)
+            .map_err(|e| Error::io(format!("sysctl {key}={value:?} ({path})"), e))?;
     }
     if let Some(socket) = a.console {
         let size = spec
             .process()
             .as_ref()
             .and_then(|p| p.console_size())
-            .map(|b| (u16::try_from(b.height()).unwrap_or(u16::MAX), u16::try_from(b.width()).unwrap_or(u16::MAX)));
+            .map(|b| {
+                (
+                    u16::try_from(b.height()).unwrap_or(u16::MAX),
+                    u16::try_from(b.width()).unwrap_or(u16::MAX),
+                )
+            });
         console::setup_in_container(socket.as_fd(), a.plan.uid, size)?;
     }
     rootfs::finish(spec)?;
     finish_process(a.plan, a.preserve_fds)?;
     // From here the runtime may exit: the init must outlive it.
-    syscall::prctl(libc::PR_SET_PDEATHSIG, 0).map_err(|e| Error::sys("clear the parent-death signal", e))?;
+    syscall::prctl(libc::PR_SET_PDEATHSIG, 0)
+        .map_err(|e| Error::sys("clear the parent-death signal", e))?;
     let program = a.plan.resolve_program()?;
     a.channel.send(Msg::Ready)?;
 
     // Block until `start` opens the fifo for reading.
     let fifo_path = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
-    let fifo = open(fifo_path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys("open the exec fifo", e))?;
+    let fifo = open(
+        fifo_path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open the exec fifo", e))?;
     nix::unistd::write(&fifo, &[0]).map_err(|e| Error::sys("write the exec fifo", e))?;
     drop(fifo);
     hooks::run(
@@ -152,7 +171,8 @@ fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
     }
     finish_process(a.plan, a.preserve_fds)?;
     if a.detach {
-        syscall::prctl(libc::PR_SET_PDEATHSIG, 0).map_err(|e| Error::sys("clear the parent-death signal", e))?;
+        syscall::prctl(libc::PR_SET_PDEATHSIG, 0)
+            .map_err(|e| Error::sys("clear the parent-death signal", e))?;
     }
     let program = a.plan.resolve_program()?;
     a.channel.send(Msg::Ready)?;
@@ -176,7 +196,8 @@ fn finish_process(plan: &ProcessPlan, preserve_fds: u32) -> Result<()> {
     // No descriptor of the runtime's may reach the container, and no directory descriptor may
     // be open while the cwd is entered (the CVE-2024-21626 class): all of ours are
     // close-on-exec and none is a directory; mark every other one close-on-exec too.
-    syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("mark descriptors close-on-exec", e))?;
+    syscall::cloexec_from(3 + preserve_fds)
+        .map_err(|e| Error::sys("mark descriptors close-on-exec", e))?;
     for fd in 3..3 + preserve_fds {
         let fd = i32::try_from(fd).unwrap_or(i32::MAX);
         // SAFETY: F_SETFD on a descriptor number; a closed one just fails with EBADF.
@@ -201,7 +222,8 @@ fn load_late_seccomp(plan: &ProcessPlan) -> Result<()> {
 fn guard_against_parent_death() -> Result<()> {
     syscall::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64)
         .map_err(|e| Error::sys("set the parent-death signal", e))?;
-    syscall::prctl(libc::PR_SET_DUMPABLE, 0).map_err(|e| Error::sys("make the init non-dumpable", e))?;
+    syscall::prctl(libc::PR_SET_DUMPABLE, 0)
+        .map_err(|e| Error::sys("make the init non-dumpable", e))?;
     Ok(())
 }
 
@@ -219,7 +241,10 @@ fn set_domainname(name: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes for the duration of the call.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     if ret != 0 {
-        return Err(Error::sys(format!("setdomainname {name:?}"), nix::errno::Errno::last()));
+        return Err(Error::sys(
+            format!("setdomainname {name:?}"),
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }

@@ -28,13 +28,13 @@ mod state;
 mod sync;
 mod syscall;
 
+pub use cgroups::CgroupError;
 pub use container::{Container, CreateOptions, ExecOptions, Runtime};
 pub use default_spec::{default_spec, rootless_spec};
 pub use error::{Error, Result};
 pub use exe_guard::ensure_sealed_exe;
 pub use features::features;
+pub use seccomp::SeccompError;
 pub use signal::{name as signal_name, parse as parse_signal};
 pub use spec::load_process;
 pub use state::{now_rfc3339, ContainerState, Status};
-pub use cgroups::CgroupError;
-pub use seccomp::SeccompError;

@@ -66,8 +66,12 @@ impl NamespacePlan {
                 (Some(path), _) => plan.join_before_fork.push((flag, path.clone())),
             }
         }
-        plan.join_in_init.sort_by_key(|(f, _)| *f != CloneFlags::CLONE_NEWUSER);
-        let joins_userns = plan.join_in_init.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+        plan.join_in_init
+            .sort_by_key(|(f, _)| *f != CloneFlags::CLONE_NEWUSER);
+        let joins_userns = plan
+            .join_in_init
+            .iter()
+            .any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
         if joins_userns && !plan.clone_flags.is_empty() {
             return Err(Error::Unsupported(
                 "joining a user namespace by path while creating other namespaces: they would be \
@@ -90,7 +94,13 @@ impl NamespacePlan {
                 .as_ref()
                 .map(|o| {
                     o.iter()
-                        .map(|(clock, off)| format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)))
+                        .map(|(clock, off)| {
+                            format!(
+                                "{clock} {} {}\n",
+                                off.secs().unwrap_or(0),
+                                off.nanosecs().unwrap_or(0)
+                            )
+                        })
                         .collect::<String>()
                 })
                 .unwrap_or_default();
@@ -118,7 +128,12 @@ pub(crate) fn join(flag: CloneFlags, path: &Path) -> Result<()> {
 }
 
 pub(crate) fn join_fd(flag: CloneFlags, fd: &OwnedFd, what: &Path) -> Result<()> {
-    setns(fd.as_fd(), flag).map_err(|e| Error::sys(format!("setns {} (fd {})", what.display(), fd.as_raw_fd()), e))
+    setns(fd.as_fd(), flag).map_err(|e| {
+        Error::sys(
+            format!("setns {} (fd {})", what.display(), fd.as_raw_fd()),
+            e,
+        )
+    })
 }
 
 /// Writes the init's uid and gid maps from the runtime, which holds the privileges to do it.
@@ -130,7 +145,10 @@ pub(crate) fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
         let path = format!("/proc/{pid}/{file}");
         let content = render(maps);
         std::fs::write(&path, &content)

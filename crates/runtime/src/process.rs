@@ -41,7 +41,9 @@ pub(crate) struct ProcessPlan {
 
 impl std::fmt::Debug for ProcessPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessPlan").field("args", &self.args).finish_non_exhaustive()
+        f.debug_struct("ProcessPlan")
+            .field("args", &self.args)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,7 +68,8 @@ impl ProcessPlan {
         warn: &mut dyn FnMut(String),
     ) -> Result<ProcessPlan> {
         let cstr = |s: &str, what: &str| {
-            CString::new(s).map_err(|_| Error::InvalidConfig(format!("{what} {s:?} contains a NUL byte")))
+            CString::new(s)
+                .map_err(|_| Error::InvalidConfig(format!("{what} {s:?} contains a NUL byte")))
         };
         let args = process
             .args()
@@ -87,8 +90,8 @@ impl ProcessPlan {
         let has_home = env_list.iter().any(|e| e.starts_with("HOME="));
         let user = process.user();
         let (capabilities, unknown) = CapabilityPlan::new(process.capabilities().as_ref())?;
-        for name in unknown {
-            warn(format!("capability {name} is not known to this kernel: ignored"));
+        for warning in unknown {
+            warn(warning);
         }
         let rlimits = process
             .rlimits()
@@ -124,17 +127,22 @@ impl ProcessPlan {
                 LinuxSchedulerPolicy::SchedIdle => 5,
                 LinuxSchedulerPolicy::SchedDeadline => 6,
             },
-            flags: s.flags().as_deref().unwrap_or_default().iter().fold(0, |acc, f| {
-                acc | match f {
-                    LinuxSchedulerFlag::SchedResetOnFork => 0x01,
-                    LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
-                    LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
-                    LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
-                    LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
-                    LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
-                    LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
-                }
-            }),
+            flags: s
+                .flags()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .fold(0, |acc, f| {
+                    acc | match f {
+                        LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                        LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                        LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                        LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                        LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                        LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                        LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+                    }
+                }),
             nice: s.nice().unwrap_or(0),
             priority: u32::try_from(s.priority().unwrap_or(0)).unwrap_or(0),
             runtime: s.runtime().unwrap_or(0),
@@ -174,7 +182,7 @@ impl ProcessPlan {
     pub(crate) fn apply_limits(&self) -> Result<()> {
         for (typ, limit) in &self.rlimits {
             // SAFETY: `limit` is a valid rlimit; the resource number comes from the spec's enum.
-            let ret = unsafe { libc::setrlimit(rlimit_resource(*typ) as _, limit) };
+            let ret = unsafe { libc::setrlimit(rlimit_resource(*typ), limit) };
             if ret != 0 {
                 let errno = Errno::last();
                 let hint = if errno == Errno::EPERM {
@@ -209,10 +217,14 @@ impl ProcessPlan {
         }
         if let Some(attr) = &self.scheduler {
             // SAFETY: `attr` is a sched_attr of the size recorded in its `size` field.
-            let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
+            let ret =
+                unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
             if ret != 0 {
                 return Err(Error::sys(
-                    format!("sched_setattr policy {} priority {}", attr.policy, attr.priority),
+                    format!(
+                        "sched_setattr policy {} priority {}",
+                        attr.policy, attr.priority
+                    ),
                     Errno::last(),
                 ));
             }
@@ -224,9 +236,8 @@ impl ProcessPlan {
     pub(crate) fn switch_user(&self) -> Result<()> {
         self.capabilities.drop_bounding()?;
         CapabilityPlan::keep_across_setuid()?;
-        nix::unistd::setgroups(&self.additional_gids).map_err(|e| {
-            Error::sys(format!("setgroups {:?}", self.additional_gids), e)
-        })?;
+        nix::unistd::setgroups(&self.additional_gids)
+            .map_err(|e| Error::sys(format!("setgroups {:?}", self.additional_gids), e))?;
         nix::unistd::setresgid(self.gid, self.gid, self.gid)
             .map_err(|e| Error::sys(format!("setresgid {}", self.gid), e))?;
         nix::unistd::setresuid(self.uid, self.uid, self.uid)
@@ -255,15 +266,23 @@ impl ProcessPlan {
 
     /// The program to exec, looked up in the spec's PATH inside the container, as runc does.
     pub(crate) fn resolve_program(&self) -> Result<CString> {
-        let arg0 = self.args.first().ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
+        let arg0 = self
+            .args
+            .first()
+            .ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
         let name = Path::new(std::ffi::OsStr::from_bytes(arg0.as_bytes()));
         if name.as_os_str().as_bytes().contains(&b'/') {
             return Ok(arg0.clone());
         }
-        let search = self.path_var.as_deref().unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        let search = self
+            .path_var
+            .as_deref()
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         for dir in search.split(':').filter(|d| !d.is_empty()) {
             let candidate = Path::new(dir).join(name);
-            if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() && candidate.is_file() {
+            if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+                && candidate.is_file()
+            {
                 return CString::new(candidate.as_os_str().as_bytes())
                     .map_err(|_| Error::InvalidConfig("PATH contains a NUL byte".into()));
             }
@@ -277,14 +296,16 @@ impl ProcessPlan {
     /// Labels the coming exec with the spec's AppArmor profile or SELinux label.
     pub(crate) fn apply_lsm(&self) -> Result<()> {
         if let Some((file, label)) = &self.lsm_exec {
-            std::fs::write(file, label).map_err(|e| Error::io(format!("write {label:?} to {file}"), e))?;
+            std::fs::write(file, label)
+                .map_err(|e| Error::io(format!("write {label:?} to {file}"), e))?;
         }
         Ok(())
     }
 
     pub(crate) fn set_no_new_privileges(&self) -> Result<()> {
         if self.no_new_privileges {
-            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
+            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+                .map_err(|e| Error::sys("prctl PR_SET_NO_NEW_PRIVS", e))?;
         }
         Ok(())
     }
@@ -317,8 +338,15 @@ fn home_of(uid: Uid) -> Option<String> {
 }
 
 /// The file to write the exec label to, when the host runs that LSM; a warning otherwise.
-fn lsm_exec_label(process: &Process, warn: &mut dyn FnMut(String)) -> Option<(&'static str, String)> {
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+fn lsm_exec_label(
+    process: &Process,
+    warn: &mut dyn FnMut(String),
+) -> Option<(&'static str, String)> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
         if enabled {
@@ -329,20 +357,24 @@ fn lsm_exec_label(process: &Process, warn: &mut dyn FnMut(String)) -> Option<(&'
             };
             return Some((file, format!("exec {profile}")));
         }
-        warn(format!("apparmor profile {profile:?} not applied: AppArmor is not enabled on this host"));
+        warn(format!(
+            "apparmor profile {profile:?} not applied: AppArmor is not enabled on this host"
+        ));
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         if Path::new("/sys/fs/selinux/enforce").exists() {
             return Some(("/proc/self/attr/exec", label.to_owned()));
         }
-        warn(format!("selinux label {label:?} not applied: SELinux is not enabled on this host"));
+        warn(format!(
+            "selinux label {label:?} not applied: SELinux is not enabled on this host"
+        ));
     }
     None
 }
 
-fn rlimit_resource(typ: PosixRlimitType) -> u32 {
+fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
     use PosixRlimitType::*;
-    (match typ {
+    match typ {
         RlimitCpu => libc::RLIMIT_CPU,
         RlimitFsize => libc::RLIMIT_FSIZE,
         RlimitData => libc::RLIMIT_DATA,
@@ -359,5 +391,5 @@ fn rlimit_resource(typ: PosixRlimitType) -> u32 {
         RlimitNice => libc::RLIMIT_NICE,
         RlimitRtprio => libc::RLIMIT_RTPRIO,
         RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as u32
+    }
 }

@@ -66,9 +66,8 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     let linux = plan.spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(p) => propagation_flag(p).ok_or_else(|| {
-            Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}"))
-        })?,
+        Some(p) => propagation_flag(p)
+            .ok_or_else(|| Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}")))?,
     };
     // Mount events inside the container must never propagate to the host. shared root
     // propagation is applied after pivot_root, once the host is out of reach.
@@ -77,8 +76,12 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     } else {
         propagation
     };
-    mount(None::<&str>, "/", None::<&str>, initial, None::<&str>)
-        .map_err(|e| Error::sys("make / non-propagating in the container's mount namespace", e))?;
+    mount(None::<&str>, "/", None::<&str>, initial, None::<&str>).map_err(|e| {
+        Error::sys(
+            "make / non-propagating in the container's mount namespace",
+            e,
+        )
+    })?;
     make_parent_mount_private(plan.rootfs)?;
     mount(
         Some(plan.rootfs),
@@ -87,7 +90,12 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| Error::sys(format!("bind mount rootfs {} onto itself", plan.rootfs.display()), e))?;
+    .map_err(|e| {
+        Error::sys(
+            format!("bind mount rootfs {} onto itself", plan.rootfs.display()),
+            e,
+        )
+    })?;
 
     let root = open(
         plan.rootfs,
@@ -114,15 +122,28 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
 pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     chdir(rootfs).map_err(|e| Error::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
     if no_pivot {
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(|e| Error::sys("move the rootfs mount onto / (--no-pivot)", e))?;
+        mount(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys("move the rootfs mount onto / (--no-pivot)", e))?;
         nix::unistd::chroot(".").map_err(|e| Error::sys("chroot into the rootfs", e))?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
         // then removes the old root without needing a directory for it inside the rootfs.
-        pivot_root(".", ".").map_err(|e| Error::sys(format!("pivot_root to {}", rootfs.display()), e))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| Error::sys("make the old root a slave before detaching it", e))?;
+        pivot_root(".", ".")
+            .map_err(|e| Error::sys(format!("pivot_root to {}", rootfs.display()), e))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys("make the old root a slave before detaching it", e))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("detach the old root", e))?;
     }
     chdir("/").map_err(|e| Error::sys("chdir to / in the container", e))?;
@@ -132,13 +153,24 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// After pivot_root: masked and read-only paths, the read-only root, the final propagation.
 pub(crate) fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default()
+    {
         mask_path(path)?;
     }
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         readonly_path(path)?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_readonly("/")?;
     }
     if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -155,7 +187,13 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = parse_options(m);
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
-    let what = |op: &str| format!("{op} {} (type {typ:?}) on {}", source_display(m), dest.display());
+    let what = |op: &str| {
+        format!(
+            "{op} {} (type {typ:?}) on {}",
+            source_display(m),
+            dest.display()
+        )
+    };
 
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(plan, root, m, &opts);
@@ -196,7 +234,11 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
                 dest.display()
             )));
         }
-        let src = m.source().as_deref().map(Path::as_os_str).unwrap_or(typ.as_ref());
+        let src = m
+            .source()
+            .as_deref()
+            .map(Path::as_os_str)
+            .unwrap_or(typ.as_ref());
         let result = mount(
             Some(src),
             target_path.as_str(),
@@ -226,11 +268,22 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
     // reach the mount itself.
     let mounted = create_in_root(root, dest, source_is_dir)?;
     for flag in &opts.propagation {
-        mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, *flag, None::<&str>)
-            .map_err(|e| Error::sys(what("set propagation of"), e))?;
+        mount(
+            None::<&str>,
+            fd_path(&mounted).as_str(),
+            None::<&str>,
+            *flag,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys(what("set propagation of"), e))?;
     }
     if opts.recursive_set != 0 || opts.recursive_clear != 0 {
-        let attr = MountAttr { attr_set: opts.recursive_set, attr_clr: opts.recursive_clear, propagation: 0, userns_fd: 0 };
+        let attr = MountAttr {
+            attr_set: opts.recursive_set,
+            attr_clr: opts.recursive_clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
         syscall::mount_setattr(mounted.as_fd(), true, &attr)
             .map_err(|e| Error::sys(what("set recursive attributes of"), e))?;
     }
@@ -250,7 +303,12 @@ fn bind_mount(source: &Path, target: &OwnedFd, opts: &MountOptions) -> Result<()
     let tree = syscall::open_tree(libc::AT_FDCWD, &c, flags)?;
     let (set, clear) = per_mount_attrs(opts.flags);
     if set != 0 || clear != 0 {
-        let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+        let attr = MountAttr {
+            attr_set: set,
+            attr_clr: clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
         syscall::mount_setattr(tree.as_fd(), false, &attr)?;
     }
     syscall::move_mount_to_fd(tree.as_fd(), target.as_fd())
@@ -305,21 +363,38 @@ fn locked_flags(target: &str) -> Result<MsFlags, Errno> {
     Ok(flags)
 }
 
-fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
+fn mount_cgroup(
+    plan: &RootfsPlan<'_>,
+    root: BorrowedFd<'_>,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<()> {
     let dest = m.destination();
     let target = create_in_root(root, dest, true)?;
     let target_path = fd_path(&target);
     let err = |op: String| move |e| Error::sys(op, e);
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    let unified_only = plan.cgroup_sources.len() == 1 && plan.cgroup_sources[0].controllers.is_empty();
+    let unified_only =
+        plan.cgroup_sources.len() == 1 && plan.cgroup_sources[0].controllers.is_empty();
     if unified_only {
         if plan.cgroupns {
-            return mount(Some("cgroup2"), target_path.as_str(), Some("cgroup2"), flags, None::<&str>)
-                .map_err(err(format!("mount cgroup2 on {}", dest.display())));
+            return mount(
+                Some("cgroup2"),
+                target_path.as_str(),
+                Some("cgroup2"),
+                flags,
+                None::<&str>,
+            )
+            .map_err(err(format!("mount cgroup2 on {}", dest.display())));
         }
-        let bind = MountOptions { flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, ..MountOptions::default() };
-        return bind_mount(&plan.cgroup_sources[0].host_dir, &target, &bind)
-            .map_err(err(format!("bind the container's cgroup on {}", dest.display())));
+        let bind = MountOptions {
+            flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
+            ..MountOptions::default()
+        };
+        return bind_mount(&plan.cgroup_sources[0].host_dir, &target, &bind).map_err(err(format!(
+            "bind the container's cgroup on {}",
+            dest.display()
+        )));
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy, each a bind mount of the
     // container's own cgroup there, as runc lays it out.
@@ -330,29 +405,56 @@ fn mount_cgroup(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &M
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=755"),
     )
-    .map_err(err(format!("mount the tmpfs for cgroups on {}", dest.display())))?;
+    .map_err(err(format!(
+        "mount the tmpfs for cgroups on {}",
+        dest.display()
+    )))?;
     for src in plan.cgroup_sources {
-        let name = if src.controllers.is_empty() { "unified" } else { src.controllers.as_str() };
+        let name = if src.controllers.is_empty() {
+            "unified"
+        } else {
+            src.controllers.as_str()
+        };
         let sub = dest.join(name.strip_prefix("name=").unwrap_or(name));
         let dir = create_in_root(root, &sub, true)?;
-        let bind = MountOptions { flags: flags | MsFlags::MS_BIND, ..MountOptions::default() };
-        bind_mount(&src.host_dir, &dir, &bind)
-            .map_err(err(format!("bind cgroup {} on {}", src.host_dir.display(), sub.display())))?;
+        let bind = MountOptions {
+            flags: flags | MsFlags::MS_BIND,
+            ..MountOptions::default()
+        };
+        bind_mount(&src.host_dir, &dir, &bind).map_err(err(format!(
+            "bind cgroup {} on {}",
+            src.host_dir.display(),
+            sub.display()
+        )))?;
         if name.contains(',') {
             let parent = open_dir_in_root(root, dest)?;
             for part in name.split(',') {
                 // cpu -> cpu,cpuacct, as every distribution links them.
                 match nix::unistd::symlinkat(name, parent.as_fd(), part) {
                     Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(Error::sys(format!("link {part} to {name} in {}", dest.display()), e)),
+                    Err(e) => {
+                        return Err(Error::sys(
+                            format!("link {part} to {name} in {}", dest.display()),
+                            e,
+                        ))
+                    }
                 }
             }
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         let mounted = create_in_root(root, dest, true)?;
-        mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, MsFlags::MS_REMOUNT | flags, Some("mode=755"))
-            .map_err(err(format!("remount the cgroup tmpfs on {} read-only", dest.display())))?;
+        mount(
+            None::<&str>,
+            fd_path(&mounted).as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags,
+            Some("mode=755"),
+        )
+        .map_err(err(format!(
+            "remount the cgroup tmpfs on {} read-only",
+            dest.display()
+        )))?;
     }
     Ok(())
 }
@@ -377,7 +479,17 @@ fn create_devices(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>) -> Result<()> {
         if spec_devices.iter().any(|d| d.path() == Path::new(path)) {
             continue;
         }
-        make_device(plan, root, Path::new(path), SFlag::S_IFCHR, major, minor, 0o666, 0, 0)?;
+        make_device(
+            plan,
+            root,
+            Path::new(path),
+            SFlag::S_IFCHR,
+            major,
+            minor,
+            0o666,
+            0,
+            0,
+        )?;
     }
     for d in spec_devices {
         create_spec_device(plan, root, d)?;
@@ -434,18 +546,33 @@ fn make_device(
     if plan.in_userns {
         // mknod is refused in a user namespace: bind the host's node over an empty file.
         let target = create_in_root(root, path, false)?;
-        return mount(Some(path), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| at("bind mount the host's", e));
+        return mount(
+            Some(path),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| at("bind mount the host's", e));
     }
-    let full = format!("/proc/self/fd/{}/{}", parent.as_raw_fd(), name.to_string_lossy());
+    let full = format!(
+        "/proc/self/fd/{}/{}",
+        parent.as_raw_fd(),
+        name.to_string_lossy()
+    );
     match std::fs::remove_file(&full) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("replace device {}", path.display()), e)),
     }
     let perm = Mode::from_bits_truncate(mode & 0o7777);
-    mknod(full.as_str(), kind, perm, libc::makedev(major as u32, minor as u32))
-        .map_err(|e| at("mknod", e))?;
+    mknod(
+        full.as_str(),
+        kind,
+        perm,
+        libc::makedev(major as u32, minor as u32),
+    )
+    .map_err(|e| at("mknod", e))?;
     // mknod honours the umask; the spec's mode is the final one.
     nix::sys::stat::fchmodat(
         nix::fcntl::AT_FDCWD,
@@ -454,8 +581,12 @@ fn make_device(
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     )
     .map_err(|e| at("chmod", e))?;
-    let node = open(full.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| at("open", e))?;
+    let node = open(
+        full.as_str(),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| at("open", e))?;
     nix::unistd::fchownat(
         node.as_fd(),
         "",
@@ -478,12 +609,22 @@ fn create_dev_links(root: BorrowedFd<'_>) -> Result<()> {
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "core"));
     }
-    let has_pts = nix::sys::stat::fstatat(dev.as_fd(), "pts/ptmx", nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok();
+    let has_pts = nix::sys::stat::fstatat(
+        dev.as_fd(),
+        "pts/ptmx",
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .is_ok();
     if has_pts {
         // The container's ptmx must be its own devpts instance's, never the host's.
         match nix::unistd::unlinkat(dev.as_fd(), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(Error::sys("remove /dev/ptmx before linking it to pts/ptmx", e)),
+            Err(e) => {
+                return Err(Error::sys(
+                    "remove /dev/ptmx before linking it to pts/ptmx",
+                    e,
+                ))
+            }
         }
         links.push(("pts/ptmx", "ptmx"));
     }
@@ -497,23 +638,46 @@ fn create_dev_links(root: BorrowedFd<'_>) -> Result<()> {
 }
 
 fn mask_path(path: &str) -> Result<()> {
-    let fd = match open(path, OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty()) {
+    let fd = match open(
+        path,
+        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("open masked path {path}"), e)),
     };
-    let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::sys(format!("stat masked path {path}"), e))?;
+    let st = nix::sys::stat::fstat(&fd)
+        .map_err(|e| Error::sys(format!("stat masked path {path}"), e))?;
     let target = fd_path(&fd);
     let result = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
-        mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+        mount(
+            Some("tmpfs"),
+            target.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0k"),
+        )
     } else {
-        mount(Some("/dev/null"), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(
+            Some("/dev/null"),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
     };
     result.map_err(|e| Error::sys(format!("mask {path}"), e))
 }
 
 fn readonly_path(path: &str) -> Result<()> {
-    match mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+    match mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
         Ok(()) => {}
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("bind readonly path {path}"), e)),
@@ -537,7 +701,13 @@ fn remount_readonly(path: &str) -> Result<()> {
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     let mut dir = rootfs.to_path_buf();
     loop {
-        match mount(None::<&str>, &dir, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>) {
+        match mount(
+            None::<&str>,
+            &dir,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
             Ok(()) => return Ok(()),
             // EINVAL: not a mount point; try its parent.
             Err(Errno::EINVAL) if dir.pop() => continue,
@@ -558,7 +728,12 @@ fn create_in_root(root: BorrowedFd<'_>, path: &Path, dir: bool) -> Result<OwnedF
     match syscall::open_in_root(root, &c, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
-        Err(e) => return Err(Error::sys(format!("resolve {} in the rootfs", path.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("resolve {} in the rootfs", path.display()),
+                e,
+            ))
+        }
     }
     let parent_path = path.parent().unwrap_or(Path::new("/"));
     let parent = open_dir_in_root(root, parent_path)?;
@@ -572,7 +747,12 @@ fn create_in_root(root: BorrowedFd<'_>, path: &Path, dir: bool) -> Result<OwnedF
     };
     match made {
         Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(Error::sys(format!("create {} in the rootfs", path.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("create {} in the rootfs", path.display()),
+                e,
+            ))
+        }
     }
     syscall::open_in_root(root, &c, libc::O_PATH)
         .map_err(|e| Error::sys(format!("resolve {} in the rootfs", path.display()), e))
@@ -592,17 +772,35 @@ fn open_dir_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
         match syscall::open_in_root(root, &c, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(_) => continue,
             Err(Errno::ENOENT) => {}
-            Err(e) => return Err(Error::sys(format!("resolve {} in the rootfs", current.display()), e)),
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("resolve {} in the rootfs", current.display()),
+                    e,
+                ))
+            }
         }
         let parent = open_dir_in_root(root, current.parent().unwrap_or(Path::new("/")))?;
-        match nix::sys::stat::mkdirat(parent.as_fd(), name_of(&current), Mode::from_bits_truncate(0o755)) {
+        match nix::sys::stat::mkdirat(
+            parent.as_fd(),
+            name_of(&current),
+            Mode::from_bits_truncate(0o755),
+        ) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(Error::sys(format!("mkdir {} in the rootfs", current.display()), e)),
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("mkdir {} in the rootfs", current.display()),
+                    e,
+                ))
+            }
         }
     }
     let c = cstring(&current)?;
-    syscall::open_in_root(root, &c, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| Error::sys(format!("open directory {} in the rootfs", current.display()), e))
+    syscall::open_in_root(root, &c, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
+        Error::sys(
+            format!("open directory {} in the rootfs", current.display()),
+            e,
+        )
+    })
 }
 
 fn name_of(path: &Path) -> &std::ffi::OsStr {
@@ -610,7 +808,13 @@ fn name_of(path: &Path) -> &std::ffi::OsStr {
 }
 
 fn mknod_regular(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Result<(), Errno> {
-    nix::sys::stat::mknodat(dir, name, SFlag::S_IFREG, Mode::from_bits_truncate(0o644), 0)
+    nix::sys::stat::mknodat(
+        dir,
+        name,
+        SFlag::S_IFREG,
+        Mode::from_bits_truncate(0o644),
+        0,
+    )
 }
 
 fn cstring(path: &Path) -> Result<CString> {
@@ -750,7 +954,14 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_data_and_attrs() {
-        let o = opts(&["nosuid", "noexec", "mode=755", "size=65536k", "rro", "rprivate"]);
+        let o = opts(&[
+            "nosuid",
+            "noexec",
+            "mode=755",
+            "size=65536k",
+            "rro",
+            "rprivate",
+        ]);
         assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC));
         assert_eq!(o.data, ["mode=755", "size=65536k"]);
         assert_eq!(o.recursive_set, syscall::MOUNT_ATTR_RDONLY);
@@ -762,6 +973,8 @@ mod tests {
         let o = opts(&["ro", "rw"]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
         let o = opts(&["rbind", "ro"]);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
     }
 }

@@ -112,14 +112,12 @@ fn validate(spec: &Spec) -> Result<()> {
             "a mount namespace is required (berth never changes the host's mounts)".into(),
         ));
     }
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
-    {
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(Error::InvalidConfig(
             "hostname is set but there is no private uts namespace".into(),
         ));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
-        && !has(LinuxNamespaceType::Uts)
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
     {
         return Err(Error::InvalidConfig(
             "domainname is set but there is no private uts namespace".into(),
@@ -140,10 +138,7 @@ fn validate(spec: &Spec) -> Result<()> {
             "uidMappings/gidMappings are given but there is no user namespace".into(),
         ));
     }
-    if linux
-        .time_offsets()
-        .as_ref()
-        .is_some_and(|o| !o.is_empty())
+    if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty())
         && !has(LinuxNamespaceType::Time)
     {
         return Err(Error::InvalidConfig(

@@ -122,12 +122,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        Error::io(
-            format!("rename {} to {}", tmp.display(), path.display()),
-            e,
-        )
-    })
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("rename {} to {}", tmp.display(), path.display()), e))
 }
 
 /// The state letter and start time of a process, from /proc/PID/stat.

@@ -1,7 +1,7 @@
 //! The channel between the runtime and the init it forked: a SOCK_SEQPACKET socketpair, so each
 //! message arrives whole, and a peer that dies is seen as end-of-file instead of a hang.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -66,10 +66,7 @@ impl Channel {
             }
         };
         match buf[..n] {
-            [] => Err(Error::Init(format!(
-                "exited before {}",
-                describe(expected)
-            ))),
+            [] => Err(Error::Init(format!("exited before {}", describe(expected)))),
             [tag, ref rest @ ..] if tag == Msg::Failed as u8 => {
                 Err(Error::Init(String::from_utf8_lossy(rest).into_owned()))
             }
@@ -89,10 +86,6 @@ impl Channel {
                 Err(e) => return Err(Error::sys("write to the init's sync channel", e)),
             }
         }
-    }
-
-    pub(crate) fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
     }
 }
 

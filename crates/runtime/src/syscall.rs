@@ -35,7 +35,11 @@ struct OpenHow {
 
 /// Opens `path` as if `root` were `/`: `..` and absolute symlinks cannot leave it, and procfs
 /// magic links are refused. This is what keeps a hostile rootfs from redirecting a mount.
-pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: i32) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &CStr,
+    flags: i32,
+) -> Result<OwnedFd, Errno> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -97,11 +101,14 @@ pub(crate) const MOUNT_ATTR_RELATIME: u64 = 0x00;
 pub(crate) const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
-pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// `mount_setattr(2)` on the mount `fd` (with `AT_EMPTY_PATH`), recursively if asked.
-pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> Result<(), Errno> {
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: &MountAttr,
+) -> Result<(), Errno> {
     let mut flags = libc::AT_EMPTY_PATH as u32;
     if recursive {
         flags |= AT_RECURSIVE;

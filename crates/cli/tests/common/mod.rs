@@ -46,7 +46,11 @@ impl Sandbox {
             .arg(&bundle)
             .output()
             .unwrap();
-        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut config: Value =
             serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         config["process"]["terminal"] = json!(false);
@@ -54,7 +58,13 @@ impl Sandbox {
         let id = unique("c");
         // A cgroup of its own per test, under one parent that the test run removes.
         config["linux"]["cgroupsPath"] = json!(format!("/berth-test/{id}"));
-        let sb = Sandbox { dir, bundle, root, id, config };
+        let sb = Sandbox {
+            dir,
+            bundle,
+            root,
+            id,
+            config,
+        };
         sb.save();
         sb
     }
@@ -105,7 +115,11 @@ impl Sandbox {
             .stderr(err)
             .status()
             .unwrap();
-        Output { status, stdout: Vec::new(), stderr: std::fs::read(&err_path).unwrap() }
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        }
     }
 
     pub fn status(&self) -> String {
@@ -133,7 +147,9 @@ impl Sandbox {
     }
 
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        PathBuf::from("/sys/fs/cgroup").join(controller).join(format!("berth-test/{}", self.id))
+        PathBuf::from("/sys/fs/cgroup")
+            .join(controller)
+            .join(format!("berth-test/{}", self.id))
     }
 }
 
@@ -143,8 +159,15 @@ impl Drop for Sandbox {
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_dir(&self.root);
         // The shared parent cgroup goes when its last test's container is gone.
-        for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified", ""] {
-            let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(ctrl).join("berth-test"));
+        for ctrl in [
+            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+            "unified", "",
+        ] {
+            let _ = std::fs::remove_dir(
+                PathBuf::from("/sys/fs/cgroup")
+                    .join(ctrl)
+                    .join("berth-test"),
+            );
         }
     }
 }
@@ -161,7 +184,10 @@ pub fn stderr(o: &Output) -> String {
 /// few files a shell expects.
 pub fn make_busybox_rootfs(rootfs: &Path) {
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.exists(), "busybox-static is not installed (scripts/install-deps.sh installs it)");
+    assert!(
+        busybox.exists(),
+        "busybox-static is not installed (scripts/install-deps.sh installs it)"
+    );
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
@@ -172,7 +198,11 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();

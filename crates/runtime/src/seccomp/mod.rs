@@ -127,16 +127,6 @@ impl Filter {
             tid => Err(SeccompError::TsyncFailed { tid }),
         }
     }
-
-    /// Number of BPF instructions.
-    pub fn len(&self) -> usize {
-        self.program.len()
-    }
-
-    /// Always false: even an empty profile compiles to the architecture check.
-    pub fn is_empty(&self) -> bool {
-        self.program.is_empty()
-    }
 }
 
 impl fmt::Debug for Filter {
