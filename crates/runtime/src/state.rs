@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn own_process_stat_is_readable() {
         let (state, start) = process_stat(std::process::id() as i32).expect("stat of self");
-        assert_eq!(state, 'R');
+        assert!("RS".contains(state), "{state}");
         assert!(start > 0);
     }
 }
