@@ -85,31 +85,19 @@ impl Runtime {
     /// Creates the container: its init is set up and waits for `start`. The caller must be
     /// single-threaded (see the crate documentation).
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
-        self.create_inner(id, opts, None).map(|(c, _)| c)
+        self.create_inner(id, opts, false).map(|(c, _)| c)
     }
 
     /// `run`: create, start, and unless `detach`, wait for the init to exit, forwarding signals
     /// and the terminal, then delete the container. Returns the exit code for the caller to exit
     /// with (128+N for a signal, as shells do).
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
-        let own_console = if !detach && opts.console_socket.is_none() {
-            Some(console::socket_pair()?)
-        } else {
-            None
-        };
-        let (container, master_rx) = self.create_inner(id, opts, own_console)?;
+        let (container, console_rx) = self.create_inner(id, opts, !detach)?;
         let result = container.start().and_then(|()| {
             if detach {
                 return Ok(0);
             }
-            let proxy = master_rx
-                .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
-                .transpose()?;
-            let code = wait_forwarding_signals(Pid::from_raw(container.state.pid));
-            if let Some(handle) = proxy {
-                let _ = handle.join();
-            }
-            code
+            wait_attached(Pid::from_raw(container.state.pid), console_rx)
         });
         if !detach || result.is_err() {
             container.delete(true)?;
@@ -121,7 +109,7 @@ impl Runtime {
         &self,
         id: &str,
         opts: &CreateOptions,
-        own_console: Option<(OwnedFd, OwnedFd)>,
+        keep_terminal: bool,
     ) -> Result<(Container, Option<OwnedFd>)> {
         validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
@@ -140,15 +128,7 @@ impl Runtime {
 
         // The console, resolved before anything is made so a refusal leaves nothing behind.
         let (console_tx, console_rx) =
-            match (plan.terminal, &opts.console_socket, own_console) {
-                (false, _, _) => (None, None),
-                (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
-                (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
-                (true, None, None) => return Err(Error::InvalidConfig(
-                    "process.terminal is true but no --console-socket was given to receive the pty"
-                        .into(),
-                )),
-            };
+            console_ends(plan.terminal, opts.console_socket.as_deref(), keep_terminal)?;
 
         std::fs::create_dir_all(&self.root)
             .map_err(|e| Error::io(format!("create state root {}", self.root.display()), e))?;
@@ -233,9 +213,11 @@ impl Runtime {
         if ns_plan.new_userns {
             namespaces::write_id_maps(pid.as_raw(), linux)?;
         }
-        record.cgroup.add_process(pid.as_raw())?;
-        record.cgroup.apply(&with_default_devices(linux))?;
         runtime_end.send(Msg::Proceed)?;
+        // Limits first, then the process: the init, already building its root, must never
+        // see a half-written device list (deny-all before the allows).
+        record.cgroup.apply(&with_default_devices(linux))?;
+        record.cgroup.add_process(pid.as_raw())?;
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
         let creating = state_json(&record, Status::Creating, pid.as_raw());
@@ -502,21 +484,8 @@ impl Container {
             .and_then(|l| l.seccomp().as_ref());
         let warn = self.warn;
         let plan = ProcessPlan::new(process, seccomp, &mut |m| warn(&m))?;
-        let own_console = if plan.terminal && opts.console_socket.is_none() && !opts.detach {
-            Some(console::socket_pair()?)
-        } else {
-            None
-        };
         let (console_tx, console_rx) =
-            match (plan.terminal, &opts.console_socket, own_console) {
-                (false, _, _) => (None, None),
-                (true, Some(path), _) => (Some(console::connect_socket(path)?), None),
-                (true, None, Some((tx, rx))) => (Some(tx), Some(rx)),
-                (true, None, None) => return Err(Error::InvalidConfig(
-                    "a terminal was asked for but no --console-socket was given to receive the pty"
-                        .into(),
-                )),
-            };
+            console_ends(plan.terminal, opts.console_socket.as_deref(), !opts.detach)?;
         let joins = namespaces::of_process(self.state.pid);
         let mut in_child = Vec::new();
         for (flag, path) in joins {
@@ -562,14 +531,7 @@ impl Container {
         if opts.detach {
             return Ok(pid.as_raw());
         }
-        let proxy = console_rx
-            .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
-            .transpose()?;
-        let code = wait_forwarding_signals(pid);
-        if let Some(handle) = proxy {
-            let _ = handle.join();
-        }
-        code
+        wait_attached(pid, console_rx)
     }
 
     fn wrong_state(&self, op: &'static str, status: Status, hint: &'static str) -> Error {
@@ -691,12 +653,18 @@ fn document(record: &ContainerState, status: Status, pid: i32) -> String {
     serde_json::to_string(&doc).unwrap_or_default()
 }
 
+/// The caller's user name from /etc/passwd, read directly: an NSS lookup would load modules
+/// and cost milliseconds on every create.
 fn owner_name() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
+    let uid = nix::unistd::getuid().as_raw();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+        })
         .unwrap_or_else(|| uid.to_string())
 }
 
@@ -724,6 +692,40 @@ fn wait_gone(pid: i32, start_time: u64) {
         Pid::from_raw(pid),
         Some(nix::sys::wait::WaitPidFlag::WNOHANG),
     );
+}
+
+/// Where the init sends its pty master (tx) and, when the runtime keeps the terminal itself,
+/// where the runtime receives it (rx).
+fn console_ends(
+    terminal: bool,
+    socket: Option<&Path>,
+    keep_terminal: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !terminal {
+        return Ok((None, None));
+    }
+    if let Some(path) = socket {
+        return Ok((Some(console::connect_socket(path)?), None));
+    }
+    if keep_terminal {
+        let (tx, rx) = console::socket_pair()?;
+        return Ok((Some(tx), Some(rx)));
+    }
+    Err(Error::InvalidConfig(
+        "process.terminal is true but no --console-socket was given to receive the pty".into(),
+    ))
+}
+
+/// Waits for our child `pid` in the foreground, proxying its terminal when we kept it.
+fn wait_attached(pid: Pid, console_rx: Option<OwnedFd>) -> Result<i32> {
+    let proxy = console_rx
+        .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
+        .transpose()?;
+    let code = wait_forwarding_signals(pid);
+    if let Some(handle) = proxy {
+        let _ = handle.join();
+    }
+    code
 }
 
 /// Waits for our child `pid`, passing on the signals a user sends to the foreground process,

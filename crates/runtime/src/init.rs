@@ -77,20 +77,26 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         become_root_in_userns()?;
     }
     a.ns_plan.enter_in_init()?;
-    if a.ns_plan.new_cgroupns {
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
-    }
-    rootfs::prepare(&RootfsPlan {
+    let rootfs_plan = RootfsPlan {
         spec,
         rootfs: a.rootfs,
         bundle: a.bundle,
         cgroup_sources: a.cgroup_sources,
         in_userns: a.ns_plan.new_userns,
         cgroupns: a.ns_plan.new_cgroupns,
-    })?;
+    };
+    // Meanwhile the runtime moves this process into its cgroup (a v1 cgroup.procs write can
+    // wait out an RCU grace period): the two overlap instead of adding up.
+    rootfs::prepare(&rootfs_plan)?;
     a.channel.send(Msg::RunCreateRuntimeHooks)?;
+    // HooksDone also means the cgroup is joined: only now can the cgroup namespace be made,
+    // with that cgroup as its root.
     a.channel.expect(Msg::HooksDone)?;
+    if a.ns_plan.new_cgroupns {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
+    }
+    rootfs::mount_cgroups(&rootfs_plan)?;
     let hooks = spec.hooks().as_ref();
     hooks::run(
         "createContainer",

@@ -105,7 +105,7 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     .map_err(|e| Error::sys(format!("open rootfs {}", plan.rootfs.display()), e))?;
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
-    for m in mounts {
+    for m in mounts.iter().filter(|m| !is_cgroup_mount(m)) {
         mount_one(plan, root.as_fd(), m)?;
     }
     let dev_is_host_bind = mounts.iter().any(|m| {
@@ -116,6 +116,29 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
         create_dev_links(root.as_fd())?;
     }
     Ok(())
+}
+
+/// The spec's cgroup mounts. They wait until the init is in its cgroup (and, with a cgroup
+/// namespace, inside it), which the runtime does while the init builds the rest of its root.
+pub(crate) fn mount_cgroups(plan: &RootfsPlan<'_>) -> Result<()> {
+    let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
+    if !mounts.iter().any(is_cgroup_mount) {
+        return Ok(());
+    }
+    let root = open(
+        plan.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open rootfs {}", plan.rootfs.display()), e))?;
+    for m in mounts.iter().filter(|m| is_cgroup_mount(m)) {
+        mount_cgroup(plan, root.as_fd(), m, &parse_options(m))?;
+    }
+    Ok(())
+}
+
+fn is_cgroup_mount(m: &Mount) -> bool {
+    matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
 }
 
 /// Switches the process's root to the rootfs and drops every view of the host's mounts.
@@ -194,10 +217,6 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
             dest.display()
         )
     };
-
-    if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(plan, root, m, &opts);
-    }
 
     if opts.idmap.is_some() {
         return Err(Error::Unsupported(format!(
