@@ -558,3 +558,43 @@ fn systemd_cgroup_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("systemd"), "{}", stderr(&out));
 }
+
+#[test]
+fn idmapped_bind_mount_shows_files_under_the_mapped_owner() {
+    let mut sb = Sandbox::new(&["sh", "-c", "stat -c '%u %g' /data/file; ls -ln /data"]);
+    let data = sb.dir.join("idmapped");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("file"), "x").unwrap();
+    // On disk the file is root's; through the mount, uid/gid 0 read as 1000.
+    sb.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": data, "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+    }));
+    sb.save();
+    let out = sb.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("1000 1000"),
+        "{}",
+        stdout(&out)
+    );
+    // The host's view is unchanged.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(data.join("file")).unwrap().uid(), 0);
+}
+
+#[test]
+fn idmapped_mount_without_mappings_is_refused_clearly() {
+    let mut sb = Sandbox::new(&["true"]);
+    let data = sb.dir.join("idmapped");
+    std::fs::create_dir_all(&data).unwrap();
+    sb.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": data, "options": ["bind", "idmap"]
+    }));
+    sb.save();
+    let out = sb.run();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("uidMappings"), "{}", stderr(&out));
+}

@@ -178,6 +178,7 @@ impl Runtime {
             config: bundle.spec.clone(),
         };
 
+        let idmapped = crate::rootfs::prepare_idmapped(spec, &bundle.dir)?;
         let (runtime_end, init_end) = sync::pair()?;
         ns_plan.enter_before_fork(linux)?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
@@ -202,6 +203,7 @@ impl Runtime {
                 console: console_tx.as_ref(),
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
+                idmapped: &idmapped,
                 state_json: &|status| state_json(&record, status, std::process::id() as i32),
             })
         };

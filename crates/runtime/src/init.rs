@@ -33,6 +33,7 @@ pub(crate) struct InitArgs<'a> {
     pub console: Option<&'a OwnedFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    pub idmapped: &'a [(usize, OwnedFd)],
     /// The state document for hooks run from the init, with the init's host pid.
     pub state_json: &'a dyn Fn(Status) -> Vec<u8>,
 }
@@ -84,6 +85,7 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         cgroup_sources: a.cgroup_sources,
         in_userns: a.ns_plan.new_userns,
         cgroupns: a.ns_plan.new_cgroupns,
+        idmapped: a.idmapped,
     };
     // Meanwhile the runtime moves this process into its cgroup (a v1 cgroup.procs write can
     // wait out an RCU grace period): the two overlap instead of adding up.

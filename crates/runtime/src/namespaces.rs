@@ -181,3 +181,61 @@ pub(crate) fn of_process(pid: i32) -> Vec<(CloneFlags, PathBuf)> {
         })
         .collect()
 }
+
+/// A user namespace with these mappings, held by a descriptor: what an id-mapped mount takes.
+/// A short-lived child makes it (a process cannot unshare a user namespace for someone else),
+/// the runtime writes its maps, keeps the namespace and ends the child.
+pub(crate) fn userns_with_maps(
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<OwnedFd> {
+    let (ready_rx, ready_tx) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
+    let (hold_rx, hold_tx) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
+    // SAFETY: the runtime is single-threaded (its documented precondition); the child only
+    // makes raw syscalls and exits.
+    let child = unsafe { crate::syscall::clone_process(0) }
+        .map_err(|e| Error::sys("fork for a user namespace", e))?;
+    let Some(pid) = child else {
+        drop(ready_rx);
+        drop(hold_tx);
+        let ok = unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+        let _ = nix::unistd::write(&ready_tx, &[u8::from(ok)]);
+        let mut buf = [0u8; 1];
+        let _ = nix::unistd::read(hold_rx.as_fd(), &mut buf);
+        // SAFETY: ends the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) }
+    };
+    drop(ready_tx);
+    drop(hold_rx);
+    let result = (|| {
+        let mut buf = [0u8; 1];
+        let n = nix::unistd::read(ready_rx.as_fd(), &mut buf)
+            .map_err(|e| Error::sys("wait for the user namespace", e))?;
+        if n != 1 || buf[0] != 1 {
+            return Err(Error::sys(
+                "unshare a user namespace for an id-mapped mount",
+                nix::errno::Errno::EPERM,
+            ));
+        }
+        let render = |maps: &[LinuxIdMapping]| {
+            maps.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+                .collect::<String>()
+        };
+        for (file, maps) in [("uid_map", uid_maps), ("gid_map", gid_maps)] {
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, render(maps))
+                .map_err(|e| Error::io(format!("write {path}"), e))?;
+        }
+        let path = format!("/proc/{pid}/ns/user");
+        open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open {path}"), e))
+    })();
+    drop(hold_tx);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    result
+}

@@ -30,6 +30,8 @@ pub(crate) struct RootfsPlan<'a> {
     /// A new user namespace: device nodes must be bind mounts, mknod is refused there.
     pub in_userns: bool,
     pub cgroupns: bool,
+    /// Detached, id-mapped mount trees the runtime prepared, by index in `spec.mounts`.
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 /// Mount options split into what mount(2) and mount_setattr(2) take.
@@ -105,8 +107,12 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     .map_err(|e| Error::sys(format!("open rootfs {}", plan.rootfs.display()), e))?;
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
-    for m in mounts.iter().filter(|m| !is_cgroup_mount(m)) {
-        mount_one(plan, root.as_fd(), m)?;
+    for (index, m) in mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !is_cgroup_mount(m))
+    {
+        mount_one(plan, root.as_fd(), index, m)?;
     }
     let dev_is_host_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev") && parse_options(m).flags.contains(MsFlags::MS_BIND)
@@ -205,7 +211,7 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<()> {
+fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = parse_options(m);
@@ -219,10 +225,16 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<(
     };
 
     if opts.idmap.is_some() {
-        return Err(Error::Unsupported(format!(
-            "idmapped mount on {}: berth does not create id-mapped mounts yet",
-            dest.display()
-        )));
+        let tree = plan
+            .idmapped
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, fd)| fd);
+        let tree =
+            tree.ok_or_else(|| Error::Init(format!("no id-mapped tree for {}", dest.display())))?;
+        let target = create_in_root(root, dest, true)?;
+        return syscall::move_mount_to_fd(tree.as_fd(), target.as_fd())
+            .map_err(|e| Error::sys(what("attach the id-mapped mount of"), e));
     }
     let source = m.source().as_deref().map(|s| {
         if is_bind && s.is_relative() {
@@ -331,6 +343,87 @@ fn bind_mount(source: &Path, target: &OwnedFd, opts: &MountOptions) -> Result<()
         syscall::mount_setattr(tree.as_fd(), false, &attr)?;
     }
     syscall::move_mount_to_fd(tree.as_fd(), target.as_fd())
+}
+
+/// The id-mapped mounts of the spec (`idmap`/`ridmap` on bind mounts), prepared by the runtime
+/// before the fork, in the host's user namespace: a process inside a new user namespace may not
+/// idmap the host's mounts. Returns each tree with its index in `spec.mounts`.
+pub(crate) fn prepare_idmapped(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
+    let linux = spec.linux().as_ref();
+    let mut trees = Vec::new();
+    for (index, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let opts = parse_options(m);
+        let Some(recursive) = opts.idmap else {
+            continue;
+        };
+        let dest = m.destination().display();
+        let uid_maps = m
+            .uid_mappings()
+            .as_ref()
+            .or(linux.and_then(|l| l.uid_mappings().as_ref()));
+        let gid_maps = m
+            .gid_mappings()
+            .as_ref()
+            .or(linux.and_then(|l| l.gid_mappings().as_ref()));
+        let (Some(uid_maps), Some(gid_maps)) = (uid_maps, gid_maps) else {
+            return Err(Error::InvalidConfig(format!(
+                "id-mapped mount on {dest} needs uidMappings and gidMappings (on the mount or in linux)"
+            )));
+        };
+        let source = m.source().as_deref().ok_or_else(|| {
+            Error::InvalidConfig(format!("id-mapped mount on {dest} has no source"))
+        })?;
+        let source = if source.is_relative() {
+            bundle.join(source)
+        } else {
+            source.to_path_buf()
+        };
+        let userns = crate::namespaces::userns_with_maps(uid_maps, gid_maps)?;
+        let c = cstring(&source)?;
+        let mut flags = syscall::OPEN_TREE_CLONE;
+        if recursive || opts.flags.contains(MsFlags::MS_REC) {
+            flags |= syscall::AT_RECURSIVE;
+        }
+        let what = |op: &str| {
+            format!(
+                "{op} {} for the id-mapped mount on {dest}",
+                source.display()
+            )
+        };
+        let tree = syscall::open_tree(libc::AT_FDCWD, &c, flags)
+            .map_err(|e| Error::sys(what("clone"), e))?;
+        let attr = MountAttr {
+            attr_set: syscall::MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: u64::try_from(userns.as_raw_fd()).unwrap_or(0),
+        };
+        syscall::mount_setattr(tree.as_fd(), recursive, &attr).map_err(|e| {
+            Error::sys(
+                what("idmap (does its filesystem support id-mapped mounts?)"),
+                e,
+            )
+        })?;
+        let (set, clear) = per_mount_attrs(opts.flags);
+        if set != 0 || clear != 0 {
+            let attr = MountAttr {
+                attr_set: set,
+                attr_clr: clear,
+                propagation: 0,
+                userns_fd: 0,
+            };
+            syscall::mount_setattr(tree.as_fd(), false, &attr)
+                .map_err(|e| Error::sys(what("set flags of"), e))?;
+        }
+        trees.push((index, tree));
+    }
+    Ok(trees)
 }
 
 /// MS_* flags of a bind mount as mount_setattr attributes: (set, clear).

@@ -101,6 +101,7 @@ pub(crate) const MOUNT_ATTR_RELATIME: u64 = 0x00;
 pub(crate) const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// `mount_setattr(2)` on the mount `fd` (with `AT_EMPTY_PATH`), recursively if asked.
