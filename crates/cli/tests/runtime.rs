@@ -598,3 +598,20 @@ fn idmapped_mount_without_mappings_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("uidMappings"), "{}", stderr(&out));
 }
+
+#[test]
+fn tmpcopyup_keeps_the_image_contents_in_the_tmpfs() {
+    let mut sb = Sandbox::new(&[
+        "sh",
+        "-c",
+        "cat /etc/seed; grep ' /etc ' /proc/mounts | cut -d' ' -f3",
+    ]);
+    std::fs::write(sb.rootfs().join("etc/seed"), "from-image\n").unwrap();
+    sb.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]
+    }));
+    sb.save();
+    let out = sb.run();
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines, ["from-image", "tmpfs"], "{}", stderr(&out));
+}

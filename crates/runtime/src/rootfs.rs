@@ -147,6 +147,29 @@ fn is_cgroup_mount(m: &Mount) -> bool {
     matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
 }
 
+/// Copies a directory's entries (files, directories, symlinks, with modes and owners).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode()))?;
+        } else if meta.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
 /// Switches the process's root to the rootfs and drops every view of the host's mounts.
 pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     chdir(rootfs).map_err(|e| Error::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
@@ -259,9 +282,9 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Moun
         bind_mount(&source, &target, &opts).map_err(|e| Error::sys(what("bind mount"), e))?;
     } else {
         let data = opts.data.join(",");
-        if opts.tmpcopyup {
-            return Err(Error::Unsupported(format!(
-                "tmpcopyup on {}: copying the directory's contents into the tmpfs",
+        if opts.tmpcopyup && typ != "tmpfs" {
+            return Err(Error::InvalidConfig(format!(
+                "tmpcopyup on {}: only a tmpfs mount can take it",
                 dest.display()
             )));
         }
@@ -290,6 +313,13 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Moun
             )
             .map_err(|e| Error::sys(what("bind mount the host's /sys for"), e))?,
             r => r.map_err(|e| Error::sys(what("mount"), e))?,
+        }
+        if opts.tmpcopyup {
+            // `target` still names the directory the tmpfs now covers: copy what the image had
+            // there into the tmpfs, as runc and podman's volumes expect.
+            let mounted = create_in_root(root, dest, true)?;
+            copy_tree(Path::new(&target_path), Path::new(&fd_path(&mounted)))
+                .map_err(|e| Error::io(what("copy the old contents into"), e))?;
         }
     }
     if opts.propagation.is_empty() && opts.recursive_set == 0 && opts.recursive_clear == 0 {
