@@ -159,15 +159,14 @@ impl Drop for Sandbox {
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_dir(&self.root);
         // The shared parent cgroup goes when its last test's container is gone.
-        for ctrl in [
-            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
-            "unified", "",
-        ] {
-            let _ = std::fs::remove_dir(
-                PathBuf::from("/sys/fs/cgroup")
-                    .join(ctrl)
-                    .join("berth-test"),
-            );
+        // Every hierarchy this host mounts (hugetlb may be v1 or v2), and a pure-v2 root.
+        let _ = std::fs::remove_dir("/sys/fs/cgroup/berth-test");
+        for entry in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(entry.path().join("berth-test"));
         }
     }
 }
