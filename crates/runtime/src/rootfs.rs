@@ -362,16 +362,7 @@ fn bind_mount(source: &Path, target: &OwnedFd, opts: &MountOptions) -> Result<()
         flags |= syscall::AT_RECURSIVE;
     }
     let tree = syscall::open_tree(libc::AT_FDCWD, &c, flags)?;
-    let (set, clear) = per_mount_attrs(opts.flags);
-    if set != 0 || clear != 0 {
-        let attr = MountAttr {
-            attr_set: set,
-            attr_clr: clear,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        syscall::mount_setattr(tree.as_fd(), false, &attr)?;
-    }
+    set_bind_flags(&tree, opts.flags)?;
     syscall::move_mount_to_fd(tree.as_fd(), target.as_fd())
 }
 
@@ -440,20 +431,25 @@ pub(crate) fn prepare_idmapped(spec: &Spec, bundle: &Path) -> Result<Vec<(usize,
                 e,
             )
         })?;
-        let (set, clear) = per_mount_attrs(opts.flags);
-        if set != 0 || clear != 0 {
-            let attr = MountAttr {
-                attr_set: set,
-                attr_clr: clear,
-                propagation: 0,
-                userns_fd: 0,
-            };
-            syscall::mount_setattr(tree.as_fd(), false, &attr)
-                .map_err(|e| Error::sys(what("set flags of"), e))?;
-        }
+        set_bind_flags(&tree, opts.flags).map_err(|e| Error::sys(what("set flags of"), e))?;
         trees.push((index, tree));
     }
     Ok(trees)
+}
+
+/// Puts a bind mount's own flags (ro, nosuid, atime…) on a detached tree's top mount.
+fn set_bind_flags(tree: &OwnedFd, flags: MsFlags) -> Result<(), Errno> {
+    let (set, clear) = per_mount_attrs(flags);
+    if set == 0 && clear == 0 {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    syscall::mount_setattr(tree.as_fd(), false, &attr)
 }
 
 /// MS_* flags of a bind mount as mount_setattr attributes: (set, clear).
