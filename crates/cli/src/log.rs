@@ -36,9 +36,10 @@ pub fn warn(message: &str) {
     write("warning", message);
 }
 
-pub fn debug(message: &str) {
+/// Debug messages are built only when --debug is on: the runtime's commands are a hot path.
+pub fn debug(message: impl FnOnce() -> String) {
     if SINK.get().is_some_and(|s| s.debug) {
-        write("debug", message);
+        write("debug", &message());
     }
 }
 

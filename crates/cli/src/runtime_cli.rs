@@ -272,7 +272,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         );
     }
     let runtime = Runtime::new(&cli.root).with_warnings(log::warn);
-    log::debug(&format!("{:?}", cli.command));
+    log::debug(|| format!("{:?}", cli.command));
     match cli.command {
         Command::Spec { bundle, rootless } => spec(bundle.as_deref(), rootless),
         Command::Create { id, opts } => {

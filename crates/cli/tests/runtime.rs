@@ -615,3 +615,22 @@ fn tmpcopyup_keeps_the_image_contents_in_the_tmpfs() {
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines, ["from-image", "tmpfs"], "{}", stderr(&out));
 }
+
+#[test]
+fn update_of_the_device_list_keeps_the_default_devices_usable() {
+    let sb = Sandbox::new(&["sleep", "30"]);
+    assert!(sb.create().status.success());
+    let file = sb.dir.join("resources.json");
+    std::fs::write(&file, r#"{"devices": [{"allow": false, "access": "rwm"}]}"#).unwrap();
+    let out = sb.rt(&["update", "-r", file.to_str().unwrap(), &sb.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb.rt(&[
+        "exec",
+        &sb.id,
+        "sh",
+        "-c",
+        "echo x > /dev/null && echo null-ok; head -c1 /dev/zero | wc -c",
+    ]);
+    let lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_owned()).collect();
+    assert_eq!(lines, ["null-ok", "1"], "{}", stderr(&out));
+}

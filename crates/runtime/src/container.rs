@@ -218,7 +218,10 @@ impl Runtime {
         runtime_end.send(Msg::Proceed)?;
         // Limits first, then the process: the init, already building its root, must never
         // see a half-written device list (deny-all before the allows).
-        record.cgroup.apply(&with_default_devices(linux))?;
+        let resources = linux.resources().clone().unwrap_or_default();
+        record
+            .cgroup
+            .apply(&with_default_devices(resources, linux.devices().as_deref()))?;
         record.cgroup.add_process(pid.as_raw())?;
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
@@ -462,7 +465,18 @@ impl Container {
         if status == Status::Stopped {
             return Err(self.wrong_state("update", status, ""));
         }
-        Ok(self.state.cgroup.apply(resources)?)
+        // A new device list replaces the old one: it must keep the rules every container gets.
+        let mut resources = resources.clone();
+        if resources.devices().is_some() {
+            let devices = self
+                .state
+                .config
+                .linux()
+                .as_ref()
+                .and_then(|l| l.devices().as_deref());
+            resources = with_default_devices(resources, devices);
+        }
+        Ok(self.state.cgroup.apply(&resources)?)
     }
 
     /// Every process of the container, by host pid.
@@ -549,9 +563,11 @@ impl Container {
 /// The spec's resources with the device rules every container gets appended, as runc does:
 /// mknod of any node, the default /dev nodes, ptys, /dev/net/tun, and the spec's own devices.
 /// Without them a deny-all rule would leave the init unable to make its own /dev.
-fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
+fn with_default_devices(
+    mut resources: LinuxResources,
+    spec_devices: Option<&[oci_spec::runtime::LinuxDevice]>,
+) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let mut resources = linux.resources().clone().unwrap_or_default();
     let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);
@@ -576,7 +592,7 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
         rule(c, Some(5), Some(2), "rwm"),
         rule(c, Some(10), Some(200), "rwm"),
     ]);
-    for d in linux.devices().as_deref().unwrap_or_default() {
+    for d in spec_devices.unwrap_or_default() {
         let typ = match d.typ() {
             LinuxDeviceType::U => c,
             t => t,
@@ -655,19 +671,11 @@ fn document(record: &ContainerState, status: Status, pid: i32) -> String {
     serde_json::to_string(&doc).unwrap_or_default()
 }
 
-/// The caller's user name from /etc/passwd, read directly: an NSS lookup would load modules
-/// and cost milliseconds on every create.
+/// The caller's user name, as runc records the owner.
 fn owner_name() -> String {
     let uid = nix::unistd::getuid().as_raw();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let mut f = line.split(':');
-            let name = f.next()?;
-            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-        })
-        .unwrap_or_else(|| uid.to_string())
+    crate::process::passwd_entry("/etc/passwd", uid)
+        .map_or_else(|| uid.to_string(), |(name, _)| name)
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {

@@ -314,10 +314,11 @@ impl ProcessPlan {
     pub(crate) fn exec(&self, program: &CString) -> Error {
         let mut env = self.env.clone();
         if !self.has_home {
-            if let Some(home) = home_of(self.uid) {
-                if let Ok(var) = CString::new(format!("HOME={home}")) {
-                    env.push(var);
-                }
+            // runc's fallback when the user has no passwd entry.
+            let home = passwd_entry("/etc/passwd", self.uid.as_raw())
+                .map_or_else(|| "/".into(), |(_, home)| home);
+            if let Ok(var) = CString::new(format!("HOME={home}")) {
+                env.push(var);
             }
         }
         match nix::unistd::execve(program, &self.args, &env) {
@@ -327,14 +328,15 @@ impl ProcessPlan {
     }
 }
 
-/// The home directory of `uid` in the container's /etc/passwd, or "/" as runc falls back to.
-fn home_of(uid: Uid) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let found = passwd.lines().find_map(|line| {
+/// The name and home directory of `uid` in the passwd file at `path`, read directly: an NSS
+/// lookup would load modules (milliseconds on every create) and, in the container, the host's.
+pub(crate) fn passwd_entry(path: &str, uid: u32) -> Option<(String, String)> {
+    let passwd = std::fs::read_to_string(path).ok()?;
+    passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid.as_raw())).then(|| f[5].to_owned())
-    });
-    Some(found.unwrap_or_else(|| "/".into()))
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
+            .then(|| (f[0].to_owned(), f[5].to_owned()))
+    })
 }
 
 /// The file to write the exec label to, when the host runs that LSM; a warning otherwise.

@@ -38,7 +38,6 @@ pub(crate) struct RootfsPlan<'a> {
 #[derive(Debug)]
 struct MountOptions {
     flags: MsFlags,
-    clear: MsFlags,
     propagation: Vec<MsFlags>,
     recursive_set: u64,
     recursive_clear: u64,
@@ -51,7 +50,6 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             flags: MsFlags::empty(),
-            clear: MsFlags::empty(),
             propagation: Vec::new(),
             recursive_set: 0,
             recursive_clear: 0,
@@ -1046,7 +1044,6 @@ fn parse_options(m: &Mount) -> MountOptions {
         };
         o.flags |= set;
         o.flags &= !clear;
-        o.clear |= clear;
     }
     o
 }
