@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stderr, stdout, Sandbox};
+use common::{cgroup_file_inside, cgroup_v2, stderr, stdout, Sandbox};
 use serde_json::json;
 
 #[test]
@@ -227,8 +227,10 @@ fn pause_freezes_and_resume_thaws() {
     let out = sb.rt(&["pause", &sb.id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sb.status(), "paused");
-    let freezer = std::fs::read_to_string(sb.cgroup_dir("freezer").join("freezer.state")).unwrap();
-    assert_eq!(freezer.trim(), "FROZEN");
+    let freezer =
+        std::fs::read_to_string(sb.cgroup_file("freezer", "freezer.state", "cgroup.freeze"))
+            .unwrap();
+    assert!(["FROZEN", "1"].contains(&freezer.trim()), "{freezer}");
     let out = sb.rt(&["resume", &sb.id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sb.status(), "running");
@@ -237,11 +239,10 @@ fn pause_freezes_and_resume_thaws() {
 
 #[test]
 fn memory_limit_kills_on_oom() {
-    let mut sb = Sandbox::new(&[
-        "sh",
-        "-c",
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo dd=$?",
-    ]);
+    let limit = cgroup_file_inside("memory", "memory.limit_in_bytes", "memory.max");
+    let script =
+        format!("cat {limit}; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo dd=$?");
+    let mut sb = Sandbox::new(&["sh", "-c", &script]);
     sb.config["linux"]["resources"] = json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}});
     sb.save();
     let out = sb.run();
@@ -259,11 +260,9 @@ fn memory_limit_kills_on_oom() {
 
 #[test]
 fn pids_limit_refuses_forks() {
-    let mut sb = Sandbox::new(&[
-        "sh",
-        "-c",
-        "cat /sys/fs/cgroup/pids/pids.max; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done",
-    ]);
+    let pids_max = cgroup_file_inside("pids", "pids.max", "pids.max");
+    let script = format!("cat {pids_max}; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done");
+    let mut sb = Sandbox::new(&["sh", "-c", &script]);
     sb.config["linux"]["resources"] = json!({"pids": {"limit": 4}});
     sb.save();
     let out = sb.run();
@@ -486,17 +485,17 @@ fn bind_mounts_honour_readonly_and_symlinks_cannot_escape() {
 
 #[test]
 fn cgroup_mount_shows_the_containers_own_cgroups() {
-    let mut sb = Sandbox::new(&[
-        "sh",
-        "-c",
-        "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/pids.max",
-    ]);
+    let pids_max = cgroup_file_inside("pids", "pids.max", "pids.max");
+    let script = format!("ls /sys/fs/cgroup; cat {pids_max}");
+    let mut sb = Sandbox::new(&["sh", "-c", &script]);
     sb.config["linux"]["resources"] = json!({"pids": {"limit": 42}});
     sb.save();
     let out = sb.run();
     let text = stdout(&out);
+    // v1: a directory per controller; v2: the container's own cgroup files at the top.
+    let expected = if cgroup_v2() { "memory.max" } else { "memory" };
     assert!(
-        text.lines().any(|l| l == "memory"),
+        text.lines().any(|l| l == expected),
         "{text} / {}",
         stderr(&out)
     );
@@ -509,10 +508,11 @@ fn update_changes_limits_of_a_running_container() {
     assert!(sb.create().status.success());
     let out = sb.rt(&["update", "--memory", "32m", "--pids-limit", "9", &sb.id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mem =
-        std::fs::read_to_string(sb.cgroup_dir("memory").join("memory.limit_in_bytes")).unwrap();
+    let mem = sb.cgroup_file("memory", "memory.limit_in_bytes", "memory.max");
+    let mem = std::fs::read_to_string(mem).unwrap();
     assert_eq!(mem.trim(), (32u64 << 20).to_string());
-    let out = sb.rt(&["exec", &sb.id, "cat", "/sys/fs/cgroup/pids/pids.max"]);
+    let pids_max = cgroup_file_inside("pids", "pids.max", "pids.max");
+    let out = sb.rt(&["exec", &sb.id, "cat", &pids_max]);
     assert_eq!(stdout(&out).trim(), "9", "{}", stderr(&out));
 }
 

@@ -179,16 +179,30 @@ impl Runtime {
         };
 
         let idmapped = crate::rootfs::prepare_idmapped(spec, &bundle.dir)?;
+        let resources = with_default_devices(
+            linux.resources().clone().unwrap_or_default(),
+            linux.devices().as_deref(),
+        );
+        let clone_target = record.cgroup.clone_target().transpose()?;
+        if clone_target.is_some() {
+            // The init starts inside the cgroup: its limits must be there before it is.
+            record.cgroup.apply(&resources)?;
+        }
         let (runtime_end, init_end) = sync::pair()?;
         ns_plan.enter_before_fork(linux)?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
-        let child = unsafe { syscall::clone_process(ns_plan.clone_flags.bits() as libc::c_ulong) }
-            .map_err(|e| {
-                Error::sys(
-                    format!("clone the init with namespaces {:?}", ns_plan.clone_flags),
-                    e,
-                )
-            })?;
+        let (child, placed) = unsafe {
+            spawn(
+                ns_plan.clone_flags.bits() as libc::c_ulong,
+                clone_target.as_ref(),
+            )
+        }
+        .map_err(|e| {
+            Error::sys(
+                format!("clone the init with namespaces {:?}", ns_plan.clone_flags),
+                e,
+            )
+        })?;
         let Some(pid) = child else {
             drop(runtime_end);
             init::run(InitArgs {
@@ -216,13 +230,12 @@ impl Runtime {
             namespaces::write_id_maps(pid.as_raw(), linux)?;
         }
         runtime_end.send(Msg::Proceed)?;
-        // Limits first, then the process: the init, already building its root, must never
-        // see a half-written device list (deny-all before the allows).
-        let resources = linux.resources().clone().unwrap_or_default();
-        record
-            .cgroup
-            .apply(&with_default_devices(resources, linux.devices().as_deref()))?;
-        record.cgroup.add_process(pid.as_raw())?;
+        if !placed {
+            // Limits first, then the process: the init, already building its root, must never
+            // see a half-written device list (deny-all before the allows).
+            record.cgroup.apply(&resources)?;
+            record.cgroup.add_process(pid.as_raw())?;
+        }
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
         let creating = state_json(&record, Status::Creating, pid.as_raw());
@@ -514,9 +527,10 @@ impl Container {
                 in_child.push((flag, fd, path));
             }
         }
+        let clone_target = self.state.cgroup.clone_target().transpose()?;
         let (runtime_end, init_end) = sync::pair()?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
-        let child = unsafe { syscall::clone_process(0) }
+        let (child, placed) = unsafe { spawn(0, clone_target.as_ref()) }
             .map_err(|e| Error::sys("fork the exec process", e))?;
         let Some(pid) = child else {
             drop(runtime_end);
@@ -532,7 +546,9 @@ impl Container {
         drop(init_end);
         drop(console_tx);
         let setup = (|| {
-            self.state.cgroup.add_process(pid.as_raw())?;
+            if !placed {
+                self.state.cgroup.add_process(pid.as_raw())?;
+            }
             runtime_end.send(Msg::Proceed)?;
             runtime_end.expect(Msg::Ready)
         })();
@@ -803,4 +819,28 @@ mod tests {
             );
         }
     }
+}
+
+/// Forks (with `flags`) straight into the cgroup directory `cgroup` where the kernel can;
+/// otherwise plainly. Returns the child's pid (`None` in the child) and whether it was placed
+/// in the cgroup.
+///
+/// # Safety
+/// As [`syscall::clone_process`].
+unsafe fn spawn(
+    flags: libc::c_ulong,
+    cgroup: Option<&OwnedFd>,
+) -> std::result::Result<(Option<Pid>, bool), nix::errno::Errno> {
+    use nix::errno::Errno;
+    if let Some(dir) = cgroup {
+        // SAFETY: forwarded from this function's own contract.
+        match unsafe { syscall::clone_into_cgroup(flags, dir.as_fd()) } {
+            Ok(child) => return Ok((child, true)),
+            // Kernels before 5.7 (or sandboxes that filter clone3) refuse it: fall back.
+            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: forwarded from this function's own contract.
+    unsafe { syscall::clone_process(flags) }.map(|child| (child, false))
 }

@@ -146,10 +146,22 @@ impl Sandbox {
         panic!("container {} never became {status}", self.id);
     }
 
+    /// The container's cgroup on the host: in the controller's own hierarchy on v1, in the
+    /// unified one on v2.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        PathBuf::from("/sys/fs/cgroup")
-            .join(controller)
-            .join(format!("berth-test/{}", self.id))
+        let dir = PathBuf::from("/sys/fs/cgroup");
+        let dir = if cgroup_v2() {
+            dir
+        } else {
+            dir.join(controller)
+        };
+        dir.join(format!("berth-test/{}", self.id))
+    }
+
+    /// One of the container's cgroup files on the host: `v1` or `v2` by the host's version.
+    pub fn cgroup_file(&self, controller: &str, v1: &str, v2: &str) -> PathBuf {
+        let file = if cgroup_v2() { v2 } else { v1 };
+        self.cgroup_dir(controller).join(file)
     }
 }
 
@@ -168,6 +180,22 @@ impl Drop for Sandbox {
         {
             let _ = std::fs::remove_dir(entry.path().join("berth-test"));
         }
+    }
+}
+
+/// Whether this host runs cgroup v2 alone (the `device` machine) rather than v1 or hybrid.
+pub fn cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// The same file as seen inside a container that mounts its cgroups at /sys/fs/cgroup.
+pub fn cgroup_file_inside(controller: &str, v1: &str, v2: &str) -> String {
+    if cgroup_v2() {
+        format!("/sys/fs/cgroup/{v2}")
+    } else {
+        format!("/sys/fs/cgroup/{controller}/{v1}")
     }
 }
 

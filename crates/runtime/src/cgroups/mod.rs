@@ -84,6 +84,10 @@ pub enum CgroupError {
         hint: &'static str,
     },
 
+    /// A cgroup directory could not be opened.
+    #[error("open cgroup {}: {}", path.display(), errno_text(*errno))]
+    Open { path: PathBuf, errno: Errno },
+
     /// A cgroup file could not be read.
     #[error("read {}: {}", path.display(), errno_text(*errno))]
     Read { path: PathBuf, errno: Errno },
@@ -219,6 +223,26 @@ impl Cgroup {
             files::write_fmt(&v2.dir, "cgroup.procs", format_args!("{pid}"))?;
         }
         Ok(())
+    }
+
+    /// On a pure v2 host, the cgroup's directory opened for clone3's CLONE_INTO_CGROUP, which
+    /// places a new process without [`Cgroup::add_process`]. `None` on v1 and hybrid hosts,
+    /// where the v1 hierarchies need their writes anyway.
+    pub fn clone_target(&self) -> Option<Result<std::os::fd::OwnedFd, CgroupError>> {
+        let v2 = self.v2.as_ref().filter(|_| self.is_unified())?;
+        Some(
+            nix::fcntl::open(
+                &v2.dir,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|errno| CgroupError::Open {
+                path: v2.dir.clone(),
+                errno,
+            }),
+        )
     }
 
     /// Applies `linux.resources`, each controller through whichever version carries it.
