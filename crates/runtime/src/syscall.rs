@@ -54,7 +54,7 @@ pub(crate) unsafe fn clone_into_cgroup(
     cgroup: BorrowedFd<'_>,
 ) -> Result<Option<Pid>, Errno> {
     let args = CloneArgs {
-        flags: flags as u64 | CLONE_INTO_CGROUP,
+        flags: u64::from(flags) | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: cgroup.as_raw_fd() as u64,
         ..CloneArgs::default()
