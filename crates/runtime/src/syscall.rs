@@ -53,8 +53,13 @@ pub(crate) unsafe fn clone_into_cgroup(
     flags: libc::c_ulong,
     cgroup: BorrowedFd<'_>,
 ) -> Result<Option<Pid>, Errno> {
+    #[allow(
+        clippy::useless_conversion,
+        reason = "c_ulong is u64 only on 64-bit targets"
+    )]
+    let flags = u64::from(flags);
     let args = CloneArgs {
-        flags: u64::from(flags) | CLONE_INTO_CGROUP,
+        flags: flags | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: cgroup.as_raw_fd() as u64,
         ..CloneArgs::default()
