@@ -803,24 +803,6 @@ fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_follow_runc_rules() {
-        for good in ["a", "abc-1.2_3+x", "A9"] {
-            assert!(validate_id(good).is_ok(), "{good}");
-        }
-        for bad in ["", ".", "..", "a/b", "a b", "x\0"] {
-            assert!(
-                matches!(validate_id(bad), Err(Error::InvalidId(_))),
-                "{bad:?}"
-            );
-        }
-    }
-}
-
 /// Forks (with `flags`) straight into the cgroup directory `cgroup` where the kernel can;
 /// otherwise plainly. Returns the child's pid (`None` in the child) and whether it was placed
 /// in the cgroup.
@@ -843,4 +825,22 @@ unsafe fn spawn(
     }
     // SAFETY: forwarded from this function's own contract.
     unsafe { syscall::clone_process(flags) }.map(|child| (child, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for good in ["a", "abc-1.2_3+x", "A9"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "x\0"] {
+            assert!(
+                matches!(validate_id(bad), Err(Error::InvalidId(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }
