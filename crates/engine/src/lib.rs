@@ -1,1 +1,32 @@
-//! placeholder
+//! berth's daemon: the Docker Engine API on a Unix socket, over the image store, the per-container
+//! monitors and the runtime library. `run` is all the binary calls.
+
+mod api;
+mod container;
+mod daemon;
+mod error;
+mod events;
+mod exec;
+mod files;
+mod lifecycle;
+mod spec;
+mod volumes;
+
+use std::path::PathBuf;
+
+pub use daemon::DaemonOptions;
+
+/// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
+pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start the async runtime: {e}"))?;
+    rt.block_on(daemon::serve(opts))
+}
+
+/// The default socket path, root and exec root, as the CLI also knows them.
+pub fn default_socket() -> PathBuf {
+    PathBuf::from("/run/berth/berth.sock")
+}

@@ -1,0 +1,418 @@
+//! `/containers/…`: the HTTP face of the lifecycle in lifecycle.rs.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bollard_stubs::models::ContainerCreateBody;
+use serde_json::{json, Value};
+
+use super::{filters, flag, json, Query, Shared};
+use crate::container::Container;
+use crate::error::{ApiError, Result};
+
+/// Docker accepts `Cmd`/`Entrypoint` as a string too; normalise to arrays before parsing.
+fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
+    let mut v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::BadRequest("config cannot be empty in order to create a container".into()));
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?
+    };
+    for key in ["Cmd", "Entrypoint"] {
+        if let Some(Value::String(s)) = v.get(key) {
+            let s = s.clone();
+            v[key] = if s.is_empty() { json!([]) } else { json!(["/bin/sh", "-c", s]) };
+        }
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Response> {
+    let body = normalise_create_body(&body)?;
+    let name = q.get("name").cloned();
+    let dd = d.clone();
+    let c = tokio::task::spawn_blocking(move || dd.create_container(name.as_deref(), body))
+        .await
+        .map_err(|e| ApiError::internal("create", e))??;
+    Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
+}
+
+pub async fn start(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    d.start_container(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn stop(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let t = q.get("t").and_then(|t| t.parse().ok());
+    d.stop_container(&id, t, q.get("signal").map(|s| s.as_str())).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn restart(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let t = q.get("t").and_then(|t| t.parse().ok());
+    match d.stop_container(&id, t, q.get("signal").map(|s| s.as_str())).await {
+        Ok(()) | Err(ApiError::NotModified) => {}
+        Err(e) => return Err(e),
+    }
+    d.start_container(&id).await?;
+    if let Ok(c) = d.containers.find(&id) {
+        d.emit_container("restart", &c);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn kill(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    d.kill_container(&id, q.get("signal").map(|s| s.as_str())).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let condition = q.get("condition").cloned().unwrap_or_default();
+    // Fail before streaming: a missing container is a 404, not a 200 with an error inside.
+    d.containers.find(&id)?;
+    let code = d.wait_container(&id, &condition).await?;
+    Ok(json(StatusCode::OK, &json!({"StatusCode": code, "Error": null})))
+}
+
+pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    d.remove_container(&id, flag(&q, "force"), flag(&q, "v")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn resize(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    let h = q.get("h").and_then(|v| v.parse().ok()).unwrap_or(24);
+    let w = q.get("w").and_then(|v| v.parse().ok()).unwrap_or(80);
+    if c.is_running() {
+        let dir = d.monitor_dir(&c.id);
+        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::resize(&dir, h, w)).await;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn rename(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let new = q.get("name").cloned().unwrap_or_default();
+    let new = new.strip_prefix('/').unwrap_or(&new).to_owned();
+    crate::container::validate_name(&new)?;
+    let c = d.containers.find(&id)?;
+    let old = c.name.clone();
+    let c = d.containers.update(&c.id, |c| {
+        c.name = new.clone();
+        Ok(c.clone())
+    })?;
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("oldName".into(), format!("/{old}"));
+    d.emit_container_with("rename", &c, attrs);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn runtime_container(d: &Shared, c: &Container) -> Result<berth_runtime::Container> {
+    if c.runtime != "berth" {
+        return Err(ApiError::NotImplemented(format!(
+            "pause/unpause is served for containers of berth's own runtime; this one runs on {}",
+            c.runtime
+        )));
+    }
+    berth_runtime::Runtime::new(d.runtime_root())
+        .load(&c.id)
+        .map_err(|_| ApiError::Conflict(format!("Container {} is not running", c.id)))
+}
+
+pub async fn pause(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    if c.state.status != "running" {
+        return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+    }
+    runtime_container(&d, &c)?.pause()?;
+    let c = d.containers.update(&c.id, |c| {
+        c.state.status = "paused".into();
+        Ok(c.clone())
+    })?;
+    d.emit_container("pause", &c);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn unpause(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    if c.state.status != "paused" {
+        return Err(ApiError::Conflict(format!("Container {} is not paused", c.id)));
+    }
+    runtime_container(&d, &c)?.resume()?;
+    let c = d.containers.update(&c.id, |c| {
+        c.state.status = "running".into();
+        Ok(c.clone())
+    })?;
+    d.emit_container("unpause", &c);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /containers/{id}/top`: `ps` on the host, keeping the container's processes, as
+/// dockerd does (the `ps_args` are ps's own).
+pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    if !c.is_running() {
+        return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+    }
+    let pids = runtime_container(&d, &c).and_then(|rc| Ok(rc.pids()?))?;
+    let args = q.get("ps_args").cloned().unwrap_or_else(|| "-ef".into());
+    let out = tokio::process::Command::new("ps")
+        .args(args.split_whitespace())
+        .output()
+        .await
+        .map_err(|e| ApiError::internal("run ps", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let titles: Vec<&str> = header.split_whitespace().collect();
+    let pid_col = titles.iter().position(|t| *t == "PID").ok_or_else(|| {
+        ApiError::BadRequest(format!("Couldn't find PID field in ps output"))
+    })?;
+    let mut processes = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if pids.contains(&pid) {
+            let mut row: Vec<String> = fields[..titles.len().min(fields.len()) - 1].iter().map(|s| s.to_string()).collect();
+            row.push(fields[titles.len() - 1..].join(" "));
+            processes.push(row);
+        }
+    }
+    Ok(json(StatusCode::OK, &json!({"Titles": titles, "Processes": processes})))
+}
+
+pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    let image = d.images.get(&c.image_id)?;
+    let list = d.images.changes(&image, &c.rootfs.upper)?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|ch| {
+            let kind = match ch.kind {
+                berth_image::ChangeKind::Modified => 0,
+                berth_image::ChangeKind::Added => 1,
+                berth_image::ChangeKind::Deleted => 2,
+            };
+            json!({"Path": ch.path, "Kind": kind})
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    let dd = d.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let dir = dd.container_dir(&c.id);
+        let target = dir.join("export-root");
+        let _ = std::fs::create_dir_all(&target);
+        let overlay = berth_image::OverlayMount { lowers: c.rootfs.lowers.clone(), upper: c.rootfs.upper.clone(), work: c.rootfs.work.clone() };
+        // A second, private mount of the same layers: the running container's own mount is
+        // not disturbed, and a stopped one needs none.
+        let mut w = super::logs::ChannelWriter::new(tx);
+        let result = overlay.mount_at(&target).map_err(|e| e.to_string()).and_then(|_| {
+            let r = berth_image::export_rootfs(&target, &mut w).map_err(|e| e.to_string());
+            let _ = berth_image::OverlayMount::unmount(&target);
+            r
+        });
+        if let Err(e) = result {
+            w.fail(e);
+        }
+        let _ = std::fs::remove_dir(&target);
+    });
+    Ok(super::logs::stream_response(rx, "application/x-tar"))
+}
+
+pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
+    let filt = filters(&q)?;
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in d.containers.list() {
+        if c.is_running() || !label_filters_match(&c, &filt) {
+            continue;
+        }
+        let size = crate::volumes::dir_size(&c.rootfs.upper);
+        if d.remove_container(&c.id, false, false).await.is_ok() {
+            deleted.push(c.id.clone());
+            reclaimed += size;
+        }
+    }
+    Ok(json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
+}
+
+fn label_filters_match(c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
+    let labels = c.config.labels.clone().unwrap_or_default();
+    filt.get("label").into_iter().flatten().all(|l| match l.split_once('=') {
+        Some((k, v)) => labels.get(k).map(|x| x.as_str()) == Some(v),
+        None => labels.contains_key(l),
+    })
+}
+
+pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+    let all = flag(&q, "all");
+    let filt = filters(&q)?;
+    let limit: i64 = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
+    let with_size = flag(&q, "size");
+    let mut list: Vec<Container> = d
+        .containers
+        .list()
+        .into_iter()
+        .filter(|c| all || limit > 0 || c.is_running() || filt.contains_key("status") || filt.contains_key("exited"))
+        .filter(|c| matches_filters(&d, c, &filt))
+        .collect();
+    list.sort_by(|a, b| b.created.cmp(&a.created));
+    if limit > 0 {
+        list.truncate(limit as usize);
+    }
+    let out: Vec<Value> = list.iter().map(|c| summary(&d, c, with_size)).collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
+    filt.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "id" => c.id.starts_with(v.as_str()),
+            "name" => c.name.contains(v.trim_start_matches('/')),
+            "status" => c.state.status == *v,
+            "exited" => c.state.status == "exited" && c.state.exit_code.to_string() == *v,
+            "label" => label_filters_match(c, &HashMap::from([("label".to_owned(), vec![v.clone()])])),
+            "ancestor" => c.image == *v || c.image_id.starts_with(v.as_str()) || d.images.get(v).map(|i| i.id == c.image_id).unwrap_or(false),
+            "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
+            "before" | "since" => d.containers.find(v).map(|o| if k == "before" { c.created < o.created } else { c.created > o.created }).unwrap_or(false),
+            _ => true,
+        })
+    })
+}
+
+/// "Up 3 seconds", "Exited (0) 2 minutes ago", "Created", as dockerd's `Status` field.
+pub fn status_text(c: &Container) -> String {
+    let since = |t: &str| human_duration(now_secs() - crate::files::unix_seconds(t));
+    match c.state.status.as_str() {
+        "running" => format!("Up {}", since(&c.state.started_at)),
+        "paused" => format!("Up {} (Paused)", since(&c.state.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
+        "exited" => format!("Exited ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
+        "created" => "Created".into(),
+        other => other.to_owned(),
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Go's units.HumanDuration, which docker uses for these texts.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 3600 => format!("{} minutes", s / 60),
+        _ if s < 2 * 3600 => "About an hour".into(),
+        _ if s < 48 * 3600 => format!("{} hours", s / 3600),
+        _ if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
+        _ if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
+        _ if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
+        _ => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+fn mount_points(c: &Container) -> Vec<Value> {
+    c.mounts
+        .iter()
+        .map(|m| {
+            json!({
+                "Type": m.kind, "Name": if m.name.is_empty() { Value::Null } else { json!(m.name) },
+                "Source": m.source, "Destination": m.destination,
+                "Driver": if m.kind == "volume" { json!("local") } else { Value::Null },
+                "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only, "Propagation": "",
+            })
+        })
+        .collect()
+}
+
+fn summary(d: &Shared, c: &Container, with_size: bool) -> Value {
+    let mut v = json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": crate::spec::args(c).join(" "),
+        "Created": crate::files::unix_seconds(&c.created),
+        "Ports": [],
+        "Labels": c.config.labels.clone().unwrap_or_default(),
+        "State": c.state.status,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": mount_points(c),
+    });
+    if with_size {
+        v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
+        v["SizeRootFs"] = json!(d.images.get(&c.image_id).map(|i| i.size).unwrap_or(0));
+    }
+    v
+}
+
+pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&id)?;
+    let mut state = json!({
+        "Status": c.state.status,
+        "Running": c.is_running() && c.state.status != "restarting",
+        "Paused": c.state.status == "paused",
+        "Restarting": c.state.status == "restarting",
+        "OOMKilled": c.state.oom_killed,
+        "Dead": c.state.status == "dead",
+        "Pid": c.state.pid,
+        "ExitCode": c.state.exit_code,
+        "Error": c.state.error,
+        "StartedAt": c.state.started_at,
+        "FinishedAt": c.state.finished_at,
+    });
+    if c.state.status == "running" {
+        if let Ok(s) = berth_monitor::read_state(&d.monitor_dir(&c.id)) {
+            state["Pid"] = json!(s.pid);
+        }
+    }
+    let mut v = json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": state,
+        "Image": c.image_id,
+        "ResolvConfPath": d.container_dir(&c.id).join("resolv.conf"),
+        "HostnamePath": d.container_dir(&c.id).join("hostname"),
+        "HostsPath": d.container_dir(&c.id).join("hosts"),
+        "LogPath": d.log_path(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": d.execs.ids_of(&c.id),
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": c.rootfs.lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+            "UpperDir": c.rootfs.upper, "WorkDir": c.rootfs.work,
+            "MergedDir": d.container_dir(&c.id).join("rootfs"),
+        }},
+        "Mounts": mount_points(&c),
+        "Config": c.config,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}},
+    });
+    if flag(&q, "size") {
+        v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
+    }
+    Ok(json(StatusCode::OK, &v))
+}
+

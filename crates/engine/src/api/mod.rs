@@ -1,0 +1,149 @@
+//! The Docker Engine API router. Paths may carry a version prefix (`/v1.44/containers/json`);
+//! it is stripped before routing, as dockerd accepts every version from its minimum up.
+
+mod containers;
+mod hijack;
+mod images;
+mod logs;
+mod system;
+mod volumes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use crate::daemon::Daemon;
+use crate::error::{ApiError, Result};
+
+pub const API_VERSION: &str = "1.47";
+pub const MIN_API_VERSION: &str = "1.24";
+
+pub type Shared = Arc<Daemon>;
+
+pub fn router(
+    daemon: Shared,
+) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
+    let app = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/system/df", get(system::df))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/attach", post(hijack::attach))
+        .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/exec", post(hijack::exec_create))
+        .route("/exec/{id}/start", post(hijack::exec_start))
+        .route("/exec/{id}/json", get(hijack::exec_inspect))
+        .route("/exec/{id}/resize", post(hijack::exec_resize))
+        .route("/commit", post(images::commit))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route("/images/get", get(images::save))
+        .route("/images/prune", post(images::prune))
+        .route("/images/{*name}", get(images::by_name).delete(images::remove).post(images::by_name_post))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
+        .route("/networks", get(system::networks))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(api_headers))
+        .with_state(daemon);
+    tower::util::MapRequest::new(app, strip_version as fn(Request) -> Request)
+}
+
+/// `/v1.44/x` → `/x`.
+fn strip_version(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(slash) = rest.find('/') {
+            let ver = &rest[..slash];
+            if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                let new_path = rest[slash..].to_owned();
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{new_path}?{q}"),
+                    None => new_path,
+                };
+                if let Ok(uri) = pq.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    req
+}
+
+async fn api_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Server", HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    resp
+}
+
+async fn not_found(req: Request) -> Response {
+    ApiError::NotFound(format!("page not found: {} {}", req.method(), req.uri().path())).into_response()
+}
+
+/// Query parameters, one value per key (the last wins).
+pub type Query = axum::extract::Query<HashMap<String, String>>;
+
+pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
+    matches!(q.get(key).map(|s| s.as_str()), Some("1" | "true" | "True" | "TRUE" | "yes"))
+}
+
+/// A JSON request body, with dockerd's 400 wording when it does not parse.
+pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+/// Docker's `filters` query parameter: `{"key":["v1","v2"]}` (or the legacy `{"key":{"v":true}}`).
+pub fn filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>> {
+    let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let v: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
+    let mut out = HashMap::new();
+    for (k, vals) in v.as_object().into_iter().flatten() {
+        let list: Vec<String> = match vals {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            _ => return Err(ApiError::BadRequest(format!("invalid filter '{k}'"))),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}

@@ -1,0 +1,252 @@
+//! A container's record as the daemon keeps it (`containers/<id>/config.v2.json`), and the
+//! registry that finds containers by id, unique id prefix or name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bollard_stubs::models::{ContainerConfig, HostConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, Result};
+use crate::files;
+
+/// Everything the daemon knows about one container; persisted on every change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    /// Without the leading slash that the API shows.
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: State,
+    pub restart_count: u32,
+    pub mounts: Vec<MountRecord>,
+    /// The overlay of the image's layers under the container's own upper dir.
+    pub rootfs: RootfsRecord,
+    #[serde(default)]
+    pub runtime: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// created, running, paused, restarting, removing, exited or dead.
+    pub status: String,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub oom_killed: bool,
+}
+
+/// One mount of a volume, bind or tmpfs, resolved at create time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MountRecord {
+    /// bind, volume or tmpfs.
+    pub kind: String,
+    /// The volume's name (volumes only).
+    pub name: String,
+    /// The host path (binds and volumes).
+    pub source: PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+    /// Extra mount options (tmpfs size=…, bind propagation).
+    pub options: Vec<String>,
+    /// Created for this container alone (`-v /path`, an image VOLUME): `rm -v` removes it.
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootfsRecord {
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+pub const NEVER: &str = "0001-01-01T00:00:00Z";
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        )
+    }
+
+    pub fn tty(&self) -> bool {
+        self.config.tty.unwrap_or(false)
+    }
+}
+
+/// All containers, by id; names are unique among them.
+#[derive(Debug)]
+pub struct Containers {
+    dir: PathBuf,
+    all: Mutex<BTreeMap<String, Container>>,
+}
+
+impl Containers {
+    /// Loads every record under `dir` (root/containers); a record that cannot be read is
+    /// reported and skipped rather than stopping the daemon.
+    pub fn load(dir: &Path) -> std::io::Result<Containers> {
+        std::fs::create_dir_all(dir)?;
+        let mut all = BTreeMap::new();
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let path = entry.path().join("config.v2.json");
+            let Ok(data) = std::fs::read(&path) else {
+                continue;
+            };
+            match serde_json::from_slice::<Container>(&data) {
+                Ok(c) => {
+                    all.insert(c.id.clone(), c);
+                }
+                Err(e) => eprintln!("berth daemon: skipping {}: {e}", path.display()),
+            }
+        }
+        Ok(Containers {
+            dir: dir.to_owned(),
+            all: Mutex::new(all),
+        })
+    }
+
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Container>> {
+        // A poisoned lock only means a handler panicked mid-update; the map itself is intact.
+        self.all.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The container `name_or_id` names: a full id, a name (with or without the slash), or a
+    /// unique id prefix, in dockerd's order.
+    pub fn find(&self, name_or_id: &str) -> Result<Container> {
+        let all = self.lock();
+        Self::find_in(&all, name_or_id).cloned()
+    }
+
+    fn find_in<'a>(all: &'a BTreeMap<String, Container>, key: &str) -> Result<&'a Container> {
+        if let Some(c) = all.get(key) {
+            return Ok(c);
+        }
+        let name = key.strip_prefix('/').unwrap_or(key);
+        if let Some(c) = all.values().find(|c| c.name == name) {
+            return Ok(c);
+        }
+        let mut matches = all.values().filter(|c| !key.is_empty() && c.id.starts_with(key));
+        match (matches.next(), matches.next()) {
+            (Some(c), None) => Ok(c),
+            (Some(_), Some(_)) => Err(ApiError::NotFound(format!(
+                "Multiple IDs found with provided prefix: {key}"
+            ))),
+            _ => Err(ApiError::NotFound(format!("No such container: {key}"))),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Container> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Adds a new container, refusing a name in use with dockerd's message.
+    pub fn insert(&self, c: Container) -> Result<()> {
+        let mut all = self.lock();
+        if let Some(other) = all.values().find(|o| o.name == c.name) {
+            return Err(name_conflict(&c.name, &other.id));
+        }
+        self.persist(&c)?;
+        all.insert(c.id.clone(), c);
+        Ok(())
+    }
+
+    /// Changes a container under the registry's lock and persists the result.
+    pub fn update<T>(&self, id: &str, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
+        let mut all = self.lock();
+        let names: Vec<(String, String)> = all
+            .values()
+            .filter(|c| c.id != id)
+            .map(|c| (c.name.clone(), c.id.clone()))
+            .collect();
+        let c = all
+            .get_mut(id)
+            .ok_or_else(|| ApiError::NotFound(format!("No such container: {id}")))?;
+        let mut changed = c.clone();
+        let out = f(&mut changed)?;
+        if let Some((_, other)) = names.iter().find(|(n, _)| *n == changed.name) {
+            return Err(name_conflict(&changed.name, other));
+        }
+        self.persist(&changed)?;
+        *c = changed;
+        Ok(out)
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn persist(&self, c: &Container) -> Result<()> {
+        let dir = self.dir.join(&c.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
+        let path = dir.join("config.v2.json");
+        files::write_json_atomic(&path, c)
+            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+    }
+}
+
+fn name_conflict(name: &str, other: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". \
+         You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}
+
+/// Container names as dockerd accepts them.
+pub fn validate_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok && name.len() >= 2 {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// A new 64-hex id from the kernel's random pool.
+pub fn new_id() -> Result<String> {
+    let mut buf = [0u8; 32];
+    let mut f = std::fs::File::open("/dev/urandom")
+        .map_err(|e| ApiError::internal("open /dev/urandom", e))?;
+    std::io::Read::read_exact(&mut f, &mut buf)
+        .map_err(|e| ApiError::internal("read /dev/urandom", e))?;
+    Ok(hex::encode(buf))
+}
+
+/// A generated name in dockerd's adjective_surname style.
+pub fn generate_name(id: &str) -> String {
+    const LEFT: &[&str] = &[
+        "admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",
+        "jolly", "keen", "loving", "modest", "nifty", "quirky", "relaxed", "serene",
+    ];
+    const RIGHT: &[&str] = &[
+        "babbage", "curie", "darwin", "euler", "feynman", "galileo", "hopper", "hypatia",
+        "lovelace", "meitner", "noether", "pasteur", "ritchie", "shannon", "turing", "wozniak",
+    ];
+    let b = hex::decode(&id[..8]).unwrap_or_default();
+    let l = b.first().copied().unwrap_or(0) as usize % LEFT.len();
+    let r = b.get(1).copied().unwrap_or(0) as usize % RIGHT.len();
+    format!("{}_{}", LEFT[l], RIGHT[r])
+}

@@ -1,0 +1,165 @@
+//! The daemon's shared state and its start: open the stores, find the containers (and the
+//! monitors still running them), then serve the Engine API on the Unix socket.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::container::Containers;
+use crate::events::Events;
+use crate::exec::Execs;
+use crate::volumes::Volumes;
+
+/// Where the daemon keeps things and how it is reached.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Persistent state: images, containers, volumes (default /var/lib/berth).
+    pub root: PathBuf,
+    /// Runtime state: monitor sockets, the runtime's state (default /run/berth).
+    pub exec_root: PathBuf,
+    /// The API socket (default /run/berth/berth.sock).
+    pub socket: PathBuf,
+    /// The berth binary, run as `berth monitor` and `berth runtime`.
+    pub berth_exe: PathBuf,
+    /// Other OCI runtimes by name for `--runtime` (runc, crun when installed).
+    pub runtimes: HashMap<String, PathBuf>,
+}
+
+/// What a container's watchers learn when it exits or is removed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExitNotice {
+    pub generation: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+#[derive(Debug)]
+pub struct Daemon {
+    pub opts: DaemonOptions,
+    pub images: berth_image::Store,
+    pub containers: Containers,
+    pub volumes: Volumes,
+    pub events: Events,
+    pub execs: Execs,
+    exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
+    /// Attach requests that arrived before their container started (`docker run` attaches
+    /// first): each is told the monitor's directory once the container is up.
+    pending_attach: Mutex<HashMap<String, Vec<oneshot::Sender<PathBuf>>>>,
+    pub started: std::time::Instant,
+}
+
+impl Daemon {
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers.dir_of(id)
+    }
+
+    pub fn monitor_dir(&self, id: &str) -> PathBuf {
+        self.opts.exec_root.join("containers").join(id)
+    }
+
+    pub fn runtime_root(&self) -> PathBuf {
+        self.opts.exec_root.join("runtime")
+    }
+
+    pub fn exit_watch(&self, id: &str) -> watch::Receiver<ExitNotice> {
+        let mut map = self.exits.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_owned())
+            .or_insert_with(|| watch::channel(ExitNotice::default()).0)
+            .subscribe()
+    }
+
+    pub fn notify_exit(&self, id: &str, exit_code: i64, removed: bool) {
+        let mut map = self.exits.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = map
+            .entry(id.to_owned())
+            .or_insert_with(|| watch::channel(ExitNotice::default()).0);
+        tx.send_modify(|n| {
+            n.generation += 1;
+            n.exit_code = exit_code;
+            n.removed = removed;
+        });
+        if removed {
+            map.remove(id);
+        }
+    }
+
+    pub fn add_pending_attach(&self, id: &str) -> oneshot::Receiver<PathBuf> {
+        let (tx, rx) = oneshot::channel();
+        let mut map = self.pending_attach.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_owned()).or_default().push(tx);
+        rx
+    }
+
+    pub fn take_pending_attach(&self, id: &str) -> Vec<oneshot::Sender<PathBuf>> {
+        let mut map = self.pending_attach.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|tx| !tx.is_closed())
+            .collect()
+    }
+}
+
+pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
+    for dir in [&opts.root, &opts.exec_root] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let images = berth_image::Store::open(&opts.root)
+        .map_err(|e| format!("open the image store in {}: {e}", opts.root.display()))?;
+    let containers = Containers::load(&opts.root.join("containers"))
+        .map_err(|e| format!("read {}/containers: {e}", opts.root.display()))?;
+    let volumes = Volumes::open(&opts.root.join("volumes"))
+        .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?;
+    let listener = bind(&opts.socket)?;
+    let daemon = Arc::new(Daemon {
+        opts,
+        images,
+        containers,
+        volumes,
+        events: Events::new(),
+        execs: Execs::default(),
+        exits: Mutex::new(HashMap::new()),
+        pending_attach: Mutex::new(HashMap::new()),
+        started: std::time::Instant::now(),
+    });
+    daemon.reconcile();
+
+    let app = crate::api::router(daemon.clone());
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("serve the API: {e}"))?;
+    let _ = std::fs::remove_file(&daemon.opts.socket);
+    Ok(())
+}
+
+/// Binds the API socket: root-owned, mode 0660, as dockerd's. A socket file left by a daemon
+/// that died is replaced; one that answers means a daemon is already running.
+fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!(
+            "another daemon is already serving {} (remove it or use -H)",
+            path.display()
+        ));
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+    Ok(listener)
+}

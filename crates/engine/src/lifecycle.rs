@@ -1,0 +1,742 @@
+//! The container lifecycle as dockerd runs it: create (record, rootfs, volumes), start (mount,
+//! spec, monitor), stop/kill, wait, remove, and the daemon's restart finding its containers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use serde_json::Value;
+
+use crate::container::{self, Container, MountRecord, RootfsRecord, State, NEVER};
+use crate::daemon::Daemon;
+use crate::error::{ApiError, Result};
+use crate::files;
+
+/// Image config values by Docker's JSON names (the image crate's `ImageConfig` serialises
+/// to exactly the config blob's JSON).
+fn image_config(image: &berth_image::Image) -> Value {
+    serde_json::to_value(&image.config)
+        .ok()
+        .and_then(|v| v.get("config").cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        Value::String(s) if !s.is_empty() => Some(vec![s.clone()]),
+        _ => None,
+    }
+}
+
+impl Daemon {
+    /// `POST /containers/create`.
+    pub fn create_container(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<Container> {
+        let image_name = body
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ApiError::BadRequest("config cannot be empty in order to create a container".into()))?;
+        let image = self.images.get(&image_name).map_err(|e| match e {
+            berth_image::Error::NotFound(_) => {
+                ApiError::NotFound(format!("No such image: {}", familiar(&image_name)))
+            }
+            other => other.into(),
+        })?;
+        let id = container::new_id()?;
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                container::validate_name(n)?;
+                n.to_owned()
+            }
+            None => {
+                let base = container::generate_name(&id);
+                let taken: Vec<String> = self.containers.list().into_iter().map(|c| c.name).collect();
+                if taken.contains(&base) {
+                    format!("{base}_{}", &id[..4])
+                } else {
+                    base
+                }
+            }
+        };
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        let img = image_config(&image);
+
+        // The image's config under the request's, as dockerd merges them.
+        let mut env = strings(&img["Env"]).unwrap_or_default();
+        for e in body.env.iter().flatten() {
+            let key = e.split('=').next().unwrap_or(e);
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        let entrypoint = match &body.entrypoint {
+            Some(e) => e.clone(),
+            None => strings(&img["Entrypoint"]).unwrap_or_default(),
+        };
+        let cmd = match (&body.cmd, &body.entrypoint) {
+            (Some(c), _) if !c.is_empty() => c.clone(),
+            // A new entrypoint drops the image's Cmd (dockerd).
+            (_, Some(_)) => Vec::new(),
+            _ => strings(&img["Cmd"]).unwrap_or_default(),
+        };
+        let mut argv = entrypoint.clone();
+        argv.extend(cmd.iter().cloned());
+        if argv.is_empty() {
+            return Err(ApiError::BadRequest("no command specified".into()));
+        }
+        let mut labels: HashMap<String, String> = img["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.extend(body.labels.clone().unwrap_or_default());
+        let mut exposed: Vec<String> = img["ExposedPorts"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for p in body.exposed_ports.iter().flatten() {
+            if !exposed.contains(p) {
+                exposed.push(p.clone());
+            }
+        }
+        let config = ContainerConfig {
+            hostname: body.hostname.clone().filter(|h| !h.is_empty()).or_else(|| Some(id[..12].to_owned())),
+            domainname: body.domainname.clone(),
+            user: body.user.clone().filter(|u| !u.is_empty()).or_else(|| img["User"].as_str().map(str::to_owned)),
+            attach_stdin: body.attach_stdin,
+            attach_stdout: body.attach_stdout,
+            attach_stderr: body.attach_stderr,
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            tty: body.tty,
+            open_stdin: body.open_stdin,
+            stdin_once: body.stdin_once,
+            env: Some(env),
+            cmd: Some(cmd),
+            healthcheck: body.healthcheck.clone(),
+            image: Some(image_name.clone()),
+            volumes: body.volumes.clone(),
+            working_dir: body
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .or_else(|| img["WorkingDir"].as_str().filter(|w| !w.is_empty()).map(str::to_owned)),
+            entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
+            labels: Some(labels),
+            stop_signal: body.stop_signal.clone().or_else(|| img["StopSignal"].as_str().map(str::to_owned)),
+            stop_timeout: body.stop_timeout,
+            ..Default::default()
+        };
+        if let Some(w) = &config.working_dir {
+            if !w.starts_with('/') {
+                return Err(ApiError::BadRequest(format!(
+                    "the working directory '{w}' is invalid, it needs to be an absolute path"
+                )));
+            }
+        }
+        let runtime = host_config.runtime.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| "berth".into());
+        if runtime != "berth" && runtime != "runc-berth" && !self.opts.runtimes.contains_key(&runtime) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
+        }
+        validate_restart(&host_config)?;
+        if host_config.network_mode.as_deref().is_none_or(|m| m.is_empty() || m == "default") {
+            host_config.network_mode = Some("bridge".into());
+        }
+
+        let dir = self.container_dir(&id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
+        let made = (|| -> Result<Container> {
+            let overlay = self.images.rootfs(&image, &dir)?;
+            let mounts = self.resolve_mounts(&host_config, &img, body.volumes.as_ref())?;
+            let mut argv = argv.into_iter();
+            Ok(Container {
+                id: id.clone(),
+                name: name.clone(),
+                created: files::now_rfc3339(),
+                image: image_name.clone(),
+                image_id: image.id.clone(),
+                config,
+                host_config,
+                path: argv.next().unwrap_or_default(),
+                args: argv.collect(),
+                state: State {
+                    status: "created".into(),
+                    started_at: NEVER.into(),
+                    finished_at: NEVER.into(),
+                    ..Default::default()
+                },
+                restart_count: 0,
+                mounts,
+                rootfs: RootfsRecord {
+                    lowers: overlay.lowers,
+                    upper: overlay.upper,
+                    work: overlay.work,
+                },
+                runtime,
+            })
+        })();
+        let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        self.emit_container("create", &c);
+        Ok(c)
+    }
+
+    /// Binds, `--mount`s, `--volumes-from` and the image's VOLUMEs, as mounts to make.
+    fn resolve_mounts(
+        &self,
+        hc: &HostConfig,
+        img: &Value,
+        _request_volumes: Option<&Vec<String>>,
+    ) -> Result<Vec<MountRecord>> {
+        let mut mounts: Vec<MountRecord> = Vec::new();
+        for from in hc.volumes_from.iter().flatten() {
+            let (src, mode) = from.split_once(':').unwrap_or((from.as_str(), ""));
+            let other = self.containers.find(src)?;
+            for m in other.mounts.iter().filter(|m| m.kind != "tmpfs") {
+                let mut m = m.clone();
+                m.anonymous = false;
+                match mode {
+                    "ro" => m.read_only = true,
+                    "rw" => m.read_only = false,
+                    _ => {}
+                }
+                mounts.push(m);
+            }
+        }
+        for bind in hc.binds.iter().flatten() {
+            let parts: Vec<&str> = bind.split(':').collect();
+            let (src, dst, mode) = match parts.as_slice() {
+                [s, d] => (*s, *d, ""),
+                [s, d, m] => (*s, *d, *m),
+                [d] => ("", *d, ""),
+                _ => return Err(ApiError::BadRequest(format!("invalid volume specification: '{bind}'"))),
+            };
+            if !dst.starts_with('/') {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid volume specification: '{bind}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+                )));
+            }
+            let read_only = mode.split(',').any(|o| o == "ro");
+            let options: Vec<String> = mode
+                .split(',')
+                .filter(|o| matches!(*o, "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"))
+                .map(str::to_owned)
+                .collect();
+            let record = if src.starts_with('/') {
+                // `-v /host:/ctr` creates a missing host directory, as dockerd does.
+                std::fs::create_dir_all(src).ok();
+                MountRecord { kind: "bind".into(), name: String::new(), source: src.into(), destination: dst.into(), read_only, options, anonymous: false }
+            } else {
+                let anonymous = src.is_empty();
+                let v = self.volumes.create((!anonymous).then_some(src), None, HashMap::new(), HashMap::new())?;
+                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                MountRecord { kind: "volume".into(), source: self.volumes.data_dir(&name), name, destination: dst.into(), read_only, options, anonymous }
+            };
+            mounts.retain(|m| m.destination != record.destination);
+            mounts.push(record);
+        }
+        for m in hc.mounts.iter().flatten() {
+            let v = serde_json::to_value(m).unwrap_or(Value::Null);
+            let kind = v["Type"].as_str().unwrap_or("volume").to_owned();
+            let dst = m.target.clone().unwrap_or_default();
+            if !dst.starts_with('/') {
+                return Err(ApiError::BadRequest(format!("invalid mount config for type \"{kind}\": invalid mount path: '{dst}' mount path must be absolute")));
+            }
+            let src = m.source.clone().unwrap_or_default();
+            let read_only = m.read_only.unwrap_or(false);
+            let record = match kind.as_str() {
+                "bind" => {
+                    if !Path::new(&src).exists() {
+                        return Err(ApiError::BadRequest(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}")));
+                    }
+                    MountRecord { kind, name: String::new(), source: src.into(), destination: dst, read_only, options: vec![], anonymous: false }
+                }
+                "volume" => {
+                    let anonymous = src.is_empty();
+                    let v = self.volumes.create((!anonymous).then_some(src.as_str()), None, HashMap::new(), HashMap::new())?;
+                    let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                    MountRecord { kind, source: self.volumes.data_dir(&name), name, destination: dst, read_only, options: vec![], anonymous }
+                }
+                "tmpfs" => {
+                    let mut options = Vec::new();
+                    if let Some(size) = v["TmpfsOptions"]["SizeBytes"].as_i64().filter(|s| *s > 0) {
+                        options.push(format!("size={size}"));
+                    }
+                    if let Some(mode) = v["TmpfsOptions"]["Mode"].as_i64().filter(|s| *s > 0) {
+                        options.push(format!("mode={mode:o}"));
+                    }
+                    MountRecord { kind, name: String::new(), source: PathBuf::new(), destination: dst, read_only, options, anonymous: false }
+                }
+                other => return Err(ApiError::BadRequest(format!("mount type unknown: {other:?}"))),
+            };
+            mounts.retain(|m| m.destination != record.destination);
+            mounts.push(record);
+        }
+        // The image's VOLUMEs not covered by a mount get an anonymous volume each.
+        if let Some(vols) = img["Volumes"].as_object() {
+            for dst in vols.keys() {
+                if mounts.iter().any(|m| &m.destination == dst) {
+                    continue;
+                }
+                let v = self.volumes.create(None, None, HashMap::new(), HashMap::new())?;
+                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                mounts.push(MountRecord { kind: "volume".into(), source: self.volumes.data_dir(&name), name, destination: dst.clone(), read_only: false, options: vec![], anonymous: true });
+            }
+        }
+        Ok(mounts)
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if c.is_running() {
+            return Err(ApiError::NotModified);
+        }
+        let pending = self.take_pending_attach(&c.id);
+        let this = self.clone();
+        let id = c.id.clone();
+        let attachers = pending.len() as u32;
+        let started = tokio::task::spawn_blocking(move || this.start_blocking(&id, attachers))
+            .await
+            .map_err(|e| ApiError::internal("start", e))?;
+        let state = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = e.to_string();
+                let _ = self.containers.update(&c.id, |c| {
+                    c.state.error = msg.clone();
+                    c.state.exit_code = exit_code_for_start_error(&msg);
+                    Ok(())
+                });
+                let _ = berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
+                return Err(e);
+            }
+        };
+        let monitor_dir = self.monitor_dir(&c.id);
+        for tx in pending {
+            let _ = tx.send(monitor_dir.clone());
+        }
+        let c = self.containers.update(&c.id, |c| {
+            c.state = State {
+                status: "running".into(),
+                pid: state.pid,
+                exit_code: 0,
+                error: String::new(),
+                started_at: state.started_at.clone(),
+                finished_at: NEVER.into(),
+                oom_killed: false,
+            };
+            Ok(c.clone())
+        })?;
+        self.emit_container("start", &c);
+        self.watch_exit(c.id.clone());
+        Ok(())
+    }
+
+    fn start_blocking(&self, id: &str, attachers: u32) -> Result<berth_monitor::MonitorState> {
+        let c = self.containers.find(id)?;
+        let dir = self.container_dir(id);
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| ApiError::internal(format!("create {}", rootfs.display()), e))?;
+        berth_image::OverlayMount::unmount(&rootfs)?;
+        let overlay = berth_image::OverlayMount {
+            lowers: c.rootfs.lowers.clone(),
+            upper: c.rootfs.upper.clone(),
+            work: c.rootfs.work.clone(),
+        };
+        overlay.mount_at(&rootfs)?;
+        self.write_etc_files(&c, &dir)?;
+        for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+            if self.volumes.claim_copy_up(&m.name)? {
+                copy_up(&rootfs, &m.destination, &m.source);
+            }
+        }
+        let spec = crate::spec::build(
+            &c,
+            &crate::spec::Paths {
+                rootfs: &rootfs,
+                dir: &dir,
+                cgroup_parent: c.host_config.cgroup_parent.as_deref().filter(|p| !p.is_empty()).unwrap_or("/berth"),
+            },
+        )?;
+        files::write_json_atomic(&dir.join("config.json"), &spec)
+            .map_err(|e| ApiError::internal("write config.json", e))?;
+        let restart = serde_json::to_value(&c.host_config.restart_policy).unwrap_or(Value::Null);
+        let log_opts = serde_json::to_value(&c.host_config.log_config).unwrap_or(Value::Null);
+        let max_size = log_opts["Config"]["max-size"].as_str().and_then(parse_size);
+        let max_files = log_opts["Config"]["max-file"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let monitor_dir = self.monitor_dir(id);
+        let _ = std::fs::remove_dir_all(&monitor_dir);
+        std::fs::create_dir_all(&monitor_dir)
+            .map_err(|e| ApiError::internal(format!("create {}", monitor_dir.display()), e))?;
+        let config = berth_monitor::MonitorConfig {
+            id: id.to_owned(),
+            runtime_root: self.runtime_root(),
+            bundle: dir.clone(),
+            dir: monitor_dir,
+            tty: c.tty(),
+            open_stdin: c.config.open_stdin.unwrap_or(false),
+            stdin_once: c.config.stdin_once.unwrap_or(false),
+            log: berth_monitor::LogConfig {
+                path: self.log_path(id),
+                max_size,
+                max_files,
+            },
+            restart: berth_monitor::RestartPolicy {
+                name: restart["Name"].as_str().filter(|n| !n.is_empty()).unwrap_or("no").to_owned(),
+                max_retries: restart["MaximumRetryCount"].as_u64().unwrap_or(0) as u32,
+            },
+            runtime: self.opts.runtimes.get(&c.runtime).cloned(),
+            attachers,
+        };
+        Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as dockerd writes them.
+    fn write_etc_files(&self, c: &Container, dir: &Path) -> Result<()> {
+        let host = crate::spec::hostname(c);
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for extra in c.host_config.extra_hosts.iter().flatten() {
+            if let Some((name, ip)) = extra.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut resolv: String = host_resolv
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("nameserver 127."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if let Some(dns) = &c.host_config.dns {
+            resolv = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+        }
+        for (name, data) in [
+            ("hostname", format!("{host}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, data)
+                .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Follows the container's monitor until the container is done (restarts included), and
+    /// records each exit.
+    pub fn watch_exit(self: &Arc<Self>, id: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let dir = this.monitor_dir(&id);
+                let waited = tokio::task::spawn_blocking(move || berth_monitor::client::wait(&dir)).await;
+                let state = match waited {
+                    Ok(Ok(s)) => s,
+                    _ => match berth_monitor::read_state(&this.monitor_dir(&id)) {
+                        Ok(s) => s,
+                        Err(_) => break,
+                    },
+                };
+                let restarting = matches!(state.status, berth_monitor::Status::Restarting | berth_monitor::Status::Running);
+                let updated = this.containers.update(&id, |c| {
+                    c.state.status = if restarting { "restarting" } else { "exited" }.into();
+                    c.state.pid = 0;
+                    c.state.exit_code = state.exit_code;
+                    c.state.finished_at = state.finished_at.clone();
+                    c.state.oom_killed = state.oom_killed;
+                    c.restart_count = state.restart_count;
+                    Ok(c.clone())
+                });
+                let Ok(c) = updated else { break };
+                let mut attrs = BTreeMap::new();
+                attrs.insert("exitCode".to_owned(), state.exit_code.to_string());
+                if state.oom_killed {
+                    this.emit_container("oom", &c);
+                }
+                this.emit_container_with("die", &c, attrs);
+                this.notify_exit(&id, state.exit_code as i64, false);
+                if restarting {
+                    // Wait for the monitor's next start, then follow it again.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Ok(s) = berth_monitor::read_state(&this.monitor_dir(&id)) {
+                        if matches!(s.status, berth_monitor::Status::Running) {
+                            let _ = this.containers.update(&id, |c| {
+                                c.state.status = "running".into();
+                                c.state.pid = s.pid;
+                                c.state.started_at = s.started_at.clone();
+                                Ok(())
+                            });
+                        }
+                    }
+                    continue;
+                }
+                let _ = berth_image::OverlayMount::unmount(&this.container_dir(&id).join("rootfs"));
+                if c.host_config.auto_remove.unwrap_or(false) {
+                    let _ = this.remove_container(&id, true, true).await;
+                }
+                break;
+            }
+        });
+    }
+
+    /// On start: containers recorded as running whose monitor is gone exited while the daemon
+    /// was down; those whose monitor lives are followed again.
+    pub fn reconcile(self: &Arc<Self>) {
+        for c in self.containers.list() {
+            if !c.is_running() {
+                continue;
+            }
+            match berth_monitor::read_state(&self.monitor_dir(&c.id)) {
+                Ok(s) if s.monitor_alive && !matches!(s.status, berth_monitor::Status::Exited) => {
+                    let _ = self.containers.update(&c.id, |c| {
+                        c.state.pid = s.pid;
+                        Ok(())
+                    });
+                    self.watch_exit(c.id.clone());
+                }
+                other => {
+                    let (code, finished, oom) = match &other {
+                        Ok(s) => (s.exit_code, s.finished_at.clone(), s.oom_killed),
+                        Err(_) => (255, files::now_rfc3339(), false),
+                    };
+                    let _ = self.containers.update(&c.id, |c| {
+                        c.state.status = "exited".into();
+                        c.state.pid = 0;
+                        c.state.exit_code = code;
+                        c.state.finished_at = finished.clone();
+                        c.state.oom_killed = oom;
+                        Ok(())
+                    });
+                    if c.host_config.auto_remove.unwrap_or(false) {
+                        let this = self.clone();
+                        let id = c.id.clone();
+                        tokio::spawn(async move {
+                            let _ = this.remove_container(&id, true, true).await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` to the container's init (the pid the monitor reports now: after a
+    /// restart it is a new one).
+    pub fn signal_container(&self, c: &Container, signal: &str) -> Result<()> {
+        let sig = berth_runtime::parse_signal(signal)
+            .map_err(|_| ApiError::BadRequest(format!("Invalid signal: {signal}")))?;
+        let state = berth_monitor::read_state(&self.monitor_dir(&c.id))
+            .map_err(|_| ApiError::Conflict(format!("Container {} is not running", c.id)))?;
+        if state.pid <= 0 || !matches!(state.status, berth_monitor::Status::Running) {
+            return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), sig)
+            .map_err(|e| ApiError::internal(format!("kill {} with {signal}", c.short_id()), e))
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill_container(self: &Arc<Self>, key: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if !c.is_running() {
+            return Err(ApiError::Conflict(format!("Cannot kill container: {}: Container {} is not running", key, c.id)));
+        }
+        let signal = signal.filter(|s| !s.is_empty()).unwrap_or("KILL");
+        let dir = self.monitor_dir(&c.id);
+        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        self.signal_container(&c, signal)?;
+        let mut attrs = BTreeMap::new();
+        attrs.insert("signal".into(), berth_runtime::parse_signal(signal).map(|s| (s as i32).to_string()).unwrap_or_default());
+        self.emit_container_with("kill", &c, attrs);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
+    pub async fn stop_container(self: &Arc<Self>, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if !c.is_running() {
+            return Err(ApiError::NotModified);
+        }
+        let mut exits = self.exit_watch(&c.id);
+        let dir = self.monitor_dir(&c.id);
+        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        let signal = signal
+            .map(str::to_owned)
+            .or_else(|| c.config.stop_signal.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        let _ = self.signal_container(&c, &signal);
+        let exited = tokio::time::timeout(Duration::from_secs(timeout.max(0) as u64), exits.changed()).await;
+        if exited.is_err() {
+            let _ = self.signal_container(&c, "SIGKILL");
+            let _ = tokio::time::timeout(Duration::from_secs(10), exits.changed()).await;
+        }
+        self.emit_container("stop", &c);
+        Ok(())
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool, volumes: bool) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if c.is_running() {
+            if !force {
+                return Err(ApiError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                )));
+            }
+            let mut exits = self.exit_watch(&c.id);
+            let dir = self.monitor_dir(&c.id);
+            let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+            if self.signal_container(&c, "SIGKILL").is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(10), exits.changed()).await;
+            }
+        }
+        let this = self.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = this.container_dir(&id);
+            let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
+            let _ = std::fs::remove_dir_all(this.monitor_dir(&id));
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .await
+        .map_err(|e| ApiError::internal("remove", e))?;
+        self.containers.remove(&c.id);
+        if volumes {
+            for m in c.mounts.iter().filter(|m| m.anonymous) {
+                let _ = self.volumes.remove(&m.name, &[], true);
+            }
+        }
+        self.emit_container("destroy", &c);
+        self.notify_exit(&c.id, c.state.exit_code as i64, true);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait?condition=`.
+    pub async fn wait_container(self: &Arc<Self>, key: &str, condition: &str) -> Result<i64> {
+        let c = self.containers.find(key)?;
+        let mut rx = self.exit_watch(&c.id);
+        match condition {
+            "" | "not-running" if !c.is_running() => return Ok(c.state.exit_code as i64),
+            "" | "not-running" | "next-exit" => {}
+            "removed" => {}
+            other => return Err(ApiError::BadRequest(format!("invalid condition: \"{other}\""))),
+        }
+        loop {
+            if rx.changed().await.is_err() {
+                return Ok(c.state.exit_code as i64);
+            }
+            let n = *rx.borrow();
+            if condition != "removed" || n.removed {
+                return Ok(n.exit_code);
+            }
+        }
+    }
+
+    pub fn emit_container(&self, action: &str, c: &Container) {
+        self.emit_container_with(action, c, BTreeMap::new());
+    }
+
+    pub fn emit_container_with(&self, action: &str, c: &Container, mut attrs: BTreeMap<String, String>) {
+        attrs.insert("image".into(), c.image.clone());
+        attrs.insert("name".into(), c.name.clone());
+        for (k, v) in c.config.labels.iter().flatten() {
+            attrs.insert(k.clone(), v.clone());
+        }
+        self.events.emit("container", action, &c.id, attrs);
+    }
+}
+
+fn validate_restart(hc: &HostConfig) -> Result<()> {
+    let v = serde_json::to_value(&hc.restart_policy).unwrap_or(Value::Null);
+    let name = v["Name"].as_str().unwrap_or("");
+    let retries = v["MaximumRetryCount"].as_i64().unwrap_or(0);
+    match name {
+        "" | "no" | "always" | "unless-stopped" if retries == 0 => {}
+        "on-failure" if retries >= 0 => {}
+        "" | "no" | "always" | "unless-stopped" => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+            )))
+        }
+        _ => return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
+    }
+    if hc.auto_remove.unwrap_or(false) && !matches!(name, "" | "no") {
+        return Err(ApiError::BadRequest("can't create 'AutoRemove' container with restart policy".into()));
+    }
+    Ok(())
+}
+
+/// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one
+/// that cannot be run, else 125 — what dockerd derives from the runtime's message.
+pub fn exit_code_for_start_error(msg: &str) -> i32 {
+    if msg.contains("not found") || msg.contains("No such file") {
+        127
+    } else if msg.contains("ermission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Docker's size strings: 10m, 1g, 512k, 100 (bytes).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.trim_end_matches('b');
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.trim().parse::<f64>().ok().map(|n| (n * mult as f64) as u64)
+}
+
+fn familiar(name: &str) -> String {
+    berth_image::Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_owned())
+}
+
+/// Copies what the image has at `dest` into a fresh volume, keeping owners and modes (dockerd's
+/// copy-up of a new volume's first mount).
+fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
+    let src = rootfs.join(dest.trim_start_matches('/'));
+    // The path comes from the image; do not follow a link that leaves the root.
+    if std::fs::symlink_metadata(&src).map(|m| !m.is_dir()).unwrap_or(true) {
+        return;
+    }
+    let _ = std::process::Command::new("cp")
+        .arg("-a")
+        .arg("--no-dereference")
+        .arg(format!("{}/.", src.display()))
+        .arg(volume)
+        .status();
+}

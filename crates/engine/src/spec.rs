@@ -1,0 +1,480 @@
+//! The OCI runtime spec (config.json) for a container, made as dockerd makes it: Docker's
+//! default capabilities, masked and read-only /proc paths, /dev, the resolv.conf/hosts/hostname
+//! binds, the user looked up in the image's /etc/passwd, and the HostConfig's limits.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use bollard_stubs::models::HostConfig;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use serde_json::{json, Value};
+
+use crate::container::{Container, MountRecord};
+use crate::error::{ApiError, Result};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the container's own files are: its mounted root and its dir with hosts/resolv.conf.
+pub struct Paths<'a> {
+    pub rootfs: &'a Path,
+    pub dir: &'a Path,
+    pub cgroup_parent: &'a str,
+}
+
+/// Every capability this kernel knows, for `--privileged`.
+fn all_caps() -> Vec<String> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(40);
+    (0..=last)
+        .filter_map(|n| berth_runtime::capability_name(n).map(|c| c.to_owned()))
+        .collect()
+}
+
+pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
+    let hc = &c.host_config;
+    let privileged = hc.privileged.unwrap_or(false);
+    let tty = c.tty();
+
+    let (uid, gid, mut gids) = resolve_user(paths.rootfs, c.config.user.as_deref().unwrap_or(""))?;
+    for g in hc.group_add.iter().flatten() {
+        gids.push(resolve_group(paths.rootfs, g)?);
+    }
+
+    let mut env: Vec<String> = Vec::new();
+    let user_env = c.config.env.clone().unwrap_or_default();
+    if !user_env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(DEFAULT_PATH.to_owned());
+    }
+    env.push(format!("HOSTNAME={}", hostname(c)));
+    if tty {
+        env.push("TERM=xterm".to_owned());
+    }
+    env.extend(user_env);
+
+    let mut caps: Vec<String> = if privileged {
+        all_caps()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    for add in hc.cap_add.iter().flatten() {
+        let add = normalize_cap(add);
+        if add == "CAP_ALL" {
+            caps = all_caps();
+        } else if !caps.contains(&add) {
+            caps.push(add);
+        }
+    }
+    for drop in hc.cap_drop.iter().flatten() {
+        let drop = normalize_cap(drop);
+        if drop == "CAP_ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|c| *c != drop);
+        }
+    }
+
+    let mut no_new_privs = false;
+    let mut seccomp: Option<Value> = None;
+    for opt in hc.security_opt.iter().flatten() {
+        let (k, v) = opt
+            .split_once(['=', ':'])
+            .unwrap_or((opt.as_str(), "true"));
+        match k {
+            "no-new-privileges" => no_new_privs = v != "false",
+            "seccomp" if v == "unconfined" => seccomp = None,
+            "seccomp" => {
+                let data = std::fs::read(v).map_err(|e| {
+                    ApiError::BadRequest(format!("opening seccomp profile ({v}) failed: {e}"))
+                })?;
+                seccomp = Some(serde_json::from_slice(&data).map_err(|e| {
+                    ApiError::BadRequest(format!("decoding seccomp profile failed: {e}"))
+                })?);
+            }
+            "label" | "apparmor" => {}
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "Invalid --security-opt: \"{opt}\""
+                )))
+            }
+        }
+    }
+
+    let rlimits: Vec<Value> = hc
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| {
+            json!({
+                "type": format!("RLIMIT_{}", u.name.clone().unwrap_or_default().to_uppercase()),
+                "soft": u.soft.unwrap_or(0),
+                "hard": u.hard.unwrap_or(0),
+            })
+        })
+        .collect();
+
+    let mut process = json!({
+        "terminal": tty,
+        "user": {"uid": uid, "gid": gid, "additionalGids": gids},
+        "args": args(c),
+        "env": env,
+        "cwd": c.config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+        "capabilities": {
+            "bounding": caps, "effective": caps, "permitted": caps,
+        },
+        "noNewPrivileges": no_new_privs,
+        "oomScoreAdj": hc.oom_score_adj.unwrap_or(0),
+    });
+    if !rlimits.is_empty() {
+        process["rlimits"] = Value::Array(rlimits);
+    }
+
+    let shm_size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20);
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
+    ];
+    for (file, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        mounts.push(json!({
+            "destination": dest, "type": "bind",
+            "source": paths.dir.join(file),
+            "options": ["rbind", "rprivate"],
+        }));
+    }
+    for m in &c.mounts {
+        mounts.push(mount_entry(m));
+    }
+    for (dest, opts) in hc.tmpfs.iter().flatten() {
+        let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
+        options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}));
+    }
+
+    let host_net = hc.network_mode.as_deref() == Some("host");
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if !host_net {
+        namespaces.push(json!({"type": "network"}));
+    }
+    if cgroup_v2_only() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+
+    let (devices, mut device_rules) = devices(hc, privileged)?;
+    if privileged {
+        device_rules = vec![json!({"allow": true, "access": "rwm"})];
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": format!("{}/{}", paths.cgroup_parent, c.id),
+        "resources": resources(hc, device_rules),
+        "devices": devices,
+        "maskedPaths": if privileged { vec![] } else { MASKED.to_vec() },
+        "readonlyPaths": if privileged { vec![] } else { READ_ONLY.to_vec() },
+    });
+    if let Some(sysctls) = &hc.sysctls {
+        linux["sysctl"] = json!(sysctls);
+    }
+    if let Some(profile) = seccomp {
+        linux["seccomp"] = profile;
+    }
+
+    Ok(json!({
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
+        "hostname": hostname(c),
+        "mounts": mounts,
+        "linux": linux,
+    }))
+}
+
+pub fn hostname(c: &Container) -> String {
+    c.config
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| c.short_id().to_owned())
+}
+
+/// Entrypoint + Cmd, as the process's argv.
+pub fn args(c: &Container) -> Vec<String> {
+    let mut a = vec![c.path.clone()];
+    a.extend(c.args.iter().cloned());
+    a
+}
+
+fn normalize_cap(c: &str) -> String {
+    let up = c.to_uppercase();
+    if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+fn mount_entry(m: &MountRecord) -> Value {
+    match m.kind.as_str() {
+        "tmpfs" => {
+            let mut options = vec!["nosuid".to_owned(), "nodev".to_owned()];
+            options.extend(m.options.iter().cloned());
+            if m.read_only {
+                options.push("ro".into());
+            }
+            json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": options})
+        }
+        _ => {
+            let mut options = vec!["rbind".to_owned()];
+            options.extend(m.options.iter().cloned());
+            options.push(if m.read_only { "ro" } else { "rw" }.into());
+            json!({"destination": m.destination, "type": "bind", "source": m.source, "options": options})
+        }
+    }
+}
+
+fn resources(hc: &HostConfig, device_rules: Vec<Value>) -> Value {
+    let mut r = json!({ "devices": device_rules });
+    let memory = hc.memory.filter(|m| *m > 0);
+    if let Some(limit) = memory {
+        let mut mem = json!({"limit": limit});
+        match hc.memory_swap {
+            // Docker: unset or 0 = twice the memory; -1 = unlimited.
+            None | Some(0) => mem["swap"] = json!(limit * 2),
+            Some(-1) => mem["swap"] = json!(-1),
+            Some(s) => mem["swap"] = json!(s),
+        }
+        if let Some(res) = hc.memory_reservation.filter(|m| *m > 0) {
+            mem["reservation"] = json!(res);
+        }
+        r["memory"] = mem;
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(shares) = hc.cpu_shares.filter(|s| *s > 0) {
+        cpu.insert("shares".into(), json!(shares));
+    }
+    if let Some(nano) = hc.nano_cpus.filter(|n| *n > 0) {
+        cpu.insert("period".into(), json!(100_000));
+        cpu.insert("quota".into(), json!(nano / 10_000));
+    } else {
+        if let Some(q) = hc.cpu_quota.filter(|q| *q > 0) {
+            cpu.insert("quota".into(), json!(q));
+        }
+        if let Some(p) = hc.cpu_period.filter(|p| *p > 0) {
+            cpu.insert("period".into(), json!(p));
+        }
+    }
+    if let Some(cpus) = hc.cpuset_cpus.clone().filter(|s| !s.is_empty()) {
+        cpu.insert("cpus".into(), json!(cpus));
+    }
+    if let Some(mems) = hc.cpuset_mems.clone().filter(|s| !s.is_empty()) {
+        cpu.insert("mems".into(), json!(mems));
+    }
+    if !cpu.is_empty() {
+        r["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = hc.pids_limit.filter(|p| *p != 0) {
+        r["pids"] = json!({"limit": p});
+    }
+    if let Some(w) = hc.blkio_weight.filter(|w| *w > 0) {
+        r["blockIO"] = json!({"weight": w});
+    }
+    r
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: the node in the container and its cgroup rule.
+fn devices(hc: &HostConfig, privileged: bool) -> Result<(Vec<Value>, Vec<Value>)> {
+    let mut nodes = Vec::new();
+    let mut rules = Vec::new();
+    let mut add = |host: &str, inside: &str, perms: &str| -> Result<()> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = std::fs::metadata(host).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "error gathering device information while adding custom device \"{host}\": {e}"
+            ))
+        })?;
+        let kind = if meta.file_type().is_char_device() {
+            "c"
+        } else if meta.file_type().is_block_device() {
+            "b"
+        } else {
+            return Err(ApiError::BadRequest(format!(
+                "error gathering device information while adding custom device \"{host}\": not a device node"
+            )));
+        };
+        let rdev = meta.rdev();
+        let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+        nodes.push(json!({
+            "path": inside, "type": kind, "major": major, "minor": minor,
+            "fileMode": meta.mode() & 0o7777, "uid": meta.uid(), "gid": meta.gid(),
+        }));
+        rules.push(json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}));
+        Ok(())
+    };
+    for d in hc.devices.iter().flatten() {
+        let host = d.path_on_host.clone().unwrap_or_default();
+        let inside = d
+            .path_in_container
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| host.clone());
+        let perms = d
+            .cgroup_permissions
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "rwm".into());
+        add(&host, &inside, &perms)?;
+    }
+    if privileged {
+        // Like dockerd: every device node of the host's /dev, top level.
+        for entry in std::fs::read_dir("/dev").into_iter().flatten().flatten() {
+            let p = entry.path();
+            let name = p.to_string_lossy().into_owned();
+            if nodes.iter().any(|n| n["path"] == name.as_str()) {
+                continue;
+            }
+            let _ = add(&name, &name, "rwm");
+        }
+    }
+    Ok((nodes, rules))
+}
+
+fn cgroup_v2_only() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Reads a file of the container's root without following a link out of it (the image is
+/// untrusted: /etc/passwd could be a symlink to a host file).
+fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
+    let root = nix::fcntl::open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).ok()?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = nix::fcntl::openat2(root.as_fd(), path, how).ok()?;
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).ok()?;
+    Some(s)
+}
+
+/// `user`, `uid`, `user:group`, `uid:gid`: numbers and names looked up in the image, with the
+/// user's supplementary groups from /etc/group, as dockerd does.
+pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read_in_root(rootfs, "/etc/passwd").unwrap_or_default();
+    let (uid, mut gid, name) = if u.is_empty() {
+        (0, 0, "root".to_owned())
+    } else if let Ok(n) = u.parse::<u32>() {
+        let entry = passwd_entries(&passwd).find(|e| e.1 == n);
+        (n, entry.as_ref().map(|e| e.2).unwrap_or(0), entry.map(|e| e.0).unwrap_or_default())
+    } else {
+        let e = passwd_entries(&passwd).find(|e| e.0 == u).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            ))
+        })?;
+        (e.1, e.2, e.0)
+    };
+    if let Some(g) = g {
+        gid = resolve_group(rootfs, g)?;
+    }
+    let group = read_in_root(rootfs, "/etc/group").unwrap_or_default();
+    let mut gids = Vec::new();
+    if !name.is_empty() {
+        for line in group.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
+                if let Ok(n) = f[2].parse::<u32>() {
+                    if n != gid && !gids.contains(&n) {
+                        gids.push(n);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, gids))
+}
+
+fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(n);
+    }
+    let group = read_in_root(rootfs, "/etc/group").unwrap_or_default();
+    group
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[0] == g)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unable to find group {g}: no matching entries in group file"
+            ))
+        })
+}
+
+fn passwd_entries(passwd: &str) -> impl Iterator<Item = (String, u32, u32)> + '_ {
+    passwd.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    })
+}
