@@ -85,26 +85,6 @@ impl Reference {
         })
     }
 
-    /// The same repository with another tag (and no digest).
-    pub(crate) fn with_tag(&self, tag: &str) -> Reference {
-        Reference {
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: Some(tag.to_string()),
-            digest: None,
-        }
-    }
-
-    /// The same repository with a digest (and no tag).
-    pub(crate) fn with_digest(&self, digest: &str) -> Reference {
-        Reference {
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: None,
-            digest: Some(digest.to_string()),
-        }
-    }
-
     /// The registry host, e.g. `docker.io` or `localhost:5000`.
     pub fn domain(&self) -> &str {
         &self.domain
