@@ -1,1 +1,29 @@
-//! placeholder
+//! berth's image store: content-addressed blobs, references and tags, layer extraction with
+//! whiteouts into overlay snapshots, import/load/save/commit, garbage collection.
+//!
+//! The store never mounts anything itself except through [`OverlayMount::mount_at`], which
+//! the caller invokes: like containerd's snapshotters it returns the mounts to perform.
+
+mod apply;
+mod archive;
+mod blobs;
+pub mod config;
+mod db;
+mod diff;
+mod error;
+mod export;
+pub mod reference;
+pub mod snapshot;
+mod store;
+mod sys;
+mod timefmt;
+
+pub use config::{ContainerConfig, History, ImageConfig, RootFs};
+pub use error::{Error, Result};
+pub use export::export_rootfs;
+pub use reference::Reference;
+pub use snapshot::OverlayMount;
+pub use store::{
+    Change, ChangeKind, Deleted, DiskUsage, HistoryEntry, Image, ImportOptions, LoadedImage,
+    PruneReport, Store,
+};

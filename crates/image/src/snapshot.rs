@@ -1,0 +1,147 @@
+//! Overlay snapshots: `snapshots/<chain-id hex>/` holds one layer's changes in overlayfs'
+//! lower-dir form, shared by every image whose layer stack has that chain id. The store
+//! returns an [`OverlayMount`]; the caller performs it.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::blobs::sha256_hex;
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// An overlay mount to perform: read-only lowers (topmost first) under a writable upper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlayMount {
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+impl OverlayMount {
+    /// Mounts the overlay at `target`. The new mount API adds each lower with its own
+    /// `lowerdir+` call (linux >= 6.8), so an image may have more layers than fit in the one
+    /// page that mount(2)'s option string is limited to; older kernels get mount(2).
+    pub fn mount_at(&self, target: &Path) -> Result<()> {
+        match self.mount_new_api(target) {
+            Ok(()) => Ok(()),
+            // ENOSYS: no fsopen; EINVAL: a kernel that does not know "lowerdir+".
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) => self.mount_legacy(target),
+            Err(errno) => Err(Error::Mount {
+                op: "mount",
+                target: target.to_path_buf(),
+                errno,
+                hint: "",
+            }),
+        }
+    }
+
+    fn mount_new_api(&self, target: &Path) -> std::result::Result<(), Errno> {
+        let fs = sys::fsopen(c"overlay")?;
+        for lower in &self.lowers {
+            sys::fsconfig_string(fs.as_fd(), c"lowerdir+", &path_c(lower)?)?;
+        }
+        sys::fsconfig_string(fs.as_fd(), c"upperdir", &path_c(&self.upper)?)?;
+        sys::fsconfig_string(fs.as_fd(), c"workdir", &path_c(&self.work)?)?;
+        sys::fsconfig_create(fs.as_fd())?;
+        let mnt = sys::fsmount(fs.as_fd())?;
+        sys::move_mount_to(mnt.as_fd(), &path_c(target)?)
+    }
+
+    fn mount_legacy(&self, target: &Path) -> Result<()> {
+        let lowers: Vec<String> = self
+            .lowers
+            .iter()
+            .map(|p| escape_option(&p.to_string_lossy()))
+            .collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lowers.join(":"),
+            escape_option(&self.upper.to_string_lossy()),
+            escape_option(&self.work.to_string_lossy())
+        );
+        let page = 4096;
+        let hint = if data.len() >= page {
+            " (too many layers for mount(2)'s one-page option string on this kernel)"
+        } else {
+            ""
+        };
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|errno| Error::Mount {
+            op: "mount",
+            target: target.to_path_buf(),
+            errno,
+            hint,
+        })
+    }
+
+    /// Detaches the mount at `target`; a target with nothing mounted is fine.
+    pub fn unmount(target: &Path) -> Result<()> {
+        match nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err(Error::Mount {
+                op: "unmount",
+                target: target.to_path_buf(),
+                errno,
+                hint: "",
+            }),
+        }
+    }
+}
+
+fn path_c(p: &Path) -> std::result::Result<CString, Errno> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// overlay splits lowerdir on ':' and options on ','; a backslash escapes them.
+fn escape_option(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ':' | ',' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The OCI image-spec chain ids of a layer stack, bottom first:
+/// `ChainID(L0) = DiffID(L0)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`.
+pub(crate) fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let id = match out.last() {
+            None => d.clone(),
+            Some(prev) => format!("sha256:{}", sha256_hex(format!("{prev} {d}").as_bytes())),
+        };
+        out.push(id);
+    }
+    out
+}
+
+pub(crate) fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_id_follows_the_spec() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], format!("sha256:{}", sha256_hex(format!("{a} {b}").as_bytes())));
+    }
+}
