@@ -3,6 +3,7 @@
 //! podman `--runtime`, containerd's shim and CRI-O can use it; as `berth` it is the user's CLI,
 //! whose `berth runtime ...` reaches the same runtime.
 
+mod daemon_cmd;
 mod log;
 mod runtime_cli;
 
@@ -27,6 +28,17 @@ fn main() {
             args.remove(1);
             std::process::exit(runtime_cli::main("berth runtime", args));
         }
+        Some("daemon") => {
+            args.remove(1);
+            std::process::exit(daemon_cmd::main(args));
+        }
+        Some("monitor") => match args.get(2) {
+            Some(dir) => berth_monitor::run_monitor(Path::new(dir)),
+            None => {
+                eprintln!("berth monitor: missing the monitor's directory");
+                std::process::exit(125);
+            }
+        },
         Some("version" | "--version" | "-v") => {
             println!("berth version {}", env!("CARGO_PKG_VERSION"));
             println!("spec: {}", oci_spec::runtime::VERSION);

@@ -136,7 +136,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
         }
     };
-    axum::serve(listener, app)
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("serve the API: {e}"))?;

@@ -61,10 +61,15 @@ impl From<berth_image::Error> for ApiError {
     fn from(e: berth_image::Error) -> ApiError {
         use berth_image::Error as E;
         match e {
-            E::NotFound(_) => ApiError::NotFound(e.to_string()),
-            E::Conflict(_) => ApiError::Conflict(e.to_string()),
-            E::InvalidReference { .. } => ApiError::BadRequest(e.to_string()),
-            E::InvalidArchive(_) => ApiError::BadRequest(e.to_string()),
+            E::NotFound(_) | E::Ambiguous(_) => ApiError::NotFound(e.to_string()),
+            E::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            E::InvalidReference { .. }
+            | E::InvalidDigest(_)
+            | E::BadArchive(_)
+            | E::BadLayer { .. }
+            | E::UnsafeEntry { .. }
+            | E::DigestMismatch { .. }
+            | E::InvalidOption(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

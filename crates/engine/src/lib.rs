@@ -1,6 +1,8 @@
 //! berth's daemon: the Docker Engine API on a Unix socket, over the image store, the per-container
 //! monitors and the runtime library. `run` is all the binary calls.
 
+#![recursion_limit = "256"]
+
 mod api;
 mod container;
 mod daemon;

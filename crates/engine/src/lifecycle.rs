@@ -408,7 +408,6 @@ impl Daemon {
                 max_retries: restart["MaximumRetryCount"].as_u64().unwrap_or(0) as u32,
             },
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
-            attachers,
         };
         Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
     }
@@ -556,6 +555,8 @@ impl Daemon {
         if state.pid <= 0 || !matches!(state.status, berth_monitor::Status::Running) {
             return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
         }
+        let sig = nix::sys::signal::Signal::try_from(sig)
+            .map_err(|_| ApiError::BadRequest(format!("Invalid signal: {signal}")))?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), sig)
             .map_err(|e| ApiError::internal(format!("kill {} with {signal}", c.short_id()), e))
     }
@@ -571,7 +572,7 @@ impl Daemon {
         let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
         self.signal_container(&c, signal)?;
         let mut attrs = BTreeMap::new();
-        attrs.insert("signal".into(), berth_runtime::parse_signal(signal).map(|s| (s as i32).to_string()).unwrap_or_default());
+        attrs.insert("signal".into(), berth_runtime::parse_signal(signal).map(|s| s.to_string()).unwrap_or_default());
         self.emit_container_with("kill", &c, attrs);
         Ok(())
     }

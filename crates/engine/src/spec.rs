@@ -383,13 +383,17 @@ fn devices(hc: &HostConfig, privileged: bool) -> Result<(Vec<Value>, Vec<Value>)
     }
     if privileged {
         // Like dockerd: every device node of the host's /dev, top level.
+        let named: Vec<String> = hc
+            .devices
+            .iter()
+            .flatten()
+            .filter_map(|d| d.path_in_container.clone())
+            .collect();
         for entry in std::fs::read_dir("/dev").into_iter().flatten().flatten() {
-            let p = entry.path();
-            let name = p.to_string_lossy().into_owned();
-            if nodes.iter().any(|n| n["path"] == name.as_str()) {
-                continue;
+            let name = entry.path().to_string_lossy().into_owned();
+            if !named.contains(&name) {
+                let _ = add(&name, &name, "rwm");
             }
-            let _ = add(&name, &name, "rwm");
         }
     }
     Ok((nodes, rules))

@@ -72,8 +72,22 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
     let condition = q.get("condition").cloned().unwrap_or_default();
     // Fail before streaming: a missing container is a 404, not a 200 with an error inside.
     d.containers.find(&id)?;
-    let code = d.wait_container(&id, &condition).await?;
-    Ok(json(StatusCode::OK, &json!({"StatusCode": code, "Error": null})))
+    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
+        return Err(ApiError::BadRequest(format!("invalid condition: \"{condition}\"")));
+    }
+    // The headers go out at once, the body when the container exits: docker CLI starts the
+    // container only after it sees the wait registered (dockerd flushes the same way).
+    let (tx, rx) = tokio::sync::mpsc::channel::<super::logs::Chunk>(1);
+    tokio::spawn(async move {
+        let body = match d.wait_container(&id, &condition).await {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let mut line = body.to_string();
+        line.push('\n');
+        let _ = tx.send(Ok(Bytes::from(line))).await;
+    });
+    Ok(super::logs::stream_response(rx, "application/json"))
 }
 
 pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {

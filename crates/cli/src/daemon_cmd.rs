@@ -1,0 +1,82 @@
+//! `berth daemon`: parses the daemon's flags and hands over to the engine.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The Docker Engine API server (started on demand by the CLI).
+#[derive(Debug, Parser)]
+#[command(name = "berth daemon")]
+struct DaemonArgs {
+    /// Socket to listen on (unix:///path or a path).
+    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    host: String,
+    /// Persistent state: images, containers, volumes.
+    #[arg(long, default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Runtime state: sockets, the runtime's state.
+    #[arg(long = "exec-root", default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Another OCI runtime for `--runtime NAME`, as NAME=PATH (runc and crun are found on
+    /// PATH by themselves).
+    #[arg(long = "add-runtime")]
+    add_runtime: Vec<String>,
+}
+
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    let a = match DaemonArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 125 } else { 0 };
+        }
+    };
+    let socket = PathBuf::from(a.host.strip_prefix("unix://").unwrap_or(&a.host));
+    let berth_exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth daemon: cannot find its own binary: {e}");
+            return 1;
+        }
+    };
+    let mut runtimes = HashMap::new();
+    for name in ["runc", "crun"] {
+        if let Some(p) = find_on_path(name) {
+            runtimes.insert(name.to_owned(), p);
+        }
+    }
+    for r in &a.add_runtime {
+        match r.split_once('=') {
+            Some((n, p)) => {
+                runtimes.insert(n.to_owned(), PathBuf::from(p));
+            }
+            None => {
+                eprintln!("berth daemon: --add-runtime wants NAME=PATH, not {r:?}");
+                return 125;
+            }
+        }
+    }
+    let opts = berth_engine::DaemonOptions {
+        root: a.root,
+        exec_root: a.exec_root,
+        socket,
+        berth_exe,
+        runtimes,
+    };
+    match berth_engine::run(opts) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            1
+        }
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.is_file())
+}
