@@ -170,6 +170,8 @@ fn write_tree(
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
         h.set_mtime(m.mtime().max(0) as u64);
+        // Type bits belong in the entry type, not in the mode field.
+        h.set_mode(m.mode() & 0o7777);
         append_xattrs(b, &p)?;
         let ft = m.file_type();
         if ft.is_dir() {
@@ -214,6 +216,8 @@ fn append_empty(b: &mut tar::Builder<&mut dyn Write>, path: &str) -> Result<()> 
     h.set_mode(0o644);
     h.set_size(0);
     h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
     b.append_data(&mut h, path, std::io::empty())
         .map_err(Error::io("write tar entry", path))
 }
@@ -242,6 +246,9 @@ fn append_xattrs(b: &mut tar::Builder<&mut dyn Write>, p: &Path) -> Result<()> {
     h.set_entry_type(tar::EntryType::XHeader);
     h.set_mode(0o644);
     h.set_size(data.len() as u64);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_path("PaxHeader").map_err(Error::io("write pax header for", p))?;
     h.set_cksum();
     b.append(&h, data.as_slice())
