@@ -182,10 +182,13 @@ pub(crate) fn llistxattr(path: &CStr) -> SysResult<Vec<String>> {
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+// Not O_CLOEXEC: these calls have their own flag values.
+const FSOPEN_CLOEXEC: u32 = 0x01;
+const FSMOUNT_CLOEXEC: u32 = 0x01;
 
 pub(crate) fn fsopen(fs: &CStr) -> SysResult<OwnedFd> {
     // SAFETY: NUL-terminated filesystem name.
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), libc::O_CLOEXEC as u32) };
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), FSOPEN_CLOEXEC) };
     owned(fd)
 }
 
@@ -229,7 +232,7 @@ pub(crate) fn fsconfig_create(fs: BorrowedFd<'_>) -> SysResult<()> {
 
 pub(crate) fn fsmount(fs: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     // SAFETY: a valid, created fs context fd.
-    let fd = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::O_CLOEXEC as u32, 0u32) };
+    let fd = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0u32) };
     owned(fd)
 }
 
