@@ -90,9 +90,11 @@ fn in_lowers(lowers: &[PathBuf], path: &str) -> bool {
         };
         let mut opaque_above = false;
         for i in 0..comps.len() {
-            let Ok(parent) =
-                sys::open_in_root(root.as_fd(), &join(&comps[..i]), libc::O_PATH | libc::O_DIRECTORY)
-            else {
+            let Ok(parent) = sys::open_in_root(
+                root.as_fd(),
+                &join(&comps[..i]),
+                libc::O_PATH | libc::O_DIRECTORY,
+            ) else {
                 break;
             };
             let st = match sys::lstatat(parent.as_fd(), comps[i]) {
@@ -176,7 +178,8 @@ fn write_tree(
         let ft = m.file_type();
         if ft.is_dir() {
             h.set_size(0);
-            b.append_data(&mut h, &path, std::io::empty()).map_err(werr)?;
+            b.append_data(&mut h, &path, std::io::empty())
+                .map_err(werr)?;
             write_tree(b, &p, &path, overlay, links)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&p).map_err(Error::io("readlink", &p))?;
@@ -201,7 +204,8 @@ fn write_tree(
             b.append_data(&mut h, &path, f).map_err(werr)?;
         } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
             h.set_size(0);
-            b.append_data(&mut h, &path, std::io::empty()).map_err(werr)?;
+            b.append_data(&mut h, &path, std::io::empty())
+                .map_err(werr)?;
         }
         // Sockets cannot be stored in a tar; Docker skips them too.
     }
@@ -249,7 +253,8 @@ fn append_xattrs(b: &mut tar::Builder<&mut dyn Write>, p: &Path) -> Result<()> {
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(0);
-    h.set_path("PaxHeader").map_err(Error::io("write pax header for", p))?;
+    h.set_path("PaxHeader")
+        .map_err(Error::io("write pax header for", p))?;
     h.set_cksum();
     b.append(&h, data.as_slice())
         .map_err(Error::io("write pax header for", p))

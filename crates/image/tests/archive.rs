@@ -61,7 +61,11 @@ fn load_rejects_a_layer_that_does_not_match_its_diff_id() {
     let f = Fixture::new();
     let mut l = TarBuf::new();
     l.file("a", b"1");
-    let ar = docker_archive(&[l.finish()], &[format!("sha256:{}", "0".repeat(64))], "bad:1");
+    let ar = docker_archive(
+        &[l.finish()],
+        &[format!("sha256:{}", "0".repeat(64))],
+        "bad:1",
+    );
     let e = f.store.load(&mut ar.as_slice()).unwrap_err();
     assert!(e.to_string().contains("digest mismatch"), "{e}");
     assert!(f.store.list().unwrap().is_empty());
@@ -76,7 +80,10 @@ fn save_then_load_keeps_id_and_tags_and_podman_reads_it() {
     {
         let mut out = std::fs::File::create(&saved).unwrap();
         f.store
-            .save(&["busybox".to_string(), "localhost:5000/x/bb:t".to_string()], &mut out)
+            .save(
+                &["busybox".to_string(), "localhost:5000/x/bb:t".to_string()],
+                &mut out,
+            )
             .unwrap();
     }
     let data = std::fs::read(&saved).unwrap();
@@ -129,7 +136,14 @@ fn save_then_load_keeps_id_and_tags_and_podman_reads_it() {
                 .arg(&proot)
                 .arg("--runroot")
                 .arg(&prun)
-                .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
+                .args([
+                    "--storage-driver",
+                    "vfs",
+                    "--cgroup-manager",
+                    "cgroupfs",
+                    "--events-backend",
+                    "none",
+                ])
                 .args(args)
                 .output()
                 .unwrap()
@@ -141,7 +155,12 @@ fn save_then_load_keeps_id_and_tags_and_podman_reads_it() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(out.status.success(), "podman load: {text}");
-        let out = podman(&["images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
+        let out = podman(&[
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+        ]);
         let listed = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(listed.contains(&img.id[7..]), "podman images: {listed}");
         let _ = podman(&["system", "reset", "--force"]);
@@ -171,6 +190,9 @@ fn more_layers_than_fit_in_one_page_of_mount_options() {
     let merged = f.path("c/merged");
     let _mnt = Mounted::new(&m, &merged);
     assert_eq!(std::fs::read(merged.join("f0")).unwrap(), b"0");
-    assert_eq!(std::fs::read(merged.join(format!("f{}", n - 1))).unwrap(), format!("{}", n - 1).as_bytes());
+    assert_eq!(
+        std::fs::read(merged.join(format!("f{}", n - 1))).unwrap(),
+        format!("{}", n - 1).as_bytes()
+    );
     assert_eq!(std::fs::read_dir(&merged).unwrap().count(), n);
 }

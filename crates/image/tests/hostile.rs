@@ -9,12 +9,17 @@ use berth_image::{Error, Image, ImportOptions};
 use common::{Fixture, TarBuf};
 
 fn unique(tag: &str) -> String {
-    format!("berth-escape-{tag}-{}-{:?}", std::process::id(), std::thread::current().id())
-        .replace(['(', ')'], "")
+    format!(
+        "berth-escape-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    )
+    .replace(['(', ')'], "")
 }
 
 fn import(f: &Fixture, tar: Vec<u8>) -> berth_image::Result<Image> {
-    f.store.import(&mut tar.as_slice(), &ImportOptions::default())
+    f.store
+        .import(&mut tar.as_slice(), &ImportOptions::default())
 }
 
 /// Removes a host path on drop, in case a test fails after creating it.
@@ -43,11 +48,21 @@ fn dotdot_entry_is_refused() {
     let f = Fixture::new();
     let name = unique("dotdot");
     let mut t = TarBuf::new();
-    t.raw(tar::EntryType::Regular, &format!("../../{name}"), "", b"pwned");
+    t.raw(
+        tar::EntryType::Regular,
+        &format!("../../{name}"),
+        "",
+        b"pwned",
+    );
     let e = import(&f, t.finish()).unwrap_err();
     assert!(matches!(e, Error::UnsafeEntry { .. }), "{e}");
     assert!(e.to_string().contains(".."), "{e}");
-    for base in [f.path("root"), f.path("root/snapshots"), f.path(""), PathBuf::from("/tmp")] {
+    for base in [
+        f.path("root"),
+        f.path("root/snapshots"),
+        f.path(""),
+        PathBuf::from("/tmp"),
+    ] {
         assert!(!base.join(&name).exists());
     }
     no_leftovers(&f);
@@ -59,7 +74,12 @@ fn absolute_entry_stays_inside_the_snapshot() {
     let host = PathBuf::from("/tmp").join(unique("abs"));
     let _c = Cleanup(host.clone());
     let mut t = TarBuf::new();
-    t.raw(tar::EntryType::Regular, host.to_str().unwrap(), "", b"pwned");
+    t.raw(
+        tar::EntryType::Regular,
+        host.to_str().unwrap(),
+        "",
+        b"pwned",
+    );
     let img = import(&f, t.finish()).unwrap();
     assert!(!host.exists(), "absolute path written on the host");
     let m = f.store.rootfs(&img, &f.path("c")).unwrap();
@@ -78,14 +98,27 @@ fn symlinked_parent_cannot_lead_out() {
     t.raw(tar::EntryType::Regular, "lnk/pwned", "", b"pwned");
     // Relative climb through a symlink too.
     t.symlink("up", "../../../../../../../../..");
-    t.raw(tar::EntryType::Regular, &format!("up{}/pwned2", host_dir.display()), "", b"pwned");
+    t.raw(
+        tar::EntryType::Regular,
+        &format!("up{}/pwned2", host_dir.display()),
+        "",
+        b"pwned",
+    );
     let img = import(&f, t.finish());
-    assert!(!host_dir.join("pwned").exists(), "wrote through an absolute symlink");
-    assert!(!host_dir.join("pwned2").exists(), "wrote through a relative symlink");
+    assert!(
+        !host_dir.join("pwned").exists(),
+        "wrote through an absolute symlink"
+    );
+    assert!(
+        !host_dir.join("pwned2").exists(),
+        "wrote through a relative symlink"
+    );
     if let Ok(img) = img {
         // Contained: the file went to the same path inside the snapshot.
         let m = f.store.rootfs(&img, &f.path("c")).unwrap();
-        let inside = m.lowers[0].join(host_dir.strip_prefix("/").unwrap()).join("pwned");
+        let inside = m.lowers[0]
+            .join(host_dir.strip_prefix("/").unwrap())
+            .join("pwned");
         assert!(inside.exists());
     }
 }
@@ -116,11 +149,13 @@ fn device_nodes_are_skipped() {
     let mut h = common::header(tar::EntryType::Char, 0o666, 0);
     h.set_device_major(1).unwrap();
     h.set_device_minor(3).unwrap();
-    t.0.append_data(&mut h, "dev/mem-ish", std::io::empty()).unwrap();
+    t.0.append_data(&mut h, "dev/mem-ish", std::io::empty())
+        .unwrap();
     let mut h = common::header(tar::EntryType::Block, 0o666, 0);
     h.set_device_major(8).unwrap();
     h.set_device_minor(0).unwrap();
-    t.0.append_data(&mut h, "dev/sda", std::io::empty()).unwrap();
+    t.0.append_data(&mut h, "dev/sda", std::io::empty())
+        .unwrap();
     t.file("ok", b"1");
     let img = import(&f, t.finish()).unwrap();
     let m = f.store.rootfs(&img, &f.path("c")).unwrap();

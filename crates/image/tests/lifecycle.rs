@@ -20,7 +20,14 @@ fn import_list_get_tag_remove_behave_like_docker() {
     let list = f.store.list().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id, img.id);
-    for name in ["busybox", "busybox:latest", "docker.io/library/busybox", &img.id, &img.id[7..], &img.id[7..19]] {
+    for name in [
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox",
+        &img.id,
+        &img.id[7..],
+        &img.id[7..19],
+    ] {
         assert_eq!(f.store.get(name).unwrap().id, img.id, "get {name}");
     }
     let e = f.store.get("nosuch").unwrap_err();
@@ -31,7 +38,10 @@ fn import_list_get_tag_remove_behave_like_docker() {
     let got = f.store.get("busybox:1").unwrap();
     let mut tags = got.repo_tags.clone();
     tags.sort();
-    assert_eq!(tags, vec!["busybox:1", "busybox:latest", "localhost:5000/x/bb:t"]);
+    assert_eq!(
+        tags,
+        vec!["busybox:1", "busybox:latest", "localhost:5000/x/bb:t"]
+    );
 
     let h = f.store.history(&got);
     assert_eq!(h.len(), 1);
@@ -62,7 +72,9 @@ fn import_list_get_tag_remove_behave_like_docker() {
     assert!(f.store.list().unwrap().is_empty());
 
     // Blobs and snapshots went with it.
-    let blobs = std::fs::read_dir(f.path("root/blobs/sha256")).unwrap().count();
+    let blobs = std::fs::read_dir(f.path("root/blobs/sha256"))
+        .unwrap()
+        .count();
     let snaps = std::fs::read_dir(f.path("root/snapshots")).unwrap().count();
     assert_eq!((blobs, snaps), (0, 0));
 }
@@ -92,7 +104,10 @@ fn removing_the_last_tag_deletes_the_image_and_prune_takes_dangling() {
     let used = img.id.clone();
     let report = f.store.prune(false, &|id| id == used).unwrap();
     assert_eq!(report.deleted.len(), 1);
-    assert_eq!(report.deleted[0].deleted.as_deref(), Some(other.id.as_str()));
+    assert_eq!(
+        report.deleted[0].deleted.as_deref(),
+        Some(other.id.as_str())
+    );
     assert!(report.space_reclaimed > 0);
     let report = f.store.prune(true, &|id| id == used).unwrap();
     assert!(report.deleted.is_empty());
@@ -112,7 +127,10 @@ fn overlay_rootfs_diff_and_commit() {
         let merged = f.path("c1/merged");
         let _mnt = Mounted::new(&m, &merged);
         assert!(merged.join("bin/busybox").is_file());
-        assert_eq!(std::fs::read_link(merged.join("bin/sh")).unwrap().to_str(), Some("busybox"));
+        assert_eq!(
+            std::fs::read_link(merged.join("bin/sh")).unwrap().to_str(),
+            Some("busybox")
+        );
         let status = std::process::Command::new(merged.join("bin/busybox"))
             .arg("true")
             .status()
@@ -125,7 +143,10 @@ fn overlay_rootfs_diff_and_commit() {
     }
     assert_eq!(std::fs::read(c1.join("upper/hello")).unwrap(), b"world");
     let wh = std::fs::symlink_metadata(c1.join("upper/etc/passwd")).unwrap();
-    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "whiteout in upper");
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "whiteout in upper"
+    );
 
     let changes = f.store.changes(&img, &c1.join("upper")).unwrap();
     let ch = |kind, path: &str| Change {
@@ -151,7 +172,10 @@ fn overlay_rootfs_diff_and_commit() {
     assert_eq!(img2.layers.len(), 2);
     assert_eq!(img2.layers[0], img.layers[0]);
     assert_eq!(img2.repo_tags, vec!["committed:v1"]);
-    assert_eq!(img2.config.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
+    assert_eq!(
+        img2.config.config.cmd.as_deref(),
+        Some(&["sh".to_string()][..])
+    );
     let h = f.store.history(&img2);
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].id, img2.id);
@@ -163,8 +187,14 @@ fn overlay_rootfs_diff_and_commit() {
     let merged = f.path("c2/merged");
     let _mnt = Mounted::new(&m2, &merged);
     assert_eq!(std::fs::read(merged.join("hello")).unwrap(), b"world");
-    assert_eq!(std::fs::read(merged.join("etc/group")).unwrap(), b"changed\n");
-    assert!(!merged.join("etc/passwd").exists(), "deleted file stays deleted");
+    assert_eq!(
+        std::fs::read(merged.join("etc/group")).unwrap(),
+        b"changed\n"
+    );
+    assert!(
+        !merged.join("etc/passwd").exists(),
+        "deleted file stays deleted"
+    );
     assert!(merged.join("bin/busybox").is_file());
 
     // The parent can't go while the child exists? Docker allows untag; here we only check

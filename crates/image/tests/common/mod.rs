@@ -157,7 +157,8 @@ pub fn docker_archive(layers: &[Vec<u8>], diff_ids: &[String], tag: &str) -> Vec
         t.dir(&format!("layer{i}")).file(&name, l);
         names.push(name);
     }
-    let manifest = serde_json::json!([{"Config": format!("{chex}.json"), "RepoTags": [tag], "Layers": names}]);
+    let manifest =
+        serde_json::json!([{"Config": format!("{chex}.json"), "RepoTags": [tag], "Layers": names}]);
     t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     t.finish()
 }
