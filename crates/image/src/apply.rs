@@ -61,7 +61,11 @@ pub(crate) fn clean_components(path: &[u8]) -> std::result::Result<Vec<&[u8]>, &
     Ok(out)
 }
 
-fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, layer: &str) -> Result<u64> {
+fn apply_entry<R: Read>(
+    root: BorrowedFd<'_>,
+    entry: &mut tar::Entry<'_, R>,
+    layer: &str,
+) -> Result<u64> {
     let raw_path = entry.path_bytes().into_owned();
     let shown = String::from_utf8_lossy(&raw_path).into_owned();
     let refuse = |reason: String| Error::UnsafeEntry {
@@ -102,7 +106,8 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
     let mode = header.mode().map_err(|e| refuse(e.to_string()))? & 0o7777;
     let mtime = header.mtime().unwrap_or(0) as i64;
 
-    let parent = open_parent(root, parents).map_err(|e| refuse(format!("parent directory: {e}")))?;
+    let parent =
+        open_parent(root, parents).map_err(|e| refuse(format!("parent directory: {e}")))?;
     let p = parent.as_fd();
     let sys_err = |what: &str, e: Errno| refuse(format!("{what}: {e}"));
 
@@ -110,7 +115,8 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
         if name == OPAQUE_MARKER.as_bytes() {
             let dir = sys::open_in_root(root, &join(parents), libc::O_RDONLY | libc::O_DIRECTORY)
                 .map_err(|e| sys_err("open opaque dir", e))?;
-            sys::fsetxattr(dir.as_fd(), OPAQUE_XATTR, b"y").map_err(|e| sys_err("set opaque xattr", e))?;
+            sys::fsetxattr(dir.as_fd(), OPAQUE_XATTR, b"y")
+                .map_err(|e| sys_err("set opaque xattr", e))?;
         } else if !wh.starts_with(WHITEOUT_PREFIX.as_bytes()) && !wh.is_empty() {
             remove_existing(p, wh, false).map_err(|e| sys_err("replace", e))?;
             sys::mknodat(p, wh, libc::S_IFCHR, 0).map_err(|e| sys_err("create whiteout", e))?;
@@ -127,9 +133,15 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(sys_err("mkdir", e)),
             }
-            let fd = sys::openat(p, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-                .map_err(|e| sys_err("open dir", e))?;
-            finish_fd(fd.as_fd(), uid, gid, mode, &xattrs).map_err(|e| sys_err("set metadata", e))?;
+            let fd = sys::openat(
+                p,
+                name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|e| sys_err("open dir", e))?;
+            finish_fd(fd.as_fd(), uid, gid, mode, &xattrs)
+                .map_err(|e| sys_err("set metadata", e))?;
         }
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
             if kind.is_gnu_sparse() {
@@ -156,7 +168,8 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
                 layer: layer.to_string(),
                 source: std::io::Error::new(e.kind(), format!("{shown}: {e}")),
             })?;
-            finish_fd(file.as_fd(), uid, gid, mode, &xattrs).map_err(|e| sys_err("set metadata", e))?;
+            finish_fd(file.as_fd(), uid, gid, mode, &xattrs)
+                .map_err(|e| sys_err("set metadata", e))?;
             let _ = sys::utimensat_nofollow(p, name, mtime);
         }
         tar::EntryType::Symlink => {
@@ -175,12 +188,14 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
                 .link_name_bytes()
                 .ok_or_else(|| refuse("hardlink without target".into()))?
                 .into_owned();
-            let tcomps = clean_components(&target).map_err(|r| refuse(format!("hardlink target: {r}")))?;
+            let tcomps =
+                clean_components(&target).map_err(|r| refuse(format!("hardlink target: {r}")))?;
             let Some((tname, tparents)) = tcomps.split_last() else {
                 return Err(refuse("hardlink to the root directory".into()));
             };
-            let tparent = sys::open_in_root(root, &join(tparents), libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|e| sys_err("hardlink target not in this layer", e))?;
+            let tparent =
+                sys::open_in_root(root, &join(tparents), libc::O_PATH | libc::O_DIRECTORY)
+                    .map_err(|e| sys_err("hardlink target not in this layer", e))?;
             remove_existing(p, name, false).map_err(|e| sys_err("replace", e))?;
             sys::linkat(tparent.as_fd(), tname, p, name)
                 .map_err(|e| sys_err("hardlink target not in this layer", e))?;
@@ -191,7 +206,8 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
             if kind == tar::EntryType::Char && major == 0 && minor == 0 {
                 // An overlay-style whiteout written by a tool that tars upper dirs as is.
                 remove_existing(p, name, false).map_err(|e| sys_err("replace", e))?;
-                sys::mknodat(p, name, libc::S_IFCHR, 0).map_err(|e| sys_err("create whiteout", e))?;
+                sys::mknodat(p, name, libc::S_IFCHR, 0)
+                    .map_err(|e| sys_err("create whiteout", e))?;
             }
             // Other device nodes are skipped: a container gets its devices from the runtime
             // (which creates /dev and grants cgroup access), and a node shipped in an image
@@ -208,7 +224,13 @@ fn apply_entry<R: Read>(root: BorrowedFd<'_>, entry: &mut tar::Entry<'_, R>, lay
     Ok(written)
 }
 
-fn finish_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32, xattrs: &[(String, Vec<u8>)]) -> sys::SysResult<()> {
+fn finish_fd(
+    fd: BorrowedFd<'_>,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    xattrs: &[(String, Vec<u8>)],
+) -> sys::SysResult<()> {
     sys::fchown(fd, uid, gid)?;
     // chown clears set-id bits, so the mode comes after it.
     sys::fchmod(fd, mode)?;
@@ -306,7 +328,12 @@ fn remove_existing(p: BorrowedFd<'_>, name: &[u8], keep_dir: bool) -> sys::SysRe
 }
 
 fn remove_tree_at(p: BorrowedFd<'_>, name: &[u8]) -> sys::SysResult<()> {
-    let dir = sys::openat(p, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+    let dir = sys::openat(
+        p,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )?;
     let mut d = nix::dir::Dir::from_fd(dir)?;
     let fd = d.as_fd().try_clone_to_owned().map_err(|_| Errno::EMFILE)?;
     let names: Vec<Vec<u8>> = d

@@ -16,7 +16,9 @@ use crate::config::ImageConfig;
 use crate::error::{Error, Result};
 use crate::reference::{validate_digest, Reference};
 use crate::snapshot::{chain_ids, hex_of};
-use crate::store::{go_arch, resolve_with_kind, LayerInfo, LoadedImage, RemoveOnDrop, Store, MEDIA_OCI_MANIFEST};
+use crate::store::{
+    go_arch, resolve_with_kind, LayerInfo, LoadedImage, RemoveOnDrop, Store, MEDIA_OCI_MANIFEST,
+};
 
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -74,10 +76,14 @@ impl Unpacked {
                     fs::create_dir_all(&dst).map_err(Error::io("create", &dst))?;
                 }
                 kind @ (tar::EntryType::Symlink | tar::EntryType::Link) => {
-                    let Some(target) = entry.link_name_bytes() else { continue };
+                    let Some(target) = entry.link_name_bytes() else {
+                        continue;
+                    };
                     let target = String::from_utf8_lossy(&target).into_owned();
                     let base = if kind == tar::EntryType::Symlink && !target.starts_with('/') {
-                        key.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+                        key.rsplit_once('/')
+                            .map(|(p, _)| p.to_string())
+                            .unwrap_or_default()
                     } else {
                         String::new()
                     };
@@ -104,9 +110,15 @@ impl Unpacked {
                 if let Some(t) = self.links.get(&cur[..=i].join("/")) {
                     hops += 1;
                     if hops > 40 {
-                        return Err(Error::BadArchive(format!("too many links resolving {name:?}")));
+                        return Err(Error::BadArchive(format!(
+                            "too many links resolving {name:?}"
+                        )));
                     }
-                    let mut next: Vec<String> = t.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
+                    let mut next: Vec<String> = t
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect();
                     next.extend(cur[i + 1..].iter().cloned());
                     cur = next;
                     continue 'outer;
@@ -183,8 +195,9 @@ impl Store {
         let mut loaded = Vec::new();
         // Docker 25+ writes both layouts; manifest.json names the tags the docker way.
         if ar.exists("manifest.json") {
-            let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&ar.read("manifest.json")?)
-                .map_err(Error::json("manifest.json"))?;
+            let entries: Vec<DockerManifestEntry> =
+                serde_json::from_slice(&ar.read("manifest.json")?)
+                    .map_err(Error::json("manifest.json"))?;
             for e in entries {
                 let config = ar.read(&e.config)?;
                 let tags = e
@@ -197,8 +210,8 @@ impl Store {
                 loaded.push(self.load_image(&mut db, &ar, &config, &layers, tags)?);
             }
         } else if ar.exists("index.json") {
-            let index: Value =
-                serde_json::from_slice(&ar.read("index.json")?).map_err(Error::json("index.json"))?;
+            let index: Value = serde_json::from_slice(&ar.read("index.json")?)
+                .map_err(Error::json("index.json"))?;
             // One image may be listed once per name; load it once with all its names.
             let mut order: Vec<String> = Vec::new();
             let mut names: HashMap<String, Vec<Reference>> = HashMap::new();
@@ -238,7 +251,9 @@ impl Store {
                     .map(|l| {
                         l["digest"]
                             .as_str()
-                            .ok_or_else(|| Error::BadArchive(format!("manifest {m}: layer without digest")))
+                            .ok_or_else(|| {
+                                Error::BadArchive(format!("manifest {m}: layer without digest"))
+                            })
                             .and_then(Unpacked::blob_path)
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -263,7 +278,8 @@ impl Store {
         tags: Vec<Reference>,
     ) -> Result<LoadedImage> {
         let id = digest_of(config);
-        let cfg: ImageConfig = serde_json::from_slice(config).map_err(Error::json(format!("config {id}")))?;
+        let cfg: ImageConfig =
+            serde_json::from_slice(config).map_err(Error::json(format!("config {id}")))?;
         if cfg.rootfs.diff_ids.len() != layer_paths.len() {
             return Err(Error::BadArchive(format!(
                 "image {id}: config lists {} layers, manifest {}",
@@ -275,7 +291,11 @@ impl Store {
         let chains = chain_ids(&cfg.rootfs.diff_ids);
         for (i, path) in layer_paths.iter().enumerate() {
             let mut f = ar.open(path)?;
-            let parent = if i == 0 { None } else { Some(chains[i - 1].as_str()) };
+            let parent = if i == 0 {
+                None
+            } else {
+                Some(chains[i - 1].as_str())
+            };
             layers.push(self.ingest_layer(&mut f, parent, Some(&cfg.rootfs.diff_ids[i]), path)?);
         }
         let tags_out = tags.iter().map(Reference::familiar).collect();
@@ -329,7 +349,8 @@ impl Store {
             }
             let msize = self.blobs.size(&rec.manifest)?;
             let desc = |ann: Option<&Reference>| {
-                let mut d = json!({"mediaType": MEDIA_OCI_MANIFEST, "digest": rec.manifest, "size": msize});
+                let mut d =
+                    json!({"mediaType": MEDIA_OCI_MANIFEST, "digest": rec.manifest, "size": msize});
                 if let Some(r) = ann {
                     d["annotations"] = json!({
                         CONTAINERD_NAME: r.to_string(),
@@ -359,12 +380,20 @@ impl Store {
         let files: [(&str, Vec<u8>); 4] = [
             (
                 "index.json",
-                serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": index}))
-                    .map_err(Error::json("index.json"))?,
+                serde_json::to_vec(
+                    &json!({"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": index}),
+                )
+                .map_err(Error::json("index.json"))?,
             ),
-            ("manifest.json", serde_json::to_vec(&manifest_json).map_err(Error::json("manifest.json"))?),
+            (
+                "manifest.json",
+                serde_json::to_vec(&manifest_json).map_err(Error::json("manifest.json"))?,
+            ),
             ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-            ("repositories", serde_json::to_vec(&repositories).map_err(Error::json("repositories"))?),
+            (
+                "repositories",
+                serde_json::to_vec(&repositories).map_err(Error::json("repositories"))?,
+            ),
         ];
         for (name, data) in files {
             let mut h = header(tar::EntryType::Regular, data.len() as u64);
@@ -396,8 +425,8 @@ fn resolve_platform(ar: &Unpacked, d: &Value) -> Result<String> {
     if media != MEDIA_OCI_INDEX && media != MEDIA_DOCKER_LIST {
         return Ok(digest);
     }
-    let idx: Value =
-        serde_json::from_slice(&ar.read_blob(&digest)?).map_err(Error::json(format!("index {digest}")))?;
+    let idx: Value = serde_json::from_slice(&ar.read_blob(&digest)?)
+        .map_err(Error::json(format!("index {digest}")))?;
     let list = idx["manifests"].as_array().cloned().unwrap_or_default();
     // Only manifests whose blobs are in the archive can be loaded.
     let present: Vec<&Value> = list

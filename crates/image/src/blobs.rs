@@ -88,7 +88,9 @@ pub(crate) struct BlobWriter {
 
 impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobWriter").field("tmp", &self.tmp).finish()
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp)
+            .finish()
     }
 }
 

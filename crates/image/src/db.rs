@@ -46,6 +46,9 @@ impl Db {
     }
 
     pub(crate) fn refs_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a String> + 'a {
-        self.refs.iter().filter(move |(_, v)| *v == id).map(|(k, _)| k)
+        self.refs
+            .iter()
+            .filter(move |(_, v)| *v == id)
+            .map(|(k, _)| k)
     }
 }

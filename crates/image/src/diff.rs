@@ -90,9 +90,11 @@ fn in_lowers(lowers: &[PathBuf], path: &str) -> bool {
         };
         let mut opaque_above = false;
         for i in 0..comps.len() {
-            let Ok(parent) =
-                sys::open_in_root(root.as_fd(), &join(&comps[..i]), libc::O_PATH | libc::O_DIRECTORY)
-            else {
+            let Ok(parent) = sys::open_in_root(
+                root.as_fd(),
+                &join(&comps[..i]),
+                libc::O_PATH | libc::O_DIRECTORY,
+            ) else {
                 break;
             };
             let st = match sys::lstatat(parent.as_fd(), comps[i]) {
@@ -170,11 +172,14 @@ fn write_tree(
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
         h.set_mtime(m.mtime().max(0) as u64);
+        // Type bits belong in the entry type, not in the mode field.
+        h.set_mode(m.mode() & 0o7777);
         append_xattrs(b, &p)?;
         let ft = m.file_type();
         if ft.is_dir() {
             h.set_size(0);
-            b.append_data(&mut h, &path, std::io::empty()).map_err(werr)?;
+            b.append_data(&mut h, &path, std::io::empty())
+                .map_err(werr)?;
             write_tree(b, &p, &path, overlay, links)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&p).map_err(Error::io("readlink", &p))?;
@@ -199,7 +204,8 @@ fn write_tree(
             b.append_data(&mut h, &path, f).map_err(werr)?;
         } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
             h.set_size(0);
-            b.append_data(&mut h, &path, std::io::empty()).map_err(werr)?;
+            b.append_data(&mut h, &path, std::io::empty())
+                .map_err(werr)?;
         }
         // Sockets cannot be stored in a tar; Docker skips them too.
     }
@@ -214,6 +220,8 @@ fn append_empty(b: &mut tar::Builder<&mut dyn Write>, path: &str) -> Result<()> 
     h.set_mode(0o644);
     h.set_size(0);
     h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
     b.append_data(&mut h, path, std::io::empty())
         .map_err(Error::io("write tar entry", path))
 }
@@ -242,7 +250,11 @@ fn append_xattrs(b: &mut tar::Builder<&mut dyn Write>, p: &Path) -> Result<()> {
     h.set_entry_type(tar::EntryType::XHeader);
     h.set_mode(0o644);
     h.set_size(data.len() as u64);
-    h.set_path("PaxHeader").map_err(Error::io("write pax header for", p))?;
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_path("PaxHeader")
+        .map_err(Error::io("write pax header for", p))?;
     h.set_cksum();
     b.append(&h, data.as_slice())
         .map_err(Error::io("write pax header for", p))

@@ -250,7 +250,9 @@ pub(crate) fn validate_digest(d: &str) -> Result<&str> {
 }
 
 pub(crate) fn is_hex64(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -290,7 +292,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_naming_it() {
-        for bad in ["Busybox", "busybox:", "busybox:-x", "a//b", "busybox@sha256:abc", "", "a:b:c"] {
+        for bad in [
+            "Busybox",
+            "busybox:",
+            "busybox:-x",
+            "a//b",
+            "busybox@sha256:abc",
+            "",
+            "a:b:c",
+        ] {
             let e = Reference::parse(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }

@@ -142,6 +142,9 @@ mod tests {
         let b = format!("sha256:{}", "b".repeat(64));
         let ids = chain_ids(&[a.clone(), b.clone()]);
         assert_eq!(ids[0], a);
-        assert_eq!(ids[1], format!("sha256:{}", sha256_hex(format!("{a} {b}").as_bytes())));
+        assert_eq!(
+            ids[1],
+            format!("sha256:{}", sha256_hex(format!("{a} {b}").as_bytes()))
+        );
     }
 }

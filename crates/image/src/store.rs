@@ -303,7 +303,12 @@ impl Store {
         }
         let bytes = serde_json::to_vec(&config).map_err(Error::json("image config"))?;
         let mut db = self.load_db()?;
-        let id = self.register(&mut db, &bytes, &[layer], reference.iter().cloned().collect())?;
+        let id = self.register(
+            &mut db,
+            &bytes,
+            &[layer],
+            reference.iter().cloned().collect(),
+        )?;
         self.save_db(&db)?;
         self.image_from(&db, &id)
     }
@@ -531,7 +536,10 @@ impl Store {
         }
         snaps.insert("empty".to_string());
         let mut freed = 0;
-        for (dir, keep) in [(self.blobs.dir(), &blobs), (self.snapshots.as_path(), &snaps)] {
+        for (dir, keep) in [
+            (self.blobs.dir(), &blobs),
+            (self.snapshots.as_path(), &snaps),
+        ] {
             let rd = fs::read_dir(dir).map_err(Error::io("read dir", dir))?;
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -771,7 +779,9 @@ pub(crate) fn resolve_with_kind(db: &Db, name: &str) -> Result<(String, Option<R
         }
     }
     Err(Error::NotFound(
-        parsed.map(|r| r.familiar()).unwrap_or_else(|| name.to_string()),
+        parsed
+            .map(|r| r.familiar())
+            .unwrap_or_else(|| name.to_string()),
     ))
 }
 
@@ -810,7 +820,9 @@ fn platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     match parts.as_slice() {
         [os, arch] => Ok((os.to_string(), arch.to_string(), None)),
         [os, arch, v] => Ok((os.to_string(), arch.to_string(), Some(v.to_string()))),
-        _ => Err(Error::InvalidOption(format!("platform {p:?}: want os/arch[/variant]"))),
+        _ => Err(Error::InvalidOption(format!(
+            "platform {p:?}: want os/arch[/variant]"
+        ))),
     }
 }
 
@@ -853,4 +865,3 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Store>();
 }
-

@@ -69,10 +69,22 @@ pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: i32) -> Sys
 
 /// openat relative to `dir` for one name (no slashes): the final component's symlink is
 /// refused by the caller passing O_NOFOLLOW.
-pub(crate) fn openat(dir: BorrowedFd<'_>, name: &[u8], flags: i32, mode: u32) -> SysResult<OwnedFd> {
+pub(crate) fn openat(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    flags: i32,
+    mode: u32,
+) -> SysResult<OwnedFd> {
     let name = cstr(name)?;
     // SAFETY: NUL-terminated name, valid dirfd borrowed for the call.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode,
+        )
+    };
     owned(fd as libc::c_long)
 }
 
@@ -106,7 +118,13 @@ pub(crate) fn linkat(
     let to = cstr(to)?;
     // SAFETY: both strings NUL-terminated, valid dirfds.
     check(unsafe {
-        libc::linkat(from_dir.as_raw_fd(), from.as_ptr(), to_dir.as_raw_fd(), to.as_ptr(), 0)
+        libc::linkat(
+            from_dir.as_raw_fd(),
+            from.as_ptr(),
+            to_dir.as_raw_fd(),
+            to.as_ptr(),
+            0,
+        )
     })
 }
 
@@ -116,11 +134,22 @@ pub(crate) fn unlinkat(dir: BorrowedFd<'_>, name: &[u8], flags: i32) -> SysResul
     check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
 }
 
-pub(crate) fn fchownat_nofollow(dir: BorrowedFd<'_>, name: &[u8], uid: u32, gid: u32) -> SysResult<()> {
+pub(crate) fn fchownat_nofollow(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    uid: u32,
+    gid: u32,
+) -> SysResult<()> {
     let name = cstr(name)?;
     // SAFETY: NUL-terminated name, valid dirfd.
     check(unsafe {
-        libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     })
 }
 
@@ -131,11 +160,19 @@ pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> SysResult<()> {
 
 pub(crate) fn utimensat_nofollow(dir: BorrowedFd<'_>, name: &[u8], mtime: i64) -> SysResult<()> {
     let name = cstr(name)?;
-    let ts = libc::timespec { tv_sec: mtime as libc::time_t, tv_nsec: 0 };
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
     let times = [ts, ts];
     // SAFETY: NUL-terminated name, two valid timespecs, valid dirfd.
     check(unsafe {
-        libc::utimensat(dir.as_raw_fd(), name.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     })
 }
 
@@ -143,7 +180,13 @@ pub(crate) fn fsetxattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> SysResu
     let name = cstr(name.as_bytes())?;
     // SAFETY: NUL-terminated name, value slice valid for its length.
     check(unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     })
 }
 
@@ -153,7 +196,12 @@ pub(crate) fn lgetxattr(path: &CStr, name: &str) -> SysResult<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     // SAFETY: NUL-terminated strings; buf valid for its length.
     let n = unsafe {
-        libc::lgetxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
     };
     if n < 0 {
         return Err(Errno::last());
@@ -182,10 +230,13 @@ pub(crate) fn llistxattr(path: &CStr) -> SysResult<Vec<String>> {
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+// Not O_CLOEXEC: these calls have their own flag values.
+const FSOPEN_CLOEXEC: u32 = 0x01;
+const FSMOUNT_CLOEXEC: u32 = 0x01;
 
 pub(crate) fn fsopen(fs: &CStr) -> SysResult<OwnedFd> {
     // SAFETY: NUL-terminated filesystem name.
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), libc::O_CLOEXEC as u32) };
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), FSOPEN_CLOEXEC) };
     owned(fd)
 }
 
@@ -229,7 +280,7 @@ pub(crate) fn fsconfig_create(fs: BorrowedFd<'_>) -> SysResult<()> {
 
 pub(crate) fn fsmount(fs: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     // SAFETY: a valid, created fs context fd.
-    let fd = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::O_CLOEXEC as u32, 0u32) };
+    let fd = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0u32) };
     owned(fd)
 }
 
@@ -259,7 +310,12 @@ pub(crate) fn lstatat(dir: BorrowedFd<'_>, name: &[u8]) -> SysResult<libc::stat>
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: NUL-terminated name, `st` is written by the kernel on success only.
     let r = unsafe {
-        libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     check(r)?;
     // SAFETY: fstatat returned 0, so it filled `st`.
@@ -275,7 +331,14 @@ pub(crate) fn fgetxattr(fd: BorrowedFd<'_>, name: &str) -> SysResult<Vec<u8>> {
     let name = cstr(name.as_bytes())?;
     let mut buf = vec![0u8; 256];
     // SAFETY: NUL-terminated name; buf valid for its length.
-    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         return Err(Errno::last());
     }

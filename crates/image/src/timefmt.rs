@@ -85,8 +85,14 @@ mod tests {
     #[test]
     fn round_trips() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-02-29T12:30:00.123456789Z"), Some(1_709_209_800));
-        assert_eq!(parse_rfc3339("2024-02-29T14:30:00+02:00"), Some(1_709_209_800));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:30:00.123456789Z"),
+            Some(1_709_209_800)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T14:30:00+02:00"),
+            Some(1_709_209_800)
+        );
         let s = format_unix(1_709_209_800, 5);
         assert_eq!(s, "2024-02-29T12:30:00.000000005Z");
         assert_eq!(parse_rfc3339(&s), Some(1_709_209_800));
