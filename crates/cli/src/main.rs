@@ -27,6 +27,14 @@ fn main() {
             args.remove(1);
             std::process::exit(runtime_cli::main("berth runtime", args));
         }
+        // Started by the daemon for each container (berth_monitor::spawn), never by hand.
+        Some("monitor") => match args.get(2) {
+            Some(dir) if args.len() == 3 => berth_monitor::run_monitor(Path::new(dir)),
+            _ => {
+                eprintln!("Usage: berth monitor DIR");
+                std::process::exit(125);
+            }
+        },
         Some("version" | "--version" | "-v") => {
             println!("berth version {}", env!("CARGO_PKG_VERSION"));
             println!("spec: {}", oci_spec::runtime::VERSION);
