@@ -32,10 +32,11 @@ fn main() {
             args.remove(1);
             std::process::exit(daemon_cmd::main(args));
         }
+        // Started by the daemon for each container (berth_monitor::spawn), never by hand.
         Some("monitor") => match args.get(2) {
-            Some(dir) => berth_monitor::run_monitor(Path::new(dir)),
-            None => {
-                eprintln!("berth monitor: missing the monitor's directory");
+            Some(dir) if args.len() == 3 => berth_monitor::run_monitor(Path::new(dir)),
+            _ => {
+                eprintln!("Usage: berth monitor DIR");
                 std::process::exit(125);
             }
         },

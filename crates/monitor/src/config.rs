@@ -70,6 +70,7 @@ impl Default for RestartPolicy {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 

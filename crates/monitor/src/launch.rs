@@ -41,11 +41,13 @@ struct ContainerEnds {
 
 pub(crate) fn start(cfg: &MonitorConfig) -> Result<Run> {
     let console = if cfg.tty {
-        Some(sock::bind(&cfg.dir, sock::CONSOLE).map_err(|e| Error::Socket {
-            what: "listen on",
-            path: cfg.dir.join(sock::CONSOLE),
-            source: e,
-        })?)
+        Some(
+            sock::bind(&cfg.dir, sock::CONSOLE).map_err(|e| Error::Socket {
+                what: "listen on",
+                path: cfg.dir.join(sock::CONSOLE),
+                source: e,
+            })?,
+        )
     } else {
         None
     };
@@ -82,7 +84,12 @@ pub(crate) fn start(cfg: &MonitorConfig) -> Result<Run> {
     let console_path = cfg.dir.join(sock::CONSOLE);
     let started = match &cfg.runtime {
         None => start_in_process(cfg, ends, console.as_ref().map(|_| console_path.as_path())),
-        Some(bin) => start_binary(cfg, bin, ends, console.as_ref().map(|_| console_path.as_path())),
+        Some(bin) => start_binary(
+            cfg,
+            bin,
+            ends,
+            console.as_ref().map(|_| console_path.as_path()),
+        ),
     };
     let _ = std::fs::remove_file(&console_path);
     run.pid = started?;
@@ -208,7 +215,9 @@ fn start_binary(
         (Ok(s), Some(pid)) if s.success() => Ok(pid),
         (start, _) => {
             delete_binary(cfg, bin);
-            let status = start.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            let status = start
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
             Err(Error::RuntimeBinary {
                 runtime: bin.to_owned(),
                 op: "start",
@@ -236,7 +245,7 @@ fn runtime_error(log_file: &Path, status: std::process::ExitStatus) -> String {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["level"] == "error")
         .filter_map(|v| v["msg"].as_str().map(str::to_owned))
-        .last()
+        .next_back()
         .unwrap_or_else(|| format!("runtime create failed: {status}"))
 }
 
@@ -273,7 +282,11 @@ fn oom_file(pid: i32) -> Option<PathBuf> {
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let path = path.trim_start_matches('/');
         if controllers.split(',').any(|c| c == "memory") {
-            return Some(Path::new("/sys/fs/cgroup/memory").join(path).join("memory.oom_control"));
+            return Some(
+                Path::new("/sys/fs/cgroup/memory")
+                    .join(path)
+                    .join("memory.oom_control"),
+            );
         }
         if controllers.is_empty() {
             unified = Some(path.to_owned());
@@ -334,7 +347,8 @@ fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe for the container's stdio", e))
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("pipe for the container's stdio", e))
 }
 
 pub(crate) fn open_null() -> Result<OwnedFd> {

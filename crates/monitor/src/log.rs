@@ -155,6 +155,7 @@ fn open_append(path: &Path) -> Result<File> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 

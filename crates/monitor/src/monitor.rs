@@ -58,8 +58,9 @@ pub fn run_monitor(dir: &Path) -> ! {
             unsafe { libc::malloc_trim(0) };
             monitor.run()
         }
-        Err((e, state)) => {
-            if let Some(mut state) = state {
+        Err((e, started)) => {
+            if started {
+                let mut state = MonitorState::new();
                 state.status = Status::Exited;
                 state.exit_code = start_failure_code(&e.to_string());
                 state.error = e.to_string();
@@ -217,23 +218,24 @@ struct Monitor {
     finished: bool,
 }
 
-type BootError = (Error, Option<MonitorState>);
+/// Why boot failed, and whether it got far enough (a config) to own the state file.
+type BootError = (Error, bool);
 
 impl Monitor {
     fn boot(dir: &Path) -> std::result::Result<Monitor, BootError> {
         let path = dir.join(CONFIG_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| (Error::file("read", &path, e), None))?;
+        let bytes = std::fs::read(&path).map_err(|e| (Error::file("read", &path, e), false))?;
         let cfg: MonitorConfig = serde_json::from_slice(&bytes).map_err(|e| {
             (
                 Error::Parse {
                     what: path.display().to_string(),
                     source: e,
                 },
-                None,
+                false,
             )
         })?;
         let mut state = MonitorState::new();
-        let early = |e: Error| (e, Some(MonitorState::new()));
+        let early = |e: Error| (e, true);
         // The init must stay our child even when a runtime binary's `create` exits.
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
@@ -386,9 +388,9 @@ impl Monitor {
                 add!(Token::Control(i), conn.as_fd(), PollFlags::POLLIN);
             }
         }
-        let timeout = self.restart_at.map(|at| {
-            TimeSpec::from_duration(at.saturating_duration_since(Instant::now()))
-        });
+        let timeout = self
+            .restart_at
+            .map(|at| TimeSpec::from_duration(at.saturating_duration_since(Instant::now())));
         // SIGCHLD is let through only while we sleep here, so no exit is missed between the
         // reap above and the sleep.
         match nix::poll::ppoll(&mut fds, timeout, Some(SigSet::empty())) {
@@ -527,9 +529,7 @@ impl Monitor {
         let a = &mut self.attachers[i];
         let n = match a.conn.read(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                return
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return,
             Err(_) => 0,
         };
         if n == 0 {
@@ -646,9 +646,7 @@ impl Monitor {
                 return;
             }
             Ok(n) => c.buf.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                return
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return,
             Err(_) => {
                 c.conn = None;
                 return;
@@ -661,7 +659,9 @@ impl Monitor {
             return;
         };
         let parsed = serde_json::from_slice::<ControlRequest>(&c.buf[..nl]);
-        let Some(mut conn) = c.conn.take() else { return };
+        let Some(mut conn) = c.conn.take() else {
+            return;
+        };
         let reply = match parsed {
             Err(e) => Some(serde_json::json!({ "error": format!("bad request: {e}") })),
             Ok(req) if req.wait => {
@@ -687,7 +687,9 @@ impl Monitor {
 
     fn resize(&self, height: u16, width: u16) -> Result<()> {
         let Some(pty) = self.run.as_ref().and_then(|r| r.pty.as_ref()) else {
-            return Err(Error::Start("the container has no terminal to resize".into()));
+            return Err(Error::Start(
+                "the container has no terminal to resize".into(),
+            ));
         };
         let ws = libc::winsize {
             ws_row: height,
@@ -731,11 +733,10 @@ impl Monitor {
         self.stdin_pending = Vec::new();
         self.stdin_closing = false;
         self.state.pid = 0;
-        let restart = self.cfg.restart.should_restart(
-            code,
-            self.state.restart_count,
-            self.no_restart,
-        );
+        let restart =
+            self.cfg
+                .restart
+                .should_restart(code, self.state.restart_count, self.no_restart);
         if restart {
             self.backoff = if ran >= BACKOFF_RESET_AFTER || self.backoff.is_zero() {
                 BACKOFF_INITIAL
@@ -870,6 +871,7 @@ fn reply_line(conn: &mut UnixStream, line: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 

@@ -108,6 +108,7 @@ pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 

@@ -24,9 +24,13 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// This crate's stand-in for `berth`: `monitor DIR` and `spawn CONFIG EXE`.
+/// This crate's stand-in for `berth`: `monitor DIR` and `spawn CONFIG EXE`. Set
+/// BERTH_MONITOR_EXE to measure another build (the release one, for its RSS).
 pub fn monitor_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_berth-monitor-test"))
+    std::env::var_os("BERTH_MONITOR_EXE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth-monitor-test")))
 }
 
 /// One test's world: bundle, runtime root, monitor dir; all removed on drop, the container
@@ -167,11 +171,7 @@ impl Drop for Sandbox {
 
 /// Reads Docker's multiplexed frames until `want` shows up in the stream `stream`
 /// (1 stdout, 2 stderr), or EOF. Returns everything read per stream.
-pub fn read_frames_until(
-    conn: &mut impl Read,
-    stream: u8,
-    want: &str,
-) -> (String, String) {
+pub fn read_frames_until(conn: &mut impl Read, stream: u8, want: &str) -> (String, String) {
     let (mut out, mut err) = (String::new(), String::new());
     loop {
         let mut header = [0u8; 8];
@@ -207,12 +207,12 @@ pub fn read_raw_until(conn: &mut impl Read, want: &str) -> String {
     all
 }
 
-/// A process's resident set, in kB.
-pub fn vm_rss_kb(pid: i32) -> u64 {
+/// A field of /proc/PID/status in kB (VmRSS, RssAnon, RssFile).
+pub fn status_kb(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
