@@ -255,14 +255,21 @@ fn read_kv_file(path: &str, from_env: bool) -> Result<Vec<String>> {
 /// `--restart no|always|unless-stopped|on-failure[:N]`.
 pub fn restart_policy(s: &str) -> Result<Value> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| anyhow!("invalid restart policy format: maximum retry count must be an integer"))?),
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
+        ),
         None => (s, 0),
     };
     match name {
         "no" | "always" | "unless-stopped" if count == 0 => {}
         "on-failure" => {}
         "" => return Ok(json!({"Name": "no", "MaximumRetryCount": 0})),
-        "no" | "always" | "unless-stopped" => bail!("invalid restart policy format: maximum retry count can only be used with 'on-failure'"),
+        "no" | "always" | "unless-stopped" => bail!(
+            "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
+        ),
         other => bail!("invalid restart policy format: unknown policy {other:?}"),
     }
     Ok(json!({"Name": name, "MaximumRetryCount": count}))
@@ -277,13 +284,20 @@ pub fn ulimit(s: &str) -> Result<Value> {
         Some((a, b)) => (a, b),
         None => (vals, vals),
     };
-    let p = |v: &str| v.parse::<i64>().map_err(|_| anyhow!("invalid ulimit argument: {s}"));
+    let p = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| anyhow!("invalid ulimit argument: {s}"))
+    };
     Ok(json!({"Name": name, "Soft": p(soft)?, "Hard": p(hard)?}))
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]` into ExposedPorts and PortBindings, ranges
 /// (`8000-8001:80-81`) included.
-pub fn publish(specs: &[String], exposed: &mut Map<String, Value>, bindings: &mut Map<String, Value>) -> Result<()> {
+pub fn publish(
+    specs: &[String],
+    exposed: &mut Map<String, Value>,
+    bindings: &mut Map<String, Value>,
+) -> Result<()> {
     for spec in specs {
         let (rest, proto) = match spec.rsplit_once('/') {
             Some((r, p)) => (r, p),
@@ -291,7 +305,9 @@ pub fn publish(specs: &[String], exposed: &mut Map<String, Value>, bindings: &mu
         };
         // The IP may be a bracketed IPv6 address containing colons.
         let (ip, rest) = if let Some(r) = rest.strip_prefix('[') {
-            let (ip, after) = r.split_once("]:").ok_or_else(|| anyhow!("invalid proto: {spec}"))?;
+            let (ip, after) = r
+                .split_once("]:")
+                .ok_or_else(|| anyhow!("invalid proto: {spec}"))?;
             (ip.to_string(), after.to_string())
         } else {
             let parts: Vec<&str> = rest.split(':').collect();
@@ -316,7 +332,11 @@ pub fn publish(specs: &[String], exposed: &mut Map<String, Value>, bindings: &mu
             }
         };
         let (c0, c1) = range(&ctr)?;
-        let hr = if host.is_empty() { None } else { Some(range(&host)?) };
+        let hr = if host.is_empty() {
+            None
+        } else {
+            Some(range(&host)?)
+        };
         if let Some((h0, h1)) = hr {
             if h1 - h0 != c1 - c0 && h0 != h1 {
                 bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
@@ -353,7 +373,10 @@ pub fn mount(spec: &str) -> Result<Value> {
             Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim().to_string())),
             None => (field.trim().to_lowercase(), None),
         };
-        let val = || v.clone().ok_or_else(|| anyhow!("invalid field '{field}' must be a key=value pair"));
+        let val = || {
+            v.clone()
+                .ok_or_else(|| anyhow!("invalid field '{field}' must be a key=value pair"))
+        };
         let boolean = || -> Result<bool> {
             match v.as_deref() {
                 None | Some("1" | "true") => Ok(true),
@@ -401,7 +424,8 @@ pub fn mount(spec: &str) -> Result<Value> {
                 tmpfs_opts.insert("SizeBytes".into(), json!(ram_in_bytes(&val()?)?));
             }
             "tmpfs-mode" => {
-                let mode = u32::from_str_radix(&val()?, 8).map_err(|_| anyhow!("invalid value for tmpfs-mode"))?;
+                let mode = u32::from_str_radix(&val()?, 8)
+                    .map_err(|_| anyhow!("invalid value for tmpfs-mode"))?;
                 tmpfs_opts.insert("Mode".into(), json!(mode));
             }
             other => bail!("unexpected key '{other}' in '{field}'"),
@@ -440,7 +464,9 @@ fn device(spec: &str, devices: &mut Vec<Value>, requests: &mut Vec<Value>) {
     let host = parts[0];
     let (ctr, perms) = match parts.len() {
         1 => (host, "rwm"),
-        2 if parts[1].chars().all(|c| "rwm".contains(c)) && !parts[1].is_empty() => (host, parts[1]),
+        2 if parts[1].chars().all(|c| "rwm".contains(c)) && !parts[1].is_empty() => {
+            (host, parts[1])
+        }
         2 => (parts[1], "rwm"),
         _ => (parts[1], parts[2]),
     };
@@ -498,7 +524,12 @@ pub fn resources(f: &RunFlags, hc: &mut Map<String, Value>) -> Result<()> {
 }
 
 /// The body of `POST /containers/create` for `image` and `cmd`.
-pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u16, u16)>) -> Result<Value> {
+pub fn create_body(
+    f: &RunFlags,
+    image: &str,
+    cmd: &[String],
+    console: Option<(u16, u16)>,
+) -> Result<Value> {
     let mut env: Vec<String> = Vec::new();
     for file in &f.env_file {
         env.extend(read_kv_file(file, true)?);
@@ -539,7 +570,11 @@ pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u
         let (p, proto) = e.split_once('/').unwrap_or((e, "tcp"));
         exposed.insert(format!("{p}/{proto}"), json!({}));
     }
-    let mounts = f.mount.iter().map(|m| mount(m)).collect::<Result<Vec<_>>>()?;
+    let mounts = f
+        .mount
+        .iter()
+        .map(|m| mount(m))
+        .collect::<Result<Vec<_>>>()?;
     let tmpfs: Map<String, Value> = f
         .tmpfs
         .iter()
@@ -554,13 +589,31 @@ pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u
         device(d, &mut devices, &mut requests);
     }
     if let Some(g) = &f.gpus {
-        let count = if g == "all" { -1 } else { g.trim_start_matches("count=").parse().unwrap_or(-1) };
+        let count = if g == "all" {
+            -1
+        } else {
+            g.trim_start_matches("count=").parse().unwrap_or(-1)
+        };
         requests.push(json!({"Driver": "", "Count": count, "DeviceIDs": null, "Capabilities": [["gpu"]], "Options": {}}));
     }
-    let ulimits = f.ulimit.iter().map(|u| ulimit(u)).collect::<Result<Vec<_>>>()?;
-    let entrypoint = f.entrypoint.as_ref().map(|e| if e.is_empty() { json!([""]) } else { json!([e]) });
+    let ulimits = f
+        .ulimit
+        .iter()
+        .map(|u| ulimit(u))
+        .collect::<Result<Vec<_>>>()?;
+    let entrypoint = f.entrypoint.as_ref().map(|e| {
+        if e.is_empty() {
+            json!([""])
+        } else {
+            json!([e])
+        }
+    });
 
-    let network_mode = f.network.first().cloned().unwrap_or_else(|| "default".into());
+    let network_mode = f
+        .network
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "default".into());
     let mut endpoints = Map::new();
     for (i, n) in f.network.iter().enumerate() {
         let mut ep = Map::new();
@@ -586,20 +639,39 @@ pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u
     }
 
     let mut hc = Map::new();
-    hc.insert("Binds".into(), if binds.is_empty() { Value::Null } else { json!(binds) });
-    hc.insert("ContainerIDFile".into(), json!(f.cidfile.clone().unwrap_or_default()));
+    hc.insert(
+        "Binds".into(),
+        if binds.is_empty() {
+            Value::Null
+        } else {
+            json!(binds)
+        },
+    );
+    hc.insert(
+        "ContainerIDFile".into(),
+        json!(f.cidfile.clone().unwrap_or_default()),
+    );
     let log_config: BTreeMap<String, Value> = kv_map(&f.log_opt).into_iter().collect();
-    hc.insert("LogConfig".into(), json!({"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_config}));
+    hc.insert(
+        "LogConfig".into(),
+        json!({"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_config}),
+    );
     hc.insert("NetworkMode".into(), json!(network_mode));
     hc.insert("PortBindings".into(), Value::Object(bindings));
     hc.insert("RestartPolicy".into(), restart_policy(&f.restart)?);
     hc.insert("AutoRemove".into(), json!(f.rm));
     hc.insert("VolumeDriver".into(), json!(""));
     hc.insert("VolumesFrom".into(), opt_list(&f.volumes_from));
-    hc.insert("ConsoleSize".into(), json!(console.map_or([0, 0], |(h, w)| [h, w])));
+    hc.insert(
+        "ConsoleSize".into(),
+        json!(console.map_or([0, 0], |(h, w)| [h, w])),
+    );
     hc.insert("CapAdd".into(), opt_list(&f.cap_add));
     hc.insert("CapDrop".into(), opt_list(&f.cap_drop));
-    hc.insert("CgroupnsMode".into(), json!(f.cgroupns.clone().unwrap_or_default()));
+    hc.insert(
+        "CgroupnsMode".into(),
+        json!(f.cgroupns.clone().unwrap_or_default()),
+    );
     hc.insert("Dns".into(), json!(f.dns));
     hc.insert("DnsOptions".into(), json!(f.dns_option));
     hc.insert("DnsSearch".into(), json!(f.dns_search));
@@ -615,8 +687,19 @@ pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u
     hc.insert("ReadonlyRootfs".into(), json!(f.read_only));
     hc.insert("SecurityOpt".into(), opt_list(&f.security_opt));
     hc.insert("UTSMode".into(), json!(f.uts.clone().unwrap_or_default()));
-    hc.insert("UsernsMode".into(), json!(f.userns.clone().unwrap_or_default()));
-    hc.insert("ShmSize".into(), json!(f.shm_size.as_deref().map(ram_in_bytes).transpose()?.unwrap_or(0)));
+    hc.insert(
+        "UsernsMode".into(),
+        json!(f.userns.clone().unwrap_or_default()),
+    );
+    hc.insert(
+        "ShmSize".into(),
+        json!(f
+            .shm_size
+            .as_deref()
+            .map(ram_in_bytes)
+            .transpose()?
+            .unwrap_or(0)),
+    );
     if !f.sysctl.is_empty() {
         hc.insert("Sysctls".into(), Value::Object(kv_map(&f.sysctl)));
     }
@@ -624,10 +707,27 @@ pub fn create_body(f: &RunFlags, image: &str, cmd: &[String], console: Option<(u
         hc.insert("Runtime".into(), json!(r));
     }
     hc.insert("Isolation".into(), json!(""));
-    hc.insert("CgroupParent".into(), json!(f.cgroup_parent.clone().unwrap_or_default()));
+    hc.insert(
+        "CgroupParent".into(),
+        json!(f.cgroup_parent.clone().unwrap_or_default()),
+    );
     hc.insert("Devices".into(), json!(devices));
-    hc.insert("DeviceRequests".into(), if requests.is_empty() { Value::Null } else { json!(requests) });
-    hc.insert("Ulimits".into(), if ulimits.is_empty() { Value::Null } else { json!(ulimits) });
+    hc.insert(
+        "DeviceRequests".into(),
+        if requests.is_empty() {
+            Value::Null
+        } else {
+            json!(requests)
+        },
+    );
+    hc.insert(
+        "Ulimits".into(),
+        if ulimits.is_empty() {
+            Value::Null
+        } else {
+            json!(ulimits)
+        },
+    );
     resources(f, &mut hc)?;
     if !mounts.is_empty() {
         hc.insert("Mounts".into(), json!(mounts));
@@ -682,11 +782,13 @@ fn opt_list(v: &[String]) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::Parser;
 
     #[derive(Parser)]
+    #[command(disable_help_flag = true)]
     struct T {
         #[command(flatten)]
         f: RunFlags,
@@ -712,7 +814,10 @@ mod tests {
         assert_eq!(b["OpenStdin"], false);
         assert_eq!(b["Entrypoint"], Value::Null);
         assert_eq!(b["HostConfig"]["NetworkMode"], "default");
-        assert_eq!(b["HostConfig"]["RestartPolicy"], json!({"Name": "no", "MaximumRetryCount": 0}));
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "no", "MaximumRetryCount": 0})
+        );
         assert_eq!(b["HostConfig"]["AutoRemove"], false);
         assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
     }
@@ -736,8 +841,24 @@ mod tests {
     #[test]
     fn resources_and_limits() {
         let b = body(&[
-            "-m", "512m", "--memory-swap", "1g", "--cpus", "1.5", "-c", "512", "--cpuset-cpus", "0-1",
-            "--pids-limit", "100", "--shm-size", "64m", "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=10",
+            "-m",
+            "512m",
+            "--memory-swap",
+            "1g",
+            "--cpus",
+            "1.5",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0-1",
+            "--pids-limit",
+            "100",
+            "--shm-size",
+            "64m",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "nproc=10",
             "busybox",
         ]);
         let hc = &b["HostConfig"];
@@ -758,11 +879,39 @@ mod tests {
     fn config_fields() {
         std::env::set_var("BERTH_TEST_FROM_ENV", "v");
         let b = body(&[
-            "--name", "web", "-e", "A=1", "-e", "BERTH_TEST_FROM_ENV", "-e", "BERTH_TEST_UNSET_X", "-w", "/srv", "-u",
-            "1000:1000", "--entrypoint", "/bin/sh", "-l", "a=b", "-h", "box", "--stop-signal", "SIGINT",
-            "--stop-timeout", "5", "--init", "--restart", "on-failure:3", "busybox", "-c", "ls",
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-e",
+            "BERTH_TEST_FROM_ENV",
+            "-e",
+            "BERTH_TEST_UNSET_X",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:1000",
+            "--entrypoint",
+            "/bin/sh",
+            "-l",
+            "a=b",
+            "-h",
+            "box",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "5",
+            "--init",
+            "--restart",
+            "on-failure:3",
+            "busybox",
+            "-c",
+            "ls",
         ]);
-        assert_eq!(b["Env"], json!(["A=1", "BERTH_TEST_FROM_ENV=v", "BERTH_TEST_UNSET_X"]));
+        assert_eq!(
+            b["Env"],
+            json!(["A=1", "BERTH_TEST_FROM_ENV=v", "BERTH_TEST_UNSET_X"])
+        );
         assert_eq!(b["WorkingDir"], "/srv");
         assert_eq!(b["User"], "1000:1000");
         assert_eq!(b["Entrypoint"], json!(["/bin/sh"]));
@@ -772,7 +921,10 @@ mod tests {
         assert_eq!(b["StopSignal"], "SIGINT");
         assert_eq!(b["StopTimeout"], 5);
         assert_eq!(b["HostConfig"]["Init"], true);
-        assert_eq!(b["HostConfig"]["RestartPolicy"], json!({"Name": "on-failure", "MaximumRetryCount": 3}));
+        assert_eq!(
+            b["HostConfig"]["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
         let b = body(&["--entrypoint", "", "busybox"]);
         assert_eq!(b["Entrypoint"], json!([""]));
     }
@@ -780,12 +932,32 @@ mod tests {
     #[test]
     fn volumes_mounts_and_ports() {
         let b = body(&[
-            "-v", "/data", "-v", "/host:/ctr:ro", "-v", "named:/v", "--mount", "type=bind,src=/a,dst=/b,readonly",
-            "--mount", "type=tmpfs,dst=/t,tmpfs-size=64m", "--tmpfs", "/run:rw,size=1m", "-p", "8080:80",
-            "-p", "127.0.0.1:53:53/udp", "-p", "9000", "--read-only", "busybox",
+            "-v",
+            "/data",
+            "-v",
+            "/host:/ctr:ro",
+            "-v",
+            "named:/v",
+            "--mount",
+            "type=bind,src=/a,dst=/b,readonly",
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=64m",
+            "--tmpfs",
+            "/run:rw,size=1m",
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1:53:53/udp",
+            "-p",
+            "9000",
+            "--read-only",
+            "busybox",
         ]);
         assert_eq!(b["Volumes"], json!({"/data": {}}));
-        assert_eq!(b["HostConfig"]["Binds"], json!(["/host:/ctr:ro", "named:/v"]));
+        assert_eq!(
+            b["HostConfig"]["Binds"],
+            json!(["/host:/ctr:ro", "named:/v"])
+        );
         assert_eq!(
             b["HostConfig"]["Mounts"],
             json!([
@@ -794,7 +966,10 @@ mod tests {
             ])
         );
         assert_eq!(b["HostConfig"]["Tmpfs"], json!({"/run": "rw,size=1m"}));
-        assert_eq!(b["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "9000/tcp": {}}));
+        assert_eq!(
+            b["ExposedPorts"],
+            json!({"80/tcp": {}, "53/udp": {}, "9000/tcp": {}})
+        );
         assert_eq!(
             b["HostConfig"]["PortBindings"],
             json!({
@@ -809,25 +984,61 @@ mod tests {
     #[test]
     fn security_devices_network() {
         let b = body(&[
-            "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--privileged", "--security-opt", "no-new-privileges",
-            "--device", "/dev/fuse", "--device", "nvidia.com/gpu=all", "--sysctl", "net.ipv4.ip_forward=1",
-            "--network", "mynet", "--ip", "10.0.0.5", "--add-host", "h:1.2.3.4", "--dns", "8.8.8.8",
-            "--log-opt", "max-size=10m", "--log-opt", "max-file=3", "--group-add", "audio", "busybox",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--privileged",
+            "--security-opt",
+            "no-new-privileges",
+            "--device",
+            "/dev/fuse",
+            "--device",
+            "nvidia.com/gpu=all",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--network",
+            "mynet",
+            "--ip",
+            "10.0.0.5",
+            "--add-host",
+            "h:1.2.3.4",
+            "--dns",
+            "8.8.8.8",
+            "--log-opt",
+            "max-size=10m",
+            "--log-opt",
+            "max-file=3",
+            "--group-add",
+            "audio",
+            "busybox",
         ]);
         let hc = &b["HostConfig"];
         assert_eq!(hc["CapAdd"], json!(["NET_ADMIN"]));
         assert_eq!(hc["CapDrop"], json!(["ALL"]));
         assert_eq!(hc["Privileged"], true);
         assert_eq!(hc["SecurityOpt"], json!(["no-new-privileges"]));
-        assert_eq!(hc["Devices"], json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}]));
+        assert_eq!(
+            hc["Devices"],
+            json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}])
+        );
         assert_eq!(hc["DeviceRequests"][0]["Driver"], "cdi");
-        assert_eq!(hc["DeviceRequests"][0]["DeviceIDs"], json!(["nvidia.com/gpu=all"]));
+        assert_eq!(
+            hc["DeviceRequests"][0]["DeviceIDs"],
+            json!(["nvidia.com/gpu=all"])
+        );
         assert_eq!(hc["Sysctls"], json!({"net.ipv4.ip_forward": "1"}));
         assert_eq!(hc["NetworkMode"], "mynet");
-        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["mynet"]["IPAMConfig"]["IPv4Address"], "10.0.0.5");
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["mynet"]["IPAMConfig"]["IPv4Address"],
+            "10.0.0.5"
+        );
         assert_eq!(hc["ExtraHosts"], json!(["h:1.2.3.4"]));
         assert_eq!(hc["Dns"], json!(["8.8.8.8"]));
-        assert_eq!(hc["LogConfig"], json!({"Type": "", "Config": {"max-file": "3", "max-size": "10m"}}));
+        assert_eq!(
+            hc["LogConfig"],
+            json!({"Type": "", "Config": {"max-file": "3", "max-size": "10m"}})
+        );
         assert_eq!(hc["GroupAdd"], json!(["audio"]));
     }
 

@@ -258,7 +258,8 @@ fn lex(src: &str) -> Result<Vec<Tok>> {
         } else if c == '.' || c == '$' {
             let start = i;
             i += 1;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
             {
                 i += 1;
             }
@@ -281,14 +282,18 @@ fn lex(src: &str) -> Result<Vec<Tok>> {
             } else {
                 toks.push(Tok::Field(fields));
             }
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             i += 1;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            toks.push(Tok::Num(s.parse().map_err(|_| anyhow!("template: bad number {s}"))?));
+            toks.push(Tok::Num(
+                s.parse().map_err(|_| anyhow!("template: bad number {s}"))?,
+            ));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -407,7 +412,9 @@ fn exec_nodes(nodes: &[Node], dot: &Value, root: &Value, out: &mut String) -> Re
                         let sorted: BTreeMap<String, Value> = o.into_iter().collect();
                         sorted.into_values().collect()
                     }
-                    Some(Value::Number(n)) => (0..n.as_i64().unwrap_or(0)).map(Value::from).collect(),
+                    Some(Value::Number(n)) => {
+                        (0..n.as_i64().unwrap_or(0)).map(Value::from).collect()
+                    }
                     _ => Vec::new(),
                 };
                 if items.is_empty() {
@@ -528,9 +535,11 @@ fn eval_func(name: &str, args: Vec<Option<Value>>, root: &Value) -> Result<Optio
         "join" => {
             let sep = str_of(&arg(1));
             match arg(0) {
-                Some(Value::Array(a)) => {
-                    s(a.iter().map(|v| str_of(&Some(v.clone()))).collect::<Vec<_>>().join(&sep))
-                }
+                Some(Value::Array(a)) => s(a
+                    .iter()
+                    .map(|v| str_of(&Some(v.clone())))
+                    .collect::<Vec<_>>()
+                    .join(&sep)),
                 other => s(str_of(&other)),
             }
         }
@@ -565,7 +574,12 @@ fn eval_func(name: &str, args: Vec<Option<Value>>, root: &Value) -> Result<Optio
         "pad" => {
             let l = arg(1).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
             let r = arg(2).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-            s(format!("{}{}{}", " ".repeat(l), str_of(&arg(0)), " ".repeat(r)))
+            s(format!(
+                "{}{}{}",
+                " ".repeat(l),
+                str_of(&arg(0)),
+                " ".repeat(r)
+            ))
         }
         "println" => s(format!(
             "{}\n",
@@ -576,8 +590,16 @@ fn eval_func(name: &str, args: Vec<Option<Value>>, root: &Value) -> Result<Optio
         "eq" => Ok(Some(Value::Bool(args.iter().skip(1).any(|a| *a == arg(0))))),
         "ne" => Ok(Some(Value::Bool(arg(0) != arg(1)))),
         "not" => Ok(Some(Value::Bool(!truthy(&arg(0))))),
-        "and" => Ok(args.iter().find(|a| !truthy(a)).cloned().unwrap_or_else(|| args.last().cloned().unwrap_or(None))),
-        "or" => Ok(args.iter().find(|a| truthy(a)).cloned().unwrap_or_else(|| args.last().cloned().unwrap_or(None))),
+        "and" => Ok(args
+            .iter()
+            .find(|a| !truthy(a))
+            .cloned()
+            .unwrap_or_else(|| args.last().cloned().unwrap_or(None))),
+        "or" => Ok(args
+            .iter()
+            .find(|a| truthy(a))
+            .cloned()
+            .unwrap_or_else(|| args.last().cloned().unwrap_or(None))),
         "table" => Ok(arg(0)),
         _ => bail!("template: function {name:?} not defined"),
     }
@@ -723,7 +745,10 @@ fn header_template(body: &str) -> String {
             .trim_start_matches('.');
         let first = field.split('.').next().unwrap_or("");
         if !first.is_empty() && !inner.contains(char::is_whitespace) {
-            out.push_str(&format!("{{{{or (index . \"{first}\") \"{}\"}}}}", first.to_uppercase()));
+            out.push_str(&format!(
+                "{{{{or (index . \"{first}\") \"{}\"}}}}",
+                first.to_uppercase()
+            ));
         } else {
             out.push_str(&first.to_uppercase());
         }
@@ -754,6 +779,7 @@ pub fn execute_one(format: &str, v: &Value) -> Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -768,7 +794,10 @@ mod tests {
         assert_eq!(run("{{.State.Status}}", &v), "running");
         assert_eq!(run("{{.State.Pid}} {{.Name}}", &v), "42 /web");
         assert_eq!(run("{{.Missing}}", &v), "<no value>");
-        assert_eq!(run("{{json .State}}", &v), r#"{"Pid":42,"Status":"running"}"#);
+        assert_eq!(
+            run("{{json .State}}", &v),
+            r#"{"Pid":42,"Status":"running"}"#
+        );
     }
 
     #[test]
@@ -812,10 +841,22 @@ mod tests {
             format: "table {{.ID}}\\t{{.Names}}".into(),
             headers: &[("ID", "CONTAINER ID"), ("Names", "NAMES")],
         };
-        assert_eq!(f.render(&rows).unwrap(), "CONTAINER ID   NAMES\nabc            web\n");
-        let f = Formatter { format: "json".into(), headers: &[] };
-        assert_eq!(f.render(&rows).unwrap(), "{\"ID\":\"abc\",\"Names\":\"web\"}\n");
-        let f = Formatter { format: "{{.Names}}".into(), headers: &[] };
+        assert_eq!(
+            f.render(&rows).unwrap(),
+            "CONTAINER ID   NAMES\nabc            web\n"
+        );
+        let f = Formatter {
+            format: "json".into(),
+            headers: &[],
+        };
+        assert_eq!(
+            f.render(&rows).unwrap(),
+            "{\"ID\":\"abc\",\"Names\":\"web\"}\n"
+        );
+        let f = Formatter {
+            format: "{{.Names}}".into(),
+            headers: &[],
+        };
         assert_eq!(f.render(&rows).unwrap(), "web\n");
     }
 }

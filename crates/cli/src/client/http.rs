@@ -91,7 +91,9 @@ impl Reply {
 
 /// An empty body.
 pub fn empty() -> Body {
-    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A JSON body.
@@ -155,7 +157,11 @@ impl Client {
         let socket = match host.strip_prefix("unix://") {
             Some(p) => PathBuf::from(p),
             None if host.starts_with('/') => PathBuf::from(&host),
-            None => return Err(anyhow!("unsupported host {host:?}: berth speaks only unix:// sockets")),
+            None => {
+                return Err(anyhow!(
+                    "unsupported host {host:?}: berth speaks only unix:// sockets"
+                ))
+            }
         };
         let autostart = host == DEFAULT_HOST;
         Ok(Client {
@@ -170,7 +176,10 @@ impl Client {
             Ok(s) => Ok(s),
             Err(e)
                 if self.autostart
-                    && matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) =>
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) =>
             {
                 self.start_daemon().await?;
                 UnixStream::connect(&self.socket)
@@ -233,7 +242,13 @@ impl Client {
             .with_context(|| format!("talking to the daemon at {}", self.host))
     }
 
-    fn build(&self, method: Method, path: &str, body: Body, headers: &[(&str, String)]) -> Result<Request<Body>> {
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, String)],
+    ) -> Result<Request<Body>> {
         let uri = if path.starts_with("/_ping") {
             path.to_string()
         } else {
@@ -243,7 +258,10 @@ impl Client {
             .method(method)
             .uri(uri)
             .header("Host", "api.moby.localhost")
-            .header("User-Agent", concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in headers {
             b = b.header(*k, v.as_str());
         }
@@ -314,7 +332,10 @@ impl Client {
     /// connection becomes the raw stream. A daemon that answers 200 instead streams the
     /// output in the body (then no stdin can be sent).
     pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked> {
-        let mut headers = vec![("Connection", "Upgrade".to_string()), ("Upgrade", "tcp".to_string())];
+        let mut headers = vec![
+            ("Connection", "Upgrade".to_string()),
+            ("Upgrade", "tcp".to_string()),
+        ];
         let b = match body {
             Some(v) => {
                 headers.push(("Content-Type", "application/json".into()));
@@ -324,7 +345,9 @@ impl Client {
         };
         let resp = self.stream(Method::POST, path, b, &headers).await?;
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let up = hyper::upgrade::on(resp).await.context("upgrading the connection")?;
+            let up = hyper::upgrade::on(resp)
+                .await
+                .context("upgrading the connection")?;
             Ok(Hijacked::Raw(TokioIo::new(up)))
         } else {
             Ok(Hijacked::Body(resp.into_body()))
@@ -358,13 +381,18 @@ pub fn daemon_error(status: StatusCode, body: &[u8]) -> DaemonError {
 }
 
 async fn ping(stream: UnixStream) -> bool {
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await else {
+    let Ok((mut sender, conn)) =
+        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await
+    else {
         return false;
     };
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let Ok(req) = Request::get("/_ping").header("Host", "api.moby.localhost").body(empty()) else {
+    let Ok(req) = Request::get("/_ping")
+        .header("Host", "api.moby.localhost")
+        .body(empty())
+    else {
         return false;
     };
     matches!(sender.send_request(req).await, Ok(r) if r.status().is_success())
@@ -431,13 +459,21 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn query_encoding() {
         assert_eq!(
-            with_query("/containers/json", &[("all", "1".into()), ("filters", r#"{"status":["exited"]}"#.into()), ("x", String::new())]),
+            with_query(
+                "/containers/json",
+                &[
+                    ("all", "1".into()),
+                    ("filters", r#"{"status":["exited"]}"#.into()),
+                    ("x", String::new())
+                ]
+            ),
             "/containers/json?all=1&filters=%7B%22status%22%3A%5B%22exited%22%5D%7D"
         );
         assert_eq!(with_query("/p", &[]), "/p");
@@ -445,8 +481,14 @@ mod tests {
 
     #[test]
     fn errors_read_the_message() {
-        let e = daemon_error(StatusCode::NOT_FOUND, br#"{"message":"No such container: x"}"#);
-        assert_eq!(e.to_string(), "Error response from daemon: No such container: x");
+        let e = daemon_error(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"No such container: x"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Error response from daemon: No such container: x"
+        );
         let e = daemon_error(StatusCode::INTERNAL_SERVER_ERROR, b"boom\n");
         assert_eq!(e.to_string(), "Error response from daemon: boom");
     }

@@ -34,7 +34,10 @@ impl std::error::Error for StatusError {}
 
 /// Exit with `code` and no message (the container's own status).
 pub fn exit_status(code: i32) -> anyhow::Error {
-    anyhow::Error::new(StatusError { code, message: None })
+    anyhow::Error::new(StatusError {
+        code,
+        message: None,
+    })
 }
 
 #[derive(Debug, Parser)]
@@ -47,10 +50,10 @@ pub fn exit_status(code: i32) -> anyhow::Error {
 )]
 struct Cli {
     /// Daemon socket to connect to (unix:///path)
-    #[arg(short = 'H', long = "host", global = true)]
+    #[arg(short = 'H', long = "host")]
     host: Option<String>,
     /// Enable debug mode
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     debug: bool,
     /// Set the logging level
     #[arg(short = 'l', long = "log-level", hide = true)]
@@ -59,6 +62,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the run flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     #[command(flatten)]
@@ -110,7 +115,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("berth: starting the I/O runtime: {e}");
@@ -161,5 +169,58 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Version(a) => system::version(c, a).await,
         Cmd::Info(a) => system::info(c, a).await,
         Cmd::Events(a) => system::events(c, a).await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docker_command_lines_parse() {
+        for line in [
+            "berth run -it --rm -v /a:/b -p 80:80 busybox sh -c ls",
+            "berth -H unix:///tmp/s ps -a --format {{.ID}}",
+            "berth container ls -aq",
+            "berth image ls --digests",
+            "berth history -H=false busybox",
+            "berth run -h myhost busybox hostname",
+            "berth exec -it web sh -l",
+            "berth logs -f --tail 10 web",
+            "berth stop -t 3 a b",
+            "berth volume create v1",
+            "berth network connect n c",
+            "berth system df -v",
+            "berth container prune -f",
+            "berth image prune -af",
+            "berth cp web:/etc/hosts /tmp/x",
+        ] {
+            let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn run_keeps_command_flags_for_the_container() {
+        let args: Vec<OsString> = "berth run busybox ls -l -h"
+            .split(' ')
+            .map(OsString::from)
+            .collect();
+        let cli = Cli::try_parse_from(args).unwrap();
+        match cli.cmd {
+            Cmd::Container(container::Cmd::Run(r)) => {
+                assert_eq!(r.args, ["busybox", "ls", "-l", "-h"])
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

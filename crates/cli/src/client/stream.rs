@@ -224,6 +224,7 @@ pub fn proxy_signals(client: &Client, id: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -244,7 +245,9 @@ mod tests {
         let mut d = Demux::default();
         // Feed one byte at a time: headers and payloads cut anywhere.
         for b in &all {
-            d.feed(std::slice::from_ref(b), &mut |s, p| got.push((s, p.to_vec())));
+            d.feed(std::slice::from_ref(b), &mut |s, p| {
+                got.push((s, p.to_vec()))
+            });
         }
         assert_eq!(
             got,

@@ -302,7 +302,9 @@ pub fn api_timestamp(value: &str) -> Result<String> {
     }
     match parse_rfc3339(value) {
         Some(t) => Ok(format!("{t:.9}")),
-        None => bail!("invalid value for \"since\"/\"until\": {value:?} is not a timestamp or a duration"),
+        None => bail!(
+            "invalid value for \"since\"/\"until\": {value:?} is not a timestamp or a duration"
+        ),
     }
 }
 
@@ -369,6 +371,7 @@ pub fn short_id(id: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -429,17 +432,32 @@ mod tests {
     #[test]
     fn times_format_and_parse() {
         assert_eq!(go_time_string(0), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(go_time_string(1_704_207_845), "2024-01-02 15:04:05 +0000 UTC");
+        assert_eq!(
+            go_time_string(1_704_207_845),
+            "2024-01-02 15:04:05 +0000 UTC"
+        );
         assert_eq!(parse_rfc3339("2024-01-02T15:04:05Z"), Some(1_704_207_845.0));
-        assert_eq!(parse_rfc3339("2024-01-02T17:04:05+02:00"), Some(1_704_207_845.0));
-        assert_eq!(parse_rfc3339("2024-01-02T15:04:05.5Z"), Some(1_704_207_845.5));
-        assert_eq!(rfc3339_nano(1_704_207_845, 7), "2024-01-02T15:04:05.000000007Z");
+        assert_eq!(
+            parse_rfc3339("2024-01-02T17:04:05+02:00"),
+            Some(1_704_207_845.0)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-01-02T15:04:05.5Z"),
+            Some(1_704_207_845.5)
+        );
+        assert_eq!(
+            rfc3339_nano(1_704_207_845, 7),
+            "2024-01-02T15:04:05.000000007Z"
+        );
         assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
         assert_eq!(parse_go_duration("10m"), Some(600.0));
         assert_eq!(parse_go_duration("300ms"), Some(0.3));
         assert_eq!(parse_go_duration("abc"), None);
         assert_eq!(api_timestamp("1700000000").unwrap(), "1700000000");
-        assert_eq!(api_timestamp("2024-01-02T15:04:05Z").unwrap(), "1704207845.000000000");
+        assert_eq!(
+            api_timestamp("2024-01-02T15:04:05Z").unwrap(),
+            "1704207845.000000000"
+        );
     }
 
     #[test]
@@ -454,7 +472,10 @@ mod tests {
     fn ids_and_text_truncate() {
         assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
         assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
-        assert_eq!(ellipsis("sleep 1000000000000000", 20), "sleep 1000000000000…");
+        assert_eq!(
+            ellipsis("sleep 1000000000000000", 20),
+            "sleep 1000000000000…"
+        );
         assert_eq!(ellipsis("short", 20), "short");
     }
 }

@@ -16,11 +16,14 @@ use crate::client::format::{self, Formatter};
 use crate::client::http::{empty, enc, reader_body, with_query, Client, DaemonError};
 use crate::client::stream::{self, RawTerminal};
 use crate::client::units::{
-    api_timestamp, ago, base64_decode, bytes_size, ellipsis, go_time_string, human_size_prec, short_id,
+    ago, api_timestamp, base64_decode, bytes_size, ellipsis, go_time_string, human_size_prec,
+    short_id,
 };
 use crate::client::{exit_status, StatusError};
 
 /// Container verbs reachable both at the top level and under `container`.
+// Parsed once per process: the size of the run flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create and run a new container from an image
@@ -72,6 +75,8 @@ pub enum Cmd {
 }
 
 /// `berth container …`.
+// Parsed once per process: the size of the run flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     #[command(flatten)]
@@ -91,7 +96,12 @@ pub struct RunArgs {
     #[command(flatten)]
     pub f: RunFlags,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
     pub args: Vec<String>,
 }
 
@@ -410,7 +420,10 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Kill(a) => {
             let sig = a.signal.clone().unwrap_or_default();
             for_each(&a.names, |n| {
-                let p = with_query(&format!("/containers/{}/kill", enc(&n)), &[("signal", sig.clone())]);
+                let p = with_query(
+                    &format!("/containers/{}/kill", enc(&n)),
+                    &[("signal", sig.clone())],
+                );
                 async move { c.post(&p).await.map(|_| None) }
             })
             .await
@@ -428,7 +441,9 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Attach(a) => attach(c, a).await,
         Cmd::Wait(a) => {
             for_each(&a.names, |n| async move {
-                let v = c.post_json(&format!("/containers/{}/wait", enc(&n)), &Value::Null).await?;
+                let v = c
+                    .post_json(&format!("/containers/{}/wait", enc(&n)), &Value::Null)
+                    .await?;
                 Ok(Some(v["StatusCode"].as_i64().unwrap_or(0).to_string()))
             })
             .await
@@ -437,27 +452,47 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Stats(a) => stats(c, a).await,
         Cmd::Cp(a) => cp(c, a).await,
         Cmd::Rename(a) => {
-            c.post(&with_query(&format!("/containers/{}/rename", enc(&a.name)), &[("name", a.new_name)]))
-                .await?;
+            c.post(&with_query(
+                &format!("/containers/{}/rename", enc(&a.name)),
+                &[("name", a.new_name)],
+            ))
+            .await?;
             Ok(())
         }
         Cmd::Pause(a) => {
-            for_each(&a.names, |n| async move { c.post(&format!("/containers/{}/pause", enc(&n))).await.map(|_| None) })
-                .await
+            for_each(&a.names, |n| async move {
+                c.post(&format!("/containers/{}/pause", enc(&n)))
+                    .await
+                    .map(|_| None)
+            })
+            .await
         }
         Cmd::Unpause(a) => {
-            for_each(&a.names, |n| async move { c.post(&format!("/containers/{}/unpause", enc(&n))).await.map(|_| None) })
-                .await
+            for_each(&a.names, |n| async move {
+                c.post(&format!("/containers/{}/unpause", enc(&n)))
+                    .await
+                    .map(|_| None)
+            })
+            .await
         }
         Cmd::Update(a) => update(c, a).await,
         Cmd::Port(a) => port(c, a).await,
         Cmd::Export(a) => {
-            let resp = c.stream(Method::GET, &format!("/containers/{}/export", enc(&a.name)), empty(), &[]).await?;
+            let resp = c
+                .stream(
+                    Method::GET,
+                    &format!("/containers/{}/export", enc(&a.name)),
+                    empty(),
+                    &[],
+                )
+                .await?;
             image::body_to_output(resp.into_body(), a.output.as_deref()).await
         }
         Cmd::Commit(a) => commit(c, a).await,
         Cmd::Diff(a) => {
-            let v = c.get_json(&format!("/containers/{}/changes", enc(&a.name))).await?;
+            let v = c
+                .get_json(&format!("/containers/{}/changes", enc(&a.name)))
+                .await?;
             for ch in v.as_array().into_iter().flatten() {
                 let kind = match ch["Kind"].as_i64() {
                     Some(1) => "A",
@@ -482,7 +517,10 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
             }
             let q = filters_query(&a.filter);
             let v = c.post(&format!("/containers/prune?{q}")).await?.json()?;
-            let deleted = v["ContainersDeleted"].as_array().cloned().unwrap_or_default();
+            let deleted = v["ContainersDeleted"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if !deleted.is_empty() {
                 println!("Deleted Containers:");
                 for d in deleted {
@@ -516,7 +554,9 @@ fn run_error(e: anyhow::Error, verb: &str) -> anyhow::Error {
     }
     anyhow::Error::new(StatusError {
         code: 125,
-        message: Some(format!("berth: {e}\n\nRun 'berth {verb} --help' for more information")),
+        message: Some(format!(
+            "berth: {e}\n\nRun 'berth {verb} --help' for more information"
+        )),
     })
 }
 
@@ -546,13 +586,16 @@ async fn create(c: &Client, f: &RunFlags, image_ref: &str, body: &Value) -> Resu
     let v = match c.post_json(&path, body).await {
         Ok(v) => v,
         Err(e) => {
-            let missing = e
-                .downcast_ref::<DaemonError>()
-                .is_some_and(|d| d.status == hyper::StatusCode::NOT_FOUND && d.message.contains("No such image"));
+            let missing = e.downcast_ref::<DaemonError>().is_some_and(|d| {
+                d.status == hyper::StatusCode::NOT_FOUND && d.message.contains("No such image")
+            });
             if !missing || f.pull == "never" {
                 return Err(e);
             }
-            eprintln!("Unable to find image '{}' locally", image::with_latest(image_ref));
+            eprintln!(
+                "Unable to find image '{}' locally",
+                image::with_latest(image_ref)
+            );
             image::pull_image(c, image_ref, f.platform.as_deref(), true, f.quiet).await?;
             c.post_json(&path, body).await?
         }
@@ -562,15 +605,22 @@ async fn create(c: &Client, f: &RunFlags, image_ref: &str, body: &Value) -> Resu
             eprintln!("WARNING: {w}");
         }
     }
-    let id = v["Id"].as_str().ok_or_else(|| anyhow!("the daemon answered no container id"))?;
+    let id = v["Id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the daemon answered no container id"))?;
     if let Some(file) = &f.cidfile {
-        std::fs::write(file, id).with_context(|| format!("writing the container ID file {file}"))?;
+        std::fs::write(file, id)
+            .with_context(|| format!("writing the container ID file {file}"))?;
     }
     Ok(id.to_string())
 }
 
 /// Registers a wait before the container starts; the answer carries the exit status.
-fn wait_for_exit(c: &Client, id: &str, condition: &str) -> (oneshot::Receiver<()>, oneshot::Receiver<Result<i32>>) {
+fn wait_for_exit(
+    c: &Client,
+    id: &str,
+    condition: &str,
+) -> (oneshot::Receiver<()>, oneshot::Receiver<Result<i32>>) {
     let (htx, hrx) = oneshot::channel();
     let (tx, rx) = oneshot::channel();
     let c = c.clone();
@@ -597,8 +647,11 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
     let image_ref = a.args[0].clone();
     let f = &a.f;
     let console = if f.tty { stream::terminal_size() } else { None };
-    let body = flags::create_body(f, &image_ref, &a.args[1..], console).map_err(|e| run_error(e, verb))?;
-    let id = create(c, f, &image_ref, &body).await.map_err(|e| run_error(e, verb))?;
+    let body =
+        flags::create_body(f, &image_ref, &a.args[1..], console).map_err(|e| run_error(e, verb))?;
+    let id = create(c, f, &image_ref, &body)
+        .await
+        .map_err(|e| run_error(e, verb))?;
     if create_only {
         println!("{id}");
         return Ok(());
@@ -606,7 +659,10 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
     if f.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start")).await {
             let code = start_error_code(&e.to_string());
-            return Err(anyhow::Error::new(StatusError { code, message: Some(format!("berth: {e}")) }));
+            return Err(anyhow::Error::new(StatusError {
+                code,
+                message: Some(format!("berth: {e}")),
+            }));
         }
         println!("{id}");
         return Ok(());
@@ -644,7 +700,10 @@ async fn attached_start(
     let _ = tokio::time::timeout(Duration::from_secs(2), registered).await;
     if let Err(e) = c.post(&format!("/containers/{id}/start")).await {
         let code = start_error_code(&e.to_string());
-        return Err(anyhow::Error::new(StatusError { code, message: Some(format!("berth: {e}")) }));
+        return Err(anyhow::Error::new(StatusError {
+            code,
+            message: Some(format!("berth: {e}")),
+        }));
     }
     let _raw = (tty && stdin && stream::stdin_is_tty()).then(RawTerminal::enter);
     if tty {
@@ -656,7 +715,12 @@ async fn attached_start(
     drop(_raw);
     let code = match status.await {
         Ok(Ok(code)) => code,
-        Ok(Err(e)) => return Err(anyhow::Error::new(StatusError { code: 125, message: Some(format!("berth: {e}")) })),
+        Ok(Err(e)) => {
+            return Err(anyhow::Error::new(StatusError {
+                code: 125,
+                message: Some(format!("berth: {e}")),
+            }))
+        }
         Err(_) => 125,
     };
     if code != 0 {
@@ -671,27 +735,58 @@ async fn start(c: &Client, a: StartArgs) -> Result<()> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let name = &a.names[0];
-        let info = c.get_json(&format!("/containers/{}/json", enc(name))).await?;
+        let info = c
+            .get_json(&format!("/containers/{}/json", enc(name)))
+            .await?;
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
         let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
         let hijack = c
-            .hijack(&format!("/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1", u8::from(stdin)), None)
+            .hijack(
+                &format!(
+                    "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+                    u8::from(stdin)
+                ),
+                None,
+            )
             .await?;
         let auto_remove = info["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false);
-        return attached_start(c, &id, hijack, tty, stdin, true, if auto_remove { "removed" } else { "next-exit" }).await;
+        return attached_start(
+            c,
+            &id,
+            hijack,
+            tty,
+            stdin,
+            true,
+            if auto_remove { "removed" } else { "next-exit" },
+        )
+        .await;
     }
     for_each(&a.names, |n| async move {
-        c.post(&format!("/containers/{}/start", enc(&n))).await.map(|_| None)
+        c.post(&format!("/containers/{}/start", enc(&n)))
+            .await
+            .map(|_| None)
     })
     .await
 }
 
 async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
-    let info = c.get_json(&format!("/containers/{}/json", enc(&a.name))).await?;
+    let info = c
+        .get_json(&format!("/containers/{}/json", enc(&a.name)))
+        .await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let since = a.since.as_deref().map(api_timestamp).transpose()?.unwrap_or_default();
-    let until = a.until.as_deref().map(api_timestamp).transpose()?.unwrap_or_default();
+    let since = a
+        .since
+        .as_deref()
+        .map(api_timestamp)
+        .transpose()?
+        .unwrap_or_default();
+    let until = a
+        .until
+        .as_deref()
+        .map(api_timestamp)
+        .transpose()?
+        .unwrap_or_default();
     let path = with_query(
         &format!("/containers/{}/logs", enc(&a.name)),
         &[
@@ -701,8 +796,18 @@ async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
             ("tail", a.tail),
             ("since", since),
             ("until", until),
-            ("timestamps", if a.timestamps { "1".into() } else { String::new() }),
-            ("details", if a.details { "1".into() } else { String::new() }),
+            (
+                "timestamps",
+                if a.timestamps {
+                    "1".into()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "details",
+                if a.details { "1".into() } else { String::new() },
+            ),
         ],
     );
     let resp = c.stream(Method::GET, &path, empty(), &[]).await?;
@@ -737,14 +842,22 @@ async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.args[1..],
     });
-    let v = c.post_json(&format!("/containers/{}/exec", enc(container)), &body).await?;
-    let exec_id = v["Id"].as_str().ok_or_else(|| anyhow!("the daemon answered no exec id"))?.to_string();
+    let v = c
+        .post_json(&format!("/containers/{}/exec", enc(container)), &body)
+        .await?;
+    let exec_id = v["Id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the daemon answered no exec id"))?
+        .to_string();
     let start = json!({"Detach": a.detach, "Tty": a.tty, "ConsoleSize": body["ConsoleSize"]});
     if a.detach {
-        c.post_json(&format!("/exec/{exec_id}/start"), &start).await?;
+        c.post_json(&format!("/exec/{exec_id}/start"), &start)
+            .await?;
         return Ok(());
     }
-    let hijack = c.hijack(&format!("/exec/{exec_id}/start"), Some(&start)).await?;
+    let hijack = c
+        .hijack(&format!("/exec/{exec_id}/start"), Some(&start))
+        .await?;
     let raw = (a.tty && a.interactive && stream::stdin_is_tty()).then(RawTerminal::enter);
     if a.tty {
         stream::track_resize(c, format!("/exec/{exec_id}/resize"));
@@ -760,7 +873,9 @@ async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
 }
 
 async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
-    let info = c.get_json(&format!("/containers/{}/json", enc(&a.name))).await?;
+    let info = c
+        .get_json(&format!("/containers/{}/json", enc(&a.name)))
+        .await?;
     if !info["State"]["Running"].as_bool().unwrap_or(false) {
         bail!("You cannot attach to a stopped container, start it first");
     }
@@ -768,7 +883,13 @@ async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let hijack = c
-        .hijack(&format!("/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1", u8::from(stdin)), None)
+        .hijack(
+            &format!(
+                "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+                u8::from(stdin)
+            ),
+            None,
+        )
         .await?;
     let raw = (tty && stdin && stream::stdin_is_tty()).then(RawTerminal::enter);
     if tty {
@@ -778,7 +899,9 @@ async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     }
     stream::pump(hijack, tty, stdin).await?;
     drop(raw);
-    let v = c.post_json(&format!("/containers/{id}/wait"), &Value::Null).await?;
+    let v = c
+        .post_json(&format!("/containers/{id}/wait"), &Value::Null)
+        .await?;
     let code = i32::try_from(v["StatusCode"].as_i64().unwrap_or(0)).unwrap_or(1);
     if code != 0 {
         return Err(exit_status(code));
@@ -810,10 +933,17 @@ pub fn display_ports(ports: &[Value]) -> String {
     for p in ports {
         let private = p["PrivatePort"].as_u64().unwrap_or(0);
         let proto = p["Type"].as_str().unwrap_or("tcp");
-        let s = match (p["IP"].as_str().filter(|s| !s.is_empty()), p["PublicPort"].as_u64().filter(|p| *p > 0)) {
+        let s = match (
+            p["IP"].as_str().filter(|s| !s.is_empty()),
+            p["PublicPort"].as_u64().filter(|p| *p > 0),
+        ) {
             (ip, Some(public)) => {
                 let ip = ip.unwrap_or("0.0.0.0");
-                let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                let host = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
                 format!("{host}:{public}->{private}/{proto}")
             }
             _ => format!("{private}/{proto}"),
@@ -828,9 +958,16 @@ pub fn display_ports(ports: &[Value]) -> String {
 fn labels_string(l: &Value) -> String {
     let m: BTreeMap<String, String> = l
         .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// One `/containers/json` entry as docker's ps formatter sees it.
@@ -856,7 +993,11 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         }
     }
     let command = c["Command"].as_str().unwrap_or("");
-    let command = if trunc { ellipsis(command, 20) } else { command.to_string() };
+    let command = if trunc {
+        ellipsis(command, 20)
+    } else {
+        command.to_string()
+    };
     let created = c["Created"].as_i64().unwrap_or(0);
     let size = match (c["SizeRw"].as_f64(), c["SizeRootFs"].as_f64()) {
         (None, None) => String::new(),
@@ -873,7 +1014,11 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         .into_iter()
         .flatten()
         .map(|m| {
-            let n = m["Name"].as_str().filter(|s| !s.is_empty()).or(m["Source"].as_str()).unwrap_or("");
+            let n = m["Name"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .or(m["Source"].as_str())
+                .unwrap_or("");
             if trunc {
                 ellipsis(n, 15)
             } else {
@@ -881,8 +1026,10 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
             }
         })
         .collect();
-    let mut networks: Vec<String> =
-        c["NetworkSettings"]["Networks"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let mut networks: Vec<String> = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
     networks.sort();
     let local_volumes = c["Mounts"]
         .as_array()
@@ -913,9 +1060,23 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
 pub async fn ps(c: &Client, a: PsArgs) -> Result<()> {
     let last = if a.latest { 1 } else { a.last };
     let mut q = vec![
-        ("all", if a.all { "1".to_string() } else { String::new() }),
+        (
+            "all",
+            if a.all {
+                "1".to_string()
+            } else {
+                String::new()
+            },
+        ),
         ("size", if a.size { "1".into() } else { String::new() }),
-        ("limit", if last > 0 { last.to_string() } else { String::new() }),
+        (
+            "limit",
+            if last > 0 {
+                last.to_string()
+            } else {
+                String::new()
+            },
+        ),
     ];
     let f = super::filters_json(&a.filter);
     q.push(("filters", f));
@@ -924,7 +1085,14 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<()> {
     if a.quiet {
         for ct in &list {
             let id = ct["Id"].as_str().unwrap_or("");
-            println!("{}", if a.no_trunc { id.to_string() } else { short_id(id) });
+            println!(
+                "{}",
+                if a.no_trunc {
+                    id.to_string()
+                } else {
+                    short_id(id)
+                }
+            );
         }
         return Ok(());
     }
@@ -939,19 +1107,39 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<()> {
             f
         }
     };
-    print!("{}", Formatter { format, headers: PS_HEADERS }.render(&rows)?);
+    print!(
+        "{}",
+        Formatter {
+            format,
+            headers: PS_HEADERS
+        }
+        .render(&rows)?
+    );
     Ok(())
 }
 
 async fn top(c: &Client, a: TopArgs) -> Result<()> {
-    let path = with_query(&format!("/containers/{}/top", enc(&a.name)), &[("ps_args", a.ps_args.join(" "))]);
+    let path = with_query(
+        &format!("/containers/{}/top", enc(&a.name)),
+        &[("ps_args", a.ps_args.join(" "))],
+    );
     let v = c.get_json(&path).await?;
     let mut out = String::new();
-    let titles: Vec<&str> = v["Titles"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let titles: Vec<&str> = v["Titles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     out.push_str(&titles.join("\t"));
     out.push('\n');
     for p in v["Processes"].as_array().into_iter().flatten() {
-        let cells: Vec<&str> = p.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let cells: Vec<&str> = p
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         out.push_str(&cells.join("\t"));
         out.push('\n');
     }
@@ -974,27 +1162,50 @@ const STATS_HEADERS: &[(&str, &str)] = &[
 /// One stats sample as docker's stats formatter shows it (CPU % as docker computes it).
 pub fn stats_row(s: &Value, container: &str, trunc: bool) -> Value {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
-    let cpu_delta = f(&s["cpu_stats"]["cpu_usage"]["total_usage"]) - f(&s["precpu_stats"]["cpu_usage"]["total_usage"]);
-    let sys_delta = f(&s["cpu_stats"]["system_cpu_usage"]) - f(&s["precpu_stats"]["system_cpu_usage"]);
+    let cpu_delta = f(&s["cpu_stats"]["cpu_usage"]["total_usage"])
+        - f(&s["precpu_stats"]["cpu_usage"]["total_usage"]);
+    let sys_delta =
+        f(&s["cpu_stats"]["system_cpu_usage"]) - f(&s["precpu_stats"]["system_cpu_usage"]);
     let mut online = f(&s["cpu_stats"]["online_cpus"]);
     if online == 0.0 {
-        online = s["cpu_stats"]["cpu_usage"]["percpu_usage"].as_array().map_or(0, Vec::len) as f64;
+        online = s["cpu_stats"]["cpu_usage"]["percpu_usage"]
+            .as_array()
+            .map_or(0, Vec::len) as f64;
     }
-    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 { cpu_delta / sys_delta * online * 100.0 } else { 0.0 };
+    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 {
+        cpu_delta / sys_delta * online * 100.0
+    } else {
+        0.0
+    };
     let usage = f(&s["memory_stats"]["usage"]);
     let st = &s["memory_stats"]["stats"];
     // cgroup v1 reports total_inactive_file, v2 inactive_file: both are page cache.
-    let cache = st["total_inactive_file"].as_f64().or(st["inactive_file"].as_f64()).unwrap_or(0.0);
+    let cache = st["total_inactive_file"]
+        .as_f64()
+        .or(st["inactive_file"].as_f64())
+        .unwrap_or(0.0);
     let mem = if cache < usage { usage - cache } else { usage };
     let limit = f(&s["memory_stats"]["limit"]);
-    let mem_perc = if limit > 0.0 { mem / limit * 100.0 } else { 0.0 };
+    let mem_perc = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
-    for n in s["networks"].as_object().into_iter().flat_map(|o| o.values()) {
+    for n in s["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+    {
         rx += f(&n["rx_bytes"]);
         tx += f(&n["tx_bytes"]);
     }
     let (mut rd, mut wr) = (0.0, 0.0);
-    for e in s["blkio_stats"]["io_service_bytes_recursive"].as_array().into_iter().flatten() {
+    for e in s["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         match e["op"].as_str().map(str::to_lowercase).as_deref() {
             Some("read") => rd += f(&e["value"]),
             Some("write") => wr += f(&e["value"]),
@@ -1017,19 +1228,33 @@ pub fn stats_row(s: &Value, container: &str, trunc: bool) -> Value {
 
 async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
     let names: Vec<String> = if a.names.is_empty() {
-        let list = c.get_json(&format!("/containers/json{}", if a.all { "?all=1" } else { "" })).await?;
-        list.as_array().into_iter().flatten().filter_map(|c| c["Id"].as_str().map(String::from)).collect()
+        let list = c
+            .get_json(&format!(
+                "/containers/json{}",
+                if a.all { "?all=1" } else { "" }
+            ))
+            .await?;
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Id"].as_str().map(String::from))
+            .collect()
     } else {
         a.names.clone()
     };
     let format = a.format.clone().unwrap_or_else(|| {
         "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}".into()
     });
-    let fmt = Formatter { format, headers: STATS_HEADERS };
+    let fmt = Formatter {
+        format,
+        headers: STATS_HEADERS,
+    };
     if a.no_stream {
         let mut rows = Vec::new();
         for n in &names {
-            let v = c.get_json(&format!("/containers/{}/stats?stream=false", enc(n))).await?;
+            let v = c
+                .get_json(&format!("/containers/{}/stats?stream=false", enc(n)))
+                .await?;
             rows.push(stats_row(&v, n, !a.no_trunc));
         }
         print!("{}", fmt.render(&rows)?);
@@ -1037,7 +1262,14 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
     }
     let latest = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, Value>::new()));
     for n in &names {
-        let resp = c.stream(Method::GET, &format!("/containers/{}/stats?stream=true", enc(n)), empty(), &[]).await?;
+        let resp = c
+            .stream(
+                Method::GET,
+                &format!("/containers/{}/stats?stream=true", enc(n)),
+                empty(),
+                &[],
+            )
+            .await?;
         let latest = latest.clone();
         let n = n.clone();
         let trunc = !a.no_trunc;
@@ -1054,7 +1286,10 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        let rows: Vec<Value> = latest.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let rows: Vec<Value> = latest
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
         let text = fmt.render(&rows)?;
         print!("\x1b[2J\x1b[H{text}");
         use std::io::Write;
@@ -1132,7 +1367,10 @@ async fn cp(c: &Client, a: CpArgs) -> Result<()> {
 }
 
 async fn path_stat_is_dir(c: &Client, ctr: &str, path: &str) -> bool {
-    let p = with_query(&format!("/containers/{}/archive", enc(ctr)), &[("path", path.into())]);
+    let p = with_query(
+        &format!("/containers/{}/archive", enc(ctr)),
+        &[("path", path.into())],
+    );
     let Ok(resp) = c.stream(Method::HEAD, &p, empty(), &[]).await else {
         return false;
     };
@@ -1156,7 +1394,10 @@ fn extract_into(tar_path: &str, dst: &std::path::Path) -> Result<()> {
     let mut ar = tar::Archive::new(file);
     ar.set_preserve_permissions(true);
     let into_dir = dst.is_dir();
-    let parent = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let parent = dst
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     for entry in ar.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
@@ -1175,13 +1416,21 @@ fn extract_into(tar_path: &str, dst: &std::path::Path) -> Result<()> {
         };
         // unpack_in refuses paths escaping the directory; here the target is ours, so
         // guard the same way before unpacking.
-        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            bail!("refusing archive entry {} that escapes the destination", path.display());
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            bail!(
+                "refusing archive entry {} that escapes the destination",
+                path.display()
+            );
         }
         if let Some(p) = rel.parent() {
             std::fs::create_dir_all(p)?;
         }
-        entry.unpack(&rel).with_context(|| format!("writing {}", rel.display()))?;
+        entry
+            .unpack(&rel)
+            .with_context(|| format!("writing {}", rel.display()))?;
     }
     Ok(())
 }
@@ -1211,7 +1460,9 @@ async fn update(c: &Client, a: UpdateArgs) -> Result<()> {
     for_each(&a.names, |n| {
         let body = body.clone();
         async move {
-            let v = c.post_json(&format!("/containers/{}/update", enc(&n)), &body).await?;
+            let v = c
+                .post_json(&format!("/containers/{}/update", enc(&n)), &body)
+                .await?;
             for w in v["Warnings"].as_array().into_iter().flatten() {
                 eprintln!("{}", w.as_str().unwrap_or(""));
             }
@@ -1222,11 +1473,27 @@ async fn update(c: &Client, a: UpdateArgs) -> Result<()> {
 }
 
 async fn port(c: &Client, a: PortArgs) -> Result<()> {
-    let info = c.get_json(&format!("/containers/{}/json", enc(&a.name))).await?;
-    let ports = info["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
-    let want = a.port.as_ref().map(|p| if p.contains('/') { p.clone() } else { format!("{p}/tcp") });
+    let info = c
+        .get_json(&format!("/containers/{}/json", enc(&a.name)))
+        .await?;
+    let ports = info["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let want = a.port.as_ref().map(|p| {
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
     let mut keys: Vec<&String> = ports.keys().collect();
-    keys.sort_by_key(|k| k.split('/').next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0));
+    keys.sort_by_key(|k| {
+        k.split('/')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
     let mut found = false;
     for k in keys {
         if want.as_ref().is_some_and(|w| w != k) {
@@ -1235,7 +1502,11 @@ async fn port(c: &Client, a: PortArgs) -> Result<()> {
         for b in ports[k].as_array().into_iter().flatten() {
             found = true;
             let ip = b["HostIp"].as_str().unwrap_or("");
-            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
             let hp = b["HostPort"].as_str().unwrap_or("");
             if want.is_some() {
                 println!("{ip}:{hp}");
@@ -1275,6 +1546,7 @@ async fn commit(c: &Client, a: CommitArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -1305,7 +1577,10 @@ mod tests {
         assert_eq!(r["Image"], "nginx");
         assert_eq!(r["Command"], "\"/docker-entrypoint.…\"");
         assert_eq!(r["RunningFor"], "About a minute ago");
-        assert_eq!(r["Ports"], "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp");
+        assert_eq!(
+            r["Ports"],
+            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp"
+        );
         assert_eq!(r["Labels"], "a=1,b=2");
         assert_eq!(r["Networks"], "bridge");
         let out = Formatter {
@@ -1317,7 +1592,7 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "CONTAINER ID   IMAGE     COMMAND                  CREATED              STATUS         PORTS                                                  NAMES"
+            "CONTAINER ID   IMAGE     COMMAND                  CREATED              STATUS         PORTS                                              NAMES"
         );
         assert_eq!(
             lines.next().unwrap(),
@@ -1326,7 +1601,10 @@ mod tests {
         let full = ps_row(&c, false);
         assert_eq!(full["Names"], "web,other/alias");
         assert_eq!(full["Image"], "nginx@sha256:abcdef");
-        let label = crate::client::format::Template::parse(r#"{{.Label "a"}}"#).unwrap().execute(&full).unwrap();
+        let label = crate::client::format::Template::parse(r#"{{.Label "a"}}"#)
+            .unwrap()
+            .execute(&full)
+            .unwrap();
         assert_eq!(label, "1");
     }
 
@@ -1354,7 +1632,10 @@ mod tests {
 
     #[test]
     fn start_errors_map_to_docker_codes() {
-        assert_eq!(start_error_code("exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            start_error_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(start_error_code("exec /etc: permission denied"), 126);
         assert_eq!(start_error_code("something else"), 125);
     }

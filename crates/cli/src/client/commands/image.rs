@@ -13,7 +13,9 @@ use super::{confirm, filters_query, for_each, reclaimed, registry_of, split_ref}
 use crate::client::format::Formatter;
 use crate::client::http::{each_json, empty, enc, reader_body, with_query, Client};
 use crate::client::stream;
-use crate::client::units::{ago, base64_encode, ellipsis, go_time_string, human_size_prec, rfc3339, short_id};
+use crate::client::units::{
+    ago, base64_encode, ellipsis, go_time_string, human_size_prec, rfc3339, short_id,
+};
 
 /// Image verbs reachable at the top level and under `image`.
 #[derive(Debug, Subcommand)]
@@ -293,7 +295,10 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
             let (repo, tag, _) = split_ref(&a.target);
             c.post(&with_query(
                 &format!("/images/{}/tag", enc(&a.source)),
-                &[("repo", repo), ("tag", tag.unwrap_or_else(|| "latest".into()))],
+                &[
+                    ("repo", repo),
+                    ("tag", tag.unwrap_or_else(|| "latest".into())),
+                ],
             ))
             .await?;
             Ok(())
@@ -301,7 +306,11 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::History(a) => history(c, a).await,
         Cmd::Load(a) => {
             let body = match &a.input {
-                Some(f) => reader_body(tokio::fs::File::open(f).await.with_context(|| format!("open {f}"))?),
+                Some(f) => reader_body(
+                    tokio::fs::File::open(f)
+                        .await
+                        .with_context(|| format!("open {f}"))?,
+                ),
                 None => {
                     if stream::stdin_is_tty() {
                         bail!("requested load from stdin, but stdin is empty");
@@ -324,20 +333,29 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
             let q: Vec<(&str, String)> = a.names.iter().map(|n| ("names", n.clone())).collect();
-            let resp = c.stream(Method::GET, &with_query("/images/get", &q), empty(), &[]).await?;
+            let resp = c
+                .stream(Method::GET, &with_query("/images/get", &q), empty(), &[])
+                .await?;
             body_to_output(resp.into_body(), a.output.as_deref()).await
         }
         Cmd::Import(a) => import(c, a).await,
         Cmd::Build(a) => build(c, a).await,
         Cmd::Login(a) => login(c, a).await,
         Cmd::Logout(a) => {
-            let server = a.server.unwrap_or_else(|| "https://index.docker.io/v1/".into());
+            let server = a
+                .server
+                .unwrap_or_else(|| "https://index.docker.io/v1/".into());
             let mut cfg = read_config();
             if let Some(auths) = cfg["auths"].as_object_mut() {
                 auths.remove(&server);
             }
             write_config(&cfg)?;
-            println!("Removing login credentials for {}", server.trim_start_matches("https://").trim_end_matches("/v1/"));
+            println!(
+                "Removing login credentials for {}",
+                server
+                    .trim_start_matches("https://")
+                    .trim_end_matches("/v1/")
+            );
             Ok(())
         }
         Cmd::Search(a) => search(c, a).await,
@@ -350,7 +368,9 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
         Sub::Common(cmd) => run(c, cmd).await,
         Sub::Ls(a) => images(c, a).await,
         Sub::Rm(a) => rmi(c, a).await,
-        Sub::Inspect(a) => super::system::inspect_kind(c, "image", &a.names, a.format.as_deref(), false).await,
+        Sub::Inspect(a) => {
+            super::system::inspect_kind(c, "image", &a.names, a.format.as_deref(), false).await
+        }
         Sub::Prune(a) => {
             let warning = if a.all {
                 "WARNING! This will remove all images without at least one container associated to them."
@@ -364,7 +384,10 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
             if a.all {
                 filters.push("dangling=false".into());
             }
-            let v = c.post(&format!("/images/prune?{}", filters_query(&filters))).await?.json()?;
+            let v = c
+                .post(&format!("/images/prune?{}", filters_query(&filters)))
+                .await?
+                .json()?;
             let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
             if !deleted.is_empty() {
                 println!("Deleted Images:");
@@ -434,9 +457,15 @@ pub fn full_name(r: &str) -> String {
 /// `X-Registry-Auth` for a reference: the stored credentials of its registry, or `{}`.
 fn registry_auth(name: &str) -> String {
     let reg = registry_of(name);
-    let key = if reg == "docker.io" { "https://index.docker.io/v1/".to_string() } else { reg.clone() };
+    let key = if reg == "docker.io" {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        reg.clone()
+    };
     let cfg = read_config();
-    let auth = cfg["auths"][&key]["auth"].as_str().and_then(crate::client::units::base64_decode);
+    let auth = cfg["auths"][&key]["auth"]
+        .as_str()
+        .and_then(crate::client::units::base64_decode);
     let v = match auth.and_then(|a| String::from_utf8(a).ok()) {
         Some(a) => {
             let (u, p) = a.split_once(':').unwrap_or((&a, ""));
@@ -444,22 +473,45 @@ fn registry_auth(name: &str) -> String {
         }
         None => json!({}),
     };
-    base64_encode(v.to_string().as_bytes()).replace('+', "-").replace('/', "_")
+    base64_encode(v.to_string().as_bytes())
+        .replace('+', "-")
+        .replace('/', "_")
 }
 
 /// Pulls `r` with the daemon, printing its progress (to stderr for `run`'s implicit pull).
-pub async fn pull_image(c: &Client, r: &str, platform: Option<&str>, to_stderr: bool, quiet: bool) -> Result<()> {
+pub async fn pull_image(
+    c: &Client,
+    r: &str,
+    platform: Option<&str>,
+    to_stderr: bool,
+    quiet: bool,
+) -> Result<()> {
     let (name, tag, digest) = split_ref(r);
     let from = match &digest {
         Some(d) => format!("{name}@{d}"),
         None => name.clone(),
     };
-    let tag = if digest.is_some() { String::new() } else { tag.unwrap_or_else(|| "latest".into()) };
+    let tag = if digest.is_some() {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
     let path = with_query(
         "/images/create",
-        &[("fromImage", from), ("tag", tag), ("platform", platform.unwrap_or_default().to_string())],
+        &[
+            ("fromImage", from),
+            ("tag", tag),
+            ("platform", platform.unwrap_or_default().to_string()),
+        ],
     );
-    let resp = c.stream(Method::POST, &path, empty(), &[("X-Registry-Auth", registry_auth(&name))]).await?;
+    let resp = c
+        .stream(
+            Method::POST,
+            &path,
+            empty(),
+            &[("X-Registry-Auth", registry_auth(&name))],
+        )
+        .await?;
     print_json_stream(resp.into_body(), to_stderr, quiet).await
 }
 
@@ -515,7 +567,9 @@ pub async fn print_json_stream(body: Incoming, to_stderr: bool, quiet: bool) -> 
 /// Writes a body to a file (`-o`) or stdout.
 pub async fn body_to_output(body: Incoming, output: Option<&str>) -> Result<()> {
     let mut out: Box<dyn Write> = match output {
-        Some(p) if p != "-" => Box::new(std::fs::File::create(p).with_context(|| format!("create {p}"))?),
+        Some(p) if p != "-" => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("create {p}"))?)
+        }
         _ => Box::new(std::io::stdout().lock()),
     };
     let mut s = http_body_util::BodyExt::into_data_stream(body);
@@ -544,8 +598,20 @@ const IMAGE_HEADERS: &[(&str, &str)] = &[
 /// per digest of an untagged repository, or one `<none>` row.
 pub fn image_rows(img: &Value, trunc: bool) -> Vec<Value> {
     let id = img["Id"].as_str().unwrap_or("");
-    let tags: Vec<&str> = img["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|t| *t != "<none>:<none>").collect();
-    let digests: Vec<&str> = img["RepoDigests"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|t| *t != "<none>@<none>").collect();
+    let tags: Vec<&str> = img["RepoTags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| *t != "<none>:<none>")
+        .collect();
+    let digests: Vec<&str> = img["RepoDigests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| *t != "<none>@<none>")
+        .collect();
     let created = img["Created"].as_i64().unwrap_or(0);
     let size = img["Size"].as_f64().unwrap_or(0.0);
     let row = |repo: &str, tag: &str, digest: &str| {
@@ -568,13 +634,21 @@ pub fn image_rows(img: &Value, trunc: bool) -> Vec<Value> {
     let digest_for = |repo: &str| {
         digests
             .iter()
-            .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d.to_string()))
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+            })
             .unwrap_or_else(|| "<none>".into())
     };
     let mut rows = Vec::new();
     for t in &tags {
         let (repo, tag, _) = split_ref(t);
-        rows.push(row(&repo, tag.as_deref().unwrap_or("<none>"), &digest_for(&repo)));
+        rows.push(row(
+            &repo,
+            tag.as_deref().unwrap_or("<none>"),
+            &digest_for(&repo),
+        ));
     }
     if rows.is_empty() {
         for d in &digests {
@@ -596,10 +670,18 @@ pub async fn images(c: &Client, a: ImagesArgs) -> Result<()> {
     }
     let path = with_query(
         "/images/json",
-        &[("all", if a.all { "1".into() } else { String::new() }), ("filters", super::filters_json(&filters))],
+        &[
+            ("all", if a.all { "1".into() } else { String::new() }),
+            ("filters", super::filters_json(&filters)),
+        ],
     );
     let list = c.get_json(&path).await?;
-    let rows: Vec<Value> = list.as_array().into_iter().flatten().flat_map(|i| image_rows(i, !a.no_trunc)).collect();
+    let rows: Vec<Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| image_rows(i, !a.no_trunc))
+        .collect();
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
         for r in &rows {
@@ -612,15 +694,27 @@ pub async fn images(c: &Client, a: ImagesArgs) -> Result<()> {
     }
     let format = match a.format {
         Some(f) if !f.is_empty() && f != "table" => f,
-        _ if a.digests => "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into(),
+        _ if a.digests => {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+                .into()
+        }
         _ => "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into(),
     };
-    print!("{}", Formatter { format, headers: IMAGE_HEADERS }.render(&rows)?);
+    print!(
+        "{}",
+        Formatter {
+            format,
+            headers: IMAGE_HEADERS
+        }
+        .render(&rows)?
+    );
     Ok(())
 }
 
 async fn history(c: &Client, a: HistoryArgs) -> Result<()> {
-    let v = c.get_json(&format!("/images/{}/history", enc(&a.name))).await?;
+    let v = c
+        .get_json(&format!("/images/{}/history", enc(&a.name)))
+        .await?;
     let trunc = !a.no_trunc;
     let rows: Vec<Value> = v
         .as_array()
@@ -628,7 +722,11 @@ async fn history(c: &Client, a: HistoryArgs) -> Result<()> {
         .flatten()
         .map(|h| {
             let id = h["Id"].as_str().unwrap_or("<missing>");
-            let id = if id == "<missing>" || !trunc { id.to_string() } else { short_id(id) };
+            let id = if id == "<missing>" || !trunc {
+                id.to_string()
+            } else {
+                short_id(id)
+            };
             let created = h["Created"].as_i64().unwrap_or(0);
             let by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
             let size = h["Size"].as_f64().unwrap_or(0.0);
@@ -648,17 +746,37 @@ async fn history(c: &Client, a: HistoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let format = a.format.unwrap_or_else(|| "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into());
-    let headers = &[("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT"), ("CreatedBy", "CREATED BY"), ("Size", "SIZE"), ("Comment", "COMMENT")];
+    let format = a.format.unwrap_or_else(|| {
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+    });
+    let headers = &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ];
     print!("{}", Formatter { format, headers }.render(&rows)?);
     Ok(())
 }
 
 async fn push(c: &Client, a: PushArgs) -> Result<()> {
     let (name, tag, _) = split_ref(&a.name);
-    let tag = if a.all_tags { String::new() } else { tag.unwrap_or_else(|| "latest".into()) };
+    let tag = if a.all_tags {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
     let path = with_query(&format!("/images/{}/push", enc(&name)), &[("tag", tag)]);
-    let resp = c.stream(Method::POST, &path, empty(), &[("X-Registry-Auth", registry_auth(&name))]).await?;
+    let resp = c
+        .stream(
+            Method::POST,
+            &path,
+            empty(),
+            &[("X-Registry-Auth", registry_auth(&name))],
+        )
+        .await?;
     print_json_stream(resp.into_body(), false, a.quiet).await
 }
 
@@ -686,9 +804,20 @@ async fn import(c: &Client, a: ImportArgs) -> Result<()> {
     } else if a.file == "-" {
         reader_body(tokio::io::stdin())
     } else {
-        reader_body(tokio::fs::File::open(&a.file).await.with_context(|| format!("open {}", a.file))?)
+        reader_body(
+            tokio::fs::File::open(&a.file)
+                .await
+                .with_context(|| format!("open {}", a.file))?,
+        )
     };
-    let resp = c.stream(Method::POST, &with_query("/images/create", &q), body, &[("Content-Type", "application/x-tar".into())]).await?;
+    let resp = c
+        .stream(
+            Method::POST,
+            &with_query("/images/create", &q),
+            body,
+            &[("Content-Type", "application/x-tar".into())],
+        )
+        .await?;
     let mut id = String::new();
     let mut err = None;
     each_json(resp.into_body(), |m| {
@@ -713,7 +842,12 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         bail!("unable to prepare context: path {:?} not found", a.context);
     }
     let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
-    let ignored: Vec<String> = ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string()).collect();
+    let ignored: Vec<String> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
+        .collect();
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
     let mut stack = vec![ctx.clone()];
@@ -721,8 +855,15 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let e = e?;
             let p = e.path();
-            let rel = p.strip_prefix(&ctx).unwrap_or(&p).to_string_lossy().into_owned();
-            if ignored.iter().any(|i| rel == *i || rel.starts_with(&format!("{i}/"))) {
+            let rel = p
+                .strip_prefix(&ctx)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if ignored
+                .iter()
+                .any(|i| rel == *i || rel.starts_with(&format!("{i}/")))
+            {
                 continue;
             }
             if e.file_type()?.is_dir() {
@@ -739,19 +880,47 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         .iter()
         .map(|b| match b.split_once('=') {
             Some((k, v)) => (k.to_string(), json!(v)),
-            None => (b.clone(), std::env::var(b).map(Value::from).unwrap_or(Value::Null)),
+            None => (
+                b.clone(),
+                std::env::var(b).map(Value::from).unwrap_or(Value::Null),
+            ),
         })
         .collect();
-    let labels: serde_json::Map<String, Value> = a.label.iter().map(|l| {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        (k.to_string(), json!(v))
-    }).collect();
+    let labels: serde_json::Map<String, Value> = a
+        .label
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), json!(v))
+        })
+        .collect();
     let mut q: Vec<(&str, String)> = a.tag.iter().map(|t| ("t", t.clone())).collect();
     q.extend([
         ("dockerfile", a.file.clone().unwrap_or_default()),
-        ("buildargs", if build_args.is_empty() { String::new() } else { Value::Object(build_args).to_string() }),
-        ("labels", if labels.is_empty() { String::new() } else { Value::Object(labels).to_string() }),
-        ("nocache", if a.no_cache { "1".into() } else { String::new() }),
+        (
+            "buildargs",
+            if build_args.is_empty() {
+                String::new()
+            } else {
+                Value::Object(build_args).to_string()
+            },
+        ),
+        (
+            "labels",
+            if labels.is_empty() {
+                String::new()
+            } else {
+                Value::Object(labels).to_string()
+            },
+        ),
+        (
+            "nocache",
+            if a.no_cache {
+                "1".into()
+            } else {
+                String::new()
+            },
+        ),
         ("pull", if a.pull { "1".into() } else { String::new() }),
         ("q", if a.quiet { "1".into() } else { String::new() }),
         ("rm", if a.rm { "1".into() } else { "0".into() }),
@@ -764,7 +933,14 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         http_body_util::Full::new(bytes::Bytes::from(data)),
         |never| match never {},
     ));
-    let resp = c.stream(Method::POST, &with_query("/build", &q), body, &[("Content-Type", "application/x-tar".into())]).await?;
+    let resp = c
+        .stream(
+            Method::POST,
+            &with_query("/build", &q),
+            body,
+            &[("Content-Type", "application/x-tar".into())],
+        )
+        .await?;
     let mut id = String::new();
     let mut err = None;
     each_json(resp.into_body(), |m| {
@@ -795,17 +971,26 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
 }
 
 fn config_path() -> std::path::PathBuf {
-    let dir = std::env::var("BERTH_CONFIG").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".berth")
-    });
+    let dir = std::env::var("BERTH_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".berth")
+        });
     dir.join("config.json")
 }
 
 /// The CLI's config (docker's config.json format): berth's own, else docker's.
 fn read_config() -> Value {
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    for p in [config_path(), std::path::PathBuf::from(home).join(".docker/config.json")] {
-        if let Some(v) = std::fs::read(&p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+    for p in [
+        config_path(),
+        std::path::PathBuf::from(home).join(".docker/config.json"),
+    ] {
+        if let Some(v) = std::fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        {
             return v;
         }
     }
@@ -824,7 +1009,10 @@ fn write_config(v: &Value) -> Result<()> {
 }
 
 async fn login(c: &Client, a: LoginArgs) -> Result<()> {
-    let server = a.server.clone().unwrap_or_else(|| "https://index.docker.io/v1/".into());
+    let server = a
+        .server
+        .clone()
+        .unwrap_or_else(|| "https://index.docker.io/v1/".into());
     let username = match a.username {
         Some(u) => u,
         None => {
@@ -864,12 +1052,18 @@ async fn login(c: &Client, a: LoginArgs) -> Result<()> {
     if password.is_empty() {
         bail!("Error: Password Required");
     }
-    let v = c.post_json("/auth", &json!({"username": username, "password": password, "serveraddress": server})).await?;
+    let v = c
+        .post_json(
+            "/auth",
+            &json!({"username": username, "password": password, "serveraddress": server}),
+        )
+        .await?;
     let mut cfg = read_config();
     if !cfg["auths"].is_object() {
         cfg["auths"] = json!({});
     }
-    cfg["auths"][&server] = json!({"auth": base64_encode(format!("{username}:{password}").as_bytes())});
+    cfg["auths"][&server] =
+        json!({"auth": base64_encode(format!("{username}:{password}").as_bytes())});
     write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(())
@@ -878,7 +1072,11 @@ async fn login(c: &Client, a: LoginArgs) -> Result<()> {
 async fn search(c: &Client, a: SearchArgs) -> Result<()> {
     let path = with_query(
         "/images/search",
-        &[("term", a.term.clone()), ("limit", a.limit.map(|l| l.to_string()).unwrap_or_default()), ("filters", super::filters_json(&a.filter))],
+        &[
+            ("term", a.term.clone()),
+            ("limit", a.limit.map(|l| l.to_string()).unwrap_or_default()),
+            ("filters", super::filters_json(&a.filter)),
+        ],
     );
     let v = c.get_json(&path).await?;
     let rows: Vec<Value> = v
@@ -895,13 +1093,21 @@ async fn search(c: &Client, a: SearchArgs) -> Result<()> {
             })
         })
         .collect();
-    let format = a.format.unwrap_or_else(|| "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}".into());
-    let headers = &[("Name", "NAME"), ("Description", "DESCRIPTION"), ("StarCount", "STARS"), ("IsOfficial", "OFFICIAL")];
+    let format = a.format.unwrap_or_else(|| {
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}".into()
+    });
+    let headers = &[
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+    ];
     print!("{}", Formatter { format, headers }.render(&rows)?);
     Ok(())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -934,7 +1140,10 @@ mod tests {
              busybox                  latest    3f57d9401f8d   3 days ago   4.26MB\n\
              localhost:5000/busybox   1         3f57d9401f8d   3 days ago   4.26MB\n"
         );
-        let none = image_rows(&json!({"Id": "sha256:00", "RepoTags": [], "RepoDigests": []}), true);
+        let none = image_rows(
+            &json!({"Id": "sha256:00", "RepoTags": [], "RepoDigests": []}),
+            true,
+        );
         assert_eq!(none[0]["Repository"], "<none>");
         assert_eq!(none[0]["Tag"], "<none>");
     }
@@ -943,7 +1152,10 @@ mod tests {
     fn names_normalize() {
         assert_eq!(with_latest("busybox"), "busybox:latest");
         assert_eq!(with_latest("busybox:1"), "busybox:1");
-        assert_eq!(full_name("busybox:latest"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            full_name("busybox:latest"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(full_name("me/app:1"), "docker.io/me/app:1");
         assert_eq!(full_name("localhost:5000/a:1"), "localhost:5000/a:1");
     }

@@ -22,7 +22,9 @@ pub fn filters_json(items: &[String]) -> String {
     let mut map: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
     for f in items {
         let (k, v) = f.split_once('=').unwrap_or((f, ""));
-        map.entry(k.trim().to_lowercase()).or_default().insert(v.to_string(), true);
+        map.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.to_string(), true);
     }
     if map.is_empty() {
         return String::new();
@@ -78,7 +80,10 @@ where
 
 /// `Total reclaimed space: 1.2MB`.
 pub fn reclaimed(v: &Value) -> String {
-    let n = v.get("SpaceReclaimed").and_then(Value::as_f64).unwrap_or(0.0);
+    let n = v
+        .get("SpaceReclaimed")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     format!("Total reclaimed space: {}", super::units::human_size(n))
 }
 
@@ -91,7 +96,11 @@ pub fn split_ref(r: &str) -> (String, Option<String>, Option<String>) {
     };
     let slash = name.rfind('/').map_or(0, |i| i + 1);
     match name[slash..].rfind(':') {
-        Some(i) => (name[..slash + i].to_string(), Some(name[slash + i + 1..].to_string()), digest),
+        Some(i) => (
+            name[..slash + i].to_string(),
+            Some(name[slash + i + 1..].to_string()),
+            digest,
+        ),
         None => (name.to_string(), None, digest),
     }
 }
@@ -105,6 +114,7 @@ pub fn registry_of(name: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -112,7 +122,11 @@ mod tests {
     fn filters_encode_like_docker() {
         assert_eq!(filters_json(&[]), "");
         assert_eq!(
-            filters_json(&["status=exited".into(), "label=a=b".into(), "status=created".into()]),
+            filters_json(&[
+                "status=exited".into(),
+                "label=a=b".into(),
+                "status=created".into()
+            ]),
             r#"{"label":{"a=b":true},"status":{"created":true,"exited":true}}"#
         );
         assert_eq!(
@@ -124,10 +138,22 @@ mod tests {
     #[test]
     fn references_split() {
         assert_eq!(split_ref("busybox"), ("busybox".into(), None, None));
-        assert_eq!(split_ref("busybox:1.36"), ("busybox".into(), Some("1.36".into()), None));
-        assert_eq!(split_ref("localhost:5000/a/b:t"), ("localhost:5000/a/b".into(), Some("t".into()), None));
-        assert_eq!(split_ref("localhost:5000/a"), ("localhost:5000/a".into(), None, None));
-        assert_eq!(split_ref("a@sha256:00"), ("a".into(), None, Some("sha256:00".into())));
+        assert_eq!(
+            split_ref("busybox:1.36"),
+            ("busybox".into(), Some("1.36".into()), None)
+        );
+        assert_eq!(
+            split_ref("localhost:5000/a/b:t"),
+            ("localhost:5000/a/b".into(), Some("t".into()), None)
+        );
+        assert_eq!(
+            split_ref("localhost:5000/a"),
+            ("localhost:5000/a".into(), None, None)
+        );
+        assert_eq!(
+            split_ref("a@sha256:00"),
+            ("a".into(), None, Some("sha256:00".into()))
+        );
         assert_eq!(registry_of("localhost:5000/a"), "localhost:5000");
         assert_eq!(registry_of("library/busybox"), "docker.io");
     }

@@ -170,7 +170,12 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             Ok(())
         }
         Sub::Ls(a) => {
-            let v = c.get_json(&with_query("/networks", &[("filters", super::filters_json(&a.filter))])).await?;
+            let v = c
+                .get_json(&with_query(
+                    "/networks",
+                    &[("filters", super::filters_json(&a.filter))],
+                ))
+                .await?;
             let mut nets = v.as_array().cloned().unwrap_or_default();
             nets.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
             let trunc = !a.no_trunc;
@@ -194,18 +199,35 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
                     })
                 })
                 .collect();
-            let format = a.format.unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into());
-            let headers = &[("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("IPv6", "IPV6"), ("Internal", "INTERNAL"), ("CreatedAt", "CREATED")];
+            let format = a
+                .format
+                .unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into());
+            let headers = &[
+                ("ID", "NETWORK ID"),
+                ("Name", "NAME"),
+                ("Driver", "DRIVER"),
+                ("Scope", "SCOPE"),
+                ("IPv6", "IPV6"),
+                ("Internal", "INTERNAL"),
+                ("CreatedAt", "CREATED"),
+            ];
             print!("{}", Formatter { format, headers }.render(&rows)?);
             Ok(())
         }
-        Sub::Inspect(a) => super::system::inspect_kind(c, "network", &a.names, a.format.as_deref(), false).await,
+        Sub::Inspect(a) => {
+            super::system::inspect_kind(c, "network", &a.names, a.format.as_deref(), false).await
+        }
         Sub::Rm(a) => {
             let force = a.force;
             for_each(&a.names, |n| async move {
-                match c.call(Method::DELETE, &format!("/networks/{}", enc(&n)), empty()).await {
+                match c
+                    .call(Method::DELETE, &format!("/networks/{}", enc(&n)), empty())
+                    .await
+                {
                     Ok(_) => Ok(None),
-                    Err(e) if force && e.to_string().contains("not found") => Ok(Some(String::new())),
+                    Err(e) if force && e.to_string().contains("not found") => {
+                        Ok(Some(String::new()))
+                    }
                     Err(e) => Err(e),
                 }
             })
@@ -215,7 +237,10 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             if !a.force && !confirm("WARNING! This will remove all custom networks not used by at least one container.") {
                 return Ok(());
             }
-            let v = c.post(&format!("/networks/prune?{}", filters_query(&a.filter))).await?.json()?;
+            let v = c
+                .post(&format!("/networks/prune?{}", filters_query(&a.filter)))
+                .await?
+                .json()?;
             let deleted = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
             if !deleted.is_empty() {
                 println!("Deleted Networks:");
@@ -234,12 +259,14 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
                 ipam.insert("IPv6Address".into(), json!(ip));
             }
             let body = json!({"Container": a.container, "EndpointConfig": {"IPAMConfig": ipam, "Aliases": a.alias}});
-            c.post_json(&format!("/networks/{}/connect", enc(&a.network)), &body).await?;
+            c.post_json(&format!("/networks/{}/connect", enc(&a.network)), &body)
+                .await?;
             Ok(())
         }
         Sub::Disconnect(a) => {
             let body = json!({"Container": a.container, "Force": a.force});
-            c.post_json(&format!("/networks/{}/disconnect", enc(&a.network)), &body).await?;
+            c.post_json(&format!("/networks/{}/disconnect", enc(&a.network)), &body)
+                .await?;
             Ok(())
         }
     }

@@ -139,7 +139,13 @@ fn print_inspected(objs: &[Value], format: Option<&str>) -> Result<()> {
 }
 
 /// `container inspect`, `image inspect`, … : one kind.
-pub async fn inspect_kind(c: &Client, kind: &str, names: &[String], format: Option<&str>, size: bool) -> Result<()> {
+pub async fn inspect_kind(
+    c: &Client,
+    kind: &str,
+    names: &[String],
+    format: Option<&str>,
+    size: bool,
+) -> Result<()> {
     let mut objs = Vec::new();
     let mut failed = false;
     for n in names {
@@ -157,7 +163,10 @@ pub async fn inspect_kind(c: &Client, kind: &str, names: &[String], format: Opti
     }
     print_inspected(&objs, format)?;
     if failed {
-        return Err(anyhow::Error::new(StatusError { code: 1, message: None }));
+        return Err(anyhow::Error::new(StatusError {
+            code: 1,
+            message: None,
+        }));
     }
     Ok(())
 }
@@ -181,7 +190,9 @@ pub async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
                     objs.push(v);
                     continue 'names;
                 }
-                Err(e) if e.downcast_ref::<DaemonError>().is_some_and(|d| d.status == hyper::StatusCode::NOT_FOUND) => {}
+                Err(e)
+                    if e.downcast_ref::<DaemonError>()
+                        .is_some_and(|d| d.status == hyper::StatusCode::NOT_FOUND) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -190,7 +201,10 @@ pub async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
     }
     print_inspected(&objs, a.format.as_deref())?;
     if failed {
-        return Err(anyhow::Error::new(StatusError { code: 1, message: None }));
+        return Err(anyhow::Error::new(StatusError {
+            code: 1,
+            message: None,
+        }));
     }
     Ok(())
 }
@@ -228,33 +242,63 @@ pub async fn version(c: &Client, a: VersionArgs) -> Result<()> {
         return server.map(|_| ());
     }
     println!("Client:");
-    println!(" Version:           {}", client["Version"].as_str().unwrap_or(""));
+    println!(
+        " Version:           {}",
+        client["Version"].as_str().unwrap_or("")
+    );
     println!(" API version:       {API_VERSION}");
     println!(" OS/Arch:           {}/{}", std::env::consts::OS, go_arch());
     println!(" Context:           default");
     let s = server?;
     println!();
-    println!("Server: {}", s["Platform"]["Name"].as_str().unwrap_or("berth"));
+    println!(
+        "Server: {}",
+        s["Platform"]["Name"].as_str().unwrap_or("berth")
+    );
     let comps = s["Components"].as_array().cloned().unwrap_or_else(|| vec![json!({"Name": "Engine", "Version": s["Version"], "Details": {
         "ApiVersion": s["ApiVersion"], "MinAPIVersion": s["MinAPIVersion"], "GitCommit": s["GitCommit"], "Os": s["Os"], "Arch": s["Arch"], "KernelVersion": s["KernelVersion"]}})]);
     for comp in comps {
         println!(" {}:", comp["Name"].as_str().unwrap_or(""));
-        println!("  Version:          {}", comp["Version"].as_str().unwrap_or(""));
+        println!(
+            "  Version:          {}",
+            comp["Version"].as_str().unwrap_or("")
+        );
         let d = &comp["Details"];
         if comp["Name"] == "Engine" {
             println!(
                 "  API version:      {} (minimum version {})",
-                d["ApiVersion"].as_str().or(s["ApiVersion"].as_str()).unwrap_or(""),
-                d["MinAPIVersion"].as_str().or(s["MinAPIVersion"].as_str()).unwrap_or("")
+                d["ApiVersion"]
+                    .as_str()
+                    .or(s["ApiVersion"].as_str())
+                    .unwrap_or(""),
+                d["MinAPIVersion"]
+                    .as_str()
+                    .or(s["MinAPIVersion"].as_str())
+                    .unwrap_or("")
             );
-            println!("  Git commit:       {}", d["GitCommit"].as_str().or(s["GitCommit"].as_str()).unwrap_or(""));
-            println!("  Built:            {}", d["BuildTime"].as_str().or(s["BuildTime"].as_str()).unwrap_or(""));
+            println!(
+                "  Git commit:       {}",
+                d["GitCommit"]
+                    .as_str()
+                    .or(s["GitCommit"].as_str())
+                    .unwrap_or("")
+            );
+            println!(
+                "  Built:            {}",
+                d["BuildTime"]
+                    .as_str()
+                    .or(s["BuildTime"].as_str())
+                    .unwrap_or("")
+            );
             println!(
                 "  OS/Arch:          {}/{}",
                 d["Os"].as_str().or(s["Os"].as_str()).unwrap_or(""),
                 d["Arch"].as_str().or(s["Arch"].as_str()).unwrap_or("")
             );
-            println!("  Experimental:     {}", d["Experimental"].as_str().unwrap_or("false"));
+            println!(
+                "  Experimental:     {}",
+                d["Experimental"].as_str().unwrap_or("false")
+            );
         } else if let Some(o) = d.as_object() {
             let mut keys: Vec<&String> = o.keys().collect();
             keys.sort();
@@ -297,7 +341,14 @@ pub async fn info(c: &Client, a: InfoArgs) -> Result<()> {
     if let Some(rt) = v["Runtimes"].as_object() {
         let mut names: Vec<&String> = rt.keys().collect();
         names.sort();
-        println!(" Runtimes: {}", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" "));
+        println!(
+            " Runtimes: {}",
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     println!(" Default Runtime: {}", s("DefaultRuntime"));
     println!(" Init Binary: {}", s("InitBinary"));
@@ -306,7 +357,10 @@ pub async fn info(c: &Client, a: InfoArgs) -> Result<()> {
     println!(" OSType: {}", s("OSType"));
     println!(" Architecture: {}", s("Architecture"));
     println!(" CPUs: {}", s("NCPU"));
-    println!(" Total Memory: {}", crate::client::units::bytes_size(v["MemTotal"].as_f64().unwrap_or(0.0)));
+    println!(
+        " Total Memory: {}",
+        crate::client::units::bytes_size(v["MemTotal"].as_f64().unwrap_or(0.0))
+    );
     println!(" Name: {}", s("Name"));
     println!(" ID: {}", s("ID"));
     println!(" Docker Root Dir: {}", s("DockerRootDir"));
@@ -326,46 +380,143 @@ async fn df(c: &Client, a: DfArgs) -> Result<()> {
     let containers = arr("Containers");
     let volumes = arr("Volumes");
     let cache = arr("BuildCache");
-    let pct = |r: f64, t: f64| if t > 0.0 { format!(" ({:.0}%)", r / t * 100.0) } else { String::new() };
+    let pct = |r: f64, t: f64| {
+        if t > 0.0 {
+            format!(" ({:.0}%)", r / t * 100.0)
+        } else {
+            String::new()
+        }
+    };
     let f = |x: &Value| x.as_f64().unwrap_or(0.0);
-    let img_total: f64 = v["LayersSize"].as_f64().unwrap_or_else(|| images.iter().map(|i| f(&i["Size"])).sum());
+    let img_total: f64 = v["LayersSize"]
+        .as_f64()
+        .unwrap_or_else(|| images.iter().map(|i| f(&i["Size"])).sum());
     let img_active = images.iter().filter(|i| f(&i["Containers"]) > 0.0).count();
-    let img_used: f64 = images.iter().filter(|i| f(&i["Containers"]) > 0.0).map(|i| f(&i["Size"]) - f(&i["SharedSize"]).max(0.0)).sum();
+    let img_used: f64 = images
+        .iter()
+        .filter(|i| f(&i["Containers"]) > 0.0)
+        .map(|i| f(&i["Size"]) - f(&i["SharedSize"]).max(0.0))
+        .sum();
     let img_rec = (img_total - img_used).max(0.0);
     let ctr_total: f64 = containers.iter().map(|c| f(&c["SizeRw"])).sum();
-    let ctr_active = containers.iter().filter(|c| c["State"] == "running").count();
-    let ctr_rec: f64 = containers.iter().filter(|c| c["State"] != "running").map(|c| f(&c["SizeRw"])).sum();
-    let vol_total: f64 = volumes.iter().map(|v| f(&v["UsageData"]["Size"]).max(0.0)).sum();
-    let vol_active = volumes.iter().filter(|v| f(&v["UsageData"]["RefCount"]) > 0.0).count();
-    let vol_rec: f64 = volumes.iter().filter(|v| f(&v["UsageData"]["RefCount"]) == 0.0).map(|v| f(&v["UsageData"]["Size"]).max(0.0)).sum();
+    let ctr_active = containers
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .count();
+    let ctr_rec: f64 = containers
+        .iter()
+        .filter(|c| c["State"] != "running")
+        .map(|c| f(&c["SizeRw"]))
+        .sum();
+    let vol_total: f64 = volumes
+        .iter()
+        .map(|v| f(&v["UsageData"]["Size"]).max(0.0))
+        .sum();
+    let vol_active = volumes
+        .iter()
+        .filter(|v| f(&v["UsageData"]["RefCount"]) > 0.0)
+        .count();
+    let vol_rec: f64 = volumes
+        .iter()
+        .filter(|v| f(&v["UsageData"]["RefCount"]) == 0.0)
+        .map(|v| f(&v["UsageData"]["Size"]).max(0.0))
+        .sum();
     let cache_total: f64 = cache.iter().map(|b| f(&b["Size"])).sum();
-    let cache_active = cache.iter().filter(|b| b["InUse"].as_bool().unwrap_or(false)).count();
-    let cache_rec: f64 = cache.iter().filter(|b| !b["InUse"].as_bool().unwrap_or(false)).map(|b| f(&b["Size"])).sum();
+    let cache_active = cache
+        .iter()
+        .filter(|b| b["InUse"].as_bool().unwrap_or(false))
+        .count();
+    let cache_rec: f64 = cache
+        .iter()
+        .filter(|b| !b["InUse"].as_bool().unwrap_or(false))
+        .map(|b| f(&b["Size"]))
+        .sum();
     let row = |t: &str, total: usize, active: usize, size: f64, rec: f64| {
         json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": human_size_prec(size, 3),
                "Reclaimable": format!("{}{}", human_size_prec(rec, 3), pct(rec, size))})
     };
     let rows = vec![
         row("Images", images.len(), img_active, img_total, img_rec),
-        row("Containers", containers.len(), ctr_active, ctr_total, ctr_rec),
-        row("Local Volumes", volumes.len(), vol_active, vol_total, vol_rec),
-        row("Build Cache", cache.len(), cache_active, cache_total, cache_rec),
+        row(
+            "Containers",
+            containers.len(),
+            ctr_active,
+            ctr_total,
+            ctr_rec,
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            vol_active,
+            vol_total,
+            vol_rec,
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            cache_active,
+            cache_total,
+            cache_rec,
+        ),
     ];
-    let format = a.format.unwrap_or_else(|| "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into());
-    let headers = &[("Type", "TYPE"), ("TotalCount", "TOTAL"), ("Active", "ACTIVE"), ("Size", "SIZE"), ("Reclaimable", "RECLAIMABLE")];
+    let format = a.format.unwrap_or_else(|| {
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
+    });
+    let headers = &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ];
     print!("{}", Formatter { format, headers }.render(&rows)?);
     if a.verbose {
         println!("\nImages space usage:\n");
-        let rows: Vec<Value> = images.iter().flat_map(|i| super::image::image_rows(i, true)).collect();
-        let hdr = &[("Repository", "REPOSITORY"), ("Tag", "TAG"), ("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("Size", "SIZE"), ("SharedSize", "SHARED SIZE"), ("UniqueSize", "UNIQUE SIZE"), ("Containers", "CONTAINERS")];
+        let rows: Vec<Value> = images
+            .iter()
+            .flat_map(|i| super::image::image_rows(i, true))
+            .collect();
+        let hdr = &[
+            ("Repository", "REPOSITORY"),
+            ("Tag", "TAG"),
+            ("ID", "IMAGE ID"),
+            ("CreatedSince", "CREATED"),
+            ("Size", "SIZE"),
+            ("SharedSize", "SHARED SIZE"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("Containers", "CONTAINERS"),
+        ];
         print!("{}", Formatter { format: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}".into(), headers: hdr }.render(&rows)?);
         println!("\nContainers space usage:\n");
-        let rows: Vec<Value> = containers.iter().map(|c| super::container::ps_row(c, true)).collect();
-        let hdr = &[("ID", "CONTAINER ID"), ("Image", "IMAGE"), ("Command", "COMMAND"), ("LocalVolumes", "LOCAL VOLUMES"), ("Size", "SIZE"), ("RunningFor", "CREATED"), ("Status", "STATUS"), ("Names", "NAMES")];
+        let rows: Vec<Value> = containers
+            .iter()
+            .map(|c| super::container::ps_row(c, true))
+            .collect();
+        let hdr = &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("Size", "SIZE"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ];
         print!("{}", Formatter { format: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}".into(), headers: hdr }.render(&rows)?);
         println!("\nLocal Volumes space usage:\n");
         let rows: Vec<Value> = volumes.iter().map(|v| json!({"Name": v["Name"], "Links": f(&v["UsageData"]["RefCount"]).to_string(), "Size": human_size_prec(f(&v["UsageData"]["Size"]).max(0.0), 3)})).collect();
-        print!("{}", Formatter { format: "table {{.Name}}\t{{.Links}}\t{{.Size}}".into(), headers: &[("Name", "VOLUME NAME"), ("Links", "LINKS"), ("Size", "SIZE")] }.render(&rows)?);
+        print!(
+            "{}",
+            Formatter {
+                format: "table {{.Name}}\t{{.Links}}\t{{.Size}}".into(),
+                headers: &[
+                    ("Name", "VOLUME NAME"),
+                    ("Links", "LINKS"),
+                    ("Size", "SIZE")
+                ]
+            }
+            .render(&rows)?
+        );
     }
     Ok(())
 }
@@ -375,7 +526,11 @@ async fn prune(c: &Client, a: PruneArgs) -> Result<()> {
     if a.volumes {
         warning.push_str("  - all anonymous volumes not used by at least one container\n");
     }
-    warning.push_str(if a.all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" });
+    warning.push_str(if a.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
     warning.push_str("  - unused build cache\n");
     if !a.force && !confirm(&warning) {
         return Ok(());
@@ -402,7 +557,10 @@ async fn prune(c: &Client, a: PruneArgs) -> Result<()> {
     if a.all {
         f.push("dangling=false".into());
     }
-    let v = c.post(&format!("/images/prune?{}", filters_query(&f))).await?.json()?;
+    let v = c
+        .post(&format!("/images/prune?{}", filters_query(&f)))
+        .await?
+        .json()?;
     total += v["SpaceReclaimed"].as_f64().unwrap_or(0.0);
     for d in v["ImagesDeleted"].as_array().into_iter().flatten() {
         if let Some(u) = d["Untagged"].as_str() {
@@ -424,8 +582,13 @@ async fn prune(c: &Client, a: PruneArgs) -> Result<()> {
 
 /// docker's default event line: time, type, action, actor id, attributes sorted.
 pub fn event_line(e: &Value) -> String {
-    let nanos = e["timeNano"].as_i64().unwrap_or_else(|| e["time"].as_i64().unwrap_or(0) * 1_000_000_000);
-    let t = rfc3339_nano(nanos.div_euclid(1_000_000_000), u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0));
+    let nanos = e["timeNano"]
+        .as_i64()
+        .unwrap_or_else(|| e["time"].as_i64().unwrap_or(0) * 1_000_000_000);
+    let t = rfc3339_nano(
+        nanos.div_euclid(1_000_000_000),
+        u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0),
+    );
     let mut line = format!(
         "{t} {} {} {}",
         e["Type"].as_str().unwrap_or(""),
@@ -433,7 +596,10 @@ pub fn event_line(e: &Value) -> String {
         e["Actor"]["ID"].as_str().unwrap_or("")
     );
     if let Some(attrs) = e["Actor"]["Attributes"].as_object() {
-        let mut kv: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+        let mut kv: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
         kv.sort();
         if !kv.is_empty() {
             line.push_str(&format!(" ({})", kv.join(", ")));
@@ -444,9 +610,26 @@ pub fn event_line(e: &Value) -> String {
 
 /// `events`.
 pub async fn events(c: &Client, a: EventsArgs) -> Result<()> {
-    let since = a.since.as_deref().map(api_timestamp).transpose()?.unwrap_or_default();
-    let until = a.until.as_deref().map(api_timestamp).transpose()?.unwrap_or_default();
-    let path = with_query("/events", &[("since", since), ("until", until), ("filters", super::filters_json(&a.filter))]);
+    let since = a
+        .since
+        .as_deref()
+        .map(api_timestamp)
+        .transpose()?
+        .unwrap_or_default();
+    let until = a
+        .until
+        .as_deref()
+        .map(api_timestamp)
+        .transpose()?
+        .unwrap_or_default();
+    let path = with_query(
+        "/events",
+        &[
+            ("since", since),
+            ("until", until),
+            ("filters", super::filters_json(&a.filter)),
+        ],
+    );
     let resp = c.stream(Method::GET, &path, empty(), &[]).await?;
     let fmt = a.format.clone();
     each_json(resp.into_body(), |e| {
@@ -463,6 +646,7 @@ pub async fn events(c: &Client, a: EventsArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -470,6 +654,9 @@ mod tests {
     fn events_print_like_docker() {
         let e = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "web", "image": "busybox"}},
                        "time": 1_704_207_845, "timeNano": 1_704_207_845_000_000_123i64});
-        assert_eq!(event_line(&e), "2024-01-02T15:04:05.000000123Z container start abc (image=busybox, name=web)");
+        assert_eq!(
+            event_line(&e),
+            "2024-01-02T15:04:05.000000123Z container start abc (image=busybox, name=web)"
+        );
     }
 }

@@ -112,7 +112,12 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             Ok(())
         }
         Sub::Ls(a) => {
-            let v = c.get_json(&with_query("/volumes", &[("filters", super::filters_json(&a.filter))])).await?;
+            let v = c
+                .get_json(&with_query(
+                    "/volumes",
+                    &[("filters", super::filters_json(&a.filter))],
+                ))
+                .await?;
             let vols = v["Volumes"].as_array().cloned().unwrap_or_default();
             if a.quiet {
                 for vol in &vols {
@@ -127,17 +132,31 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
                     r["__labels"] = vol["Labels"].clone();
                     r["Labels"] = json!(vol["Labels"]
                         .as_object()
-                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+                        .map(|o| o
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(","))
                         .unwrap_or_default());
                     r
                 })
                 .collect();
-            let format = a.format.unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".into());
-            let headers = &[("Driver", "DRIVER"), ("Name", "VOLUME NAME"), ("Mountpoint", "MOUNTPOINT"), ("Scope", "SCOPE"), ("Labels", "LABELS")];
+            let format = a
+                .format
+                .unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".into());
+            let headers = &[
+                ("Driver", "DRIVER"),
+                ("Name", "VOLUME NAME"),
+                ("Mountpoint", "MOUNTPOINT"),
+                ("Scope", "SCOPE"),
+                ("Labels", "LABELS"),
+            ];
             print!("{}", Formatter { format, headers }.render(&rows)?);
             Ok(())
         }
-        Sub::Inspect(a) => super::system::inspect_kind(c, "volume", &a.names, a.format.as_deref(), false).await,
+        Sub::Inspect(a) => {
+            super::system::inspect_kind(c, "volume", &a.names, a.format.as_deref(), false).await
+        }
         Sub::Rm(a) => {
             let q = format!("?force={}", a.force);
             for_each(&a.names, |n| {
@@ -159,7 +178,10 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             if a.all {
                 filters.push("all=true".into());
             }
-            let v = c.post(&format!("/volumes/prune?{}", filters_query(&filters))).await?.json()?;
+            let v = c
+                .post(&format!("/volumes/prune?{}", filters_query(&filters)))
+                .await?
+                .json()?;
             let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
             if !deleted.is_empty() {
                 println!("Deleted Volumes:");
