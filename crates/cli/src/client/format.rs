@@ -518,7 +518,9 @@ fn eval_func(name: &str, args: Vec<Option<Value>>, root: &Value) -> Result<Optio
             let path: Vec<String> = str_of(&arg(0)).split('.').map(String::from).collect();
             Ok(lookup(root, &path))
         }
-        "json" => s(serde_json::to_string(&arg(0).unwrap_or(Value::Null))?),
+        "json" => s(serde_json::to_string(&strip_hidden(
+            &arg(0).unwrap_or(Value::Null),
+        ))?),
         "index" => {
             let mut cur = arg(0);
             for key in args.iter().skip(1) {

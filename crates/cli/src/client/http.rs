@@ -252,7 +252,9 @@ impl Client {
         let uri = if path.starts_with("/_ping") {
             path.to_string()
         } else {
-            format!("/v{API_VERSION}{path}")
+            // BERTH_API_VERSION lets the CLI talk to an older daemon (dockerd 20.10 speaks 1.41).
+            let v = std::env::var("BERTH_API_VERSION").unwrap_or_else(|_| API_VERSION.to_string());
+            format!("/v{v}{path}")
         };
         let mut b = Request::builder()
             .method(method)
