@@ -3,6 +3,7 @@
 //! podman `--runtime`, containerd's shim and CRI-O can use it; as `berth` it is the user's CLI,
 //! whose `berth runtime ...` reaches the same runtime.
 
+mod client;
 mod daemon_cmd;
 mod log;
 mod runtime_cli;
@@ -40,15 +41,13 @@ fn main() {
                 std::process::exit(125);
             }
         },
-        Some("version" | "--version" | "-v") => {
+        Some("--version" | "-v") => {
             println!("berth version {}", env!("CARGO_PKG_VERSION"));
             println!("spec: {}", oci_spec::runtime::VERSION);
         }
-        Some("help" | "--help" | "-h") | None => print_usage(),
-        Some(other) => {
-            eprintln!("berth: unknown command {other:?}\nRun 'berth --help' for usage.");
-            std::process::exit(125);
-        }
+        Some("help" | "--help") | None => print_usage(),
+        // Everything else is the Docker-compatible client of the Engine API.
+        Some(_) => std::process::exit(client::main(args)),
     }
 }
 
@@ -57,8 +56,9 @@ fn print_usage() {
         "Usage: berth COMMAND\n\n\
          A container engine in one binary.\n\n\
          Commands:\n  \
+           run, ps, images, exec, logs, … docker's commands, over the Engine API\n  \
            runtime    The OCI runtime, with runc's command line (berth runtime --help)\n  \
-           version    Show the version\n\n\
+           version    Show the client and daemon versions\n\n\
          The runtime is also reachable as `berth-runtime` (a symlink to this binary), which\n\
          takes runc's arguments at the top level."
     );

@@ -1,0 +1,1162 @@
+//! Image commands: images, pull, push, tag, rmi, history, load, save, import, build, login.
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, Args, Subcommand};
+use futures_util::StreamExt;
+use hyper::body::Incoming;
+use hyper::Method;
+use serde_json::{json, Value};
+
+use super::{confirm, filters_query, for_each, reclaimed, registry_of, split_ref};
+use crate::client::format::Formatter;
+use crate::client::http::{each_json, empty, enc, reader_body, with_query, Client};
+use crate::client::stream;
+use crate::client::units::{
+    ago, base64_encode, ellipsis, go_time_string, human_size_prec, rfc3339, short_id,
+};
+
+/// Image verbs reachable at the top level and under `image`.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search Docker Hub for images
+    Search(SearchArgs),
+}
+
+/// `berth image …`.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    #[command(flatten)]
+    Common(Cmd),
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long)]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    no_prune: bool,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    source: String,
+    target: String,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = ArgAction::Set)]
+    human: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long)]
+    input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    output: Option<String>,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long)]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    file: String,
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long)]
+    tag: Vec<String>,
+    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
+    #[arg(short = 'f', long)]
+    file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long)]
+    label: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    network: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    rm: bool,
+    context: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    password_stdin: bool,
+    server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long)]
+    filter: Vec<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    term: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Provide filter values
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+/// Runs an image verb.
+pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Pull(a) => {
+            if a.all_tags {
+                bail!("--all-tags is not supported yet");
+            }
+            pull_image(c, &a.name, a.platform.as_deref(), false, a.quiet).await?;
+            println!("{}", full_name(&with_latest(&a.name)));
+            Ok(())
+        }
+        Cmd::Push(a) => push(c, a).await,
+        Cmd::Tag(a) => {
+            let (repo, tag, _) = split_ref(&a.target);
+            c.post(&with_query(
+                &format!("/images/{}/tag", enc(&a.source)),
+                &[
+                    ("repo", repo),
+                    ("tag", tag.unwrap_or_else(|| "latest".into())),
+                ],
+            ))
+            .await?;
+            Ok(())
+        }
+        Cmd::History(a) => history(c, a).await,
+        Cmd::Load(a) => {
+            let body = match &a.input {
+                Some(f) => reader_body(
+                    tokio::fs::File::open(f)
+                        .await
+                        .with_context(|| format!("open {f}"))?,
+                ),
+                None => {
+                    if stream::stdin_is_tty() {
+                        bail!("requested load from stdin, but stdin is empty");
+                    }
+                    reader_body(tokio::io::stdin())
+                }
+            };
+            let resp = c
+                .stream(
+                    Method::POST,
+                    &format!("/images/load?quiet={}", u8::from(a.quiet)),
+                    body,
+                    &[("Content-Type", "application/x-tar".into())],
+                )
+                .await?;
+            print_json_stream(resp.into_body(), false, a.quiet).await
+        }
+        Cmd::Save(a) => {
+            if a.output.is_none() && stream::stdout_is_tty() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let q: Vec<(&str, String)> = a.names.iter().map(|n| ("names", n.clone())).collect();
+            let resp = c
+                .stream(Method::GET, &with_query("/images/get", &q), empty(), &[])
+                .await?;
+            body_to_output(resp.into_body(), a.output.as_deref()).await
+        }
+        Cmd::Import(a) => import(c, a).await,
+        Cmd::Build(a) => build(c, a).await,
+        Cmd::Login(a) => login(c, a).await,
+        Cmd::Logout(a) => {
+            let server = a
+                .server
+                .unwrap_or_else(|| "https://index.docker.io/v1/".into());
+            let mut cfg = read_config();
+            if let Some(auths) = cfg["auths"].as_object_mut() {
+                auths.remove(&server);
+            }
+            write_config(&cfg)?;
+            println!(
+                "Removing login credentials for {}",
+                server
+                    .trim_start_matches("https://")
+                    .trim_end_matches("/v1/")
+            );
+            Ok(())
+        }
+        Cmd::Search(a) => search(c, a).await,
+    }
+}
+
+/// Runs an `image` subcommand.
+pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
+    match s {
+        Sub::Common(cmd) => run(c, cmd).await,
+        Sub::Ls(a) => images(c, a).await,
+        Sub::Rm(a) => rmi(c, a).await,
+        Sub::Inspect(a) => {
+            super::system::inspect_kind(c, "image", &a.names, a.format.as_deref(), false).await
+        }
+        Sub::Prune(a) => {
+            let warning = if a.all {
+                "WARNING! This will remove all images without at least one container associated to them."
+            } else {
+                "WARNING! This will remove all dangling images."
+            };
+            if !a.force && !confirm(warning) {
+                return Ok(());
+            }
+            let mut filters = a.filter.clone();
+            if a.all {
+                filters.push("dangling=false".into());
+            }
+            let v = c
+                .post(&format!("/images/prune?{}", filters_query(&filters)))
+                .await?
+                .json()?;
+            let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+            if !deleted.is_empty() {
+                println!("Deleted Images:");
+                for d in deleted {
+                    print_delete_item(&d);
+                }
+                println!();
+            }
+            println!("{}", reclaimed(&v));
+            Ok(())
+        }
+    }
+}
+
+fn print_delete_item(d: &Value) {
+    if let Some(u) = d["Untagged"].as_str() {
+        println!("untagged: {u}");
+    }
+    if let Some(u) = d["Deleted"].as_str() {
+        println!("deleted: {u}");
+    }
+}
+
+/// `rmi`.
+pub async fn rmi(c: &Client, a: RmiArgs) -> Result<()> {
+    let q = format!("?force={}&noprune={}", a.force, a.no_prune);
+    for_each(&a.names, |n| {
+        let p = format!("/images/{}{q}", enc(&n));
+        async move {
+            let v = c.call(Method::DELETE, &p, empty()).await?.json()?;
+            let mut lines = Vec::new();
+            for d in v.as_array().into_iter().flatten() {
+                if let Some(u) = d["Untagged"].as_str() {
+                    lines.push(format!("Untagged: {u}"));
+                }
+                if let Some(u) = d["Deleted"].as_str() {
+                    lines.push(format!("Deleted: {u}"));
+                }
+            }
+            Ok(Some(lines.join("\n")))
+        }
+    })
+    .await
+}
+
+/// `busybox` → `busybox:latest` (digests and tags kept).
+pub fn with_latest(r: &str) -> String {
+    match split_ref(r) {
+        (_, None, None) => format!("{r}:latest"),
+        _ => r.to_string(),
+    }
+}
+
+/// `busybox:latest` → `docker.io/library/busybox:latest`.
+pub fn full_name(r: &str) -> String {
+    let (name, _, _) = split_ref(r);
+    if registry_of(&name) != "docker.io" || name.starts_with("docker.io/") {
+        return r.to_string();
+    }
+    if name.contains('/') {
+        format!("docker.io/{r}")
+    } else {
+        format!("docker.io/library/{r}")
+    }
+}
+
+/// `X-Registry-Auth` for a reference: the stored credentials of its registry, or `{}`.
+fn registry_auth(name: &str) -> String {
+    let reg = registry_of(name);
+    let key = if reg == "docker.io" {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        reg.clone()
+    };
+    let cfg = read_config();
+    let auth = cfg["auths"][&key]["auth"]
+        .as_str()
+        .and_then(crate::client::units::base64_decode);
+    let v = match auth.and_then(|a| String::from_utf8(a).ok()) {
+        Some(a) => {
+            let (u, p) = a.split_once(':').unwrap_or((&a, ""));
+            json!({"username": u, "password": p, "serveraddress": key})
+        }
+        None => json!({}),
+    };
+    base64_encode(v.to_string().as_bytes())
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+/// Pulls `r` with the daemon, printing its progress (to stderr for `run`'s implicit pull).
+pub async fn pull_image(
+    c: &Client,
+    r: &str,
+    platform: Option<&str>,
+    to_stderr: bool,
+    quiet: bool,
+) -> Result<()> {
+    let (name, tag, digest) = split_ref(r);
+    let from = match &digest {
+        Some(d) => format!("{name}@{d}"),
+        None => name.clone(),
+    };
+    let tag = if digest.is_some() {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
+    let path = with_query(
+        "/images/create",
+        &[
+            ("fromImage", from),
+            ("tag", tag),
+            ("platform", platform.unwrap_or_default().to_string()),
+        ],
+    );
+    let resp = c
+        .stream(
+            Method::POST,
+            &path,
+            empty(),
+            &[("X-Registry-Auth", registry_auth(&name))],
+        )
+        .await?;
+    print_json_stream(resp.into_body(), to_stderr, quiet).await
+}
+
+/// Prints a JSON message stream (pull, push, load, import, build) as docker's non-terminal
+/// display does; an `error` message fails the command.
+pub async fn print_json_stream(body: Incoming, to_stderr: bool, quiet: bool) -> Result<()> {
+    let mut err: Option<String> = None;
+    each_json(body, |m| {
+        if let Some(e) = m["error"].as_str().or(m["errorDetail"]["message"].as_str()) {
+            err = Some(e.to_string());
+            return Ok(false);
+        }
+        if quiet {
+            return Ok(true);
+        }
+        let mut line = String::new();
+        if let Some(s) = m["stream"].as_str() {
+            line.push_str(s);
+        } else if let Some(status) = m["status"].as_str() {
+            // Progress updates make sense only on a terminal.
+            if m["progressDetail"]["current"].is_u64() {
+                return Ok(true);
+            }
+            if let Some(id) = m["id"].as_str() {
+                line.push_str(&format!("{id}: "));
+            }
+            line.push_str(status);
+            line.push('\n');
+        } else if let Some(id) = m["aux"]["ID"].as_str() {
+            let _ = id;
+            return Ok(true);
+        } else {
+            return Ok(true);
+        }
+        if to_stderr {
+            eprint!("{line}");
+        } else {
+            print!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+        Ok(true)
+    })
+    .await?;
+    match err {
+        Some(e) => Err(anyhow::Error::new(crate::client::http::DaemonError {
+            status: hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            message: e,
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Writes a body to a file (`-o`) or stdout.
+pub async fn body_to_output(body: Incoming, output: Option<&str>) -> Result<()> {
+    let mut out: Box<dyn Write> = match output {
+        Some(p) if p != "-" => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("create {p}"))?)
+        }
+        _ => Box::new(std::io::stdout().lock()),
+    };
+    let mut s = http_body_util::BodyExt::into_data_stream(body);
+    while let Some(chunk) = s.next().await {
+        out.write_all(&chunk?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
+
+/// The rows docker's images formatter makes of one `/images/json` entry: one per tag, or
+/// per digest of an untagged repository, or one `<none>` row.
+pub fn image_rows(img: &Value, trunc: bool) -> Vec<Value> {
+    let id = img["Id"].as_str().unwrap_or("");
+    let tags: Vec<&str> = img["RepoTags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| *t != "<none>:<none>")
+        .collect();
+    let digests: Vec<&str> = img["RepoDigests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| *t != "<none>@<none>")
+        .collect();
+    let created = img["Created"].as_i64().unwrap_or(0);
+    let size = img["Size"].as_f64().unwrap_or(0.0);
+    let row = |repo: &str, tag: &str, digest: &str| {
+        json!({
+            "Repository": repo,
+            "Tag": tag,
+            "Digest": digest,
+            "ID": if trunc { short_id(id) } else { id.to_string() },
+            "CreatedSince": ago(created),
+            "CreatedAt": go_time_string(created),
+            "Size": human_size_prec(size, 3),
+            "VirtualSize": human_size_prec(size, 3),
+            "SharedSize": human_size_prec(img["SharedSize"].as_f64().unwrap_or(0.0).max(0.0), 3),
+            "UniqueSize": human_size_prec((size - img["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)).max(0.0), 3),
+            "Containers": img["Containers"].as_i64().map_or("N/A".into(), |n| if n < 0 { "N/A".into() } else { n.to_string() }),
+            "Labels": img["Labels"].as_object().map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            "__labels": img["Labels"],
+        })
+    };
+    let digest_for = |repo: &str| {
+        digests
+            .iter()
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+            })
+            .unwrap_or_else(|| "<none>".into())
+    };
+    let mut rows = Vec::new();
+    for t in &tags {
+        let (repo, tag, _) = split_ref(t);
+        rows.push(row(
+            &repo,
+            tag.as_deref().unwrap_or("<none>"),
+            &digest_for(&repo),
+        ));
+    }
+    if rows.is_empty() {
+        for d in &digests {
+            let (repo, dg) = d.split_once('@').unwrap_or((d, "<none>"));
+            rows.push(row(repo, "<none>", dg));
+        }
+    }
+    if rows.is_empty() {
+        rows.push(row("<none>", "<none>", "<none>"));
+    }
+    rows
+}
+
+/// `images`.
+pub async fn images(c: &Client, a: ImagesArgs) -> Result<()> {
+    let mut filters = a.filter.clone();
+    if let Some(r) = &a.reference {
+        filters.push(format!("reference={r}"));
+    }
+    let path = with_query(
+        "/images/json",
+        &[
+            ("all", if a.all { "1".into() } else { String::new() }),
+            ("filters", super::filters_json(&filters)),
+        ],
+    );
+    let list = c.get_json(&path).await?;
+    let rows: Vec<Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| image_rows(i, !a.no_trunc))
+        .collect();
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            let id = r["ID"].as_str().unwrap_or("").to_string();
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    let format = match a.format {
+        Some(f) if !f.is_empty() && f != "table" => f,
+        _ if a.digests => {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+                .into()
+        }
+        _ => "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into(),
+    };
+    print!(
+        "{}",
+        Formatter {
+            format,
+            headers: IMAGE_HEADERS
+        }
+        .render(&rows)?
+    );
+    Ok(())
+}
+
+async fn history(c: &Client, a: HistoryArgs) -> Result<()> {
+    let v = c
+        .get_json(&format!("/images/{}/history", enc(&a.name)))
+        .await?;
+    let trunc = !a.no_trunc;
+    let rows: Vec<Value> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let id = h["Id"].as_str().unwrap_or("<missing>");
+            let id = if id == "<missing>" || !trunc {
+                id.to_string()
+            } else {
+                short_id(id)
+            };
+            let created = h["Created"].as_i64().unwrap_or(0);
+            let by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
+            let size = h["Size"].as_f64().unwrap_or(0.0);
+            json!({
+                "ID": id,
+                "CreatedSince": if a.human { ago(created) } else { rfc3339(created) },
+                "CreatedAt": rfc3339(created),
+                "CreatedBy": if trunc { ellipsis(&by, 45) } else { by },
+                "Size": if a.human { human_size_prec(size, 3) } else { format!("{size}") },
+                "Comment": h["Comment"].as_str().unwrap_or(""),
+            })
+        })
+        .collect();
+    if a.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(());
+    }
+    let format = a.format.unwrap_or_else(|| {
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+    });
+    let headers = &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ];
+    print!("{}", Formatter { format, headers }.render(&rows)?);
+    Ok(())
+}
+
+async fn push(c: &Client, a: PushArgs) -> Result<()> {
+    let (name, tag, _) = split_ref(&a.name);
+    let tag = if a.all_tags {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
+    let path = with_query(&format!("/images/{}/push", enc(&name)), &[("tag", tag)]);
+    let resp = c
+        .stream(
+            Method::POST,
+            &path,
+            empty(),
+            &[("X-Registry-Auth", registry_auth(&name))],
+        )
+        .await?;
+    print_json_stream(resp.into_body(), false, a.quiet).await
+}
+
+async fn import(c: &Client, a: ImportArgs) -> Result<()> {
+    let (repo, tag) = match &a.reference {
+        Some(r) => {
+            let (n, t, _) = split_ref(r);
+            (n, t.unwrap_or_default())
+        }
+        None => (String::new(), String::new()),
+    };
+    let remote = a.file.starts_with("http://") || a.file.starts_with("https://");
+    let mut q = vec![
+        ("fromSrc", if remote { a.file.clone() } else { "-".into() }),
+        ("repo", repo),
+        ("tag", tag),
+        ("message", a.message.clone().unwrap_or_default()),
+        ("platform", a.platform.clone().unwrap_or_default()),
+    ];
+    for ch in &a.change {
+        q.push(("changes", ch.clone()));
+    }
+    let body = if remote {
+        empty()
+    } else if a.file == "-" {
+        reader_body(tokio::io::stdin())
+    } else {
+        reader_body(
+            tokio::fs::File::open(&a.file)
+                .await
+                .with_context(|| format!("open {}", a.file))?,
+        )
+    };
+    let resp = c
+        .stream(
+            Method::POST,
+            &with_query("/images/create", &q),
+            body,
+            &[("Content-Type", "application/x-tar".into())],
+        )
+        .await?;
+    let mut id = String::new();
+    let mut err = None;
+    each_json(resp.into_body(), |m| {
+        if let Some(e) = m["error"].as_str() {
+            err = Some(e.to_string());
+        } else if let Some(s) = m["status"].as_str() {
+            id = s.to_string();
+        }
+        Ok(true)
+    })
+    .await?;
+    if let Some(e) = err {
+        bail!("{e}");
+    }
+    println!("{}", id.trim());
+    Ok(())
+}
+
+async fn build(c: &Client, a: BuildArgs) -> Result<()> {
+    let ctx = std::path::PathBuf::from(&a.context);
+    if !ctx.is_dir() {
+        bail!("unable to prepare context: path {:?} not found", a.context);
+    }
+    let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
+    let ignored: Vec<String> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
+        .collect();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    let mut stack = vec![ctx.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let p = e.path();
+            let rel = p
+                .strip_prefix(&ctx)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if ignored
+                .iter()
+                .any(|i| rel == *i || rel.starts_with(&format!("{i}/")))
+            {
+                continue;
+            }
+            if e.file_type()?.is_dir() {
+                builder.append_dir(&rel, &p)?;
+                stack.push(p);
+            } else {
+                builder.append_path_with_name(&p, &rel)?;
+            }
+        }
+    }
+    let data = builder.into_inner()?;
+    let build_args: serde_json::Map<String, Value> = a
+        .build_arg
+        .iter()
+        .map(|b| match b.split_once('=') {
+            Some((k, v)) => (k.to_string(), json!(v)),
+            None => (
+                b.clone(),
+                std::env::var(b).map(Value::from).unwrap_or(Value::Null),
+            ),
+        })
+        .collect();
+    let labels: serde_json::Map<String, Value> = a
+        .label
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), json!(v))
+        })
+        .collect();
+    let mut q: Vec<(&str, String)> = a.tag.iter().map(|t| ("t", t.clone())).collect();
+    q.extend([
+        ("dockerfile", a.file.clone().unwrap_or_default()),
+        (
+            "buildargs",
+            if build_args.is_empty() {
+                String::new()
+            } else {
+                Value::Object(build_args).to_string()
+            },
+        ),
+        (
+            "labels",
+            if labels.is_empty() {
+                String::new()
+            } else {
+                Value::Object(labels).to_string()
+            },
+        ),
+        (
+            "nocache",
+            if a.no_cache {
+                "1".into()
+            } else {
+                String::new()
+            },
+        ),
+        ("pull", if a.pull { "1".into() } else { String::new() }),
+        ("q", if a.quiet { "1".into() } else { String::new() }),
+        ("rm", if a.rm { "1".into() } else { "0".into() }),
+        ("target", a.target.clone().unwrap_or_default()),
+        ("networkmode", a.network.clone().unwrap_or_default()),
+        ("platform", a.platform.clone().unwrap_or_default()),
+        ("version", "1".into()),
+    ]);
+    let body = http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
+        http_body_util::Full::new(bytes::Bytes::from(data)),
+        |never| match never {},
+    ));
+    let resp = c
+        .stream(
+            Method::POST,
+            &with_query("/build", &q),
+            body,
+            &[("Content-Type", "application/x-tar".into())],
+        )
+        .await?;
+    let mut id = String::new();
+    let mut err = None;
+    each_json(resp.into_body(), |m| {
+        if let Some(e) = m["error"].as_str() {
+            err = Some(e.to_string());
+            return Ok(false);
+        }
+        if let Some(i) = m["aux"]["ID"].as_str() {
+            id = i.to_string();
+        }
+        if !a.quiet {
+            if let Some(s) = m["stream"].as_str() {
+                print!("{s}");
+            } else if let Some(s) = m["status"].as_str() {
+                println!("{s}");
+            }
+        }
+        Ok(true)
+    })
+    .await?;
+    if let Some(e) = err {
+        bail!("{e}");
+    }
+    if a.quiet {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+fn config_path() -> std::path::PathBuf {
+    let dir = std::env::var("BERTH_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".berth")
+        });
+    dir.join("config.json")
+}
+
+/// The CLI's config (docker's config.json format): berth's own, else docker's.
+fn read_config() -> Value {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    for p in [
+        config_path(),
+        std::path::PathBuf::from(home).join(".docker/config.json"),
+    ] {
+        if let Some(v) = std::fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        {
+            return v;
+        }
+    }
+    json!({"auths": {}})
+}
+
+fn write_config(v: &Value) -> Result<()> {
+    let p = config_path();
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = p.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)?;
+    std::fs::rename(&tmp, &p)?;
+    Ok(())
+}
+
+async fn login(c: &Client, a: LoginArgs) -> Result<()> {
+    let server = a
+        .server
+        .clone()
+        .unwrap_or_else(|| "https://index.docker.io/v1/".into());
+    let username = match a.username {
+        Some(u) => u,
+        None => {
+            print!("Username: ");
+            std::io::stdout().flush()?;
+            let mut l = String::new();
+            std::io::stdin().read_line(&mut l)?;
+            l.trim().to_string()
+        }
+    };
+    let password = if a.password_stdin {
+        let mut l = String::new();
+        std::io::stdin().read_line(&mut l)?;
+        l.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p
+    } else {
+        print!("Password: ");
+        std::io::stdout().flush()?;
+        let stdin = std::io::stdin();
+        let saved = nix::sys::termios::tcgetattr(&stdin).ok();
+        if let Some(s) = &saved {
+            let mut t = s.clone();
+            t.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &t);
+        }
+        let mut l = String::new();
+        let r = stdin.read_line(&mut l);
+        if let Some(s) = &saved {
+            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, s);
+        }
+        println!();
+        r?;
+        l.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if password.is_empty() {
+        bail!("Error: Password Required");
+    }
+    let v = c
+        .post_json(
+            "/auth",
+            &json!({"username": username, "password": password, "serveraddress": server}),
+        )
+        .await?;
+    let mut cfg = read_config();
+    if !cfg["auths"].is_object() {
+        cfg["auths"] = json!({});
+    }
+    cfg["auths"][&server] =
+        json!({"auth": base64_encode(format!("{username}:{password}").as_bytes())});
+    write_config(&cfg)?;
+    println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
+    Ok(())
+}
+
+async fn search(c: &Client, a: SearchArgs) -> Result<()> {
+    let path = with_query(
+        "/images/search",
+        &[
+            ("term", a.term.clone()),
+            ("limit", a.limit.map(|l| l.to_string()).unwrap_or_default()),
+            ("filters", super::filters_json(&a.filter)),
+        ],
+    );
+    let v = c.get_json(&path).await?;
+    let rows: Vec<Value> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let d = r["description"].as_str().unwrap_or("").replace('\n', " ");
+            json!({
+                "Name": r["name"],
+                "Description": if a.no_trunc { d } else { ellipsis(&d, 45) },
+                "StarCount": r["star_count"].as_u64().unwrap_or(0).to_string(),
+                "IsOfficial": if r["is_official"].as_bool().unwrap_or(false) { "[OK]" } else { "" },
+            })
+        })
+        .collect();
+    let format = a.format.unwrap_or_else(|| {
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}".into()
+    });
+    let headers = &[
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+    ];
+    print!("{}", Formatter { format, headers }.render(&rows)?);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_rows_like_docker_images() {
+        let img = json!({
+            "Id": "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741",
+            "RepoTags": ["busybox:latest", "localhost:5000/busybox:1"],
+            "RepoDigests": ["busybox@sha256:abc"],
+            "Created": crate::client::units::now_secs() as i64 - 3 * 86400,
+            "Size": 4_261_550,
+        });
+        let rows = image_rows(&img, true);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["Repository"], "busybox");
+        assert_eq!(rows[0]["Tag"], "latest");
+        assert_eq!(rows[0]["Digest"], "sha256:abc");
+        assert_eq!(rows[1]["Repository"], "localhost:5000/busybox");
+        assert_eq!(rows[1]["Digest"], "<none>");
+        assert_eq!(rows[0]["ID"], "3f57d9401f8d");
+        let out = Formatter {
+            format: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into(),
+            headers: IMAGE_HEADERS,
+        }
+        .render(&rows)
+        .unwrap();
+        assert_eq!(
+            out,
+            "REPOSITORY               TAG       IMAGE ID       CREATED      SIZE\n\
+             busybox                  latest    3f57d9401f8d   3 days ago   4.26MB\n\
+             localhost:5000/busybox   1         3f57d9401f8d   3 days ago   4.26MB\n"
+        );
+        let none = image_rows(
+            &json!({"Id": "sha256:00", "RepoTags": [], "RepoDigests": []}),
+            true,
+        );
+        assert_eq!(none[0]["Repository"], "<none>");
+        assert_eq!(none[0]["Tag"], "<none>");
+    }
+
+    #[test]
+    fn names_normalize() {
+        assert_eq!(with_latest("busybox"), "busybox:latest");
+        assert_eq!(with_latest("busybox:1"), "busybox:1");
+        assert_eq!(
+            full_name("busybox:latest"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(full_name("me/app:1"), "docker.io/me/app:1");
+        assert_eq!(full_name("localhost:5000/a:1"), "localhost:5000/a:1");
+    }
+}
