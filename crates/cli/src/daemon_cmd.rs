@@ -10,7 +10,11 @@ use clap::Parser;
 #[command(name = "berth daemon")]
 struct DaemonArgs {
     /// Socket to listen on (unix:///path or a path).
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     host: String,
     /// Persistent state: images, containers, volumes.
     #[arg(long, default_value = "/var/lib/berth")]

@@ -144,7 +144,9 @@ impl Containers {
         if let Some(c) = all.values().find(|c| c.name == name) {
             return Ok(c);
         }
-        let mut matches = all.values().filter(|c| !key.is_empty() && c.id.starts_with(key));
+        let mut matches = all
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key));
         match (matches.next(), matches.next()) {
             (Some(c), None) => Ok(c),
             (Some(_), Some(_)) => Err(ApiError::NotFound(format!(
@@ -238,8 +240,8 @@ pub fn new_id() -> Result<String> {
 /// A generated name in dockerd's adjective_surname style.
 pub fn generate_name(id: &str) -> String {
     const LEFT: &[&str] = &[
-        "admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",
-        "jolly", "keen", "loving", "modest", "nifty", "quirky", "relaxed", "serene",
+        "admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
+        "keen", "loving", "modest", "nifty", "quirky", "relaxed", "serene",
     ];
     const RIGHT: &[&str] = &[
         "babbage", "curie", "darwin", "euler", "feynman", "galileo", "hopper", "hypatia",

@@ -88,13 +88,19 @@ impl Daemon {
 
     pub fn add_pending_attach(&self, id: &str) -> oneshot::Receiver<PathBuf> {
         let (tx, rx) = oneshot::channel();
-        let mut map = self.pending_attach.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.entry(id.to_owned()).or_default().push(tx);
         rx
     }
 
     pub fn take_pending_attach(&self, id: &str) -> Vec<oneshot::Sender<PathBuf>> {
-        let mut map = self.pending_attach.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.remove(id)
             .unwrap_or_default()
             .into_iter()
@@ -136,10 +142,13 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
         }
     };
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("serve the API: {e}"))?;
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| format!("serve the API: {e}"))?;
     let _ = std::fs::remove_file(&daemon.opts.socket);
     Ok(())
 }

@@ -37,12 +37,18 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 
 impl Daemon {
     /// `POST /containers/create`.
-    pub fn create_container(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<Container> {
+    pub fn create_container(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<Container> {
         let image_name = body
             .image
             .clone()
             .filter(|i| !i.is_empty())
-            .ok_or_else(|| ApiError::BadRequest("config cannot be empty in order to create a container".into()))?;
+            .ok_or_else(|| {
+                ApiError::BadRequest("config cannot be empty in order to create a container".into())
+            })?;
         let image = self.images.get(&image_name).map_err(|e| match e {
             berth_image::Error::NotFound(_) => {
                 ApiError::NotFound(format!("No such image: {}", familiar(&image_name)))
@@ -58,7 +64,8 @@ impl Daemon {
             }
             None => {
                 let base = container::generate_name(&id);
-                let taken: Vec<String> = self.containers.list().into_iter().map(|c| c.name).collect();
+                let taken: Vec<String> =
+                    self.containers.list().into_iter().map(|c| c.name).collect();
                 if taken.contains(&base) {
                     format!("{base}_{}", &id[..4])
                 } else {
@@ -110,9 +117,17 @@ impl Daemon {
             }
         }
         let config = ContainerConfig {
-            hostname: body.hostname.clone().filter(|h| !h.is_empty()).or_else(|| Some(id[..12].to_owned())),
+            hostname: body
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty())
+                .or_else(|| Some(id[..12].to_owned())),
             domainname: body.domainname.clone(),
-            user: body.user.clone().filter(|u| !u.is_empty()).or_else(|| img["User"].as_str().map(str::to_owned)),
+            user: body
+                .user
+                .clone()
+                .filter(|u| !u.is_empty())
+                .or_else(|| img["User"].as_str().map(str::to_owned)),
             attach_stdin: body.attach_stdin,
             attach_stdout: body.attach_stdout,
             attach_stderr: body.attach_stderr,
@@ -129,10 +144,18 @@ impl Daemon {
                 .working_dir
                 .clone()
                 .filter(|w| !w.is_empty())
-                .or_else(|| img["WorkingDir"].as_str().filter(|w| !w.is_empty()).map(str::to_owned)),
+                .or_else(|| {
+                    img["WorkingDir"]
+                        .as_str()
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                }),
             entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
             labels: Some(labels),
-            stop_signal: body.stop_signal.clone().or_else(|| img["StopSignal"].as_str().map(str::to_owned)),
+            stop_signal: body
+                .stop_signal
+                .clone()
+                .or_else(|| img["StopSignal"].as_str().map(str::to_owned)),
             stop_timeout: body.stop_timeout,
             ..Default::default()
         };
@@ -143,14 +166,25 @@ impl Daemon {
                 )));
             }
         }
-        let runtime = host_config.runtime.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| "berth".into());
-        if runtime != "berth" && runtime != "runc-berth" && !self.opts.runtimes.contains_key(&runtime) {
+        let runtime = host_config
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "berth".into());
+        if runtime != "berth"
+            && runtime != "runc-berth"
+            && !self.opts.runtimes.contains_key(&runtime)
+        {
             return Err(ApiError::BadRequest(format!(
                 "unknown or invalid runtime name: {runtime}"
             )));
         }
         validate_restart(&host_config)?;
-        if host_config.network_mode.as_deref().is_none_or(|m| m.is_empty() || m == "default") {
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(|m| m.is_empty() || m == "default")
+        {
             host_config.network_mode = Some("bridge".into());
         }
 
@@ -226,7 +260,11 @@ impl Daemon {
                 [s, d] => (*s, *d, ""),
                 [s, d, m] => (*s, *d, *m),
                 [d] => ("", *d, ""),
-                _ => return Err(ApiError::BadRequest(format!("invalid volume specification: '{bind}'"))),
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid volume specification: '{bind}'"
+                    )))
+                }
             };
             if !dst.starts_with('/') {
                 return Err(ApiError::BadRequest(format!(
@@ -236,18 +274,44 @@ impl Daemon {
             let read_only = mode.split(',').any(|o| o == "ro");
             let options: Vec<String> = mode
                 .split(',')
-                .filter(|o| matches!(*o, "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"))
+                .filter(|o| {
+                    matches!(
+                        *o,
+                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
+                    )
+                })
                 .map(str::to_owned)
                 .collect();
             let record = if src.starts_with('/') {
                 // `-v /host:/ctr` creates a missing host directory, as dockerd does.
                 std::fs::create_dir_all(src).ok();
-                MountRecord { kind: "bind".into(), name: String::new(), source: src.into(), destination: dst.into(), read_only, options, anonymous: false }
+                MountRecord {
+                    kind: "bind".into(),
+                    name: String::new(),
+                    source: src.into(),
+                    destination: dst.into(),
+                    read_only,
+                    options,
+                    anonymous: false,
+                }
             } else {
                 let anonymous = src.is_empty();
-                let v = self.volumes.create((!anonymous).then_some(src), None, HashMap::new(), HashMap::new())?;
+                let v = self.volumes.create(
+                    (!anonymous).then_some(src),
+                    None,
+                    HashMap::new(),
+                    HashMap::new(),
+                )?;
                 let name = v["Name"].as_str().unwrap_or_default().to_owned();
-                MountRecord { kind: "volume".into(), source: self.volumes.data_dir(&name), name, destination: dst.into(), read_only, options, anonymous }
+                MountRecord {
+                    kind: "volume".into(),
+                    source: self.volumes.data_dir(&name),
+                    name,
+                    destination: dst.into(),
+                    read_only,
+                    options,
+                    anonymous,
+                }
             };
             mounts.retain(|m| m.destination != record.destination);
             mounts.push(record);
@@ -266,13 +330,34 @@ impl Daemon {
                     if !Path::new(&src).exists() {
                         return Err(ApiError::BadRequest(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}")));
                     }
-                    MountRecord { kind, name: String::new(), source: src.into(), destination: dst, read_only, options: vec![], anonymous: false }
+                    MountRecord {
+                        kind,
+                        name: String::new(),
+                        source: src.into(),
+                        destination: dst,
+                        read_only,
+                        options: vec![],
+                        anonymous: false,
+                    }
                 }
                 "volume" => {
                     let anonymous = src.is_empty();
-                    let v = self.volumes.create((!anonymous).then_some(src.as_str()), None, HashMap::new(), HashMap::new())?;
+                    let v = self.volumes.create(
+                        (!anonymous).then_some(src.as_str()),
+                        None,
+                        HashMap::new(),
+                        HashMap::new(),
+                    )?;
                     let name = v["Name"].as_str().unwrap_or_default().to_owned();
-                    MountRecord { kind, source: self.volumes.data_dir(&name), name, destination: dst, read_only, options: vec![], anonymous }
+                    MountRecord {
+                        kind,
+                        source: self.volumes.data_dir(&name),
+                        name,
+                        destination: dst,
+                        read_only,
+                        options: vec![],
+                        anonymous,
+                    }
                 }
                 "tmpfs" => {
                     let mut options = Vec::new();
@@ -282,9 +367,21 @@ impl Daemon {
                     if let Some(mode) = v["TmpfsOptions"]["Mode"].as_i64().filter(|s| *s > 0) {
                         options.push(format!("mode={mode:o}"));
                     }
-                    MountRecord { kind, name: String::new(), source: PathBuf::new(), destination: dst, read_only, options, anonymous: false }
+                    MountRecord {
+                        kind,
+                        name: String::new(),
+                        source: PathBuf::new(),
+                        destination: dst,
+                        read_only,
+                        options,
+                        anonymous: false,
+                    }
                 }
-                other => return Err(ApiError::BadRequest(format!("mount type unknown: {other:?}"))),
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "mount type unknown: {other:?}"
+                    )))
+                }
             };
             mounts.retain(|m| m.destination != record.destination);
             mounts.push(record);
@@ -295,9 +392,19 @@ impl Daemon {
                 if mounts.iter().any(|m| &m.destination == dst) {
                     continue;
                 }
-                let v = self.volumes.create(None, None, HashMap::new(), HashMap::new())?;
+                let v = self
+                    .volumes
+                    .create(None, None, HashMap::new(), HashMap::new())?;
                 let name = v["Name"].as_str().unwrap_or_default().to_owned();
-                mounts.push(MountRecord { kind: "volume".into(), source: self.volumes.data_dir(&name), name, destination: dst.clone(), read_only: false, options: vec![], anonymous: true });
+                mounts.push(MountRecord {
+                    kind: "volume".into(),
+                    source: self.volumes.data_dir(&name),
+                    name,
+                    destination: dst.clone(),
+                    read_only: false,
+                    options: vec![],
+                    anonymous: true,
+                });
             }
         }
         Ok(mounts)
@@ -309,10 +416,16 @@ impl Daemon {
         if c.is_running() {
             return Err(ApiError::NotModified);
         }
+        // Attachers waiting for this start connect as soon as the monitor listens, and the
+        // monitor holds the container's process until they have.
         let pending = self.take_pending_attach(&c.id);
+        let attachers = pending.len() as u32;
+        let monitor_dir = self.monitor_dir(&c.id);
+        for tx in pending {
+            let _ = tx.send(monitor_dir.clone());
+        }
         let this = self.clone();
         let id = c.id.clone();
-        let attachers = pending.len() as u32;
         let started = tokio::task::spawn_blocking(move || this.start_blocking(&id, attachers))
             .await
             .map_err(|e| ApiError::internal("start", e))?;
@@ -325,14 +438,11 @@ impl Daemon {
                     c.state.exit_code = exit_code_for_start_error(&msg);
                     Ok(())
                 });
-                let _ = berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
+                let _ =
+                    berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
                 return Err(e);
             }
         };
-        let monitor_dir = self.monitor_dir(&c.id);
-        for tx in pending {
-            let _ = tx.send(monitor_dir.clone());
-        }
         let c = self.containers.update(&c.id, |c| {
             c.state = State {
                 status: "running".into(),
@@ -374,7 +484,12 @@ impl Daemon {
             &crate::spec::Paths {
                 rootfs: &rootfs,
                 dir: &dir,
-                cgroup_parent: c.host_config.cgroup_parent.as_deref().filter(|p| !p.is_empty()).unwrap_or("/berth"),
+                cgroup_parent: c
+                    .host_config
+                    .cgroup_parent
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("/berth"),
             },
         )?;
         files::write_json_atomic(&dir.join("config.json"), &spec)
@@ -404,10 +519,15 @@ impl Daemon {
                 max_files,
             },
             restart: berth_monitor::RestartPolicy {
-                name: restart["Name"].as_str().filter(|n| !n.is_empty()).unwrap_or("no").to_owned(),
+                name: restart["Name"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("no")
+                    .to_owned(),
                 max_retries: restart["MaximumRetryCount"].as_u64().unwrap_or(0) as u32,
             },
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
+            attachers,
         };
         Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
     }
@@ -455,7 +575,8 @@ impl Daemon {
         tokio::spawn(async move {
             loop {
                 let dir = this.monitor_dir(&id);
-                let waited = tokio::task::spawn_blocking(move || berth_monitor::client::wait(&dir)).await;
+                let waited =
+                    tokio::task::spawn_blocking(move || berth_monitor::client::wait(&dir)).await;
                 let state = match waited {
                     Ok(Ok(s)) => s,
                     _ => match berth_monitor::read_state(&this.monitor_dir(&id)) {
@@ -463,7 +584,10 @@ impl Daemon {
                         Err(_) => break,
                     },
                 };
-                let restarting = matches!(state.status, berth_monitor::Status::Restarting | berth_monitor::Status::Running);
+                let restarting = matches!(
+                    state.status,
+                    berth_monitor::Status::Restarting | berth_monitor::Status::Running
+                );
                 let updated = this.containers.update(&id, |c| {
                     c.state.status = if restarting { "restarting" } else { "exited" }.into();
                     c.state.pid = 0;
@@ -553,7 +677,10 @@ impl Daemon {
         let state = berth_monitor::read_state(&self.monitor_dir(&c.id))
             .map_err(|_| ApiError::Conflict(format!("Container {} is not running", c.id)))?;
         if state.pid <= 0 || !matches!(state.status, berth_monitor::Status::Running) {
-            return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+            return Err(ApiError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         let sig = nix::sys::signal::Signal::try_from(sig)
             .map_err(|_| ApiError::BadRequest(format!("Invalid signal: {signal}")))?;
@@ -565,27 +692,42 @@ impl Daemon {
     pub async fn kill_container(self: &Arc<Self>, key: &str, signal: Option<&str>) -> Result<()> {
         let c = self.containers.find(key)?;
         if !c.is_running() {
-            return Err(ApiError::Conflict(format!("Cannot kill container: {}: Container {} is not running", key, c.id)));
+            return Err(ApiError::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                key, c.id
+            )));
         }
         let signal = signal.filter(|s| !s.is_empty()).unwrap_or("KILL");
         let dir = self.monitor_dir(&c.id);
-        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
         self.signal_container(&c, signal)?;
         let mut attrs = BTreeMap::new();
-        attrs.insert("signal".into(), berth_runtime::parse_signal(signal).map(|s| s.to_string()).unwrap_or_default());
+        attrs.insert(
+            "signal".into(),
+            berth_runtime::parse_signal(signal)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        );
         self.emit_container_with("kill", &c, attrs);
         Ok(())
     }
 
     /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
-    pub async fn stop_container(self: &Arc<Self>, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub async fn stop_container(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let c = self.containers.find(key)?;
         if !c.is_running() {
             return Err(ApiError::NotModified);
         }
         let mut exits = self.exit_watch(&c.id);
         let dir = self.monitor_dir(&c.id);
-        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
         let signal = signal
             .map(str::to_owned)
             .or_else(|| c.config.stop_signal.clone())
@@ -593,7 +735,8 @@ impl Daemon {
             .unwrap_or_else(|| "SIGTERM".into());
         let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
         let _ = self.signal_container(&c, &signal);
-        let exited = tokio::time::timeout(Duration::from_secs(timeout.max(0) as u64), exits.changed()).await;
+        let exited =
+            tokio::time::timeout(Duration::from_secs(timeout.max(0) as u64), exits.changed()).await;
         if exited.is_err() {
             let _ = self.signal_container(&c, "SIGKILL");
             let _ = tokio::time::timeout(Duration::from_secs(10), exits.changed()).await;
@@ -603,7 +746,12 @@ impl Daemon {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool, volumes: bool) -> Result<()> {
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        key: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let c = self.containers.find(key)?;
         if c.is_running() {
             if !force {
@@ -614,7 +762,9 @@ impl Daemon {
             }
             let mut exits = self.exit_watch(&c.id);
             let dir = self.monitor_dir(&c.id);
-            let _ = tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+            let _ =
+                tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir))
+                    .await;
             if self.signal_container(&c, "SIGKILL").is_ok() {
                 let _ = tokio::time::timeout(Duration::from_secs(10), exits.changed()).await;
             }
@@ -648,7 +798,11 @@ impl Daemon {
             "" | "not-running" if !c.is_running() => return Ok(c.state.exit_code as i64),
             "" | "not-running" | "next-exit" => {}
             "removed" => {}
-            other => return Err(ApiError::BadRequest(format!("invalid condition: \"{other}\""))),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid condition: \"{other}\""
+                )))
+            }
         }
         loop {
             if rx.changed().await.is_err() {
@@ -665,7 +819,12 @@ impl Daemon {
         self.emit_container_with(action, c, BTreeMap::new());
     }
 
-    pub fn emit_container_with(&self, action: &str, c: &Container, mut attrs: BTreeMap<String, String>) {
+    pub fn emit_container_with(
+        &self,
+        action: &str,
+        c: &Container,
+        mut attrs: BTreeMap<String, String>,
+    ) {
         attrs.insert("image".into(), c.image.clone());
         attrs.insert("name".into(), c.name.clone());
         for (k, v) in c.config.labels.iter().flatten() {
@@ -690,7 +849,9 @@ fn validate_restart(hc: &HostConfig) -> Result<()> {
         _ => return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
     }
     if hc.auto_remove.unwrap_or(false) && !matches!(name, "" | "no") {
-        return Err(ApiError::BadRequest("can't create 'AutoRemove' container with restart policy".into()));
+        return Err(ApiError::BadRequest(
+            "can't create 'AutoRemove' container with restart policy".into(),
+        ));
     }
     Ok(())
 }
@@ -717,7 +878,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
         'g' => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.trim().parse::<f64>().ok().map(|n| (n * mult as f64) as u64)
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .map(|n| (n * mult as f64) as u64)
 }
 
 fn familiar(name: &str) -> String {
@@ -731,7 +895,10 @@ fn familiar(name: &str) -> String {
 fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
     let src = rootfs.join(dest.trim_start_matches('/'));
     // The path comes from the image; do not follow a link that leaves the root.
-    if std::fs::symlink_metadata(&src).map(|m| !m.is_dir()).unwrap_or(true) {
+    if std::fs::symlink_metadata(&src)
+        .map(|m| !m.is_dir())
+        .unwrap_or(true)
+    {
         return;
     }
     let _ = std::process::Command::new("cp")

@@ -120,9 +120,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     let mut no_new_privs = false;
     let mut seccomp: Option<Value> = None;
     for opt in hc.security_opt.iter().flatten() {
-        let (k, v) = opt
-            .split_once(['=', ':'])
-            .unwrap_or((opt.as_str(), "true"));
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
         match k {
             "no-new-privileges" => no_new_privs = v != "false",
             "seccomp" if v == "unconfined" => seccomp = None,
@@ -199,7 +197,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     for (dest, opts) in hc.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
         options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
-        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}));
+        mounts.push(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}),
+        );
     }
 
     let host_net = hc.network_mode.as_deref() == Some("host");
@@ -364,7 +364,9 @@ fn devices(hc: &HostConfig, privileged: bool) -> Result<(Vec<Value>, Vec<Value>)
             "path": inside, "type": kind, "major": major, "minor": minor,
             "fileMode": meta.mode() & 0o7777, "uid": meta.uid(), "gid": meta.gid(),
         }));
-        rules.push(json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}));
+        rules.push(
+            json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
+        );
         Ok(())
     };
     for d in hc.devices.iter().flatten() {
@@ -430,7 +432,11 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
         (0, 0, "root".to_owned())
     } else if let Ok(n) = u.parse::<u32>() {
         let entry = passwd_entries(&passwd).find(|e| e.1 == n);
-        (n, entry.as_ref().map(|e| e.2).unwrap_or(0), entry.map(|e| e.0).unwrap_or_default())
+        (
+            n,
+            entry.as_ref().map(|e| e.2).unwrap_or(0),
+            entry.map(|e| e.0).unwrap_or_default(),
+        )
     } else {
         let e = passwd_entries(&passwd).find(|e| e.0 == u).ok_or_else(|| {
             ApiError::BadRequest(format!(
@@ -479,6 +485,10 @@ fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
 fn passwd_entries(passwd: &str) -> impl Iterator<Item = (String, u32, u32)> + '_ {
     passwd.lines().filter_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+        Some((
+            f.first()?.to_string(),
+            f.get(2)?.parse().ok()?,
+            f.get(3)?.parse().ok()?,
+        ))
     })
 }

@@ -15,12 +15,30 @@ use crate::state::{read_state, MonitorState};
 /// multiplexed frames (8-byte header: stream, 3 zero bytes, big-endian length); for a tty, raw
 /// bytes. What the caller writes goes to the container's stdin; shutting down the write half
 /// is EOF there.
+/// A client that attached before the start may call this before the monitor listens: a
+/// missing socket is retried for a few seconds.
 pub fn attach(dir: &Path, stdin: bool, stdout: bool, stderr: bool) -> Result<UnixStream> {
-    let mut stream = sock::connect(dir, ATTACH).map_err(|e| Error::Socket {
-        what: "connect to",
-        path: dir.join(ATTACH),
-        source: e,
-    })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut stream = loop {
+        match sock::connect(dir, ATTACH) {
+            Ok(s) => break s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => {
+                return Err(Error::Socket {
+                    what: "connect to",
+                    path: dir.join(ATTACH),
+                    source: e,
+                })
+            }
+        }
+    };
     let line = json!({"stdin": stdin, "stdout": stdout, "stderr": stderr}).to_string() + "\n";
     stream
         .write_all(line.as_bytes())

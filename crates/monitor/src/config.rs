@@ -23,6 +23,11 @@ pub struct MonitorConfig {
     pub restart: RestartPolicy,
     /// `None`: berth's runtime library, in-process. `Some(path)`: a runc-compatible binary.
     pub runtime: Option<PathBuf>,
+    /// Clients that attached before the start (`docker run`, `start -a`): the container's
+    /// process starts only once this many have connected to attach.sock (or after a few
+    /// seconds), so that they see its first byte of output.
+    #[serde(default)]
+    pub attachers: u32,
 }
 
 /// Docker's json-file log driver options.

@@ -8,7 +8,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::time::TimeSpec;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -74,6 +74,62 @@ pub fn run_monitor(dir: &Path) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Waits (at most a few seconds) for the `want` clients that attached before the start, and
+/// reads each one's request, so that the container's first output reaches them. Returns them
+/// and any stdin they sent along with the request.
+fn accept_early_attachers(listener: &UnixListener, want: u32) -> (Vec<Attacher>, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut stdin = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while out.len() < want as usize {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if !matches!(nix::poll::poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+            continue;
+        }
+        let Ok((mut conn, _)) = listener.accept() else {
+            continue;
+        };
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut line = Vec::new();
+        let mut byte = [0u8; 256];
+        while !line.contains(&b'\n') && line.len() <= MAX_REQUEST {
+            match conn.read(&mut byte) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => line.extend_from_slice(&byte[..n]),
+            }
+        }
+        let Some(nl) = line.iter().position(|&b| b == b'\n') else {
+            continue;
+        };
+        let Ok(req) = serde_json::from_slice::<AttachRequest>(&line[..nl]) else {
+            continue;
+        };
+        if req.stdin {
+            stdin.extend_from_slice(&line[nl + 1..]);
+        }
+        if conn.set_nonblocking(true).is_err() {
+            continue;
+        }
+        out.push(Attacher {
+            conn,
+            request: None,
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            stdin_eof: false,
+            pending: Vec::new(),
+            dead: false,
+        });
+    }
+    (out, stdin)
 }
 
 fn report_error(text: &str) -> String {
@@ -255,6 +311,7 @@ impl Monitor {
         };
         let attach_listener = listen(ATTACH).map_err(early)?;
         let control_listener = listen(CONTROL).map_err(early)?;
+        let (attachers, stdin_pending) = accept_early_attachers(&attach_listener, cfg.attachers);
         let run = launch::start(&cfg).map_err(early)?;
         state.status = Status::Running;
         state.pid = run.pid;
@@ -269,11 +326,11 @@ impl Monitor {
             log,
             attach_listener,
             control_listener,
-            attachers: Vec::new(),
+            attachers,
             controls: Vec::new(),
             waiters: Vec::new(),
             run: Some(run),
-            stdin_pending: Vec::new(),
+            stdin_pending,
             stdin_closing: false,
             no_restart: false,
             restart_at: None,

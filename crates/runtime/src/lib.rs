@@ -28,9 +28,9 @@ mod state;
 mod sync;
 mod syscall;
 
+pub use capabilities::name as capability_name;
 pub use cgroups::CgroupError;
 pub use container::{Container, CreateOptions, ExecOptions, Runtime};
-pub use capabilities::name as capability_name;
 pub use default_spec::{default_spec, rootless_spec};
 pub use error::{Error, Result};
 pub use exe_guard::ensure_sealed_exe;

@@ -16,14 +16,21 @@ use crate::error::{ApiError, Result};
 /// Docker accepts `Cmd`/`Entrypoint` as a string too; normalise to arrays before parsing.
 fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
     let mut v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::BadRequest("config cannot be empty in order to create a container".into()));
+        return Err(ApiError::BadRequest(
+            "config cannot be empty in order to create a container".into(),
+        ));
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?
     };
     for key in ["Cmd", "Entrypoint"] {
         if let Some(Value::String(s)) = v.get(key) {
             let s = s.clone();
-            v[key] = if s.is_empty() { json!([]) } else { json!(["/bin/sh", "-c", s]) };
+            v[key] = if s.is_empty() {
+                json!([])
+            } else {
+                json!(["/bin/sh", "-c", s])
+            };
         }
     }
     serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
@@ -36,7 +43,10 @@ pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
     let c = tokio::task::spawn_blocking(move || dd.create_container(name.as_deref(), body))
         .await
         .map_err(|e| ApiError::internal("create", e))??;
-    Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": c.id, "Warnings": []}),
+    ))
 }
 
 pub async fn start(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
@@ -46,13 +56,21 @@ pub async fn start(State(d): State<Shared>, Path(id): Path<String>) -> Result<Re
 
 pub async fn stop(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
     let t = q.get("t").and_then(|t| t.parse().ok());
-    d.stop_container(&id, t, q.get("signal").map(|s| s.as_str())).await?;
+    d.stop_container(&id, t, q.get("signal").map(|s| s.as_str()))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn restart(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+pub async fn restart(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    q: Query,
+) -> Result<Response> {
     let t = q.get("t").and_then(|t| t.parse().ok());
-    match d.stop_container(&id, t, q.get("signal").map(|s| s.as_str())).await {
+    match d
+        .stop_container(&id, t, q.get("signal").map(|s| s.as_str()))
+        .await
+    {
         Ok(()) | Err(ApiError::NotModified) => {}
         Err(e) => return Err(e),
     }
@@ -64,7 +82,8 @@ pub async fn restart(State(d): State<Shared>, Path(id): Path<String>, q: Query) 
 }
 
 pub async fn kill(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
-    d.kill_container(&id, q.get("signal").map(|s| s.as_str())).await?;
+    d.kill_container(&id, q.get("signal").map(|s| s.as_str()))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -72,8 +91,13 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
     let condition = q.get("condition").cloned().unwrap_or_default();
     // Fail before streaming: a missing container is a 404, not a 200 with an error inside.
     d.containers.find(&id)?;
-    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
-        return Err(ApiError::BadRequest(format!("invalid condition: \"{condition}\"")));
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid condition: \"{condition}\""
+        )));
     }
     // The headers go out at once, the body when the container exits: docker CLI starts the
     // container only after it sees the wait registered (dockerd flushes the same way).
@@ -91,7 +115,8 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
 }
 
 pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
-    d.remove_container(&id, flag(&q, "force"), flag(&q, "v")).await?;
+    d.remove_container(&id, flag(&q, "force"), flag(&q, "v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -101,7 +126,8 @@ pub async fn resize(State(d): State<Shared>, Path(id): Path<String>, q: Query) -
     let w = q.get("w").and_then(|v| v.parse().ok()).unwrap_or(80);
     if c.is_running() {
         let dir = d.monitor_dir(&c.id);
-        let _ = tokio::task::spawn_blocking(move || berth_monitor::client::resize(&dir, h, w)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || berth_monitor::client::resize(&dir, h, w)).await;
     }
     Ok(StatusCode::OK.into_response())
 }
@@ -137,7 +163,10 @@ fn runtime_container(d: &Shared, c: &Container) -> Result<berth_runtime::Contain
 pub async fn pause(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
     let c = d.containers.find(&id)?;
     if c.state.status != "running" {
-        return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
     }
     runtime_container(&d, &c)?.pause()?;
     let c = d.containers.update(&c.id, |c| {
@@ -151,7 +180,10 @@ pub async fn pause(State(d): State<Shared>, Path(id): Path<String>) -> Result<Re
 pub async fn unpause(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
     let c = d.containers.find(&id)?;
     if c.state.status != "paused" {
-        return Err(ApiError::Conflict(format!("Container {} is not paused", c.id)));
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not paused",
+            c.id
+        )));
     }
     runtime_container(&d, &c)?.resume()?;
     let c = d.containers.update(&c.id, |c| {
@@ -167,7 +199,10 @@ pub async fn unpause(State(d): State<Shared>, Path(id): Path<String>) -> Result<
 pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
     let c = d.containers.find(&id)?;
     if !c.is_running() {
-        return Err(ApiError::Conflict(format!("Container {} is not running", c.id)));
+        return Err(ApiError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
     }
     let pids = runtime_container(&d, &c).and_then(|rc| Ok(rc.pids()?))?;
     let args = q.get("ps_args").cloned().unwrap_or_else(|| "-ef".into());
@@ -180,20 +215,29 @@ pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> R
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     let titles: Vec<&str> = header.split_whitespace().collect();
-    let pid_col = titles.iter().position(|t| *t == "PID").ok_or_else(|| {
-        ApiError::BadRequest(format!("Couldn't find PID field in ps output"))
-    })?;
+    let pid_col = titles
+        .iter()
+        .position(|t| *t == "PID")
+        .ok_or_else(|| ApiError::BadRequest(format!("Couldn't find PID field in ps output")))?;
     let mut processes = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if pids.contains(&pid) {
-            let mut row: Vec<String> = fields[..titles.len().min(fields.len()) - 1].iter().map(|s| s.to_string()).collect();
+            let mut row: Vec<String> = fields[..titles.len().min(fields.len()) - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             row.push(fields[titles.len() - 1..].join(" "));
             processes.push(row);
         }
     }
-    Ok(json(StatusCode::OK, &json!({"Titles": titles, "Processes": processes})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"Titles": titles, "Processes": processes}),
+    ))
 }
 
 pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
@@ -222,15 +266,22 @@ pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<R
         let dir = dd.container_dir(&c.id);
         let target = dir.join("export-root");
         let _ = std::fs::create_dir_all(&target);
-        let overlay = berth_image::OverlayMount { lowers: c.rootfs.lowers.clone(), upper: c.rootfs.upper.clone(), work: c.rootfs.work.clone() };
+        let overlay = berth_image::OverlayMount {
+            lowers: c.rootfs.lowers.clone(),
+            upper: c.rootfs.upper.clone(),
+            work: c.rootfs.work.clone(),
+        };
         // A second, private mount of the same layers: the running container's own mount is
         // not disturbed, and a stopped one needs none.
         let mut w = super::logs::ChannelWriter::new(tx);
-        let result = overlay.mount_at(&target).map_err(|e| e.to_string()).and_then(|_| {
-            let r = berth_image::export_rootfs(&target, &mut w).map_err(|e| e.to_string());
-            let _ = berth_image::OverlayMount::unmount(&target);
-            r
-        });
+        let result = overlay
+            .mount_at(&target)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                let r = berth_image::export_rootfs(&target, &mut w).map_err(|e| e.to_string());
+                let _ = berth_image::OverlayMount::unmount(&target);
+                r
+            });
         if let Err(e) = result {
             w.fail(e);
         }
@@ -253,15 +304,21 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
             reclaimed += size;
         }
     }
-    Ok(json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
 }
 
 fn label_filters_match(c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
     let labels = c.config.labels.clone().unwrap_or_default();
-    filt.get("label").into_iter().flatten().all(|l| match l.split_once('=') {
-        Some((k, v)) => labels.get(k).map(|x| x.as_str()) == Some(v),
-        None => labels.contains_key(l),
-    })
+    filt.get("label")
+        .into_iter()
+        .flatten()
+        .all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).map(|x| x.as_str()) == Some(v),
+            None => labels.contains_key(l),
+        })
 }
 
 pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
@@ -273,7 +330,12 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         .containers
         .list()
         .into_iter()
-        .filter(|c| all || limit > 0 || c.is_running() || filt.contains_key("status") || filt.contains_key("exited"))
+        .filter(|c| {
+            all || limit > 0
+                || c.is_running()
+                || filt.contains_key("status")
+                || filt.contains_key("exited")
+        })
         .filter(|c| matches_filters(&d, c, &filt))
         .collect();
     list.sort_by(|a, b| b.created.cmp(&a.created));
@@ -291,10 +353,26 @@ fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>
             "name" => c.name.contains(v.trim_start_matches('/')),
             "status" => c.state.status == *v,
             "exited" => c.state.status == "exited" && c.state.exit_code.to_string() == *v,
-            "label" => label_filters_match(c, &HashMap::from([("label".to_owned(), vec![v.clone()])])),
-            "ancestor" => c.image == *v || c.image_id.starts_with(v.as_str()) || d.images.get(v).map(|i| i.id == c.image_id).unwrap_or(false),
+            "label" => {
+                label_filters_match(c, &HashMap::from([("label".to_owned(), vec![v.clone()])]))
+            }
+            "ancestor" => {
+                c.image == *v
+                    || c.image_id.starts_with(v.as_str())
+                    || d.images.get(v).map(|i| i.id == c.image_id).unwrap_or(false)
+            }
             "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
-            "before" | "since" => d.containers.find(v).map(|o| if k == "before" { c.created < o.created } else { c.created > o.created }).unwrap_or(false),
+            "before" | "since" => d
+                .containers
+                .find(v)
+                .map(|o| {
+                    if k == "before" {
+                        c.created < o.created
+                    } else {
+                        c.created > o.created
+                    }
+                })
+                .unwrap_or(false),
             _ => true,
         })
     })
@@ -306,8 +384,16 @@ pub fn status_text(c: &Container) -> String {
     match c.state.status.as_str() {
         "running" => format!("Up {}", since(&c.state.started_at)),
         "paused" => format!("Up {} (Paused)", since(&c.state.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
-        "exited" => format!("Exited ({}) {} ago", c.state.exit_code, since(&c.state.finished_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
         "created" => "Created".into(),
         other => other.to_owned(),
     }
@@ -375,7 +461,11 @@ fn summary(d: &Shared, c: &Container, with_size: bool) -> Value {
     v
 }
 
-pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+pub async fn inspect(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    q: Query,
+) -> Result<Response> {
     let c = d.containers.find(&id)?;
     let mut state = json!({
         "Status": c.state.status,
@@ -429,4 +519,3 @@ pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>, q: Query) 
     }
     Ok(json(StatusCode::OK, &v))
 }
-

@@ -75,7 +75,9 @@ pub async fn attach(
         if std_stream.set_nonblocking(true).is_err() {
             return;
         }
-        let Ok(monitor) = tokio::net::UnixStream::from_std(std_stream) else { return };
+        let Ok(monitor) = tokio::net::UnixStream::from_std(std_stream) else {
+            return;
+        };
         let (mut mon_read, mut mon_write) = monitor.into_split();
         let (mut cli_read, mut cli_write) = tokio::io::split(TokioIo::new(upgraded));
         let to_client = async {
@@ -99,10 +101,17 @@ pub async fn attach(
 }
 
 /// `POST /containers/{id}/exec`.
-pub async fn exec_create(State(d): State<Shared>, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+pub async fn exec_create(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let c = d.containers.find(&id)?;
     if c.state.status != "running" {
-        return Err(ApiError::Conflict(format!("container {} is not running", c.id)));
+        return Err(ApiError::Conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
     }
     let config: bollard_stubs::models::ExecConfig = parse_body(&body)?;
     if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
@@ -134,7 +143,12 @@ fn exec_process(d: &Shared, e: &Exec) -> Result<Value> {
         .ok_or_else(|| ApiError::Conflict(format!("container {} is not running", c.id)))?;
     let mut p = spec["process"].clone();
     let cfg = &e.config;
-    let user = cfg.user.clone().filter(|u| !u.is_empty()).or(c.config.user.clone()).unwrap_or_default();
+    let user = cfg
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or(c.config.user.clone())
+        .unwrap_or_default();
     let (uid, gid, gids) = crate::spec::resolve_user(&dir.join("rootfs"), &user)?;
     p["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
     p["args"] = json!(cfg.cmd.clone().unwrap_or_default());
@@ -142,7 +156,12 @@ fn exec_process(d: &Shared, e: &Exec) -> Result<Value> {
     if let Some(w) = cfg.working_dir.clone().filter(|w| !w.is_empty()) {
         p["cwd"] = json!(w);
     }
-    let mut env: Vec<String> = p["env"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let mut env: Vec<String> = p["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     for kv in cfg.env.iter().flatten() {
         let key = kv.split('=').next().unwrap_or(kv);
         env.retain(|x| x.split('=').next() != Some(key));
@@ -150,17 +169,28 @@ fn exec_process(d: &Shared, e: &Exec) -> Result<Value> {
     }
     p["env"] = json!(env);
     if cfg.privileged.unwrap_or(false) {
-        let all: Vec<String> = (0..=40).filter_map(|n| berth_runtime::capability_name(n).map(str::to_owned)).collect();
+        let all: Vec<String> = (0..=40)
+            .filter_map(|n| berth_runtime::capability_name(n).map(str::to_owned))
+            .collect();
         p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     Ok(p)
 }
 
 /// `POST /exec/{id}/start`.
-pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req: Request) -> Result<Response> {
-    let e = d.execs.get(&id).ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
+pub async fn exec_start(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> Result<Response> {
+    let e = d
+        .execs
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
     if e.running || e.exit_code.is_some() {
-        return Err(ApiError::Conflict(format!("Error: Exec command {id} has already run")));
+        return Err(ApiError::Conflict(format!(
+            "Error: Exec command {id} has already run"
+        )));
     }
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
@@ -169,31 +199,54 @@ pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req
     let detach = start["Detach"].as_bool().unwrap_or(false);
     let tty = e.config.tty.unwrap_or(false);
     let process = exec_process(&d, &e)?;
-    let pfile = d.monitor_dir(&e.container_id).join(format!("exec-{id}.json"));
-    crate::files::write_json_atomic(&pfile, &process).map_err(|err| ApiError::internal("write exec process", err))?;
+    let pfile = d
+        .monitor_dir(&e.container_id)
+        .join(format!("exec-{id}.json"));
+    crate::files::write_json_atomic(&pfile, &process)
+        .map_err(|err| ApiError::internal("write exec process", err))?;
     let mut cmd = tokio::process::Command::new(&d.opts.berth_exe);
-    cmd.arg("runtime").arg("--root").arg(d.runtime_root()).arg("exec").arg("--process").arg(&pfile);
+    cmd.arg("runtime")
+        .arg("--root")
+        .arg(d.runtime_root())
+        .arg("exec")
+        .arg("--process")
+        .arg(&pfile);
     if detach {
         cmd.arg("--detach");
     }
     cmd.arg(&e.container_id);
     d.execs.update(&id, |x| x.running = true);
     if detach {
-        let out = cmd.stdin(std::process::Stdio::null()).output().await.map_err(|err| ApiError::internal("exec", err))?;
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|err| ApiError::internal("exec", err))?;
         let _ = std::fs::remove_file(&pfile);
         if !out.status.success() {
-            d.execs.update(&id, |x| { x.running = false; x.exit_code = Some(126); });
-            return Err(ApiError::Internal(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+            d.execs.update(&id, |x| {
+                x.running = false;
+                x.exit_code = Some(126);
+            });
+            return Err(ApiError::Internal(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ));
         }
         d.execs.update(&id, |x| x.running = false);
         return Ok(StatusCode::OK.into_response());
     }
     let attach_stdin = e.config.attach_stdin.unwrap_or(false);
-    cmd.stdin(if attach_stdin { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    cmd.stdin(if attach_stdin {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    })
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
     let (resp, on) = upgrade(&mut req, tty)?;
-    let mut child = cmd.spawn().map_err(|err| ApiError::internal("start exec", err))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|err| ApiError::internal("start exec", err))?;
     if let Some(pid) = child.id() {
         d.execs.update(&id, |x| x.pid = pid as i32);
     }
@@ -211,7 +264,21 @@ pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req
         let mut stderr = child.stderr.take();
         let mut stdin = child.stdin.take();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
-        for (stream, pipe) in [(1u8, stdout.take().map(Box::new).map(|b| b as Box<dyn tokio::io::AsyncRead + Unpin + Send>)), (2u8, stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>))] {
+        for (stream, pipe) in [
+            (
+                1u8,
+                stdout
+                    .take()
+                    .map(Box::new)
+                    .map(|b| b as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            ),
+            (
+                2u8,
+                stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            ),
+        ] {
             let Some(mut pipe) = pipe else { continue };
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -220,7 +287,11 @@ pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req
                     match pipe.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            let chunk = if tty { Bytes::copy_from_slice(&buf[..n]) } else { frame(stream, &buf[..n]) };
+                            let chunk = if tty {
+                                Bytes::copy_from_slice(&buf[..n])
+                            } else {
+                                frame(stream, &buf[..n])
+                            };
                             if tx.send(chunk).await.is_err() {
                                 break;
                             }
@@ -249,7 +320,10 @@ pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req
         tokio::select! { _ = output => {}, _ = input => {} }
         let status = child.wait().await.ok();
         let code = status.and_then(|s| s.code()).unwrap_or(126) as i64;
-        dd.execs.update(&id, |x| { x.running = false; x.exit_code = Some(code); });
+        dd.execs.update(&id, |x| {
+            x.running = false;
+            x.exit_code = Some(code);
+        });
         if let Some(w) = cli_write.as_mut() {
             let _ = w.shutdown().await;
         }
@@ -259,7 +333,10 @@ pub async fn exec_start(State(d): State<Shared>, Path(id): Path<String>, mut req
 }
 
 pub async fn exec_inspect(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
-    let e = d.execs.get(&id).ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
+    let e = d
+        .execs
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -275,7 +352,9 @@ pub async fn exec_inspect(State(d): State<Shared>, Path(id): Path<String>) -> Re
 }
 
 pub async fn exec_resize(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
-    d.execs.get(&id).ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
+    d.execs
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
     // The runtime's own pty proxy carries the exec's terminal; its size follows the default.
     Ok(StatusCode::OK.into_response())
 }

@@ -42,15 +42,29 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         let ok = filt.iter().all(|(k, vals)| {
             vals.iter().any(|v| match k.as_str() {
                 "dangling" => (v == "true" || v == "1") == dangling,
-                "reference" => i.repo_tags.iter().any(|t| glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))),
+                "reference" => i
+                    .repo_tags
+                    .iter()
+                    .any(|t| glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))),
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => labels(i)[lk].as_str() == Some(lv),
                     None => labels(i).get(v).is_some(),
                 },
-                "before" | "since" => d.images.get(v).map(|o| {
-                    let (a, b) = (i.created.clone().unwrap_or_default(), o.created.unwrap_or_default());
-                    if k == "before" { a < b } else { a > b }
-                }).unwrap_or(false),
+                "before" | "since" => d
+                    .images
+                    .get(v)
+                    .map(|o| {
+                        let (a, b) = (
+                            i.created.clone().unwrap_or_default(),
+                            o.created.unwrap_or_default(),
+                        );
+                        if k == "before" {
+                            a < b
+                        } else {
+                            a > b
+                        }
+                    })
+                    .unwrap_or(false),
                 _ => true,
             })
         });
@@ -79,7 +93,9 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     fn rec(p: &[u8], s: &[u8]) -> bool {
         match (p.first(), s.first()) {
             (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..])),
+            (Some(b'*'), _) => {
+                rec(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && rec(p, &s[1..]))
+            }
             (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
             _ => false,
         }
@@ -128,14 +144,22 @@ pub async fn by_name(State(d): State<Shared>, Path(path): Path<String>) -> Resul
     if let Some(name) = path.strip_suffix("/get") {
         return save_names(d, vec![name.to_owned()]).await;
     }
-    Err(ApiError::NotFound(format!("page not found: GET /images/{path}")))
+    Err(ApiError::NotFound(format!(
+        "page not found: GET /images/{path}"
+    )))
 }
 
-pub async fn by_name_post(State(d): State<Shared>, Path(path): Path<String>, q: Query) -> Result<Response> {
+pub async fn by_name_post(
+    State(d): State<Shared>,
+    Path(path): Path<String>,
+    q: Query,
+) -> Result<Response> {
     if let Some(name) = path.strip_suffix("/tag") {
         let repo = q.get("repo").cloned().unwrap_or_default();
         if repo.is_empty() {
-            return Err(ApiError::BadRequest("repository name must have at least one component".into()));
+            return Err(ApiError::BadRequest(
+                "repository name must have at least one component".into(),
+            ));
         }
         let target = match q.get("tag").filter(|t| !t.is_empty()) {
             Some(t) => format!("{repo}:{t}"),
@@ -144,21 +168,29 @@ pub async fn by_name_post(State(d): State<Shared>, Path(path): Path<String>, q: 
         berth_image::Reference::parse(&target)?;
         d.images.tag(name, &target)?;
         let i = d.images.get(&target)?;
-        d.events.emit("image", "tag", &i.id, [("name".to_owned(), target)].into());
+        d.events
+            .emit("image", "tag", &i.id, [("name".to_owned(), target)].into());
         return Ok(StatusCode::CREATED.into_response());
     }
     if path.ends_with("/push") {
         return Err(ApiError::NotImplemented("push is not available yet in this berth build (registries come with the registry work)".into()));
     }
-    Err(ApiError::NotFound(format!("page not found: POST /images/{path}")))
+    Err(ApiError::NotFound(format!(
+        "page not found: POST /images/{path}"
+    )))
 }
 
-pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query) -> Result<Response> {
+pub async fn remove(
+    State(d): State<Shared>,
+    Path(name): Path<String>,
+    q: Query,
+) -> Result<Response> {
     let force = flag(&q, "force");
     let image = d.images.get(&name)?;
     let users = in_use(&d, &image.id);
     if !users.is_empty() && !force {
-        let by_tag = image.repo_tags.len() > 1 && !name.starts_with("sha256:") && !image.id.contains(&name);
+        let by_tag =
+            image.repo_tags.len() > 1 && !name.starts_with("sha256:") && !image.id.contains(&name);
         if !by_tag {
             return Err(ApiError::Conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
@@ -174,11 +206,21 @@ pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query)
             let mut v = json!({});
             if let Some(u) = &x.untagged {
                 v["Untagged"] = json!(u);
-                d.events.emit("image", "untag", &image.id, [("name".to_owned(), u.clone())].into());
+                d.events.emit(
+                    "image",
+                    "untag",
+                    &image.id,
+                    [("name".to_owned(), u.clone())].into(),
+                );
             }
             if let Some(del) = &x.deleted {
                 v["Deleted"] = json!(del);
-                d.events.emit("image", "delete", del, HashMap::<String, String>::new().into_iter().collect());
+                d.events.emit(
+                    "image",
+                    "delete",
+                    del,
+                    HashMap::<String, String>::new().into_iter().collect(),
+                );
             }
             v
         })
@@ -197,7 +239,10 @@ fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
             }
         }
     });
-    ChannelReader { rx, buf: Bytes::new() }
+    ChannelReader {
+        rx,
+        buf: Bytes::new(),
+    }
 }
 
 struct ChannelReader {
@@ -243,18 +288,20 @@ pub async fn load(State(d): State<Shared>, req: Request) -> Result<Response> {
         d.events.emit("image", "load", &l.id, Default::default());
     }
     let mut resp = out.into_response();
-    resp.headers_mut().insert("Content-Type", axum::http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        "Content-Type",
+        axum::http::HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
 pub async fn save(State(d): State<Shared>, q: axum::extract::RawQuery) -> Result<Response> {
-    let names: Vec<String> = q
-        .0
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|kv| kv.strip_prefix("names="))
-        .map(|v| percent_decode(v))
-        .collect();
+    let names: Vec<String> =
+        q.0.unwrap_or_default()
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("names="))
+            .map(|v| percent_decode(v))
+            .collect();
     save_names(d, names).await
 }
 
@@ -278,16 +325,14 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             c => out.push(c),
         }
@@ -301,9 +346,14 @@ pub fn percent_decode(s: &str) -> String {
 pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<Response> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
-            return Err(ApiError::BadRequest(format!("importing from a URL ({src}) is not supported; pipe the tar instead")));
+            return Err(ApiError::BadRequest(format!(
+                "importing from a URL ({src}) is not supported; pipe the tar instead"
+            )));
         }
-        let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+        let reference = match (
+            q.get("repo").filter(|r| !r.is_empty()),
+            q.get("tag").filter(|t| !t.is_empty()),
+        ) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.clone()),
             _ => None,
@@ -311,7 +361,10 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         if let Some(r) = &reference {
             berth_image::Reference::parse(r)?;
         }
-        let changes: Vec<String> = q.get("changes").map(|c| vec![c.clone()]).unwrap_or_default();
+        let changes: Vec<String> = q
+            .get("changes")
+            .map(|c| vec![c.clone()])
+            .unwrap_or_default();
         let config = changes_to_config(&changes)?;
         let opts = berth_image::ImportOptions {
             reference,
@@ -324,7 +377,8 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         let image = tokio::task::spawn_blocking(move || dd.images.import(&mut reader, &opts))
             .await
             .map_err(|e| ApiError::internal("import", e))??;
-        d.events.emit("image", "import", &image.id, Default::default());
+        d.events
+            .emit("image", "import", &image.id, Default::default());
         let body = format!("{}\n", json!({"status": image.id}));
         return Ok(body.into_response());
     }
@@ -342,7 +396,10 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
     }
     let mut cfg = serde_json::Map::new();
     for ch in changes.iter().flat_map(|c| c.lines()) {
-        let (instr, rest) = ch.trim().split_once(char::is_whitespace).unwrap_or((ch.trim(), ""));
+        let (instr, rest) = ch
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((ch.trim(), ""));
         let rest = rest.trim();
         let list = || -> Value {
             serde_json::from_str::<Vec<String>>(rest)
@@ -350,36 +407,69 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
                 .unwrap_or_else(|_| json!(["/bin/sh", "-c", rest]))
         };
         match instr.to_ascii_uppercase().as_str() {
-            "CMD" => { cfg.insert("Cmd".into(), list()); }
-            "ENTRYPOINT" => { cfg.insert("Entrypoint".into(), list()); }
-            "WORKDIR" => { cfg.insert("WorkingDir".into(), json!(rest)); }
-            "USER" => { cfg.insert("User".into(), json!(rest)); }
-            "STOPSIGNAL" => { cfg.insert("StopSignal".into(), json!(rest)); }
+            "CMD" => {
+                cfg.insert("Cmd".into(), list());
+            }
+            "ENTRYPOINT" => {
+                cfg.insert("Entrypoint".into(), list());
+            }
+            "WORKDIR" => {
+                cfg.insert("WorkingDir".into(), json!(rest));
+            }
+            "USER" => {
+                cfg.insert("User".into(), json!(rest));
+            }
+            "STOPSIGNAL" => {
+                cfg.insert("StopSignal".into(), json!(rest));
+            }
             "ENV" => {
                 let kv = rest.replacen(' ', "=", if rest.contains('=') { 0 } else { 1 });
-                cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(kv)));
+                cfg.entry("Env")
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .map(|a| a.push(json!(kv)));
             }
             "LABEL" => {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-                cfg.entry("Labels").or_insert_with(|| json!({})).as_object_mut().map(|m| m.insert(k.trim_matches('"').into(), json!(v.trim_matches('"'))));
+                cfg.entry("Labels")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|m| m.insert(k.trim_matches('"').into(), json!(v.trim_matches('"'))));
             }
             "EXPOSE" => {
                 for p in rest.split_whitespace() {
-                    let p = if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") };
-                    cfg.entry("ExposedPorts").or_insert_with(|| json!({})).as_object_mut().map(|m| m.insert(p, json!({})));
+                    let p = if p.contains('/') {
+                        p.to_owned()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    cfg.entry("ExposedPorts")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .map(|m| m.insert(p, json!({})));
                 }
             }
             "VOLUME" => {
-                let vols: Vec<String> = serde_json::from_str(rest).unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
+                let vols: Vec<String> = serde_json::from_str(rest)
+                    .unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
                 for v in vols {
-                    cfg.entry("Volumes").or_insert_with(|| json!({})).as_object_mut().map(|m| m.insert(v, json!({})));
+                    cfg.entry("Volumes")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .map(|m| m.insert(v, json!({})));
                 }
             }
             "" => {}
-            other => return Err(ApiError::BadRequest(format!("{other} is not a valid change command"))),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "{other} is not a valid change command"
+                )))
+            }
         }
     }
-    serde_json::from_value(Value::Object(cfg)).map(Some).map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
+    serde_json::from_value(Value::Object(cfg))
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
@@ -393,45 +483,76 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
     // The container's own settings become the new image's, as docker commit does.
     inner["Env"] = json!(c.config.env);
     inner["Cmd"] = json!(c.config.cmd);
-    if let Some(e) = &c.config.entrypoint { inner["Entrypoint"] = json!(e); }
-    if let Some(w) = &c.config.working_dir { inner["WorkingDir"] = json!(w); }
-    if let Some(u) = &c.config.user { inner["User"] = json!(u); }
+    if let Some(e) = &c.config.entrypoint {
+        inner["Entrypoint"] = json!(e);
+    }
+    if let Some(w) = &c.config.working_dir {
+        inner["WorkingDir"] = json!(w);
+    }
+    if let Some(u) = &c.config.user {
+        inner["User"] = json!(u);
+    }
     if let Some(obj) = override_cfg.as_object() {
         for (k, v) in obj {
-            if !v.is_null() { inner[k] = v.clone(); }
-        }
-    }
-    if let Some(ch) = changes_to_config(&q.get("changes").map(|c| vec![c.clone()]).unwrap_or_default())? {
-        if let Some(obj) = serde_json::to_value(ch).ok().and_then(|v| v.as_object().cloned()) {
-            for (k, v) in obj {
-                if !v.is_null() { inner[k] = v; }
+            if !v.is_null() {
+                inner[k] = v.clone();
             }
         }
     }
-    config.config = serde_json::from_value(inner).map_err(|e| ApiError::BadRequest(format!("invalid config: {e}")))?;
+    if let Some(ch) = changes_to_config(
+        &q.get("changes")
+            .map(|c| vec![c.clone()])
+            .unwrap_or_default(),
+    )? {
+        if let Some(obj) = serde_json::to_value(ch)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+        {
+            for (k, v) in obj {
+                if !v.is_null() {
+                    inner[k] = v;
+                }
+            }
+        }
+    }
+    config.config = serde_json::from_value(inner)
+        .map_err(|e| ApiError::BadRequest(format!("invalid config: {e}")))?;
     if let Some(a) = q.get("author").filter(|a| !a.is_empty()) {
         config.author = Some(a.clone());
     }
-    let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+    let reference = match (
+        q.get("repo").filter(|r| !r.is_empty()),
+        q.get("tag").filter(|t| !t.is_empty()),
+    ) {
         (Some(r), Some(t)) => Some(format!("{r}:{t}")),
         (Some(r), None) => Some(r.clone()),
         _ => None,
     };
     let dd = d.clone();
     let upper = c.rootfs.upper.clone();
-    let image = tokio::task::spawn_blocking(move || dd.images.commit(Some(&parent), &upper, config, reference.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal("commit", e))??;
+    let image = tokio::task::spawn_blocking(move || {
+        dd.images
+            .commit(Some(&parent), &upper, config, reference.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal("commit", e))??;
     d.emit_container("commit", &c);
     Ok(json(StatusCode::CREATED, &json!({"Id": image.id})))
 }
 
 pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
     let filt = filters(&q)?;
-    let all = filt.get("dangling").is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+    let all = filt
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
     let dd = d.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let used: Vec<String> = dd.containers.list().into_iter().map(|c| c.image_id).collect();
+        let used: Vec<String> = dd
+            .containers
+            .list()
+            .into_iter()
+            .map(|c| c.image_id)
+            .collect();
         dd.images.prune(all, &|id| used.iter().any(|u| u == id))
     })
     .await
@@ -441,7 +562,10 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
         .iter()
         .map(|x| json!({"Untagged": x.untagged, "Deleted": x.deleted}))
         .collect();
-    Ok(json(StatusCode::OK, &json!({"ImagesDeleted": deleted, "SpaceReclaimed": report.space_reclaimed})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ImagesDeleted": deleted, "SpaceReclaimed": report.space_reclaimed}),
+    ))
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
     let follow = flag(&q, "follow");
     let (stdout, stderr) = (flag(&q, "stdout"), flag(&q, "stderr"));
     let timestamps = flag(&q, "timestamps");
-    let tail: Option<usize> = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
+    let tail: Option<usize> = q
+        .get("tail")
+        .filter(|t| *t != "all")
+        .and_then(|t| t.parse().ok());
     let since = parse_since(q.get("since"));
     let until = parse_since(q.get("until"));
     let tty = c.tty();
@@ -152,7 +155,9 @@ pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
             return;
         }
         // Follow: read what the monitor appends until the container is done.
-        let Ok(mut file) = std::fs::File::open(&path) else { return };
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            return;
+        };
         let _ = file.seek(std::io::SeekFrom::End(0));
         let mut reader = BufReader::new(file);
         let mut buf = String::new();
@@ -170,7 +175,11 @@ pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
                 }
                 _ => {}
             }
-            let running = dd.containers.find(&cid).map(|c| c.is_running()).unwrap_or(false);
+            let running = dd
+                .containers
+                .find(&cid)
+                .map(|c| c.is_running())
+                .unwrap_or(false);
             if !running || tx.is_closed() {
                 return;
             }

@@ -26,9 +26,7 @@ pub const MIN_API_VERSION: &str = "1.24";
 
 pub type Shared = Arc<Daemon>;
 
-pub fn router(
-    daemon: Shared,
-) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
+pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
     let app = Router::new()
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
@@ -64,11 +62,19 @@ pub fn router(
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save))
         .route("/images/prune", post(images::prune))
-        .route("/images/{*name}", get(images::by_name).delete(images::remove).post(images::by_name_post))
+        .route(
+            "/images/{*name}",
+            get(images::by_name)
+                .delete(images::remove)
+                .post(images::by_name_post),
+        )
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
-        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/networks", get(system::networks))
         .fallback(not_found)
         .layer(axum::middleware::map_response(api_headers))
@@ -100,21 +106,32 @@ fn strip_version(mut req: Request) -> Request {
 async fn api_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
-    h.insert("Server", HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
     resp
 }
 
 async fn not_found(req: Request) -> Response {
-    ApiError::NotFound(format!("page not found: {} {}", req.method(), req.uri().path())).into_response()
+    ApiError::NotFound(format!(
+        "page not found: {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response()
 }
 
 /// Query parameters, one value per key (the last wins).
 pub type Query = axum::extract::Query<HashMap<String, String>>;
 
 pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    matches!(q.get(key).map(|s| s.as_str()), Some("1" | "true" | "True" | "TRUE" | "yes"))
+    matches!(
+        q.get(key).map(|s| s.as_str()),
+        Some("1" | "true" | "True" | "TRUE" | "yes")
+    )
 }
 
 /// A JSON request body, with dockerd's 400 wording when it does not parse.
@@ -139,7 +156,10 @@ pub fn filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String
     let mut out = HashMap::new();
     for (k, vals) in v.as_object().into_iter().flatten() {
         let list: Vec<String> = match vals {
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             serde_json::Value::Object(m) => m.keys().cloned().collect(),
             _ => return Err(ApiError::BadRequest(format!("invalid filter '{k}'"))),
         };

@@ -11,7 +11,10 @@ use crate::error::Result;
 pub async fn ping() -> Response {
     let mut r = (StatusCode::OK, "OK").into_response();
     let h = r.headers_mut();
-    h.insert("Cache-Control", HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        "Cache-Control",
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert("Pragma", HeaderValue::from_static("no-cache"));
     // The classic builder protocol (issue: builds); docker CLI picks its builder from this.
     h.insert("Builder-Version", HeaderValue::from_static("1"));
@@ -70,7 +73,11 @@ pub async fn info(State(d): State<Shared>) -> Response {
         .and_then(|m| {
             m.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|k| k.parse::<u64>().ok())
+                })
         })
         .unwrap_or(0)
         * 1024;
@@ -139,19 +146,26 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }
 
 /// `GET /events`: past events from `since`, then live ones until `until` or the client leaves.
 pub async fn events(State(d): State<Shared>, q: Query) -> Result<Response> {
-    let since = q.get("since").and_then(|s| s.split('.').next()?.parse::<i64>().ok());
-    let until = q.get("until").and_then(|s| s.split('.').next()?.parse::<i64>().ok());
+    let since = q
+        .get("since")
+        .and_then(|s| s.split('.').next()?.parse::<i64>().ok());
+    let until = q
+        .get("until")
+        .and_then(|s| s.split('.').next()?.parse::<i64>().ok());
     let filt = filters(&q)?;
     let (past, mut rx) = d.events.subscribe(since.or(until.map(|_| 0)));
-    let (tx, body_rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, std::io::Error>>(64);
+    let (tx, body_rx) =
+        tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, std::io::Error>>(64);
     let matches = move |e: &crate::events::Event| -> bool {
         filt.iter().all(|(k, vals)| {
             vals.iter().any(|v| match k.as_str() {
@@ -208,7 +222,8 @@ pub async fn events(State(d): State<Shared>, q: Query) -> Result<Response> {
         rx.recv().await.map(|item| (item, rx))
     });
     let mut resp = axum::body::Body::from_stream(stream).into_response();
-    resp.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert("Content-Type", HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
@@ -251,7 +266,10 @@ pub async fn df(State(d): State<Shared>) -> Result<Response> {
         .into_iter()
         .map(|mut v| {
             let name = v["Name"].as_str().unwrap_or_default().to_owned();
-            let refs = containers.iter().filter(|c| c.mounts.iter().any(|m| m.name == name)).count();
+            let refs = containers
+                .iter()
+                .filter(|c| c.mounts.iter().any(|m| m.name == name))
+                .count();
             v["UsageData"] = json!({"Size": d.volumes.size(&name), "RefCount": refs});
             v
         })
@@ -275,7 +293,14 @@ pub async fn networks() -> Response {
                "Scope": "local", "Driver": driver, "EnableIPv6": false, "IPAM": {"Driver": "default", "Config": []},
                "Internal": false, "Attachable": false, "Ingress": false, "Containers": {}, "Options": {}, "Labels": {}})
     };
-    json(StatusCode::OK, &json!([net("bridge", "bridge"), net("host", "host"), net("none", "null")]))
+    json(
+        StatusCode::OK,
+        &json!([
+            net("bridge", "bridge"),
+            net("host", "host"),
+            net("none", "null")
+        ]),
+    )
 }
 
 fn hex_of(s: &str) -> String {

@@ -15,7 +15,11 @@ fn users(d: &Shared, name: &str) -> Vec<String> {
     d.containers
         .list()
         .into_iter()
-        .filter(|c| c.mounts.iter().any(|m| m.kind == "volume" && m.name == name))
+        .filter(|c| {
+            c.mounts
+                .iter()
+                .any(|m| m.kind == "volume" && m.name == name)
+        })
         .map(|c| c.id)
         .collect()
 }
@@ -24,12 +28,26 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     let v: Value = parse_body(&body)?;
     let map = |k: &str| -> HashMap<String, String> {
         v[k].as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default()
     };
-    let vol = d.volumes.create(v["Name"].as_str(), v["Driver"].as_str(), map("Labels"), map("DriverOpts"))?;
+    let vol = d.volumes.create(
+        v["Name"].as_str(),
+        v["Driver"].as_str(),
+        map("Labels"),
+        map("DriverOpts"),
+    )?;
     let name = vol["Name"].as_str().unwrap_or_default().to_owned();
-    d.events.emit("volume", "create", &name, [("driver".to_owned(), "local".to_owned())].into());
+    d.events.emit(
+        "volume",
+        "create",
+        &name,
+        [("driver".to_owned(), "local".to_owned())].into(),
+    );
     Ok(json(StatusCode::CREATED, &vol))
 }
 
@@ -55,23 +73,38 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
             })
         })
         .collect();
-    Ok(json(StatusCode::OK, &json!({"Volumes": vols, "Warnings": []})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"Volumes": vols, "Warnings": []}),
+    ))
 }
 
 pub async fn inspect(State(d): State<Shared>, Path(name): Path<String>) -> Result<Response> {
     Ok(json(StatusCode::OK, &d.volumes.inspect(&name)?))
 }
 
-pub async fn remove(State(d): State<Shared>, Path(name): Path<String>, q: Query) -> Result<Response> {
-    d.volumes.remove(&name, &users(&d, &name), flag(&q, "force"))?;
-    d.events.emit("volume", "destroy", &name, [("driver".to_owned(), "local".to_owned())].into());
+pub async fn remove(
+    State(d): State<Shared>,
+    Path(name): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    d.volumes
+        .remove(&name, &users(&d, &name), flag(&q, "force"))?;
+    d.events.emit(
+        "volume",
+        "destroy",
+        &name,
+        [("driver".to_owned(), "local".to_owned())].into(),
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /volumes/prune`: unused volumes; since API 1.42 only anonymous ones unless `all=true`.
 pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
     let filt = filters(&q)?;
-    let all = filt.get("all").is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
+    let all = filt
+        .get("all")
+        .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for v in d.volumes.list() {
@@ -86,5 +119,8 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
             deleted.push(name);
         }
     }
-    Ok(json(StatusCode::OK, &json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
 }
