@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod files;
 mod lifecycle;
+mod seccomp;
 mod spec;
 mod volumes;
 

@@ -118,7 +118,8 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     }
 
     let mut no_new_privs = false;
-    let mut seccomp: Option<Value> = None;
+    let mut seccomp: Option<Value> =
+        (!privileged).then(|| crate::seccomp::default_profile(&caps));
     for opt in hc.security_opt.iter().flatten() {
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
         match k {
