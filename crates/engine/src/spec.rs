@@ -118,8 +118,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     }
 
     let mut no_new_privs = false;
-    let mut seccomp: Option<Value> =
-        (!privileged).then(|| crate::seccomp::default_profile(&caps));
+    let mut seccomp: Option<Value> = (!privileged).then(|| crate::seccomp::default_profile(&caps));
     for opt in hc.security_opt.iter().flatten() {
         let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
         match k {
@@ -288,6 +287,15 @@ fn mount_entry(m: &MountRecord) -> Value {
             json!({"destination": m.destination, "type": "bind", "source": m.source, "options": options})
         }
     }
+}
+
+/// The OCI `linux.resources` of a HostConfig's limits, without device rules (for update).
+pub fn resources_of(hc: &HostConfig) -> Value {
+    let mut r = resources(hc, Vec::new());
+    if let Some(o) = r.as_object_mut() {
+        o.remove("devices");
+    }
+    r
 }
 
 fn resources(hc: &HostConfig, device_rules: Vec<Value>) -> Value {

@@ -1,10 +1,12 @@
 //! The Docker Engine API router. Paths may carry a version prefix (`/v1.44/containers/json`);
 //! it is stripped before routing, as dockerd accepts every version from its minimum up.
 
+mod archive;
 mod containers;
 mod hijack;
 mod images;
 mod logs;
+mod stats;
 mod system;
 mod volumes;
 
@@ -50,6 +52,12 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/containers/{id}/pause", post(containers::pause))
         .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/update", post(stats::update))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).put(archive::put).head(archive::head),
+        )
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/exec", post(hijack::exec_create))

@@ -1,0 +1,259 @@
+//! `/containers/{id}/archive` (`docker cp`): a path of the container's root as a tar, and a tar
+//! unpacked into one. Every path is resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the
+//! container (`/data -> /etc`) resolves inside the container's root, never the host's.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use serde_json::json;
+
+use super::logs::{stream_response, ChannelWriter, Chunk};
+use super::{Query, Shared};
+use crate::container::Container;
+use crate::error::{ApiError, Result};
+
+/// The container's root, mounted: its own mount while it runs, else a private one for the
+/// duration of `f`.
+fn with_root<T>(d: &Shared, c: &Container, f: impl FnOnce(&FsPath) -> Result<T>) -> Result<T> {
+    let dir = d.container_dir(&c.id);
+    if c.is_running() {
+        return f(&dir.join("rootfs"));
+    }
+    let target = dir.join(format!("cp-root-{}", std::process::id()));
+    std::fs::create_dir_all(&target).map_err(|e| ApiError::internal("create a mount point", e))?;
+    let overlay = berth_image::OverlayMount {
+        lowers: c.rootfs.lowers.clone(),
+        upper: c.rootfs.upper.clone(),
+        work: c.rootfs.work.clone(),
+    };
+    overlay.mount_at(&target)?;
+    let out = f(&target);
+    let _ = berth_image::OverlayMount::unmount(&target);
+    let _ = std::fs::remove_dir(&target);
+    out
+}
+
+fn open_in_root(root: &FsPath, path: &str, flags: OFlag) -> Result<OwnedFd> {
+    let rootfd = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ApiError::internal(format!("open {}", root.display()), e))?;
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let rel = if path.is_empty() { "/" } else { path };
+    nix::fcntl::openat2(rootfd.as_fd(), rel, how).map_err(|e| match e {
+        nix::errno::Errno::ENOENT => {
+            ApiError::NotFound(format!("Could not find the file {path} in container"))
+        }
+        other => ApiError::BadRequest(format!("{path}: {other}")),
+    })
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The host path the kernel resolved inside the root. tar must walk a real directory: through
+/// the /proc magic link it would archive a symlink and refuse to unpack.
+fn resolved(fd: &OwnedFd) -> Result<PathBuf> {
+    std::fs::read_link(fd_path(fd))
+        .map_err(|e| ApiError::internal("resolve the path in the container", e))
+}
+
+/// Go's os.FileMode bits, which docker CLI decodes from the stat header.
+fn go_mode(mode: u32) -> u32 {
+    let mut m = mode & 0o777;
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => m |= 1 << 31,
+        libc::S_IFLNK => m |= 1 << 27,
+        libc::S_IFIFO => m |= 1 << 25,
+        libc::S_IFSOCK => m |= 1 << 24,
+        libc::S_IFBLK => m |= 1 << 26,
+        libc::S_IFCHR => m |= (1 << 26) | (1 << 21),
+        _ => {}
+    }
+    if mode & libc::S_ISUID != 0 {
+        m |= 1 << 23;
+    }
+    if mode & libc::S_ISGID != 0 {
+        m |= 1 << 22;
+    }
+    if mode & libc::S_ISVTX != 0 {
+        m |= 1 << 20;
+    }
+    m
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn stat_header(root: &FsPath, path: &str) -> Result<(HeaderValue, bool)> {
+    let fd = open_in_root(root, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+    // fstat of the O_PATH descriptor: the object itself (a symlink stays a symlink).
+    let st = nix::sys::stat::fstat(fd.as_fd())
+        .map_err(|e| ApiError::internal(format!("stat {path}"), e))?;
+    let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
+    let link = if is_link {
+        nix::fcntl::readlinkat(fd.as_fd(), "")
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let name = FsPath::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let mtime = crate::files::rfc3339(
+        std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                st.st_mtime.max(0) as u64,
+                st.st_mtime_nsec.clamp(0, 999_999_999) as u32,
+            ),
+    );
+    let stat = json!({"name": name, "size": st.st_size, "mode": go_mode(st.st_mode), "mtime": mtime, "linkTarget": link});
+    let value = HeaderValue::from_str(&base64(stat.to_string().as_bytes()))
+        .map_err(|e| ApiError::internal("encode the stat header", e))?;
+    Ok((value, st.st_mode & libc::S_IFMT == libc::S_IFDIR))
+}
+
+fn path_param(q: &Query) -> Result<String> {
+    q.get("path")
+        .cloned()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("path is required".into()))
+}
+
+pub async fn head(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&key)?;
+    let path = path_param(&q)?;
+    let dd = d.clone();
+    let (header, _) =
+        tokio::task::spawn_blocking(move || with_root(&dd, &c, |root| stat_header(root, &path)))
+            .await
+            .map_err(|e| ApiError::internal("stat", e))??;
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", header);
+    Ok(resp)
+}
+
+pub async fn get(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&key)?;
+    let path = path_param(&q)?;
+    // Answer a missing path with a 404 before the body starts.
+    let dd = d.clone();
+    let (c2, p2) = (c.clone(), path.clone());
+    let (header, _) =
+        tokio::task::spawn_blocking(move || with_root(&dd, &c2, |root| stat_header(root, &p2)))
+            .await
+            .map_err(|e| ApiError::internal("stat", e))??;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter::new(tx);
+        let result = with_root(&d, &c, |root| {
+            let fd = open_in_root(root, &path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+            let src = resolved(&fd)?;
+            let name = FsPath::new(path.trim_end_matches("/."))
+                .file_name()
+                .map(|n| n.to_owned())
+                .unwrap_or_else(|| ".".into());
+            let mut tar = tar::Builder::new(&mut w);
+            tar.follow_symlinks(false);
+            let meta =
+                std::fs::symlink_metadata(&src).map_err(|e| ApiError::internal("stat", e))?;
+            let r = if meta.is_dir() {
+                tar.append_dir_all(&name, &src)
+            } else {
+                tar.append_path_with_name(&src, &name)
+            };
+            r.and_then(|_| tar.finish())
+                .map_err(|e| ApiError::internal(format!("archive {path}"), e))
+        });
+        if let Err(e) = result {
+            w.fail(e.to_string());
+        }
+    });
+    let mut resp = stream_response(rx, "application/x-tar");
+    resp.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", header);
+    Ok(resp)
+}
+
+pub async fn put(
+    State(d): State<Shared>,
+    Path(key): Path<String>,
+    q: Query,
+    req: Request,
+) -> Result<Response> {
+    let c = d.containers.find(&key)?;
+    let path = path_param(&q)?;
+    if c.host_config.readonly_rootfs.unwrap_or(false) && c.is_running() {
+        return Err(ApiError::Conflict(
+            "container rootfs is marked read-only".into(),
+        ));
+    }
+    let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 30)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("read the archive: {e}")))?;
+    let dd = d.clone();
+    tokio::task::spawn_blocking(move || {
+        with_root(&dd, &c, |root| {
+            let fd = open_in_root(root, &path, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(
+                |e| match e {
+                    ApiError::BadRequest(_) => {
+                        ApiError::BadRequest(format!("extraction point is not a directory: {path}"))
+                    }
+                    other => other,
+                },
+            )?;
+            let mut archive = tar::Archive::new(std::io::Cursor::new(&body[..]));
+            archive.set_preserve_permissions(true);
+            archive.set_overwrite(true);
+            // tar refuses `..` and absolute names and checks that each parent stays inside
+            // the destination, which is the already-resolved directory.
+            archive
+                .unpack(resolved(&fd)?)
+                .map_err(|e| ApiError::BadRequest(format!("extract the archive into {path}: {e}")))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal("extract", e))??;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b"hello"), "aGVsbG8=");
+        assert_eq!(super::base64(b"hi!"), "aGkh");
+    }
+}

@@ -1,0 +1,243 @@
+//! `GET /containers/{id}/stats`: the container's cgroup counters in the shape of dockerd's
+//! stats JSON (v1 and v2 field names), once or every second.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::logs::{stream_response, Chunk};
+use super::{Query, Shared};
+use crate::error::{ApiError, Result};
+
+/// Where the container's cgroup files are, found through its init's /proc/PID/cgroup.
+struct CgroupFiles {
+    v2: Option<PathBuf>,
+    v1: Vec<(String, PathBuf)>,
+}
+
+impl CgroupFiles {
+    fn of(pid: i32) -> Option<CgroupFiles> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let mut files = CgroupFiles {
+            v2: None,
+            v1: Vec::new(),
+        };
+        let unified = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            PathBuf::from("/sys/fs/cgroup")
+        } else {
+            PathBuf::from("/sys/fs/cgroup/unified")
+        };
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let rel = path.trim_start_matches('/');
+            if controllers.is_empty() {
+                files.v2 = Some(unified.join(rel));
+            } else {
+                for c in controllers.split(',') {
+                    let mount = PathBuf::from("/sys/fs/cgroup").join(controllers);
+                    let mount = if mount.exists() {
+                        mount
+                    } else {
+                        PathBuf::from("/sys/fs/cgroup").join(c)
+                    };
+                    files.v1.push((c.to_owned(), mount.join(rel)));
+                }
+            }
+        }
+        Some(files)
+    }
+
+    /// A controller's file: from its v1 hierarchy when it has one, else the v2 tree.
+    fn read(&self, controller: &str, v1: &str, v2: &str) -> Option<String> {
+        if let Some((_, dir)) = self.v1.iter().find(|(c, _)| c == controller) {
+            return std::fs::read_to_string(dir.join(v1)).ok();
+        }
+        std::fs::read_to_string(self.v2.as_ref()?.join(v2)).ok()
+    }
+
+    fn number(&self, controller: &str, v1: &str, v2: &str) -> Option<u64> {
+        self.read(controller, v1, v2)?.trim().parse().ok()
+    }
+}
+
+fn keyed(text: &str) -> serde_json::Map<String, Value> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), json!(v.trim().parse::<u64>().ok()?)))
+        })
+        .collect()
+}
+
+fn system_cpu_ns() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?;
+            Some(
+                line.split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum::<u64>(),
+            )
+        })
+        .map(|ticks| ticks * 1_000_000_000 / hz)
+        .unwrap_or(0)
+}
+
+fn sample(files: &CgroupFiles, id: &str, name: &str) -> Value {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu_total = files
+        .number("cpuacct", "cpuacct.usage", "")
+        .or_else(|| {
+            let stat = files.read("cpu", "", "cpu.stat")?;
+            keyed(&stat).get("usage_usec")?.as_u64().map(|u| u * 1000)
+        })
+        .unwrap_or(0);
+    let mem_usage = files
+        .number("memory", "memory.usage_in_bytes", "memory.current")
+        .unwrap_or(0);
+    let mem_limit = files
+        .read("memory", "memory.limit_in_bytes", "memory.max")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or_else(host_memory);
+    let mem_stat = files
+        .read("memory", "memory.stat", "memory.stat")
+        .map(|s| keyed(&s))
+        .unwrap_or_default();
+    let pids = files
+        .number("pids", "pids.current", "pids.current")
+        .unwrap_or(0);
+    let pids_limit = files.number("pids", "pids.max", "pids.max");
+    json!({
+        "read": crate::files::now_rfc3339(),
+        "preread": "0001-01-01T00:00:00Z",
+        "id": id,
+        "name": format!("/{name}"),
+        "pids_stats": {"current": pids, "limit": pids_limit},
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": cpu_total, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "system_cpu_usage": system_cpu_ns(),
+            "online_cpus": cpus,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        },
+        "memory_stats": {"usage": mem_usage, "limit": mem_limit.min(host_memory()), "stats": mem_stat},
+        "blkio_stats": {"io_service_bytes_recursive": null},
+        "networks": {},
+    })
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(u64::MAX)
+}
+
+pub async fn stats(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
+    let c = d.containers.find(&key)?;
+    let stream = !matches!(q.get("stream").map(|s| s.as_str()), Some("0" | "false"))
+        && !super::flag(&q, "one-shot");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+    let dd = d.clone();
+    tokio::spawn(async move {
+        let mut previous: Option<Value> = None;
+        loop {
+            let pid = berth_monitor::read_state(&dd.monitor_dir(&c.id))
+                .ok()
+                .filter(|s| matches!(s.status, berth_monitor::Status::Running))
+                .map(|s| s.pid);
+            let mut now = match pid.and_then(CgroupFiles::of) {
+                Some(files) => sample(&files, &c.id, &c.name),
+                // A stopped container reports zeros, as dockerd does.
+                None => {
+                    json!({"read": "0001-01-01T00:00:00Z", "id": c.id, "name": format!("/{}", c.name),
+                               "cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {}, "pids_stats": {}, "networks": {}})
+                }
+            };
+            if let Some(p) = &previous {
+                now["precpu_stats"] = p["cpu_stats"].clone();
+                now["preread"] = p["read"].clone();
+            } else {
+                now["precpu_stats"] =
+                    json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0});
+            }
+            let mut line = now.to_string();
+            line.push('\n');
+            if tx.send(Ok(Bytes::from(line))).await.is_err() || !stream || pid.is_none() {
+                return;
+            }
+            previous = Some(now);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(stream_response(rx, "application/json"))
+}
+
+/// `POST /containers/{id}/update`: new limits on the running container's cgroup, and the
+/// restart policy; both kept in its HostConfig.
+pub async fn update(
+    State(d): State<Shared>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let c = d.containers.find(&key)?;
+    let req: bollard_stubs::models::HostConfig = super::parse_body(&body)?;
+    let mut hc = c.host_config.clone();
+    macro_rules! take {
+        ($($f:ident),*) => { $( if req.$f.is_some() { hc.$f = req.$f.clone(); } )* };
+    }
+    take!(
+        memory,
+        memory_swap,
+        memory_reservation,
+        cpu_shares,
+        nano_cpus,
+        cpu_quota,
+        cpu_period,
+        cpuset_cpus,
+        cpuset_mems,
+        pids_limit,
+        blkio_weight,
+        restart_policy
+    );
+    if c.is_running() {
+        let spec = crate::spec::resources_of(&hc);
+        let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(spec)
+            .map_err(|e| ApiError::BadRequest(format!("invalid resources: {e}")))?;
+        if c.runtime == "berth" {
+            berth_runtime::Runtime::new(d.runtime_root())
+                .load(&c.id)
+                .and_then(|rc| rc.update(&resources))
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("Cannot update container {}: {e}", c.id))
+                })?;
+        }
+    }
+    d.containers.update(&c.id, |c| {
+        c.host_config = hc.clone();
+        Ok(())
+    })?;
+    d.emit_container("update", &c);
+    Ok(super::json(
+        axum::http::StatusCode::OK,
+        &json!({"Warnings": []}),
+    ))
+}
