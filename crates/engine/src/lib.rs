@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod exec;
 mod files;
+mod gpu;
 mod lifecycle;
 mod seccomp;
 mod spec;

@@ -78,6 +78,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     let hc = &c.host_config;
     let privileged = hc.privileged.unwrap_or(false);
     let tty = c.tty();
+    let gpu = crate::gpu::grant(hc)?.unwrap_or_default();
 
     let (uid, gid, mut gids) = resolve_user(paths.rootfs, c.config.user.as_deref().unwrap_or(""))?;
     for g in hc.group_add.iter().flatten() {
@@ -94,6 +95,12 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         env.push("TERM=xterm".to_owned());
     }
     env.extend(user_env);
+    env.extend(gpu.env.iter().cloned());
+    for dir in &gpu.path {
+        if let Some(p) = env.iter_mut().find(|e| e.starts_with("PATH=")) {
+            p.push_str(&format!(":{}", dir.display()));
+        }
+    }
 
     let mut caps: Vec<String> = if privileged {
         all_caps()
@@ -194,6 +201,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     for m in &c.mounts {
         mounts.push(mount_entry(m));
     }
+    for dir in &gpu.binds {
+        mounts.push(json!({"destination": dir, "type": "bind", "source": dir, "options": ["rbind", "ro", "nosuid", "nodev"]}));
+    }
     for (dest, opts) in hc.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
         options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
@@ -216,7 +226,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         namespaces.push(json!({"type": "cgroup"}));
     }
 
-    let (devices, mut device_rules) = devices(hc, privileged)?;
+    let (devices, mut device_rules) = devices(hc, privileged, &gpu.devices)?;
     if privileged {
         device_rules = vec![json!({"allow": true, "access": "rwm"})];
     }
@@ -348,7 +358,11 @@ fn resources(hc: &HostConfig, device_rules: Vec<Value>) -> Value {
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: the node in the container and its cgroup rule.
-fn devices(hc: &HostConfig, privileged: bool) -> Result<(Vec<Value>, Vec<Value>)> {
+fn devices(
+    hc: &HostConfig,
+    privileged: bool,
+    gpus: &[std::path::PathBuf],
+) -> Result<(Vec<Value>, Vec<Value>)> {
     let mut nodes = Vec::new();
     let mut rules = Vec::new();
     let mut add = |host: &str, inside: &str, perms: &str| -> Result<()> {
@@ -391,6 +405,10 @@ fn devices(hc: &HostConfig, privileged: bool) -> Result<(Vec<Value>, Vec<Value>)
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "rwm".into());
         add(&host, &inside, &perms)?;
+    }
+    for node in gpus {
+        let p = node.to_string_lossy();
+        add(&p, &p, "rwm")?;
     }
     if privileged {
         // Like dockerd: every device node of the host's /dev, top level.
