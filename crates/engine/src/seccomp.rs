@@ -6,7 +6,8 @@
 
 use serde_json::{json, Value};
 
-const ALLOWED: &str = "accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir chmod \
+const ALLOWED: &str =
+    "accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir chmod \
 chown chown32 clock_adjtime clock_adjtime64 clock_getres clock_getres_time64 clock_gettime \
 clock_gettime64 clock_nanosleep clock_nanosleep_time64 close close_range connect copy_file_range \
 creat dup dup2 dup3 epoll_create epoll_create1 epoll_ctl epoll_ctl_old epoll_pwait epoll_pwait2 \
