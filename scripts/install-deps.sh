@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh [--for-crun]
+# install-deps.sh [--for-crun] [--for-engine-bench]
 #
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
@@ -11,7 +11,11 @@
 #     without clobbering what the file already holds;
 #   * with --for-crun: when the hugetlb controller sits on the cgroup2
 #     hierarchy while the others are cgroup v1 (a layout crun refuses), mounts
-#     hugetlb as a v1 hierarchy at /sys/fs/cgroup/hugetlb (only if not already).
+#     hugetlb as a v1 hierarchy at /sys/fs/cgroup/hugetlb (only if not already);
+#   * with --for-engine-bench (bench/engine_run.py): also installs Debian's
+#     docker.io (dockerd 20.10, containerd, containerd-shim-runc-v2, the 20.10
+#     CLI at /usr/bin/docker) without starting its services: the bench starts
+#     its own dockerd on a private socket and root.
 #
 # Prints nothing on a machine that is already set up (except with -v).
 # Exits non-zero with a message on stderr if anything fails.
@@ -22,11 +26,13 @@ CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
 APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
 
 for_crun=0
+for_engine_bench=0
 verbose=0
-usage() { echo "usage: $0 [--for-crun] [-v|--verbose]" >&2; }
+usage() { echo "usage: $0 [--for-crun] [--for-engine-bench] [-v|--verbose]" >&2; }
 while (($#)); do
     case "$1" in
         --for-crun) for_crun=1 ;;
+        --for-engine-bench) for_engine_bench=1 ;;
         -v|--verbose) verbose=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage; echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
@@ -48,6 +54,10 @@ is_installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }
 
+if ((for_engine_bench)); then
+    PACKAGES+=(docker.io)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
     is_installed "$p" || missing+=("$p")
@@ -63,6 +73,14 @@ apt_run() {
 if ((${#missing[@]})); then
     say "installing ${missing[*]} (apt log: $APT_LOG)"
     : >"$APT_LOG"
+    # Keep package scripts from starting daemons (docker.io, containerd) on the
+    # host's default sockets: a policy-rc.d that forbids it, unless one exists.
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# temporary, from berth scripts/install-deps.sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     if ! apt_run update; then
         tail -n 20 "$APT_LOG" >&2 || true
         die "apt-get update failed (see $APT_LOG)"
