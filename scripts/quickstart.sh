@@ -6,7 +6,9 @@
 #   4. makes a busybox OCI bundle in a fresh temporary directory
 #   5. runs it: target/release/berth runtime run --bundle DIR quickstart-$$
 #      (the container prints its hostname, id, CapEff line and `ls /`)
-# The temporary directory is removed on exit.
+#   6. through the engine: `berth import` of that rootfs as busybox:quickstart (the first berth
+#      command starts the daemon on /run/berth/berth.sock), then `berth run --rm` of it
+# The temporary directory is removed on exit; the daemon and the image stay, as with docker.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -50,3 +52,11 @@ bash scripts/make-bundle.sh --runtime-cmd "$berth runtime" "$tmp/bundle" \
 step "running: ${berth#"$repo"/} runtime run --bundle $tmp/bundle $id"
 "$berth" runtime run --bundle "$tmp/bundle" "$id"
 step "done: container $id ran and was deleted"
+
+step "importing the rootfs as an image: berth import - busybox:quickstart"
+tar -C "$tmp/bundle/rootfs" -c . | "$berth" import - busybox:quickstart
+step "running it through the daemon: berth run --rm busybox:quickstart"
+# shellcheck disable=SC2016  # expanded inside the container
+"$berth" run --rm busybox:quickstart sh -c 'echo "hello from a berth container: $(hostname)"; grep -E "^(CapEff|Seccomp)" /proc/self/status'
+"$berth" images busybox
+step "done (the daemon keeps running, as dockerd does; docker CLI works too: DOCKER_HOST=unix:///run/berth/berth.sock docker ps -a)"
