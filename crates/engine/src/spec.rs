@@ -226,10 +226,16 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         namespaces.push(json!({"type": "cgroup"}));
     }
 
-    let (devices, mut device_rules) = devices(hc, privileged, &gpu.devices)?;
-    if privileged {
-        device_rules = vec![json!({"allow": true, "access": "rwm"})];
-    }
+    let (devices, granted) = devices(hc, privileged, &gpu.devices)?;
+    // Deny every device first, as dockerd's spec does: the runtime then adds the defaults
+    // (null, zero, tty, …) and these grants. Without it the device cgroup allows all.
+    let device_rules = if privileged {
+        vec![json!({"allow": true, "access": "rwm"})]
+    } else {
+        let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+        rules.extend(granted);
+        rules
+    };
 
     let mut linux = json!({
         "namespaces": namespaces,
