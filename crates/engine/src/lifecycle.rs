@@ -440,6 +440,11 @@ impl Daemon {
                 });
                 let _ =
                     berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
+                // dockerd removes an AutoRemove container whose start failed; docker CLI
+                // waits for that removal before it reports the error.
+                if c.host_config.auto_remove.unwrap_or(false) {
+                    let _ = Box::pin(self.remove_container(&c.id, true, true)).await;
+                }
                 return Err(e);
             }
         };
@@ -859,7 +864,7 @@ fn validate_restart(hc: &HostConfig) -> Result<()> {
 /// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one
 /// that cannot be run, else 125 — what dockerd derives from the runtime's message.
 pub fn exit_code_for_start_error(msg: &str) -> i32 {
-    if msg.contains("not found") || msg.contains("No such file") {
+    if msg.contains("not found") || msg.to_ascii_lowercase().contains("no such file") {
         127
     } else if msg.contains("ermission denied") {
         126

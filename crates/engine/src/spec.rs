@@ -63,13 +63,19 @@ pub struct Paths<'a> {
     pub cgroup_parent: &'a str,
 }
 
-/// Every capability this kernel knows, for `--privileged`.
-fn all_caps() -> Vec<String> {
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+/// Every capability the daemon holds, for `--privileged`: a container cannot be given one its
+/// runtime does not have (on some hosts root lacks CAP_SYS_RESOURCE).
+pub fn all_caps() -> Vec<String> {
+    let held = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(40);
-    (0..=last)
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapPrm:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    (0..64u32)
+        .filter(|n| held & (1u64 << n) != 0)
         .filter_map(|n| berth_runtime::capability_name(n).map(|c| c.to_owned()))
         .collect()
 }

@@ -169,9 +169,7 @@ fn exec_process(d: &Shared, e: &Exec) -> Result<Value> {
     }
     p["env"] = json!(env);
     if cfg.privileged.unwrap_or(false) {
-        let all: Vec<String> = (0..=40)
-            .filter_map(|n| berth_runtime::capability_name(n).map(str::to_owned))
-            .collect();
+        let all = crate::spec::all_caps();
         p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     Ok(p)
