@@ -31,7 +31,10 @@ pub fn grant(hc: &HostConfig) -> Result<Option<GpuGrant>> {
         .flatten()
         .filter(|r| {
             r.driver.as_deref() == Some("nvidia")
-                || r.capabilities.iter().flatten().any(|set| set.iter().any(|c| c == "gpu"))
+                || r.capabilities
+                    .iter()
+                    .flatten()
+                    .any(|set| set.iter().any(|c| c == "gpu"))
         })
         .collect();
     if requests.is_empty() {
@@ -49,7 +52,10 @@ pub fn grant(hc: &HostConfig) -> Result<Option<GpuGrant>> {
             for id in ids {
                 let node = PathBuf::from(format!("/dev/nvidia{id}"));
                 if !gpus.contains(&node) {
-                    return Err(ApiError::BadRequest(format!("unknown GPU device id {id:?}: the host has {} GPU(s)", gpus.len())));
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown GPU device id {id:?}: the host has {} GPU(s)",
+                        gpus.len()
+                    )));
                 }
                 chosen.push(node);
             }
@@ -60,7 +66,10 @@ pub fn grant(hc: &HostConfig) -> Result<Option<GpuGrant>> {
                 _ => gpus.len(),
             };
             if n > gpus.len() {
-                return Err(ApiError::BadRequest(format!("{n} GPUs requested, the host has {}", gpus.len())));
+                return Err(ApiError::BadRequest(format!(
+                    "{n} GPUs requested, the host has {}",
+                    gpus.len()
+                )));
             }
             chosen.extend(gpus.iter().take(n).cloned());
         }
@@ -69,21 +78,38 @@ pub fn grant(hc: &HostConfig) -> Result<Option<GpuGrant>> {
     chosen.dedup();
     gpus.retain(|g| chosen.contains(g));
     let mut devices = gpus;
-    for control in ["nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"] {
+    for control in [
+        "nvidiactl",
+        "nvidia-uvm",
+        "nvidia-uvm-tools",
+        "nvidia-modeset",
+    ] {
         let p = Path::new("/dev").join(control);
         if p.exists() {
             devices.push(p);
         }
     }
-    let mut grant = GpuGrant { devices, ..Default::default() };
+    let mut grant = GpuGrant {
+        devices,
+        ..Default::default()
+    };
     let visible: Vec<String> = chosen
         .iter()
-        .filter_map(|p| p.file_name()?.to_str()?.strip_prefix("nvidia").map(str::to_owned))
+        .filter_map(|p| {
+            p.file_name()?
+                .to_str()?
+                .strip_prefix("nvidia")
+                .map(str::to_owned)
+        })
         .collect();
-    grant.env.push(format!("NVIDIA_VISIBLE_DEVICES={}", visible.join(",")));
+    grant
+        .env
+        .push(format!("NVIDIA_VISIBLE_DEVICES={}", visible.join(",")));
     for dir in DRIVER_DIRS.iter().map(Path::new).filter(|d| d.is_dir()) {
         grant.binds.push(dir.to_owned());
-        grant.env.push(format!("LD_LIBRARY_PATH={}", dir.join("lib64").display()));
+        grant
+            .env
+            .push(format!("LD_LIBRARY_PATH={}", dir.join("lib64").display()));
         grant.path.push(dir.join("bin"));
     }
     Ok(Some(grant))
