@@ -272,7 +272,27 @@ impl ProcessPlan {
             .ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
         let name = Path::new(std::ffi::OsStr::from_bytes(arg0.as_bytes()));
         if name.as_os_str().as_bytes().contains(&b'/') {
-            return Ok(arg0.clone());
+            // runc's checks and words, before Ready: dockerd and the docker CLI map them to
+            // the exit codes 127 and 126.
+            return match std::fs::metadata(name) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(Error::InvalidConfig(format!(
+                        "exec: {:?}: stat {}: no such file or directory",
+                        name.display().to_string(),
+                        name.display()
+                    )))
+                }
+                Ok(m)
+                    if m.is_dir()
+                        || nix::unistd::access(name, nix::unistd::AccessFlags::X_OK).is_err() =>
+                {
+                    Err(Error::InvalidConfig(format!(
+                        "exec: {:?}: permission denied",
+                        name.display().to_string()
+                    )))
+                }
+                _ => Ok(arg0.clone()),
+            };
         }
         let search = self
             .path_var
