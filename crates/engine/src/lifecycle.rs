@@ -237,7 +237,7 @@ impl Daemon {
         &self,
         hc: &HostConfig,
         img: &Value,
-        _request_volumes: Option<&Vec<String>>,
+        request_volumes: Option<&Vec<String>>,
     ) -> Result<Vec<MountRecord>> {
         let mut mounts: Vec<MountRecord> = Vec::new();
         for from in hc.volumes_from.iter().flatten() {
@@ -386,9 +386,15 @@ impl Daemon {
             mounts.retain(|m| m.destination != record.destination);
             mounts.push(record);
         }
-        // The image's VOLUMEs not covered by a mount get an anonymous volume each.
-        if let Some(vols) = img["Volumes"].as_object() {
-            for dst in vols.keys() {
+        // The image's VOLUMEs and the request's `Volumes` (`docker run -v /path`) not covered
+        // by a mount get an anonymous volume each.
+        let mut anonymous: Vec<String> = img["Volumes"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        anonymous.extend(request_volumes.into_iter().flatten().cloned());
+        {
+            for dst in &anonymous {
                 if mounts.iter().any(|m| &m.destination == dst) {
                     continue;
                 }

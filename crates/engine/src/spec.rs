@@ -113,20 +113,21 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
-    for add in hc.cap_add.iter().flatten() {
-        let add = normalize_cap(add);
-        if add == "CAP_ALL" {
-            caps = all_caps();
-        } else if !caps.contains(&add) {
-            caps.push(add);
-        }
-    }
+    // Drops first, then adds: `--cap-drop ALL --cap-add X` leaves X (dockerd's order).
     for drop in hc.cap_drop.iter().flatten() {
         let drop = normalize_cap(drop);
         if drop == "CAP_ALL" {
             caps.clear();
         } else {
             caps.retain(|c| *c != drop);
+        }
+    }
+    for add in hc.cap_add.iter().flatten() {
+        let add = normalize_cap(add);
+        if add == "CAP_ALL" {
+            caps = all_caps();
+        } else if !caps.contains(&add) {
+            caps.push(add);
         }
     }
 

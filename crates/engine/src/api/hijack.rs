@@ -209,6 +209,12 @@ pub async fn exec_start(
         .arg("exec")
         .arg("--process")
         .arg(&pfile);
+    // The runtime writes the pid file only once the program is about to run: without it, a
+    // failed exec is the runtime's (a missing program: 127, as dockerd reports it).
+    let pid_file = d
+        .monitor_dir(&e.container_id)
+        .join(format!("exec-{id}.pid"));
+    cmd.arg("--pid-file").arg(&pid_file);
     if detach {
         cmd.arg("--detach");
     }
@@ -262,6 +268,7 @@ pub async fn exec_start(
         let mut stderr = child.stderr.take();
         let mut stdin = child.stdin.take();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+        let early_stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         for (stream, pipe) in [
             (
                 1u8,
@@ -279,12 +286,19 @@ pub async fn exec_start(
         ] {
             let Some(mut pipe) = pipe else { continue };
             let tx = tx.clone();
+            let early_stderr = early_stderr.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
                     match pipe.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
+                            if stream == 2 {
+                                let mut kept = early_stderr.lock().unwrap_or_else(|p| p.into_inner());
+                                if kept.len() < 4096 {
+                                    kept.extend_from_slice(&buf[..n]);
+                                }
+                            }
                             let chunk = if tty {
                                 Bytes::copy_from_slice(&buf[..n])
                             } else {
@@ -317,7 +331,18 @@ pub async fn exec_start(
         };
         tokio::select! { _ = output => {}, _ = input => {} }
         let status = child.wait().await.ok();
-        let code = status.and_then(|s| s.code()).unwrap_or(126) as i64;
+        let mut code = status.and_then(|s| s.code()).unwrap_or(126) as i64;
+        if code != 0 && !pid_file.exists() {
+            let text = early_stderr
+                .lock()
+                .map(|b| String::from_utf8_lossy(&b[..]).into_owned())
+                .unwrap_or_default();
+            code = match crate::lifecycle::exit_code_for_start_error(&text) {
+                125 => 126,
+                c => c,
+            } as i64;
+        }
+        let _ = std::fs::remove_file(&pid_file);
         dd.execs.update(&id, |x| {
             x.running = false;
             x.exit_code = Some(code);

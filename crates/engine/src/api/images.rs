@@ -71,10 +71,24 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         if !ok {
             continue;
         }
+        // As dockerd: a reference filter also narrows RepoTags to the tags it matched
+        // (`docker images -q NAME:TAG` prints one line, not one per tag of that image).
+        let repo_tags: Vec<&String> = match filt.get("reference") {
+            Some(refs) => i
+                .repo_tags
+                .iter()
+                .filter(|t| {
+                    refs.iter().any(|v| {
+                        glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))
+                    })
+                })
+                .collect(),
+            None => i.repo_tags.iter().collect(),
+        };
         out.push(json!({
             "Id": i.id,
             "ParentId": "",
-            "RepoTags": i.repo_tags,
+            "RepoTags": repo_tags,
             "RepoDigests": i.repo_digests,
             "Created": i.created.as_deref().map(unix_seconds).unwrap_or(0),
             "Size": i.size,
