@@ -33,6 +33,12 @@ fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
             };
         }
     }
+    // The typed body refuses an unknown policy name with serde's words; dockerd's are these.
+    if let Some(name) = v["HostConfig"]["RestartPolicy"]["Name"].as_str() {
+        if !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure") {
+            return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")));
+        }
+    }
     serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
 }
 
