@@ -102,6 +102,15 @@ if ldd /bin/busybox >/dev/null 2>&1; then
     die "/bin/busybox is dynamically linked (is the 'busybox' package shadowing busybox-static?)"
 fi
 
+# --------------------------------------------------------------- docker-py --
+# The engine's e2e tests drive berth with docker-py (crates/cli/tests/dockerpy/).
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+    note "installing docker-py"
+    python3 -m pip install -q docker >>"$APT_LOG" 2>&1 \
+        || apt-get install -y -q python3-docker >>"$APT_LOG" 2>&1 \
+        || die "could not install docker-py (python3 -m pip install docker); see $APT_LOG"
+fi
+
 # ------------------------------------------------------ containers.conf ------
 hard_nofile=$(ulimit -Hn)
 nofile=20000

@@ -187,6 +187,12 @@ impl Daemon {
         {
             host_config.network_mode = Some("bridge".into());
         }
+        // dockerd always reports the log driver; docker-py reads HostConfig.LogConfig.Type.
+        let log = host_config.log_config.get_or_insert_with(Default::default);
+        if log.typ.as_deref().is_none_or(str::is_empty) {
+            log.typ = Some("json-file".into());
+        }
+        log.config.get_or_insert_with(Default::default);
 
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir)
