@@ -25,7 +25,10 @@ fn api_errors_have_docker_status_codes_and_messages() {
     assert!(v["message"].as_str().unwrap().contains("invalid"), "{v}");
 
     let (st, v) = d.api_json("GET", "/v1.47/containers/x/json", None);
-    assert_eq!((st, v["message"].as_str().unwrap()), (404, "No such container: x"));
+    assert_eq!(
+        (st, v["message"].as_str().unwrap()),
+        (404, "No such container: x")
+    );
     for action in ["start", "stop", "kill", "restart", "pause", "wait"] {
         let (st, v) = d.api_json("POST", &format!("/v1.47/containers/x/{action}"), None);
         assert_eq!(st, 404, "{action}: {v}");
@@ -35,9 +38,15 @@ fn api_errors_have_docker_status_codes_and_messages() {
     assert_eq!(st, 404);
 
     let (st, v) = d.api_json("GET", "/v1.47/images/x/json", None);
-    assert_eq!((st, v["message"].as_str().unwrap()), (404, "No such image: x:latest"));
+    assert_eq!(
+        (st, v["message"].as_str().unwrap()),
+        (404, "No such image: x:latest")
+    );
     let (st, v) = d.api_json("POST", "/v1.47/containers/create", Some(r#"{"Image":"x"}"#));
-    assert_eq!((st, v["message"].as_str().unwrap()), (404, "No such image: x:latest"));
+    assert_eq!(
+        (st, v["message"].as_str().unwrap()),
+        (404, "No such image: x:latest")
+    );
 
     let body = format!(r#"{{"Image":"{IMAGE}","Cmd":["true"]}}"#);
     let (st, v) = d.api_json("POST", "/v1.47/containers/create?name=taken", Some(&body));
@@ -45,14 +54,24 @@ fn api_errors_have_docker_status_codes_and_messages() {
     let before = container_dirs(&d);
     let (st, v) = d.api_json("POST", "/v1.47/containers/create?name=taken", Some(&body));
     assert_eq!(st, 409, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("is already in use"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("is already in use"),
+        "{v}"
+    );
     let bad_restart = format!(
         r#"{{"Image":"{IMAGE}","Cmd":["true"],"HostConfig":{{"RestartPolicy":{{"Name":"sometimes"}}}}}}"#
     );
     let (st, v) = d.api_json("POST", "/v1.47/containers/create", Some(&bad_restart));
     assert_eq!(st, 400, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("restart policy"), "{v}");
-    let (st, v) = d.api_json("POST", "/v1.47/containers/create?name=bad%2Fname", Some(&body));
+    assert!(
+        v["message"].as_str().unwrap().contains("restart policy"),
+        "{v}"
+    );
+    let (st, v) = d.api_json(
+        "POST",
+        "/v1.47/containers/create?name=bad%2Fname",
+        Some(&body),
+    );
     assert_eq!(st, 400, "{v}");
     // None of the refused creates left a record or a directory.
     assert_eq!(container_dirs(&d), before);
@@ -71,12 +90,21 @@ fn hostile_layer_tar_cannot_escape_through_import_or_load() {
     // A tar with `../<name>` and `../../../../tmp/<name>` entries, written by hand (tar(1)
     // strips such names).
     let mut tarball = Vec::new();
-    for path in [format!("../{name}"), format!("../../../../../../tmp/{name}"), "ok".into()] {
+    for path in [
+        format!("../{name}"),
+        format!("../../../../../../tmp/{name}"),
+        "ok".into(),
+    ] {
         tarball.extend(tar_entry(&path, b"pwned\n"));
     }
     tarball.extend([0u8; 1024]);
     let o = d.docker_in(&["import", "-", "hostile:1"], &tarball);
-    assert!(!victim.exists(), "import wrote {} ({})", victim.display(), err(&o));
+    assert!(
+        !victim.exists(),
+        "import wrote {} ({})",
+        victim.display(),
+        err(&o)
+    );
 
     // The same layer in a docker-save archive, through load.
     let layer_digest = sha256_hex(&tarball);
@@ -93,7 +121,12 @@ fn hostile_layer_tar_cannot_escape_through_import_or_load() {
     archive.extend(tar_entry("manifest.json", manifest.as_bytes()));
     archive.extend([0u8; 1024]);
     let o = d.docker_in(&["load"], &archive);
-    assert!(!victim.exists(), "load wrote {} ({})", victim.display(), err(&o));
+    assert!(
+        !victim.exists(),
+        "load wrote {} ({})",
+        victim.display(),
+        err(&o)
+    );
     // If it loaded, running it must not see the escape either.
     if o.status.success() {
         let _ = d.docker(&["run", "--rm", "hostile:2", "true"]);

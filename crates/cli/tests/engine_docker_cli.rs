@@ -32,29 +32,63 @@ fn run_separates_stdout_stderr_and_takes_stdin_and_config_flags() {
     let d = Daemon::start();
     let o = d.docker(&["run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2"]);
     assert_eq!((out(&o).as_str(), err(&o).as_str()), ("out\n", "err\n"));
-    let o = d.docker_in(&["run", "--rm", "-i", IMAGE, "tr", "a-z", "A-Z"], b"piped in\n");
+    let o = d.docker_in(
+        &["run", "--rm", "-i", IMAGE, "tr", "a-z", "A-Z"],
+        b"piped in\n",
+    );
     assert_eq!(out(&o), "PIPED IN\n", "{}", err(&o));
     let env_file = d.dir.join("env.list");
     std::fs::write(&env_file, "FROM_FILE=yes\n# comment\n").unwrap();
     let o = d.docker_ok(&[
-        "run", "--rm", "-e", "A=1", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp",
-        "--hostname", "box1", IMAGE, "sh", "-c", "echo $A $FROM_FILE $(pwd) $(hostname)",
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-w",
+        "/tmp",
+        "--hostname",
+        "box1",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo $A $FROM_FILE $(pwd) $(hostname)",
     ]);
     assert_eq!(o, "1 yes /tmp box1");
     let o = d.docker_ok(&["run", "--rm", "-u", "nobody", IMAGE, "id"]);
     assert!(o.starts_with("uid=65534(nobody) gid=65534(nobody)"), "{o}");
-    let o = d.docker_ok(&["run", "--rm", "--entrypoint", "echo", IMAGE, "via", "entrypoint"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        IMAGE,
+        "via",
+        "entrypoint",
+    ]);
     assert_eq!(o, "via entrypoint");
-    let id = d.docker_ok(&["create", "-l", "team=e2e", "--name", "labelled", IMAGE, "true"]);
+    let id = d.docker_ok(&[
+        "create", "-l", "team=e2e", "--name", "labelled", IMAGE, "true",
+    ]);
     assert_eq!(d.inspect("{{index .Config.Labels \"team\"}}", &id), "e2e");
-    assert_eq!(d.docker_ok(&["ps", "-aq", "--filter", "label=team=e2e"]), &id[..12]);
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq", "--filter", "label=team=e2e"]),
+        &id[..12]
+    );
 }
 
 #[test]
 fn detached_container_logs_tail_timestamps_and_follow() {
     let d = Daemon::start();
     let id = d.docker_ok(&[
-        "run", "-d", "--name", "logger", IMAGE, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "logger",
+        IMAGE,
+        "sh",
+        "-c",
         "for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; sleep 30",
     ]);
     assert_eq!(id.len(), 64);
@@ -71,10 +105,16 @@ fn detached_container_logs_tail_timestamps_and_follow() {
     assert_eq!(err(&o), "oops\n");
     let o = d.docker(&["logs", "-t", "logger"]);
     let first = out(&o).lines().next().unwrap_or_default().to_owned();
-    assert!(first.len() > 20 && first.contains('T') && first.ends_with(" line1"), "{first}");
+    assert!(
+        first.len() > 20 && first.contains('T') && first.ends_with(" line1"),
+        "{first}"
+    );
     // -f stays open while the container runs.
     let o = run_for(d.docker_cmd(&["logs", "-f", "logger"]), 1.5);
-    assert!(!o.status.success(), "logs -f ended while the container runs");
+    assert!(
+        !o.status.success(),
+        "logs -f ended while the container runs"
+    );
     assert!(out(&o).contains("line5"), "{}", out(&o));
     // ... and ends when it exits.
     d.docker_ok(&["kill", "logger"]);
@@ -85,13 +125,21 @@ fn detached_container_logs_tail_timestamps_and_follow() {
 #[test]
 fn exec_sees_env_workdir_user_and_returns_exit_code() {
     let d = Daemon::start();
-    d.docker_ok(&["run", "-d", "--name", "ex", "-e", "BASE=1", IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run", "-d", "--name", "ex", "-e", "BASE=1", IMAGE, "sleep", "60",
+    ]);
     assert_eq!(d.docker_ok(&["exec", "ex", "sh", "-c", "echo $BASE"]), "1");
     let o = d.docker(&["exec", "ex", "sh", "-c", "exit 5"]);
     assert_eq!(code(&o), 5);
-    assert_eq!(d.docker_ok(&["exec", "-e", "X=2", "ex", "sh", "-c", "echo $X"]), "2");
+    assert_eq!(
+        d.docker_ok(&["exec", "-e", "X=2", "ex", "sh", "-c", "echo $X"]),
+        "2"
+    );
     assert_eq!(d.docker_ok(&["exec", "-w", "/etc", "ex", "pwd"]), "/etc");
-    assert_eq!(d.docker_ok(&["exec", "-u", "nobody", "ex", "id", "-u"]), "65534");
+    assert_eq!(
+        d.docker_ok(&["exec", "-u", "nobody", "ex", "id", "-u"]),
+        "65534"
+    );
     let o = d.docker_in(&["exec", "-i", "ex", "cat"], b"through exec\n");
     assert_eq!(out(&o), "through exec\n");
     let o = d.docker(&["exec", "ex", "/no/such"]);
@@ -102,13 +150,24 @@ fn exec_sees_env_workdir_user_and_returns_exit_code() {
 fn stop_kill_restart_wait_rm() {
     let d = Daemon::start();
     // A pid 1 that handles SIGTERM ends at once; one that ignores it is killed after -t.
-    d.docker_ok(&["run", "-d", "--name", "s1", IMAGE, "sh", "-c",
-        "trap 'exit 3' TERM; trap 'exit 4' USR1; while true; do sleep 0.1; done"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; trap 'exit 4' USR1; while true; do sleep 0.1; done",
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let t = std::time::Instant::now();
     d.docker_ok(&["stop", "-t", "5", "s1"]);
     assert!(t.elapsed().as_secs() < 4, "stop waited for the timeout");
-    assert_eq!(d.inspect("{{.State.Status}} {{.State.ExitCode}}", "s1"), "exited 3");
+    assert_eq!(
+        d.inspect("{{.State.Status}} {{.State.ExitCode}}", "s1"),
+        "exited 3"
+    );
     d.docker_ok(&["run", "-d", "--name", "s2", IMAGE, "sleep", "60"]);
     d.docker_ok(&["stop", "-t", "1", "s2"]);
     assert_eq!(d.inspect("{{.State.ExitCode}}", "s2"), "137");
@@ -125,14 +184,30 @@ fn stop_kill_restart_wait_rm() {
     let o = d.docker(&["rm", "s1"]);
     assert!(o.status.success(), "{}", err(&o));
     // wait prints the exit code.
-    d.docker_ok(&["run", "-d", "--name", "w1", IMAGE, "sh", "-c", "sleep 0.3; exit 4"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w1",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 4",
+    ]);
     assert_eq!(d.docker_ok(&["wait", "w1"]), "4");
     // rm refuses a running container, rm -f kills it.
     d.docker_ok(&["run", "-d", "--name", "r1", IMAGE, "sleep", "60"]);
     let o = d.docker(&["rm", "r1"]);
-    assert!(!o.status.success() && err(&o).contains("is running"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("is running"),
+        "{}",
+        err(&o)
+    );
     d.docker_ok(&["rm", "-f", "r1"]);
-    assert_eq!(d.docker_ok(&["ps", "-aq"]), d.docker_ok(&["ps", "-aq", "-f", "name=w1"]));
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]),
+        d.docker_ok(&["ps", "-aq", "-f", "name=w1"])
+    );
 }
 
 #[test]
@@ -143,16 +218,37 @@ fn ps_inspect_rename_pause_top() {
     assert_eq!(d.docker_ok(&["ps", "-q"]), &a[..12]);
     let all = d.docker_ok(&["ps", "-aq"]);
     assert!(all.contains(&a[..12]) && all.contains(&b[..12]), "{all}");
-    assert_eq!(d.docker_ok(&["ps", "-a", "--filter", "status=created", "--format", "{{.Names}}"]), "beta");
-    assert_eq!(d.docker_ok(&["ps", "--format", "{{.Names}} {{.Image}} {{.Command}}"]), format!("alpha {IMAGE} \"sleep 60\""));
-    assert_eq!(d.inspect("{{.Name}} {{.Config.Image}} {{.State.Running}}", "alpha"), format!("/alpha {IMAGE} true"));
+    assert_eq!(
+        d.docker_ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=created",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "beta"
+    );
+    assert_eq!(
+        d.docker_ok(&["ps", "--format", "{{.Names}} {{.Image}} {{.Command}}"]),
+        format!("alpha {IMAGE} \"sleep 60\"")
+    );
+    assert_eq!(
+        d.inspect("{{.Name}} {{.Config.Image}} {{.State.Running}}", "alpha"),
+        format!("/alpha {IMAGE} true")
+    );
     d.docker_ok(&["rename", "alpha", "gamma"]);
     assert_eq!(d.inspect("{{.Name}}", &a), "/gamma");
     let o = d.docker(&["rename", "gamma", "beta"]);
     assert!(!o.status.success(), "rename onto a used name");
     d.docker_ok(&["pause", "gamma"]);
-    assert_eq!(d.inspect("{{.State.Status}} {{.State.Paused}}", "gamma"), "paused true");
-    assert!(d.docker_ok(&["ps", "--format", "{{.Status}}"]).contains("Paused"));
+    assert_eq!(
+        d.inspect("{{.State.Status}} {{.State.Paused}}", "gamma"),
+        "paused true"
+    );
+    assert!(d
+        .docker_ok(&["ps", "--format", "{{.Status}}"])
+        .contains("Paused"));
     d.docker_ok(&["unpause", "gamma"]);
     assert_eq!(d.inspect("{{.State.Status}}", "gamma"), "running");
     let top = d.docker_ok(&["top", "gamma"]);
@@ -162,9 +258,31 @@ fn ps_inspect_rename_pause_top() {
 #[test]
 fn restart_policy_on_failure_counts_restarts() {
     let d = Daemon::start();
-    d.docker_ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", IMAGE, "sh", "-c", "exit 1"]);
-    d.wait_inspect("{{.RestartCount}} {{.State.Status}}", "flaky", "2 exited", 30);
-    assert_eq!(d.inspect("{{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}", "flaky"), "1 on-failure");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    d.wait_inspect(
+        "{{.RestartCount}} {{.State.Status}}",
+        "flaky",
+        "2 exited",
+        30,
+    );
+    assert_eq!(
+        d.inspect(
+            "{{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}",
+            "flaky"
+        ),
+        "1 on-failure"
+    );
 }
 
 #[test]
@@ -172,16 +290,45 @@ fn resource_limits_are_enforced() {
     let d = Daemon::start();
     // The OOM killer ends a process that goes over --memory.
     let o = d.docker(&[
-        "run", "--name", "oom", "--memory", "16m", "--memory-swap", "16m", IMAGE, "sh", "-c",
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        IMAGE,
+        "sh",
+        "-c",
         "x=a; while true; do x=$x$x; done",
     ]);
     assert_eq!(code(&o), 137, "{}", err(&o));
-    assert_eq!(d.inspect("{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"), "true 137");
-    let o = d.docker(&["run", "--rm", "--pids-limit", "5", IMAGE, "sh", "-c",
-        "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait"]);
-    assert!(err(&o).contains("fork") || err(&o).contains("Resource temporarily unavailable"), "{}", err(&o));
-    let id = d.docker_ok(&["run", "-d", "--cpus", "0.5", "--memory", "32m", IMAGE, "sleep", "30"]);
-    assert_eq!(d.inspect("{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", &id), "500000000 33554432");
+    assert_eq!(
+        d.inspect("{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"),
+        "true 137"
+    );
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait",
+    ]);
+    assert!(
+        err(&o).contains("fork") || err(&o).contains("Resource temporarily unavailable"),
+        "{}",
+        err(&o)
+    );
+    let id = d.docker_ok(&[
+        "run", "-d", "--cpus", "0.5", "--memory", "32m", IMAGE, "sleep", "30",
+    ]);
+    assert_eq!(
+        d.inspect("{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", &id),
+        "500000000 33554432"
+    );
     let quota = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.cfs_quota_us"))
         .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{id}/cpu.max")))
         .unwrap();
@@ -201,16 +348,51 @@ fn security_options_are_seen_from_inside() {
     let default = capeff(&[]);
     assert_eq!(default, 0xa80425fb, "docker's default capability set");
     assert_eq!(capeff(&["--cap-drop", "ALL"]), 0);
-    assert_eq!(capeff(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]), 1 << 12);
+    assert_eq!(
+        capeff(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]),
+        1 << 12
+    );
     assert_eq!(capeff(&["--cap-drop", "CHOWN"]), default & !1);
     assert!(capeff(&["--privileged"]) > default);
-    let o = d.docker_ok(&["run", "--rm", "--security-opt", "no-new-privileges", IMAGE, "grep", "NoNewPrivs", "/proc/self/status"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        IMAGE,
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
     assert!(o.ends_with('1'), "{o}");
     let o = d.docker(&["run", "--rm", "--read-only", IMAGE, "touch", "/x"]);
-    assert!(!o.status.success() && err(&o).contains("Read-only file system"), "{}", err(&o));
-    let o = d.docker_ok(&["run", "--rm", "--read-only", "--tmpfs", "/scratch", IMAGE, "sh", "-c", "touch /scratch/x && grep ' /scratch ' /proc/mounts"]);
+    assert!(
+        !o.status.success() && err(&o).contains("Read-only file system"),
+        "{}",
+        err(&o)
+    );
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        IMAGE,
+        "sh",
+        "-c",
+        "touch /scratch/x && grep ' /scratch ' /proc/mounts",
+    ]);
     assert!(o.contains("tmpfs"), "{o}");
-    let o = d.docker_ok(&["run", "--rm", "--ulimit", "nofile=1024:1024", IMAGE, "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:1024",
+        IMAGE,
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
     assert_eq!(o, "1024\n1024");
 }
 
@@ -218,18 +400,68 @@ fn security_options_are_seen_from_inside() {
 fn volumes_named_anonymous_bind_tmpfs_and_volumes_from() {
     let d = Daemon::start();
     d.docker_ok(&["volume", "create", "data"]);
-    d.docker_ok(&["run", "--rm", "-v", "data:/data", IMAGE, "sh", "-c", "echo kept > /data/f"]);
-    assert_eq!(d.docker_ok(&["run", "--rm", "-v", "data:/data", IMAGE, "cat", "/data/f"]), "kept");
-    assert!(d.docker_ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-v", "data:/data", IMAGE, "cat", "/data/f"]),
+        "kept"
+    );
+    assert!(d
+        .docker_ok(&["volume", "ls", "-q"])
+        .lines()
+        .any(|l| l == "data"));
     let mp = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "data"]);
-    assert_eq!(std::fs::read_to_string(format!("{mp}/f")).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{mp}/f")).unwrap(),
+        "kept\n"
+    );
     // A volume in use cannot be removed.
-    d.docker_ok(&["run", "-d", "--name", "user", "-v", "data:/data", "-v", "/anon", IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "-v",
+        "/anon",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     let o = d.docker(&["volume", "rm", "data"]);
-    assert!(!o.status.success() && err(&o).contains("in use"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("in use"),
+        "{}",
+        err(&o)
+    );
     // --volumes-from sees the same volumes.
-    assert_eq!(d.docker_ok(&["run", "--rm", "--volumes-from", "user", IMAGE, "cat", "/data/f"]), "kept");
-    let anon = d.docker_ok(&["inspect", "-f", "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}", "user"]);
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "user",
+            IMAGE,
+            "cat",
+            "/data/f"
+        ]),
+        "kept"
+    );
+    let anon = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+        "user",
+    ]);
     assert_eq!(anon.len(), 64, "anonymous volume name: {anon}");
     // rm -v removes the anonymous volume, not the named one.
     d.docker_ok(&["rm", "-f", "-v", "user"]);
@@ -240,14 +472,38 @@ fn volumes_named_anonymous_bind_tmpfs_and_volumes_from() {
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("h"), "from host").unwrap();
     let spec = format!("{}:/h:ro", host.display());
-    assert_eq!(d.docker_ok(&["run", "--rm", "-v", &spec, IMAGE, "cat", "/h/h"]), "from host");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-v", &spec, IMAGE, "cat", "/h/h"]),
+        "from host"
+    );
     let o = d.docker(&["run", "--rm", "-v", &spec, IMAGE, "touch", "/h/x"]);
-    assert!(!o.status.success() && err(&o).contains("Read-only"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("Read-only"),
+        "{}",
+        err(&o)
+    );
     // --mount type=tmpfs.
-    let o = d.docker_ok(&["run", "--rm", "--mount", "type=tmpfs,destination=/t,tmpfs-size=1m", IMAGE, "grep", " /t ", "/proc/mounts"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,destination=/t,tmpfs-size=1m",
+        IMAGE,
+        "grep",
+        " /t ",
+        "/proc/mounts",
+    ]);
     assert!(o.contains("tmpfs") && o.contains("size=1024k"), "{o}");
     // A new volume gets what the image has at its mount point.
-    let o = d.docker_ok(&["run", "--rm", "-v", "fresh:/etc", IMAGE, "cat", "/etc/group"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "fresh:/etc",
+        IMAGE,
+        "cat",
+        "/etc/group",
+    ]);
     assert!(o.contains("nobody"), "{o}");
     // prune removes unused volumes.
     d.docker_ok(&["volume", "prune", "-a", "-f"]);
@@ -263,35 +519,71 @@ fn images_tag_rmi_save_load_history_prune() {
     assert_eq!(id.len(), 12, "{id}");
     d.docker_ok(&["tag", IMAGE, "other:v1"]);
     assert_eq!(d.docker_ok(&["images", "-q", "other:v1"]), id);
-    assert!(d.docker_ok(&["image", "inspect", "-f", "{{.Id}} {{.Os}}", "other:v1"]).ends_with(" linux"));
+    assert!(d
+        .docker_ok(&["image", "inspect", "-f", "{{.Id}} {{.Os}}", "other:v1"])
+        .ends_with(" linux"));
     let hist = d.docker_ok(&["history", "-q", IMAGE]);
     assert!(!hist.is_empty());
     // An image in use by a container is refused, unless forced (then only the tag goes).
     d.docker_ok(&["create", "--name", "holder", "other:v1", "true"]);
     d.docker_ok(&["rmi", "other:v1"]); // another tag still names it: only untagged
     let o = d.docker(&["rmi", &id]);
-    assert!(!o.status.success() && err(&o).contains("conflict"), "{}", err(&o));
+    assert!(
+        !o.status.success() && err(&o).contains("conflict"),
+        "{}",
+        err(&o)
+    );
     d.docker_ok(&["rm", "holder"]);
     // save | load round trip.
     let tar = d.dir.join("img.tar");
     d.docker_ok(&["save", "-o", tar.to_str().unwrap(), IMAGE]);
     d.docker_ok(&["tag", IMAGE, "keep:1"]);
     d.docker_ok(&["rmi", "-f", IMAGE]);
-    assert_eq!(d.docker(&["image", "inspect", IMAGE]).status.code(), Some(1));
+    assert_eq!(
+        d.docker(&["image", "inspect", IMAGE]).status.code(),
+        Some(1)
+    );
     let o = d.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
     assert!(o.contains(IMAGE), "{o}");
-    assert_eq!(d.docker_ok(&["run", "--rm", IMAGE, "echo", "loaded"]), "loaded");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", IMAGE, "echo", "loaded"]),
+        "loaded"
+    );
     // commit, diff, export.
-    d.docker_ok(&["run", "--name", "changer", IMAGE, "sh", "-c", "echo new > /newfile; rm /etc/group"]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "changer",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo new > /newfile; rm /etc/group",
+    ]);
     let diff = d.docker_ok(&["diff", "changer"]);
-    assert!(diff.contains("A /newfile") && diff.contains("D /etc/group"), "{diff}");
-    d.docker_ok(&["commit", "-c", "CMD [\"cat\", \"/newfile\"]", "changer", "committed:1"]);
+    assert!(
+        diff.contains("A /newfile") && diff.contains("D /etc/group"),
+        "{diff}"
+    );
+    d.docker_ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/newfile\"]",
+        "changer",
+        "committed:1",
+    ]);
     assert_eq!(d.docker_ok(&["run", "--rm", "committed:1"]), "new");
     let exp = d.dir.join("exp.tar");
     d.docker_ok(&["export", "-o", exp.to_str().unwrap(), "changer"]);
-    let list = std::process::Command::new("tar").arg("-tf").arg(&exp).output().unwrap();
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&exp)
+        .output()
+        .unwrap();
     let list = out(&list);
-    assert!(list.contains("newfile") && list.contains("bin/busybox"), "{list}");
+    assert!(
+        list.contains("newfile") && list.contains("bin/busybox"),
+        "{list}"
+    );
     d.docker_ok(&["rm", "changer"]);
     // prune of dangling images; -a prunes unused ones.
     d.docker_ok(&["rmi", "committed:1"]);
@@ -312,17 +604,41 @@ fn events_df_version_info() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let until = (start + 30).to_string();
     let o = run_for(
-        d.docker_cmd(&["events", "--since", &start.to_string(), "--until", &until, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]),
+        d.docker_cmd(&[
+            "events",
+            "--since",
+            &start.to_string(),
+            "--until",
+            &until,
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ]),
         3.0,
     );
     let ev = out(&o);
-    for want in ["container create ev", "container start ev", "container die ev", "container destroy ev"] {
+    for want in [
+        "container create ev",
+        "container start ev",
+        "container die ev",
+        "container destroy ev",
+    ] {
         assert!(ev.contains(want), "no {want:?} in {ev}");
     }
-    let o = d.docker_ok(&["events", "--since", &start.to_string(), "--until", &(start + 1).to_string(), "--filter", "event=create"]);
+    let o = d.docker_ok(&[
+        "events",
+        "--since",
+        &start.to_string(),
+        "--until",
+        &(start + 1).to_string(),
+        "--filter",
+        "event=create",
+    ]);
     assert!(o.contains("create"), "{o}");
     let df = d.docker_ok(&["system", "df"]);
-    assert!(df.contains("Images") && df.contains("Local Volumes"), "{df}");
+    assert!(
+        df.contains("Images") && df.contains("Local Volumes"),
+        "{df}"
+    );
     let info = d.docker_ok(&["info", "-f", "{{.Images}} {{.OSType}}"]);
     assert_eq!(info, "1 linux");
 }

@@ -11,16 +11,36 @@ use common::engine::{out, Daemon, IMAGE};
 #[test]
 fn containers_survive_a_daemon_kill_9() {
     let mut d = Daemon::start();
-    d.docker_ok(&["run", "-d", "--name", "ticker", IMAGE, "sh", "-c",
-        "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done"]);
-    d.docker_ok(&["run", "-d", "--name", "seven", IMAGE, "sh", "-c", "sleep 1; exit 7"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        IMAGE,
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "seven",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ]);
     d.docker_ok(&["create", "--name", "idle", IMAGE, "true"]);
     let pid: i32 = d.inspect("{{.State.Pid}}", "ticker").parse().unwrap();
     assert!(pid > 0);
     d.kill_daemon();
     // The containers run on without it.
     std::thread::sleep(Duration::from_millis(1800));
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "ticker died with the daemon");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "ticker died with the daemon"
+    );
     let monitors = d.recorded_pids();
     assert_eq!(monitors.len(), 2, "{monitors:?}");
     d.spawn();

@@ -48,6 +48,7 @@ pub struct Daemon {
     /// Attach requests that arrived before their container started (`docker run` attaches
     /// first): each is told the monitor's directory once the container is up.
     pending_attach: Mutex<HashMap<String, Vec<oneshot::Sender<PathBuf>>>>,
+    #[allow(dead_code)] // for uptime in /info; not read yet
     pub started: std::time::Instant,
 }
 

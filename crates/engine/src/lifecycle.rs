@@ -859,9 +859,10 @@ fn validate_restart(hc: &HostConfig) -> Result<()> {
         "" | "no" | "always" | "unless-stopped" if retries == 0 => {}
         "on-failure" if retries >= 0 => {}
         "" | "no" | "always" | "unless-stopped" => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::BadRequest(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )))
+                    .into(),
+            ))
         }
         _ => return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
     }

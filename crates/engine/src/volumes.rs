@@ -94,6 +94,7 @@ impl Volumes {
         Ok(self.to_api(&self.read(name)?))
     }
 
+    #[allow(dead_code)] // kept for the API handlers that will need it
     pub fn exists(&self, name: &str) -> bool {
         self.read(name).is_ok()
     }
@@ -146,6 +147,7 @@ impl Volumes {
         Ok(empty)
     }
 
+    #[allow(dead_code)] // kept for the API handlers that will need it
     pub fn labels(&self, name: &str) -> HashMap<String, String> {
         self.read(name).map(|m| m.labels).unwrap_or_default()
     }

@@ -220,10 +220,15 @@ impl Daemon {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let chunked = head
-            .lines()
-            .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-        let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+        let chunked = head.lines().any(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("transfer-encoding: chunked")
+        });
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
         Ok((status, body))
     }
 
@@ -250,7 +255,10 @@ impl Daemon {
     /// The ids of the containers this daemon knows (its records on disk).
     fn remember_ids(&self) {
         let mut ids = self.seen_ids.borrow_mut();
-        for dir in [self.root.join("containers"), self.exec_root.join("containers")] {
+        for dir in [
+            self.root.join("containers"),
+            self.exec_root.join("containers"),
+        ] {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.len() == 64
@@ -449,10 +457,7 @@ fn unescape_mountinfo(s: &str) -> String {
 fn dechunk(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
-    loop {
-        let Some((len, after)) = rest.split_once("\r\n") else {
-            break;
-        };
+    while let Some((len, after)) = rest.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(len.trim(), 16) else {
             break;
         };

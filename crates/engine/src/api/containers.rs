@@ -224,7 +224,7 @@ pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> R
     let pid_col = titles
         .iter()
         .position(|t| *t == "PID")
-        .ok_or_else(|| ApiError::BadRequest(format!("Couldn't find PID field in ps output")))?;
+        .ok_or_else(|| ApiError::BadRequest("Couldn't find PID field in ps output".into()))?;
     let mut processes = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split_whitespace().collect();

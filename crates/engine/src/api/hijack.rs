@@ -294,7 +294,8 @@ pub async fn exec_start(
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
                             if stream == 2 {
-                                let mut kept = early_stderr.lock().unwrap_or_else(|p| p.into_inner());
+                                let mut kept =
+                                    early_stderr.lock().unwrap_or_else(|p| p.into_inner());
                                 if kept.len() < 4096 {
                                     kept.extend_from_slice(&buf[..n]);
                                 }

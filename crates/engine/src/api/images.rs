@@ -314,7 +314,7 @@ pub async fn save(State(d): State<Shared>, q: axum::extract::RawQuery) -> Result
         q.0.unwrap_or_default()
             .split('&')
             .filter_map(|kv| kv.strip_prefix("names="))
-            .map(|v| percent_decode(v))
+            .map(percent_decode)
             .collect();
     save_names(d, names).await
 }
@@ -438,10 +438,9 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
             }
             "ENV" => {
                 let kv = rest.replacen(' ', "=", if rest.contains('=') { 0 } else { 1 });
-                cfg.entry("Env")
-                    .or_insert_with(|| json!([]))
-                    .as_array_mut()
-                    .map(|a| a.push(json!(kv)));
+                if let Some(a) = cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut() {
+                    a.push(json!(kv));
+                }
             }
             "LABEL" => {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));

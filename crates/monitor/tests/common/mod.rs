@@ -69,6 +69,7 @@ impl Sandbox {
             },
             restart: RestartPolicy::default(),
             runtime: None,
+            attachers: 0,
         };
         let sb = Sandbox {
             dir,
