@@ -13,26 +13,77 @@ fn device_cgroup_denies_devices_the_container_was_not_given() {
     // CAP_MKNOD is in Docker's default set, so the node can be made; opening /dev/mem must
     // still be refused by the device cgroup, while the default devices work.
     let o = d.docker(&[
-        "run", "--rm", IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
         "mknod /dev/m c 1 1 && head -c 1 /dev/m; echo x > /dev/null && echo null-ok",
     ]);
-    assert!(err(&o).contains("Operation not permitted"), "{} / {}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("Operation not permitted"),
+        "{} / {}",
+        out(&o),
+        err(&o)
+    );
     assert!(out(&o).contains("null-ok"), "{}", out(&o));
     // --device grants exactly that node.
-    let o = d.docker(&["run", "--rm", "--device", "/dev/full", IMAGE, "sh", "-c", "echo x > /dev/full; echo rc=$?"]);
-    assert!(out(&o).contains("rc=1"), "writing /dev/full fails with ENOSPC, not EPERM: {} {}", out(&o), err(&o));
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/full",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /dev/full; echo rc=$?",
+    ]);
+    assert!(
+        out(&o).contains("rc=1"),
+        "writing /dev/full fails with ENOSPC, not EPERM: {} {}",
+        out(&o),
+        err(&o)
+    );
     assert!(err(&o).contains("No space left"), "{}", err(&o));
 }
 
 #[test]
 fn default_seccomp_profile_is_loaded_and_unconfined_removes_it() {
     let d = Daemon::start();
-    let o = d.docker(&["run", "--rm", IMAGE, "sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -U true; echo unshare=$?"]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status; unshare -U true; echo unshare=$?",
+    ]);
     assert!(out(&o).contains("Seccomp:\t2"), "{}", out(&o));
-    assert!(out(&o).contains("unshare=1"), "unshare is refused without CAP_SYS_ADMIN: {}", out(&o));
-    let o = d.docker(&["run", "--rm", "--security-opt", "seccomp=unconfined", IMAGE, "grep", "^Seccomp:", "/proc/self/status"]);
+    assert!(
+        out(&o).contains("unshare=1"),
+        "unshare is refused without CAP_SYS_ADMIN: {}",
+        out(&o)
+    );
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ]);
     assert_eq!(out(&o).trim(), "Seccomp:\t0", "{}", err(&o));
-    let o = d.docker(&["run", "--rm", "--privileged", IMAGE, "grep", "^Seccomp:", "/proc/self/status"]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--privileged",
+        IMAGE,
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ]);
     assert_eq!(out(&o).trim(), "Seccomp:\t0", "{}", err(&o));
 }
 
@@ -40,7 +91,16 @@ fn default_seccomp_profile_is_loaded_and_unconfined_removes_it() {
 fn cp_resolves_symlinks_inside_the_container() {
     let d = Daemon::start();
     let name = format!("cp-{}", std::process::id());
-    d.docker_ok(&["run", "-d", "--name", &name, IMAGE, "sh", "-c", "mkdir /data; echo inside > /data/f; ln -s /etc /data/link; sleep 60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir /data; echo inside > /data/f; ln -s /etc /data/link; sleep 60",
+    ]);
     d.wait_inspect("{{.State.Status}}", &name, "running", 10);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let tmp = std::env::temp_dir().join(format!("berth-cp-{}", std::process::id()));
@@ -49,20 +109,33 @@ fn cp_resolves_symlinks_inside_the_container() {
     // Out of the container: the directory, with the symlink kept as a symlink.
     let o = d.docker(&["cp", &format!("{name}:/data"), tmp.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(std::fs::read_to_string(tmp.join("data/f")).unwrap(), "inside\n");
-    assert_eq!(std::fs::read_link(tmp.join("data/link")).unwrap(), std::path::Path::new("/etc"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("data/f")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(tmp.join("data/link")).unwrap(),
+        std::path::Path::new("/etc")
+    );
     // Into a symlinked directory: it lands in the container's /etc, never the host's.
     let unique = format!("berth-cp-probe-{}", std::process::id());
     let src = tmp.join(&unique);
     std::fs::write(&src, "probe\n").unwrap();
     let o = d.docker(&["cp", src.to_str().unwrap(), &format!("{name}:/data/link/")]);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert!(!std::path::Path::new("/etc").join(&unique).exists(), "cp wrote into the host's /etc");
+    assert!(
+        !std::path::Path::new("/etc").join(&unique).exists(),
+        "cp wrote into the host's /etc"
+    );
     let o = d.docker(&["exec", &name, "cat", &format!("/etc/{unique}")]);
     assert_eq!(out(&o), "probe\n", "{}", err(&o));
     let o = d.docker(&["cp", &format!("{name}:/no/such"), tmp.to_str().unwrap()]);
     assert_ne!(code(&o), 0);
-    assert!(err(&o).contains("Could not find the file /no/such"), "{}", err(&o));
+    assert!(
+        err(&o).contains("Could not find the file /no/such"),
+        "{}",
+        err(&o)
+    );
     let _ = std::fs::remove_dir_all(&tmp);
     d.docker(&["rm", "-f", &name]);
 }
@@ -71,16 +144,30 @@ fn cp_resolves_symlinks_inside_the_container() {
 fn stats_and_update_read_and_change_the_cgroup() {
     let d = Daemon::start();
     let name = format!("st-{}", std::process::id());
-    d.docker_ok(&["run", "-d", "--name", &name, "--memory", "32m", IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run", "-d", "--name", &name, "--memory", "32m", IMAGE, "sleep", "60",
+    ]);
     d.wait_inspect("{{.State.Status}}", &name, "running", 10);
-    let o = d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", &name]);
+    let o = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+        &name,
+    ]);
     assert_eq!(code(&o), 0, "{}", err(&o));
     let line = out(&o);
-    assert!(line.starts_with(&name) && line.contains("/ 32MiB") && line.trim_end().ends_with(" 1"), "{line}");
+    assert!(
+        line.starts_with(&name) && line.contains("/ 32MiB") && line.trim_end().ends_with(" 1"),
+        "{line}"
+    );
     d.docker_ok(&["update", "--memory", "48m", "--memory-swap", "96m", &name]);
     let limit = d.docker_ok(&["exec", &name, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]);
     assert_eq!(limit.trim(), (48u64 << 20).to_string());
-    assert_eq!(d.inspect("{{.HostConfig.Memory}}", &name), (48u64 << 20).to_string());
+    assert_eq!(
+        d.inspect("{{.HostConfig.Memory}}", &name),
+        (48u64 << 20).to_string()
+    );
     d.docker(&["rm", "-f", &name]);
 }
 
@@ -92,6 +179,14 @@ fn gpus_without_a_gpu_is_a_clear_error() {
     let d = Daemon::start();
     let o = d.docker(&["run", "--rm", "--gpus", "all", IMAGE, "true"]);
     assert_ne!(code(&o), 0);
-    assert!(err(&o).contains("no NVIDIA GPU on this host"), "{}", err(&o));
-    assert_eq!(d.docker_ok(&["ps", "-aq"]), "", "the failed start leaves a created container only if docker would");
+    assert!(
+        err(&o).contains("no NVIDIA GPU on this host"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]),
+        "",
+        "the failed start leaves a created container only if docker would"
+    );
 }
