@@ -16,7 +16,7 @@ pub mod reference;
 pub mod snapshot;
 mod store;
 mod sys;
-mod timefmt;
+pub mod timefmt;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
 pub use error::{Error, Result};

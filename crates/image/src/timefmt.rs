@@ -3,14 +3,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     format_unix(d.as_secs() as i64, d.subsec_nanos())
 }
 
-pub(crate) fn format_unix(secs: i64, nanos: u32) -> String {
+pub fn format_unix(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -23,7 +23,7 @@ pub(crate) fn format_unix(secs: i64, nanos: u32) -> String {
 }
 
 /// Unix seconds of `2006-01-02T15:04:05[.frac](Z|±hh:mm)`; None when it is not that.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 {
         return None;
