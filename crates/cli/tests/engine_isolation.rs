@@ -190,3 +190,21 @@ fn gpus_without_a_gpu_is_a_clear_error() {
         "the failed start leaves a created container only if docker would"
     );
 }
+
+#[test]
+fn flags_not_served_yet_are_refused_by_name() {
+    let d = Daemon::start();
+    let o = d.docker(&["run", "--rm", "--init", IMAGE, "true"]);
+    assert_eq!(code(&o), 125, "{}", err(&o));
+    assert!(err(&o).contains("--init is not supported"), "{}", err(&o));
+    // docker CLI itself only sends "host"; other clients may send more.
+    let body =
+        format!(r#"{{"Image":"{IMAGE}","Cmd":["true"],"HostConfig":{{"UsernsMode":"private"}}}}"#);
+    let (status, v) = d.api_json("POST", "/containers/create", Some(&body));
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("--userns=private"),
+        "{v}"
+    );
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), "", "nothing was created");
+}

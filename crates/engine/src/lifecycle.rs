@@ -180,6 +180,7 @@ impl Daemon {
             )));
         }
         validate_restart(&host_config)?;
+        refuse_unsupported(&host_config)?;
         if host_config
             .network_mode
             .as_deref()
@@ -870,6 +871,26 @@ fn validate_restart(hc: &HostConfig) -> Result<()> {
         return Err(ApiError::BadRequest(
             "can't create 'AutoRemove' container with restart policy".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Flags berth does not serve yet are refused by name rather than silently ignored.
+fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
+    if hc.init.unwrap_or(false) {
+        return Err(ApiError::BadRequest(
+            "--init is not supported by berth yet: there is no docker-init (tini) in this build"
+                .into(),
+        ));
+    }
+    if let Some(mode) = hc
+        .userns_mode
+        .as_deref()
+        .filter(|m| !m.is_empty() && *m != "host")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "--userns={mode} is not supported by berth yet (only the host's user namespace)"
+        )));
     }
     Ok(())
 }
