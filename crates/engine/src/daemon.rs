@@ -135,22 +135,36 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
     daemon.reconcile();
 
     let app = crate::api::router(daemon.clone());
-    let shutdown = async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
         }
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
     };
-    axum::serve(
+    let socket = daemon.opts.socket.clone();
+    let serve = axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| format!("serve the API: {e}"))?;
-    let _ = std::fs::remove_file(&daemon.opts.socket);
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    tokio::select! {
+        r = std::future::IntoFuture::into_future(serve) => r.map_err(|e| format!("serve the API: {e}"))?,
+        // Streams that never end (`logs -f`, `events`, a waiting attach) would hold a graceful
+        // stop forever: once asked to stop, the daemon gives them two seconds, then goes.
+        // Containers and their monitors are not affected either way.
+        _ = async {
+            stopped(stop_rx).await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        } => {}
+    }
+    let _ = std::fs::remove_file(&socket);
     Ok(())
 }
 
