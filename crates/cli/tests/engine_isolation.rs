@@ -208,3 +208,52 @@ fn flags_not_served_yet_are_refused_by_name() {
     );
     assert_eq!(d.docker_ok(&["ps", "-aq"]), "", "nothing was created");
 }
+
+#[test]
+fn volume_copy_up_follows_image_symlinks_inside_the_container_only() {
+    let d = Daemon::start();
+    // An image whose VOLUME /data is a symlink to /etc: the new volume gets the image's /etc,
+    // never the host's.
+    let marker = format!("berth-copyup-{}", std::process::id());
+    let host_file = std::path::Path::new("/etc").join(&marker);
+    std::fs::write(&host_file, "host\n").unwrap();
+    let dir = std::env::temp_dir().join(format!("{marker}-img"));
+    let _ = std::fs::remove_dir_all(&dir);
+    common::make_busybox_rootfs(&dir);
+    std::os::unix::fs::symlink("/etc", dir.join("data")).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    let image = format!("copyup-{}:x", std::process::id());
+    let o = d.docker_in(
+        &["import", "--change", "VOLUME /data", "-", &image],
+        &tar.stdout,
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{marker}:/data"),
+        &image,
+        "ls",
+        "/data",
+    ]);
+    let _ = std::fs::remove_file(&host_file);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        out(&o).contains("passwd"),
+        "the image's /etc was copied up: {}",
+        out(&o)
+    );
+    assert!(
+        !out(&o).contains(&marker),
+        "a host file was copied into the volume: {}",
+        out(&o)
+    );
+    d.docker(&["volume", "rm", &marker]);
+}

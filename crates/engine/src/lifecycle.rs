@@ -932,14 +932,27 @@ fn familiar(name: &str) -> String {
 /// Copies what the image has at `dest` into a fresh volume, keeping owners and modes (dockerd's
 /// copy-up of a new volume's first mount).
 fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
-    let src = rootfs.join(dest.trim_start_matches('/'));
-    // The path comes from the image; do not follow a link that leaves the root.
-    if std::fs::symlink_metadata(&src)
-        .map(|m| !m.is_dir())
-        .unwrap_or(true)
-    {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::{AsFd, AsRawFd};
+    // The path comes from the image: resolve it inside the root, so that no symlink in it
+    // (`/data -> /etc`, or a parent `/a -> /`) can make berth copy host files into the volume.
+    let Ok(root) = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
         return;
-    }
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let Ok(dir) = nix::fcntl::openat2(root.as_fd(), dest, how) else {
+        return;
+    };
+    let Ok(src) = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return;
+    };
+    // The container has not started: nothing can swap the resolved directory under cp.
     let _ = std::process::Command::new("cp")
         .arg("-a")
         .arg("--no-dereference")
