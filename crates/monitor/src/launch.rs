@@ -2,8 +2,7 @@
 //! create and start through berth's runtime library or a runc-compatible binary.
 
 use std::fs::File;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +10,6 @@ use std::time::Instant;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::config::MonitorConfig;
 use crate::error::{Error, Result};
@@ -322,28 +320,7 @@ fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
         path: PathBuf::from(sock::CONSOLE),
         source: e,
     })?;
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("receive the pty master", e))?;
-    for c in msg
-        .cmsgs()
-        .map_err(|e| Error::sys("read the pty master's control message", e))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS just installed this descriptor in our table; we own it.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(Error::Start("the container sent no pty master".into()))
+    Ok(berth_runtime::receive_console_master(conn.as_fd())?)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

@@ -99,8 +99,9 @@ fn send_fd(socket: BorrowedFd<'_>, fd: RawFd, name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Receives a pty master sent by [`setup_in_container`].
-pub(crate) fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
+/// Receives a pty master sent by [`setup_in_container`] (runc's console-socket protocol), for
+/// the runtime's own proxy and for a console socket's owner such as berth's monitor.
+pub fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);

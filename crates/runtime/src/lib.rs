@@ -30,6 +30,7 @@ mod syscall;
 
 pub use capabilities::name as capability_name;
 pub use cgroups::CgroupError;
+pub use console::receive_master as receive_console_master;
 pub use container::{Container, CreateOptions, ExecOptions, Runtime};
 pub use default_spec::{default_spec, rootless_spec};
 pub use error::{Error, Result};
