@@ -9,16 +9,6 @@ use nix::errno::Errno;
 
 pub(crate) type SysResult<T> = std::result::Result<T, Errno>;
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 fn cstr(s: &[u8]) -> SysResult<CString> {
     CString::new(s).map_err(|_| Errno::EINVAL)
 }
@@ -42,24 +32,13 @@ fn owned(fd: libc::c_long) -> SysResult<OwnedFd> {
 /// openat2 with `root` as the filesystem root: `..` and absolute symlinks stay inside it,
 /// so a hostile symlink in a layer can never lead a lookup out of the snapshot.
 pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: i32) -> SysResult<OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     let path = cstr(if path.is_empty() { b"." } else { path })?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
+    let how = OpenHow::new()
+        .flags(OFlag::from_bits_retain(flags | libc::O_CLOEXEC))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     loop {
-        // SAFETY: `how` is a valid open_how of the size passed; `path` is NUL-terminated.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        match owned(fd) {
+        match nix::fcntl::openat2(root, path.as_c_str(), how) {
             // openat2 asks to retry when a rename raced with the lookup.
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
             r => return r,
