@@ -642,3 +642,58 @@ fn events_df_version_info() {
     let info = d.docker_ok(&["info", "-f", "{{.Images}} {{.OSType}}"]);
     assert_eq!(info, "1 linux");
 }
+
+#[test]
+fn init_is_pid_one_reaps_orphans_and_forwards_stop() {
+    let d = Daemon::start();
+    // pid 1 is the init; the program is its child.
+    let o = d.docker_ok(&["run", "--rm", "--init", IMAGE, "ps", "-o", "pid,comm"]);
+    let rows: Vec<Vec<&str>> = o
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["1", "docker-init"], "{o}");
+    assert_eq!(rows[1], ["2", "ps"], "{o}");
+    // The program's exit code and death by signal come out as docker's.
+    let o = d.docker(&["run", "--rm", "--init", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(code(&o), 3, "{}", err(&o));
+    let o = d.docker(&["run", "--rm", "--init", IMAGE, "sh", "-c", "kill -9 $$"]);
+    assert_eq!(code(&o), 137, "{}", err(&o));
+
+    // Orphans are reaped: a grandchild whose parent exits is adopted by pid 1 and, once it
+    // exits, leaves no zombie.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "reaper",
+        IMAGE,
+        "sh",
+        "-c",
+        "(sleep 1 &) ; exec sleep 300",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let ps = d.docker_ok(&["exec", "reaper", "ps", "-o", "stat,args"]);
+    assert!(
+        !ps.lines().any(|l| l.starts_with('Z')),
+        "a zombie is left:\n{ps}"
+    );
+    assert!(d.docker_ok(&["inspect", "-f", "{{.HostConfig.Init}}", "reaper"]) == "true");
+
+    // Without an init, `sleep` as pid 1 ignores SIGTERM and `stop` must wait for the kill;
+    // with one, SIGTERM reaches sleep at once and it dies of it (143).
+    let started = std::time::Instant::now();
+    d.docker_ok(&["stop", "-t", "20", "reaper"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "reaper"]),
+        "143"
+    );
+    d.docker_ok(&["rm", "reaper"]);
+}

@@ -877,12 +877,6 @@ fn validate_restart(hc: &HostConfig) -> Result<()> {
 
 /// Flags berth does not serve yet are refused by name rather than silently ignored.
 fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
-    if hc.init.unwrap_or(false) {
-        return Err(ApiError::BadRequest(
-            "--init is not supported by berth yet: there is no docker-init (tini) in this build"
-                .into(),
-        ));
-    }
     if let Some(mode) = hc
         .userns_mode
         .as_deref()

@@ -259,15 +259,49 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         linux["seccomp"] = profile;
     }
 
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.2.0",
         "process": process,
         "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
         "hostname": hostname(c),
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    if hc.init.unwrap_or(false) {
+        with_init(&mut spec, &c.runtime)?;
+    }
+    Ok(spec)
 }
+
+/// `--init`: berth's runtime keeps its own init process as pid 1 (a spec annotation; nothing is
+/// mounted into the container). Another runtime gets Docker's arrangement: the host's
+/// docker-init (tini) bound read-only at /sbin/docker-init and put before the program.
+fn with_init(spec: &mut Value, runtime: &str) -> Result<()> {
+    if runtime == "berth" || runtime == "runc-berth" {
+        spec["annotations"] = json!({ berth_runtime::INIT_ANNOTATION: "true" });
+        return Ok(());
+    }
+    let Some(init) = DOCKER_INIT.iter().map(Path::new).find(|p| p.is_file()) else {
+        return Err(ApiError::BadRequest(format!(
+            "--init with runtime {runtime} needs docker-init on the host ({}); install Debian's tini package, or use berth's runtime",
+            DOCKER_INIT.join(", ")
+        )));
+    };
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
+    }
+    if let Some(args) = spec["process"]["args"].as_array_mut() {
+        args.splice(0..0, [json!("/sbin/docker-init"), json!("--")]);
+    }
+    Ok(())
+}
+
+/// Where a host keeps a docker-init that runs in any image (statically linked).
+const DOCKER_INIT: &[&str] = &[
+    "/usr/libexec/docker/docker-init",
+    "/usr/bin/docker-init",
+    "/usr/bin/tini-static",
+];
 
 pub fn hostname(c: &Container) -> String {
     c.config

@@ -10,6 +10,7 @@
 pub mod client;
 mod config;
 mod error;
+mod footprint;
 mod launch;
 mod log;
 mod monitor;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::config::MonitorConfig;
 use crate::error::{Error, Result};
+use crate::footprint;
 use crate::launch::{self, Run};
 use crate::log::{JsonLog, Stream};
 use crate::sock::{self, ATTACH, CONTROL};
@@ -53,9 +54,7 @@ pub fn run_monitor(dir: &Path) -> ! {
         Ok(mut monitor) => {
             let line = serde_json::json!({ "state": monitor.state }).to_string();
             send_report(report, &line);
-            // Setup parsed the bundle and config; give that memory back for the long idle life.
-            // SAFETY: malloc_trim only releases free heap memory; no allocation is in flight.
-            unsafe { libc::malloc_trim(0) };
+            monitor.settle();
             monitor.run()
         }
         Err((e, started)) => {
@@ -826,6 +825,7 @@ impl Monitor {
                 self.state.started_at = berth_runtime::now_rfc3339();
                 self.state.error.clear();
                 self.run = Some(run);
+                self.settle();
             }
             Err(e) => {
                 self.state.status = Status::Exited;
@@ -837,6 +837,14 @@ impl Monitor {
         if self.finished {
             self.answer_waiters();
         }
+    }
+
+    /// After a start: give back the heap and the code pages that parsing the bundle and
+    /// creating the container needed, for the container's long idle life.
+    fn settle(&self) {
+        // SAFETY: malloc_trim only releases free heap memory; no allocation is in flight.
+        unsafe { libc::malloc_trim(0) };
+        footprint::release_startup_pages();
     }
 
     fn save(&self) {

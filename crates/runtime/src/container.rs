@@ -218,6 +218,11 @@ impl Runtime {
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 idmapped: &idmapped,
+                as_init: spec
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(crate::reaper::INIT_ANNOTATION))
+                    .is_some_and(|v| v == "true"),
                 state_json: &|status| state_json(&record, status, std::process::id() as i32),
             })
         };

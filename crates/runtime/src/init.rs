@@ -34,6 +34,8 @@ pub(crate) struct InitArgs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub idmapped: &'a [(usize, OwnedFd)],
+    /// Stay as pid 1 and fork the program (the spec's init annotation).
+    pub as_init: bool,
     /// The state document for hooks run from the init, with the init's host pid.
     pub state_json: &'a dyn Fn(Status) -> Vec<u8>,
 }
@@ -162,6 +164,9 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         &(a.state_json)(Status::Created),
     )?;
     load_late_seccomp(a.plan)?;
+    if a.as_init {
+        return Err(crate::reaper::run(a.plan, &program));
+    }
     Err(a.plan.exec(&program))
 }
 

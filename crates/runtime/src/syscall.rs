@@ -207,6 +207,16 @@ pub(crate) fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Resu
     Ok(())
 }
 
+/// Closes every descriptor from `first` up (close_range).
+pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes plain numbers; the caller owns no Rust object on these fds.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// Marks every descriptor from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
 pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
