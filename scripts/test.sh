@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the README's second command: the whole test suite.
-#   1. scripts/install-deps.sh (system packages, containers.conf)
+#   1. scripts/install-deps.sh --for-crun (system packages, containers.conf, and the
+#      hugetlb v1 mount crun needs on a hybrid host: tests run crun as a peer runtime)
 #   2. cargo build --release -p berth (+ target/release/berth-runtime symlink),
 #      which integration tests, scripts and benches use
 #   3. RUST_BACKTRACE=1 cargo test --workspace --no-fail-fast
@@ -15,8 +16,8 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
     PATH=$HOME/.cargo/bin:$PATH
 fi
 
-echo "==> scripts/install-deps.sh"
-bash scripts/install-deps.sh
+echo "==> scripts/install-deps.sh --for-crun"
+bash scripts/install-deps.sh --for-crun
 
 command -v cargo >/dev/null 2>&1 || { echo "test: error: cargo not found (install Rust >= 1.85)" >&2; exit 1; }
 

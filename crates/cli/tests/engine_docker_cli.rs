@@ -697,3 +697,27 @@ fn init_is_pid_one_reaps_orphans_and_forwards_stop() {
     );
     d.docker_ok(&["rm", "reaper"]);
 }
+
+#[test]
+fn exec_tty_gets_the_clients_terminal_size() {
+    let d = Daemon::start();
+    d.docker_ok(&["run", "-d", "--name", "tty", IMAGE, "sleep", "60"]);
+    // `script` gives the docker CLI a terminal of a known size; docker passes it on at the
+    // exec's start and the process's terminal must have it.
+    let cmd = format!(
+        "stty rows 33 cols 101; DOCKER_HOST={} {} exec -it tty stty size",
+        d.host(),
+        common::engine::DOCKER
+    );
+    let o = run_for(
+        {
+            let mut c = std::process::Command::new("script");
+            c.args(["-qec", &cmd, "/dev/null"])
+                .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+            c
+        },
+        20.0,
+    );
+    assert!(out(&o).contains("33 101"), "{}{}", out(&o), err(&o));
+    d.docker_ok(&["rm", "-f", "tty"]);
+}

@@ -62,3 +62,41 @@ fn containers_survive_a_daemon_kill_9() {
     assert!(t.elapsed() < Duration::from_secs(10));
     d.docker_ok(&["rm", "ticker", "seven", "idle"]);
 }
+
+#[test]
+fn exec_survives_a_daemon_kill_9() {
+    let mut d = Daemon::start();
+    d.docker_ok(&["run", "-d", "--name", "host", IMAGE, "sleep", "300"]);
+    // An attached exec that writes for a while, then leaves a mark: its process belongs to
+    // its own monitor, so the daemon's death neither kills it nor breaks its output pipe.
+    let mut client = d
+        .docker_cmd(&[
+            "exec",
+            "host",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.25; done; echo done > /exec-done",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    d.kill_daemon();
+    let _ = client.wait();
+    std::thread::sleep(Duration::from_millis(2500));
+    d.spawn();
+    assert_eq!(d.docker_ok(&["exec", "host", "cat", "/exec-done"]), "done");
+    // A detached exec started by the new daemon runs to its end as well.
+    d.docker_ok(&[
+        "exec",
+        "-d",
+        "host",
+        "sh",
+        "-c",
+        "sleep 0.3; echo d > /detached",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.docker_ok(&["exec", "host", "cat", "/detached"]), "d");
+    d.docker_ok(&["rm", "-f", "host"]);
+}

@@ -546,6 +546,7 @@ impl Daemon {
             },
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
             attachers,
+            exec: None,
         };
         Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
     }
@@ -650,6 +651,7 @@ impl Daemon {
     /// On start: containers recorded as running whose monitor is gone exited while the daemon
     /// was down; those whose monitor lives are followed again.
     pub fn reconcile(self: &Arc<Self>) {
+        self.remove_finished_execs();
         for c in self.containers.list() {
             if !c.is_running() {
                 continue;

@@ -28,6 +28,11 @@ pub struct MonitorConfig {
     /// seconds), so that they see its first byte of output.
     #[serde(default)]
     pub attachers: u32,
+    /// Run this process.json in the running container `id` (`docker exec`) instead of creating
+    /// the container: the monitor then holds that process's stdio, keeps no log, never
+    /// restarts, and leaves the container alone when the process ends.
+    #[serde(default)]
+    pub exec: Option<PathBuf>,
 }
 
 /// Docker's json-file log driver options.

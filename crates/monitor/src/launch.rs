@@ -80,14 +80,12 @@ pub(crate) fn start(cfg: &MonitorConfig) -> Result<Run> {
         )
     };
     let console_path = cfg.dir.join(sock::CONSOLE);
-    let started = match &cfg.runtime {
-        None => start_in_process(cfg, ends, console.as_ref().map(|_| console_path.as_path())),
-        Some(bin) => start_binary(
-            cfg,
-            bin,
-            ends,
-            console.as_ref().map(|_| console_path.as_path()),
-        ),
+    let console_socket = console.as_ref().map(|_| console_path.as_path());
+    let started = match (&cfg.runtime, &cfg.exec) {
+        (None, None) => start_in_process(cfg, ends, console_socket),
+        (Some(bin), None) => start_binary(cfg, bin, ends, console_socket),
+        (None, Some(process)) => exec_in_process(cfg, process, ends, console_socket),
+        (Some(bin), Some(process)) => exec_binary(cfg, bin, process, ends, console_socket),
     };
     let _ = std::fs::remove_file(&console_path);
     run.pid = started?;
@@ -140,6 +138,74 @@ fn start_in_process(
     });
     drop(ends);
     result
+}
+
+/// `docker exec` through the runtime library: the process joins the running container and
+/// stays our child (detached from the library's point of view: we wait for it).
+fn exec_in_process(
+    cfg: &MonitorConfig,
+    process: &Path,
+    ends: ContainerEnds,
+    console: Option<&Path>,
+) -> Result<i32> {
+    let runtime = berth_runtime::Runtime::new(&cfg.runtime_root);
+    let opts = berth_runtime::ExecOptions {
+        console_socket: console.map(Path::to_path_buf),
+        detach: true,
+        ..Default::default()
+    };
+    let result = with_stdio(&ends, || {
+        let container = runtime.load(&cfg.id)?;
+        let process = berth_runtime::load_process(process)?;
+        Ok(container.exec(&process, &opts)?)
+    });
+    drop(ends);
+    result
+}
+
+/// `runtime exec --detach`, runc's command line: the process is reparented to the monitor (a
+/// child subreaper) when the runtime exits.
+fn exec_binary(
+    cfg: &MonitorConfig,
+    bin: &Path,
+    process: &Path,
+    ends: ContainerEnds,
+    console: Option<&Path>,
+) -> Result<i32> {
+    let pid_file = cfg.dir.join("exec.pid");
+    let log_file = cfg.dir.join("runtime.log");
+    let _ = std::fs::remove_file(&pid_file);
+    let mut exec = runtime_command(cfg, bin);
+    exec.arg("exec")
+        .arg("--detach")
+        .arg("--process")
+        .arg(process)
+        .arg("--pid-file")
+        .arg(&pid_file);
+    if let Some(c) = console {
+        exec.arg("--console-socket").arg(c);
+    }
+    exec.arg(&cfg.id)
+        .stdin(Stdio::from(ends.stdin))
+        .stdout(Stdio::from(ends.stdout))
+        .stderr(Stdio::from(ends.stderr));
+    let status = exec.status().map_err(|e| Error::RuntimeBinary {
+        runtime: bin.to_owned(),
+        op: "exec",
+        reason: e.to_string(),
+    })?;
+    drop(exec);
+    if !status.success() {
+        return Err(Error::Start(runtime_error(&log_file, status)));
+    }
+    std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .ok_or_else(|| Error::RuntimeBinary {
+            runtime: bin.to_owned(),
+            op: "exec",
+            reason: format!("no pid in {}", pid_file.display()),
+        })
 }
 
 fn with_stdio<T>(ends: &ContainerEnds, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -244,11 +310,15 @@ fn runtime_error(log_file: &Path, status: std::process::ExitStatus) -> String {
         .filter(|v| v["level"] == "error")
         .filter_map(|v| v["msg"].as_str().map(str::to_owned))
         .next_back()
-        .unwrap_or_else(|| format!("runtime create failed: {status}"))
+        .unwrap_or_else(|| format!("the runtime failed: {status}"))
 }
 
-/// Removes the runtime's record and cgroup of a run that ended.
+/// Removes the runtime's record and cgroup of a run that ended (not for an exec'd process:
+/// the container lives on).
 pub(crate) fn delete(cfg: &MonitorConfig) {
+    if cfg.exec.is_some() {
+        return;
+    }
     match &cfg.runtime {
         None => {
             let runtime = berth_runtime::Runtime::new(&cfg.runtime_root);

@@ -257,7 +257,8 @@ enum Pumped {
 struct Monitor {
     cfg: MonitorConfig,
     state: MonitorState,
-    log: JsonLog,
+    /// The json-file log; none for an exec'd process (dockerd keeps no log of those).
+    log: Option<JsonLog>,
     attach_listener: UnixListener,
     control_listener: UnixListener,
     attachers: Vec<Attacher>,
@@ -300,7 +301,10 @@ impl Monitor {
             )));
         }
         setup_signals().map_err(early)?;
-        let log = JsonLog::open(&cfg.log).map_err(early)?;
+        let log = match cfg.exec {
+            None => Some(JsonLog::open(&cfg.log).map_err(early)?),
+            Some(_) => None,
+        };
         let listen = |name: &str| {
             sock::bind(dir, name).map_err(|e| Error::Socket {
                 what: "listen on",
@@ -557,11 +561,15 @@ impl Monitor {
                 // The pty was also the container's input: nothing more can reach it.
                 self.stdin_pending = Vec::new();
             }
-            self.log.flush(stream);
+            if let Some(log) = self.log.as_mut() {
+                log.flush(stream);
+            }
             return Pumped::Eof;
         }
         let data = &buf[..n];
-        self.log.write(stream, data);
+        if let Some(log) = self.log.as_mut() {
+            log.write(stream, data);
+        }
         let header = frame_header(stream, n);
         for a in self.attachers.iter_mut().filter(|a| a.request.is_none()) {
             let wants = match stream {
@@ -779,8 +787,10 @@ impl Monitor {
         launch::delete(&self.cfg);
         // Every writer is gone now: what is left in the pipes ends in EOF.
         self.drain();
-        self.log.flush(Stream::Stdout);
-        self.log.flush(Stream::Stderr);
+        if let Some(log) = self.log.as_mut() {
+            log.flush(Stream::Stdout);
+            log.flush(Stream::Stderr);
+        }
         let ran = self
             .run
             .take()
@@ -789,8 +799,9 @@ impl Monitor {
         self.stdin_pending = Vec::new();
         self.stdin_closing = false;
         self.state.pid = 0;
-        let restart =
-            self.cfg
+        let restart = self.cfg.exec.is_none()
+            && self
+                .cfg
                 .restart
                 .should_restart(code, self.state.restart_count, self.no_restart);
         if restart {

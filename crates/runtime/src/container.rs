@@ -544,6 +544,12 @@ impl Container {
                 joins: &in_child,
                 plan: &plan,
                 console: console_tx.as_ref(),
+                console_size: process.console_size().map(|b| {
+                    (
+                        u16::try_from(b.height()).unwrap_or(u16::MAX),
+                        u16::try_from(b.width()).unwrap_or(u16::MAX),
+                    )
+                }),
                 preserve_fds: opts.preserve_fds,
                 detach: opts.detach,
             })

@@ -45,6 +45,9 @@ pub(crate) struct ExecArgs<'a> {
     pub joins: &'a [(CloneFlags, OwnedFd, PathBuf)],
     pub plan: &'a ProcessPlan,
     pub console: Option<&'a OwnedFd>,
+    /// The terminal's rows and columns (process.json's consoleSize), set before the program
+    /// runs so that it never sees another size.
+    pub console_size: Option<(u16, u16)>,
     pub preserve_fds: u32,
     pub detach: bool,
 }
@@ -180,7 +183,7 @@ fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
         }
     }
     if let Some(socket) = a.console {
-        console::setup_in_container(socket.as_fd(), a.plan.uid, None)?;
+        console::setup_in_container(socket.as_fd(), a.plan.uid, a.console_size)?;
     }
     finish_process(a.plan, a.preserve_fds)?;
     if a.detach {

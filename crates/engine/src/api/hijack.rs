@@ -9,9 +9,8 @@ use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
-use super::logs::frame;
 use super::{flag, json, parse_body, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::exec::Exec;
@@ -65,39 +64,50 @@ pub async fn attach(
             },
             None => monitor_dir,
         };
-        let Ok(Ok(std_stream)) = tokio::task::spawn_blocking(move || {
+        let Ok(Ok(monitor)) = tokio::task::spawn_blocking(move || {
             berth_monitor::client::attach(&dir, stdin, stdout, stderr)
         })
         .await
         else {
             return;
         };
-        if std_stream.set_nonblocking(true).is_err() {
-            return;
-        }
-        let Ok(monitor) = tokio::net::UnixStream::from_std(std_stream) else {
-            return;
-        };
-        let (mut mon_read, mut mon_write) = monitor.into_split();
-        let (mut cli_read, mut cli_write) = tokio::io::split(TokioIo::new(upgraded));
-        let to_client = async {
-            let _ = tokio::io::copy(&mut mon_read, &mut cli_write).await;
-            let _ = cli_write.shutdown().await;
-        };
-        let from_client = async {
-            if stdin {
-                let _ = tokio::io::copy(&mut cli_read, &mut mon_write).await;
-            }
-            let _ = mon_write.shutdown().await;
-            // Keep reading nothing; the output side decides when the stream ends.
-            std::future::pending::<()>().await;
-        };
-        tokio::select! {
-            _ = to_client => {},
-            _ = from_client => {},
+        if let Some(mut w) = relay(upgraded, monitor, stdin).await {
+            let _ = w.shutdown().await;
         }
     });
     Ok(resp)
+}
+
+type ClientWrite = tokio::io::WriteHalf<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Carries a monitor's attach stream to the client (and the client's input to it, with
+/// `stdin`) until the output ends. Returns the client's write half, still open, so that the
+/// caller decides when the client sees the end; `None` if the monitor's socket was unusable.
+async fn relay(
+    upgraded: hyper::upgrade::Upgraded,
+    monitor: std::os::unix::net::UnixStream,
+    stdin: bool,
+) -> Option<ClientWrite> {
+    monitor.set_nonblocking(true).ok()?;
+    let monitor = tokio::net::UnixStream::from_std(monitor).ok()?;
+    let (mut mon_read, mut mon_write) = monitor.into_split();
+    let (mut cli_read, mut cli_write) = tokio::io::split(TokioIo::new(upgraded));
+    let to_client = async {
+        let _ = tokio::io::copy(&mut mon_read, &mut cli_write).await;
+    };
+    let from_client = async {
+        if stdin {
+            let _ = tokio::io::copy(&mut cli_read, &mut mon_write).await;
+        }
+        let _ = mon_write.shutdown().await;
+        // Keep reading nothing; the output side decides when the stream ends.
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = to_client => {},
+        _ = from_client => {},
+    }
+    Some(cli_write)
 }
 
 /// `POST /containers/{id}/exec`.
@@ -132,50 +142,8 @@ pub async fn exec_create(
     Ok(json(StatusCode::CREATED, &json!({"Id": exec_id})))
 }
 
-/// The process.json for `berth runtime exec --process`: the exec's command with the
-/// container's capabilities and environment.
-fn exec_process(d: &Shared, e: &Exec) -> Result<Value> {
-    let c = d.containers.find(&e.container_id)?;
-    let dir = d.container_dir(&c.id);
-    let spec: Value = std::fs::read(dir.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| ApiError::Conflict(format!("container {} is not running", c.id)))?;
-    let mut p = spec["process"].clone();
-    let cfg = &e.config;
-    let user = cfg
-        .user
-        .clone()
-        .filter(|u| !u.is_empty())
-        .or(c.config.user.clone())
-        .unwrap_or_default();
-    let (uid, gid, gids) = crate::spec::resolve_user(&dir.join("rootfs"), &user)?;
-    p["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
-    p["args"] = json!(cfg.cmd.clone().unwrap_or_default());
-    p["terminal"] = json!(cfg.tty.unwrap_or(false));
-    if let Some(w) = cfg.working_dir.clone().filter(|w| !w.is_empty()) {
-        p["cwd"] = json!(w);
-    }
-    let mut env: Vec<String> = p["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    for kv in cfg.env.iter().flatten() {
-        let key = kv.split('=').next().unwrap_or(kv);
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(kv.clone());
-    }
-    p["env"] = json!(env);
-    if cfg.privileged.unwrap_or(false) {
-        let all = crate::spec::all_caps();
-        p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
-    }
-    Ok(p)
-}
-
-/// `POST /exec/{id}/start`.
+/// `POST /exec/{id}/start`: the process starts under a monitor of its own; unless detached,
+/// the connection is taken over and carries its stdio as an attach does.
 pub async fn exec_start(
     State(d): State<Shared>,
     Path(id): Path<String>,
@@ -196,164 +164,117 @@ pub async fn exec_start(
     let start: Value = parse_body(&body)?;
     let detach = start["Detach"].as_bool().unwrap_or(false);
     let tty = e.config.tty.unwrap_or(false);
-    let process = exec_process(&d, &e)?;
-    let pfile = d
-        .monitor_dir(&e.container_id)
-        .join(format!("exec-{id}.json"));
-    crate::files::write_json_atomic(&pfile, &process)
-        .map_err(|err| ApiError::internal("write exec process", err))?;
-    let mut cmd = tokio::process::Command::new(&d.opts.berth_exe);
-    cmd.arg("runtime")
-        .arg("--root")
-        .arg(d.runtime_root())
-        .arg("exec")
-        .arg("--process")
-        .arg(&pfile);
-    // The runtime writes the pid file only once the program is about to run: without it, a
-    // failed exec is the runtime's (a missing program: 127, as dockerd reports it).
-    let pid_file = d
-        .monitor_dir(&e.container_id)
-        .join(format!("exec-{id}.pid"));
-    cmd.arg("--pid-file").arg(&pid_file);
-    if detach {
-        cmd.arg("--detach");
-    }
-    cmd.arg(&e.container_id);
+    let size =
+        console_size(&start["ConsoleSize"]).or_else(|| console_size(&json!(e.config.console_size)));
     d.execs.update(&id, |x| x.running = true);
     if detach {
-        let out = cmd
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|err| ApiError::internal("exec", err))?;
-        let _ = std::fs::remove_file(&pfile);
-        if !out.status.success() {
-            d.execs.update(&id, |x| {
-                x.running = false;
-                x.exit_code = Some(126);
-            });
-            return Err(ApiError::Internal(
-                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            ));
-        }
-        d.execs.update(&id, |x| x.running = false);
+        let spawned = {
+            let (d, e) = (d.clone(), e.clone());
+            tokio::task::spawn_blocking(move || d.spawn_exec(&e, 0)).await
+        };
+        let state = match spawned {
+            Ok(Ok(state)) => state,
+            Ok(Err(err)) => return Err(exec_failed(&d, &id, err)),
+            Err(err) => return Err(exec_failed(&d, &id, ApiError::internal("exec", err))),
+        };
+        d.execs.update(&id, |x| x.pid = state.pid);
+        resize_exec(&d, &id, size).await;
+        let dd = d.clone();
+        tokio::spawn(async move {
+            dd.finish_exec(&id).await;
+        });
         return Ok(StatusCode::OK.into_response());
     }
-    let attach_stdin = e.config.attach_stdin.unwrap_or(false);
-    cmd.stdin(if attach_stdin {
-        std::process::Stdio::piped()
-    } else {
-        std::process::Stdio::null()
-    })
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+    let attach = (
+        e.config.attach_stdin.unwrap_or(false),
+        e.config.attach_stdout.unwrap_or(true),
+        e.config.attach_stderr.unwrap_or(true),
+    );
     let (resp, on) = upgrade(&mut req, tty)?;
-    let mut child = cmd
-        .spawn()
-        .map_err(|err| ApiError::internal("start exec", err))?;
-    if let Some(pid) = child.id() {
-        d.execs.update(&id, |x| x.pid = pid as i32);
-    }
     let dd = d.clone();
     tokio::spawn(async move {
         let upgraded = on.await.ok();
-        let (mut cli_read, mut cli_write) = match upgraded {
-            Some(u) => {
-                let (r, w) = tokio::io::split(TokioIo::new(u));
-                (Some(r), Some(w))
-            }
-            None => (None, None),
+        // The monitor holds the process until this attacher is connected: start it and
+        // attach at the same time.
+        let spawned = {
+            let (d, e) = (dd.clone(), e.clone());
+            tokio::task::spawn_blocking(move || d.spawn_exec(&e, 1))
         };
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        let mut stdin = child.stdin.take();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
-        let early_stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        for (stream, pipe) in [
-            (
-                1u8,
-                stdout
-                    .take()
-                    .map(Box::new)
-                    .map(|b| b as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-            (
-                2u8,
-                stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-        ] {
-            let Some(mut pipe) = pipe else { continue };
-            let tx = tx.clone();
-            let early_stderr = early_stderr.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 32 * 1024];
-                loop {
-                    match pipe.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if stream == 2 {
-                                let mut kept =
-                                    early_stderr.lock().unwrap_or_else(|p| p.into_inner());
-                                if kept.len() < 4096 {
-                                    kept.extend_from_slice(&buf[..n]);
-                                }
-                            }
-                            let chunk = if tty {
-                                Bytes::copy_from_slice(&buf[..n])
-                            } else {
-                                frame(stream, &buf[..n])
-                            };
-                            if tx.send(chunk).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
+        let attached = {
+            let dir = dd.exec_dir(&id);
+            tokio::task::spawn_blocking(move || {
+                berth_monitor::client::attach(&dir, attach.0, attach.1, attach.2)
+            })
+        };
+        let state = match spawned.await {
+            Ok(Ok(state)) => state,
+            failed => {
+                let err = match failed {
+                    Ok(Err(err)) => err,
+                    _ => ApiError::Internal("the exec's monitor did not start".into()),
+                };
+                let message = exec_failed(&dd, &id, err).to_string();
+                // The client reads the failure from the stream, then the exit code from
+                // the exec's inspect, as with dockerd.
+                if let Some(u) = upgraded {
+                    let mut io = TokioIo::new(u);
+                    let text = format!("{message}\r\n");
+                    let bytes = if tty {
+                        Bytes::from(text)
+                    } else {
+                        super::logs::frame(1, text.as_bytes())
+                    };
+                    let _ = io.write_all(&bytes).await;
+                    let _ = io.shutdown().await;
                 }
-            });
-        }
-        drop(tx);
-        let input = async {
-            if let (Some(r), Some(w)) = (cli_read.as_mut(), stdin.as_mut()) {
-                let _ = tokio::io::copy(r, w).await;
-            }
-            drop(stdin.take());
-            std::future::pending::<()>().await;
-        };
-        let output = async {
-            while let Some(chunk) = rx.recv().await {
-                if let Some(w) = cli_write.as_mut() {
-                    if w.write_all(&chunk).await.is_err() {
-                        break;
-                    }
-                }
+                return;
             }
         };
-        tokio::select! { _ = output => {}, _ = input => {} }
-        let status = child.wait().await.ok();
-        let mut code = status.and_then(|s| s.code()).unwrap_or(126) as i64;
-        if code != 0 && !pid_file.exists() {
-            let text = early_stderr
-                .lock()
-                .map(|b| String::from_utf8_lossy(&b[..]).into_owned())
-                .unwrap_or_default();
-            code = match crate::lifecycle::exit_code_for_start_error(&text) {
-                125 => 126,
-                c => c,
-            } as i64;
+        dd.execs.update(&id, |x| x.pid = state.pid);
+        resize_exec(&dd, &id, size).await;
+        if let (Some(u), Ok(Ok(monitor))) = (upgraded, attached.await) {
+            let cli_write = relay(u, monitor, attach.0).await;
+            // The exit code must be recorded before the client sees the end of the stream:
+            // docker reads it from the exec's inspect right after.
+            dd.finish_exec(&id).await;
+            if let Some(mut w) = cli_write {
+                let _ = w.shutdown().await;
+            }
+        } else {
+            dd.finish_exec(&id).await;
         }
-        let _ = std::fs::remove_file(&pid_file);
-        dd.execs.update(&id, |x| {
-            x.running = false;
-            x.exit_code = Some(code);
-        });
-        if let Some(w) = cli_write.as_mut() {
-            let _ = w.shutdown().await;
-        }
-        let _ = std::fs::remove_file(&pfile);
     });
     Ok(resp)
+}
+
+/// Records a failed exec start with the exit code dockerd gives it (127 for a missing
+/// program, 126 otherwise) and returns the error for the client.
+fn exec_failed(d: &Shared, id: &str, err: ApiError) -> ApiError {
+    let code = match crate::lifecycle::exit_code_for_start_error(&err.to_string()) {
+        125 => 126,
+        c => c,
+    };
+    d.execs.update(id, |x| {
+        x.running = false;
+        x.exit_code = Some(code as i64);
+    });
+    err
+}
+
+/// `[height, width]` from an exec's ConsoleSize.
+fn console_size(v: &Value) -> Option<(u16, u16)> {
+    let a = v.as_array().filter(|a| a.len() == 2)?;
+    let h = u16::try_from(a[0].as_u64()?).ok()?;
+    let w = u16::try_from(a[1].as_u64()?).ok()?;
+    (h > 0 && w > 0).then_some((h, w))
+}
+
+async fn resize_exec(d: &Shared, id: &str, size: Option<(u16, u16)>) {
+    if let Some((h, w)) = size {
+        let dir = d.exec_dir(id);
+        let _ =
+            tokio::task::spawn_blocking(move || berth_monitor::client::resize(&dir, h, w)).await;
+    }
 }
 
 pub async fn exec_inspect(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
@@ -375,10 +296,30 @@ pub async fn exec_inspect(State(d): State<Shared>, Path(id): Path<String>) -> Re
     ))
 }
 
-pub async fn exec_resize(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
-    d.execs
+pub async fn exec_resize(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    let e = d
+        .execs
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("No such exec instance: {id}")))?;
-    // The runtime's own pty proxy carries the exec's terminal; its size follows the default.
+    if !e.running {
+        return Err(ApiError::Conflict(format!(
+            "Exec {id} is not running, so it can not be resized."
+        )));
+    }
+    let dim = |k: &str| q.get(k).and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+    let (h, w) = (dim("h"), dim("w"));
+    if h == 0 || w == 0 {
+        return Err(ApiError::BadRequest(
+            "height and width must be positive numbers".into(),
+        ));
+    }
+    let dir = d.exec_dir(&id);
+    tokio::task::spawn_blocking(move || berth_monitor::client::resize(&dir, h, w))
+        .await
+        .map_err(|err| ApiError::internal("resize", err))??;
     Ok(StatusCode::OK.into_response())
 }

@@ -70,6 +70,7 @@ impl Sandbox {
             restart: RestartPolicy::default(),
             runtime: None,
             attachers: 0,
+            exec: None,
         };
         let sb = Sandbox {
             dir,
