@@ -254,3 +254,86 @@ fn volume_copy_up_follows_image_symlinks_inside_the_container_only() {
     );
     d.docker(&["volume", "rm", &marker]);
 }
+
+#[test]
+fn cp_sees_volumes_binds_and_tmpfs_as_the_container_does() {
+    let d = Daemon::start();
+    let name = format!("cpv-{}", std::process::id());
+    let vol = format!("cpvol-{}", std::process::id());
+    let host_dir = d.dir.join("bound");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("from-host"), "host side\n").unwrap();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &format!("{vol}:/vol"),
+        "-v",
+        &format!("{}:/bound", host_dir.display()),
+        "--tmpfs",
+        "/scratch",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo in-volume > /vol/f; echo in-tmpfs > /scratch/t; ln -s /vol /to-vol; sleep 60",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let tmp = d.dir.join("cp-out");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let t = tmp.to_str().unwrap();
+    // Running: out of a volume, a bind, a tmpfs, and through a symlink into the volume.
+    for (src, file, want) in [
+        ("/vol/f", "f", "in-volume\n"),
+        ("/bound/from-host", "from-host", "host side\n"),
+        ("/scratch/t", "t", "in-tmpfs\n"),
+    ] {
+        d.docker_ok(&["cp", &format!("{name}:{src}"), t]);
+        assert_eq!(
+            std::fs::read_to_string(tmp.join(file)).unwrap(),
+            want,
+            "{src}"
+        );
+    }
+    // Into the volume through the symlink: the container sees it in the volume.
+    let probe = tmp.join("probe");
+    std::fs::write(&probe, "copied in\n").unwrap();
+    d.docker_ok(&["cp", probe.to_str().unwrap(), &format!("{name}:/to-vol/")]);
+    assert_eq!(
+        d.docker_ok(&["exec", &name, "cat", "/vol/probe"]),
+        "copied in"
+    );
+    // Into the bind: it lands in the host directory that is bound.
+    d.docker_ok(&["cp", probe.to_str().unwrap(), &format!("{name}:/bound/")]);
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("probe")).unwrap(),
+        "copied in\n"
+    );
+
+    // Stopped: the volume's content is still reached (tmpfs is gone with the container).
+    d.docker_ok(&["stop", "-t", "0", &name]);
+    std::fs::remove_file(tmp.join("f")).unwrap();
+    d.docker_ok(&["cp", &format!("{name}:/vol/f"), t]);
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("f")).unwrap(),
+        "in-volume\n"
+    );
+    std::fs::write(&probe, "while stopped\n").unwrap();
+    d.docker_ok(&["cp", probe.to_str().unwrap(), &format!("{name}:/vol/")]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/v"),
+        IMAGE,
+        "cat",
+        "/v/probe",
+    ]);
+    assert_eq!(o, "while stopped");
+    // Nothing of the copy stays mounted on the host.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("cp-root-"), "{mounts}");
+    d.docker_ok(&["rm", "-v", &name]);
+    d.docker_ok(&["volume", "rm", &vol]);
+}

@@ -18,34 +18,170 @@ use super::{Query, Shared};
 use crate::container::Container;
 use crate::error::{ApiError, Result};
 
-/// The container's root, mounted: its own mount while it runs, else a private one for the
-/// duration of `f`.
-fn with_root<T>(d: &Shared, c: &Container, f: impl FnOnce(&FsPath) -> Result<T>) -> Result<T> {
-    let dir = d.container_dir(&c.id);
-    if c.is_running() {
-        return f(&dir.join("rootfs"));
-    }
-    let target = dir.join(format!("cp-root-{}", std::process::id()));
-    std::fs::create_dir_all(&target).map_err(|e| ApiError::internal("create a mount point", e))?;
-    let overlay = berth_image::OverlayMount {
-        lowers: c.rootfs.lowers.clone(),
-        upper: c.rootfs.upper.clone(),
-        work: c.rootfs.work.clone(),
+/// The container's files as its own processes see them, volumes and binds included, for the
+/// duration of `f`, which runs on a thread of its own whose root is the container's:
+/// - running: the thread leaves the daemon's filesystem context (`unshare(CLONE_FS)`) and
+///   joins the container's mount namespace, so `/` is the container's root with every mount
+///   of it (volumes, binds, tmpfs);
+/// - stopped: the thread makes a private mount namespace, mounts the container's overlay and
+///   binds its volumes and bind mounts at their destinations, then chroots into it. The
+///   namespace, with its mounts, ends with the thread: nothing is left mounted on the host.
+///
+/// Either way the host's files are out of reach by construction: a symlink in the container
+/// (`/data -> /etc`) resolves to the container's /etc.
+fn in_container<T: Send + 'static>(
+    d: &Shared,
+    c: &Container,
+    f: impl FnOnce(&View) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let proc = open_dir(FsPath::new("/proc"))?;
+    let enter = if c.is_running() {
+        let path = format!("/proc/{}/ns/mnt", c.state.pid);
+        let ns = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| ApiError::Conflict(format!("Container {} is not running", c.id)))?;
+        Enter::Join(ns)
+    } else {
+        let target = d.container_dir(&c.id).join(format!(
+            "cp-root-{}",
+            crate::container::new_id()?.get(..12).unwrap_or("x")
+        ));
+        std::fs::create_dir_all(&target)
+            .map_err(|e| ApiError::internal("create a mount point", e))?;
+        Enter::Mount {
+            overlay: berth_image::OverlayMount {
+                lowers: c.rootfs.lowers.clone(),
+                upper: c.rootfs.upper.clone(),
+                work: c.rootfs.work.clone(),
+            },
+            mounts: c.mounts.clone(),
+            target,
+        }
     };
-    overlay.mount_at(&target)?;
-    let out = f(&target);
-    let _ = berth_image::OverlayMount::unmount(&target);
-    let _ = std::fs::remove_dir(&target);
-    out
+    let target = match &enter {
+        Enter::Mount { target, .. } => Some(target.clone()),
+        Enter::Join(_) => None,
+    };
+    // A stopped container's upper dir can back one overlay mount at a time.
+    let _one_at_a_time = match &enter {
+        Enter::Mount { .. } => Some(STOPPED_VIEW.lock().unwrap_or_else(|p| p.into_inner())),
+        Enter::Join(_) => None,
+    };
+    let joined = std::thread::Builder::new()
+        .name("cp-view".into())
+        .spawn(move || {
+            enter.enter()?;
+            f(&View { proc })
+        })
+        .map_err(|e| ApiError::internal("start a thread for the container's files", e))?
+        .join();
+    if let Some(t) = target {
+        let _ = std::fs::remove_dir(&t);
+    }
+    joined
+        .map_err(|_| ApiError::Internal("the thread reading the container's files failed".into()))?
 }
 
-fn open_in_root(root: &FsPath, path: &str, flags: OFlag) -> Result<OwnedFd> {
-    let rootfd = nix::fcntl::open(
-        root,
+static STOPPED_VIEW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// How a thread gets its view of the container.
+enum Enter {
+    Join(OwnedFd),
+    Mount {
+        overlay: berth_image::OverlayMount,
+        mounts: Vec<crate::container::MountRecord>,
+        target: PathBuf,
+    },
+}
+
+impl Enter {
+    /// Changes the calling thread's root (and mount namespace); the thread must end after use.
+    fn enter(self) -> Result<()> {
+        use nix::sched::{setns, unshare, CloneFlags};
+        match self {
+            Enter::Join(ns) => {
+                // setns into a mount namespace is refused while the fs context is shared with
+                // other threads; after it, root and cwd are the namespace's root.
+                unshare(CloneFlags::CLONE_FS)
+                    .map_err(|e| ApiError::internal("unshare the thread's fs context", e))?;
+                setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| ApiError::internal("join the container's mount namespace", e))
+            }
+            Enter::Mount {
+                overlay,
+                mounts,
+                target,
+            } => {
+                unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| ApiError::internal("make a private mount namespace", e))?;
+                nix::mount::mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| ApiError::internal("make the thread's mounts private", e))?;
+                overlay.mount_at(&target)?;
+                for m in mounts.iter().filter(|m| m.kind != "tmpfs") {
+                    // A destination the image lacks is made at the container's start; until
+                    // then nothing can be copied there.
+                    let Ok(dest) = open_in_root(&target, &m.destination, OFlag::O_PATH) else {
+                        continue;
+                    };
+                    nix::mount::mount(
+                        Some(&m.source),
+                        &fd_path(&dest),
+                        None::<&str>,
+                        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        ApiError::internal(format!("bind {} for the copy", m.destination), e)
+                    })?;
+                }
+                nix::unistd::chroot(&target)
+                    .map_err(|e| ApiError::internal("enter the container's root", e))?;
+                nix::unistd::chdir("/").map_err(|e| ApiError::internal("chdir /", e))
+            }
+        }
+    }
+}
+
+/// What a thread in the container's view needs: the host's /proc, opened before it moved, to
+/// turn descriptors back into paths.
+struct View {
+    proc: OwnedFd,
+}
+
+impl View {
+    /// The path, in the container, of what `fd` resolved to. tar must walk a real directory:
+    /// through a /proc magic link it would archive a symlink and refuse to unpack.
+    fn resolved(&self, fd: &OwnedFd) -> Result<PathBuf> {
+        nix::fcntl::readlinkat(
+            self.proc.as_fd(),
+            format!("thread-self/fd/{}", fd.as_raw_fd()).as_str(),
+        )
+        .map(PathBuf::from)
+        .map_err(|e| ApiError::internal("resolve the path in the container", e))
+    }
+}
+
+fn open_dir(path: &FsPath) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| ApiError::internal(format!("open {}", root.display()), e))?;
+    .map_err(|e| ApiError::internal(format!("open {}", path.display()), e))
+}
+
+/// Opens `path` with every component resolved inside `root` (openat2 RESOLVE_IN_ROOT).
+fn open_in_root(root: &FsPath, path: &str, flags: OFlag) -> Result<OwnedFd> {
+    let rootfd = open_dir(root)?;
     let how = OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
@@ -60,13 +196,6 @@ fn open_in_root(root: &FsPath, path: &str, flags: OFlag) -> Result<OwnedFd> {
 
 fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
-
-/// The host path the kernel resolved inside the root. tar must walk a real directory: through
-/// the /proc magic link it would archive a symlink and refuse to unpack.
-fn resolved(fd: &OwnedFd) -> Result<PathBuf> {
-    std::fs::read_link(fd_path(fd))
-        .map_err(|e| ApiError::internal("resolve the path in the container", e))
 }
 
 /// Go's os.FileMode bits, which docker CLI decodes from the stat header.
@@ -114,8 +243,8 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-fn stat_header(root: &FsPath, path: &str) -> Result<(HeaderValue, bool)> {
-    let fd = open_in_root(root, path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+fn stat_header(path: &str) -> Result<(HeaderValue, bool)> {
+    let fd = open_in_root(FsPath::new("/"), path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
     // fstat of the O_PATH descriptor: the object itself (a symlink stays a symlink).
     let st = nix::sys::stat::fstat(fd.as_fd())
         .map_err(|e| ApiError::internal(format!("stat {path}"), e))?;
@@ -156,7 +285,7 @@ pub async fn head(State(d): State<Shared>, Path(key): Path<String>, q: Query) ->
     let path = path_param(&q)?;
     let dd = d.clone();
     let (header, _) =
-        tokio::task::spawn_blocking(move || with_root(&dd, &c, |root| stat_header(root, &path)))
+        tokio::task::spawn_blocking(move || in_container(&dd, &c, move |_| stat_header(&path)))
             .await
             .map_err(|e| ApiError::internal("stat", e))??;
     let mut resp = StatusCode::OK.into_response();
@@ -172,15 +301,16 @@ pub async fn get(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> 
     let dd = d.clone();
     let (c2, p2) = (c.clone(), path.clone());
     let (header, _) =
-        tokio::task::spawn_blocking(move || with_root(&dd, &c2, |root| stat_header(root, &p2)))
+        tokio::task::spawn_blocking(move || in_container(&dd, &c2, move |_| stat_header(&p2)))
             .await
             .map_err(|e| ApiError::internal("stat", e))??;
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
     tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter::new(tx);
-        let result = with_root(&d, &c, |root| {
-            let fd = open_in_root(root, &path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
-            let src = resolved(&fd)?;
+        let mut w = ChannelWriter::new(tx.clone());
+        let failed = ChannelWriter::new(tx);
+        let result = in_container(&d, &c, move |view| {
+            let fd = open_in_root(FsPath::new("/"), &path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+            let src = view.resolved(&fd)?;
             let name = FsPath::new(path.trim_end_matches("/."))
                 .file_name()
                 .map(|n| n.to_owned())
@@ -198,7 +328,7 @@ pub async fn get(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> 
                 .map_err(|e| ApiError::internal(format!("archive {path}"), e))
         });
         if let Err(e) = result {
-            w.fail(e.to_string());
+            failed.fail(e.to_string());
         }
     });
     let mut resp = stream_response(rx, "application/x-tar");
@@ -225,22 +355,21 @@ pub async fn put(
         .map_err(|e| ApiError::BadRequest(format!("read the archive: {e}")))?;
     let dd = d.clone();
     tokio::task::spawn_blocking(move || {
-        with_root(&dd, &c, |root| {
-            let fd = open_in_root(root, &path, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(
-                |e| match e {
+        in_container(&dd, &c, move |view| {
+            let fd = open_in_root(FsPath::new("/"), &path, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                .map_err(|e| match e {
                     ApiError::BadRequest(_) => {
                         ApiError::BadRequest(format!("extraction point is not a directory: {path}"))
                     }
                     other => other,
-                },
-            )?;
+                })?;
             let mut archive = tar::Archive::new(std::io::Cursor::new(&body[..]));
             archive.set_preserve_permissions(true);
             archive.set_overwrite(true);
             // tar refuses `..` and absolute names and checks that each parent stays inside
             // the destination, which is the already-resolved directory.
             archive
-                .unpack(resolved(&fd)?)
+                .unpack(view.resolved(&fd)?)
                 .map_err(|e| ApiError::BadRequest(format!("extract the archive into {path}: {e}")))
         })
     })
