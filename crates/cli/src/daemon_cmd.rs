@@ -26,6 +26,10 @@ struct DaemonArgs {
     /// PATH by themselves).
     #[arg(long = "add-runtime")]
     add_runtime: Vec<String>,
+    /// Run containers in a user namespace of the subordinate ids of `default` (the
+    /// dockremap user, created if missing), USER[:GROUP] or UID:GID
+    #[arg(long = "userns-remap")]
+    userns_remap: Option<String>,
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -67,6 +71,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         socket,
         berth_exe,
         runtimes,
+        userns_remap: a.userns_remap,
     };
     match berth_engine::run(opts) {
         Ok(()) => 0,

@@ -32,6 +32,10 @@ pub struct Container {
     pub rootfs: RootfsRecord,
     #[serde(default)]
     pub runtime: String,
+    /// The host ids this container's user namespace maps to (`--userns-remap`); none: the
+    /// host's user namespace.
+    #[serde(default)]
+    pub userns: Option<crate::userns::IdRange>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

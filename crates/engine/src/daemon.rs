@@ -26,6 +26,8 @@ pub struct DaemonOptions {
     pub berth_exe: PathBuf,
     /// Other OCI runtimes by name for `--runtime` (runc, crun when installed).
     pub runtimes: HashMap<String, PathBuf>,
+    /// `--userns-remap`: `default`, `USER[:GROUP]` or `UID:GID`; none for no remapping.
+    pub userns_remap: Option<String>,
 }
 
 /// What a container's watchers learn when it exits or is removed.
@@ -44,6 +46,8 @@ pub struct Daemon {
     pub volumes: Volumes,
     pub events: Events,
     pub execs: Execs,
+    /// `--userns-remap`: the range containers run in, and its id-mapping namespaces.
+    pub remap: crate::userns::Remapping,
     exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
     /// Attach requests that arrived before their container started (`docker run` attaches
     /// first): each is told the monitor's directory once the container is up.
@@ -118,8 +122,10 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         .map_err(|e| format!("open the image store in {}: {e}", opts.root.display()))?;
     let containers = Containers::load(&opts.root.join("containers"))
         .map_err(|e| format!("read {}/containers: {e}", opts.root.display()))?;
+    let remap = crate::userns::Remapping::from_flag(opts.userns_remap.as_deref())?;
     let volumes = Volumes::open(&opts.root.join("volumes"))
-        .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?;
+        .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?
+        .with_owner(remap.range.map(|r| (r.uid, r.gid)));
     let listener = bind(&opts.socket)?;
     let daemon = Arc::new(Daemon {
         opts,
@@ -128,6 +134,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         volumes,
         events: Events::new(),
         execs: Execs::default(),
+        remap,
         exits: Mutex::new(HashMap::new()),
         pending_attach: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),

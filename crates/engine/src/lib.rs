@@ -14,6 +14,7 @@ mod gpu;
 mod lifecycle;
 mod seccomp;
 mod spec;
+mod userns;
 mod volumes;
 
 use std::path::PathBuf;

@@ -181,6 +181,13 @@ impl Daemon {
         }
         validate_restart(&host_config)?;
         refuse_unsupported(&host_config)?;
+        let userns = self
+            .remap
+            .range
+            .filter(|_| host_config.userns_mode.as_deref() != Some("host"));
+        if userns.is_some() {
+            crate::userns::check_compatible(&host_config)?;
+        }
         if host_config
             .network_mode
             .as_deref()
@@ -200,6 +207,11 @@ impl Daemon {
             .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
         let made = (|| -> Result<Container> {
             let overlay = self.images.rootfs(&image, &dir)?;
+            if let Some(r) = userns {
+                // The container's `/` is its upper dir's root: the remapped root owns it.
+                std::os::unix::fs::chown(&overlay.upper, Some(r.uid), Some(r.gid))
+                    .map_err(|e| ApiError::internal("chown the container's upper dir", e))?;
+            }
             let mounts = self.resolve_mounts(&host_config, &img, body.volumes.as_ref())?;
             let mut argv = argv.into_iter();
             Ok(Container {
@@ -226,6 +238,7 @@ impl Daemon {
                     work: overlay.work,
                 },
                 runtime,
+                userns,
             })
         })();
         let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
@@ -490,7 +503,17 @@ impl Daemon {
             upper: c.rootfs.upper.clone(),
             work: c.rootfs.work.clone(),
         };
-        overlay.mount_at(&rootfs)?;
+        match c.userns {
+            Some(range) => {
+                let ns = self.remap.namespace(range)?;
+                overlay.mount_idmapped_at(
+                    &rootfs,
+                    std::os::fd::AsFd::as_fd(&*ns),
+                    &dir.join("idmap"),
+                )?
+            }
+            None => overlay.mount_at(&rootfs)?,
+        }
         self.write_etc_files(&c, &dir)?;
         for m in c.mounts.iter().filter(|m| m.kind == "volume") {
             if self.volumes.claim_copy_up(&m.name)? {
@@ -583,6 +606,10 @@ impl Daemon {
             let path = dir.join(name);
             std::fs::write(&path, data)
                 .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))?;
+            if let Some(r) = c.userns {
+                std::os::unix::fs::chown(&path, Some(r.uid), Some(r.gid))
+                    .map_err(|e| ApiError::internal(format!("chown {}", path.display()), e))?;
+            }
         }
         Ok(())
     }
@@ -885,7 +912,7 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
         .filter(|m| !m.is_empty() && *m != "host")
     {
         return Err(ApiError::BadRequest(format!(
-            "--userns={mode} is not supported by berth yet (only the host's user namespace)"
+            "invalid --userns={mode}: only \"host\" is valid (remapping is the daemon's --userns-remap)"
         )));
     }
     Ok(())

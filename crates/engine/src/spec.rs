@@ -232,6 +232,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     if cgroup_v2_only() {
         namespaces.push(json!({"type": "cgroup"}));
     }
+    if c.userns.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
 
     let (devices, granted) = devices(hc, privileged, &gpu.devices)?;
     // Deny every device first, as dockerd's spec does: the runtime then adds the defaults
@@ -254,6 +257,10 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     });
     if let Some(sysctls) = &hc.sysctls {
         linux["sysctl"] = json!(sysctls);
+    }
+    if let Some(r) = c.userns {
+        linux["uidMappings"] = json!([{"containerID": 0, "hostID": r.uid, "size": r.size}]);
+        linux["gidMappings"] = json!([{"containerID": 0, "hostID": r.gid, "size": r.size}]);
     }
     if let Some(profile) = seccomp {
         linux["seccomp"] = profile;

@@ -28,6 +28,8 @@ struct Meta {
 pub struct Volumes {
     dir: PathBuf,
     lock: Mutex<()>,
+    /// Who owns a new volume's `_data`: the remapped root under `--userns-remap`.
+    owner: Option<(u32, u32)>,
 }
 
 impl Volumes {
@@ -36,7 +38,14 @@ impl Volumes {
         Ok(Volumes {
             dir: dir.to_owned(),
             lock: Mutex::new(()),
+            owner: None,
         })
+    }
+
+    /// New volumes belong to `uid:gid` (the root of the daemon's remapped range).
+    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> Volumes {
+        self.owner = owner;
+        self
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -79,6 +88,10 @@ impl Volumes {
         let data = self.data_dir(&name);
         std::fs::create_dir_all(&data)
             .map_err(|e| ApiError::internal(format!("create {}", data.display()), e))?;
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                .map_err(|e| ApiError::internal(format!("chown {}", data.display()), e))?;
+        }
         let meta = Meta {
             name: name.clone(),
             created_at: files::now_rfc3339(),

@@ -84,6 +84,56 @@ impl OverlayMount {
         })
     }
 
+    /// Mounts the overlay at `target` with every lower id-mapped through `userns` (a
+    /// container under user-namespace remapping: the shared snapshots stay owned by the host's
+    /// ids on disk and appear shifted into the container's range). Each lower is cloned,
+    /// id-mapped and attached under `scratch/<n>` for the time of the mount: overlayfs takes
+    /// its own private copy of each layer's mount, so they are detached right after.
+    pub fn mount_idmapped_at(
+        &self,
+        target: &Path,
+        userns: std::os::fd::BorrowedFd<'_>,
+        scratch: &Path,
+    ) -> Result<()> {
+        std::fs::create_dir_all(scratch).map_err(Error::io("create", scratch))?;
+        let mut attached = Vec::with_capacity(self.lowers.len());
+        let result = (|| {
+            for (n, lower) in self.lowers.iter().enumerate() {
+                let at = scratch.join(n.to_string());
+                std::fs::create_dir_all(&at).map_err(Error::io("create", &at))?;
+                let mount_error = |op, errno| Error::Mount {
+                    op,
+                    target: lower.clone(),
+                    errno,
+                    hint:
+                        " (id-mapped layers need linux >= 5.19 and a filesystem that supports them)",
+                };
+                let tree =
+                    sys::open_tree_clone(&path_c(lower).map_err(|e| mount_error("clone", e))?)
+                        .map_err(|e| mount_error("clone", e))?;
+                sys::mount_setattr_idmap(tree.as_fd(), userns)
+                    .map_err(|e| mount_error("id-map", e))?;
+                sys::move_mount_to(
+                    tree.as_fd(),
+                    &path_c(&at).map_err(|e| mount_error("attach", e))?,
+                )
+                .map_err(|e| mount_error("attach", e))?;
+                attached.push(at);
+            }
+            OverlayMount {
+                lowers: attached.clone(),
+                upper: self.upper.clone(),
+                work: self.work.clone(),
+            }
+            .mount_at(target)
+        })();
+        for at in &attached {
+            let _ = Self::unmount(at);
+        }
+        let _ = std::fs::remove_dir_all(scratch);
+        result
+    }
+
     /// Detaches the mount at `target`; a target with nothing mounted is fine.
     pub fn unmount(target: &Path) -> Result<()> {
         match nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH) {

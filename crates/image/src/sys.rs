@@ -324,3 +324,54 @@ pub(crate) fn fgetxattr(fd: BorrowedFd<'_>, name: &str) -> SysResult<Vec<u8>> {
     buf.truncate(n as usize);
     Ok(buf)
 }
+
+/// A detached copy of the mount tree at `path` (open_tree with OPEN_TREE_CLONE).
+pub(crate) fn open_tree_clone(path: &CStr) -> SysResult<OwnedFd> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    // SAFETY: a NUL-terminated path; the flags ask for a new descriptor we then own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32,
+        )
+    };
+    owned(fd)
+}
+
+/// Makes the detached mount `mnt` id-mapped through the user namespace `userns`.
+pub(crate) fn mount_setattr_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> SysResult<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = c"";
+    // SAFETY: `attr` is a valid mount_attr of the size passed, alive for the call; the mount
+    // and namespace descriptors are open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

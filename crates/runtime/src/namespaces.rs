@@ -239,3 +239,25 @@ pub(crate) fn userns_with_maps(
     let _ = nix::sys::wait::waitpid(pid, None);
     result
 }
+
+/// A user namespace mapping `size` ids from `container` to `host`, for uids and gids, held by
+/// a descriptor: what an engine id-maps its image layers with. Unlike the rest of the
+/// runtime, this may be called from a multi-threaded process: the short-lived child makes
+/// raw system calls only.
+pub fn id_mapping_namespace(
+    (uid_container, uid_host, uid_size): (u32, u32, u32),
+    (gid_container, gid_host, gid_size): (u32, u32, u32),
+) -> Result<OwnedFd> {
+    let map = |container: u32, host: u32, size: u32| {
+        oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(container)
+            .host_id(host)
+            .size(size)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("id mapping: {e}")))
+    };
+    userns_with_maps(
+        &[map(uid_container, uid_host, uid_size)?],
+        &[map(gid_container, gid_host, gid_size)?],
+    )
+}

@@ -199,7 +199,12 @@ impl ProcessPlan {
                 ));
             }
         }
-        if let Some(adj) = self.oom_score_adj {
+        // The value inherited from the runtime often is the one asked for: then nothing is
+        // written (in a user namespace the non-dumpable init cannot open its own /proc files).
+        let current = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if let Some(adj) = self.oom_score_adj.filter(|adj| Some(*adj) != current) {
             std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
                 Error::io(
                     format!("set oom_score_adj to {adj} (lowering it needs CAP_SYS_RESOURCE)"),

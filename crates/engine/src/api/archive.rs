@@ -58,6 +58,7 @@ fn in_container<T: Send + 'static>(
                 work: c.rootfs.work.clone(),
             },
             mounts: c.mounts.clone(),
+            idmap: c.userns.map(|r| d.remap.namespace(r)).transpose()?,
             target,
         }
     };
@@ -93,6 +94,8 @@ enum Enter {
     Mount {
         overlay: berth_image::OverlayMount,
         mounts: Vec<crate::container::MountRecord>,
+        /// The remapped container's id-mapping namespace: its layers are shown shifted.
+        idmap: Option<std::sync::Arc<OwnedFd>>,
         target: PathBuf,
     },
 }
@@ -113,6 +116,7 @@ impl Enter {
             Enter::Mount {
                 overlay,
                 mounts,
+                idmap,
                 target,
             } => {
                 unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
@@ -125,7 +129,13 @@ impl Enter {
                     None::<&str>,
                 )
                 .map_err(|e| ApiError::internal("make the thread's mounts private", e))?;
-                overlay.mount_at(&target)?;
+                match idmap {
+                    Some(ns) => {
+                        let scratch = target.with_extension("idmap");
+                        overlay.mount_idmapped_at(&target, ns.as_fd(), &scratch)?
+                    }
+                    None => overlay.mount_at(&target)?,
+                }
                 for m in mounts.iter().filter(|m| m.kind != "tmpfs") {
                     // A destination the image lacks is made at the container's start; until
                     // then nothing can be copied there.
@@ -354,6 +364,7 @@ pub async fn put(
         .await
         .map_err(|e| ApiError::BadRequest(format!("read the archive: {e}")))?;
     let dd = d.clone();
+    let userns = c.userns;
     tokio::task::spawn_blocking(move || {
         in_container(&dd, &c, move |view| {
             let fd = open_in_root(FsPath::new("/"), &path, OFlag::O_PATH | OFlag::O_DIRECTORY)
@@ -366,11 +377,38 @@ pub async fn put(
             let mut archive = tar::Archive::new(std::io::Cursor::new(&body[..]));
             archive.set_preserve_permissions(true);
             archive.set_overwrite(true);
-            // tar refuses `..` and absolute names and checks that each parent stays inside
-            // the destination, which is the already-resolved directory.
-            archive
-                .unpack(view.resolved(&fd)?)
-                .map_err(|e| ApiError::BadRequest(format!("extract the archive into {path}: {e}")))
+            let dest = view.resolved(&fd)?;
+            let failed = |e: std::io::Error| {
+                ApiError::BadRequest(format!("extract the archive into {path}: {e}"))
+            };
+            let Some(range) = userns else {
+                // tar refuses `..` and absolute names and checks that each parent stays
+                // inside the destination, which is the already-resolved directory.
+                return archive.unpack(&dest).map_err(failed);
+            };
+            // A remapped container: the archive's owners are the container's ids, shifted
+            // into its range on disk (as dockerd's archiver does).
+            for entry in archive.entries().map_err(failed)? {
+                let mut entry = entry.map_err(failed)?;
+                let name = entry.path().map_err(failed)?.into_owned();
+                let (uid, gid) = (entry.header().uid(), entry.header().gid());
+                if !entry.unpack_in(&dest).map_err(failed)? {
+                    continue;
+                }
+                let shift = |id: u64, base: u32| {
+                    u32::try_from(id)
+                        .ok()
+                        .filter(|id| *id < range.size)
+                        .map(|id| base + id)
+                };
+                let target = dest.join(&name);
+                let _ = std::os::unix::fs::lchown(
+                    &target,
+                    shift(uid.unwrap_or(0), range.uid),
+                    shift(gid.unwrap_or(0), range.gid),
+                );
+            }
+            Ok(())
         })
     })
     .await

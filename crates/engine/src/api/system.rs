@@ -129,11 +129,21 @@ pub async fn info(State(d): State<Shared>) -> Response {
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=unconfined", "name=cgroupns"],
+            "InitBinary": "docker-init",
+            "SecurityOptions": security_options(&d),
             "Warnings": [],
         }),
     )
+}
+
+/// What `docker info` lists under Security Options: the default seccomp profile every
+/// unprivileged container gets, cgroup namespaces, and user-namespace remapping when on.
+fn security_options(d: &Shared) -> Vec<&'static str> {
+    let mut opts = vec!["name=seccomp,profile=builtin", "name=cgroupns"];
+    if d.remap.range.is_some() {
+        opts.push("name=userns");
+    }
+    opts
 }
 
 fn machine_id() -> String {
