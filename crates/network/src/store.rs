@@ -95,6 +95,8 @@ pub struct CreateRequest {
     pub attachable: bool,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// RFC 3339, the caller's clock.
+    pub created: String,
 }
 
 /// The daemon's settings for its default bridge and its default subnets.
@@ -118,7 +120,12 @@ pub struct Networks {
 impl Networks {
     /// Loads the records under `dir`, and makes the predefined networks the first time (the
     /// default bridge on `--bip` or the first free default subnet).
-    pub fn open(dir: &Path, defaults: &Defaults, host_routes: &[Ipv4Net]) -> Result<Networks> {
+    pub fn open(
+        dir: &Path,
+        defaults: &Defaults,
+        host_routes: &[Ipv4Net],
+        now: &str,
+    ) -> Result<Networks> {
         std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
         let mut all = BTreeMap::new();
         for entry in std::fs::read_dir(dir)
@@ -139,7 +146,7 @@ impl Networks {
             pools: defaults.pools.clone(),
             all: Mutex::new(all),
         };
-        store.ensure_predefined(defaults, host_routes)?;
+        store.ensure_predefined(defaults, host_routes, now)?;
         Ok(store)
     }
 
@@ -147,11 +154,11 @@ impl Networks {
         self.all.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ensure_predefined(&self, defaults: &Defaults, host_routes: &[Ipv4Net]) -> Result<()> {
+    fn ensure_predefined(&self, defaults: &Defaults, host_routes: &[Ipv4Net], now: &str) -> Result<()> {
         let mut all = self.lock();
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !all.values().any(|n| n.name == name) {
-                let n = blank(name, driver)?;
+                let n = blank(name, driver, now)?;
                 self.persist(&n)?;
                 all.insert(n.id.clone(), n);
             }
@@ -159,7 +166,7 @@ impl Networks {
         let existing = all.values().find(|n| n.name == "bridge").cloned();
         let mut n = match existing {
             Some(n) => n,
-            None => blank("bridge", "bridge")?,
+            None => blank("bridge", "bridge", now)?,
         };
         n.bridge = defaults.bridge.clone();
         n.options
@@ -262,7 +269,7 @@ impl Networks {
                 )));
             }
         }
-        let mut n = blank(&req.name, &driver)?;
+        let mut n = blank(&req.name, &driver, &req.created)?;
         n.subnet = Some(subnet);
         n.gateway = Some(gateway);
         n.ip_range = req.ip_range;
@@ -409,12 +416,12 @@ impl Networks {
     }
 }
 
-fn blank(name: &str, driver: &str) -> Result<Network> {
+fn blank(name: &str, driver: &str, created: &str) -> Result<Network> {
     Ok(Network {
         id: new_id()?,
         name: name.to_owned(),
         driver: driver.to_owned(),
-        created: now_rfc3339(),
+        created: created.to_owned(),
         subnet: None,
         gateway: None,
         ip_range: None,
@@ -453,31 +460,6 @@ fn new_id() -> Result<String> {
     Ok(hex::encode(buf))
 }
 
-fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_nanos()
-    )
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -493,7 +475,7 @@ mod tests {
             }],
         };
         let routes = vec!["10.77.0.0/24".parse().unwrap()];
-        Networks::open(dir, &defaults, &routes).unwrap()
+        Networks::open(dir, &defaults, &routes, "2024-01-01T00:00:00Z").unwrap()
     }
 
     #[test]
