@@ -694,6 +694,8 @@ impl Daemon {
             vec![berth_network::dns::ADDRESS.to_string()]
         } else if let Some(dns) = hc.dns.clone().filter(|d| !d.is_empty()) {
             dns
+        } else if !self.net.opts.dns.is_empty() {
+            self.net.opts.dns.clone()
         } else {
             let mut s: Vec<String> = crate::network::host_nameservers()
                 .into_iter()

@@ -247,11 +247,16 @@ impl Daemon {
         hc: &HostConfig,
     ) -> Result<BTreeMap<String, Endpoint>> {
         let mode = hc.network_mode.clone().unwrap_or_else(|| "bridge".into());
+        // docker CLI names the default network "default" in EndpointsConfig too.
         let configs: BTreeMap<String, EndpointSettings> = body
             .networking_config
             .as_ref()
             .and_then(|n| n.endpoints_config.clone())
-            .map(|m| m.into_iter().collect())
+            .map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (if k == "default" { "bridge".to_owned() } else { k }, v))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut out = BTreeMap::new();
         match mode_of(hc) {

@@ -161,7 +161,9 @@ async fn answer(
 
 async fn forward_udp(query: &[u8], up: SocketAddr) -> Option<Vec<u8>> {
     let sock = tokio::net::UdpSocket::bind("0.0.0.0:0").await.ok()?;
-    sock.send_to(query, up).await.ok()?;
+    // Connected: an upstream that is not there answers ICMP, which ends the wait at once.
+    sock.connect(up).await.ok()?;
+    sock.send(query).await.ok()?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv(&mut buf))
         .await
