@@ -766,6 +766,12 @@ impl Daemon {
                     this.emit_container("oom", &c);
                 }
                 this.emit_container_with("die", &c, attrs);
+                if !restarting {
+                    // Before the exit is announced: a `restart` that waits for it must not
+                    // race this teardown with its own new namespace.
+                    let (d, id) = (this.clone(), id.clone());
+                    let _ = tokio::task::spawn_blocking(move || d.teardown_network(&id)).await;
+                }
                 this.notify_exit(&id, state.exit_code as i64, false);
                 if restarting {
                     // Wait for the monitor's next start, then follow it again.
@@ -783,10 +789,6 @@ impl Daemon {
                     continue;
                 }
                 let _ = berth_image::OverlayMount::unmount(&this.container_dir(&id).join("rootfs"));
-                {
-                    let (d, id) = (this.clone(), id.clone());
-                    let _ = tokio::task::spawn_blocking(move || d.teardown_network(&id)).await;
-                }
                 if c.host_config.auto_remove.unwrap_or(false) {
                     let _ = this.remove_container(&id, true, true).await;
                 }
