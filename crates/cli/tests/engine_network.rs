@@ -17,7 +17,9 @@ use common::engine::{code, err, out, Daemon, IMAGE};
 
 /// A server answering every connection on 8080 with `hello-NAME`.
 fn server_cmd(name: &str) -> String {
-    format!("while true; do printf 'HTTP/1.0 200 OK\\r\\n\\r\\nhello-{name}\\n' | nc -l -p 8080; done")
+    format!(
+        "while true; do printf 'HTTP/1.0 200 OK\\r\\n\\r\\nhello-{name}\\n' | nc -l -p 8080; done"
+    )
 }
 
 /// An in-container client for `host:port`, retrying while the server loops between clients.
@@ -38,7 +40,9 @@ fn http_get(addr: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut last = String::new();
     while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) {
+        if let Ok(mut s) =
+            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+        {
             s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
             let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
             let mut body = String::new();
@@ -54,15 +58,26 @@ fn http_get(addr: &str) -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The links enslaved to the daemon's bridges (the host ends of its veths).
 fn veths_on(d: &Daemon) -> Vec<String> {
     let mut v = Vec::new();
     for b in d.bridges() {
-        let o = Command::new("ip").args(["-o", "link", "show", "master", &b]).output().unwrap();
-        v.extend(String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned));
+        let o = Command::new("ip")
+            .args(["-o", "link", "show", "master", &b])
+            .output()
+            .unwrap();
+        v.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
     }
     v
 }
@@ -76,7 +91,9 @@ fn nft_ports(d: &Daemon) -> String {
 }
 
 fn netns_files(d: &Daemon) -> usize {
-    std::fs::read_dir(d.exec_root.join("netns")).map(|r| r.count()).unwrap_or(0)
+    std::fs::read_dir(d.exec_root.join("netns"))
+        .map(|r| r.count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -84,27 +101,58 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
     let d = Daemon::start();
     let s1 = d.subnet(0);
     let base = s1.trim_end_matches(".0/24").to_owned();
-    let id = d.docker_ok(&["network", "create", "--subnet", &s1, "--label", "team=a", "n1"]);
+    let id = d.docker_ok(&[
+        "network", "create", "--subnet", &s1, "--label", "team=a", "n1",
+    ]);
     assert_eq!(id.len(), 64);
     let ls = d.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     for want in ["bridge bridge", "host host", "none null", "n1 bridge"] {
         assert!(ls.lines().any(|l| l == want), "{ls}");
     }
     assert_eq!(
-        d.docker_ok(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Labels.team}}", "n1"]),
+        d.docker_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Labels.team}}",
+            "n1"
+        ]),
         format!("{s1} {base}.1 a")
     );
     run_server(&d, "web", &["--network", "n1", "--network-alias", "www"]);
 
     // By name and by alias, through 127.0.0.11.
     for host in ["web", "www"] {
-        let o = d.docker(&["run", "--rm", "--network", "n1", IMAGE, "sh", "-c", &client_cmd(host, 8080)]);
-        assert!(out(&o).contains("hello-web"), "{host}: {}{}", out(&o), err(&o));
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            IMAGE,
+            "sh",
+            "-c",
+            &client_cmd(host, 8080),
+        ]);
+        assert!(
+            out(&o).contains("hello-web"),
+            "{host}: {}{}",
+            out(&o),
+            err(&o)
+        );
     }
     let web_ip = d.inspect("{{.NetworkSettings.Networks.n1.IPAddress}}", "web");
     assert!(web_ip.starts_with(&base), "{web_ip}");
-    assert_eq!(d.inspect("{{.NetworkSettings.Networks.n1.Aliases}}", "web"), "[www]");
-    let members = d.docker_ok(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "n1"]);
+    assert_eq!(
+        d.inspect("{{.NetworkSettings.Networks.n1.Aliases}}", "web"),
+        "[www]"
+    );
+    let members = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "n1",
+    ]);
     assert_eq!(members, format!("web {web_ip}/24"));
 
     // The flags that shape a container's own network and files.
@@ -127,47 +175,144 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
     assert!(looked.contains(&format!("Address: {web_ip}")), "{looked}");
 
     // The default bridge: the host's resolvers, no container DNS.
-    let on_bridge = d.docker_ok(&["run", "--rm", IMAGE, "sh", "-c", "cat /etc/resolv.conf; ip -o -4 addr show eth0; ip route"]);
+    let on_bridge = d.docker_ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; ip -o -4 addr show eth0; ip route",
+    ]);
     assert!(!on_bridge.contains("127.0.0.11"), "{on_bridge}");
     let bridge_base = d.bridge_subnet().trim_end_matches(".0/24").to_owned();
-    assert!(on_bridge.contains(&format!("inet {bridge_base}.")), "{on_bridge}");
-    assert!(on_bridge.contains(&format!("default via {bridge_base}.1")), "{on_bridge}");
+    assert!(
+        on_bridge.contains(&format!("inet {bridge_base}.")),
+        "{on_bridge}"
+    );
+    assert!(
+        on_bridge.contains(&format!("default via {bridge_base}.1")),
+        "{on_bridge}"
+    );
 
     // Another user-defined network cannot reach n1.
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "n2"]);
-    let o = d.docker(&["run", "--rm", "--network", "n2", IMAGE, "sh", "-c", &format!("nc -w 2 {web_ip} 8080 </dev/null")]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("nc -w 2 {web_ip} 8080 </dev/null"),
+    ]);
     assert_ne!(code(&o), 0, "n2 reached n1: {}", out(&o));
     // Nor resolve its names.
     let o = d.docker(&["run", "--rm", "--network", "n2", IMAGE, "nslookup", "web"]);
     assert!(!out(&o).contains(&web_ip), "{}", out(&o));
 
     // --internal: no default route, and the other network's gateway is unreachable.
-    d.docker_ok(&["network", "create", "--internal", "--subnet", &d.subnet(2), "n3"]);
-    let o = d.docker(&["run", "--rm", "--network", "n3", IMAGE, "sh", "-c", &format!("ip route; nc -w 2 {base}.1 9 </dev/null")]);
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        &d.subnet(2),
+        "n3",
+    ]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n3",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("ip route; nc -w 2 {base}.1 9 </dev/null"),
+    ]);
     assert!(!out(&o).contains("default"), "{}", out(&o));
     assert_ne!(code(&o), 0);
-    assert_eq!(d.docker_ok(&["network", "inspect", "-f", "{{.Internal}}", "n3"]), "true");
+    assert_eq!(
+        d.docker_ok(&["network", "inspect", "-f", "{{.Internal}}", "n3"]),
+        "true"
+    );
 
     // container:web shares web's namespace: its server is on 127.0.0.1.
-    let o = d.docker(&["run", "--rm", "--network", "container:web", IMAGE, "sh", "-c", &client_cmd("127.0.0.1", 8080)]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        IMAGE,
+        "sh",
+        "-c",
+        &client_cmd("127.0.0.1", 8080),
+    ]);
     assert!(out(&o).contains("hello-web"), "{}{}", out(&o), err(&o));
     // none: loopback only.
-    let links = d.docker_ok(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "ls /sys/class/net"]);
+    let links = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
     assert_eq!(links, "lo");
 
     // connect with an alias, then disconnect; events say so.
-    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     d.docker_ok(&["network", "connect", "--alias", "second", "n2", "web"]);
     let n2_ip = d.inspect("{{.NetworkSettings.Networks.n2.IPAddress}}", "web");
-    let o = d.docker(&["run", "--rm", "--network", "n2", IMAGE, "sh", "-c", &client_cmd("second", 8080)]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMAGE,
+        "sh",
+        "-c",
+        &client_cmd("second", 8080),
+    ]);
     assert!(out(&o).contains("hello-web"), "{}{}", out(&o), err(&o));
     d.docker_ok(&["network", "disconnect", "n2", "web"]);
     assert_eq!(d.inspect("{{len .NetworkSettings.Networks}}", "web"), "1");
-    let o = d.docker(&["run", "--rm", "--network", "n2", IMAGE, "sh", "-c", &format!("nc -w 2 {n2_ip} 8080 </dev/null")]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("nc -w 2 {n2_ip} 8080 </dev/null"),
+    ]);
     assert_ne!(code(&o), 0, "still reachable on n2 after disconnect");
-    let t1 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
-    let ev = d.docker_ok(&["events", "--since", &t0.to_string(), "--until", &t1.to_string(), "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
-    assert!(ev.contains("connect n2") && ev.contains("disconnect n2"), "{ev}");
+    let t1 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let ev = d.docker_ok(&[
+        "events",
+        "--since",
+        &t0.to_string(),
+        "--until",
+        &t1.to_string(),
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert!(
+        ev.contains("connect n2") && ev.contains("disconnect n2"),
+        "{ev}"
+    );
 
     // rm of a network in use is refused; after the container goes, everything does.
     let o = d.docker(&["network", "rm", "n1"]);
@@ -185,12 +330,19 @@ fn published_ports_answer_on_loopback_and_from_containers() {
     let d = Daemon::start();
     let fixed = free_port();
     let spec = format!("127.0.0.1:{fixed}:8080");
-    run_server(&d, "pub", &["-p", &spec, "-p", "8080", "--expose", "7777", "-P"]);
+    run_server(
+        &d,
+        "pub",
+        &["-p", &spec, "-p", "8080", "--expose", "7777", "-P"],
+    );
     // The fixed port, from the host's loopback (DNAT in OUTPUT, route_localnet).
     assert!(http_get(&format!("127.0.0.1:{fixed}")).contains("hello-pub"));
     // The ephemeral ones, as `port` and `ps` show them.
     let ports = d.docker_ok(&["port", "pub"]);
-    assert!(ports.contains(&format!("8080/tcp -> 127.0.0.1:{fixed}")), "{ports}");
+    assert!(
+        ports.contains(&format!("8080/tcp -> 127.0.0.1:{fixed}")),
+        "{ports}"
+    );
     let eph: u16 = ports
         .lines()
         .find(|l| l.starts_with("8080/tcp -> 0.0.0.0:"))
@@ -210,7 +362,17 @@ fn published_ports_answer_on_loopback_and_from_containers() {
 
     // UDP (busybox has no UDP server: the test listens inside the container's namespace).
     let uport = free_port();
-    d.docker_ok(&["run", "-d", "--name", "udp", "-p", &format!("127.0.0.1:{uport}:9999/udp"), IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("127.0.0.1:{uport}:9999/udp"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     let pid = d.inspect("{{.State.Pid}}", "udp");
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
     let listener = std::thread::spawn(move || {
@@ -234,12 +396,26 @@ fn published_ports_answer_on_loopback_and_from_containers() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = held.local_addr().unwrap().port();
     let veths_before = veths_on(&d).len();
-    let o = d.docker(&["run", "-d", "--name", "busy", "-p", &format!("127.0.0.1:{busy}:80"), IMAGE, "sleep", "60"]);
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-p",
+        &format!("127.0.0.1:{busy}:80"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     assert_eq!(code(&o), 125, "{}", err(&o));
     assert!(err(&o).contains("address already in use"), "{}", err(&o));
     assert_eq!(d.inspect("{{.State.Running}}", "busy"), "false");
     assert_eq!(veths_on(&d).len(), veths_before);
-    assert!(!nft_ports(&d).contains(&format!("dport {busy} ")), "{}", nft_ports(&d));
+    assert!(
+        !nft_ports(&d).contains(&format!("dport {busy} ")),
+        "{}",
+        nft_ports(&d)
+    );
     // A port another container publishes.
     let o = d.docker(&["run", "-d", "-p", &spec, IMAGE, "sleep", "60"]);
     assert_eq!(code(&o), 125);
@@ -248,7 +424,11 @@ fn published_ports_answer_on_loopback_and_from_containers() {
 
     // Stop removes the rules; rm -f leaves no veth, netns or rule behind.
     d.docker_ok(&["stop", "-t", "1", "udp"]);
-    assert!(!nft_ports(&d).contains(&format!("dport {uport} ")), "{}", nft_ports(&d));
+    assert!(
+        !nft_ports(&d).contains(&format!("dport {uport} ")),
+        "{}",
+        nft_ports(&d)
+    );
     assert!(nft_ports(&d).contains(&format!("dport {fixed} ")));
     d.docker_ok(&["rm", "-f", "pub", "udp", "busy"]);
     let rest = d.docker_ok(&["ps", "-aq"]);
@@ -258,7 +438,10 @@ fn published_ports_answer_on_loopback_and_from_containers() {
     assert!(!nft_ports(&d).contains("dnat"), "{}", nft_ports(&d));
     assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
     assert_eq!(netns_files(&d), 0);
-    assert!(TcpStream::connect(("127.0.0.1", fixed)).is_err(), "the port still answers");
+    assert!(
+        TcpStream::connect(("127.0.0.1", fixed)).is_err(),
+        "the port still answers"
+    );
 }
 
 #[test]
@@ -266,7 +449,20 @@ fn connectivity_and_dns_survive_a_daemon_kill_9() {
     let mut d = Daemon::start();
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "keep"]);
     let port = free_port();
-    run_server(&d, "srv", &["--network", "keep", "--network-alias", "api", "-p", &format!("127.0.0.1:{port}:8080"), "--restart", "always"]);
+    run_server(
+        &d,
+        "srv",
+        &[
+            "--network",
+            "keep",
+            "--network-alias",
+            "api",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+            "--restart",
+            "always",
+        ],
+    );
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-srv"));
     let ip = d.inspect("{{.NetworkSettings.Networks.keep.IPAddress}}", "srv");
     d.kill_daemon();
@@ -275,10 +471,25 @@ fn connectivity_and_dns_survive_a_daemon_kill_9() {
     d.spawn();
     // Names still resolve (the DNS server is back in the namespace), the address is kept and
     // not handed out again.
-    let o = d.docker(&["run", "--rm", "--network", "keep", IMAGE, "sh", "-c", &format!("{}; ip -o -4 addr show eth0", client_cmd("api", 8080))]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "keep",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("{}; ip -o -4 addr show eth0", client_cmd("api", 8080)),
+    ]);
     assert!(out(&o).contains("hello-srv"), "{}{}", out(&o), err(&o));
-    assert!(!out(&o).contains(&format!("inet {ip}/")), "{ip} handed out twice");
-    assert_eq!(d.inspect("{{.NetworkSettings.Networks.keep.IPAddress}}", "srv"), ip);
+    assert!(
+        !out(&o).contains(&format!("inet {ip}/")),
+        "{ip} handed out twice"
+    );
+    assert_eq!(
+        d.inspect("{{.NetworkSettings.Networks.keep.IPAddress}}", "srv"),
+        ip
+    );
     // A restart by the policy keeps the namespace: same address, same port.
     let pid = d.inspect("{{.State.Pid}}", "srv");
     Command::new("kill").args(["-9", &pid]).status().unwrap();
@@ -287,7 +498,10 @@ fn connectivity_and_dns_survive_a_daemon_kill_9() {
     }
     // Only the restarted server can answer now.
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-srv"));
-    assert_eq!(d.inspect("{{.NetworkSettings.Networks.keep.IPAddress}}", "srv"), ip);
+    assert_eq!(
+        d.inspect("{{.NetworkSettings.Networks.keep.IPAddress}}", "srv"),
+        ip
+    );
 
     d.docker_ok(&["rm", "-f", "srv"]);
     d.docker_ok(&["network", "rm", "keep"]);
@@ -304,12 +518,42 @@ fn network_bad_input_is_refused_with_dockerd_words() {
     d.docker_ok(&["network", "create", "--subnet", &s, "taken"]);
     let bridges = d.bridges();
     let cases: Vec<(String, u16, &str)> = vec![
-        (format!(r#"{{"Name":"overlap","IPAM":{{"Config":[{{"Subnet":"{s}"}}]}}}}"#), 409, "Pool overlaps"),
-        (r#"{"Name":"taken"}"#.into(), 409, "network with name taken already exists"),
-        (r#"{"Name":"badcidr","IPAM":{"Config":[{"Subnet":"10.0.0.0/33"}]}}"#.into(), 400, "invalid CIDR address: 10.0.0.0/33"),
-        (format!(r#"{{"Name":"badgw","IPAM":{{"Config":[{{"Subnet":"{}","Gateway":"192.0.2.1"}}]}}}}"#, d.subnet(1)), 400, "no matching subnet for gateway 192.0.2.1"),
-        (format!(r#"{{"Name":"badgw2","IPAM":{{"Config":[{{"Subnet":"{}","Gateway":"1.2.3"}}]}}}}"#, d.subnet(1)), 400, "invalid IPv4 address: 1.2.3"),
-        (r#"{"Name":"drv","Driver":"overlay"}"#.into(), 404, "plugin \"overlay\" not found"),
+        (
+            format!(r#"{{"Name":"overlap","IPAM":{{"Config":[{{"Subnet":"{s}"}}]}}}}"#),
+            409,
+            "Pool overlaps",
+        ),
+        (
+            r#"{"Name":"taken"}"#.into(),
+            409,
+            "network with name taken already exists",
+        ),
+        (
+            r#"{"Name":"badcidr","IPAM":{"Config":[{"Subnet":"10.0.0.0/33"}]}}"#.into(),
+            400,
+            "invalid CIDR address: 10.0.0.0/33",
+        ),
+        (
+            format!(
+                r#"{{"Name":"badgw","IPAM":{{"Config":[{{"Subnet":"{}","Gateway":"192.0.2.1"}}]}}}}"#,
+                d.subnet(1)
+            ),
+            400,
+            "no matching subnet for gateway 192.0.2.1",
+        ),
+        (
+            format!(
+                r#"{{"Name":"badgw2","IPAM":{{"Config":[{{"Subnet":"{}","Gateway":"1.2.3"}}]}}}}"#,
+                d.subnet(1)
+            ),
+            400,
+            "invalid IPv4 address: 1.2.3",
+        ),
+        (
+            r#"{"Name":"drv","Driver":"overlay"}"#.into(),
+            404,
+            "plugin \"overlay\" not found",
+        ),
     ];
     for (body, status, msg) in &cases {
         let (st, v) = d.api_json("POST", "/networks/create", Some(body));
@@ -321,11 +565,13 @@ fn network_bad_input_is_refused_with_dockerd_words() {
     let names = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(names.lines().count(), 4, "{names}");
 
-    for (path, status, msg) in [
-        ("/networks/nope", 404, "network nope not found"),
-    ] {
+    for (path, status, msg) in [("/networks/nope", 404, "network nope not found")] {
         let (st, v) = d.api_json("GET", path, None);
-        assert_eq!((st, v["message"].as_str().unwrap().contains(msg)), (status, true), "{v}");
+        assert_eq!(
+            (st, v["message"].as_str().unwrap().contains(msg)),
+            (status, true),
+            "{v}"
+        );
         let (st, _) = d.api_json("DELETE", path, None);
         assert_eq!(st, status);
     }
@@ -339,36 +585,123 @@ fn network_bad_input_is_refused_with_dockerd_words() {
         )))
     };
     let bad: Vec<(String, String, u16, &str)> = vec![
-        (r#"{"NetworkMode":"nope"}"#.into(), "{}".into(), 404, "network nope not found"),
-        (r#"{"NetworkMode":"taken"}"#.into(), r#"{"taken":{"IPAMConfig":{"IPv4Address":"10.0.0.300"}}}"#.into(), 400, "invalid IPv4 address: 10.0.0.300"),
-        (r#"{"NetworkMode":"taken"}"#.into(), r#"{"taken":{"IPAMConfig":{"IPv4Address":"192.0.2.9"}}}"#.into(), 400, "no configured subnet or ip-range contain the IP address 192.0.2.9"),
-        (r#"{"NetworkMode":"bridge"}"#.into(), format!(r#"{{"bridge":{{"IPAMConfig":{{"IPv4Address":"{base}.5"}}}}}}"#), 400, "user specified IP address is supported on user defined networks only"),
-        (r#"{"NetworkMode":"bridge"}"#.into(), r#"{"bridge":{"Aliases":["x"]}}"#.into(), 400, "network-scoped alias is supported only for containers in user defined networks"),
-        (r#"{"NetworkMode":"taken"}"#.into(), r#"{"taken":{"MacAddress":"zz:42"}}"#.into(), 400, "invalid MAC address: zz:42"),
-        (r#"{"NetworkMode":"container:nobody"}"#.into(), "{}".into(), 404, "No such container: nobody"),
-        (r#"{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}"#.into(), "{}".into(), 400, "invalid port specification"),
-        (r#"{"PortBindings":{"80/sctp":[{"HostPort":"80"}]}}"#.into(), "{}".into(), 400, "invalid proto: sctp"),
+        (
+            r#"{"NetworkMode":"nope"}"#.into(),
+            "{}".into(),
+            404,
+            "network nope not found",
+        ),
+        (
+            r#"{"NetworkMode":"taken"}"#.into(),
+            r#"{"taken":{"IPAMConfig":{"IPv4Address":"10.0.0.300"}}}"#.into(),
+            400,
+            "invalid IPv4 address: 10.0.0.300",
+        ),
+        (
+            r#"{"NetworkMode":"taken"}"#.into(),
+            r#"{"taken":{"IPAMConfig":{"IPv4Address":"192.0.2.9"}}}"#.into(),
+            400,
+            "no configured subnet or ip-range contain the IP address 192.0.2.9",
+        ),
+        (
+            r#"{"NetworkMode":"bridge"}"#.into(),
+            format!(r#"{{"bridge":{{"IPAMConfig":{{"IPv4Address":"{base}.5"}}}}}}"#),
+            400,
+            "user specified IP address is supported on user defined networks only",
+        ),
+        (
+            r#"{"NetworkMode":"bridge"}"#.into(),
+            r#"{"bridge":{"Aliases":["x"]}}"#.into(),
+            400,
+            "network-scoped alias is supported only for containers in user defined networks",
+        ),
+        (
+            r#"{"NetworkMode":"taken"}"#.into(),
+            r#"{"taken":{"MacAddress":"zz:42"}}"#.into(),
+            400,
+            "invalid MAC address: zz:42",
+        ),
+        (
+            r#"{"NetworkMode":"container:nobody"}"#.into(),
+            "{}".into(),
+            404,
+            "No such container: nobody",
+        ),
+        (
+            r#"{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}"#.into(),
+            "{}".into(),
+            400,
+            "invalid port specification",
+        ),
+        (
+            r#"{"PortBindings":{"80/sctp":[{"HostPort":"80"}]}}"#.into(),
+            "{}".into(),
+            400,
+            "invalid proto: sctp",
+        ),
     ];
     for (hc, net, status, msg) in &bad {
         let (st, v) = create(hc, net);
         assert_eq!(st, *status, "{hc} {net}: {v}");
-        assert!(v["message"].as_str().unwrap().contains(msg), "{hc} {net}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(msg),
+            "{hc} {net}: {v}"
+        );
     }
-    assert_eq!(d.docker_ok(&["ps", "-aq"]), "", "a refused create left a container");
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]),
+        "",
+        "a refused create left a container"
+    );
 
     // A requested address held by another container.
-    d.docker_ok(&["run", "-d", "--name", "ca", "--network", "taken", "--ip", &format!("{base}.9"), IMAGE, "sleep", "60"]);
-    d.docker_ok(&["create", "--name", "cb", "--network", "taken", "--ip", &format!("{base}.9"), IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ca",
+        "--network",
+        "taken",
+        "--ip",
+        &format!("{base}.9"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "cb",
+        "--network",
+        "taken",
+        "--ip",
+        &format!("{base}.9"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     let o = d.docker(&["start", "cb"]);
     assert_ne!(code(&o), 0);
     assert!(err(&o).contains("Address already in use"), "{}", err(&o));
     assert_eq!(veths_on(&d).len(), 1, "{:?}", veths_on(&d));
     // connect/disconnect of what does not exist.
-    let (st, v) = d.api_json("POST", "/networks/taken/connect", Some(r#"{"Container":"ghost"}"#));
+    let (st, v) = d.api_json(
+        "POST",
+        "/networks/taken/connect",
+        Some(r#"{"Container":"ghost"}"#),
+    );
     assert_eq!(st, 404, "{v}");
-    let (st, v) = d.api_json("POST", "/networks/bridge/disconnect", Some(r#"{"Container":"cb"}"#));
+    let (st, v) = d.api_json(
+        "POST",
+        "/networks/bridge/disconnect",
+        Some(r#"{"Container":"cb"}"#),
+    );
     assert_eq!(st, 403, "{v}");
-    let (st, v) = d.api_json("POST", "/networks/taken/connect", Some(r#"{"Container":"ca"}"#));
+    let (st, v) = d.api_json(
+        "POST",
+        "/networks/taken/connect",
+        Some(r#"{"Container":"ca"}"#),
+    );
     assert_eq!(st, 403, "{v}");
     d.docker_ok(&["rm", "-f", "ca", "cb"]);
     assert!(veths_on(&d).is_empty());

@@ -127,7 +127,11 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?;
     let listener = bind(&opts.socket)?;
     let net = {
-        let (root, exec_root, nopts) = (opts.root.clone(), opts.exec_root.clone(), opts.network.clone());
+        let (root, exec_root, nopts) = (
+            opts.root.clone(),
+            opts.exec_root.clone(),
+            opts.network.clone(),
+        );
         tokio::task::spawn_blocking(move || crate::network::Net::open(&root, &exec_root, nopts))
             .await
             .map_err(|e| format!("open the networks: {e}"))??

@@ -602,7 +602,10 @@ impl Daemon {
         write("hostname", format!("{host}\n"))?;
         match crate::network::mode_of(&c.host_config) {
             crate::network::Mode::Host => {
-                write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
+                write(
+                    "hosts",
+                    std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                )?;
                 return write(
                     "resolv.conf",
                     std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),

@@ -106,7 +106,11 @@ pub fn mode_of(hc: &HostConfig) -> Mode {
 impl Net {
     /// Opens the network store (making the predefined networks and the default bridge), and
     /// brings every bridge up.
-    pub fn open(root: &Path, exec_root: &Path, opts: NetworkOptions) -> std::result::Result<Net, String> {
+    pub fn open(
+        root: &Path,
+        exec_root: &Path,
+        opts: NetworkOptions,
+    ) -> std::result::Result<Net, String> {
         let bip = match &opts.bip {
             Some(b) => {
                 let (ip, prefix) = b
@@ -125,8 +129,18 @@ impl Net {
             let mut size = None;
             for kv in p.split(',') {
                 match kv.split_once('=') {
-                    Some(("base", v)) => base = Some(v.parse::<Ipv4Net>().map_err(|e| format!("--default-address-pool {p}: {e}"))?),
-                    Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| format!("--default-address-pool {p}: bad size"))?),
+                    Some(("base", v)) => {
+                        base = Some(
+                            v.parse::<Ipv4Net>()
+                                .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
+                        )
+                    }
+                    Some(("size", v)) => {
+                        size = Some(
+                            v.parse::<u8>()
+                                .map_err(|_| format!("--default-address-pool {p}: bad size"))?,
+                        )
+                    }
                     _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N")),
                 }
             }
@@ -147,8 +161,9 @@ impl Net {
         };
         let routes = link::host_routes().map_err(|e| e.to_string())?;
         let dir = root.join("networks");
-        let store = berth_network::Networks::open(&dir, &defaults, &routes, &crate::files::now_rfc3339())
-            .map_err(|e| format!("open {}: {e}", dir.display()))?;
+        let store =
+            berth_network::Networks::open(&dir, &defaults, &routes, &crate::files::now_rfc3339())
+                .map_err(|e| format!("open {}: {e}", dir.display()))?;
         for n in store.list().iter().filter(|n| n.is_bridge()) {
             ensure_bridge(n).map_err(|e| e.to_string())?;
         }
@@ -254,7 +269,16 @@ impl Daemon {
             .and_then(|n| n.endpoints_config.clone())
             .map(|m| {
                 m.into_iter()
-                    .map(|(k, v)| (if k == "default" { "bridge".to_owned() } else { k }, v))
+                    .map(|(k, v)| {
+                        (
+                            if k == "default" {
+                                "bridge".to_owned()
+                            } else {
+                                k
+                            },
+                            v,
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -280,10 +304,8 @@ impl Daemon {
             }
             Mode::Bridge => {}
         }
-        let mut wanted: Vec<(String, Option<EndpointSettings>)> = vec![(
-            mode.clone(),
-            configs.get(&mode).cloned(),
-        )];
+        let mut wanted: Vec<(String, Option<EndpointSettings>)> =
+            vec![(mode.clone(), configs.get(&mode).cloned())];
         for (k, v) in &configs {
             if *k != mode {
                 wanted.push((k.clone(), Some(v.clone())));
@@ -342,9 +364,11 @@ impl Daemon {
         let mut endpoints = c.networks.clone();
         let mut first_gateway = true;
         for (i, (name, ep)) in endpoints.iter_mut().enumerate() {
-            let n = self.net.store.find(&ep.network_id).ok_or_else(|| {
-                ApiError::NotFound(format!("network {name} not found"))
-            })?;
+            let n = self
+                .net
+                .store
+                .find(&ep.network_id)
+                .ok_or_else(|| ApiError::NotFound(format!("network {name} not found")))?;
             self.attach(c, &n, ep, path, i, &mut first_gateway)?;
         }
         let mut sandbox = Sandbox::default();
@@ -401,7 +425,9 @@ impl Daemon {
             Some(m) => berth_network::parse_mac(m).map_err(net_error)?,
             None => berth_network::mac_for(ip),
         };
-        let gateway = (*first_gateway && !n.internal).then_some(n.gateway).flatten();
+        let gateway = (*first_gateway && !n.internal)
+            .then_some(n.gateway)
+            .flatten();
         if gateway.is_some() {
             *first_gateway = false;
         }
@@ -435,9 +461,8 @@ impl Daemon {
         let sockets = dns::bind_in(path).map_err(net_error)?;
         let weak: Weak<Daemon> = Arc::downgrade(self);
         let id = c.id.clone();
-        let lookup: dns::Lookup = Arc::new(move |name: &str| {
-            weak.upgrade().and_then(|d| d.resolve(&id, name))
-        });
+        let lookup: dns::Lookup =
+            Arc::new(move |name: &str| weak.upgrade().and_then(|d| d.resolve(&id, name)));
         let upstream = self.upstream_dns(c);
         // The server runs on the daemon's runtime; start is called from a blocking thread.
         let _guard = self.runtime.enter();
@@ -573,13 +598,20 @@ impl Daemon {
                 self.teardown_network(&c.id);
             }
         }
-        for e in std::fs::read_dir(&self.net.netns_dir).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(&self.net.netns_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let id = e.file_name().to_string_lossy().into_owned();
             if !live.contains(&id) {
                 netns::remove(&e.path());
             }
         }
-        let _ = self.net.store.release_unless(|owner| live.iter().any(|l| l == owner));
+        let _ = self
+            .net
+            .store
+            .release_unless(|owner| live.iter().any(|l| l == owner));
         if let Err(e) = self.net.apply_firewall() {
             eprintln!("berth daemon: firewall: {e}");
         }
@@ -599,10 +631,12 @@ impl Daemon {
             ));
         }
         if !n.is_bridge() {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::BadRequest(
+                format!(
                 "container cannot be disconnected from host network or connected to host network"
             )
-            .replace("host", if n.driver == "host" { "host" } else { "none" })));
+                .replace("host", if n.driver == "host" { "host" } else { "none" }),
+            ));
         }
         if c.networks.contains_key(&n.name) {
             return Err(ApiError::Forbidden(format!(
@@ -733,7 +767,11 @@ fn reserve_ports(
     c: &Container,
     ip: Ipv4Addr,
     net: &Net,
-) -> Result<(Vec<ports::Reservation>, Vec<firewall::PortRule>, Vec<PortMapping>)> {
+) -> Result<(
+    Vec<ports::Reservation>,
+    Vec<firewall::PortRule>,
+    Vec<PortMapping>,
+)> {
     let wanted = published(c)?;
     let mut held = Vec::new();
     let mut rules = Vec::new();
@@ -742,7 +780,11 @@ fn reserve_ports(
         .sandboxes()
         .iter()
         .filter(|(id, _)| **id != c.id)
-        .flat_map(|(_, s)| s.reservations.iter().map(|r| (r.proto.clone(), r.host_ip, r.host_port)))
+        .flat_map(|(_, s)| {
+            s.reservations
+                .iter()
+                .map(|r| (r.proto.clone(), r.host_ip, r.host_port))
+        })
         .collect();
     for (proto, cport, host_ip, host_port) in wanted {
         let clash = host_port != 0
@@ -795,7 +837,10 @@ pub fn published(c: &Container) -> Result<Vec<(String, u16, Ipv4Addr, u16)>> {
     if c.host_config.publish_all_ports.unwrap_or(false) {
         for p in c.config.exposed_ports.iter().flatten() {
             if !bindings.contains_key(p) {
-                out.push(parse_port_key(p).map(|(proto, port)| (proto, port, Ipv4Addr::UNSPECIFIED, 0))?);
+                out.push(
+                    parse_port_key(p)
+                        .map(|(proto, port)| (proto, port, Ipv4Addr::UNSPECIFIED, 0))?,
+                );
             }
         }
     }
@@ -809,9 +854,9 @@ pub fn published(c: &Container) -> Result<Vec<(String, u16, Ipv4Addr, u16)>> {
         for b in list {
             let ip = match b.host_ip.as_deref().filter(|s| !s.is_empty()) {
                 None => Ipv4Addr::UNSPECIFIED,
-                Some(s) => s.parse().map_err(|_| {
-                    ApiError::BadRequest(format!("invalid IP address: {s}"))
-                })?,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid IP address: {s}")))?,
             };
             let hp = match b.host_port.as_deref().filter(|s| !s.is_empty()) {
                 None => 0,
@@ -832,11 +877,10 @@ pub fn parse_port_key(key: &str) -> Result<(String, u16)> {
     if proto != "tcp" && proto != "udp" {
         return Err(ApiError::BadRequest(format!("invalid proto: {proto}")));
     }
-    let port = port
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("invalid port specification: \"{key}\"")))?;
+    let port =
+        port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid port specification: \"{key}\""))
+        })?;
     Ok((proto, port))
 }
 

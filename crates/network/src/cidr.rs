@@ -134,8 +134,7 @@ impl<'de> Deserialize<'de> for Ipv4Net {
 
 /// Parses an IPv4 address as a user wrote it, with dockerd's wording when it is not one.
 pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, Error> {
-    s.parse()
-        .map_err(|_| Error::InvalidAddress(s.to_owned()))
+    s.parse().map_err(|_| Error::InvalidAddress(s.to_owned()))
 }
 
 #[cfg(test)]
@@ -150,7 +149,14 @@ mod tests {
         assert_eq!(n.broadcast(), Ipv4Addr::new(10, 1, 2, 255));
         assert_eq!(n.nth(1), Some(Ipv4Addr::new(10, 1, 2, 1)));
         assert_eq!(n.nth(256), None);
-        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "x/8", "10.0.0.0/", "10.0.0.0/+8"] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "x/8",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+        ] {
             assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
         }
     }
@@ -163,7 +169,15 @@ mod tests {
         assert!(a.overlaps(&b) && b.overlaps(&a) && !a.overlaps(&c));
         assert!(a.contains_net(&b) && !b.contains_net(&a));
         let subs: Vec<String> = b.subnets(18).map(|s| s.to_string()).collect();
-        assert_eq!(subs, ["172.18.0.0/18", "172.18.64.0/18", "172.18.128.0/18", "172.18.192.0/18"]);
+        assert_eq!(
+            subs,
+            [
+                "172.18.0.0/18",
+                "172.18.64.0/18",
+                "172.18.128.0/18",
+                "172.18.192.0/18"
+            ]
+        );
         assert_eq!("0.0.0.0/0".parse::<Ipv4Net>().unwrap().size(), 1 << 32);
     }
 }

@@ -103,7 +103,9 @@ pub fn serve(sockets: Sockets, lookup: Lookup, upstream: Vec<SocketAddr>) -> Res
                 // One connection may carry several queries, each with a 2-byte length.
                 loop {
                     let mut len = [0u8; 2];
-                    let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len)).await;
+                    let read =
+                        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len))
+                            .await;
                     if !matches!(read, Ok(Ok(_))) {
                         return;
                     }
@@ -286,10 +288,15 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_names_fail_without_upstream() {
-        let lookup: Lookup = Arc::new(|n: &str| (n == "db").then(|| vec![Ipv4Addr::new(10, 0, 0, 3)]));
-        let r = answer(&query("db", TYPE_AAAA), &lookup, &[], false).await.unwrap();
+        let lookup: Lookup =
+            Arc::new(|n: &str| (n == "db").then(|| vec![Ipv4Addr::new(10, 0, 0, 3)]));
+        let r = answer(&query("db", TYPE_AAAA), &lookup, &[], false)
+            .await
+            .unwrap();
         assert_eq!((r[3] & 0x0f, r[7]), (0, 0), "NOERROR, no AAAA record");
-        let r = answer(&query("example.test", TYPE_A), &lookup, &[], false).await.unwrap();
+        let r = answer(&query("example.test", TYPE_A), &lookup, &[], false)
+            .await
+            .unwrap();
         assert_eq!(r[3] & 0x0f, 2, "SERVFAIL");
         assert!(Question::parse(&[0u8; 5]).is_none());
     }

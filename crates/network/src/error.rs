@@ -88,7 +88,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn file(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
+    pub(crate) fn file(
+        what: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Error {
         Error::File {
             what,
             path: path.to_owned(),

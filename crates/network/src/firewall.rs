@@ -47,7 +47,10 @@ impl Ruleset {
     /// The table as nft's input: creates it if missing, then replaces it whole.
     pub fn render(&self, table: &str) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{");
+        let _ = writeln!(
+            s,
+            "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
+        );
         s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
         s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
         s.push_str("  chain ports {\n");
@@ -74,7 +77,10 @@ impl Ruleset {
             // answer (the gateway).
             let _ = writeln!(s, "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade");
             // A container reaching a published port of its own network through the host.
-            let _ = writeln!(s, "    oifname \"{br}\" iifname \"{br}\" ct status dnat masquerade");
+            let _ = writeln!(
+                s,
+                "    oifname \"{br}\" iifname \"{br}\" ct status dnat masquerade"
+            );
             if !b.internal {
                 let _ = writeln!(
                     s,
@@ -84,7 +90,9 @@ impl Ruleset {
             }
         }
         s.push_str("  }\n");
-        s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+        s.push_str(
+            "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
+        );
         for b in &self.bridges {
             let br = &b.bridge;
             if b.internal {
@@ -141,7 +149,9 @@ fn nft(script: &str) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Firewall(format!("run nft (is the nftables package installed?): {e}")))?;
+        .map_err(|e| {
+            Error::Firewall(format!("run nft (is the nftables package installed?): {e}"))
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())
@@ -191,7 +201,10 @@ mod tests {
         assert!(s.starts_with("table ip t {}\ndelete table ip t\n"));
         assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.9.0.2:80"));
         assert!(s.contains("ip saddr 10.9.0.0/24 oifname != \"b0\" masquerade"));
-        assert!(!s.contains("ip saddr 10.9.1.0/24"), "internal networks are not masqueraded");
+        assert!(
+            !s.contains("ip saddr 10.9.1.0/24"),
+            "internal networks are not masqueraded"
+        );
         assert!(s.contains("iifname \"b0\" oifname { \"b1\" } drop"));
         assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));
     }

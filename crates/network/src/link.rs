@@ -95,11 +95,7 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
                     .ok_or_else(|| Error::netlink(format!("create bridge {name}"), "vanished"))?
             }
         };
-        let mut addrs = h
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
+        let mut addrs = h.address().get().set_link_index_filter(index).execute();
         let mut have = false;
         while let Some(a) = addrs
             .try_next()
@@ -203,13 +199,18 @@ fn attach_inner(a: &Attachment<'_>) -> Result<()> {
             .await
             .map_err(|e| Error::netlink(format!("move {peer_c} into the container"), e))
     })?;
-    let (ifname, addr, prefix, gateway, mac) =
-        (a.container_if.to_owned(), a.address, a.prefix, a.gateway, a.mac);
+    let (ifname, addr, prefix, gateway, mac) = (
+        a.container_if.to_owned(),
+        a.address,
+        a.prefix,
+        a.gateway,
+        a.mac,
+    );
     crate::netns::run_in(a.netns, move || {
         with_netlink(|h| async move {
-            let index = index_of(&h, &peer)
-                .await?
-                .ok_or_else(|| Error::netlink(format!("find {peer} in the container"), "missing"))?;
+            let index = index_of(&h, &peer).await?.ok_or_else(|| {
+                Error::netlink(format!("find {peer} in the container"), "missing")
+            })?;
             h.link()
                 .set(
                     LinkUnspec::new_with_index(index)

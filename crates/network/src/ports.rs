@@ -44,8 +44,7 @@ pub fn reserve(proto: &str, host_ip: Ipv4Addr, host_port: u16) -> Result<Reserva
         }
         Err(e) => return Err(fail(e)),
     }
-    let bound: SockaddrIn =
-        getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_err(fail)?;
+    let bound: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_err(fail)?;
     Ok(Reservation {
         proto: proto.to_owned(),
         host_ip,

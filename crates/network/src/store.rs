@@ -154,7 +154,12 @@ impl Networks {
         self.all.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ensure_predefined(&self, defaults: &Defaults, host_routes: &[Ipv4Net], now: &str) -> Result<()> {
+    fn ensure_predefined(
+        &self,
+        defaults: &Defaults,
+        host_routes: &[Ipv4Net],
+        now: &str,
+    ) -> Result<()> {
         let mut all = self.lock();
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !all.values().any(|n| n.name == name) {
@@ -206,7 +211,9 @@ impl Networks {
         if let Some(n) = all.values().find(|n| n.name == key) {
             return Some(n.clone());
         }
-        let mut m = all.values().filter(|n| !key.is_empty() && n.id.starts_with(key));
+        let mut m = all
+            .values()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key));
         match (m.next(), m.next()) {
             (Some(n), None) => Some(n.clone()),
             _ => None,
@@ -498,7 +505,10 @@ mod tests {
             .unwrap();
         let a = s.allocate(&n.id, "c1", None).unwrap();
         let b = s.allocate(&n.id, "c2", None).unwrap();
-        assert_eq!((a.to_string().as_str(), b.to_string().as_str()), ("10.88.0.2", "10.88.0.3"));
+        assert_eq!(
+            (a.to_string().as_str(), b.to_string().as_str()),
+            ("10.88.0.2", "10.88.0.3")
+        );
         assert!(matches!(
             s.allocate(&n.id, "c3", Some(a)),
             Err(Error::AddressInUse(_))
@@ -513,7 +523,11 @@ mod tests {
         // c2's address is still held after a reopen; the freed one comes back only after the
         // rest of the range.
         let ips: Vec<String> = (0..4)
-            .map(|i| s.allocate(&n.id, &format!("d{i}"), None).unwrap().to_string())
+            .map(|i| {
+                s.allocate(&n.id, &format!("d{i}"), None)
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(ips, ["10.88.0.4", "10.88.0.5", "10.88.0.6", "10.88.0.2"]);
         assert!(matches!(

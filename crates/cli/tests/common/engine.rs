@@ -92,7 +92,10 @@ impl Daemon {
             .arg("--bip")
             .arg(format!("{}/24", std::net::Ipv4Addr::from(self.block + 1)))
             .arg("--default-address-pool")
-            .arg(format!("base={}/20,size=24", std::net::Ipv4Addr::from(self.block)))
+            .arg(format!(
+                "base={}/20,size=24",
+                std::net::Ipv4Addr::from(self.block)
+            ))
             .arg("--nft-table")
             .arg(&self.nft_table)
             // Names the containers do not own are never sent off this machine.
@@ -120,7 +123,10 @@ impl Daemon {
     /// The `i`th /24 of this daemon's block, counted from its top (the daemon's own picks
     /// come from the bottom): `10.x.y.0/24` for `network create --subnet`.
     pub fn subnet(&self, i: u32) -> String {
-        format!("{}/24", std::net::Ipv4Addr::from(self.block + (15 - i % 8) * 256))
+        format!(
+            "{}/24",
+            std::net::Ipv4Addr::from(self.block + (15 - i % 8) * 256)
+        )
     }
 
     /// The default bridge's subnet.
@@ -421,7 +427,10 @@ impl Drop for Daemon {
         let bridges = self.bridges();
         unmount_under(&self.dir);
         for b in bridges {
-            let _ = Command::new("ip").args(["link", "del", &b]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &b])
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.nft_table])

@@ -611,7 +611,9 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
                 *entry = json!([]);
             }
             if let Some(a) = entry.as_array_mut() {
-                a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+                a.push(
+                    json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+                );
             }
         }
     }

@@ -150,7 +150,12 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
         ip_range,
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
-        options: req.options.clone().unwrap_or_default().into_iter().collect(),
+        options: req
+            .options
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         labels: req.labels.clone().unwrap_or_default().into_iter().collect(),
         created: crate::files::now_rfc3339(),
     };
