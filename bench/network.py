@@ -47,7 +47,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine_run as er  # noqa: E402
 
 IMAGE = er.IMAGE
-HOST_MOUNTS = ["-v", "/usr:/usr:ro", "-v", "/usr/lib64:/lib64:ro"]
+HOST_MOUNTS = ["-v", "/usr:/usr:ro", "-v", "/usr/lib64:/lib64:ro",
+               "-v", "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro"]
 TESTS = ("pub-lo", "pub-gw", "c2c", "conn-lo", "conn-c2c")
 UNITS = {"pub-lo": "Gbit/s", "pub-gw": "Gbit/s", "c2c": "Gbit/s",
          "conn-lo": "conn/s", "conn-c2c": "conn/s"}
@@ -97,7 +98,8 @@ def setup_berth(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
         raise er.BenchError(f"{exe} not built (cargo build --release -p berth)")
     sock = os.path.join(e.base, "d.sock")
     subnet, gw = subnet_for(i)
-    e.bridge = f"bnb{os.getpid() % 100000}"
+    e.gw = gw
+    e.bridge = f"bnb{os.getpid() % 100000}"  # berth's default bridge, this run's own
     e.nft_table = f"berth_nb{os.getpid()}"
     e.cli = [exe]
     e.env = {"BERTH_HOST": "unix://" + sock}
@@ -120,14 +122,21 @@ def setup_podman(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
     e.name = "podman-net"  # engine_run: no `--network none`, and note netavark's chains
     er.setup_podman(ctx, e, args)
     e.name = "podman"
+    # runc, not crun: crun refuses this machine's hybrid cgroup layout, and the runtime plays
+    # no part in the data path measured here.
+    i_rt = e.cli.index("--runtime")
+    e.cli[i_rt + 1] = "runc"
     netdir = os.path.join(e.base, "networks")
     os.makedirs(netdir, exist_ok=True)
     e.cli += ["--network-config-dir", netdir]
     subnet, gw = subnet_for(i)
-    e.bridge = f"pnb{os.getpid() % 100000}"
+    e.gw = gw
     rc, _ms, _o = er.invoke(e, ["network", "create", "--subnet", subnet, "--gateway", gw,
-                                "--interface-name", e.bridge, "nbench"], timeout=60)
+                                "nbench"], timeout=60)
     er.check(e, "network create", rc)
+    rc, _ms, out = er.invoke(e, ["network", "inspect", "-f", "{{.NetworkInterface}}",
+                                 "nbench"], capture=True)
+    e.podman_bridge = out.strip()  # netavark deletes it with the last container
     e.network = "nbench"
 
 
@@ -164,6 +173,7 @@ def setup_docker(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
         raise er.BenchError(f"dockerd did not come up: {er.file_tail(logf)}")
     e.version = er.client_version(e, ["version", "--format", "{{.Server.Version}}"], "docker")
     subnet, gw = subnet_for(i)
+    e.gw = gw
     e.bridge = f"dnb{os.getpid() % 100000}"
     rc, _ms, _o = er.invoke(e, ["network", "create", "--subnet", subnet, "--gateway", gw, "-o",
                                 f"com.docker.network.bridge.name={e.bridge}", "nbench"],
@@ -176,10 +186,13 @@ SETUP = {"berth": setup_berth, "podman": setup_podman, "docker": setup_docker}
 
 
 def start_servers(e: er.Engine) -> None:
-    e.p_iperf, e.p_http = free_port(), free_port()
+    e.p_iperf, e.p_http, e.p_gw = free_port(), free_port(), free_port()
     net = ["--network", e.network]
+    # Published twice: on the host's loopback, and on the network's gateway address (what a
+    # container reaches through the host; not the host's outside addresses).
     rc, _ms, _o = er.invoke(e, ["run", "-d", "--name", "nb-srv", *net, *e.run_flags,
-                                *HOST_MOUNTS, "-p", f"127.0.0.1:{e.p_iperf}:5201", IMAGE,
+                                *HOST_MOUNTS, "-p", f"127.0.0.1:{e.p_iperf}:5201",
+                                "-p", f"{e.gw}:{e.p_gw}:5201", IMAGE,
                                 "iperf3", "-s", "-p", "5201"], timeout=60)
     er.check(e, "run iperf3 server", rc)
     e.live.add("nb-srv")
@@ -189,14 +202,20 @@ def start_servers(e: er.Engine) -> None:
                                 "exec httpd -f -p 8080 -h /www"], timeout=60)
     er.check(e, "run httpd", rc)
     e.live.add("nb-web")
-    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Gateway}}{{end}}"
-    rc, _ms, out = er.invoke(e, ["inspect", "-f", fmt, "nb-srv"], capture=True)
-    er.check(e, "inspect", rc)
-    e.srv_ip, e.gateway = out.split()[:2]
-    rc, _ms, out = er.invoke(e, ["inspect", "-f", fmt, "nb-web"], capture=True)
-    er.check(e, "inspect", rc)
-    e.web_ip = out.split()[0]
+    e.srv_ip, e.gateway = address(e, "nb-srv")
+    e.web_ip, _gw = address(e, "nb-web")
     time.sleep(1.0)
+
+
+def address(e: er.Engine, name: str) -> tuple[str, str]:
+    """The container's address and gateway on its network (from inspect's JSON)."""
+    rc, _ms, out = er.invoke(e, ["inspect", name], capture=True)
+    er.check(e, "inspect", rc)
+    nets = json.loads(out)[0]["NetworkSettings"]["Networks"]
+    ep = nets.get(e.network) or next(iter(nets.values()))
+    if not ep.get("IPAddress"):
+        raise er.BenchError(f"{name} has no address: {nets}")
+    return ep["IPAddress"], ep["Gateway"]
 
 
 def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float | None:
@@ -247,7 +266,7 @@ def one_round(engines: list[er.Engine], secs: float, it: int) -> None:
             if test == "pub-lo":
                 v = iperf(e, "host", "127.0.0.1", e.p_iperf, secs)
             elif test == "pub-gw":
-                v = iperf(e, "ctr", e.gateway, e.p_iperf, secs)
+                v = iperf(e, "ctr", e.gateway, e.p_gw, secs)
             elif test == "c2c":
                 v = iperf(e, "ctr", e.srv_ip, 5201, secs)
             elif test == "conn-lo":
@@ -283,6 +302,21 @@ def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
     before = getattr(ctx, "docker_chains", None)
     if before is not None:
         remove_chains("DOCKER", before)
+    if getattr(ctx, "nft_tables", None) is not None:
+        # iptables-nft made these tables for dockerd and netavark: drop them when empty.
+        for t in nft_tables() - ctx.nft_tables:
+            p = subprocess.run(["nft", "list", "table", *t.split()], capture_output=True,
+                               timeout=20, check=False)
+            body = [ln.strip() for ln in p.stdout.decode(errors="replace").splitlines()]
+            rules = [ln for ln in body if ln and not ln.startswith(("table", "chain", "type", "}"))]
+            if not rules:
+                subprocess.run(["nft", "delete", "table", *t.split()], timeout=20, check=False)
+
+
+def nft_tables() -> set[str]:
+    p = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=20, check=False)
+    return {ln.removeprefix("table ").strip()
+            for ln in p.stdout.decode(errors="replace").splitlines() if ln.startswith("table ")}
 
 
 def remove_chains(prefix: str, before: set) -> None:
@@ -351,6 +385,7 @@ def main(argv=None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, er._on_signal)
     engines: list[er.Engine] = []
+    ctx.nft_tables = nft_tables()
     t0 = time.monotonic()
     try:
         tar_path = er.make_image_tar(ctx)
@@ -364,7 +399,7 @@ def main(argv=None) -> int:
                 SETUP[name](ctx, e, args, i)
                 er.load_image(e, tar_path)
                 start_servers(e)
-            except (er.BenchError, OSError, subprocess.TimeoutExpired, KeyError) as ex:
+            except (er.BenchError, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as ex:
                 log(f"skipping {name}: {ex}")
                 e.disabled = f"setup: {ex}"
                 continue
