@@ -565,16 +565,12 @@ fn network_bad_input_is_refused_with_dockerd_words() {
     let names = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(names.lines().count(), 4, "{names}");
 
-    for (path, status, msg) in [("/networks/nope", 404, "network nope not found")] {
-        let (st, v) = d.api_json("GET", path, None);
-        assert_eq!(
-            (st, v["message"].as_str().unwrap().contains(msg)),
-            (status, true),
-            "{v}"
-        );
-        let (st, _) = d.api_json("DELETE", path, None);
-        assert_eq!(st, status);
-    }
+    // An unknown network, and a daemon's own that cannot go.
+    let (st, v) = d.api_json("GET", "/networks/nope", None);
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(v["message"], "network nope not found");
+    let (st, v) = d.api_json("DELETE", "/networks/nope", None);
+    assert_eq!(st, 404, "{v}");
     let (st, v) = d.api_json("DELETE", "/networks/bridge", None);
     assert_eq!(st, 403, "{v}");
 

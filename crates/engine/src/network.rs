@@ -117,8 +117,8 @@ impl Net {
                     .split_once('/')
                     .ok_or_else(|| format!("--bip {b}: want ADDRESS/PREFIX, e.g. 10.1.2.1/24"))?;
                 let ip: Ipv4Addr = ip.parse().map_err(|_| format!("--bip {b}: bad address"))?;
+                let _ = prefix; // the subnet is parsed from the whole string
                 let net: Ipv4Net = b.parse().map_err(|e| format!("--bip {b}: {e}"))?;
-                let _ = prefix;
                 Some((ip, net))
             }
             None => None,
@@ -631,12 +631,10 @@ impl Daemon {
             ));
         }
         if !n.is_bridge() {
-            return Err(ApiError::BadRequest(
-                format!(
-                "container cannot be disconnected from host network or connected to host network"
-            )
-                .replace("host", if n.driver == "host" { "host" } else { "none" }),
-            ));
+            return Err(ApiError::BadRequest(format!(
+                "container cannot be disconnected from {0} network or connected to {0} network",
+                n.name
+            )));
         }
         if c.networks.contains_key(&n.name) {
             return Err(ApiError::Forbidden(format!(
