@@ -301,7 +301,7 @@ def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
                            check=False)
     before = getattr(ctx, "docker_chains", None)
     if before is not None:
-        remove_chains("DOCKER", before)
+        er.remove_made_chains("DOCKER", before)
     if getattr(ctx, "nft_tables", None) is not None:
         # iptables-nft made these tables for dockerd and netavark: drop them when empty.
         for t in nft_tables() - ctx.nft_tables:
@@ -317,24 +317,6 @@ def nft_tables() -> set[str]:
     p = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=20, check=False)
     return {ln.removeprefix("table ").strip()
             for ln in p.stdout.decode(errors="replace").splitlines() if ln.startswith("table ")}
-
-
-def remove_chains(prefix: str, before: set) -> None:
-    """dockerd leaves its DOCKER* chains and the jumps to them; remove those it made here."""
-    made = er.iptables_chains(prefix) - before
-    for table in sorted({t for t, _c in made}):
-        chains = {c for t, c in made if t == table}
-        p = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, timeout=20,
-                           check=False)
-        for r in p.stdout.decode(errors="replace").splitlines():
-            w = r.split()
-            if len(w) > 2 and w[0] == "-A" and w[1] not in chains and w[-1] in chains:
-                subprocess.run(["iptables", "-t", table, "-D", *w[1:]], timeout=20, check=False)
-        for c in chains:
-            subprocess.run(["iptables", "-t", table, "-F", c], timeout=20, check=False)
-        for c in chains:
-            subprocess.run(["iptables", "-t", table, "-X", c], timeout=20, check=False,
-                           stderr=subprocess.DEVNULL)
 
 
 def report(engines: list[er.Engine], args) -> dict:

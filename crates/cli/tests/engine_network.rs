@@ -27,6 +27,11 @@ fn client_cmd(host: &str, port: u16) -> String {
     format!("for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} && exit 0; sleep 0.3; done; exit 1")
 }
 
+/// `docker run --rm --network NET IMAGE sh -c SCRIPT`.
+fn sh_on(d: &Daemon, net: &str, script: &str) -> std::process::Output {
+    d.docker(&["run", "--rm", "--network", net, IMAGE, "sh", "-c", script])
+}
+
 fn run_server(d: &Daemon, name: &str, extra: &[&str]) {
     let cmd = server_cmd(name);
     let mut args = vec!["run", "-d", "--name", name];
@@ -123,16 +128,7 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
 
     // By name and by alias, through 127.0.0.11.
     for host in ["web", "www"] {
-        let o = d.docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "n1",
-            IMAGE,
-            "sh",
-            "-c",
-            &client_cmd(host, 8080),
-        ]);
+        let o = sh_on(&d, "n1", &client_cmd(host, 8080));
         assert!(
             out(&o).contains("hello-web"),
             "{host}: {}{}",
@@ -196,16 +192,7 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
 
     // Another user-defined network cannot reach n1.
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "n2"]);
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "n2",
-        IMAGE,
-        "sh",
-        "-c",
-        &format!("nc -w 2 {web_ip} 8080 </dev/null"),
-    ]);
+    let o = sh_on(&d, "n2", &format!("nc -w 2 {web_ip} 8080 </dev/null"));
     assert_ne!(code(&o), 0, "n2 reached n1: {}", out(&o));
     // Nor resolve its names.
     let o = d.docker(&["run", "--rm", "--network", "n2", IMAGE, "nslookup", "web"]);
@@ -220,16 +207,11 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
         &d.subnet(2),
         "n3",
     ]);
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
+    let o = sh_on(
+        &d,
         "n3",
-        IMAGE,
-        "sh",
-        "-c",
         &format!("ip route; nc -w 2 {base}.1 9 </dev/null"),
-    ]);
+    );
     assert!(!out(&o).contains("default"), "{}", out(&o));
     assert_ne!(code(&o), 0);
     assert_eq!(
@@ -238,16 +220,7 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
     );
 
     // container:web shares web's namespace: its server is on 127.0.0.1.
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "container:web",
-        IMAGE,
-        "sh",
-        "-c",
-        &client_cmd("127.0.0.1", 8080),
-    ]);
+    let o = sh_on(&d, "container:web", &client_cmd("127.0.0.1", 8080));
     assert!(out(&o).contains("hello-web"), "{}{}", out(&o), err(&o));
     // none: loopback only.
     let links = d.docker_ok(&[
@@ -269,29 +242,11 @@ fn user_networks_resolve_names_isolate_and_write_etc_files() {
         .as_secs();
     d.docker_ok(&["network", "connect", "--alias", "second", "n2", "web"]);
     let n2_ip = d.inspect("{{.NetworkSettings.Networks.n2.IPAddress}}", "web");
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "n2",
-        IMAGE,
-        "sh",
-        "-c",
-        &client_cmd("second", 8080),
-    ]);
+    let o = sh_on(&d, "n2", &client_cmd("second", 8080));
     assert!(out(&o).contains("hello-web"), "{}{}", out(&o), err(&o));
     d.docker_ok(&["network", "disconnect", "n2", "web"]);
     assert_eq!(d.inspect("{{len .NetworkSettings.Networks}}", "web"), "1");
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "n2",
-        IMAGE,
-        "sh",
-        "-c",
-        &format!("nc -w 2 {n2_ip} 8080 </dev/null"),
-    ]);
+    let o = sh_on(&d, "n2", &format!("nc -w 2 {n2_ip} 8080 </dev/null"));
     assert_ne!(code(&o), 0, "still reachable on n2 after disconnect");
     let t1 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -471,16 +426,11 @@ fn connectivity_and_dns_survive_a_daemon_kill_9() {
     d.spawn();
     // Names still resolve (the DNS server is back in the namespace), the address is kept and
     // not handed out again.
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
+    let o = sh_on(
+        &d,
         "keep",
-        IMAGE,
-        "sh",
-        "-c",
         &format!("{}; ip -o -4 addr show eth0", client_cmd("api", 8080)),
-    ]);
+    );
     assert!(out(&o).contains("hello-srv"), "{}{}", out(&o), err(&o));
     assert!(
         !out(&o).contains(&format!("inet {ip}/")),

@@ -370,31 +370,22 @@ impl Networks {
 
     /// Frees what `owner` holds on network `id` (all networks when `id` is None).
     pub fn release(&self, id: Option<&str>, owner: &str) -> Result<()> {
+        self.retain(id, |o| o != owner)
+    }
+
+    /// Frees every address whose owner `keep` rejects (containers gone while the daemon was
+    /// down).
+    pub fn release_unless(&self, keep: impl Fn(&str) -> bool) -> Result<()> {
+        self.retain(None, keep)
+    }
+
+    fn retain(&self, id: Option<&str>, keep: impl Fn(&str) -> bool) -> Result<()> {
         let mut all = self.lock();
         let mut changed = Vec::new();
         for n in all.values_mut() {
             if id.is_some_and(|id| id != n.id) {
                 continue;
             }
-            let before = n.allocated.len();
-            n.allocated.retain(|_, o| o != owner);
-            if n.allocated.len() != before {
-                changed.push(n.clone());
-            }
-        }
-        drop(all);
-        for n in changed {
-            self.persist(&n)?;
-        }
-        Ok(())
-    }
-
-    /// Frees every address whose owner `keep` rejects (containers gone while the daemon was
-    /// down).
-    pub fn release_unless(&self, keep: impl Fn(&str) -> bool) -> Result<()> {
-        let mut all = self.lock();
-        let mut changed = Vec::new();
-        for n in all.values_mut() {
             let before = n.allocated.len();
             n.allocated.retain(|_, o| keep(o));
             if n.allocated.len() != before {
