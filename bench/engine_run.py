@@ -375,15 +375,21 @@ def remove_netavark_chains(before: set[tuple[str, str]]) -> None:
     """podman's default network (netavark) leaves its NETAVARK* chains and the jumps to them
     in the host's iptables after the last container is gone; remove those that were not there
     before podman-net started, and only while they hold nothing of another network."""
-    made = iptables_chains("NETAVARK") - before
+    remove_made_chains("NETAVARK", before)
+
+
+def remove_made_chains(prefix: str, before: set[tuple[str, str]]) -> None:
+    """Removes the iptables chains named PREFIX* that are not in `before`, and the jumps to
+    them, unless they hold per-network rules (then another network still uses them)."""
+    made = iptables_chains(prefix) - before
     for table in sorted({t for t, _c in made}):
         chains = {c for t, c in made if t == table}
         p = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, timeout=20,
                            check=False)
         rules = p.stdout.decode(errors="replace").splitlines()
-        if any(r.startswith("-A NETAVARK") and "-j NETAVARK-" not in r and
+        if any(r.startswith(f"-A {prefix}") and f"-j {prefix}-" not in r and
                ("-s " in r or "-d " in r or "--dport" in r) for r in rules):
-            log(f"iptables {table}: NETAVARK chains hold per-network rules: left alone")
+            log(f"iptables {table}: {prefix} chains hold per-network rules: left alone")
             continue
         for r in rules:  # jumps from the built-in chains
             w = shlex.split(r)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# install-deps.sh [--for-crun] [--for-engine-bench]
+# install-deps.sh [--for-crun] [--for-engine-bench] [--for-network-bench]
 #
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
-#   * installs busybox-static crun runc podman iproute2 libc6-dev gcc python3
+#   * installs busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
+#     (nft: berth's network rules)
 #     (runs `apt-get update` only when one of them is missing);
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
@@ -15,24 +16,27 @@
 #   * with --for-engine-bench (bench/engine_run.py): also installs Debian's
 #     docker.io (dockerd 20.10, containerd, containerd-shim-runc-v2, the 20.10
 #     CLI at /usr/bin/docker) without starting its services: the bench starts
-#     its own dockerd on a private socket and root.
+#     its own dockerd on a private socket and root;
+#   * with --for-network-bench (bench/network.py): docker.io as above, and iperf3.
 #
 # Prints nothing on a machine that is already set up (except with -v).
 # Exits non-zero with a message on stderr if anything fails.
 set -euo pipefail
 
-PACKAGES=(busybox-static crun runc podman iproute2 libc6-dev gcc python3)
+PACKAGES=(busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3)
 CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
 APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
 
 for_crun=0
 for_engine_bench=0
+for_network_bench=0
 verbose=0
-usage() { echo "usage: $0 [--for-crun] [--for-engine-bench] [-v|--verbose]" >&2; }
+usage() { echo "usage: $0 [--for-crun] [--for-engine-bench] [--for-network-bench] [-v|--verbose]" >&2; }
 while (($#)); do
     case "$1" in
         --for-crun) for_crun=1 ;;
         --for-engine-bench) for_engine_bench=1 ;;
+        --for-network-bench) for_engine_bench=1; for_network_bench=1 ;;
         -v|--verbose) verbose=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage; echo "install-deps: unknown argument: $1" >&2; exit 2 ;;
@@ -56,6 +60,9 @@ is_installed() {
 
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
+fi
+if ((for_network_bench)); then
+    PACKAGES+=(iperf3)
 fi
 
 missing=()

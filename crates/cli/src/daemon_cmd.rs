@@ -30,6 +30,23 @@ struct DaemonArgs {
     /// dockremap user, created if missing), USER[:GROUP] or UID:GID
     #[arg(long = "userns-remap")]
     userns_remap: Option<String>,
+    /// The default bridge network's interface.
+    #[arg(long = "bridge", short = 'b', default_value = "berth0")]
+    bridge: String,
+    /// The default bridge's address and subnet (ADDRESS/PREFIX, e.g. 10.1.2.1/24); by
+    /// default the first subnet of the address pools that no host route overlaps.
+    #[arg(long)]
+    bip: Option<String>,
+    /// Where default subnets come from: base=CIDR,size=PREFIX (repeatable; dockerd's
+    /// defaults 172.17-31.0.0/16 and 192.168.0.0/16 in /20s otherwise).
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
+    /// The nftables table (family ip) that holds this daemon's rules.
+    #[arg(long = "nft-table", default_value = "berth")]
+    nft_table: String,
+    /// Upstream DNS servers of the embedded DNS server (default: the host's resolv.conf).
+    #[arg(long)]
+    dns: Vec<String>,
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -72,6 +89,13 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         berth_exe,
         runtimes,
         userns_remap: a.userns_remap,
+        network: berth_engine::NetworkOptions {
+            bridge: a.bridge,
+            bip: a.bip,
+            pools: a.default_address_pool,
+            nft_table: a.nft_table,
+            dns: a.dns,
+        },
     };
     match berth_engine::run(opts) {
         Ok(()) => 0,

@@ -104,6 +104,13 @@ fn first_berth_command_starts_the_daemon() {
         eprintln!("skipped: a daemon already serves {}", sock.display());
         return;
     }
+    // The default daemon makes the default bridge and nft table: remove them afterwards,
+    // unless they were there before.
+    let had_bridge = std::path::Path::new("/sys/class/net/berth0").exists();
+    let had_table = Command::new("nft")
+        .args(["list", "table", "ip", "berth"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     let mut cmd = Command::new(common::berth());
     cmd.env_remove("BERTH_HOST")
         .env_remove("DOCKER_HOST")
@@ -122,6 +129,14 @@ fn first_berth_command_starts_the_daemon() {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+    if !had_bridge {
+        let _ = Command::new("ip").args(["link", "del", "berth0"]).status();
+    }
+    if !had_table {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", "berth"])
+            .status();
     }
     assert!(o.status.success(), "berth version: {}", err(&o));
     assert!(out(&o).contains("Server"), "{}", out(&o));

@@ -36,6 +36,12 @@ pub struct Container {
     /// host's user namespace.
     #[serde(default)]
     pub userns: Option<crate::userns::IdRange>,
+    /// Network name → the container's endpoint on it (bridge networks only).
+    #[serde(default)]
+    pub networks: BTreeMap<String, crate::network::Endpoint>,
+    /// The host ports bound at the last start, while it runs.
+    #[serde(default)]
+    pub ports: Vec<crate::network::PortMapping>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,6 +83,33 @@ pub struct RootfsRecord {
 pub const NEVER: &str = "0001-01-01T00:00:00Z";
 
 impl Container {
+    /// A record holding only a HostConfig and Config, to check them before anything is made.
+    pub fn probe(hc: &HostConfig, config: &ContainerConfig) -> Container {
+        Container {
+            id: String::new(),
+            name: String::new(),
+            created: String::new(),
+            image: String::new(),
+            image_id: String::new(),
+            config: config.clone(),
+            host_config: hc.clone(),
+            path: String::new(),
+            args: Vec::new(),
+            state: State::default(),
+            restart_count: 0,
+            mounts: Vec::new(),
+            rootfs: RootfsRecord {
+                lowers: Vec::new(),
+                upper: PathBuf::new(),
+                work: PathBuf::new(),
+            },
+            runtime: String::new(),
+            userns: None,
+            networks: BTreeMap::new(),
+            ports: Vec::new(),
+        }
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }

@@ -28,6 +28,8 @@ pub struct DaemonOptions {
     pub runtimes: HashMap<String, PathBuf>,
     /// `--userns-remap`: `default`, `USER[:GROUP]` or `UID:GID`; none for no remapping.
     pub userns_remap: Option<String>,
+    /// The default bridge, address pools, nftables table and DNS upstreams.
+    pub network: crate::network::NetworkOptions,
 }
 
 /// What a container's watchers learn when it exits or is removed.
@@ -48,6 +50,9 @@ pub struct Daemon {
     pub execs: Execs,
     /// `--userns-remap`: the range containers run in, and its id-mapping namespaces.
     pub remap: crate::userns::Remapping,
+    pub net: crate::network::Net,
+    /// The daemon's runtime, for the tasks (DNS servers) that blocking code starts.
+    pub runtime: tokio::runtime::Handle,
     exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
     /// Attach requests that arrived before their container started (`docker run` attaches
     /// first): each is told the monitor's directory once the container is up.
@@ -127,6 +132,16 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?
         .with_owner(remap.range.map(|r| (r.uid, r.gid)));
     let listener = bind(&opts.socket)?;
+    let net = {
+        let (root, exec_root, nopts) = (
+            opts.root.clone(),
+            opts.exec_root.clone(),
+            opts.network.clone(),
+        );
+        tokio::task::spawn_blocking(move || crate::network::Net::open(&root, &exec_root, nopts))
+            .await
+            .map_err(|e| format!("open the networks: {e}"))??
+    };
     let daemon = Arc::new(Daemon {
         opts,
         images,
@@ -135,11 +150,19 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         events: Events::new(),
         execs: Execs::default(),
         remap,
+        net,
+        runtime: tokio::runtime::Handle::current(),
         exits: Mutex::new(HashMap::new()),
         pending_attach: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),
     });
     daemon.reconcile();
+    {
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || d.reconcile_networks())
+            .await
+            .map_err(|e| format!("reconcile the networks: {e}"))?;
+    }
 
     let app = crate::api::router(daemon.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

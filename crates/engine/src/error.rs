@@ -18,6 +18,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the object's state (a name in use, a running container).
     #[error("{0}")]
     Conflict(String),
+    /// 403: dockerd's Forbidden (an endpoint that exists, a predefined network).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304 for start on a running container and stop on a stopped one, as dockerd answers.
     #[error("not modified")]
     NotModified,
@@ -35,6 +38,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

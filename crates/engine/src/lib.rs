@@ -12,6 +12,7 @@ mod exec;
 mod files;
 mod gpu;
 mod lifecycle;
+mod network;
 mod seccomp;
 mod spec;
 mod userns;
@@ -20,6 +21,7 @@ mod volumes;
 use std::path::PathBuf;
 
 pub use daemon::DaemonOptions;
+pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {

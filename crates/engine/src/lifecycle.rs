@@ -195,6 +195,17 @@ impl Daemon {
         {
             host_config.network_mode = Some("bridge".into());
         }
+        let networks = self.plan_networks(&body, &host_config)?;
+        crate::network::published(&Container::probe(&host_config, &config))?;
+        let mut config = config;
+        if crate::network::mode_of(&host_config) == crate::network::Mode::Host
+            && body.hostname.as_deref().is_none_or(str::is_empty)
+        {
+            // dockerd gives a host-network container the host's name.
+            config.hostname = nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned());
+        }
         // dockerd always reports the log driver; docker-py reads HostConfig.LogConfig.Type.
         let log = host_config.log_config.get_or_insert_with(Default::default);
         if log.typ.as_deref().is_none_or(str::is_empty) {
@@ -239,6 +250,8 @@ impl Daemon {
                 },
                 runtime,
                 userns,
+                networks,
+                ports: Vec::new(),
             })
         })();
         let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
@@ -491,7 +504,27 @@ impl Daemon {
         Ok(())
     }
 
-    fn start_blocking(&self, id: &str, attachers: u32) -> Result<berth_monitor::MonitorState> {
+    fn start_blocking(
+        self: &Arc<Self>,
+        id: &str,
+        attachers: u32,
+    ) -> Result<berth_monitor::MonitorState> {
+        let c = self.containers.find(id)?;
+        let netns = self.setup_network(&c)?;
+        let started = self.start_wired(id, attachers, netns.as_deref());
+        if started.is_err() {
+            self.teardown_network(id);
+        }
+        started
+    }
+
+    fn start_wired(
+        &self,
+        id: &str,
+        attachers: u32,
+        netns: Option<&Path>,
+    ) -> Result<berth_monitor::MonitorState> {
+        // The record as wiring left it: addresses, MACs, host ports.
         let c = self.containers.find(id)?;
         let dir = self.container_dir(id);
         let rootfs = dir.join("rootfs");
@@ -531,6 +564,7 @@ impl Daemon {
                     .as_deref()
                     .filter(|p| !p.is_empty())
                     .unwrap_or("/berth"),
+                netns,
             },
         )?;
         files::write_json_atomic(&dir.join("config.json"), &spec)
@@ -578,40 +612,158 @@ impl Daemon {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
-    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as dockerd writes them.
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as dockerd writes them: the host's
+    /// own for `--network host`, the other container's for `container:NAME`, else made from
+    /// the container's addresses, `--add-host`, `--dns*` and (on user-defined networks) the
+    /// embedded DNS server.
     fn write_etc_files(&self, c: &Container, dir: &Path) -> Result<()> {
         let host = crate::spec::hostname(c);
-        let mut hosts = String::from(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        );
-        for extra in c.host_config.extra_hosts.iter().flatten() {
-            if let Some((name, ip)) = extra.split_once(':') {
-                hosts.push_str(&format!("{ip}\t{name}\n"));
+        let write = |name: &str, data: String| -> Result<()> {
+            let path = dir.join(name);
+            files::write_atomic(&path, data.as_bytes())
+                .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+        };
+        write("hostname", format!("{host}\n"))?;
+        match crate::network::mode_of(&c.host_config) {
+            crate::network::Mode::Host => {
+                write(
+                    "hosts",
+                    std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                )?;
+                write(
+                    "resolv.conf",
+                    std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+                )?;
+            }
+            crate::network::Mode::Container(other) => {
+                let o = self.containers.find(&other)?;
+                let odir = self.container_dir(&o.id);
+                for f in ["hosts", "resolv.conf"] {
+                    write(f, std::fs::read_to_string(odir.join(f)).unwrap_or_default())?;
+                }
+            }
+            _ => {
+                self.write_hosts_file(c)?;
+                write("resolv.conf", self.resolv_conf(c))?;
             }
         }
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let mut resolv: String = host_resolv
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("nameserver 127."))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        if let Some(dns) = &c.host_config.dns {
-            resolv = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
-        }
-        for (name, data) in [
-            ("hostname", format!("{host}\n")),
-            ("hosts", hosts),
-            ("resolv.conf", resolv),
-        ] {
-            let path = dir.join(name);
-            std::fs::write(&path, data)
-                .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))?;
-            if let Some(r) = c.userns {
+        // A remapped container's root may edit its own /etc files, as with dockerd.
+        if let Some(r) = c.userns {
+            for name in ["hostname", "hosts", "resolv.conf"] {
+                let path = dir.join(name);
                 std::os::unix::fs::chown(&path, Some(r.uid), Some(r.gid))
                     .map_err(|e| ApiError::internal(format!("chown {}", path.display()), e))?;
             }
         }
         Ok(())
+    }
+
+    /// /etc/hosts: Docker's fixed lines, `--add-host`s, then the container's own address and
+    /// hostname.
+    pub fn write_hosts_file(&self, c: &Container) -> Result<()> {
+        let host = crate::spec::hostname(c);
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for extra in c.host_config.extra_hosts.iter().flatten() {
+            if let Some((name, ip)) = extra.split_once([':', '=']) {
+                let ip = if ip == "host-gateway" {
+                    self.net
+                        .store
+                        .find("bridge")
+                        .and_then(|n| n.gateway)
+                        .map(|g| g.to_string())
+                        .unwrap_or_default()
+                } else {
+                    ip.to_owned()
+                };
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        let names = match c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => format!("{host}.{d} {host}"),
+            None => host.clone(),
+        };
+        for ep in c.networks.values() {
+            if let Some(ip) = ep.ip {
+                hosts.push_str(&format!("{ip}\t{names}\n"));
+            }
+        }
+        let path = self.container_dir(&c.id).join("hosts");
+        files::write_atomic(&path, hosts.as_bytes())
+            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+    }
+
+    /// resolv.conf: 127.0.0.11 on user-defined networks (the embedded server forwards the
+    /// rest), else the host's servers less the loopback ones it cannot reach (Google's when
+    /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
+    fn resolv_conf(&self, c: &Container) -> String {
+        let hc = &c.host_config;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let field = |key: &str| -> Vec<String> {
+            host_resolv
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix(key))
+                .filter(|r| r.starts_with([' ', '\t']))
+                .flat_map(|r| r.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .collect()
+        };
+        let embedded = c
+            .networks
+            .values()
+            .filter_map(|e| self.net.store.find(&e.network_id))
+            .any(|n| n.is_user_defined());
+        let search = hc
+            .dns_search
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| field("search"));
+        let mut options = hc
+            .dns_options
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| field("options"));
+        let servers: Vec<String> = if embedded {
+            if !options.iter().any(|o| o.starts_with("ndots:")) {
+                options.push("ndots:0".into());
+            }
+            vec![berth_network::dns::ADDRESS.to_string()]
+        } else if let Some(dns) = hc.dns.clone().filter(|d| !d.is_empty()) {
+            dns
+        } else if !self.net.opts.dns.is_empty() {
+            self.net.opts.dns.clone()
+        } else {
+            let mut s: Vec<String> = crate::network::host_nameservers()
+                .into_iter()
+                .filter(|s| !s.starts_with("127.") && s != "::1")
+                .collect();
+            if s.is_empty() {
+                s = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+            }
+            s
+        };
+        let mut out = String::new();
+        for s in servers {
+            out.push_str(&format!("nameserver {s}\n"));
+        }
+        if !search.is_empty() {
+            out.push_str(&format!("search {}\n", search.join(" ")));
+        }
+        if !options.is_empty() {
+            out.push_str(&format!("options {}\n", options.join(" ")));
+        }
+        if embedded {
+            let ext: Vec<String> = self
+                .upstream_names(c)
+                .iter()
+                .map(|s| format!("host({s})"))
+                .collect();
+            out.push_str(&format!(
+                "\n# Based on host file: '/etc/resolv.conf' (internal resolver)\n# ExtServers: [{}]\n",
+                ext.join(" ")
+            ));
+        }
+        out
     }
 
     /// Follows the container's monitor until the container is done (restarts included), and
@@ -650,6 +802,12 @@ impl Daemon {
                     this.emit_container("oom", &c);
                 }
                 this.emit_container_with("die", &c, attrs);
+                if !restarting {
+                    // Before the exit is announced: a `restart` that waits for it must not
+                    // race this teardown with its own new namespace.
+                    let (d, id) = (this.clone(), id.clone());
+                    let _ = tokio::task::spawn_blocking(move || d.teardown_network(&id)).await;
+                }
                 this.notify_exit(&id, state.exit_code as i64, false);
                 if restarting {
                     // Wait for the monitor's next start, then follow it again.
@@ -819,6 +977,7 @@ impl Daemon {
         let this = self.clone();
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || {
+            this.teardown_network(&id);
             let dir = this.container_dir(&id);
             let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
             let _ = std::fs::remove_dir_all(this.monitor_dir(&id));

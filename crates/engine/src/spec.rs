@@ -61,6 +61,8 @@ pub struct Paths<'a> {
     pub rootfs: &'a Path,
     pub dir: &'a Path,
     pub cgroup_parent: &'a str,
+    /// The network namespace to join (made by the daemon); None: the host's.
+    pub netns: Option<&'a Path>,
 }
 
 /// Every capability the daemon holds, for `--privileged`: a container cannot be given one its
@@ -219,15 +221,14 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         );
     }
 
-    let host_net = hc.network_mode.as_deref() == Some("host");
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if !host_net {
-        namespaces.push(json!({"type": "network"}));
+    if let Some(path) = paths.netns {
+        namespaces.push(json!({"type": "network", "path": path}));
     }
     if cgroup_v2_only() {
         namespaces.push(json!({"type": "cgroup"}));

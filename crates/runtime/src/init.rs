@@ -176,7 +176,14 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
 fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
     guard_against_parent_death()?;
     a.channel.expect(Msg::Proceed)?;
-    for (flag, fd, path) in a.joins {
+    // The user namespace last: while still the host's root, this process may join any
+    // namespace, also one its container's user namespace does not own (a network namespace an
+    // engine made); once in the user namespace, only those it owns.
+    let (user, others): (Vec<_>, Vec<_>) = a
+        .joins
+        .iter()
+        .partition(|(flag, _, _)| *flag == CloneFlags::CLONE_NEWUSER);
+    for (flag, fd, path) in others.into_iter().chain(user) {
         namespaces::join_fd(*flag, fd, path)?;
         if *flag == CloneFlags::CLONE_NEWUSER {
             become_root_in_userns()?;

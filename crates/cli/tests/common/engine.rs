@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use super::{berth, make_busybox_rootfs, unique};
 
+static NEXT_NET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// The docker CLI the tests drive (28.x).
 pub const DOCKER: &str = "/usr/local/bin/docker";
 /// The image every daemon starts with.
@@ -27,6 +29,13 @@ pub struct Daemon {
     pub root: PathBuf,
     pub exec_root: PathBuf,
     pub socket: PathBuf,
+    /// This daemon's default bridge, nftables table and /20 of addresses (10.128.0.0/9 split
+    /// by pid and counter): daemons of parallel tests never share one.
+    pub bridge: String,
+    pub nft_table: String,
+    block: u32,
+    /// More `berth daemon` flags (`start_with`).
+    extra_args: Vec<String>,
     child: Option<Child>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
@@ -40,15 +49,35 @@ impl Daemon {
         d
     }
 
+    /// A daemon started with more flags, with the busybox image imported.
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let d = Daemon::make(args);
+        d.import_busybox(IMAGE);
+        d
+    }
+
     /// A daemon with no image.
     pub fn start_bare() -> Daemon {
+        Daemon::make(&[])
+    }
+
+    fn make(args: &[&str]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
+        let n = NEXT_NET.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let pid = std::process::id();
+        // 2048 blocks of /20 in 10.128.0.0/9; the daemon still skips any subnet a host route
+        // (another daemon's bridge) already covers.
+        let slot = (pid.wrapping_mul(37).wrapping_add(n)) % 2048;
         let mut d = Daemon {
             root: dir.join("root"),
             exec_root: dir.join("run"),
             socket: dir.join("s.sock"),
+            bridge: format!("bt{pid:x}x{n:x}"),
+            nft_table: format!("berth_t{pid}_{n}"),
+            block: u32::from(std::net::Ipv4Addr::new(10, 128, 0, 0)) + slot * 4096,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             dir,
             child: None,
             seen_ids: Default::default(),
@@ -72,6 +101,21 @@ impl Daemon {
             .arg(&self.root)
             .arg("--exec-root")
             .arg(&self.exec_root)
+            .arg("--bridge")
+            .arg(&self.bridge)
+            .arg("--bip")
+            .arg(format!("{}/24", std::net::Ipv4Addr::from(self.block + 1)))
+            .arg("--default-address-pool")
+            .arg(format!(
+                "base={}/20,size=24",
+                std::net::Ipv4Addr::from(self.block)
+            ))
+            .arg("--nft-table")
+            .arg(&self.nft_table)
+            // Names the containers do not own are never sent off this machine.
+            .arg("--dns")
+            .arg("127.0.0.1")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -89,6 +133,42 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("berth daemon never answered /_ping: {}", self.daemon_log());
+    }
+
+    /// The `i`th /24 of this daemon's block, counted from its top (the daemon's own picks
+    /// come from the bottom): `10.x.y.0/24` for `network create --subnet`.
+    pub fn subnet(&self, i: u32) -> String {
+        format!(
+            "{}/24",
+            std::net::Ipv4Addr::from(self.block + (15 - i % 8) * 256)
+        )
+    }
+
+    /// The default bridge's subnet.
+    pub fn bridge_subnet(&self) -> String {
+        format!("{}/24", std::net::Ipv4Addr::from(self.block))
+    }
+
+    /// The bridges of this daemon: its default one and those its network records name.
+    pub fn bridges(&self) -> Vec<String> {
+        let mut v = vec![self.bridge.clone()];
+        for e in std::fs::read_dir(self.root.join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(data) = std::fs::read(e.path()) else {
+                continue;
+            };
+            if let Ok(n) = serde_json::from_slice::<Value>(&data) {
+                if let Some(b) = n["bridge"].as_str().filter(|b| !b.is_empty()) {
+                    if !v.iter().any(|x| x == b) {
+                        v.push(b.to_owned());
+                    }
+                }
+            }
+        }
+        v
     }
 
     pub fn daemon_log(&self) -> String {
@@ -358,7 +438,19 @@ impl Drop for Daemon {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+        // Network namespaces are bound under the exec root: unmounting them ends the veths.
+        let bridges = self.bridges();
         unmount_under(&self.dir);
+        for b in bridges {
+            let _ = Command::new("ip")
+                .args(["link", "del", &b])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table])
+            .stderr(Stdio::null())
+            .status();
         for id in &ids {
             for dir in cgroup_dirs(id) {
                 for _ in 0..50 {

@@ -452,12 +452,12 @@ fn summary(d: &Shared, c: &Container, with_size: bool) -> Value {
         "ImageID": c.image_id,
         "Command": crate::spec::args(c).join(" "),
         "Created": crate::files::unix_seconds(&c.created),
-        "Ports": [],
+        "Ports": port_list(c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
         "State": c.state.status,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into())},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": network_settings(d, c)["Networks"]},
         "Mounts": mount_points(c),
     });
     if with_size {
@@ -518,10 +518,121 @@ pub async fn inspect(
         }},
         "Mounts": mount_points(&c),
         "Config": c.config,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}},
+        "NetworkSettings": network_settings(&d, &c),
     });
     if flag(&q, "size") {
         v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
     }
     Ok(json(StatusCode::OK, &v))
+}
+
+/// ps's `Ports`: each published port with its host side, each other exposed port alone.
+fn port_list(c: &Container) -> Vec<Value> {
+    let mut out: Vec<Value> = c
+        .ports
+        .iter()
+        .map(|p| {
+            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
+                   "PublicPort": p.host_port, "Type": p.proto})
+        })
+        .collect();
+    for key in c.config.exposed_ports.iter().flatten() {
+        let Ok((proto, port)) = crate::network::parse_port_key(key) else {
+            continue;
+        };
+        if !c
+            .ports
+            .iter()
+            .any(|p| p.container_port == port && p.proto == proto)
+        {
+            out.push(json!({"PrivatePort": port, "Type": proto}));
+        }
+    }
+    out
+}
+
+/// Inspect's `NetworkSettings`: dockerd fills the top-level address fields for the default
+/// bridge only; `Networks` has every endpoint; `Ports` every exposed port, bound or null.
+fn network_settings(d: &Shared, c: &Container) -> Value {
+    let running = c.is_running();
+    let mut networks = serde_json::Map::new();
+    let mode = c.host_config.network_mode.clone().unwrap_or_default();
+    if matches!(mode.as_str(), "host" | "none") {
+        if let Some(n) = d.net.store.find(&mode) {
+            networks.insert(
+                mode.clone(),
+                json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+                       "DriverOpts": null, "NetworkID": n.id, "EndpointID": "", "Gateway": "",
+                       "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                       "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null}),
+            );
+        }
+    }
+    for (name, ep) in &c.networks {
+        let ip = ep.ip.map(|i| i.to_string()).unwrap_or_default();
+        let user = d
+            .net
+            .store
+            .find(&ep.network_id)
+            .is_some_and(|n| n.is_user_defined());
+        let dns_names = user.then(|| {
+            let mut v = vec![c.name.clone()];
+            v.extend(ep.aliases.iter().cloned());
+            v.push(c.short_id().to_owned());
+            v
+        });
+        networks.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": ep.ipv4_requested.map(|i| json!({"IPv4Address": i.to_string()})),
+                "Links": null,
+                "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
+                "MacAddress": ep.mac.clone().unwrap_or_default(),
+                "DriverOpts": null,
+                "NetworkID": ep.network_id,
+                "EndpointID": if ep.ip.is_some() { ep.endpoint_id.clone() } else { String::new() },
+                "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                "IPAddress": ip,
+                "IPPrefixLen": if ep.ip.is_some() { ep.prefix } else { 0 },
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": dns_names,
+            }),
+        );
+    }
+    let mut ports = serde_json::Map::new();
+    if running {
+        for key in c.config.exposed_ports.iter().flatten() {
+            ports.insert(key.clone(), Value::Null);
+        }
+        for p in &c.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let entry = ports.entry(key).or_insert_with(|| json!([]));
+            if !entry.is_array() {
+                *entry = json!([]);
+            }
+            if let Some(a) = entry.as_array_mut() {
+                a.push(
+                    json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+                );
+            }
+        }
+    }
+    let bridge = c.networks.get("bridge").filter(|_| mode == "bridge");
+    let netns = d.net.netns_path(&c.id);
+    json!({
+        "Bridge": "",
+        "SandboxID": if running && netns.exists() { c.id.clone() } else { String::new() },
+        "SandboxKey": if running && netns.exists() { netns.display().to_string() } else { String::new() },
+        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": bridge.filter(|e| e.ip.is_some()).map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": bridge.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.and_then(|e| e.ip).map(|i| i.to_string()).unwrap_or_default(),
+        "IPPrefixLen": bridge.filter(|e| e.ip.is_some()).map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": bridge.and_then(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
 }

@@ -6,6 +6,7 @@ mod containers;
 mod hijack;
 mod images;
 mod logs;
+mod networks;
 mod stats;
 mod system;
 mod volumes;
@@ -83,7 +84,15 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
-        .route("/networks", get(system::networks))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .fallback(not_found)
         .layer(axum::middleware::map_response(api_headers))
         .with_state(daemon);

@@ -295,24 +295,3 @@ pub async fn df(State(d): State<Shared>) -> Result<Response> {
         }),
     ))
 }
-
-/// The three networks every dockerd has; user-defined networks come with the network work.
-pub async fn networks() -> Response {
-    let net = |name: &str, driver: &str| {
-        json!({"Name": name, "Id": format!("{:0<64}", hex_of(name)), "Created": "0001-01-01T00:00:00Z",
-               "Scope": "local", "Driver": driver, "EnableIPv6": false, "IPAM": {"Driver": "default", "Config": []},
-               "Internal": false, "Attachable": false, "Ingress": false, "Containers": {}, "Options": {}, "Labels": {}})
-    };
-    json(
-        StatusCode::OK,
-        &json!([
-            net("bridge", "bridge"),
-            net("host", "host"),
-            net("none", "null")
-        ]),
-    )
-}
-
-fn hex_of(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Network benchmark: TCP throughput and connection rate through a published port and between
+two containers on one bridge, berth vs podman vs docker, side by side in one run.
+
+Per engine, on a bridge network of its own (a private subnet and bridge name, so nothing is
+shared with another engine or another daemon on this machine):
+  * `srv`: iperf3 -s (published on 127.0.0.1:P1) and `web`: busybox httpd (published on
+    127.0.0.1:P2);
+  * throughput (iperf3 -c, --seconds each, one stream, received bits/s):
+      pub-lo   the host's 127.0.0.1:P1 -> the container (the published port from the host)
+      pub-gw   a client container -> gateway:P1 (the published port from another container,
+               through the host's DNAT)
+      c2c      a client container -> srv's address on the bridge
+  * connection rate (sequential connect, HTTP/1.0 GET, close; --seconds each):
+      conn-lo  the host -> 127.0.0.1:P2
+      conn-c2c a client container -> web's address on the bridge
+
+iperf3 (Debian's, dynamically linked) and python3 run inside the busybox containers from the
+host's /usr, bind-mounted read-only (with /usr/lib64 as /lib64 for the loader).
+
+Engines: berth (target/release/berth daemon, private root, its own --bridge/--bip/--nft-table);
+podman (private root, --network-config-dir in the temp dir, netavark); docker (Debian's dockerd
+20.10 started here with its iptables rules and default userland proxy, a private root and a
+network with its own bridge name). Rounds rotate the engines; medians over rounds; ratios are
+berth's figure over each peer's. Every run is bounded (--seconds per measurement, --runs
+rounds, --max-seconds overall). All traffic stays on this machine: the loopback and the
+containers' bridges. At exit (also on failure or a signal) it removes what it made: containers,
+networks, daemons (by pid), mounts, cgroups, berth's bridge and nft table, dockerd's iptables
+chains that did not exist before, the temp dir.
+
+Python 3.11 standard library only. Must run as root. Reuses bench/engine_run.py's helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_run as er  # noqa: E402
+
+IMAGE = er.IMAGE
+HOST_MOUNTS = ["-v", "/usr:/usr:ro", "-v", "/usr/lib64:/lib64:ro",
+               "-v", "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro"]
+TESTS = ("pub-lo", "pub-gw", "c2c", "conn-lo", "conn-c2c")
+UNITS = {"pub-lo": "Gbit/s", "pub-gw": "Gbit/s", "c2c": "Gbit/s",
+         "conn-lo": "conn/s", "conn-c2c": "conn/s"}
+
+CONN_LOOP = r"""
+import socket, sys, time
+host, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+n, fail, end = 0, 0, time.monotonic() + secs
+while time.monotonic() < end:
+    try:
+        s = socket.create_connection((host, port), timeout=2)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        while s.recv(4096):
+            pass
+        s.close()
+        n += 1
+    except OSError:
+        fail += 1
+        if fail > 1000:
+            break
+print(n / secs, fail)
+"""
+
+
+def log(msg: str) -> None:
+    er.log(msg)
+
+
+def subnet_for(i: int) -> tuple[str, str]:
+    """A /24 per engine, unlikely to be anyone else's: 10.199.<pid-derived>.0/24."""
+    third = (os.getpid() * 7 + i * 61) % 250 + 2
+    return f"10.199.{third}.0/24", f"10.199.{third}.1"
+
+
+def free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def setup_berth(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
+    exe = args.berth or os.path.join(er.REPO, "target", "release", "berth")
+    if not os.access(exe, os.X_OK):
+        raise er.BenchError(f"{exe} not built (cargo build --release -p berth)")
+    sock = os.path.join(e.base, "d.sock")
+    subnet, gw = subnet_for(i)
+    e.gw = gw
+    e.bridge = f"bnb{os.getpid() % 100000}"  # berth's default bridge, this run's own
+    e.nft_table = f"berth_nb{os.getpid()}"
+    e.cli = [exe]
+    e.env = {"BERTH_HOST": "unix://" + sock}
+    e.run_flags = ["--cgroup-parent", f"/{ctx.tag}-berth"]
+    logf = os.path.join(e.base, "daemon.log")
+    d = er.start_daemon(ctx, "berth daemon", [
+        exe, "daemon", "-H", "unix://" + sock, "--root", os.path.join(e.base, "root"),
+        "--exec-root", os.path.join(e.base, "exec"), "--bridge", e.bridge,
+        "--bip", f"{gw}/24", "--nft-table", e.nft_table, "--dns", "127.0.0.1",
+        "--default-address-pool", f"base={subnet},size=24"], logf)
+    if not er.wait_until(lambda: os.path.exists(sock) or d.poll() is not None, 30):
+        raise er.BenchError("berth daemon: no socket after 30 s")
+    if d.poll() is not None:
+        raise er.BenchError(f"berth daemon exited ({d.returncode}): {er.file_tail(logf)}")
+    e.version = er.client_version(e, ["version", "--format", "{{.Server.Version}}"], "berth")
+    e.network = "bridge"
+
+
+def setup_podman(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
+    e.name = "podman-net"  # engine_run: no `--network none`, and note netavark's chains
+    er.setup_podman(ctx, e, args)
+    e.name = "podman"
+    # runc, not crun: crun refuses this machine's hybrid cgroup layout, and the runtime plays
+    # no part in the data path measured here.
+    i_rt = e.cli.index("--runtime")
+    e.cli[i_rt + 1] = "runc"
+    netdir = os.path.join(e.base, "networks")
+    os.makedirs(netdir, exist_ok=True)
+    e.cli += ["--network-config-dir", netdir]
+    subnet, gw = subnet_for(i)
+    e.gw = gw
+    rc, _ms, _o = er.invoke(e, ["network", "create", "--subnet", subnet, "--gateway", gw,
+                                "nbench"], timeout=60)
+    er.check(e, "network create", rc)
+    rc, _ms, out = er.invoke(e, ["network", "inspect", "-f", "{{.NetworkInterface}}",
+                                 "nbench"], capture=True)
+    e.podman_bridge = out.strip()  # netavark deletes it with the last container
+    e.network = "nbench"
+
+
+def setup_docker(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
+    dockerd = shutil.which("dockerd")
+    if not dockerd:
+        raise er.BenchError("dockerd not installed (scripts/install-deps.sh --for-network-bench)")
+    client = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
+    sock = os.path.join(e.base, "docker.sock")
+    conf = os.path.join(e.base, "daemon.json")
+    with open(conf, "w") as f:
+        f.write("{}\n")
+    logf = os.path.join(e.base, "dockerd.log")
+    ctx.host_paths += [p for p in er.DOCKER_HOST_PATHS if not os.path.lexists(p)]
+    ctx.docker_chains = er.iptables_chains("DOCKER")
+    # Docker's defaults for the data path: iptables DNAT, the userland proxy for loopback.
+    d = er.start_daemon(ctx, "dockerd", [
+        dockerd, "--config-file", conf, "-H", "unix://" + sock,
+        "--data-root", os.path.join(e.base, "data"), "--exec-root", os.path.join(e.base, "exec"),
+        "--pidfile", os.path.join(e.base, "docker.pid"), "--bridge=none",
+        "--ip6tables=false", "--cgroup-parent", f"/{ctx.tag}-docker", "--log-level", "warn"],
+        logf)
+    e.cli = [client]
+    e.env = {"DOCKER_HOST": "unix://" + sock, "DOCKER_CONFIG": os.path.join(e.base, "cfg")}
+    e.run_flags = []
+
+    def up() -> bool:
+        if d.poll() is not None or not os.path.exists(sock):
+            return d.poll() is not None
+        rc, _ms, _o = er.invoke(e, ["version"], timeout=10)
+        return rc == 0
+
+    if not er.wait_until(up, 60, 0.2) or d.poll() is not None:
+        raise er.BenchError(f"dockerd did not come up: {er.file_tail(logf)}")
+    e.version = er.client_version(e, ["version", "--format", "{{.Server.Version}}"], "docker")
+    subnet, gw = subnet_for(i)
+    e.gw = gw
+    e.bridge = f"dnb{os.getpid() % 100000}"
+    rc, _ms, _o = er.invoke(e, ["network", "create", "--subnet", subnet, "--gateway", gw, "-o",
+                                f"com.docker.network.bridge.name={e.bridge}", "nbench"],
+                            timeout=60)
+    er.check(e, "network create", rc)
+    e.network = "nbench"
+
+
+SETUP = {"berth": setup_berth, "podman": setup_podman, "docker": setup_docker}
+
+
+def start_servers(e: er.Engine) -> None:
+    e.p_iperf, e.p_http, e.p_gw = free_port(), free_port(), free_port()
+    net = ["--network", e.network]
+    # Published twice: on the host's loopback, and on the network's gateway address (what a
+    # container reaches through the host; not the host's outside addresses).
+    rc, _ms, _o = er.invoke(e, ["run", "-d", "--name", "nb-srv", *net, *e.run_flags,
+                                *HOST_MOUNTS, "-p", f"127.0.0.1:{e.p_iperf}:5201",
+                                "-p", f"{e.gw}:{e.p_gw}:5201", IMAGE,
+                                "iperf3", "-s", "-p", "5201"], timeout=60)
+    er.check(e, "run iperf3 server", rc)
+    e.live.add("nb-srv")
+    rc, _ms, _o = er.invoke(e, ["run", "-d", "--name", "nb-web", *net, *e.run_flags,
+                                "-p", f"127.0.0.1:{e.p_http}:8080", IMAGE, "sh", "-c",
+                                "mkdir -p /www && echo hello > /www/index.html && "
+                                "exec httpd -f -p 8080 -h /www"], timeout=60)
+    er.check(e, "run httpd", rc)
+    e.live.add("nb-web")
+    e.srv_ip, e.gateway = address(e, "nb-srv")
+    e.web_ip, _gw = address(e, "nb-web")
+    time.sleep(1.0)
+
+
+def address(e: er.Engine, name: str) -> tuple[str, str]:
+    """The container's address and gateway on its network (from inspect's JSON)."""
+    rc, _ms, out = er.invoke(e, ["inspect", name], capture=True)
+    er.check(e, "inspect", rc)
+    nets = json.loads(out)[0]["NetworkSettings"]["Networks"]
+    ep = nets.get(e.network) or next(iter(nets.values()))
+    if not ep.get("IPAddress"):
+        raise er.BenchError(f"{name} has no address: {nets}")
+    return ep["IPAddress"], ep["Gateway"]
+
+
+def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float | None:
+    cmd = ["iperf3", "-c", host, "-p", str(port), "-t", str(secs), "-J"]
+    if where == "host":
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=secs + 30, check=False)
+            rc, out = p.returncode, p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            return None
+    else:
+        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
+                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
+                                 timeout=secs + 60)
+    try:
+        bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+    except (ValueError, KeyError, TypeError):
+        log(f"  {e.name}: iperf3 to {host}:{port} failed (rc {rc}): {out[-300:]}")
+        return None
+    return bps / 1e9
+
+
+def conn_rate(e: er.Engine, where: str, host: str, port: int, secs: float) -> float | None:
+    cmd = ["python3", "-c", CONN_LOOP, host, str(port), str(secs)]
+    if where == "host":
+        p = subprocess.run(cmd, capture_output=True, timeout=secs + 30, check=False)
+        rc, out = p.returncode, p.stdout.decode(errors="replace")
+    else:
+        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
+                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
+                                 timeout=secs + 60)
+    try:
+        rate, fails = out.split()[:2]
+        if int(fails) > 0:
+            log(f"  {e.name}: {fails} failed connection(s) to {host}:{port}")
+        return float(rate)
+    except ValueError:
+        log(f"  {e.name}: connection loop to {host}:{port} failed (rc {rc}): {out[-300:]}")
+        return None
+
+
+def one_round(engines: list[er.Engine], secs: float, it: int) -> None:
+    order = engines[it % len(engines):] + engines[:it % len(engines)]
+    for test in TESTS:
+        for e in order:
+            if er.STOP["signal"]:
+                return
+            if test == "pub-lo":
+                v = iperf(e, "host", "127.0.0.1", e.p_iperf, secs)
+            elif test == "pub-gw":
+                v = iperf(e, "ctr", e.gateway, e.p_gw, secs)
+            elif test == "c2c":
+                v = iperf(e, "ctr", e.srv_ip, 5201, secs)
+            elif test == "conn-lo":
+                v = conn_rate(e, "host", "127.0.0.1", e.p_http, secs)
+            else:
+                v = conn_rate(e, "ctr", e.web_ip, 8080, secs)
+            if v is not None:
+                e.results.setdefault(test, []).append(v)
+
+
+def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
+    for e in engines:
+        if e.cli and not e.disabled.startswith("setup: no"):
+            for c in ("nb-srv", "nb-web"):
+                try:
+                    er.invoke(e, ["rm", "-f", c], timeout=30)
+                except er.BenchError:
+                    pass
+            if getattr(e, "network", "bridge") != "bridge":
+                try:
+                    er.invoke(e, ["network", "rm", e.network], timeout=30)
+                except er.BenchError:
+                    pass
+    er.cleanup(ctx, engines)
+    for e in engines:
+        br = getattr(e, "bridge", "")
+        if br:
+            subprocess.run(["ip", "link", "del", br], stderr=subprocess.DEVNULL, check=False)
+        table = getattr(e, "nft_table", "")
+        if table:
+            subprocess.run(["nft", "delete", "table", "ip", table], stderr=subprocess.DEVNULL,
+                           check=False)
+    before = getattr(ctx, "docker_chains", None)
+    if before is not None:
+        er.remove_made_chains("DOCKER", before)
+    if getattr(ctx, "nft_tables", None) is not None:
+        # iptables-nft made these tables for dockerd and netavark: drop them when empty.
+        for t in nft_tables() - ctx.nft_tables:
+            p = subprocess.run(["nft", "list", "table", *t.split()], capture_output=True,
+                               timeout=20, check=False)
+            body = [ln.strip() for ln in p.stdout.decode(errors="replace").splitlines()]
+            rules = [ln for ln in body if ln and not ln.startswith(("table", "chain", "type", "}"))]
+            if not rules:
+                subprocess.run(["nft", "delete", "table", *t.split()], timeout=20, check=False)
+
+
+def nft_tables() -> set[str]:
+    p = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=20, check=False)
+    return {ln.removeprefix("table ").strip()
+            for ln in p.stdout.decode(errors="replace").splitlines() if ln.startswith("table ")}
+
+
+def report(engines: list[er.Engine], args) -> dict:
+    live = [e for e in engines if not e.disabled]
+    out = {"seconds_per_measurement": args.seconds, "rounds": args.runs, "engines": {}}
+    print()
+    print(f"{'test':10} " + " ".join(f"{e.name:>14}" for e in live) + "   berth/peer")
+    for test in TESTS:
+        meds = {}
+        for e in live:
+            xs = e.results.get(test, [])
+            meds[e.name] = statistics.median(xs) if xs else None
+            out["engines"].setdefault(e.name, {"version": e.version})[test] = {
+                "median": meds[e.name], "samples": xs, "unit": UNITS[test]}
+        b = meds.get("berth")
+        ratios = " ".join(f"{n}:{b / m:.2f}" for n, m in meds.items()
+                          if n != "berth" and b and m)
+        cells = " ".join(f"{(f'{m:.2f}' if m is not None else '-'):>14}" for m in meds.values())
+        print(f"{test:10} {cells}   {ratios}  ({UNITS[test]})")
+    print()
+    for e in live:
+        print(f"  {e.name}: {e.version}")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--engines", default="berth,podman,docker")
+    ap.add_argument("--runs", type=int, default=3, help="rounds (default 3)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
+    ap.add_argument("--max-seconds", type=float, default=600.0)
+    ap.add_argument("--berth", help="the berth binary (default target/release/berth)")
+    ap.add_argument("--no-install", action="store_true")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        log("network: must run as root")
+        return 1
+    if not args.no_install:
+        p = subprocess.run(["bash", os.path.join(er.SCRIPTS, "install-deps.sh"),
+                            "--for-network-bench"], timeout=1800, check=False)
+        if p.returncode != 0:
+            log("network: scripts/install-deps.sh failed (use --no-install to skip)")
+            return 1
+    er.become_subreaper()
+    ctx = er.Ctx(tmp=er.tempfile.mkdtemp(prefix=f"nb-{os.getpid()}-", dir="/tmp"),
+                 tag=f"nb-{os.getpid()}")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, er._on_signal)
+    engines: list[er.Engine] = []
+    ctx.nft_tables = nft_tables()
+    t0 = time.monotonic()
+    try:
+        tar_path = er.make_image_tar(ctx)
+        for i, name in enumerate(args.engines.split(",")):
+            e = er.Engine(name=name, kind=name, base=os.path.join(ctx.tmp, name))
+            e.results = {}
+            os.makedirs(e.base)
+            e.errlog = os.path.join(e.base, "stderr.log")
+            engines.append(e)
+            try:
+                SETUP[name](ctx, e, args, i)
+                er.load_image(e, tar_path)
+                start_servers(e)
+            except (er.BenchError, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as ex:
+                log(f"skipping {name}: {ex}")
+                e.disabled = f"setup: {ex}"
+                continue
+            log(f"{name}: {e.version}, bridge {getattr(e, 'bridge', '?')}")
+        live = [e for e in engines if not e.disabled]
+        if not live:
+            return 1
+        for it in range(args.runs):
+            if er.STOP["signal"] or time.monotonic() - t0 > args.max_seconds:
+                break
+            log(f"round {it + 1}/{args.runs}")
+            one_round(live, args.seconds, it)
+        out = report(engines, args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+    finally:
+        cleanup(ctx, engines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

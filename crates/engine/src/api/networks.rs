@@ -1,0 +1,268 @@
+//! `/networks`: list, inspect, create, remove, prune, connect, disconnect, in dockerd's shapes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_network::Network;
+use bollard_stubs::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest};
+use serde_json::{json, Value};
+
+use super::{filters, json, parse_body, Query, Shared};
+use crate::error::{ApiError, Result};
+use crate::network::net_error;
+
+/// A network as `GET /networks/{id}` shows it (with its containers).
+pub fn network_json(d: &Shared, n: &Network) -> Value {
+    let mut containers = serde_json::Map::new();
+    for c in d.containers.list() {
+        if let Some(ep) = c.networks.get(&n.name) {
+            if let Some(ip) = ep.ip {
+                containers.insert(
+                    c.id.clone(),
+                    json!({
+                        "Name": c.name, "EndpointID": ep.endpoint_id,
+                        "MacAddress": ep.mac.clone().unwrap_or_default(),
+                        "IPv4Address": format!("{ip}/{}", ep.prefix), "IPv6Address": "",
+                    }),
+                );
+            }
+        }
+    }
+    let ipam_config: Vec<Value> = match (n.subnet, n.gateway) {
+        (Some(s), g) => {
+            let mut m = json!({"Subnet": s.to_string()});
+            if let Some(g) = g {
+                m["Gateway"] = json!(g.to_string());
+            }
+            if let Some(r) = n.ip_range {
+                m["IPRange"] = json!(r.to_string());
+            }
+            vec![m]
+        }
+        _ => vec![],
+    };
+    let mut options: BTreeMap<String, String> = n.options.clone();
+    if n.is_bridge() && n.is_user_defined() {
+        options
+            .entry(berth_network::BRIDGE_NAME_OPTION.into())
+            .or_insert_with(|| n.bridge.clone());
+    }
+    json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
+        "EnableIPv4": true, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
+        "Internal": n.internal, "Attachable": n.attachable, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": containers, "Options": options, "Labels": n.labels,
+    })
+}
+
+fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
+    filt.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "name" => n.name.contains(v.as_str()),
+            "id" => n.id.starts_with(v.as_str()),
+            "driver" => n.driver == *v,
+            "scope" => v == "local",
+            "type" => (v == "custom") == n.is_user_defined(),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => n.labels.get(lk).map(String::as_str) == Some(lv),
+                None => n.labels.contains_key(v),
+            },
+            "dangling" => {
+                let used = in_use(d, n);
+                (v == "true" || v == "1") == (!used && n.is_user_defined())
+            }
+            _ => true,
+        })
+    })
+}
+
+fn in_use(d: &Shared, n: &Network) -> bool {
+    d.containers
+        .list()
+        .iter()
+        .any(|c| c.networks.contains_key(&n.name))
+}
+
+pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+    let filt = filters(&q)?;
+    let out: Vec<Value> = d
+        .net
+        .store
+        .list()
+        .iter()
+        .filter(|n| matches(&d, n, &filt))
+        .map(|n| network_json(&d, n))
+        .collect();
+    Ok(json(StatusCode::OK, &out))
+}
+
+pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let n = d.net.find(&id)?;
+    Ok(json(StatusCode::OK, &network_json(&d, &n)))
+}
+
+pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
+    let req: NetworkCreateRequest = parse_body(&body)?;
+    if req.name.trim().is_empty() {
+        return Err(ApiError::BadRequest("network name cannot be empty".into()));
+    }
+    if req.enable_ipv6.unwrap_or(false) {
+        return Err(ApiError::BadRequest(
+            "IPv6 networks are not supported by berth yet".into(),
+        ));
+    }
+    let configs = req
+        .ipam
+        .as_ref()
+        .and_then(|i| i.config.clone())
+        .unwrap_or_default();
+    if configs.len() > 1 {
+        return Err(ApiError::BadRequest(
+            "berth networks have one IPv4 subnet; more than one was given".into(),
+        ));
+    }
+    let cfg = configs.into_iter().next().unwrap_or_default();
+    let bad = |what: &str, v: &str, e: berth_network::Error| {
+        ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
+    };
+    let subnet = match cfg.subnet.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse().map_err(|e| bad("subnet", s, e))?),
+        None => None,
+    };
+    let ip_range = match cfg.ip_range.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", s, e))?),
+        None => None,
+    };
+    let gateway = match cfg.gateway.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(berth_network::parse_ipv4(s).map_err(|e| bad("gateway", s, e))?),
+        None => None,
+    };
+    let request = berth_network::CreateRequest {
+        name: req.name.clone(),
+        driver: req.driver.clone().unwrap_or_default(),
+        subnet,
+        gateway,
+        ip_range,
+        internal: req.internal.unwrap_or(false),
+        attachable: req.attachable.unwrap_or(false),
+        options: req
+            .options
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        labels: req.labels.clone().unwrap_or_default().into_iter().collect(),
+        created: crate::files::now_rfc3339(),
+    };
+    let dd = d.clone();
+    let n = tokio::task::spawn_blocking(move || -> Result<Network> {
+        let routes = berth_network::link::host_routes().map_err(net_error)?;
+        let n = dd.net.store.create(request, &routes).map_err(net_error)?;
+        let made = berth_network::link::ensure_bridge(
+            &n.bridge,
+            n.gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            n.subnet.map(|s| s.prefix()).unwrap_or(32),
+        )
+        .map_err(net_error)
+        .and_then(|_| dd.net.apply_firewall());
+        if let Err(e) = made {
+            // Nothing half-made: no record, no bridge.
+            let _ = berth_network::link::delete(&n.bridge);
+            let _ = dd.net.store.remove(&n.id);
+            let _ = dd.net.apply_firewall();
+            return Err(e);
+        }
+        Ok(n)
+    })
+    .await
+    .map_err(|e| ApiError::internal("create network", e))??;
+    d.emit_network("create", &n, "");
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"Id": n.id, "Warning": ""}),
+    ))
+}
+
+/// Removes a user-defined network with no containers: its bridge, its rules, its record.
+async fn remove_network(d: &Shared, n: Network) -> Result<()> {
+    if n.is_predefined() {
+        return Err(ApiError::Forbidden(format!(
+            "{} is a pre-defined network and cannot be removed",
+            n.name
+        )));
+    }
+    if in_use(d, &n) {
+        return Err(ApiError::Conflict(format!(
+            "error while removing network: network {} id {} has active endpoints",
+            n.name, n.id
+        )));
+    }
+    let dd = d.clone();
+    let n2 = n.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        dd.net.store.remove(&n2.id).map_err(net_error)?;
+        berth_network::link::delete(&n2.bridge).map_err(net_error)?;
+        dd.net.apply_firewall()
+    })
+    .await
+    .map_err(|e| ApiError::internal("remove network", e))??;
+    d.emit_network("destroy", &n, "");
+    Ok(())
+}
+
+pub async fn remove(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+    let n = d.net.find(&id)?;
+    remove_network(&d, n).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
+    let filt = filters(&q)?;
+    let mut deleted = Vec::new();
+    for n in d.net.store.list() {
+        if n.is_predefined() || in_use(&d, &n) || !matches(&d, &n, &filt) {
+            continue;
+        }
+        let name = n.name.clone();
+        if remove_network(&d, n).await.is_ok() {
+            deleted.push(name);
+        }
+    }
+    Ok(json(StatusCode::OK, &json!({"NetworksDeleted": deleted})))
+}
+
+pub async fn connect(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let req: NetworkConnectRequest = parse_body(&body)?;
+    let n = d.net.find(&id)?;
+    let container = req.container.clone();
+    let cfg: Option<EndpointSettings> = req.endpoint_config.clone();
+    let dd = d.clone();
+    tokio::task::spawn_blocking(move || dd.connect_container(&n, &container, cfg.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal("connect", e))??;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn disconnect(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let req: Value = parse_body(&body)?;
+    let n = d.net.find(&id)?;
+    let container = req["Container"].as_str().unwrap_or_default().to_owned();
+    let dd = d.clone();
+    tokio::task::spawn_blocking(move || dd.disconnect_container(&n, &container))
+        .await
+        .map_err(|e| ApiError::internal("disconnect", e))??;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,894 @@
+//! Containers on networks: which networks a container asks for (create), its network namespace
+//! wired at start (veths, addresses, published ports, the embedded DNS server), torn down when
+//! it exits for good, and found again after a daemon restart. The wiring itself is
+//! berth-network's; this module decides what to wire from the container records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use berth_network::{dns, firewall, link, netns, ports, Ipv4Net, Network};
+use bollard_stubs::models::{ContainerCreateBody, EndpointSettings, HostConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::container::Container;
+use crate::daemon::Daemon;
+use crate::error::{ApiError, Result};
+
+/// The daemon's network settings (`berth daemon --bridge --bip --default-address-pool
+/// --nft-table --dns`).
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    pub bridge: String,
+    pub bip: Option<String>,
+    pub pools: Vec<String>,
+    pub nft_table: String,
+    pub dns: Vec<String>,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            bridge: "berth0".into(),
+            bip: None,
+            pools: Vec::new(),
+            nft_table: "berth".into(),
+            dns: Vec::new(),
+        }
+    }
+}
+
+/// A container's place on one network, as its record keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub aliases: Vec<String>,
+    /// `--ip` / `connect --ip`: kept across restarts.
+    pub ipv4_requested: Option<Ipv4Addr>,
+    pub mac_requested: Option<String>,
+    /// The address while the container runs.
+    pub ip: Option<Ipv4Addr>,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: Option<String>,
+}
+
+/// A published port as bound at the container's last start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    pub proto: String,
+    pub container_port: u16,
+    pub host_ip: Ipv4Addr,
+    pub host_port: u16,
+}
+
+/// What a running container holds in the daemon: its DNS server and host ports.
+#[derive(Debug, Default)]
+pub struct Sandbox {
+    dns: Option<dns::Server>,
+    reservations: Vec<ports::Reservation>,
+    rules: Vec<firewall::PortRule>,
+}
+
+/// The daemon's network state: the networks and the live sandboxes.
+#[derive(Debug)]
+pub struct Net {
+    pub opts: NetworkOptions,
+    pub store: berth_network::Networks,
+    /// Container id → its live sandbox.
+    sandboxes: Mutex<HashMap<String, Sandbox>>,
+    /// One firewall change at a time (the table is rendered from the whole state).
+    firewall: Mutex<()>,
+    netns_dir: PathBuf,
+}
+
+/// How a container is networked, from its HostConfig.NetworkMode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Host,
+    None,
+    Container(String),
+    /// Bridge networks (the default one or user-defined), by endpoint.
+    Bridge,
+}
+
+pub fn mode_of(hc: &HostConfig) -> Mode {
+    match hc.network_mode.as_deref().unwrap_or("bridge") {
+        "host" => Mode::Host,
+        "none" => Mode::None,
+        m if m.starts_with("container:") => Mode::Container(m["container:".len()..].to_owned()),
+        _ => Mode::Bridge,
+    }
+}
+
+impl Net {
+    /// Opens the network store (making the predefined networks and the default bridge), and
+    /// brings every bridge up.
+    pub fn open(
+        root: &Path,
+        exec_root: &Path,
+        opts: NetworkOptions,
+    ) -> std::result::Result<Net, String> {
+        let bip = match &opts.bip {
+            Some(b) => {
+                let (ip, prefix) = b
+                    .split_once('/')
+                    .ok_or_else(|| format!("--bip {b}: want ADDRESS/PREFIX, e.g. 10.1.2.1/24"))?;
+                let ip: Ipv4Addr = ip.parse().map_err(|_| format!("--bip {b}: bad address"))?;
+                let _ = prefix; // the subnet is parsed from the whole string
+                let net: Ipv4Net = b.parse().map_err(|e| format!("--bip {b}: {e}"))?;
+                Some((ip, net))
+            }
+            None => None,
+        };
+        let mut pools = Vec::new();
+        for p in &opts.pools {
+            let mut base = None;
+            let mut size = None;
+            for kv in p.split(',') {
+                match kv.split_once('=') {
+                    Some(("base", v)) => {
+                        base = Some(
+                            v.parse::<Ipv4Net>()
+                                .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
+                        )
+                    }
+                    Some(("size", v)) => {
+                        size = Some(
+                            v.parse::<u8>()
+                                .map_err(|_| format!("--default-address-pool {p}: bad size"))?,
+                        )
+                    }
+                    _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N")),
+                }
+            }
+            match (base, size) {
+                (Some(base), Some(size)) if size >= base.prefix() && size <= 30 => {
+                    pools.push(berth_network::AddressPool { base, size })
+                }
+                _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ 30)")),
+            }
+        }
+        if pools.is_empty() {
+            pools = berth_network::default_pools();
+        }
+        let defaults = berth_network::Defaults {
+            bridge: opts.bridge.clone(),
+            bip,
+            pools,
+        };
+        let routes = link::host_routes().map_err(|e| e.to_string())?;
+        let dir = root.join("networks");
+        let store =
+            berth_network::Networks::open(&dir, &defaults, &routes, &crate::files::now_rfc3339())
+                .map_err(|e| format!("open {}: {e}", dir.display()))?;
+        for n in store.list().iter().filter(|n| n.is_bridge()) {
+            ensure_bridge(n).map_err(|e| e.to_string())?;
+        }
+        Ok(Net {
+            opts,
+            store,
+            sandboxes: Mutex::new(HashMap::new()),
+            firewall: Mutex::new(()),
+            netns_dir: exec_root.join("netns"),
+        })
+    }
+
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.netns_dir.join(id)
+    }
+
+    /// Finds a network by name, id or id prefix, with dockerd's 404.
+    pub fn find(&self, key: &str) -> Result<Network> {
+        self.store
+            .find(key)
+            .ok_or_else(|| ApiError::NotFound(format!("network {key} not found")))
+    }
+
+    fn sandboxes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sandbox>> {
+        self.sandboxes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Renders the daemon's nftables table from the networks and the live published ports.
+    pub fn apply_firewall(&self) -> Result<()> {
+        let _one = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
+        let bridges = self
+            .store
+            .list()
+            .into_iter()
+            .filter(|n| n.is_bridge())
+            .filter_map(|n| {
+                Some(firewall::BridgeRules {
+                    bridge: n.bridge.clone(),
+                    subnet: n.subnet?,
+                    internal: n.internal,
+                })
+            })
+            .collect();
+        let ports = self
+            .sandboxes()
+            .values()
+            .flat_map(|s| s.rules.iter().cloned())
+            .collect();
+        firewall::Ruleset { bridges, ports }
+            .apply(&self.opts.nft_table)
+            .map_err(net_error)
+    }
+}
+
+fn ensure_bridge(n: &Network) -> berth_network::Result<()> {
+    match (n.gateway, n.subnet) {
+        (Some(gw), Some(s)) => link::ensure_bridge(&n.bridge, gw, s.prefix()),
+        _ => Ok(()),
+    }
+}
+
+/// The status and wording dockerd gives each network error.
+pub fn net_error(e: berth_network::Error) -> ApiError {
+    use berth_network::Error as E;
+    match e {
+        E::NetworkNotFound(_) | E::DriverNotFound(_) => ApiError::NotFound(e.to_string()),
+        E::NameInUse(_)
+        | E::PoolOverlap
+        | E::AddressInUse(_)
+        | E::PortAllocated { .. }
+        | E::PortInUse { .. } => ApiError::Conflict(e.to_string()),
+        E::InvalidCidr(_)
+        | E::InvalidAddress(_)
+        | E::InvalidMac(_)
+        | E::InvalidConfig(_)
+        | E::AddressOutOfRange(_) => ApiError::BadRequest(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The host end of a container's veth on a network: unique per (container, network), and
+/// recognisable (`vb…`).
+fn veth_name(container: &str, network: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(format!("{container}/{network}").as_bytes());
+    format!("vb{}", &hex::encode(h)[..11])
+}
+
+impl Daemon {
+    /// At create: the endpoints the request asks for, checked against the networks (unknown
+    /// network 404, `--ip` or aliases where dockerd refuses them 400), and the network mode's
+    /// own checks.
+    pub fn plan_networks(
+        &self,
+        body: &ContainerCreateBody,
+        hc: &HostConfig,
+    ) -> Result<BTreeMap<String, Endpoint>> {
+        let mode = hc.network_mode.clone().unwrap_or_else(|| "bridge".into());
+        // docker CLI names the default network "default" in EndpointsConfig too.
+        let configs: BTreeMap<String, EndpointSettings> = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.clone())
+            .map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| {
+                        (
+                            if k == "default" {
+                                "bridge".to_owned()
+                            } else {
+                                k
+                            },
+                            v,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        match mode_of(hc) {
+            Mode::Host | Mode::None => return Ok(out),
+            Mode::Container(other) => {
+                self.containers.find(&other)?;
+                if body.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
+                    return Err(ApiError::BadRequest(
+                        "conflicting options: hostname and the network mode".into(),
+                    ));
+                }
+                if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+                    || hc.publish_all_ports.unwrap_or(false)
+                {
+                    return Err(ApiError::BadRequest(
+                        "conflicting options: port publishing and the container type network mode"
+                            .into(),
+                    ));
+                }
+                return Ok(out);
+            }
+            Mode::Bridge => {}
+        }
+        let mut wanted: Vec<(String, Option<EndpointSettings>)> =
+            vec![(mode.clone(), configs.get(&mode).cloned())];
+        for (k, v) in &configs {
+            if *k != mode {
+                wanted.push((k.clone(), Some(v.clone())));
+            }
+        }
+        for (key, cfg) in wanted {
+            let n = self.net.find(&key)?;
+            if !n.is_bridge() {
+                return Err(ApiError::BadRequest(format!(
+                    "container cannot be connected to network {} together with others",
+                    n.name
+                )));
+            }
+            let ep = endpoint_from(&n, cfg.as_ref(), None)?;
+            out.insert(n.name.clone(), ep);
+        }
+        Ok(out)
+    }
+
+    /// At start: the namespace file the spec joins (None: the host's), made and wired for
+    /// the container's mode. On error nothing is left made.
+    pub fn setup_network(self: &Arc<Self>, c: &Container) -> Result<Option<PathBuf>> {
+        match mode_of(&c.host_config) {
+            Mode::Host => return Ok(None),
+            Mode::Container(other) => {
+                let o = self.containers.find(&other)?;
+                if !o.is_running() {
+                    return Err(ApiError::Conflict(format!(
+                        "cannot join network namespace of a non running container: {other}"
+                    )));
+                }
+                return match mode_of(&o.host_config) {
+                    Mode::Host => Ok(None),
+                    Mode::Container(_) => Err(ApiError::BadRequest(format!(
+                        "cannot join the network of {other}: it shares another container's"
+                    ))),
+                    _ => Ok(Some(self.net.netns_path(&o.id))),
+                };
+            }
+            Mode::None | Mode::Bridge => {}
+        }
+        let path = self.net.netns_path(&c.id);
+        // A file left by a crash between create and bind is not a namespace.
+        netns::remove(&path);
+        netns::create(&path).map_err(net_error)?;
+        match self.wire(c, &path) {
+            Ok(()) => Ok(Some(path)),
+            Err(e) => {
+                self.teardown_network(&c.id);
+                Err(e)
+            }
+        }
+    }
+
+    fn wire(self: &Arc<Self>, c: &Container, path: &Path) -> Result<()> {
+        let mut endpoints = c.networks.clone();
+        let mut first_gateway = true;
+        for (i, (name, ep)) in endpoints.iter_mut().enumerate() {
+            let n = self
+                .net
+                .store
+                .find(&ep.network_id)
+                .ok_or_else(|| ApiError::NotFound(format!("network {name} not found")))?;
+            self.attach(c, &n, ep, path, i, &mut first_gateway)?;
+        }
+        let mut sandbox = Sandbox::default();
+        let primary_ip = endpoints.values().find_map(|e| e.ip);
+        if let Some(ip) = primary_ip {
+            let (reservations, rules, mappings) = reserve_ports(c, ip, &self.net)?;
+            sandbox.reservations = reservations;
+            sandbox.rules = rules;
+            self.containers.update(&c.id, |r| {
+                r.ports = mappings.clone();
+                Ok(())
+            })?;
+        }
+        self.containers.update(&c.id, |r| {
+            r.networks = endpoints.clone();
+            Ok(())
+        })?;
+        let user_defined = endpoints
+            .values()
+            .filter_map(|e| self.net.store.find(&e.network_id))
+            .any(|n| n.is_user_defined());
+        if user_defined {
+            sandbox.dns = Some(self.start_dns(c, path)?);
+        }
+        self.net.sandboxes().insert(c.id.clone(), sandbox);
+        if primary_ip.is_some() {
+            self.net.apply_firewall()?;
+        }
+        for name in endpoints.keys() {
+            self.emit_network_for("connect", name, &c.id);
+        }
+        Ok(())
+    }
+
+    /// One endpoint: an address from IPAM, a veth into the namespace.
+    fn attach(
+        &self,
+        c: &Container,
+        n: &Network,
+        ep: &mut Endpoint,
+        path: &Path,
+        index: usize,
+        first_gateway: &mut bool,
+    ) -> Result<()> {
+        let subnet = n
+            .subnet
+            .ok_or_else(|| ApiError::Internal(format!("network {} has no subnet", n.name)))?;
+        let ip = self
+            .net
+            .store
+            .allocate(&n.id, &c.id, ep.ipv4_requested)
+            .map_err(net_error)?;
+        let mac = match &ep.mac_requested {
+            Some(m) => berth_network::parse_mac(m).map_err(net_error)?,
+            None => berth_network::mac_for(ip),
+        };
+        let gateway = (*first_gateway && !n.internal)
+            .then_some(n.gateway)
+            .flatten();
+        if gateway.is_some() {
+            *first_gateway = false;
+        }
+        let host_if = veth_name(&c.id, &n.id);
+        let ifname = format!("eth{index}");
+        let attached = link::attach(&link::Attachment {
+            netns: path,
+            bridge: &n.bridge,
+            host_if: &host_if,
+            container_if: &ifname,
+            address: ip,
+            prefix: subnet.prefix(),
+            gateway,
+            mac,
+        });
+        if let Err(e) = attached {
+            let _ = self.net.store.release(Some(&n.id), &c.id);
+            return Err(net_error(e));
+        }
+        ep.ip = Some(ip);
+        ep.prefix = subnet.prefix();
+        ep.gateway = n.gateway;
+        ep.mac = Some(berth_network::format_mac(&mac));
+        if ep.endpoint_id.is_empty() {
+            ep.endpoint_id = crate::container::new_id()?;
+        }
+        Ok(())
+    }
+
+    fn start_dns(self: &Arc<Self>, c: &Container, path: &Path) -> Result<dns::Server> {
+        let sockets = dns::bind_in(path).map_err(net_error)?;
+        let weak: Weak<Daemon> = Arc::downgrade(self);
+        let id = c.id.clone();
+        let lookup: dns::Lookup =
+            Arc::new(move |name: &str| weak.upgrade().and_then(|d| d.resolve(&id, name)));
+        let upstream = self.upstream_dns(c);
+        // The server runs on the daemon's runtime; start is called from a blocking thread.
+        let _guard = self.runtime.enter();
+        dns::serve(sockets, lookup, upstream).map_err(net_error)
+    }
+
+    /// The addresses `name` has for the container `asker`: the containers (by name, alias or
+    /// short id) sharing a user-defined network with it.
+    fn resolve(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let me = self.containers.find(asker).ok()?;
+        let mine: Vec<&String> = me
+            .networks
+            .values()
+            .map(|e| &e.network_id)
+            .filter(|id| self.net.store.find(id).is_some_and(|n| n.is_user_defined()))
+            .collect();
+        let mut ips = Vec::new();
+        let mut known = false;
+        for other in self.containers.list() {
+            for ep in other.networks.values() {
+                if !mine.contains(&&ep.network_id) {
+                    continue;
+                }
+                let named = other.name.eq_ignore_ascii_case(name)
+                    || other.id.get(..12).is_some_and(|s| s == name)
+                    || ep.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if named {
+                    known = true;
+                    if let Some(ip) = ep.ip.filter(|_| other.is_running()) {
+                        if !ips.contains(&ip) {
+                            ips.push(ip);
+                        }
+                    }
+                }
+            }
+        }
+        known.then_some(ips)
+    }
+
+    /// Where the embedded server forwards: the container's `--dns`, the daemon's `--dns`, else
+    /// the host's resolv.conf nameservers (loopback ones too: the daemon asks from the host).
+    fn upstream_dns(&self, c: &Container) -> Vec<SocketAddr> {
+        self.upstream_names(c)
+            .iter()
+            .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect()
+    }
+
+    pub fn upstream_names(&self, c: &Container) -> Vec<String> {
+        let mut servers: Vec<String> = c.host_config.dns.clone().unwrap_or_default();
+        if servers.is_empty() {
+            servers = self.net.opts.dns.clone();
+        }
+        if servers.is_empty() {
+            servers = host_nameservers();
+        }
+        servers
+    }
+
+    /// Undoes `setup_network`: the DNS server and host ports go, the rules are re-rendered,
+    /// the namespace (and with it the container ends of the veths) is released, the host ends
+    /// deleted, the addresses freed. Idempotent.
+    pub fn teardown_network(&self, id: &str) {
+        let had = self.net.sandboxes().remove(id);
+        if had.as_ref().is_some_and(|s| !s.rules.is_empty()) {
+            if let Err(e) = self.net.apply_firewall() {
+                eprintln!("berth daemon: firewall after {id}: {e}");
+            }
+        }
+        drop(had);
+        let c = self.containers.find(id).ok();
+        if let Some(c) = &c {
+            for (name, ep) in &c.networks {
+                let _ = link::delete(&veth_name(&c.id, &ep.network_id));
+                if ep.ip.is_some() {
+                    self.emit_network_for("disconnect", name, &c.id);
+                }
+            }
+        }
+        netns::remove(&self.net.netns_path(id));
+        let _ = self.net.store.release(None, id);
+        if c.is_some() {
+            let _ = self.containers.update(id, |r| {
+                r.ports.clear();
+                for ep in r.networks.values_mut() {
+                    ep.ip = None;
+                    ep.mac = None;
+                    ep.gateway = None;
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// After a daemon restart: running containers get their DNS server and host ports back;
+    /// what dead containers held (namespaces, veths, addresses) is released; the table is
+    /// rendered anew.
+    pub fn reconcile_networks(self: &Arc<Self>) {
+        let all = self.containers.list();
+        let running: Vec<&Container> = all.iter().filter(|c| c.is_running()).collect();
+        for c in &running {
+            if !matches!(mode_of(&c.host_config), Mode::Bridge | Mode::None) {
+                continue;
+            }
+            let path = self.net.netns_path(&c.id);
+            let mut sandbox = Sandbox::default();
+            if let Some(ip) = c.networks.values().find_map(|e| e.ip) {
+                match reserve_ports(c, ip, &self.net) {
+                    Ok((r, rules, _)) => {
+                        sandbox.reservations = r;
+                        sandbox.rules = rules;
+                    }
+                    Err(e) => eprintln!("berth daemon: ports of {}: {e}", c.short_id()),
+                }
+            }
+            let user_defined = c
+                .networks
+                .values()
+                .filter_map(|e| self.net.store.find(&e.network_id))
+                .any(|n| n.is_user_defined());
+            if user_defined && netns::is_bound(&path) {
+                match self.start_dns(c, &path) {
+                    Ok(s) => sandbox.dns = Some(s),
+                    Err(e) => eprintln!("berth daemon: DNS of {}: {e}", c.short_id()),
+                }
+            }
+            self.net.sandboxes().insert(c.id.clone(), sandbox);
+        }
+        let live: Vec<String> = running.iter().map(|c| c.id.clone()).collect();
+        for c in all.iter().filter(|c| !c.is_running()) {
+            if c.networks.values().any(|e| e.ip.is_some()) || !c.ports.is_empty() {
+                self.teardown_network(&c.id);
+            }
+        }
+        for e in std::fs::read_dir(&self.net.netns_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(&id) {
+                netns::remove(&e.path());
+            }
+        }
+        let _ = self
+            .net
+            .store
+            .release_unless(|owner| live.iter().any(|l| l == owner));
+        if let Err(e) = self.net.apply_firewall() {
+            eprintln!("berth daemon: firewall: {e}");
+        }
+    }
+
+    /// `network connect` of a running container: a new veth now (else only the record).
+    pub fn connect_container(
+        self: &Arc<Self>,
+        n: &Network,
+        key: &str,
+        cfg: Option<&EndpointSettings>,
+    ) -> Result<()> {
+        let c = self.containers.find(key)?;
+        if !matches!(mode_of(&c.host_config), Mode::Bridge) {
+            return Err(ApiError::BadRequest(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
+        }
+        if !n.is_bridge() {
+            return Err(ApiError::BadRequest(format!(
+                "container cannot be disconnected from {0} network or connected to {0} network",
+                n.name
+            )));
+        }
+        if c.networks.contains_key(&n.name) {
+            return Err(ApiError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, n.name
+            )));
+        }
+        let mut ep = endpoint_from(n, cfg, None)?;
+        if c.is_running() {
+            let path = self.net.netns_path(&c.id);
+            let index = c.networks.len();
+            let mut first_gateway = !c.networks.values().any(|e| e.gateway.is_some());
+            self.attach(&c, n, &mut ep, &path, index, &mut first_gateway)?;
+            if n.is_user_defined() {
+                let needs_dns = self
+                    .net
+                    .sandboxes()
+                    .get(&c.id)
+                    .is_some_and(|s| s.dns.is_none());
+                if needs_dns {
+                    let server = self.start_dns(&c, &path)?;
+                    if let Some(s) = self.net.sandboxes().get_mut(&c.id) {
+                        s.dns = Some(server);
+                    }
+                }
+            }
+        }
+        let running = c.is_running();
+        self.containers.update(&c.id, |r| {
+            r.networks.insert(n.name.clone(), ep.clone());
+            Ok(())
+        })?;
+        self.emit_network("connect", n, &c.id);
+        if running {
+            let _ = self.write_hosts_file(&self.containers.find(&c.id)?);
+        }
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub fn disconnect_container(&self, n: &Network, key: &str) -> Result<()> {
+        let c = self.containers.find(key)?;
+        let Some(ep) = c.networks.get(&n.name).cloned() else {
+            return Err(ApiError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                c.id, n.name
+            )));
+        };
+        let _ = link::delete(&veth_name(&c.id, &ep.network_id));
+        let _ = self.net.store.release(Some(&n.id), &c.id);
+        self.containers.update(&c.id, |r| {
+            r.networks.remove(&n.name);
+            Ok(())
+        })?;
+        self.emit_network("disconnect", n, &c.id);
+        Ok(())
+    }
+
+    pub fn emit_network(&self, action: &str, n: &Network, container: &str) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_owned(), n.name.clone());
+        attrs.insert("type".to_owned(), n.driver.clone());
+        if !container.is_empty() {
+            attrs.insert("container".to_owned(), container.to_owned());
+        }
+        self.events.emit("network", action, &n.id, attrs);
+    }
+
+    fn emit_network_for(&self, action: &str, name: &str, container: &str) {
+        if let Some(n) = self.net.store.find(name) {
+            self.emit_network(action, &n, container);
+        }
+    }
+}
+
+/// An endpoint of network `n` from a request's EndpointSettings, checked as dockerd checks it.
+fn endpoint_from(
+    n: &Network,
+    cfg: Option<&EndpointSettings>,
+    mac: Option<&str>,
+) -> Result<Endpoint> {
+    let mut ep = Endpoint {
+        network_id: n.id.clone(),
+        ..Default::default()
+    };
+    if let Some(cfg) = cfg {
+        let want = cfg
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.ipv4_address.clone())
+            .filter(|s| !s.is_empty());
+        if let Some(ip) = want {
+            if n.is_predefined() {
+                return Err(ApiError::BadRequest(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            let ip = berth_network::parse_ipv4(&ip).map_err(net_error)?;
+            let in_range = n.subnet.is_some_and(|s| s.contains(ip))
+                && n.ip_range.is_none_or(|r| r.contains(ip));
+            if !in_range {
+                return Err(net_error(berth_network::Error::AddressOutOfRange(ip)));
+            }
+            ep.ipv4_requested = Some(ip);
+        }
+        let aliases: Vec<String> = cfg.aliases.clone().unwrap_or_default();
+        if !aliases.is_empty() && n.is_predefined() {
+            return Err(ApiError::BadRequest(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        ep.aliases = aliases;
+        ep.mac_requested = cfg.mac_address.clone().filter(|m| !m.is_empty());
+    }
+    if ep.mac_requested.is_none() {
+        ep.mac_requested = mac.filter(|m| !m.is_empty()).map(str::to_owned);
+    }
+    if let Some(m) = &ep.mac_requested {
+        berth_network::parse_mac(m).map_err(net_error)?;
+    }
+    Ok(ep)
+}
+
+/// Binds the host ports the container publishes (PortBindings, and with `-P` every exposed
+/// port on an ephemeral one). All or none: on an error the ones bound are let go.
+fn reserve_ports(
+    c: &Container,
+    ip: Ipv4Addr,
+    net: &Net,
+) -> Result<(
+    Vec<ports::Reservation>,
+    Vec<firewall::PortRule>,
+    Vec<PortMapping>,
+)> {
+    let wanted = published(c)?;
+    let mut held = Vec::new();
+    let mut rules = Vec::new();
+    let mut maps = Vec::new();
+    let taken: Vec<(String, Ipv4Addr, u16)> = net
+        .sandboxes()
+        .iter()
+        .filter(|(id, _)| **id != c.id)
+        .flat_map(|(_, s)| {
+            s.reservations
+                .iter()
+                .map(|r| (r.proto.clone(), r.host_ip, r.host_port))
+        })
+        .collect();
+    for (proto, cport, host_ip, host_port) in wanted {
+        let clash = host_port != 0
+            && taken.iter().any(|(p, hip, hp)| {
+                *p == proto
+                    && *hp == host_port
+                    && (*hip == host_ip || hip.is_unspecified() || host_ip.is_unspecified())
+            });
+        if clash {
+            return Err(ApiError::Conflict(format!(
+                "driver failed programming external connectivity on endpoint {} ({}): {}",
+                c.name,
+                c.short_id(),
+                berth_network::Error::PortAllocated {
+                    addr: format!("{host_ip}:{host_port}")
+                }
+            )));
+        }
+        let r = ports::reserve(&proto, host_ip, host_port).map_err(|e| match e {
+            berth_network::Error::PortInUse { .. } => ApiError::Conflict(format!(
+                "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                c.name,
+                c.short_id()
+            )),
+            other => net_error(other),
+        })?;
+        rules.push(firewall::PortRule {
+            proto: proto.clone(),
+            host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+            host_port: r.host_port,
+            ip,
+            port: cport,
+        });
+        maps.push(PortMapping {
+            proto,
+            container_port: cport,
+            host_ip,
+            host_port: r.host_port,
+        });
+        held.push(r);
+    }
+    Ok((held, rules, maps))
+}
+
+/// (proto, container port, host ip, host port — 0 for any) of every published port.
+pub fn published(c: &Container) -> Result<Vec<(String, u16, Ipv4Addr, u16)>> {
+    let mut out = Vec::new();
+    let bindings = c.host_config.port_bindings.clone().unwrap_or_default();
+    let mut keys: Vec<&String> = bindings.keys().collect();
+    if c.host_config.publish_all_ports.unwrap_or(false) {
+        for p in c.config.exposed_ports.iter().flatten() {
+            if !bindings.contains_key(p) {
+                out.push(
+                    parse_port_key(p)
+                        .map(|(proto, port)| (proto, port, Ipv4Addr::UNSPECIFIED, 0))?,
+                );
+            }
+        }
+    }
+    keys.sort();
+    for key in keys {
+        let (proto, port) = parse_port_key(key)?;
+        let list = bindings.get(key).cloned().flatten().unwrap_or_default();
+        if list.is_empty() && c.host_config.publish_all_ports.unwrap_or(false) {
+            out.push((proto.clone(), port, Ipv4Addr::UNSPECIFIED, 0));
+        }
+        for b in list {
+            let ip = match b.host_ip.as_deref().filter(|s| !s.is_empty()) {
+                None => Ipv4Addr::UNSPECIFIED,
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid IP address: {s}")))?,
+            };
+            let hp = match b.host_port.as_deref().filter(|s| !s.is_empty()) {
+                None => 0,
+                Some(s) => s.parse::<u16>().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid port specification: \"{s}\""))
+                })?,
+            };
+            out.push((proto.clone(), port, ip, hp));
+        }
+    }
+    Ok(out)
+}
+
+/// `80/tcp` → ("tcp", 80).
+pub fn parse_port_key(key: &str) -> Result<(String, u16)> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if proto != "tcp" && proto != "udp" {
+        return Err(ApiError::BadRequest(format!("invalid proto: {proto}")));
+    }
+    let port =
+        port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid port specification: \"{key}\""))
+        })?;
+    Ok((proto, port))
+}
+
+/// The nameservers of the host's /etc/resolv.conf.
+pub fn host_nameservers() -> Vec<String> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
