@@ -283,6 +283,46 @@ fn restart_policy_on_failure_counts_restarts() {
         ),
         "1 on-failure"
     );
+    // A container restarted by its policy shows as running again, with its new pid and the
+    // count of restarts, while it runs (not only at its next exit).
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "second-time",
+        "--restart",
+        "on-failure",
+        IMAGE,
+        "sh",
+        "-c",
+        "if [ ! -e /ran ]; then touch /ran; exit 1; fi; exec sleep 60",
+    ]);
+    d.wait_inspect(
+        "{{.RestartCount}} {{.State.Status}}",
+        "second-time",
+        "1 running",
+        10,
+    );
+    let pid: i32 = d.inspect("{{.State.Pid}}", "second-time").parse().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep");
+    let events = d.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "container=second-time",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        events.lines().filter(|a| *a == "start").count(),
+        2,
+        "{events}"
+    );
+    d.docker_ok(&["rm", "-f", "second-time"]);
 }
 
 #[test]

@@ -497,10 +497,13 @@ impl Daemon {
                 finished_at: NEVER.into(),
                 oom_killed: false,
             };
+            // A start by hand begins the count of the policy's restarts anew (dockerd's
+            // ResetRestartManager); the new monitor counts from 0 too.
+            c.restart_count = 0;
             Ok(c.clone())
         })?;
         self.emit_container("start", &c);
-        self.watch_exit(c.id.clone());
+        self.watch_exit(c.id.clone(), 0);
         Ok(())
     }
 
@@ -766,15 +769,18 @@ impl Daemon {
         out
     }
 
-    /// Follows the container's monitor until the container is done (restarts included), and
-    /// records each exit.
-    pub fn watch_exit(self: &Arc<Self>, id: String) {
+    /// Follows the container's monitor until the container is done (restarts included),
+    /// recording each exit and each restart. `run` is the monitor's restart count of the run
+    /// the record shows; a run that ended before the watch began is reported at once.
+    pub fn watch_exit(self: &Arc<Self>, id: String, run: u32) {
         let this = self.clone();
         tokio::spawn(async move {
+            let mut run = run;
             loop {
                 let dir = this.monitor_dir(&id);
                 let waited =
-                    tokio::task::spawn_blocking(move || berth_monitor::client::wait(&dir)).await;
+                    tokio::task::spawn_blocking(move || berth_monitor::client::wait_run(&dir, run))
+                        .await;
                 let state = match waited {
                     Ok(Ok(s)) => s,
                     _ => match berth_monitor::read_state(&this.monitor_dir(&id)) {
@@ -782,26 +788,13 @@ impl Daemon {
                         Err(_) => break,
                     },
                 };
-                let restarting = matches!(
-                    state.status,
-                    berth_monitor::Status::Restarting | berth_monitor::Status::Running
-                );
-                let updated = this.containers.update(&id, |c| {
-                    c.state.status = if restarting { "restarting" } else { "exited" }.into();
-                    c.state.pid = 0;
-                    c.state.exit_code = state.exit_code;
-                    c.state.finished_at = state.finished_at.clone();
-                    c.state.oom_killed = state.oom_killed;
-                    c.restart_count = state.restart_count;
-                    Ok(c.clone())
-                });
-                let Ok(c) = updated else { break };
-                let mut attrs = BTreeMap::new();
-                attrs.insert("exitCode".to_owned(), state.exit_code.to_string());
-                if state.oom_killed {
-                    this.emit_container("oom", &c);
+                if state.status == berth_monitor::Status::Running && state.restart_count <= run {
+                    continue;
                 }
-                this.emit_container_with("die", &c, attrs);
+                let restarting = state.status != berth_monitor::Status::Exited;
+                let Some(c) = this.record_exit(&id, &state, restarting) else {
+                    break;
+                };
                 if !restarting {
                     // Before the exit is announced: a `restart` that waits for it must not
                     // race this teardown with its own new namespace.
@@ -810,17 +803,24 @@ impl Daemon {
                 }
                 this.notify_exit(&id, state.exit_code as i64, false);
                 if restarting {
-                    // Wait for the monitor's next start, then follow it again.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    if let Ok(s) = berth_monitor::read_state(&this.monitor_dir(&id)) {
-                        if matches!(s.status, berth_monitor::Status::Running) {
-                            let _ = this.containers.update(&id, |c| {
-                                c.state.status = "running".into();
-                                c.state.pid = s.pid;
-                                c.state.started_at = s.started_at.clone();
-                                Ok(())
-                            });
+                    // The monitor answers once its next run has started (after the policy's
+                    // back-off; at once if it has), or once it gave up.
+                    let started = if state.status == berth_monitor::Status::Running {
+                        state
+                    } else {
+                        let dir = this.monitor_dir(&id);
+                        match tokio::task::spawn_blocking(move || {
+                            berth_monitor::client::wait_start(&dir)
+                        })
+                        .await
+                        {
+                            Ok(Ok(s)) => s,
+                            _ => continue,
                         }
+                    };
+                    if started.status == berth_monitor::Status::Running {
+                        run = started.restart_count;
+                        this.record_restart(&id, &started);
                     }
                     continue;
                 }
@@ -831,6 +831,47 @@ impl Daemon {
                 break;
             }
         });
+    }
+
+    /// Records a run's end (`die`, and `oom` when the kernel killed in it).
+    fn record_exit(
+        &self,
+        id: &str,
+        state: &berth_monitor::MonitorState,
+        restarting: bool,
+    ) -> Option<Container> {
+        let c = self
+            .containers
+            .update(id, |c| {
+                c.state.status = if restarting { "restarting" } else { "exited" }.into();
+                c.state.pid = 0;
+                c.state.exit_code = state.exit_code;
+                c.state.finished_at = state.finished_at.clone();
+                c.state.oom_killed = state.oom_killed;
+                Ok(c.clone())
+            })
+            .ok()?;
+        let mut attrs = BTreeMap::new();
+        attrs.insert("exitCode".to_owned(), state.exit_code.to_string());
+        if state.oom_killed {
+            self.emit_container("oom", &c);
+        }
+        self.emit_container_with("die", &c, attrs);
+        Some(c)
+    }
+
+    /// Records a run the restart policy started (`start`, as dockerd sends).
+    fn record_restart(&self, id: &str, state: &berth_monitor::MonitorState) {
+        let c = self.containers.update(id, |c| {
+            c.state.status = "running".into();
+            c.state.pid = state.pid;
+            c.state.started_at = state.started_at.clone();
+            c.restart_count = state.restart_count;
+            Ok(c.clone())
+        });
+        if let Ok(c) = c {
+            self.emit_container("start", &c);
+        }
     }
 
     /// On start: containers recorded as running whose monitor is gone exited while the daemon
@@ -847,7 +888,9 @@ impl Daemon {
                         c.state.pid = s.pid;
                         Ok(())
                     });
-                    self.watch_exit(c.id.clone());
+                    // A run that ended (or restarts that happened) while the daemon was down
+                    // are recorded by the watch at once.
+                    self.watch_exit(c.id.clone(), c.restart_count);
                 }
                 other => {
                     let (code, finished, oom) = match &other {

@@ -74,6 +74,30 @@ pub fn wait(dir: &Path) -> Result<MonitorState> {
     }
 }
 
+/// Blocks until run `run` (the restart count it had) of the container has ended, and returns
+/// the state then; at once if it already has (a later run may be running by now).
+pub fn wait_run(dir: &Path, run: u32) -> Result<MonitorState> {
+    match request(dir, &json!({"wait": true, "run": run}))? {
+        Some(reply) => serde_json::from_str(&reply).map_err(|e| Error::Parse {
+            what: format!("wait reply of the monitor in {}", dir.display()),
+            source: e,
+        }),
+        None => read_state(dir),
+    }
+}
+
+/// After an exit that the restart policy follows with a new run: blocks until that run has
+/// started (or the monitor gave up restarting), then returns the state.
+pub fn wait_start(dir: &Path) -> Result<MonitorState> {
+    match request(dir, &json!({"wait_start": true}))? {
+        Some(reply) => serde_json::from_str(&reply).map_err(|e| Error::Parse {
+            what: format!("wait_start reply of the monitor in {}", dir.display()),
+            source: e,
+        }),
+        None => read_state(dir),
+    }
+}
+
 /// Tells the monitor that the coming exit is a manual stop: no restart policy applies.
 pub fn stop_restarting(dir: &Path) -> Result<()> {
     match request(dir, &json!({"no_restart": true}))? {

@@ -230,6 +230,14 @@ struct ControlRequest {
     resize: Option<[u16; 2]>,
     #[serde(default)]
     wait: bool,
+    /// With `wait`: the run (restart count) the client last saw running. If that run has
+    /// already ended, the answer comes at once (the client must not miss a quick exit).
+    #[serde(default)]
+    run: Option<u32>,
+    /// Answer once the container runs again after a restart (at once if it runs now), or
+    /// once it is done for good.
+    #[serde(default)]
+    wait_start: bool,
     #[serde(default)]
     no_restart: bool,
 }
@@ -264,6 +272,7 @@ struct Monitor {
     attachers: Vec<Attacher>,
     controls: Vec<Control>,
     waiters: Vec<UnixStream>,
+    start_waiters: Vec<UnixStream>,
     run: Option<Run>,
     stdin_pending: Vec<u8>,
     /// Close the container's stdin once `stdin_pending` is written.
@@ -332,6 +341,7 @@ impl Monitor {
             attachers,
             controls: Vec::new(),
             waiters: Vec::new(),
+            start_waiters: Vec::new(),
             run: Some(run),
             stdin_pending,
             stdin_closing: false,
@@ -729,7 +739,22 @@ impl Monitor {
         let reply = match parsed {
             Err(e) => Some(serde_json::json!({ "error": format!("bad request: {e}") })),
             Ok(req) if req.wait => {
-                self.waiters.push(conn);
+                let ended = req.run.is_some_and(|run| {
+                    self.state.status != Status::Running || self.state.restart_count > run
+                });
+                if ended {
+                    let line = serde_json::to_string(&self.state).unwrap_or_default();
+                    reply_line(&mut conn, &line);
+                } else {
+                    self.waiters.push(conn);
+                }
+                return;
+            }
+            Ok(req) if req.wait_start => {
+                self.start_waiters.push(conn);
+                if self.state.status != Status::Restarting {
+                    self.answer_start_waiters();
+                }
                 return;
             }
             Ok(req) => {
@@ -848,6 +873,7 @@ impl Monitor {
         if self.finished {
             self.answer_waiters();
         }
+        self.answer_start_waiters();
     }
 
     /// After a start: give back the heap and the code pages that parsing the bundle and
@@ -863,9 +889,20 @@ impl Monitor {
         let _ = self.state.write(&self.cfg.dir);
     }
 
+    /// Answers the exit waiters (and, unless a restart is pending, the start waiters).
     fn answer_waiters(&mut self) {
         let line = serde_json::to_string(&self.state).unwrap_or_default();
         for mut w in self.waiters.drain(..) {
+            reply_line(&mut w, &line);
+        }
+        if self.state.status != Status::Restarting {
+            self.answer_start_waiters();
+        }
+    }
+
+    fn answer_start_waiters(&mut self) {
+        let line = serde_json::to_string(&self.state).unwrap_or_default();
+        for mut w in self.start_waiters.drain(..) {
             reply_line(&mut w, &line);
         }
     }
