@@ -173,7 +173,6 @@ fn exec_binary(
     console: Option<&Path>,
 ) -> Result<i32> {
     let pid_file = cfg.dir.join("exec.pid");
-    let log_file = cfg.dir.join("runtime.log");
     let _ = std::fs::remove_file(&pid_file);
     let mut exec = runtime_command(cfg, bin);
     exec.arg("exec")
@@ -182,22 +181,7 @@ fn exec_binary(
         .arg(process)
         .arg("--pid-file")
         .arg(&pid_file);
-    if let Some(c) = console {
-        exec.arg("--console-socket").arg(c);
-    }
-    exec.arg(&cfg.id)
-        .stdin(Stdio::from(ends.stdin))
-        .stdout(Stdio::from(ends.stdout))
-        .stderr(Stdio::from(ends.stderr));
-    let status = exec.status().map_err(|e| Error::RuntimeBinary {
-        runtime: bin.to_owned(),
-        op: "exec",
-        reason: e.to_string(),
-    })?;
-    drop(exec);
-    if !status.success() {
-        return Err(Error::Start(runtime_error(&log_file, status)));
-    }
+    run_with_stdio(cfg, bin, "exec", exec, ends, console)?;
     std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
@@ -206,6 +190,39 @@ fn exec_binary(
             op: "exec",
             reason: format!("no pid in {}", pid_file.display()),
         })
+}
+
+/// Runs a runtime binary's `create` or `exec` (`cmd`, all but the console socket and the
+/// id) with the process's stdio ends; its failure is the error it logged.
+fn run_with_stdio(
+    cfg: &MonitorConfig,
+    bin: &Path,
+    op: &'static str,
+    mut cmd: Command,
+    ends: ContainerEnds,
+    console: Option<&Path>,
+) -> Result<()> {
+    if let Some(c) = console {
+        cmd.arg("--console-socket").arg(c);
+    }
+    cmd.arg(&cfg.id)
+        .stdin(Stdio::from(ends.stdin))
+        .stdout(Stdio::from(ends.stdout))
+        .stderr(Stdio::from(ends.stderr));
+    let status = cmd.status().map_err(|e| Error::RuntimeBinary {
+        runtime: bin.to_owned(),
+        op,
+        reason: e.to_string(),
+    })?;
+    // The pipes' write ends live in `cmd` until it is dropped.
+    drop(cmd);
+    if !status.success() {
+        return Err(Error::Start(runtime_error(
+            &cfg.dir.join("runtime.log"),
+            status,
+        )));
+    }
+    Ok(())
 }
 
 fn with_stdio<T>(ends: &ContainerEnds, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -247,24 +264,7 @@ fn start_binary(
         .arg(&cfg.bundle)
         .arg("--pid-file")
         .arg(&pid_file);
-    if let Some(c) = console {
-        create.arg("--console-socket").arg(c);
-    }
-    create
-        .arg(&cfg.id)
-        .stdin(Stdio::from(ends.stdin))
-        .stdout(Stdio::from(ends.stdout))
-        .stderr(Stdio::from(ends.stderr));
-    let status = create.status().map_err(|e| Error::RuntimeBinary {
-        runtime: bin.to_owned(),
-        op: "create",
-        reason: e.to_string(),
-    })?;
-    // The pipes' write ends live in `create` until it is dropped.
-    drop(create);
-    if !status.success() {
-        return Err(Error::Start(runtime_error(&log_file, status)));
-    }
+    run_with_stdio(cfg, bin, "create", create, ends, console)?;
     let start = runtime_command(cfg, bin)
         .arg("start")
         .arg(&cfg.id)
