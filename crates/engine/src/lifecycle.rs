@@ -623,7 +623,7 @@ impl Daemon {
         let host = crate::spec::hostname(c);
         let write = |name: &str, data: String| -> Result<()> {
             let path = dir.join(name);
-            files::write_atomic(&path, data.as_bytes())
+            files::write_in_place(&path, data.as_bytes())
                 .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
         };
         write("hostname", format!("{host}\n"))?;
@@ -693,7 +693,7 @@ impl Daemon {
             }
         }
         let path = self.container_dir(&c.id).join("hosts");
-        files::write_atomic(&path, hosts.as_bytes())
+        files::write_in_place(&path, hosts.as_bytes())
             .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
 
