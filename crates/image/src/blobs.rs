@@ -112,6 +112,11 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// How many bytes were written so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The digest of what was written so far.
     pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
