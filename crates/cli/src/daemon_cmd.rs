@@ -26,6 +26,21 @@ struct DaemonArgs {
     /// PATH by themselves).
     #[arg(long = "add-runtime")]
     add_runtime: Vec<String>,
+    /// A registry reached over plain HTTP or unverified TLS (`host[:port]` or a CIDR).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// A mirror of Docker Hub (URL), tried before it.
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// Per-registry TLS: DIR/HOST[:PORT]/ca.crt, client.cert, client.key.
+    #[arg(long = "certs-dir", default_value = "/etc/docker/certs.d")]
+    certs_dir: PathBuf,
+    /// Seconds a registry connection may stay silent before it is retried or fails.
+    #[arg(long = "registry-timeout", default_value_t = 30)]
+    registry_timeout: u64,
+    /// Layers pulled or pushed at once.
+    #[arg(long = "max-concurrent-downloads", default_value_t = 4)]
+    max_concurrent_downloads: usize,
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -67,6 +82,14 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         socket,
         berth_exe,
         runtimes,
+        registry: berth_engine::RegistryOptions {
+            insecure: a.insecure_registry,
+            mirrors: a.registry_mirror,
+            certs_dir: a.certs_dir,
+            timeout: std::time::Duration::from_secs(a.registry_timeout.max(1)),
+            concurrency: a.max_concurrent_downloads.max(1),
+            ..berth_engine::RegistryOptions::default()
+        },
     };
     match berth_engine::run(opts) {
         Ok(()) => 0,

@@ -26,6 +26,8 @@ pub struct DaemonOptions {
     pub berth_exe: PathBuf,
     /// Other OCI runtimes by name for `--runtime` (runc, crun when installed).
     pub runtimes: HashMap<String, PathBuf>,
+    /// Registries: insecure ones, mirrors, the certs dir, time-outs.
+    pub registry: berth_registry::RegistryOptions,
 }
 
 /// What a container's watchers learn when it exits or is removed.
@@ -39,7 +41,8 @@ pub struct ExitNotice {
 #[derive(Debug)]
 pub struct Daemon {
     pub opts: DaemonOptions,
-    pub images: berth_image::Store,
+    pub images: Arc<berth_image::Store>,
+    pub registries: berth_registry::Registries,
     pub containers: Containers,
     pub volumes: Volumes,
     pub events: Events,
@@ -121,9 +124,11 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
     let volumes = Volumes::open(&opts.root.join("volumes"))
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?;
     let listener = bind(&opts.socket)?;
+    let registries = berth_registry::Registries::new(opts.registry.clone());
     let daemon = Arc::new(Daemon {
         opts,
-        images,
+        images: Arc::new(images),
+        registries,
         containers,
         volumes,
         events: Events::new(),

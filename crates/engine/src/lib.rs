@@ -18,6 +18,7 @@ mod volumes;
 
 use std::path::PathBuf;
 
+pub use berth_registry::RegistryOptions;
 pub use daemon::DaemonOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.

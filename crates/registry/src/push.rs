@@ -83,8 +83,9 @@ impl Registries {
         let s = &s;
         let mounts = &mounts;
         let store2 = &store;
-        futures_util::stream::iter(dist.layers.iter().rev().map(|l| async move {
-            self.push_blob(s, store2, l, mounts, true, sink).await
+        let layers: Vec<Descriptor> = dist.layers.iter().rev().cloned().collect();
+        futures_util::stream::iter(layers.into_iter().map(|l| async move {
+            self.push_blob(s, store2, &l, mounts, true, sink).await
         }))
         .buffer_unordered(self.opts.concurrency.max(1))
         .try_collect::<Vec<()>>()

@@ -167,6 +167,7 @@ pub async fn by_name_post(
     State(d): State<Shared>,
     Path(path): Path<String>,
     q: Query,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     if let Some(name) = path.strip_suffix("/tag") {
         let repo = q.get("repo").cloned().unwrap_or_default();
@@ -186,8 +187,8 @@ pub async fn by_name_post(
             .emit("image", "tag", &i.id, [("name".to_owned(), target)].into());
         return Ok(StatusCode::CREATED.into_response());
     }
-    if path.ends_with("/push") {
-        return Err(ApiError::NotImplemented("push is not available yet in this berth build (registries come with the registry work)".into()));
+    if let Some(name) = path.strip_suffix("/push") {
+        return super::registry::push(d, name, q, headers).await;
     }
     Err(ApiError::NotFound(format!(
         "page not found: POST /images/{path}"
@@ -356,7 +357,7 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body as a rootfs tar (`docker import`);
-/// `fromImage` is a pull, which needs a registry.
+/// `fromImage` pulls from a registry.
 pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<Response> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
@@ -396,10 +397,8 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         let body = format!("{}\n", json!({"status": image.id}));
         return Ok(body.into_response());
     }
-    let name = q.get("fromImage").cloned().unwrap_or_default();
-    Err(ApiError::NotFound(format!(
-        "pull access denied for {name}: berth cannot reach a registry for it yet (load or import the image instead)"
-    )))
+    let headers = req.headers().clone();
+    super::registry::pull(d, q, headers).await
 }
 
 /// `--change` instructions of import/commit (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE,
