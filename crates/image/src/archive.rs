@@ -363,8 +363,7 @@ impl Store {
             }
             let msize = self.blobs.size(&rec.manifest)?;
             let desc = |ann: Option<&Reference>| {
-                let mut d =
-                    json!({"mediaType": mtype, "digest": rec.manifest, "size": msize});
+                let mut d = json!({"mediaType": mtype, "digest": rec.manifest, "size": msize});
                 if let Some(r) = ann {
                     d["annotations"] = json!({
                         CONTAINERD_NAME: r.to_string(),

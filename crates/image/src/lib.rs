@@ -22,8 +22,8 @@ mod sys;
 pub mod timefmt;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
-pub use error::{Error, Result};
 pub use distribution::Distribution;
+pub use error::{Error, Result};
 pub use export::export_rootfs;
 pub use pulled::{Ingest, PullLayer};
 pub use reference::Reference;

@@ -45,7 +45,11 @@ pub struct Platform {
 pub struct Manifest {
     #[serde(rename = "schemaVersion", default)]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub media_type: String,
     pub config: Descriptor,
     #[serde(default)]
@@ -57,7 +61,11 @@ pub struct Manifest {
 pub struct Index {
     #[serde(rename = "schemaVersion", default)]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub media_type: String,
     #[serde(default)]
     pub manifests: Vec<Descriptor>,

@@ -46,7 +46,10 @@ pub struct Ingest {
 impl PullLayer {
     fn chain(&self) -> Result<String> {
         let upto = self.diff_ids.get(..=self.index).ok_or_else(|| {
-            Error::BadArchive(format!("layer {} has no diff_id in the config", self.digest))
+            Error::BadArchive(format!(
+                "layer {} has no diff_id in the config",
+                self.digest
+            ))
         })?;
         Ok(chain_ids(upto).pop().unwrap_or_default())
     }
@@ -122,7 +125,10 @@ impl Ingest {
                     hasher: Sha256::new(),
                 };
                 let n = apply_layer(&mut hashed, &tmp, &label)?;
-                Ok((n, format!("sha256:{}", hex::encode(hashed.hasher.finalize()))))
+                Ok((
+                    n,
+                    format!("sha256:{}", hex::encode(hashed.hasher.finalize())),
+                ))
             })();
             // The compressed stream may go on past what the decompressor needed (padding,
             // a trailing frame): the blob is all of it. After a failure, reading the rest

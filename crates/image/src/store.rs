@@ -234,6 +234,21 @@ impl Store {
                 untagged: Some(r.familiar()),
                 deleted: None,
             });
+            // As Docker: once the last tag goes, the repo digests go with it.
+            let rest: Vec<String> = db.refs_of(&id).cloned().collect();
+            let tags_left = rest
+                .iter()
+                .any(|x| Reference::parse(x).is_ok_and(|x| x.digest().is_none()));
+            if !tags_left {
+                for d in rest {
+                    db.refs.remove(&d);
+                    let fam = Reference::parse(&d).map(|x| x.familiar()).unwrap_or(d);
+                    out.push(Deleted {
+                        untagged: Some(fam),
+                        deleted: None,
+                    });
+                }
+            }
             if db.refs_of(&id).next().is_none() {
                 db.images.remove(&id);
                 out.push(Deleted {

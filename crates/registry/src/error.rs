@@ -8,7 +8,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The manifest (tag or digest) does not exist.
-    #[error("manifest for {image} not found: manifest unknown: {message}")]
+    #[error("manifest for {image} not found: {message}")]
     ManifestUnknown { image: String, message: String },
 
     /// The repository does not exist, or the credentials may not read it.
@@ -87,6 +87,15 @@ pub enum Error {
     #[error("{image}: cancelled")]
     Cancelled { image: String },
 
+    /// A registry failure (status, transport, TLS) while pulling or pushing an image.
+    #[error("{action} {image}: {source}")]
+    While {
+        action: &'static str,
+        image: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The image store failed (writing, unpacking, a hostile layer).
     #[error("{image}: {source}")]
     Store {
@@ -104,17 +113,41 @@ impl Error {
         }
     }
 
+    /// Names the image on errors that only name a URL.
+    pub(crate) fn while_(self, action: &'static str, image: &str) -> Error {
+        match self {
+            e @ (Error::Status { .. } | Error::Transport { .. } | Error::Tls { .. }) => {
+                Error::While {
+                    action,
+                    image: image.to_string(),
+                    source: Box::new(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn inner(&self) -> &Error {
+        match self {
+            Error::While { source, .. } => source.inner(),
+            e => e,
+        }
+    }
+
     /// Whether the error is the registry saying no (not found / denied), for API statuses.
     pub fn is_not_found(&self) -> bool {
         matches!(
-            self,
+            self.inner(),
             Error::ManifestUnknown { .. } | Error::PullDenied { .. } | Error::NoPlatform { .. }
         )
     }
 
     /// Whether the error is a refused login or authorization.
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self, Error::Unauthorized { .. } | Error::Login { .. })
+        matches!(
+            self.inner(),
+            Error::Unauthorized { .. } | Error::Login { .. }
+        )
     }
 
     /// Whether the caller sent something wrong (bad reference, platform, header).

@@ -84,7 +84,10 @@ impl RegistryOptions {
 /// The host part of `host[:port]` (IPv6 literals keep their brackets).
 pub(crate) fn host_of(domain: &str) -> &str {
     if domain.starts_with('[') {
-        return domain.split(']').next().map_or(domain, |h| &domain[..=h.len()]);
+        return domain
+            .split(']')
+            .next()
+            .map_or(domain, |h| &domain[..=h.len()]);
     }
     domain.rsplit_once(':').map_or(domain, |(h, _)| h)
 }
@@ -177,7 +180,9 @@ impl Credentials {
 
     /// `Some(self)` unless nothing usable is set.
     pub fn nonempty(self) -> Option<Credentials> {
-        if self.username.is_empty() && self.identitytoken.is_empty() && self.registrytoken.is_empty()
+        if self.username.is_empty()
+            && self.identitytoken.is_empty()
+            && self.registrytoken.is_empty()
         {
             None
         } else {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use berth_image::manifest::{kind_of, Descriptor, Index, Kind, Manifest, Platform};
 use berth_image::{ImageConfig, Ingest, PullLayer, Reference, Store};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
@@ -28,6 +28,9 @@ const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, applica
 /// A config larger than this is refused (configs are small JSON; a registry could send
 /// anything).
 const MAX_CONFIG: u64 = 32 << 20;
+
+/// Most resumed requests for one blob, however much each brought.
+const MAX_RESUMES: u32 = 64;
 
 /// Chunks buffered between a layer's download and its unpacking: bounds memory per layer.
 const PIPE_CHUNKS: usize = 32;
@@ -66,7 +69,22 @@ impl Registries {
         opts: &PullOptions,
         sink: &dyn ProgressSink,
     ) -> Result<PullOutcome> {
-        let platform = Platform::parse(&opts.platform).map_err(|e| Error::Invalid(e.to_string()))?;
+        let platform =
+            Platform::parse(&opts.platform).map_err(|e| Error::Invalid(e.to_string()))?;
+        let image = reference.familiar();
+        self.pull_any(store, reference, opts, &platform, sink)
+            .await
+            .map_err(|e| e.while_("pulling", &image))
+    }
+
+    async fn pull_any(
+        &self,
+        store: Arc<Store>,
+        reference: &Reference,
+        opts: &PullOptions,
+        platform: &Platform,
+        sink: &dyn ProgressSink,
+    ) -> Result<PullOutcome> {
         let image = reference.familiar();
         let mirrors = if reference.domain() == "docker.io" {
             self.opts.mirrors.clone()
@@ -77,7 +95,7 @@ impl Registries {
         let mut last = None;
         for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
             match self
-                .pull_from(&store, reference, base, opts, &platform, sink)
+                .pull_from(&store, reference, base, opts, platform, sink)
                 .await
             {
                 Ok(o) => return Ok(o),
@@ -203,18 +221,45 @@ impl Registries {
             step(sink, &short(&l.digest), Step::Waiting);
         }
         let s = &s;
-        let done: Vec<(usize, u64)> = futures_util::stream::iter(todo.into_iter().map(|l| {
-            let ingest = ingest.clone();
-            async move {
-                let i = l.index;
-                self.layer(s, ingest, l, sink).await.map(|n| (i, n))
+        // After the first failure no further layer starts, but those in flight finish: a
+        // layer that completes is verified and kept (the next pull skips it), and none is
+        // left half-written when the error is reported.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let failed = &failed;
+        let results: Vec<Result<(usize, u64)>> =
+            futures_util::stream::iter(todo.into_iter().map(|l| {
+                let ingest = ingest.clone();
+                async move {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(Error::Cancelled {
+                            image: s.image.clone(),
+                        });
+                    }
+                    let i = l.index;
+                    let r = self.layer(s, ingest, l, sink).await.map(|n| (i, n));
+                    if r.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    r
+                }
+            }))
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok((i, n)) => sizes[i] = n,
+                Err(Error::Cancelled { .. }) if first_err.is_some() => {}
+                Err(e) => {
+                    if first_err.is_none() || matches!(first_err, Some(Error::Cancelled { .. })) {
+                        first_err = Some(e);
+                    }
+                }
             }
-        }))
-        .buffer_unordered(self.opts.concurrency.max(1))
-        .try_collect()
-        .await?;
-        for (i, n) in done {
-            sizes[i] = n;
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
         let store_image = {
             let ingest = ingest.clone();
@@ -337,7 +382,10 @@ impl Registries {
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(PIPE_CHUNKS);
         let l2 = layer.clone();
         let unpack = tokio::task::spawn_blocking(move || {
-            let mut r = ChannelReader { rx, cur: Bytes::new() };
+            let mut r = ChannelReader {
+                rx,
+                cur: Bytes::new(),
+            };
             ingest.unpack(&mut r, &l2)
         });
         let downloaded = self.download(s, &layer, &id, tx, sink).await;
@@ -379,6 +427,8 @@ impl Registries {
         let want = layer.size;
         let mut got = 0u64;
         let mut interruptions = 0u32;
+        let mut total_cuts = 0u32;
+        let mut got_at_cut = 0u64;
         let mut last_report = Instant::now() - Duration::from_secs(1);
         let cancelled = || Error::Cancelled {
             image: s.image.clone(),
@@ -485,8 +535,15 @@ impl Registries {
             if got == want {
                 break;
             }
+            // Only cuts that brought nothing count against the attempts; a connection that
+            // keeps making progress may go on, up to a hard bound.
+            total_cuts += 1;
+            if got > got_at_cut {
+                interruptions = 0;
+            }
+            got_at_cut = got;
             interruptions += 1;
-            if interruptions >= self.opts.attempts.max(1) {
+            if interruptions >= self.opts.attempts.max(1) || total_cuts >= MAX_RESUMES {
                 let _ = tx.send(Err(io::Error::other("download truncated"))).await;
                 tracing::warn!(
                     "{}: layer {} cut at {got}/{want}: {}",
@@ -507,7 +564,7 @@ impl Registries {
                 layer.digest,
                 cut.as_deref().unwrap_or("connection closed")
             );
-            tokio::time::sleep(backoff(interruptions - 1)).await;
+            tokio::time::sleep(backoff(interruptions.saturating_sub(1))).await;
         }
         drop(tx);
         step(sink, id, Step::VerifyingChecksum);
@@ -522,7 +579,11 @@ impl Registries {
     }
 
     /// `GET /v2/<repo>/tags/list`: every tag, for `pull --all-tags`.
-    pub async fn tags(&self, reference: &Reference, creds: Option<&Credentials>) -> Result<Vec<String>> {
+    pub async fn tags(
+        &self,
+        reference: &Reference,
+        creds: Option<&Credentials>,
+    ) -> Result<Vec<String>> {
         let image = reference.familiar_repository();
         let repo = reference.path();
         let s = self

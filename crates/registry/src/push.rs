@@ -40,6 +40,19 @@ impl Registries {
         sink: &dyn ProgressSink,
     ) -> Result<PushOutcome> {
         let image = reference.familiar();
+        self.push_one(store, reference, creds, sink)
+            .await
+            .map_err(|e| e.while_("pushing", &image))
+    }
+
+    async fn push_one(
+        &self,
+        store: Arc<Store>,
+        reference: &Reference,
+        creds: Option<&Credentials>,
+        sink: &dyn ProgressSink,
+    ) -> Result<PushOutcome> {
+        let image = reference.familiar();
         let tag = reference.tag().unwrap_or("latest").to_string();
         let (dist, mounts) = {
             let store = store.clone();
@@ -75,7 +88,15 @@ impl Registries {
         let mut scopes = vec![format!("repository:{repo}:pull,push")];
         scopes.extend(mounts.iter().map(|m| format!("repository:{m}:pull")));
         let s = self
-            .session(reference.domain(), None, repo, scopes, creds, "push", &image)
+            .session(
+                reference.domain(),
+                None,
+                repo,
+                scopes,
+                creds,
+                "push",
+                &image,
+            )
             .await?;
         for l in dist.layers.iter().rev() {
             step(sink, &short(&l.digest), Step::Preparing);
@@ -84,9 +105,11 @@ impl Registries {
         let mounts = &mounts;
         let store2 = &store;
         let layers: Vec<Descriptor> = dist.layers.iter().rev().cloned().collect();
-        futures_util::stream::iter(layers.into_iter().map(|l| async move {
-            self.push_blob(s, store2, &l, mounts, true, sink).await
-        }))
+        futures_util::stream::iter(
+            layers
+                .into_iter()
+                .map(|l| async move { self.push_blob(s, store2, &l, mounts, true, sink).await }),
+        )
         .buffer_unordered(self.opts.concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await?;
@@ -147,7 +170,11 @@ impl Registries {
             }
         };
         let head = s
-            .get(Method::HEAD, &s.url(&format!("blobs/{}", d.digest)), HeaderMap::new())
+            .get(
+                Method::HEAD,
+                &s.url(&format!("blobs/{}", d.digest)),
+                HeaderMap::new(),
+            )
             .await?;
         if head.status().is_success() {
             show(Step::LayerAlreadyExists);

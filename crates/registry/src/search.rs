@@ -81,7 +81,9 @@ impl Registries {
         };
         let url = format!("{base}/v1/search");
         let n = limit.to_string();
-        let mut req = client.get(&url).query(&[("q", query.as_str()), ("n", n.as_str())]);
+        let mut req = client
+            .get(&url)
+            .query(&[("q", query.as_str()), ("n", n.as_str())]);
         if let Some(b) = creds.and_then(Credentials::basic) {
             req = req.header(AUTHORIZATION, b);
         }
@@ -226,12 +228,18 @@ mod tests {
 
     #[test]
     fn terms_and_servers_name_registries_as_docker_does() {
-        assert_eq!(split_term("busybox"), ("docker.io".into(), "busybox".into()));
+        assert_eq!(
+            split_term("busybox"),
+            ("docker.io".into(), "busybox".into())
+        );
         assert_eq!(
             split_term("localhost:5000/app"),
             ("localhost:5000".into(), "app".into())
         );
-        assert_eq!(split_term("user/app"), ("docker.io".into(), "user/app".into()));
+        assert_eq!(
+            split_term("user/app"),
+            ("docker.io".into(), "user/app".into())
+        );
         assert_eq!(server_domain(DOCKER_HUB_INDEX), "docker.io");
         assert_eq!(server_domain("http://127.0.0.1:5000/"), "127.0.0.1:5000");
         assert_eq!(server_domain("127.0.0.1:5000"), "127.0.0.1:5000");

@@ -232,9 +232,7 @@ impl Registries {
         image: &str,
     ) -> Result<Session<'_>> {
         let ep = self.endpoint(domain, base).await?;
-        let auth = self
-            .authorize(&ep, &scopes, creds, action, image)
-            .await?;
+        let auth = self.authorize(&ep, &scopes, creds, action, image).await?;
         Ok(Session {
             reg: self,
             ep,
@@ -306,7 +304,13 @@ impl Session<'_> {
                     };
                     let a = self
                         .reg
-                        .authorize(&ep, &self.scopes, self.creds.as_ref(), self.action, &self.image)
+                        .authorize(
+                            &ep,
+                            &self.scopes,
+                            self.creds.as_ref(),
+                            self.action,
+                            &self.image,
+                        )
                         .await?;
                     *self.auth.write().await = a;
                     continue;
@@ -328,7 +332,12 @@ impl Session<'_> {
     }
 
     /// A request without a body.
-    pub(crate) async fn get(&self, method: Method, url: &str, headers: HeaderMap) -> Result<Response> {
+    pub(crate) async fn get(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<Response> {
         self.send(method, url, headers, &|| Ok(None)).await
     }
 }
@@ -409,7 +418,11 @@ pub(crate) async fn error_message(r: Response) -> String {
             return es.details;
         }
     }
-    String::from_utf8_lossy(bytes).trim().chars().take(200).collect()
+    String::from_utf8_lossy(bytes)
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// `: message` for an error status, or nothing.

@@ -40,7 +40,8 @@ pub fn read_config() -> Result<Value> {
     let p = config_path();
     match std::fs::read(&p) {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
-        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("loading config file {}", p.display())),
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("loading config file {}", p.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
     }
@@ -210,7 +211,9 @@ pub fn store(server: &str, l: &Login) -> Result<Option<PathBuf>> {
     }
     let mut entry = json!({});
     if l.identity_token.is_empty() {
-        entry["auth"] = json!(base64_encode(format!("{}:{}", l.username, l.password).as_bytes()));
+        entry["auth"] = json!(base64_encode(
+            format!("{}:{}", l.username, l.password).as_bytes()
+        ));
     } else {
         entry["auth"] = json!(base64_encode(format!("{}:", l.username).as_bytes()));
         entry["identitytoken"] = json!(l.identity_token);
@@ -261,7 +264,9 @@ pub fn registry_auth_header(registry: &str) -> String {
         Ok(Some(l)) if !l.identity_token.is_empty() => {
             json!({"identitytoken": l.identity_token, "serveraddress": key})
         }
-        Ok(Some(l)) => json!({"username": l.username, "password": l.password, "serveraddress": key}),
+        Ok(Some(l)) => {
+            json!({"username": l.username, "password": l.password, "serveraddress": key})
+        }
         _ => json!({}),
     };
     base64_encode(v.to_string().as_bytes())

@@ -158,7 +158,10 @@ mod tests {
             ],
         );
         // a's line is two up from the cursor once b was added.
-        assert!(s.contains("\x1b[2A\x1b[2K\ra: Downloading [========================="), "{s:?}");
+        assert!(
+            s.contains("\x1b[2A\x1b[2K\ra: Downloading [========================="),
+            "{s:?}"
+        );
         assert!(s.ends_with("5B/10B\r\x1b[2B"), "{s:?}");
     }
 }

@@ -28,6 +28,8 @@ pub struct Daemon {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// Daemon flags beyond socket and roots (`--certs-dir`, `--insecure-registry`, …).
+    pub extra_args: Vec<String>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
 }
@@ -42,6 +44,11 @@ impl Daemon {
 
     /// A daemon with no image.
     pub fn start_bare() -> Daemon {
+        Daemon::start_bare_with(&[])
+    }
+
+    /// A daemon with no image, started with `extra` daemon flags.
+    pub fn start_bare_with(extra: &[String]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -51,6 +58,7 @@ impl Daemon {
             socket: dir.join("s.sock"),
             dir,
             child: None,
+            extra_args: extra.to_vec(),
             seen_ids: Default::default(),
         };
         d.spawn();
@@ -72,6 +80,7 @@ impl Daemon {
             .arg(&self.root)
             .arg("--exec-root")
             .arg(&self.exec_root)
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -158,7 +167,9 @@ impl Daemon {
     /// The berth CLI pointed at this daemon.
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(berth());
-        c.env("BERTH_HOST", self.host()).args(args);
+        c.env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .args(args);
         c
     }
 

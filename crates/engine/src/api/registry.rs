@@ -77,10 +77,17 @@ pub async fn pull(d: Shared, q: Query, headers: HeaderMap) -> Result<Response> {
         };
         let mut newer = false;
         for r in &refs {
-            let o = dd.registries.pull(dd.images.clone(), r, &opts, &ptx).await?;
+            let o = dd
+                .registries
+                .pull(dd.images.clone(), r, &opts, &ptx)
+                .await?;
             newer |= !o.up_to_date;
-            dd.events
-                .emit("image", "pull", &o.image.id, [("name".to_owned(), r.familiar())].into());
+            dd.events.emit(
+                "image",
+                "pull",
+                &o.image.id,
+                [("name".to_owned(), r.familiar())].into(),
+            );
         }
         let shown = if all_tags {
             parsed.familiar_repository()
@@ -92,14 +99,21 @@ pub async fn pull(d: Shared, q: Query, headers: HeaderMap) -> Result<Response> {
         } else {
             format!("Status: Image is up to date for {shown}")
         };
-        let _ = ptx.send(Progress::Status { id: None, status: line });
+        let _ = ptx.send(Progress::Status {
+            id: None,
+            status: line,
+        });
         Ok::<(), berth_registry::Error>(())
     });
     respond(prx, job).await
 }
 
 fn has_tag_or_digest(name: &str) -> bool {
-    name.contains('@') || name.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    name.contains('@')
+        || name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
 }
 
 /// `POST /images/{name}/push?tag=TAG`: one tag, or every tag of the repository.
@@ -108,7 +122,10 @@ pub async fn push(d: Shared, name: &str, q: Query, headers: HeaderMap) -> Result
     let tag = q.get("tag").cloned().unwrap_or_default();
     let repo = berth_image::Reference::parse(name).map_err(bad_ref)?;
     let refs: Vec<berth_image::Reference> = if !tag.is_empty() {
-        vec![berth_image::Reference::parse(&format!("{}:{tag}", repo.repository())).map_err(bad_ref)?]
+        vec![
+            berth_image::Reference::parse(&format!("{}:{tag}", repo.repository()))
+                .map_err(bad_ref)?,
+        ]
     } else if has_tag_or_digest(name) {
         vec![repo.clone()]
     } else {
@@ -133,7 +150,11 @@ pub async fn push(d: Shared, name: &str, q: Query, headers: HeaderMap) -> Result
         if d.images.get(&r.to_string()).is_err() {
             return Err(ApiError::NotFound(format!(
                 "An image does not exist locally with the tag: {}",
-                if tag.is_empty() && r == first { repo.familiar_repository() } else { r.familiar() }
+                if tag.is_empty() && r == first {
+                    repo.familiar_repository()
+                } else {
+                    r.familiar()
+                }
             )));
         }
     }
@@ -166,16 +187,15 @@ async fn respond(
     mut prx: mpsc::UnboundedReceiver<Progress>,
     mut job: tokio::task::JoinHandle<std::result::Result<(), berth_registry::Error>>,
 ) -> Result<Response> {
-    let first = tokio::select! {
-        m = prx.recv() => m,
-        r = &mut job => {
-            match r {
-                Ok(Err(e)) => return Err(api_error(e)),
-                Err(e) => return Err(ApiError::internal("registry job", e)),
-                Ok(Ok(())) => prx.recv().await,
-            }
+    // The sender lives in the job: no first message means the job ended without one.
+    let first = prx.recv().await;
+    if first.is_none() {
+        match (&mut job).await {
+            Ok(Err(e)) => return Err(api_error(e)),
+            Err(e) => return Err(ApiError::internal("registry job", e)),
+            Ok(Ok(())) => {}
         }
-    };
+    }
     let (btx, brx) = mpsc::channel::<Chunk>(64);
     tokio::spawn(async move {
         let mut next = first;
@@ -356,11 +376,7 @@ pub async fn search(
                 }
                 "is-official" => official = Some(parse_bool(k, v)?),
                 "is-automated" => automated = Some(parse_bool(k, v)?),
-                other => {
-                    return Err(ApiError::BadRequest(format!(
-                        "invalid filter '{other}'"
-                    )))
-                }
+                other => return Err(ApiError::BadRequest(format!("invalid filter '{other}'"))),
             }
         }
     }
@@ -383,9 +399,7 @@ fn parse_bool(k: &str, v: &str) -> Result<bool> {
     match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!(
-            "invalid filter '{k}={v}'"
-        ))),
+        _ => Err(ApiError::BadRequest(format!("invalid filter '{k}={v}'"))),
     }
 }
 

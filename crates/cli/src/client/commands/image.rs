@@ -9,14 +9,12 @@ use hyper::body::Incoming;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::client::credentials;
 use super::{confirm, filters_query, for_each, reclaimed, registry_of, split_ref};
+use crate::client::credentials;
 use crate::client::format::Formatter;
 use crate::client::http::{each_json, empty, enc, reader_body, with_query, Client};
 use crate::client::stream;
-use crate::client::units::{
-    ago, ellipsis, go_time_string, human_size_prec, rfc3339, short_id,
-};
+use crate::client::units::{ago, ellipsis, go_time_string, human_size_prec, rfc3339, short_id};
 
 /// Image verbs reachable at the top level and under `image`.
 #[derive(Debug, Subcommand)]
@@ -1041,7 +1039,11 @@ async fn login(c: &Client, a: LoginArgs) -> Result<()> {
     let token = v["IdentityToken"].as_str().unwrap_or("").to_string();
     let login = credentials::Login {
         username,
-        password: if token.is_empty() { password } else { String::new() },
+        password: if token.is_empty() {
+            password
+        } else {
+            String::new()
+        },
         identity_token: token,
     };
     if let Some(file) = credentials::store(&key, &login)? {
