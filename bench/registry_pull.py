@@ -16,8 +16,8 @@ Everything is private to this run and offline:
   * push: of the pulled image to the sink: `berth push`, `podman push`, `docker push`,
     `skopeo copy oci:DIR docker://…`.
 Every tool starts from nothing for each measured run (image removed, or a fresh dir);
-tools take turns round-robin. berth's peak memory is the daemon's VmHWM over one pull
-(reset through /proc/PID/clear_refs before it).
+tools take turns round-robin. berth's peak memory is the VmHWM of a fresh daemon that
+pulled one image (the small one, then the large one).
 
 At exit (also on failure or a signal) it removes the images, stops the registries and
 daemons it started (by pid), ends what its daemons left (processes naming its temp dir),
@@ -170,11 +170,6 @@ def peak_kb(pid: int) -> int:
     return 0
 
 
-def reset_peak(pid: int) -> None:
-    with open(f"/proc/{pid}/clear_refs", "w") as f:
-        f.write("5")
-
-
 def fmt(xs: list[float]) -> str:
     return f"{statistics.median(xs):7.2f} s" if xs else "      -"
 
@@ -236,13 +231,19 @@ def main(argv=None) -> int:
         tools = [t for t in tools if t == "skopeo" or t in engines]
         big = f"{src.host}/bench/big:1"
 
+        pushed = f"{sink.host}/bench/pushed:1"
+
         def remove(t: str, image: str) -> None:
+            """Removes the image under every name a run gave it: the next pull starts
+            from nothing."""
             if t == "skopeo":
                 shutil.rmtree(os.path.join(ctx.tmp, "skopeo-out"), ignore_errors=True)
                 return
             e = engines[t]
-            subprocess.run(e.argv("rmi", "-f", image), env={**os.environ, **e.env},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            for name in (image, pushed):
+                subprocess.run(e.argv("rmi", "-f", name), env={**os.environ, **e.env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=120, check=False)
 
         def pull(t: str, image: str) -> float:
             if t == "skopeo":
@@ -253,7 +254,7 @@ def main(argv=None) -> int:
             return run(e.argv("pull", "-q", *extra, image), e.env)
 
         def push(t: str) -> float:
-            dst = f"{sink.host}/bench/pushed:1"
+            dst = pushed
             if t == "skopeo":
                 return run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
                             f"oci:{ctx.tmp}/skopeo-out:1", f"docker://{dst}"])
@@ -266,30 +267,31 @@ def main(argv=None) -> int:
 
         pulls: dict[str, list[float]] = {t: [] for t in tools}
         pushes: dict[str, list[float]] = {t: [] for t in tools}
-        berth_pid = next((p.pid for n, p in ctx.daemons if n == "berth daemon"), None)
         for i in range(args.runs):
             order = tools[i % len(tools):] + tools[:i % len(tools)]
             for t in order:
                 if er.STOP["signal"]:
                     raise er.BenchError("stopped by a signal")
                 remove(t, big)
-                if t == "berth" and berth_pid:
-                    reset_peak(berth_pid)
                 pulls[t].append(pull(t, big))
-                if t == "berth" and berth_pid:
-                    results["berth_peak_kb"].setdefault("big", []).append(peak_kb(berth_pid))
                 er.log(f"run {i + 1}: {t} pull {pulls[t][-1]:.2f} s")
             for t in order:
                 sink.wipe()
                 pushes[t].append(push(t))
                 er.log(f"run {i + 1}: {t} push {pushes[t][-1]:.2f} s")
-        if berth_pid:
-            small = f"{src.host}/bench/small:1"
-            for _ in range(args.runs):
-                remove("berth", small)
-                reset_peak(berth_pid)
-                pull("berth", small)
-                results["berth_peak_kb"].setdefault("small", []).append(peak_kb(berth_pid))
+        if "berth" in engines:
+            # Peak memory: a fresh daemon per pull, VmHWM over its whole life.
+            e = engines["berth"]
+            for size in ("small", "big"):
+                for _ in range(args.runs):
+                    for n, p in list(ctx.daemons):
+                        if n == "berth daemon":
+                            er.stop_daemon(ctx, n, p)
+                    shutil.rmtree(os.path.join(e.base, "root"), ignore_errors=True)
+                    er.setup_berth(ctx, e, args)
+                    pid = next(p.pid for n, p in ctx.daemons if n == "berth daemon")
+                    pull("berth", f"{src.host}/bench/{size}:1")
+                    results["berth_peak_kb"].setdefault(size, []).append(peak_kb(pid))
         results["pull"] = pulls
         results["push"] = pushes
         results["sizes"] = {"big_mb_unpacked": args.size_mb, "small_mb_unpacked": args.small_mb,
@@ -308,7 +310,7 @@ def main(argv=None) -> int:
             r2 = f"{statistics.median(sm) / ref_push:9.2f}" if ref_push and sm else "        -"
             print(f"{t:8} {fmt(pm):>9} {r1} {fmt(sm):>9} {r2}")
         for k, v in results["berth_peak_kb"].items():
-            print(f"berth daemon peak RSS pulling the {k} image: "
+            print(f"berth daemon peak RSS (fresh daemon, one pull of the {k} image): "
                   f"{statistics.median(v) / 1024:.1f} MiB (median of {len(v)})")
         if args.json:
             with open(args.json, "w") as f:

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::options::Credentials;
-use crate::transport::{cause, Endpoint, Registries};
+use crate::transport::{send_once, Endpoint, Registries};
 
 /// A parsed `WWW-Authenticate` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,15 +141,7 @@ impl Registries {
             }
             None => ep.client.get(&url).query(&q),
         };
-        let resp = req
-            .timeout(self.opts.timeout)
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                method: "GET",
-                url: url.clone(),
-                cause: cause(&e, self.opts.timeout),
-            })?;
+        let resp = send_once(req, &url, self.opts.timeout).await?;
         let status = resp.status();
         if status == 401 || status == 403 {
             let msg = crate::transport::error_message(resp).await;

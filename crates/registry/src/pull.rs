@@ -20,7 +20,7 @@ use crate::auth::backoff;
 use crate::error::{Error, Result};
 use crate::options::Credentials;
 use crate::progress::{short, status, step, Progress, ProgressSink, Step};
-use crate::transport::{detail, error_message, read_capped, Registries, Session};
+use crate::transport::{detail, error_message, read_capped, unexpected, Registries, Session};
 
 /// Every manifest type berth reads, as the Accept header lists them.
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -32,8 +32,9 @@ const MAX_CONFIG: u64 = 32 << 20;
 /// Most resumed requests for one blob, however much each brought.
 const MAX_RESUMES: u32 = 64;
 
-/// Chunks buffered between a layer's download and its unpacking: bounds memory per layer.
-const PIPE_CHUNKS: usize = 32;
+/// Bytes in flight between a layer's download and its unpacking: bounds memory per layer
+/// whatever size of chunks the connection delivers (hyper's grow to hundreds of kB).
+const PIPE_BYTES: usize = 4 << 20;
 
 /// What a pull asks for besides the reference.
 #[derive(Clone, Debug, Default)]
@@ -303,12 +304,7 @@ impl Registries {
             });
         }
         if !st.is_success() {
-            return Err(Error::Status {
-                method: "GET",
-                url,
-                status: st.as_u16(),
-                detail: detail(resp).await,
-            });
+            return Err(unexpected("GET", &url, resp).await);
         }
         let media_type = resp
             .headers()
@@ -345,12 +341,7 @@ impl Registries {
         let url = s.url(&format!("blobs/{}", d.digest));
         let resp = s.get(Method::GET, &url, HeaderMap::new()).await?;
         if !resp.status().is_success() {
-            return Err(Error::Status {
-                method: "GET",
-                url,
-                status: resp.status().as_u16(),
-                detail: detail(resp).await,
-            });
+            return Err(unexpected("GET", &url, resp).await);
         }
         let too_large = || Error::BadManifest {
             image: s.image.clone(),
@@ -379,13 +370,10 @@ impl Registries {
         sink: &dyn ProgressSink,
     ) -> Result<u64> {
         let id = short(&layer.digest);
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(PIPE_CHUNKS);
+        let (tx, rx) = pipe();
         let l2 = layer.clone();
         let unpack = tokio::task::spawn_blocking(move || {
-            let mut r = ChannelReader {
-                rx,
-                cur: Bytes::new(),
-            };
+            let mut r = rx;
             ingest.unpack(&mut r, &l2)
         });
         let downloaded = self.download(s, &layer, &id, tx, sink).await;
@@ -420,7 +408,7 @@ impl Registries {
         s: &Session<'_>,
         layer: &PullLayer,
         id: &str,
-        tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+        tx: PipeTx,
         sink: &dyn ProgressSink,
     ) -> Result<()> {
         let url = s.url(&format!("blobs/{}", layer.digest));
@@ -477,13 +465,8 @@ impl Registries {
                         ),
                     })
                 }
-                other => {
-                    return Err(Error::Status {
-                        method: "GET",
-                        url,
-                        status: other.as_u16(),
-                        detail: detail(resp).await,
-                    })
+                _ => {
+                    return Err(unexpected("GET", &url, resp).await)
                 }
             };
             let mut body = resp.bytes_stream();
@@ -516,7 +499,7 @@ impl Registries {
                         actual: format!("more than {want} bytes"),
                     });
                 }
-                if tx.send(Ok(b)).await.is_err() {
+                if !tx.send(Ok(b)).await {
                     // The unpacker stopped (a hostile or broken layer): its error tells why.
                     return Ok(());
                 }
@@ -608,12 +591,7 @@ impl Registries {
             });
         }
         if !st.is_success() {
-            return Err(Error::Status {
-                method: "GET",
-                url,
-                status: st.as_u16(),
-                detail: detail(resp).await,
-            });
+            return Err(unexpected("GET", &url, resp).await);
         }
         #[derive(serde::Deserialize)]
         struct Tags {
@@ -656,17 +634,67 @@ fn digest_of(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
+/// A layer's pipe: chunks go through an unbounded channel, but a sender first takes as many
+/// permits as the chunk has bytes (at most `PIPE_BYTES` in all), and the reader gives them
+/// back once it consumed the chunk.
+fn pipe() -> (PipeTx, ChannelReader) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let budget = Arc::new(tokio::sync::Semaphore::new(PIPE_BYTES));
+    (
+        PipeTx {
+            tx,
+            budget: budget.clone(),
+        },
+        ChannelReader {
+            rx,
+            cur: Bytes::new(),
+            budget,
+            owed: 0,
+        },
+    )
+}
+
+/// The download's side of a layer's pipe.
+struct PipeTx {
+    tx: tokio::sync::mpsc::UnboundedSender<io::Result<Bytes>>,
+    budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl PipeTx {
+    /// Waits for room, then sends; false when the reader is gone.
+    async fn send(&self, item: io::Result<Bytes>) -> bool {
+        if let Ok(b) = &item {
+            let n = b.len().min(PIPE_BYTES) as u32;
+            match self.budget.acquire_many(n).await {
+                Ok(p) => p.forget(),
+                Err(_) => return false,
+            }
+        }
+        self.tx.send(item).is_ok()
+    }
+}
+
 /// The blocking side of a layer's pipe.
 struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<io::Result<Bytes>>,
     cur: Bytes,
+    budget: Arc<tokio::sync::Semaphore>,
+    /// Permits of the chunk being read, returned when it is used up.
+    owed: usize,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.cur.is_empty() {
+            if self.owed > 0 {
+                self.budget.add_permits(self.owed);
+                self.owed = 0;
+            }
             match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.cur = b,
+                Some(Ok(b)) => {
+                    self.owed = b.len().min(PIPE_BYTES);
+                    self.cur = b;
+                }
                 Some(Err(e)) => return Err(e),
                 None => return Ok(0),
             }
@@ -675,5 +703,12 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.cur[..n]);
         self.cur = self.cur.slice(n..);
         Ok(n)
+    }
+}
+
+impl Drop for ChannelReader {
+    fn drop(&mut self) {
+        // A sender waiting for room must learn that nobody will read.
+        self.budget.close();
     }
 }

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::error::{Error, Result};
 use crate::options::Credentials;
 use crate::progress::{short, status, step, Progress, ProgressSink, Step};
-use crate::transport::{detail, error_message, Session};
+use crate::transport::{error_message, unexpected, Session};
 use crate::Registries;
 
 /// What a push of one tag produced.
@@ -337,10 +337,5 @@ async fn status_error(r: reqwest::Response, method: &'static str, url: &str, ima
             message: error_message(r).await,
         };
     }
-    Error::Status {
-        method,
-        url: url.to_string(),
-        status: st.as_u16(),
-        detail: detail(r).await,
-    }
+    unexpected(method, url, r).await
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Challenge;
 use crate::error::{Error, Result};
 use crate::options::Credentials;
-use crate::transport::{cause, detail, read_limited, Registries};
+use crate::transport::{read_limited, send_once, unexpected, Registries};
 
 /// Docker Hub's index address, the key docker's config.json uses for it.
 pub const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
@@ -87,15 +87,7 @@ impl Registries {
         if let Some(b) = creds.and_then(Credentials::basic) {
             req = req.header(AUTHORIZATION, b);
         }
-        let resp = req
-            .timeout(self.opts.timeout)
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                method: "GET",
-                url: url.clone(),
-                cause: cause(&e, self.opts.timeout),
-            })?;
+        let resp = send_once(req, &url, self.opts.timeout).await?;
         if resp.status().is_success() {
             #[derive(Deserialize)]
             struct V1 {
@@ -114,12 +106,7 @@ impl Registries {
             return Ok(r);
         }
         if resp.status() != StatusCode::NOT_FOUND && resp.status() != StatusCode::UNAUTHORIZED {
-            return Err(Error::Status {
-                method: "GET",
-                url,
-                status: resp.status().as_u16(),
-                detail: detail(resp).await,
-            });
+            return Err(unexpected("GET", &url, resp).await);
         }
         // No v1 search here: list the catalog and match names.
         let s = self
@@ -140,12 +127,7 @@ impl Registries {
             let Some(url) = next.take() else { break };
             let resp = s.get(reqwest::Method::GET, &url, HeaderMap::new()).await?;
             if !resp.status().is_success() {
-                return Err(Error::Status {
-                    method: "GET",
-                    url,
-                    status: resp.status().as_u16(),
-                    detail: detail(resp).await,
-                });
+                return Err(unexpected("GET", &url, resp).await);
             }
             next = resp
                 .headers()
@@ -191,15 +173,11 @@ impl Registries {
         match &ep.challenge {
             None => Ok(String::new()),
             Some(Challenge::Basic) => {
-                let mut req = ep.client.get(&url).timeout(self.opts.timeout);
+                let mut req = ep.client.get(&url);
                 if let Some(b) = creds.basic() {
                     req = req.header(AUTHORIZATION, b);
                 }
-                let r = req.send().await.map_err(|e| Error::Transport {
-                    method: "GET",
-                    url: url.clone(),
-                    cause: cause(&e, self.opts.timeout),
-                })?;
+                let r = send_once(req, &url, self.opts.timeout).await?;
                 if r.status().is_success() {
                     Ok(String::new())
                 } else {

@@ -188,20 +188,10 @@ impl Registries {
                     })
                 }
                 Ok(r) if retryable(r.status()) => {
-                    last = Some(Error::Status {
-                        method: "GET",
-                        url: url.clone(),
-                        status: r.status().as_u16(),
-                        detail: detail(r).await,
-                    })
+                    last = Some(unexpected("GET", &url, r).await)
                 }
                 Ok(r) => {
-                    return Err(Error::Status {
-                        method: "GET",
-                        url: url.clone(),
-                        status: r.status().as_u16(),
-                        detail: detail(r).await,
-                    })
+                    return Err(unexpected("GET", &url, r).await)
                 }
                 Err(e) => {
                     last = Some(Error::Transport {
@@ -423,6 +413,33 @@ pub(crate) async fn error_message(r: Response) -> String {
         .chars()
         .take(200)
         .collect()
+}
+
+/// An answer with a status the protocol does not allow there, with the registry's words.
+pub(crate) async fn unexpected(method: &'static str, url: &str, r: Response) -> Error {
+    Error::Status {
+        method,
+        url: url.to_string(),
+        status: r.status().as_u16(),
+        detail: detail(r).await,
+    }
+}
+
+/// Sends a single request (no retry: logins, tokens, search) with the time-out, mapping a
+/// failure to send to [`Error::Transport`].
+pub(crate) async fn send_once(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<Response> {
+    req.timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| Error::Transport {
+            method: "GET",
+            url: url.to_string(),
+            cause: cause(&e, timeout),
+        })
 }
 
 /// `: message` for an error status, or nothing.
