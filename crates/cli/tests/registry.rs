@@ -44,6 +44,13 @@ fn skopeo_digest(image: &str) -> String {
     v["Digest"].as_str().unwrap().to_string()
 }
 
+/// A new image `name`: busybox plus one layer that `shell` makes.
+fn commit_layer(d: &Daemon, shell: &str, name: &str) {
+    d.docker_ok(&["run", "--name", "mk", IMAGE, "sh", "-c", shell]);
+    d.docker_ok(&["commit", "mk", name]);
+    d.docker_ok(&["rm", "mk"]);
+}
+
 /// `N: digest: sha256:… size: M` of a push.
 fn pushed_digest(output: &str) -> String {
     output
@@ -124,17 +131,7 @@ fn docker_cli_push_pull_by_tag_and_digest_keeps_digests_that_skopeo_reads() {
     let d = daemon(&[]);
     let r = &reg.host;
     // Two layers: busybox and a commit on top.
-    d.docker_ok(&[
-        "run",
-        "--name",
-        "mk",
-        IMAGE,
-        "sh",
-        "-c",
-        "echo layer-two > /hello",
-    ]);
-    d.docker_ok(&["commit", "mk", &format!("{r}/app:1")]);
-    d.docker_ok(&["rm", "mk"]);
+    commit_layer(&d, "echo layer-two > /hello", &format!("{r}/app:1"));
 
     let push = d.docker_ok(&["push", &format!("{r}/app:1")]);
     assert!(
@@ -631,17 +628,11 @@ fn bad_registries_and_bad_content_fail_clearly_and_keep_nothing() {
     let reg = Registry::start(Auth::None, None);
     let d = daemon(&[]);
     let r = &reg.host;
-    d.docker_ok(&[
-        "run",
-        "--name",
-        "mk",
-        IMAGE,
-        "sh",
-        "-c",
+    commit_layer(
+        &d,
         "head -c 600000 /dev/urandom > /noise",
-    ]);
-    d.docker_ok(&["commit", "mk", &format!("{r}/bad:1")]);
-    d.docker_ok(&["rm", "mk"]);
+        &format!("{r}/bad:1"),
+    );
     let push = d.docker_ok(&["push", &format!("{r}/bad:1")]);
     let manifest_digest = pushed_digest(&push);
     d.docker_ok(&["rmi", &format!("{r}/bad:1")]);

@@ -465,9 +465,7 @@ impl Registries {
                         ),
                     })
                 }
-                _ => {
-                    return Err(unexpected("GET", &url, resp).await)
-                }
+                _ => return Err(unexpected("GET", &url, resp).await),
             };
             let mut body = resp.bytes_stream();
             let mut cut = None;

@@ -187,12 +187,8 @@ impl Registries {
                         challenge: None,
                     })
                 }
-                Ok(r) if retryable(r.status()) => {
-                    last = Some(unexpected("GET", &url, r).await)
-                }
-                Ok(r) => {
-                    return Err(unexpected("GET", &url, r).await)
-                }
+                Ok(r) if retryable(r.status()) => last = Some(unexpected("GET", &url, r).await),
+                Ok(r) => return Err(unexpected("GET", &url, r).await),
                 Err(e) => {
                     last = Some(Error::Transport {
                         method: "GET",

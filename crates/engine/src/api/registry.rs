@@ -162,8 +162,7 @@ pub async fn push(d: Shared, name: &str, q: Query, headers: HeaderMap) -> Result
     let dd = d.clone();
     let job = tokio::spawn(async move {
         for r in &refs {
-            let o = dd
-                .registries
+            dd.registries
                 .push(dd.images.clone(), r, creds.as_ref(), &ptx)
                 .await?;
             if let Ok(i) = dd.images.get(&r.to_string()) {
@@ -174,7 +173,6 @@ pub async fn push(d: Shared, name: &str, q: Query, headers: HeaderMap) -> Result
                     [("name".to_owned(), r.familiar())].into(),
                 );
             }
-            let _ = o;
         }
         Ok::<(), berth_registry::Error>(())
     });

@@ -768,7 +768,17 @@ async fn push(c: &Client, a: PushArgs) -> Result<()> {
             &[("X-Registry-Auth", registry_auth(&name))],
         )
         .await?;
-    print_json_stream(resp.into_body(), false, a.quiet).await
+    print_json_stream(resp.into_body(), false, a.quiet).await?;
+    if a.quiet {
+        // As docker: quiet prints the reference that was pushed.
+        let shown = if a.all_tags {
+            full_name(&a.name)
+        } else {
+            full_name(&with_latest(&a.name))
+        };
+        println!("{shown}");
+    }
+    Ok(())
 }
 
 async fn import(c: &Client, a: ImportArgs) -> Result<()> {
