@@ -112,6 +112,14 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// fsyncs what was written so far (a later `commit` then has little left to flush).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match &self.file {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+
     /// How many bytes were written so far.
     pub(crate) fn size(&self) -> u64 {
         self.size

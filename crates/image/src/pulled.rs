@@ -9,13 +9,13 @@
 //! `prune` cannot collect layers of a pull in flight.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
 use crate::apply::apply_layer;
-use crate::blobs::{decompress, digest_of, sync_dir, Tee, TMP_PREFIX};
+use crate::blobs::{decompress, digest_of, sync_dir, TMP_PREFIX};
 use crate::config::ImageConfig;
 use crate::db::ImageRecord;
 use crate::error::{Error, Result};
@@ -94,7 +94,7 @@ impl Ingest {
     /// hashes the tar (diff_id) and unpacks it into a temp snapshot. Both are published only
     /// when both digests match; on any error nothing of the layer remains. Returns the
     /// unpacked size.
-    pub fn unpack(&self, r: &mut dyn Read, layer: &PullLayer) -> Result<u64> {
+    pub fn unpack(&self, r: &mut (dyn Read + Send), layer: &PullLayer) -> Result<u64> {
         validate_digest(&layer.digest)?;
         if !is_layer_media_type(&layer.media_type) {
             return Err(Error::BadArchive(format!(
@@ -113,43 +113,71 @@ impl Ingest {
         let tmp = self.store.snapshot_tmp();
         fs::create_dir(&tmp).map_err(Error::io("create", &tmp))?;
         let _cleanup = RemoveOnDrop(tmp.clone());
-        let (unpacked, diff_id) = {
-            let mut packed = Tee {
-                inner: r,
-                out: &mut blob,
-            };
+        // Two threads per layer: this one decompresses, hashes the tar and unpacks; a
+        // second stores and hashes the compressed bytes and hands them over, so the two
+        // halves of the work overlap. The second reads its input to the end whatever
+        // happens here, so a failure can tell a corrupt download (digest mismatch, the real
+        // cause) from a bad layer.
+        let (res, stored) = std::thread::scope(|sc| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HANDOVER_CHUNKS);
+            let blob = &mut blob;
+            let storer = sc.spawn(move || -> io::Result<()> {
+                let mut buf = vec![0u8; HANDOVER_CHUNK];
+                let mut forward = true;
+                loop {
+                    let n = match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    blob.write_all(&buf[..n])?;
+                    forward = forward && tx.send(buf[..n].to_vec()).is_ok();
+                }
+                drop(tx);
+                // Flush to disk while the other thread finishes unpacking.
+                blob.sync()
+            });
             let res = (|| {
-                let plain = decompress(&mut packed).map_err(bad)?;
-                let mut hashed = HashingReader {
-                    inner: plain,
-                    hasher: Sha256::new(),
+                let mut packed = HandOver {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
                 };
-                let n = apply_layer(&mut hashed, &tmp, &label)?;
-                Ok((
-                    n,
-                    format!("sha256:{}", hex::encode(hashed.hasher.finalize())),
-                ))
+                let (n, hasher) = {
+                    let plain = decompress(&mut packed).map_err(bad)?;
+                    let mut hashed = HashingReader {
+                        inner: plain,
+                        hasher: Sha256::new(),
+                    };
+                    let n = apply_layer(&mut hashed, &tmp, &label)?;
+                    (n, hashed.hasher)
+                };
+                // The compressed stream may go on past what the decompressor needed
+                // (padding, a trailing frame): the blob is all of it.
+                io::copy(&mut packed, &mut io::sink()).map_err(bad)?;
+                Ok((n, format!("sha256:{}", hex::encode(hasher.finalize()))))
             })();
-            // The compressed stream may go on past what the decompressor needed (padding,
-            // a trailing frame): the blob is all of it. After a failure, reading the rest
-            // tells a corrupt download (digest mismatch, the real cause) from a bad layer.
-            let drained = io::copy(&mut packed, &mut io::sink());
-            match res {
-                Ok(v) => {
-                    drained.map_err(bad)?;
-                    v
+            let stored = storer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the layer's storing thread panicked")));
+            (res, stored)
+        });
+        let (unpacked, diff_id) = match res {
+            Ok(v) => {
+                stored.map_err(bad)?;
+                v
+            }
+            Err(e) => {
+                let got = blob.digest();
+                if stored.is_ok() && got != layer.digest {
+                    return Err(Error::DigestMismatch {
+                        what: format!("layer {}", layer.digest),
+                        expected: layer.digest.clone(),
+                        actual: got,
+                    });
                 }
-                Err(e) => {
-                    let got = blob.digest();
-                    if drained.is_ok() && got != layer.digest {
-                        return Err(Error::DigestMismatch {
-                            what: format!("layer {}", layer.digest),
-                            expected: layer.digest.clone(),
-                            actual: got,
-                        });
-                    }
-                    return Err(e);
-                }
+                return Err(e);
             }
         };
         let got = blob.digest();
@@ -245,6 +273,37 @@ impl Drop for Ingest {
         for n in p.iter() {
             self.store.unpin(n);
         }
+    }
+}
+
+/// Compressed bytes handed from the storing thread to the unpacking one: at most this many
+/// chunks of this size in flight per layer.
+const HANDOVER_CHUNKS: usize = 8;
+const HANDOVER_CHUNK: usize = 256 << 10;
+
+/// The unpacking thread's end of the hand-over.
+struct HandOver {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for HandOver {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(v) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                // The storing thread ended: its own result says whether that was an error.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
