@@ -120,19 +120,32 @@ impl Ingest {
         // cause) from a bad layer.
         let (res, stored) = std::thread::scope(|sc| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HANDOVER_CHUNKS);
+            // Used buffers come back, so a layer allocates a handful, not one per chunk.
+            let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HANDOVER_CHUNKS + 1);
             let blob = &mut blob;
             let storer = sc.spawn(move || -> io::Result<()> {
-                let mut buf = vec![0u8; HANDOVER_CHUNK];
                 let mut forward = true;
                 loop {
-                    let n = match r.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    blob.write_all(&buf[..n])?;
-                    forward = forward && tx.send(buf[..n].to_vec()).is_ok();
+                    let mut buf = back_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(HANDOVER_CHUNK));
+                    buf.resize(HANDOVER_CHUNK, 0);
+                    // Full chunks: fewer hand-overs (each is a wake-up of the other thread).
+                    let mut n = 0;
+                    while n < buf.len() {
+                        match r.read(&mut buf[n..]) {
+                            Ok(0) => break,
+                            Ok(k) => n += k,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    blob.write_all(&buf)?;
+                    forward = forward && tx.send(buf).is_ok();
                 }
                 drop(tx);
                 // Flush to disk while the other thread finishes unpacking.
@@ -141,6 +154,7 @@ impl Ingest {
             let res = (|| {
                 let mut packed = HandOver {
                     rx,
+                    back: back_tx,
                     cur: Vec::new(),
                     pos: 0,
                 };
@@ -284,6 +298,7 @@ const HANDOVER_CHUNK: usize = 256 << 10;
 /// The unpacking thread's end of the hand-over.
 struct HandOver {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
 }
@@ -293,7 +308,8 @@ impl Read for HandOver {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(v) => {
-                    self.cur = v;
+                    let used = std::mem::replace(&mut self.cur, v);
+                    let _ = self.back.try_send(used);
                     self.pos = 0;
                 }
                 // The storing thread ended: its own result says whether that was an error.
