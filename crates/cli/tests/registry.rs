@@ -194,6 +194,21 @@ fn docker_cli_push_pull_by_tag_and_digest_keeps_digests_that_skopeo_reads() {
         &format!("{r}/app@{digest}"),
     ]);
     assert_eq!(inspect, format!("[] [\"{r}/app@{digest}\"]"));
+    // pull --all-tags: every tag of the repository.
+    d.docker_ok(&["tag", &format!("{r}/app:1"), &format!("{r}/app:2")]);
+    d.docker_ok(&["push", &format!("{r}/app:2")]);
+    let all = d2.docker_ok(&["pull", "-a", &format!("{r}/app")]);
+    assert!(
+        all.contains("1: Pulling from app") && all.contains("2: Pulling from app"),
+        "{all}"
+    );
+    assert!(all.ends_with(&format!("{r}/app")), "{all}");
+    let tags = d2.docker_ok(&["images", "--format", "{{.Tag}}", &format!("{r}/app")]);
+    assert_eq!(
+        tags.lines().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["1", "2"]),
+        "{tags}"
+    );
 
     // Pushing what was pulled keeps every digest: the blobs are the pulled bytes.
     d.docker_ok(&["tag", &format!("{r}/app:1"), &format!("{r}/copy:1")]);
@@ -814,4 +829,66 @@ fn bad_registries_and_bad_content_fail_clearly_and_keep_nothing() {
         "timed out",
         40,
     );
+}
+
+#[test]
+fn credential_helpers_hold_the_login_for_the_berth_cli() {
+    let reg = Registry::start(Auth::Htpasswd, None);
+    let d = daemon(&[]);
+    let r = &reg.host;
+    let helpers = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/registry");
+    let path = format!("{helpers}:{}", std::env::var("PATH").unwrap_or_default());
+    let db = d.dir.join("creds.json");
+    let cfg_dir = d.dir.join("docker-config");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let berth = |args: &[&str], input: Option<&[u8]>| {
+        let mut c = d.berth_cmd(args);
+        c.env("PATH", &path).env("BERTH_CRED_DB", &db);
+        run_cmd(c, input, 60)
+    };
+    let stored = || -> Value {
+        serde_json::from_slice(&std::fs::read(&db).unwrap_or_else(|_| b"{}".to_vec())).unwrap()
+    };
+    for cfg in [
+        serde_json::json!({"credsStore": "berthtest"}),
+        serde_json::json!({"credHelpers": {r.as_str(): "berthtest"}}),
+    ] {
+        std::fs::write(cfg_dir.join("config.json"), cfg.to_string()).unwrap();
+        let o = berth(
+            &["login", r, "-u", USER, "--password-stdin"],
+            Some(PASSWORD.as_bytes()),
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        assert!(!err(&o).contains("unencrypted"), "{}", err(&o));
+        // The secret is with the helper; config.json keeps an empty entry, as docker writes.
+        assert_eq!(stored()[r.as_str()]["Secret"], PASSWORD, "{}", stored());
+        let file: Value =
+            serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json")).unwrap()).unwrap();
+        assert_eq!(file["auths"][r.as_str()], serde_json::json!({}), "{file}");
+        assert!(!file.to_string().contains(PASSWORD), "{file}");
+
+        // push and pull send what the helper holds.
+        let name = format!("{r}/helper:1");
+        d.berth_ok(&["tag", IMAGE, &name]);
+        let o = berth(&["push", "-q", &name], None);
+        assert!(o.status.success(), "{}", err(&o));
+        assert_eq!(out(&o).trim(), name);
+        d.berth_ok(&["rmi", &name]);
+        let o = berth(&["pull", "-q", &name], None);
+        assert!(o.status.success(), "{}", err(&o));
+
+        let o = berth(&["logout", r], None);
+        assert!(
+            out(&o).contains(&format!("Removing login credentials for {r}")),
+            "{}",
+            out(&o)
+        );
+        assert!(stored().get(r.as_str()).is_none(), "{}", stored());
+        let o = berth(&["logout", r], None);
+        assert!(
+            out(&o).contains(&format!("Not logged in to {r}")),
+            "{}",
+            out(&o)
+        );
+    }
 }

@@ -45,7 +45,7 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 "reference" => i
                     .repo_tags
                     .iter()
-                    .any(|t| glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))),
+                    .any(|t| glob_match(v, t) || glob_match(v, repo_of(t))),
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => labels(i)[lk].as_str() == Some(lv),
                     None => labels(i).get(v).is_some(),
@@ -78,9 +78,8 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 .repo_tags
                 .iter()
                 .filter(|t| {
-                    refs.iter().any(|v| {
-                        glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))
-                    })
+                    refs.iter()
+                        .any(|v| glob_match(v, t) || glob_match(v, repo_of(t)))
                 })
                 .collect(),
             None => i.repo_tags.iter().collect(),
@@ -100,6 +99,14 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
     }
     out.sort_by(|a, b| b["Created"].as_i64().cmp(&a["Created"].as_i64()));
     Ok(json(StatusCode::OK, &out))
+}
+
+/// `host:5000/a/b:tag` → `host:5000/a/b` (a port is not a tag).
+fn repo_of(tag: &str) -> &str {
+    match tag.rsplit_once(':') {
+        Some((repo, t)) if !t.contains('/') => repo,
+        _ => tag,
+    }
 }
 
 /// Docker's reference filter: `*` matches within a path component.
@@ -589,6 +596,9 @@ mod tests {
         assert!(glob_match("busy*", "busybox"));
         assert!(glob_match("*/app", "me/app"));
         assert!(!glob_match("*", "me/app"));
+        assert_eq!(repo_of("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app");
+        assert_eq!(repo_of("127.0.0.1:5000/app"), "127.0.0.1:5000/app");
+        assert_eq!(repo_of("busybox:latest"), "busybox");
     }
 
     #[test]
