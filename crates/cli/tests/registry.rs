@@ -892,3 +892,36 @@ fn credential_helpers_hold_the_login_for_the_berth_cli() {
         );
     }
 }
+
+#[test]
+fn info_reports_the_registry_settings() {
+    let d = Daemon::start_bare_with(&[
+        "--registry-mirror".into(),
+        "http://127.0.0.1:9".into(),
+        "--insecure-registry".into(),
+        "10.99.0.0/16".into(),
+        "--insecure-registry".into(),
+        "reg.example:5000".into(),
+    ]);
+    let (st, v) = d.api_json("GET", "/v1.47/info", None);
+    assert_eq!(st, 200);
+    assert_eq!(v["IndexServerAddress"], "https://index.docker.io/v1/");
+    let rc = &v["RegistryConfig"];
+    assert_eq!(
+        rc["Mirrors"],
+        serde_json::json!(["http://127.0.0.1:9"]),
+        "{rc}"
+    );
+    let cidrs = rc["InsecureRegistryCIDRs"].to_string();
+    assert!(
+        cidrs.contains("127.0.0.0/8") && cidrs.contains("10.99.0.0/16"),
+        "{rc}"
+    );
+    assert_eq!(
+        rc["IndexConfigs"]["reg.example:5000"]["Secure"], false,
+        "{rc}"
+    );
+    assert_eq!(rc["IndexConfigs"]["docker.io"]["Official"], true, "{rc}");
+    let mirrors = d.docker_ok(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
+    assert_eq!(mirrors, r#"["http://127.0.0.1:9"]"#);
+}
