@@ -210,6 +210,26 @@ fn docker_cli_push_pull_by_tag_and_digest_keeps_digests_that_skopeo_reads() {
         "{tags}"
     );
 
+    // save writes a pulled image's layers as stored (compressed): docker load (here into
+    // the other daemon) and skopeo read the archive.
+    let tar = d.dir.join("pulled.tar");
+    d.docker_ok(&["save", "-o", tar.to_str().unwrap(), &format!("{r}/app:1")]);
+    let o = skopeo(&["inspect", &format!("docker-archive:{}", tar.display())]);
+    assert!(
+        o.status.success(),
+        "skopeo inspect docker-archive: {}",
+        err(&o)
+    );
+    d2.docker_ok(&["rmi", "-f", &format!("{r}/app:1")]);
+    let loaded = d2.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        loaded.contains(&format!("Loaded image: {r}/app:1")),
+        "{loaded}"
+    );
+    assert_eq!(
+        d2.docker_ok(&["run", "--rm", &format!("{r}/app:1"), "cat", "/hello"]),
+        "layer-two"
+    );
     // Pushing what was pulled keeps every digest: the blobs are the pulled bytes.
     d.docker_ok(&["tag", &format!("{r}/app:1"), &format!("{r}/copy:1")]);
     let push2 = d.docker_ok(&["push", &format!("{r}/copy:1")]);
