@@ -12,6 +12,7 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use serde_json::json;
 
+use crate::blobs::digest_of;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::reference::Reference;
@@ -42,13 +43,22 @@ impl Store {
             .map_err(Error::json(format!("manifest {manifest_digest}")))?;
         if m.layers.iter().any(|l| l.media_type == OCI_LAYER) {
             let mut layers = Vec::with_capacity(m.layers.len());
-            for l in &m.layers {
-                layers.push(if l.media_type == OCI_LAYER {
-                    self.gzip_blob(&l.digest)?
-                } else {
-                    l.clone()
-                });
-            }
+            // New blobs are pinned until the db names them: a concurrent gc leaves them.
+            let mut pinned = Vec::new();
+            let gzipped = (|| {
+                for l in &m.layers {
+                    layers.push(if l.media_type == OCI_LAYER {
+                        let d = self.gzip_blob(&l.digest)?;
+                        pinned.push(d.digest.clone());
+                        d
+                    } else {
+                        l.clone()
+                    });
+                }
+                Ok::<(), Error>(())
+            })();
+            let _unpin = Unpin(self, pinned);
+            gzipped?;
             let doc = json!({
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
@@ -56,6 +66,11 @@ impl Store {
                 "layers": layers,
             });
             bytes = serde_json::to_vec(&doc).map_err(Error::json("manifest"))?;
+            let _unpin_manifest = {
+                let d = digest_of(&bytes);
+                self.pin(&d);
+                Unpin(self, vec![d])
+            };
             manifest_digest = self.blobs.put(&bytes)?;
             let _g = self.lock();
             let mut db = self.load_db()?;
@@ -112,12 +127,26 @@ impl Store {
             .and_then(|w| w.flush())
             .map_err(Error::io("compress layer", digest))?;
         let size = w.size();
-        let d = w.commit(None)?;
+        // Pinned before it is visible; the caller unpins once the db names it.
+        let dg = w.digest();
+        self.pin(&dg);
+        let d = w.commit(None).inspect_err(|_| self.unpin(&dg))?;
         Ok(Descriptor {
             media_type: OCI_LAYER_GZIP.to_string(),
             digest: d,
             size,
             ..Descriptor::default()
         })
+    }
+}
+
+/// Unpins its digests when dropped.
+struct Unpin<'a>(&'a Store, Vec<String>);
+
+impl Drop for Unpin<'_> {
+    fn drop(&mut self) {
+        for d in &self.1 {
+            self.0.unpin(d);
+        }
     }
 }
