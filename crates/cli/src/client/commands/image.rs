@@ -464,22 +464,31 @@ fn registry_auth(name: &str) -> String {
 
 /// `pull --all-tags`: no tag in the request makes the daemon pull every tag.
 async fn pull_all_tags(c: &Client, name: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let path = with_query(
-        "/images/create",
-        &[
-            ("fromImage", name.to_string()),
-            ("platform", platform.unwrap_or_default().to_string()),
-        ],
-    );
+    let query = vec![
+        ("fromImage", name.to_string()),
+        ("platform", platform.unwrap_or_default().to_string()),
+    ];
+    create_from_registry(c, &query, name, false, quiet).await
+}
+
+/// `POST /images/create` with `query` and the stored login of `name`'s registry; prints
+/// the progress stream.
+async fn create_from_registry(
+    c: &Client,
+    query: &[(&str, String)],
+    name: &str,
+    to_stderr: bool,
+    quiet: bool,
+) -> Result<()> {
     let resp = c
         .stream(
             Method::POST,
-            &path,
+            &with_query("/images/create", query),
             empty(),
             &[("X-Registry-Auth", registry_auth(name))],
         )
         .await?;
-    print_json_stream(resp.into_body(), false, quiet).await
+    print_json_stream(resp.into_body(), to_stderr, quiet).await
 }
 
 /// Pulls `r` with the daemon, printing its progress (to stderr for `run`'s implicit pull).
@@ -500,23 +509,12 @@ pub async fn pull_image(
     } else {
         tag.unwrap_or_else(|| "latest".into())
     };
-    let path = with_query(
-        "/images/create",
-        &[
-            ("fromImage", from),
-            ("tag", tag),
-            ("platform", platform.unwrap_or_default().to_string()),
-        ],
-    );
-    let resp = c
-        .stream(
-            Method::POST,
-            &path,
-            empty(),
-            &[("X-Registry-Auth", registry_auth(&name))],
-        )
-        .await?;
-    print_json_stream(resp.into_body(), to_stderr, quiet).await
+    let query = [
+        ("fromImage", from),
+        ("tag", tag),
+        ("platform", platform.unwrap_or_default().to_string()),
+    ];
+    create_from_registry(c, &query, &name, to_stderr, quiet).await
 }
 
 /// Prints a JSON message stream (pull, push, load, import, build) as docker does: per-layer
