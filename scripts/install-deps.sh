@@ -4,8 +4,9 @@
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
 #   * installs busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
-#     (nft: berth's network rules)
-#     (runs `apt-get update` only when one of them is missing);
+#     (nft: berth's network rules), and for the registry tests docker-registry skopeo
+#     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
+#     only when one is missing; no service is started: the tests start their own registries);
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -23,7 +24,10 @@
 # Exits non-zero with a message on stderr if anything fails.
 set -euo pipefail
 
-PACKAGES=(busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3)
+PACKAGES=(busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
+    # registry tests (crates/cli/tests/registry.rs): the CNCF distribution, skopeo as the
+    # peer, htpasswd, openssl for the test CA, curl, and PyJWT for the token service
+    docker-registry skopeo apache2-utils openssl curl gzip python3-jwt python3-cryptography)
 CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
 APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
 

@@ -47,6 +47,21 @@ struct DaemonArgs {
     /// Upstream DNS servers of the embedded DNS server (default: the host's resolv.conf).
     #[arg(long)]
     dns: Vec<String>,
+    /// A registry reached over plain HTTP or unverified TLS (`host[:port]` or a CIDR).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// A mirror of Docker Hub (URL), tried before it.
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// Per-registry TLS: DIR/HOST[:PORT]/ca.crt, client.cert, client.key.
+    #[arg(long = "certs-dir", default_value = "/etc/docker/certs.d")]
+    certs_dir: PathBuf,
+    /// Seconds a registry connection may stay silent before it is retried or fails.
+    #[arg(long = "registry-timeout", default_value_t = 30)]
+    registry_timeout: u64,
+    /// Layers pulled or pushed at once.
+    #[arg(long = "max-concurrent-downloads", default_value_t = 4)]
+    max_concurrent_downloads: usize,
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -95,6 +110,14 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
             pools: a.default_address_pool,
             nft_table: a.nft_table,
             dns: a.dns,
+        },
+        registry: berth_engine::RegistryOptions {
+            insecure: a.insecure_registry,
+            mirrors: a.registry_mirror,
+            certs_dir: a.certs_dir,
+            timeout: std::time::Duration::from_secs(a.registry_timeout.max(1)),
+            concurrency: a.max_concurrent_downloads.max(1),
+            ..berth_engine::RegistryOptions::default()
         },
     };
     match berth_engine::run(opts) {

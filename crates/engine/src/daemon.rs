@@ -30,6 +30,8 @@ pub struct DaemonOptions {
     pub userns_remap: Option<String>,
     /// The default bridge, address pools, nftables table and DNS upstreams.
     pub network: crate::network::NetworkOptions,
+    /// Registries: insecure ones, mirrors, the certs dir, time-outs.
+    pub registry: berth_registry::RegistryOptions,
 }
 
 /// What a container's watchers learn when it exits or is removed.
@@ -43,7 +45,8 @@ pub struct ExitNotice {
 #[derive(Debug)]
 pub struct Daemon {
     pub opts: DaemonOptions,
-    pub images: berth_image::Store,
+    pub images: Arc<berth_image::Store>,
+    pub registries: berth_registry::Registries,
     pub containers: Containers,
     pub volumes: Volumes,
     pub events: Events,
@@ -142,9 +145,11 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("open the networks: {e}"))??
     };
+    let registries = berth_registry::Registries::new(opts.registry.clone());
     let daemon = Arc::new(Daemon {
         opts,
-        images,
+        images: Arc::new(images),
+        registries,
         containers,
         volumes,
         events: Events::new(),

@@ -12,6 +12,9 @@ pub enum ApiError {
     /// 400: the request itself is wrong (a malformed body, a bad parameter).
     #[error("{0}")]
     BadRequest(String),
+    /// 401: a registry refused the credentials (`POST /auth`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// 404: the object does not exist ("No such container: x").
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +40,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,

@@ -20,6 +20,7 @@ mod volumes;
 
 use std::path::PathBuf;
 
+pub use berth_registry::RegistryOptions;
 pub use daemon::DaemonOptions;
 pub use network::NetworkOptions;
 

@@ -296,7 +296,13 @@ impl Store {
             } else {
                 Some(chains[i - 1].as_str())
             };
-            layers.push(self.ingest_layer(&mut f, parent, Some(&cfg.rootfs.diff_ids[i]), path)?);
+            layers.push(self.ingest_layer(
+                &mut f,
+                parent,
+                Some(&cfg.rootfs.diff_ids[i]),
+                path,
+                true,
+            )?);
         }
         let tags_out = tags.iter().map(Reference::familiar).collect();
         let id2 = self.register(db, config, &layers, tags)?;
@@ -335,8 +341,16 @@ impl Store {
                 .get(id)
                 .ok_or_else(|| Error::NotFound(id.clone()))?;
             let cfg = self.config_of(id)?;
+            // Pulled images keep their compressed layers: the archive carries them as they
+            // are (docker load and our load decompress), under the image's own manifest.
+            let layer_blobs = self.layer_blobs(id)?;
+            let (_, mbytes) = self.manifest_of(id)?;
+            let mtype = serde_json::from_slice::<Value>(&mbytes)
+                .ok()
+                .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+                .unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
             let mut blobs = vec![id.clone()];
-            blobs.extend(cfg.rootfs.diff_ids.iter().cloned());
+            blobs.extend(layer_blobs.iter().cloned());
             blobs.push(rec.manifest.clone());
             for dg in &blobs {
                 if !written.insert(dg.clone()) {
@@ -349,8 +363,7 @@ impl Store {
             }
             let msize = self.blobs.size(&rec.manifest)?;
             let desc = |ann: Option<&Reference>| {
-                let mut d =
-                    json!({"mediaType": MEDIA_OCI_MANIFEST, "digest": rec.manifest, "size": msize});
+                let mut d = json!({"mediaType": mtype, "digest": rec.manifest, "size": msize});
                 if let Some(r) = ann {
                     d["annotations"] = json!({
                         CONTAINERD_NAME: r.to_string(),
@@ -374,7 +387,7 @@ impl Store {
             manifest_json.push(json!({
                 "Config": format!("blobs/sha256/{}", hex_of(id)),
                 "RepoTags": refs.iter().map(Reference::familiar).collect::<Vec<_>>(),
-                "Layers": cfg.rootfs.diff_ids.iter().map(|d| format!("blobs/sha256/{}", hex_of(d))).collect::<Vec<_>>(),
+                "Layers": layer_blobs.iter().map(|d| format!("blobs/sha256/{}", hex_of(d))).collect::<Vec<_>>(),
             }));
         }
         let files: [(&str, Vec<u8>); 4] = [

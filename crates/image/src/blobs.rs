@@ -112,6 +112,19 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// fsyncs what was written so far (a later `commit` then has little left to flush).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match &self.file {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+
+    /// How many bytes were written so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The digest of what was written so far.
     pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))

@@ -10,8 +10,11 @@ mod blobs;
 pub mod config;
 mod db;
 mod diff;
+mod distribution;
 mod error;
 mod export;
+pub mod manifest;
+mod pulled;
 pub mod reference;
 pub mod snapshot;
 mod store;
@@ -19,8 +22,10 @@ mod sys;
 pub mod timefmt;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
+pub use distribution::Distribution;
 pub use error::{Error, Result};
 pub use export::export_rootfs;
+pub use pulled::{Ingest, PullLayer};
 pub use reference::Reference;
 pub use snapshot::OverlayMount;
 pub use store::{

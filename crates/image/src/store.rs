@@ -1,7 +1,7 @@
 //! The image store: the public face of this crate. Every operation that changes state holds
 //! one in-process mutex, writes blobs before the db, and replaces the db atomically.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
@@ -121,6 +121,9 @@ pub struct Store {
     tmp: PathBuf,
     db_path: PathBuf,
     lock: Mutex<()>,
+    /// Blob digests and chain ids a pull in flight has written but not yet registered:
+    /// gc leaves them alone. A count, since two pulls may share a layer.
+    pins: Mutex<HashMap<String, usize>>,
 }
 
 /// A layer that has been stored and unpacked.
@@ -145,6 +148,7 @@ impl Store {
             tmp,
             db_path: db_path(root),
             lock: Mutex::new(()),
+            pins: Mutex::new(HashMap::new()),
         };
         store.remove_leftovers();
         Ok(store)
@@ -230,6 +234,21 @@ impl Store {
                 untagged: Some(r.familiar()),
                 deleted: None,
             });
+            // As Docker: once the last tag goes, the repo digests go with it.
+            let rest: Vec<String> = db.refs_of(&id).cloned().collect();
+            let tags_left = rest
+                .iter()
+                .any(|x| Reference::parse(x).is_ok_and(|x| x.digest().is_none()));
+            if !tags_left {
+                for d in rest {
+                    db.refs.remove(&d);
+                    let fam = Reference::parse(&d).map(|x| x.familiar()).unwrap_or(d);
+                    out.push(Deleted {
+                        untagged: Some(fam),
+                        deleted: None,
+                    });
+                }
+            }
             if db.refs_of(&id).next().is_none() {
                 db.images.remove(&id);
                 out.push(Deleted {
@@ -276,7 +295,7 @@ impl Store {
         let reference = opts.reference.as_deref().map(parse_tag_ref).transpose()?;
         let (os, arch, variant) = platform(opts.platform.as_deref())?;
         let _g = self.lock();
-        let layer = self.ingest_layer(tar, None, None, "import")?;
+        let layer = self.ingest_layer(tar, None, None, "import", true)?;
         let now = now_rfc3339();
         let mut config = ImageConfig {
             architecture: arch,
@@ -368,12 +387,14 @@ impl Store {
         let missing = chains.iter().any(|c| !self.snapshot_dir(c).is_dir());
         if missing {
             let _g = self.lock();
+            let blobs = self.layer_blobs(&image.id)?;
             let mut parent: Option<&str> = None;
             for (i, c) in chains.iter().enumerate() {
                 if !self.snapshot_dir(c).is_dir() {
                     let diff = &image.layers[i];
-                    let mut blob = self.blobs.open_blob(diff)?;
-                    self.ingest_layer(&mut blob, parent, Some(diff), diff)?;
+                    let src = blobs.get(i).unwrap_or(diff);
+                    let mut blob = self.blobs.open_blob(src)?;
+                    self.ingest_layer(&mut blob, parent, Some(diff), diff, src == diff)?;
                 }
                 parent = Some(c);
             }
@@ -431,7 +452,7 @@ impl Store {
         file.rewind().map_err(Error::io("rewind", &tmp))?;
         let parent_layers = image.map(|i| i.layers.clone()).unwrap_or_default();
         let parent_chain = chain_ids(&parent_layers).pop();
-        let layer = self.ingest_layer(&mut file, parent_chain.as_deref(), None, "commit")?;
+        let layer = self.ingest_layer(&mut file, parent_chain.as_deref(), None, "commit", true)?;
 
         let now = now_rfc3339();
         if config.created.is_none() {
@@ -525,6 +546,9 @@ impl Store {
         for (id, rec) in &db.images {
             blobs.insert(hex_of(id).to_string());
             blobs.insert(hex_of(&rec.manifest).to_string());
+            for b in self.layer_blobs(id).unwrap_or_default() {
+                blobs.insert(hex_of(&b).to_string());
+            }
             if let Ok(cfg) = self.config_of(id) {
                 for d in &cfg.rootfs.diff_ids {
                     blobs.insert(hex_of(d).to_string());
@@ -535,6 +559,10 @@ impl Store {
             }
         }
         snaps.insert("empty".to_string());
+        for p in self.pins.lock().unwrap_or_else(|e| e.into_inner()).keys() {
+            blobs.insert(hex_of(p).to_string());
+            snaps.insert(hex_of(p).to_string());
+        }
         let mut freed = 0;
         for (dir, keep) in [
             (self.blobs.dir(), &blobs),
@@ -543,7 +571,9 @@ impl Store {
             let rd = fs::read_dir(dir).map_err(Error::io("read dir", dir))?;
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if keep.contains(&name) {
+                // A temp file is a write in flight (another thread's); open() cleans
+                // up those a crash left.
+                if keep.contains(&name) || name.starts_with(TMP_PREFIX) {
                     continue;
                 }
                 let p = e.path();
@@ -587,7 +617,53 @@ impl Store {
         })
     }
 
-    // ---- helpers shared with load/save ----
+    // ---- helpers shared with load/save/pull/push ----
+
+    pub(crate) fn pin(&self, name: &str) {
+        let mut p = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        *p.entry(name.to_string()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn unpin(&self, name: &str) {
+        let mut p = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = p.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(name);
+            }
+        }
+    }
+
+    /// The image's manifest: its digest and bytes.
+    pub(crate) fn manifest_of(&self, id: &str) -> Result<(String, Vec<u8>)> {
+        let db = self.load_db()?;
+        let rec = db
+            .images
+            .get(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        Ok((rec.manifest.clone(), self.blobs.read(&rec.manifest)?))
+    }
+
+    /// The blob of each layer, bottom first, as the image's manifest names them: the
+    /// diff_ids for an image made here, the compressed blobs for a pulled one.
+    pub(crate) fn layer_blobs(&self, id: &str) -> Result<Vec<String>> {
+        let (digest, bytes) = self.manifest_of(id)?;
+        let m: crate::manifest::Manifest =
+            serde_json::from_slice(&bytes).map_err(Error::json(format!("manifest {digest}")))?;
+        Ok(m.layers.into_iter().map(|l| l.digest).collect())
+    }
+
+    /// The unpacked size of the snapshot `chain`, as recorded by an image that has it.
+    pub(crate) fn layer_size(&self, chain: &str) -> Option<u64> {
+        let db = self.load_db().ok()?;
+        db.images.iter().find_map(|(id, rec)| {
+            let cfg = self.config_of(id).ok()?;
+            let i = chain_ids(&cfg.rootfs.diff_ids)
+                .iter()
+                .position(|c| c == chain)?;
+            rec.layer_sizes.get(i).copied()
+        })
+    }
 
     pub(crate) fn snapshot_dir(&self, chain: &str) -> PathBuf {
         self.snapshots.join(hex_of(chain))
@@ -642,6 +718,7 @@ impl Store {
         parent_chain: Option<&str>,
         expected_diff: Option<&str>,
         label: &str,
+        keep_blob: bool,
     ) -> Result<LayerInfo> {
         let bad = |source| Error::BadLayer {
             layer: label.to_string(),
@@ -649,13 +726,7 @@ impl Store {
         };
         let mut plain = decompress(r).map_err(bad)?;
         let mut blob = self.blobs.writer()?;
-        let tmp = self.snapshots.join(format!(
-            "{TMP_PREFIX}{}",
-            self.tmp_path("snap")
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
+        let tmp = self.snapshot_tmp();
         fs::create_dir(&tmp).map_err(Error::io("create", &tmp))?;
         let _cleanup = RemoveOnDrop(tmp.clone());
         let unpacked = {
@@ -675,7 +746,7 @@ impl Store {
                 });
             }
         }
-        if self.blobs.exists(&diff_id) {
+        if !keep_blob || self.blobs.exists(&diff_id) {
             drop(blob);
         } else {
             blob.commit(Some(&diff_id))?;

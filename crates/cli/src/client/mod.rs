@@ -2,9 +2,11 @@
 //! principle 1). Same verbs, flags, output and exit codes as docker CLI.
 
 mod commands;
+mod credentials;
 mod flags;
 mod format;
 mod http;
+mod progress;
 mod stream;
 mod units;
 

@@ -34,9 +34,9 @@ pub struct Daemon {
     pub bridge: String,
     pub nft_table: String,
     block: u32,
-    /// More `berth daemon` flags (`start_with`).
-    extra_args: Vec<String>,
     child: Option<Child>,
+    /// Daemon flags beyond socket and roots (`--certs-dir`, `--insecure-registry`, …).
+    pub extra_args: Vec<String>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
 }
@@ -51,17 +51,19 @@ impl Daemon {
 
     /// A daemon started with more flags, with the busybox image imported.
     pub fn start_with(args: &[&str]) -> Daemon {
-        let d = Daemon::make(args);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let d = Daemon::start_bare_with(&args);
         d.import_busybox(IMAGE);
         d
     }
 
     /// A daemon with no image.
     pub fn start_bare() -> Daemon {
-        Daemon::make(&[])
+        Daemon::start_bare_with(&[])
     }
 
-    fn make(args: &[&str]) -> Daemon {
+    /// A daemon with no image, started with `extra` daemon flags.
+    pub fn start_bare_with(extra: &[String]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -77,9 +79,9 @@ impl Daemon {
             bridge: format!("bt{pid:x}x{n:x}"),
             nft_table: format!("berth_t{pid}_{n}"),
             block: u32::from(std::net::Ipv4Addr::new(10, 128, 0, 0)) + slot * 4096,
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
             dir,
             child: None,
+            extra_args: extra.to_vec(),
             seen_ids: Default::default(),
         };
         d.spawn();
@@ -238,7 +240,9 @@ impl Daemon {
     /// The berth CLI pointed at this daemon.
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(berth());
-        c.env("BERTH_HOST", self.host()).args(args);
+        c.env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .args(args);
         c
     }
 

@@ -235,3 +235,4 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 pub mod engine;
+pub mod registry;

@@ -45,7 +45,7 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 "reference" => i
                     .repo_tags
                     .iter()
-                    .any(|t| glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))),
+                    .any(|t| glob_match(v, t) || glob_match(v, repo_of(t))),
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => labels(i)[lk].as_str() == Some(lv),
                     None => labels(i).get(v).is_some(),
@@ -78,9 +78,8 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 .repo_tags
                 .iter()
                 .filter(|t| {
-                    refs.iter().any(|v| {
-                        glob_match(v, t) || glob_match(v, t.split(':').next().unwrap_or(t))
-                    })
+                    refs.iter()
+                        .any(|v| glob_match(v, t) || glob_match(v, repo_of(t)))
                 })
                 .collect(),
             None => i.repo_tags.iter().collect(),
@@ -100,6 +99,14 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
     }
     out.sort_by(|a, b| b["Created"].as_i64().cmp(&a["Created"].as_i64()));
     Ok(json(StatusCode::OK, &out))
+}
+
+/// `host:5000/a/b:tag` → `host:5000/a/b` (a port is not a tag).
+fn repo_of(tag: &str) -> &str {
+    match tag.rsplit_once(':') {
+        Some((repo, t)) if !t.contains('/') => repo,
+        _ => tag,
+    }
 }
 
 /// Docker's reference filter: `*` matches within a path component.
@@ -167,6 +174,7 @@ pub async fn by_name_post(
     State(d): State<Shared>,
     Path(path): Path<String>,
     q: Query,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     if let Some(name) = path.strip_suffix("/tag") {
         let repo = q.get("repo").cloned().unwrap_or_default();
@@ -186,8 +194,8 @@ pub async fn by_name_post(
             .emit("image", "tag", &i.id, [("name".to_owned(), target)].into());
         return Ok(StatusCode::CREATED.into_response());
     }
-    if path.ends_with("/push") {
-        return Err(ApiError::NotImplemented("push is not available yet in this berth build (registries come with the registry work)".into()));
+    if let Some(name) = path.strip_suffix("/push") {
+        return super::registry::push(d, name, q, headers).await;
     }
     Err(ApiError::NotFound(format!(
         "page not found: POST /images/{path}"
@@ -356,7 +364,7 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body as a rootfs tar (`docker import`);
-/// `fromImage` is a pull, which needs a registry.
+/// `fromImage` pulls from a registry.
 pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<Response> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
@@ -396,10 +404,8 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         let body = format!("{}\n", json!({"status": image.id}));
         return Ok(body.into_response());
     }
-    let name = q.get("fromImage").cloned().unwrap_or_default();
-    Err(ApiError::NotFound(format!(
-        "pull access denied for {name}: berth cannot reach a registry for it yet (load or import the image instead)"
-    )))
+    let headers = req.headers().clone();
+    super::registry::pull(d, q, headers).await
 }
 
 /// `--change` instructions of import/commit (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE,
@@ -590,6 +596,9 @@ mod tests {
         assert!(glob_match("busy*", "busybox"));
         assert!(glob_match("*/app", "me/app"));
         assert!(!glob_match("*", "me/app"));
+        assert_eq!(repo_of("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app");
+        assert_eq!(repo_of("127.0.0.1:5000/app"), "127.0.0.1:5000/app");
+        assert_eq!(repo_of("busybox:latest"), "busybox");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod hijack;
 mod images;
 mod logs;
 mod networks;
+mod registry;
 mod stats;
 mod system;
 mod volumes;
@@ -71,6 +72,8 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(registry::search))
+        .route("/auth", post(registry::auth))
         .route(
             "/images/{*name}",
             get(images::by_name)

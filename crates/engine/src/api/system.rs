@@ -118,7 +118,7 @@ pub async fn info(State(d): State<Shared>) -> Response {
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "MemTotal": mem,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+            "RegistryConfig": super::registry::info(&d),
             "DockerRootDir": d.opts.root,
             "Name": hostname,
             "Labels": [],

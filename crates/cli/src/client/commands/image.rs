@@ -10,12 +10,11 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::{confirm, filters_query, for_each, reclaimed, registry_of, split_ref};
+use crate::client::credentials;
 use crate::client::format::Formatter;
 use crate::client::http::{each_json, empty, enc, reader_body, with_query, Client};
 use crate::client::stream;
-use crate::client::units::{
-    ago, base64_encode, ellipsis, go_time_string, human_size_prec, rfc3339, short_id,
-};
+use crate::client::units::{ago, ellipsis, go_time_string, human_size_prec, rfc3339, short_id};
 
 /// Image verbs reachable at the top level and under `image`.
 #[derive(Debug, Subcommand)]
@@ -284,7 +283,13 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Pull(a) => {
             if a.all_tags {
-                bail!("--all-tags is not supported yet");
+                let (_, tag, digest) = split_ref(&a.name);
+                if tag.is_some() || digest.is_some() {
+                    bail!("tag can't be used with --all-tags/-a");
+                }
+                pull_all_tags(c, &a.name, a.platform.as_deref(), a.quiet).await?;
+                println!("{}", full_name(&a.name));
+                return Ok(());
             }
             pull_image(c, &a.name, a.platform.as_deref(), false, a.quiet).await?;
             println!("{}", full_name(&with_latest(&a.name)));
@@ -342,20 +347,18 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Build(a) => build(c, a).await,
         Cmd::Login(a) => login(c, a).await,
         Cmd::Logout(a) => {
-            let server = a
-                .server
-                .unwrap_or_else(|| "https://index.docker.io/v1/".into());
-            let mut cfg = read_config();
-            if let Some(auths) = cfg["auths"].as_object_mut() {
-                auths.remove(&server);
+            let server = a.server.unwrap_or_else(|| credentials::DOCKER_HUB.into());
+            let shown = credentials::domain_of(&server);
+            let shown = if shown == "docker.io" {
+                credentials::DOCKER_HUB.to_string()
+            } else {
+                shown
+            };
+            if credentials::erase(&server)? {
+                println!("Removing login credentials for {shown}");
+            } else {
+                println!("Not logged in to {shown}");
             }
-            write_config(&cfg)?;
-            println!(
-                "Removing login credentials for {}",
-                server
-                    .trim_start_matches("https://")
-                    .trim_end_matches("/v1/")
-            );
             Ok(())
         }
         Cmd::Search(a) => search(c, a).await,
@@ -456,26 +459,36 @@ pub fn full_name(r: &str) -> String {
 
 /// `X-Registry-Auth` for a reference: the stored credentials of its registry, or `{}`.
 fn registry_auth(name: &str) -> String {
-    let reg = registry_of(name);
-    let key = if reg == "docker.io" {
-        "https://index.docker.io/v1/".to_string()
-    } else {
-        reg.clone()
-    };
-    let cfg = read_config();
-    let auth = cfg["auths"][&key]["auth"]
-        .as_str()
-        .and_then(crate::client::units::base64_decode);
-    let v = match auth.and_then(|a| String::from_utf8(a).ok()) {
-        Some(a) => {
-            let (u, p) = a.split_once(':').unwrap_or((&a, ""));
-            json!({"username": u, "password": p, "serveraddress": key})
-        }
-        None => json!({}),
-    };
-    base64_encode(v.to_string().as_bytes())
-        .replace('+', "-")
-        .replace('/', "_")
+    credentials::registry_auth_header(&registry_of(name))
+}
+
+/// `pull --all-tags`: no tag in the request makes the daemon pull every tag.
+async fn pull_all_tags(c: &Client, name: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
+    let query = vec![
+        ("fromImage", name.to_string()),
+        ("platform", platform.unwrap_or_default().to_string()),
+    ];
+    create_from_registry(c, &query, name, false, quiet).await
+}
+
+/// `POST /images/create` with `query` and the stored login of `name`'s registry; prints
+/// the progress stream.
+async fn create_from_registry(
+    c: &Client,
+    query: &[(&str, String)],
+    name: &str,
+    to_stderr: bool,
+    quiet: bool,
+) -> Result<()> {
+    let resp = c
+        .stream(
+            Method::POST,
+            &with_query("/images/create", query),
+            empty(),
+            &[("X-Registry-Auth", registry_auth(name))],
+        )
+        .await?;
+    print_json_stream(resp.into_body(), to_stderr, quiet).await
 }
 
 /// Pulls `r` with the daemon, printing its progress (to stderr for `run`'s implicit pull).
@@ -496,61 +509,37 @@ pub async fn pull_image(
     } else {
         tag.unwrap_or_else(|| "latest".into())
     };
-    let path = with_query(
-        "/images/create",
-        &[
-            ("fromImage", from),
-            ("tag", tag),
-            ("platform", platform.unwrap_or_default().to_string()),
-        ],
-    );
-    let resp = c
-        .stream(
-            Method::POST,
-            &path,
-            empty(),
-            &[("X-Registry-Auth", registry_auth(&name))],
-        )
-        .await?;
-    print_json_stream(resp.into_body(), to_stderr, quiet).await
+    let query = [
+        ("fromImage", from),
+        ("tag", tag),
+        ("platform", platform.unwrap_or_default().to_string()),
+    ];
+    create_from_registry(c, &query, &name, to_stderr, quiet).await
 }
 
-/// Prints a JSON message stream (pull, push, load, import, build) as docker's non-terminal
-/// display does; an `error` message fails the command.
+/// Prints a JSON message stream (pull, push, load, import, build) as docker does: per-layer
+/// lines redrawn in place on a terminal, one line per step elsewhere; an `error` message
+/// fails the command.
 pub async fn print_json_stream(body: Incoming, to_stderr: bool, quiet: bool) -> Result<()> {
+    let tty = if to_stderr {
+        nix::unistd::isatty(std::io::stderr()).unwrap_or(false)
+    } else {
+        stream::stdout_is_tty()
+    };
+    let mut display = crate::client::progress::Display::new(tty);
     let mut err: Option<String> = None;
     each_json(body, |m| {
         if let Some(e) = m["error"].as_str().or(m["errorDetail"]["message"].as_str()) {
             err = Some(e.to_string());
             return Ok(false);
         }
-        if quiet {
-            return Ok(true);
-        }
-        let mut line = String::new();
-        if let Some(s) = m["stream"].as_str() {
-            line.push_str(s);
-        } else if let Some(status) = m["status"].as_str() {
-            // Progress updates make sense only on a terminal.
-            if m["progressDetail"]["current"].is_u64() {
-                return Ok(true);
-            }
-            if let Some(id) = m["id"].as_str() {
-                line.push_str(&format!("{id}: "));
-            }
-            line.push_str(status);
-            line.push('\n');
-        } else if let Some(id) = m["aux"]["ID"].as_str() {
-            let _ = id;
-            return Ok(true);
-        } else {
+        if quiet || (m["status"].is_null() && m["stream"].is_null()) {
             return Ok(true);
         }
         if to_stderr {
-            eprint!("{line}");
+            display.show(&m, &mut std::io::stderr().lock())?;
         } else {
-            print!("{line}");
-            let _ = std::io::stdout().flush();
+            display.show(&m, &mut std::io::stdout().lock())?;
         }
         Ok(true)
     })
@@ -777,7 +766,17 @@ async fn push(c: &Client, a: PushArgs) -> Result<()> {
             &[("X-Registry-Auth", registry_auth(&name))],
         )
         .await?;
-    print_json_stream(resp.into_body(), false, a.quiet).await
+    print_json_stream(resp.into_body(), false, a.quiet).await?;
+    if a.quiet {
+        // As docker: quiet prints the reference that was pushed.
+        let shown = if a.all_tags {
+            full_name(&a.name)
+        } else {
+            full_name(&with_latest(&a.name))
+        };
+        println!("{shown}");
+    }
+    Ok(())
 }
 
 async fn import(c: &Client, a: ImportArgs) -> Result<()> {
@@ -970,52 +969,36 @@ async fn build(c: &Client, a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-fn config_path() -> std::path::PathBuf {
-    let dir = std::env::var("BERTH_CONFIG")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".berth")
-        });
-    dir.join("config.json")
-}
-
-/// The CLI's config (docker's config.json format): berth's own, else docker's.
-fn read_config() -> Value {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    for p in [
-        config_path(),
-        std::path::PathBuf::from(home).join(".docker/config.json"),
-    ] {
-        if let Some(v) = std::fs::read(&p)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        {
-            return v;
-        }
-    }
-    json!({"auths": {}})
-}
-
-fn write_config(v: &Value) -> Result<()> {
-    let p = config_path();
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let tmp = p.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)?;
-    std::fs::rename(&tmp, &p)?;
-    Ok(())
-}
-
 async fn login(c: &Client, a: LoginArgs) -> Result<()> {
     let server = a
         .server
         .clone()
-        .unwrap_or_else(|| "https://index.docker.io/v1/".into());
+        .unwrap_or_else(|| credentials::DOCKER_HUB.into());
+    let key = credentials::key_of(&server);
+    if a.password_stdin && a.password.is_some() {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if a.password_stdin && a.username.is_none() {
+        bail!("Must provide --username with --password-stdin");
+    }
+    // As docker: no flags and a stored login — try that first.
+    if a.username.is_none() && a.password.is_none() && !a.password_stdin {
+        if let Ok(Some(l)) = credentials::get(&key) {
+            let body = json!({"username": l.username, "password": l.password,
+                "identitytoken": l.identity_token, "serveraddress": key});
+            if let Ok(v) = c.post_json("/auth", &body).await {
+                eprintln!("Authenticating with existing credentials...");
+                println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
+                return Ok(());
+            }
+        }
+    }
     let username = match a.username {
         Some(u) => u,
         None => {
+            if !stream::stdin_is_tty() {
+                bail!("Error: Cannot perform an interactive login from a non TTY device");
+            }
             print!("Username: ");
             std::io::stdout().flush()?;
             let mut l = String::new();
@@ -1023,9 +1006,12 @@ async fn login(c: &Client, a: LoginArgs) -> Result<()> {
             l.trim().to_string()
         }
     };
+    if username.is_empty() {
+        bail!("Error: Non-null Username Required");
+    }
     let password = if a.password_stdin {
         let mut l = String::new();
-        std::io::stdin().read_line(&mut l)?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut l)?;
         l.trim_end_matches(['\n', '\r']).to_string()
     } else if let Some(p) = a.password {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
@@ -1055,16 +1041,25 @@ async fn login(c: &Client, a: LoginArgs) -> Result<()> {
     let v = c
         .post_json(
             "/auth",
-            &json!({"username": username, "password": password, "serveraddress": server}),
+            &json!({"username": username, "password": password, "serveraddress": key}),
         )
         .await?;
-    let mut cfg = read_config();
-    if !cfg["auths"].is_object() {
-        cfg["auths"] = json!({});
+    let token = v["IdentityToken"].as_str().unwrap_or("").to_string();
+    let login = credentials::Login {
+        username,
+        password: if token.is_empty() {
+            password
+        } else {
+            String::new()
+        },
+        identity_token: token,
+    };
+    if let Some(file) = credentials::store(&key, &login)? {
+        eprintln!(
+            "WARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
+            file.display()
+        );
     }
-    cfg["auths"][&server] =
-        json!({"auth": base64_encode(format!("{username}:{password}").as_bytes())});
-    write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(())
 }
