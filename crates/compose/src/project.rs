@@ -44,6 +44,24 @@ pub struct Dependency {
 }
 
 impl Project {
+    /// A project known only by its name (`down -p NAME` with no file): its objects are found
+    /// by their labels.
+    pub fn named(name: &str, working_dir: PathBuf) -> Project {
+        Project {
+            name: name.to_string(),
+            working_dir,
+            config_files: Vec::new(),
+            environment: Environment::new(),
+            services: BTreeMap::new(),
+            disabled: BTreeSet::new(),
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// The model as `docker compose config` prints it.
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
