@@ -31,6 +31,7 @@ pub use error::{Error, Result};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;
 pub use load::{load, normalize_project_name, Options};
+pub use normalize::split_shell;
 pub use logs::{print as print_logs, short_name, LogOptions};
 pub use project::{dependencies, replicas, Dependency, Project};
 pub use state::{containers, Existing};

@@ -137,7 +137,7 @@ impl Daemon {
             stdin_once: body.stdin_once,
             env: Some(env),
             cmd: Some(cmd),
-            healthcheck: body.healthcheck.clone(),
+            healthcheck: merged_healthcheck(body.healthcheck.as_ref(), &img["Healthcheck"]),
             image: Some(image_name.clone()),
             volumes: body.volumes.clone(),
             working_dir: body
@@ -496,6 +496,7 @@ impl Daemon {
                 started_at: state.started_at.clone(),
                 finished_at: NEVER.into(),
                 oom_killed: false,
+                health: None,
             };
             // A start by hand begins the count of the policy's restarts anew (dockerd's
             // ResetRestartManager); the new monitor counts from 0 too.
@@ -503,6 +504,7 @@ impl Daemon {
             Ok(c.clone())
         })?;
         self.emit_container("start", &c);
+        self.start_health(&c.id);
         self.watch_exit(c.id.clone(), 0);
         Ok(())
     }
@@ -861,7 +863,7 @@ impl Daemon {
     }
 
     /// Records a run the restart policy started (`start`, as dockerd sends).
-    fn record_restart(&self, id: &str, state: &berth_monitor::MonitorState) {
+    fn record_restart(self: &Arc<Self>, id: &str, state: &berth_monitor::MonitorState) {
         let c = self.containers.update(id, |c| {
             c.state.status = "running".into();
             c.state.pid = state.pid;
@@ -871,6 +873,7 @@ impl Daemon {
         });
         if let Ok(c) = c {
             self.emit_container("start", &c);
+            self.start_health(&c.id);
         }
     }
 
@@ -891,6 +894,7 @@ impl Daemon {
                     // A run that ended (or restarts that happened) while the daemon was down
                     // are recorded by the watch at once.
                     self.watch_exit(c.id.clone(), c.restart_count);
+                    self.start_health(&c.id);
                 }
                 other => {
                     let (code, finished, oom) = match &other {
@@ -1122,6 +1126,31 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
 
 /// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one
 /// that cannot be run, else 125 — what dockerd derives from the runtime's message.
+/// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
+/// them (a request without a test keeps the image's test and takes its own timings).
+fn merged_healthcheck(
+    own: Option<&bollard_stubs::models::HealthConfig>,
+    image: &Value,
+) -> Option<bollard_stubs::models::HealthConfig> {
+    let from_image: Option<bollard_stubs::models::HealthConfig> =
+        serde_json::from_value(image.clone()).ok().filter(|_| image.is_object());
+    let Some(own) = own else {
+        return from_image;
+    };
+    let Some(img) = from_image else {
+        return Some(own.clone());
+    };
+    let pick = |a: Option<i64>, b: Option<i64>| a.filter(|n| *n != 0).or(b);
+    Some(bollard_stubs::models::HealthConfig {
+        test: own.test.clone().filter(|t| !t.is_empty()).or(img.test),
+        interval: pick(own.interval, img.interval),
+        timeout: pick(own.timeout, img.timeout),
+        retries: pick(own.retries, img.retries),
+        start_period: pick(own.start_period, img.start_period),
+        start_interval: pick(own.start_interval, img.start_interval),
+    })
+}
+
 pub fn exit_code_for_start_error(msg: &str) -> i32 {
     if msg.contains("not found") || msg.to_ascii_lowercase().contains("no such file") {
         127

@@ -685,7 +685,7 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
 }
 
 /// The common end of `run` and `start -a`: wait registered, start, stream, exit status.
-async fn attached_start(
+pub(crate) async fn attached_start(
     c: &Client,
     id: &str,
     hijack: crate::client::http::Hijacked,
@@ -814,7 +814,7 @@ async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
     stream::copy_body(resp.into_body(), tty).await
 }
 
-async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
+pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     let container = &a.args[0];
     let mut env = Vec::new();
     for f in &a.env_file {

@@ -455,7 +455,7 @@ pub fn full_name(r: &str) -> String {
 }
 
 /// `X-Registry-Auth` for a reference: the stored credentials of its registry, or `{}`.
-fn registry_auth(name: &str) -> String {
+pub(crate) fn registry_auth(name: &str) -> String {
     let reg = registry_of(name);
     let key = if reg == "docker.io" {
         "https://index.docker.io/v1/".to_string()
