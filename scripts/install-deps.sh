@@ -4,6 +4,7 @@
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
 #   * installs busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
+#     docker-compose (v1, python: the peer that runs the compose tests' files)
 #     (nft: berth's network rules)
 #     (runs `apt-get update` only when one of them is missing);
 #   * makes sure /etc/containers/containers.conf has a [containers]
@@ -116,6 +117,16 @@ if ! python3 -c 'import docker' >/dev/null 2>&1; then
     python3 -m pip install -q docker >>"$APT_LOG" 2>&1 \
         || apt-get install -y -q python3-docker >>"$APT_LOG" 2>&1 \
         || die "could not install docker-py (python3 -m pip install docker); see $APT_LOG"
+fi
+
+# ---------------------------------------------------------- docker-compose --
+# The compose e2e tests run the same files with Debian's docker-compose (v1, python) against
+# berth's daemon. Without its recommended docker.io: nothing of Docker's daemon is needed.
+if ! is_installed docker-compose; then
+    note "installing docker-compose"
+    apt_run install --no-install-recommends docker-compose \
+        || { apt_run update && apt_run install --no-install-recommends docker-compose; } \
+        || die "apt-get install docker-compose failed (see $APT_LOG)"
 fi
 
 # ------------------------------------------------------ containers.conf ------
