@@ -23,11 +23,13 @@ use serde_json::Value;
 
 /// The application: `db` marks itself ready in the `data` volume (its healthcheck), `web`
 /// waits for it to be healthy and serves its greeting and how many times `db` started;
-/// `client` reaches `web` by its service name; `worker` has two replicas.
+/// `client` reaches `web` by its service name; `worker` has two replicas. Each runs under an
+/// init, so that a stop's SIGTERM ends it at once (a shell or sleep as pid 1 ignores it).
 const APP: &str = r#"
 services:
   db:
     image: busybox:e2e
+    init: true
     command:
       - sh
       - -c
@@ -43,6 +45,7 @@ services:
       retries: 30
   web:
     image: busybox:e2e
+    init: true
     depends_on:
       db:
         condition: service_healthy
@@ -67,6 +70,7 @@ services:
         done
   client:
     image: busybox:e2e
+    init: true
     depends_on: [web]
     command:
       - sh
@@ -79,6 +83,7 @@ services:
         exec sleep 100000
   worker:
     image: busybox:e2e
+    init: true
     command: ["sleep", "100000"]
     deploy:
       replicas: 2
@@ -393,7 +398,7 @@ fn docker_compose_v1_runs_the_same_file_against_berth() {
         let mut c = Command::new("docker-compose");
         c.env("DOCKER_HOST", d.host())
             .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-            .args(["--no-ansi", "-p", &p])
+            .args(["--ansi", "never", "-p", &p])
             .args(args)
             .current_dir(&app.dir);
         run(c)

@@ -42,7 +42,8 @@ pub async fn print<E: Engine>(
     opts: &LogOptions,
 ) -> Result<()> {
     let names: Vec<String> = containers.iter().map(|c| short_name(project, &c.name)).collect();
-    let width = names.iter().map(String::len).max().unwrap_or(0);
+    // docker compose pads every name to one more than the longest (`web-1  | `).
+    let width = names.iter().map(String::len).max().unwrap_or(0) + 1;
     let mut streams = Vec::new();
     let mut splitters = Vec::new();
     for (i, c) in containers.iter().enumerate() {

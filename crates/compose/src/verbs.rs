@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use futures_util::future::try_join_all;
+
 use serde_json::{json, Value};
 
 use crate::api::{enc, Engine, Method, Payload};
@@ -69,13 +71,9 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             names.join(" ")
         );
     }
-    list.reverse();
-    for c in &list {
-        stop_container(e, c, opts.timeout).await?;
-    }
-    for c in &list {
-        remove_container(e, c, opts.timeout, opts.volumes).await?;
-    }
+    // In parallel, as docker compose does: each stop may wait out its grace period.
+    try_join_all(list.iter().map(|c| stop_container(e, c, opts.timeout))).await?;
+    try_join_all(list.iter().map(|c| remove_container(e, c, opts.timeout, opts.volumes))).await?;
     let filter = enc(&labels::project_filter(&project.name));
     let nets = e
         .call(Method::Get, &format!("/networks?filters={filter}"), Payload::None)
@@ -151,18 +149,15 @@ pub async fn start<E: Engine>(e: &E, project: &Project, names: &[String]) -> Res
     Ok(())
 }
 
-/// `stop`: dependents first.
+/// `stop`: all at once.
 pub async fn stop<E: Engine>(
     e: &E,
     project: &Project,
     names: &[String],
     timeout: Option<u32>,
 ) -> Result<()> {
-    let mut list = ordered(project, of_services(e, project, names).await?);
-    list.reverse();
-    for c in &list {
-        stop_container(e, c, timeout).await?;
-    }
+    let list = of_services(e, project, names).await?;
+    try_join_all(list.iter().map(|c| stop_container(e, c, timeout))).await?;
     Ok(())
 }
 

@@ -354,6 +354,10 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
 
 fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
     filt.iter().all(|(k, vals)| {
+        // Every label filter must match (dockerd ANDs them; compose filters on three).
+        if k == "label" {
+            return label_filters_match(c, filt);
+        }
         vals.iter().any(|v| match k.as_str() {
             "id" => c.id.starts_with(v.as_str()),
             "name" => c.name.contains(v.trim_start_matches('/')),

@@ -62,7 +62,7 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
 
 fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
     filt.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
+        let test = |v: &String| match k.as_str() {
             "name" => n.name.contains(v.as_str()),
             "id" => n.id.starts_with(v.as_str()),
             "driver" => n.driver == *v,
@@ -77,7 +77,13 @@ fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool
                 (v == "true" || v == "1") == (!used && n.is_user_defined())
             }
             _ => true,
-        })
+        };
+        // Every label filter must match (dockerd ANDs them); other keys match any value.
+        if k == "label" {
+            vals.iter().all(test)
+        } else {
+            vals.iter().any(test)
+        }
     })
 }
 
