@@ -153,7 +153,11 @@ impl App {
                     return body;
                 }
             }
-            assert!(Instant::now() < deadline, "no answer on 127.0.0.1:{}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "no answer on 127.0.0.1:{}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -179,9 +183,7 @@ fn free_port() -> u16 {
 
 /// The project's containers, networks and volumes on the daemon, found by compose's label.
 fn leftovers(d: &Daemon, project: &str) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
-    let f = format!(
-        "%7B%22label%22%3A%5B%22com.docker.compose.project%3D{project}%22%5D%7D"
-    );
+    let f = format!("%7B%22label%22%3A%5B%22com.docker.compose.project%3D{project}%22%5D%7D");
     let (_, c) = d.api_json("GET", &format!("/containers/json?all=1&filters={f}"), None);
     let (_, n) = d.api_json("GET", &format!("/networks?filters={f}"), None);
     let (_, v) = d.api_json("GET", &format!("/volumes?filters={f}"), None);
@@ -198,7 +200,11 @@ fn ids(app: &App, d: &Daemon) -> Vec<String> {
         .lines()
         .map(|l| {
             let j: Value = serde_json::from_str(l).unwrap();
-            format!("{}={}", j["Name"].as_str().unwrap(), j["ID"].as_str().unwrap())
+            format!(
+                "{}={}",
+                j["Name"].as_str().unwrap(),
+                j["ID"].as_str().unwrap()
+            )
         })
         .collect();
     v.sort();
@@ -221,8 +227,14 @@ fn compose_application_up_idempotent_recreate_down() {
     // Up, waiting for every service (db's healthcheck first, as web depends on it).
     let o = app.compose_ok(&d, &["up", "-d", "--wait"]);
     let progress = err(&o);
-    assert!(progress.contains(&format!("Network {p}_default  Created")), "{progress}");
-    assert!(progress.contains(&format!("Container {p}-db-1  Healthy")), "{progress}");
+    assert!(
+        progress.contains(&format!("Network {p}_default  Created")),
+        "{progress}"
+    );
+    assert!(
+        progress.contains(&format!("Container {p}-db-1  Healthy")),
+        "{progress}"
+    );
 
     // ps: docker compose's columns; db is healthy; two workers.
     let ps = out(&app.compose_ok(&d, &["ps"]));
@@ -231,7 +243,10 @@ fn compose_application_up_idempotent_recreate_down() {
         assert!(ps.lines().next().unwrap().contains(col), "{ps}");
     }
     assert!(ps.contains("(healthy)"), "{ps}");
-    assert!(ps.contains(&format!("127.0.0.1:{}->8080/tcp", app.port)), "{ps}");
+    assert!(
+        ps.contains(&format!("127.0.0.1:{}->8080/tcp", app.port)),
+        "{ps}"
+    );
     for n in ["db-1", "web-1", "client-1", "worker-1", "worker-2"] {
         assert!(ps.contains(&format!("{p}-{n}")), "{n} missing: {ps}");
     }
@@ -243,7 +258,13 @@ fn compose_application_up_idempotent_recreate_down() {
     assert_eq!(labels["com.docker.compose.service"], "web");
     assert_eq!(labels["com.docker.compose.container-number"], "1");
     assert_eq!(labels["com.docker.compose.oneoff"], "False");
-    assert_eq!(labels["com.docker.compose.config-hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        labels["com.docker.compose.config-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
     assert!(web["State"]["Health"].is_null());
     let (_, db) = d.api_json("GET", &format!("/containers/{p}-db-1/json"), None);
     assert_eq!(db["State"]["Health"]["Status"], "healthy");
@@ -258,7 +279,10 @@ fn compose_application_up_idempotent_recreate_down() {
             assert!(logs.contains("client-1  | "), "{logs}");
             break;
         }
-        assert!(Instant::now() < deadline, "client never reached web: {logs}");
+        assert!(
+            Instant::now() < deadline,
+            "client never reached web: {logs}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     // The secret file, the memory limit, the environment, from inside web.
@@ -278,15 +302,25 @@ fn compose_application_up_idempotent_recreate_down() {
     assert!(cfg.contains("GREETING: hello"), "{cfg}");
     assert!(cfg.contains(&format!("name: {p}")), "{cfg}");
     let top = out(&app.compose_ok(&d, &["top", "web"]));
-    assert!(top.contains(&format!("{p}-web-1")) && top.contains("nc -l -p 8080"), "{top}");
+    assert!(
+        top.contains(&format!("{p}-web-1")) && top.contains("nc -l -p 8080"),
+        "{top}"
+    );
     let images = out(&app.compose_ok(&d, &["images"]));
-    assert!(images.contains("busybox") && images.contains(&format!("{p}-db-1")), "{images}");
+    assert!(
+        images.contains("busybox") && images.contains(&format!("{p}-db-1")),
+        "{images}"
+    );
 
     // A second up changes nothing.
     let before = ids(&app, &d);
     assert_eq!(before.len(), 5, "{before:?}");
     let o = app.compose_ok(&d, &["up", "-d"]);
-    assert!(!err(&o).contains("Recreate") && !err(&o).contains("Creating"), "{}", err(&o));
+    assert!(
+        !err(&o).contains("Recreate") && !err(&o).contains("Creating"),
+        "{}",
+        err(&o)
+    );
     assert_eq!(ids(&app, &d), before);
 
     // A changed service is recreated alone.
@@ -295,16 +329,58 @@ fn compose_application_up_idempotent_recreate_down() {
     let after = ids(&app, &d);
     for n in ["db-1", "client-1", "worker-1", "worker-2"] {
         let name = format!("{p}-{n}");
-        assert_eq!(id_of(&after, &name), id_of(&before, &name), "{n} was recreated");
+        assert_eq!(
+            id_of(&after, &name),
+            id_of(&before, &name),
+            "{n} was recreated"
+        );
     }
     let web = format!("{p}-web-1");
-    assert_ne!(id_of(&after, &web), id_of(&before, &web), "web was not recreated");
+    assert_ne!(
+        id_of(&after, &web),
+        id_of(&before, &web),
+        "web was not recreated"
+    );
     assert!(app.get().contains("changed starts=1"));
 
     // --scale down to one worker.
     app.compose_ok(&d, &["up", "-d", "--scale", "worker=1"]);
     let ps = out(&app.compose_ok(&d, &["ps", "-a"]));
-    assert!(ps.contains(&format!("{p}-worker-1")) && !ps.contains(&format!("{p}-worker-2")), "{ps}");
+    assert!(
+        ps.contains(&format!("{p}-worker-1")) && !ps.contains(&format!("{p}-worker-2")),
+        "{ps}"
+    );
+    // The docker CLI finds a service's containers by compose's labels (all must match).
+    let found = d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={p}"),
+        "--filter",
+        "label=com.docker.compose.service=db",
+    ]);
+    assert_eq!(found.lines().count(), 1, "{found}");
+
+    // stop, start, restart, rm.
+    app.compose_ok(&d, &["stop", "worker"]);
+    let ps = out(&app.compose_ok(&d, &["ps", "-a", "worker"]));
+    assert!(ps.contains("Exited"), "{ps}");
+    app.compose_ok(&d, &["start", "worker"]);
+    app.compose_ok(&d, &["restart", "worker"]);
+    let ps = out(&app.compose_ok(&d, &["ps", "worker"]));
+    assert!(ps.contains("Up"), "{ps}");
+    app.compose_ok(&d, &["rm", "-f", "-s", "worker"]);
+    assert!(!out(&app.compose_ok(&d, &["ps", "-a"])).contains("worker"));
+
+    // A service gone from the file is an orphan: kept with a warning, removed on request.
+    app.compose_ok(&d, &["up", "-d", "worker"]);
+    let without_worker = APP.split("  worker:").next().unwrap().to_string()
+        + "volumes:\n  data: {}\nsecrets:\n  token:\n    file: ./token.txt\n";
+    std::fs::write(app.dir.join("compose.yaml"), without_worker).unwrap();
+    let o = app.compose_ok(&d, &["up", "-d"]);
+    assert!(err(&o).contains("Found orphan containers"), "{}", err(&o));
+    app.compose_ok(&d, &["up", "-d", "--remove-orphans"]);
+    assert!(!out(&app.compose_ok(&d, &["ps", "-a"])).contains("worker"));
 
     // down keeps the named volume: db's second start is counted in it.
     app.compose_ok(&d, &["down"]);
@@ -317,7 +393,10 @@ fn compose_application_up_idempotent_recreate_down() {
     // down -v leaves nothing.
     app.compose_ok(&d, &["down", "-v"]);
     let (c, n, v) = leftovers(&d, p);
-    assert!(c.is_empty() && n.is_empty() && v.is_empty(), "{c:?} {n:?} {v:?}");
+    assert!(
+        c.is_empty() && n.is_empty() && v.is_empty(),
+        "{c:?} {n:?} {v:?}"
+    );
 }
 
 #[test]
@@ -351,7 +430,8 @@ fn compose_bad_input_is_refused_before_anything_is_created() {
     let d = Daemon::start();
     let dir = d.dir.join("bad");
     std::fs::create_dir_all(&dir).unwrap();
-    let ok_service = "  ok:\n    image: busybox:e2e\n    command: [\"sleep\", \"1000\"]\nvolumes:\n  v: {}\n";
+    let ok_service =
+        "  ok:\n    image: busybox:e2e\n    command: [\"sleep\", \"1000\"]\nvolumes:\n  v: {}\n";
     let cases: Vec<(String, &str)> = vec![
         (
             format!("services:\n  web:\n    image: busybox:e2e\n   ports: [80]\n{ok_service}"),
@@ -378,12 +458,27 @@ fn compose_bad_input_is_refused_before_anything_is_created() {
         let file = dir.join(format!("bad{i}.yaml"));
         std::fs::write(&file, text).unwrap();
         let project = format!("bad{i}");
-        let o = d.berth(&["compose", "-f", file.to_str().unwrap(), "-p", &project, "up", "-d"]);
+        let o = d.berth(&[
+            "compose",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            &project,
+            "up",
+            "-d",
+        ]);
         assert!(!o.status.success(), "case {i} succeeded");
-        assert!(err(&o).contains(want), "case {i}: want {want:?}, got {}", err(&o));
+        assert!(
+            err(&o).contains(want),
+            "case {i}: want {want:?}, got {}",
+            err(&o)
+        );
         assert!(err(&o).lines().count() <= 2, "case {i}: {}", err(&o));
         let (c, n, v) = leftovers(&d, &project);
-        assert!(c.is_empty() && n.is_empty() && v.is_empty(), "case {i} left {c:?} {n:?} {v:?}");
+        assert!(
+            c.is_empty() && n.is_empty() && v.is_empty(),
+            "case {i} left {c:?} {n:?} {v:?}"
+        );
     }
     let (_, all) = d.api_json("GET", "/containers/json?all=1", None);
     assert_eq!(all, serde_json::json!([]));
@@ -405,19 +500,33 @@ fn docker_compose_v1_runs_the_same_file_against_berth() {
     };
     let ok = |args: &[&str]| -> String {
         let o = compose(args);
-        assert!(o.status.success(), "docker-compose {args:?}: {}{}", out(&o), err(&o));
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}{}",
+            out(&o),
+            err(&o)
+        );
         out(&o)
     };
     ok(&["up", "-d"]);
     let ps = ok(&["ps"]);
-    assert!(ps.contains(&format!("{p}_web_1")) && ps.contains("Up"), "{ps}");
+    assert!(
+        ps.contains(&format!("{p}_web_1")) && ps.contains("Up"),
+        "{ps}"
+    );
     assert!(app.get().contains("hello starts=1"));
     // berth compose sees docker-compose's project through the labels.
     let mut c = d.berth_cmd(&["compose", "-p", &p, "ps", "--services"]);
     c.current_dir(std::env::temp_dir());
     let services = out(&run(c));
-    assert!(services.contains("web") && services.contains("db"), "{services}");
+    assert!(
+        services.contains("web") && services.contains("db"),
+        "{services}"
+    );
     ok(&["down", "-v"]);
     let (c, n, v) = leftovers(&d, &p);
-    assert!(c.is_empty() && n.is_empty() && v.is_empty(), "{c:?} {n:?} {v:?}");
+    assert!(
+        c.is_empty() && n.is_empty() && v.is_empty(),
+        "{c:?} {n:?} {v:?}"
+    );
 }

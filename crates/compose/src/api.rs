@@ -37,8 +37,12 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 pub trait Engine {
     /// A request answered with JSON (an empty answer is `null`). Error statuses become
     /// `Error::Daemon` with the daemon's message.
-    fn call(&self, method: Method, path: &str, body: Payload)
-        -> impl Future<Output = Result<Value>>;
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Payload,
+    ) -> impl Future<Output = Result<Value>>;
 
     /// A request whose answer streams (logs, pull, push, build progress). Error statuses
     /// become `Error::Daemon`.
@@ -89,7 +93,9 @@ pub async fn each_message(mut s: ByteStream, mut each: impl FnMut(&Value)) -> Re
                 }
                 Some(Err(e)) if e.is_eof() => break,
                 Some(Err(e)) => {
-                    return Err(Error::Transport(format!("decoding the daemon's stream: {e}")))
+                    return Err(Error::Transport(format!(
+                        "decoding the daemon's stream: {e}"
+                    )))
                 }
                 None => {
                     buf.clear();
@@ -139,7 +145,11 @@ impl LogLines {
         for b in payload {
             if b == b'\n' {
                 let l = std::mem::take(&mut self.line);
-                lines.push(String::from_utf8_lossy(&l).trim_end_matches('\r').to_string());
+                lines.push(
+                    String::from_utf8_lossy(&l)
+                        .trim_end_matches('\r')
+                        .to_string(),
+                );
             } else {
                 self.line.push(b);
             }

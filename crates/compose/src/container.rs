@@ -33,7 +33,11 @@ pub struct Injected {
 /// The container's name: `container_name`, else `<project>-<service>-<n>`.
 pub fn container_name(project: &Project, svc: &Value, r: &Replica<'_>) -> String {
     if !r.oneoff {
-        if let Some(n) = svc.get("container_name").map(text).filter(|s| !s.is_empty()) {
+        if let Some(n) = svc
+            .get("container_name")
+            .map(text)
+            .filter(|s| !s.is_empty())
+        {
             return n;
         }
     }
@@ -83,19 +87,36 @@ pub fn create_body(project: &Project, svc: &Value, r: &Replica<'_>) -> Result<Va
     body.insert("Tty".into(), json!(flag(svc.get("tty"))));
     body.insert("OpenStdin".into(), json!(flag(svc.get("stdin_open"))));
     if let Some(g) = svc.get("stop_grace_period") {
-        body.insert("StopTimeout".into(), json!(duration_ns(&text(g))? / 1_000_000_000));
+        body.insert(
+            "StopTimeout".into(),
+            json!(duration_ns(&text(g))? / 1_000_000_000),
+        );
     }
     if let Some(h) = svc.get("healthcheck") {
         body.insert("Healthcheck".into(), healthcheck(h)?);
     }
     let mut exposed = Map::new();
-    for e in svc.get("expose").and_then(Value::as_array).into_iter().flatten() {
+    for e in svc
+        .get("expose")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let e = text(e);
-        let key = if e.contains('/') { e } else { format!("{e}/tcp") };
+        let key = if e.contains('/') {
+            e
+        } else {
+            format!("{e}/tcp")
+        };
         exposed.insert(key, json!({}));
     }
     let mut bindings: Map<String, Value> = Map::new();
-    for p in svc.get("ports").and_then(Value::as_array).into_iter().flatten() {
+    for p in svc
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = format!(
             "{}/{}",
             p.get("target").map(text).unwrap_or_default(),
@@ -199,7 +220,12 @@ fn healthcheck(h: &Value) -> Result<Value> {
 fn mounts(project: &Project, svc: &Value, hc: &mut Map<String, Value>) -> Result<()> {
     let mut mounts = Vec::new();
     let mut binds = Vec::new();
-    for v in svc.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for v in svc
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let kind = v.get("type").map(text).unwrap_or_else(|| "volume".into());
         let target = v.get("target").map(text).unwrap_or_default();
         let ro = flag(v.get("read_only"));
@@ -220,7 +246,8 @@ fn mounts(project: &Project, svc: &Value, hc: &mut Map<String, Value>) -> Result
             "bind" if flag(v.get("bind").and_then(|b| b.get("create_host_path"))) => {
                 binds.push(format!("{source}:{target}{}", if ro { ":ro" } else { "" }));
             }
-            "bind" => mounts.push(json!({"Type": "bind", "Source": source, "Target": target, "ReadOnly": ro})),
+            "bind" => mounts
+                .push(json!({"Type": "bind", "Source": source, "Target": target, "ReadOnly": ro})),
             "tmpfs" => {
                 let mut m = json!({"Type": "tmpfs", "Target": target});
                 if let Some(size) = v.get("tmpfs").and_then(|t| t.get("size")) {
@@ -292,7 +319,9 @@ pub fn injected(project: &Project, svc: &Value) -> Vec<Injected> {
     ] {
         for r in svc.get(key).and_then(Value::as_array).into_iter().flatten() {
             let src = r.get("source").map(text).unwrap_or_default();
-            let Some(def) = section.get(&src) else { continue };
+            let Some(def) = section.get(&src) else {
+                continue;
+            };
             let content = if let Some(var) = def.get("environment").map(text) {
                 project.environment.get(&var).cloned().unwrap_or_default()
             } else if let Some(c) = def.get("content").map(text) {
@@ -317,7 +346,10 @@ pub fn injected(project: &Project, svc: &Value) -> Vec<Injected> {
 
 fn restart(svc: &Value, hc: &mut Map<String, Value>) {
     let policy = if let Some(p) = svc.get("deploy").and_then(|d| d.get("restart_policy")) {
-        let max = p.get("max_attempts").map(text).and_then(|m| m.parse::<i64>().ok());
+        let max = p
+            .get("max_attempts")
+            .map(text)
+            .and_then(|m| m.parse::<i64>().ok());
         match p.get("condition").map(text).as_deref() {
             Some("none") => json!({"Name": "no"}),
             Some("on-failure") => {
@@ -372,12 +404,18 @@ fn resources(svc: &Value, hc: &mut Map<String, Value>) -> Result<()> {
         hc.insert("PidsLimit".into(), json!(n));
     }
     if let Some(s) = svc.get("memswap_limit").map(text) {
-        hc.insert("MemorySwap".into(), json!(if s == "-1" { -1 } else { bytes(&s)? }));
+        hc.insert(
+            "MemorySwap".into(),
+            json!(if s == "-1" { -1 } else { bytes(&s)? }),
+        );
     }
     if let Some(s) = svc.get("shm_size").map(text) {
         hc.insert("ShmSize".into(), json!(bytes(&s)?));
     }
-    for (key, field) in [("cpu_shares", "CpuShares"), ("oom_score_adj", "OomScoreAdj")] {
+    for (key, field) in [
+        ("cpu_shares", "CpuShares"),
+        ("oom_score_adj", "OomScoreAdj"),
+    ] {
         if let Some(v) = svc.get(key).map(text) {
             let n: i64 = v
                 .parse()
@@ -434,7 +472,10 @@ fn host_options(svc: &Value, hc: &mut Map<String, Value>) -> Result<()> {
     if let Some(Value::Object(s)) = svc.get("sysctls") {
         hc.insert(
             "Sysctls".into(),
-            json!(s.iter().map(|(k, v)| (k.clone(), text(v))).collect::<BTreeMap<_, _>>()),
+            json!(s
+                .iter()
+                .map(|(k, v)| (k.clone(), text(v)))
+                .collect::<BTreeMap<_, _>>()),
         );
     }
     if let Some(Value::Object(u)) = svc.get("ulimits") {
@@ -484,7 +525,11 @@ fn host_options(svc: &Value, hc: &mut Map<String, Value>) -> Result<()> {
 
 /// The network mode and the endpoints: every network of the service, with the service's name
 /// as an alias (how its peers find it) besides the aliases it asks for.
-fn networks(project: &Project, svc: &Value, r: &Replica<'_>) -> Result<(String, Map<String, Value>)> {
+fn networks(
+    project: &Project,
+    svc: &Value,
+    r: &Replica<'_>,
+) -> Result<(String, Map<String, Value>)> {
     let mut endpoints = Map::new();
     if let Some(mode) = svc.get("network_mode").map(text) {
         let mode = match mode.strip_prefix("service:") {
@@ -501,7 +546,12 @@ fn networks(project: &Project, svc: &Value, r: &Replica<'_>) -> Result<(String, 
         if !r.oneoff {
             aliases.push(json!(r.service));
         }
-        for a in cfg.get("aliases").and_then(Value::as_array).into_iter().flatten() {
+        for a in cfg
+            .get("aliases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             aliases.push(json!(text(a)));
         }
         let mut ep = json!({"Aliases": aliases});
@@ -509,7 +559,11 @@ fn networks(project: &Project, svc: &Value, r: &Replica<'_>) -> Result<(String, 
             ep["IPAMConfig"] = json!({"IPv4Address": ip});
         }
         // The network with the highest priority (then the first by name) is the primary.
-        let prio = cfg.get("priority").map(text).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let prio = cfg
+            .get("priority")
+            .map(text)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         if first.as_ref().is_none_or(|(p, _)| prio > *p) {
             first = Some((prio, name.clone()));
         }

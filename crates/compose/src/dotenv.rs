@@ -11,10 +11,12 @@ use crate::interpolate::{self, Environment};
 /// The variables of the file at `path`, in order; `env` resolves `${…}` and bare keys.
 pub fn read(path: &Path, env: &Environment) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&text, env).map_err(|(line, message)| Error::Invalid(format!(
-        "failed to read {}: line {line}: {message}",
-        path.display()
-    )))
+    parse(&text, env).map_err(|(line, message)| {
+        Error::Invalid(format!(
+            "failed to read {}: line {line}: {message}",
+            path.display()
+        ))
+    })
 }
 
 /// Parses the text of an env file.
@@ -33,7 +35,10 @@ pub fn parse(text: &str, env: &Environment) -> Result<Vec<(String, String)>, (us
             None => (line.trim(), None),
         };
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err((n + 1, format!("unexpected character in variable name {key:?}")));
+            return Err((
+                n + 1,
+                format!("unexpected character in variable name {key:?}"),
+            ));
         }
         let value = match value {
             None => match env.get(key) {

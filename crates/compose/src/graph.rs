@@ -59,8 +59,12 @@ mod tests {
 
     #[test]
     fn dependencies_first() {
-        let order = start_order(&g(&[("web", &["db", "cache"]), ("db", &[]), ("cache", &["db"])]))
-            .unwrap();
+        let order = start_order(&g(&[
+            ("web", &["db", "cache"]),
+            ("db", &[]),
+            ("cache", &["db"]),
+        ]))
+        .unwrap();
         assert_eq!(order, ["db", "cache", "web"]);
     }
 

@@ -15,7 +15,11 @@ use crate::state::progress;
 /// The image's id, or `None` when the daemon does not have it.
 pub async fn image_id<E: Engine>(e: &E, image: &str) -> Result<Option<String>> {
     match e
-        .call(Method::Get, &format!("/images/{}/json", enc(image)), Payload::None)
+        .call(
+            Method::Get,
+            &format!("/images/{}/json", enc(image)),
+            Payload::None,
+        )
         .await
     {
         Ok(v) => Ok(v["Id"].as_str().map(String::from)),
@@ -46,10 +50,17 @@ pub async fn pull<E: Engine>(e: &E, service: &str, image: &str) -> Result<()> {
     let path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));
     let auth = e.registry_auth(image);
     let s = e
-        .stream(Method::Post, &path, Payload::None, &[("X-Registry-Auth", auth)])
+        .stream(
+            Method::Post,
+            &path,
+            Payload::None,
+            &[("X-Registry-Auth", auth)],
+        )
         .await?;
     each_message(s, |_| {}).await.map_err(|err| {
-        Error::Failed(format!("failed to pull image {image} for service {service}: {err}"))
+        Error::Failed(format!(
+            "failed to pull image {image} for service {service}: {err}"
+        ))
     })?;
     progress("", service, "Pulled");
     Ok(())
@@ -62,10 +73,17 @@ pub async fn push<E: Engine>(e: &E, service: &str, image: &str) -> Result<()> {
     let path = format!("/images/{}/push?tag={}", enc(&name), enc(&tag));
     let auth = e.registry_auth(image);
     let s = e
-        .stream(Method::Post, &path, Payload::None, &[("X-Registry-Auth", auth)])
+        .stream(
+            Method::Post,
+            &path,
+            Payload::None,
+            &[("X-Registry-Auth", auth)],
+        )
         .await?;
     each_message(s, |_| {}).await.map_err(|err| {
-        Error::Failed(format!("failed to push image {image} for service {service}: {err}"))
+        Error::Failed(format!(
+            "failed to push image {image} for service {service}: {err}"
+        ))
     })?;
     progress("", service, "Pushed");
     Ok(())
@@ -94,7 +112,10 @@ pub async fn build<E: Engine>(
         .ok_or_else(|| Error::Invalid(format!("service {service:?} has no build section")))?;
     let image = project.image_of(service, svc);
     let context = b.get("context").map(text).unwrap_or_else(|| ".".into());
-    let mut dockerfile = b.get("dockerfile").map(text).unwrap_or_else(|| "Dockerfile".into());
+    let mut dockerfile = b
+        .get("dockerfile")
+        .map(text)
+        .unwrap_or_else(|| "Dockerfile".into());
     let inline = b.get("dockerfile_inline").map(text);
     if inline.is_some() {
         dockerfile = ".compose-inline.Dockerfile".into();
@@ -126,7 +147,12 @@ pub async fn build<E: Engine>(
     if opts.pull || flag_of(b, "pull") {
         q.push(("pull", "1".into()));
     }
-    for tag in b.get("tags").and_then(Value::as_array).into_iter().flatten() {
+    for tag in b
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         q.push(("t", text(tag)));
     }
     let query: Vec<String> = q.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
@@ -148,7 +174,11 @@ pub async fn build<E: Engine>(
                 eprint!("{line}");
             }
         }
-        if let Some(id) = m.get("aux").and_then(|a| a.get("ID")).and_then(Value::as_str) {
+        if let Some(id) = m
+            .get("aux")
+            .and_then(|a| a.get("ID"))
+            .and_then(Value::as_str)
+        {
             built_id = Some(id.to_string());
         }
     })
@@ -188,7 +218,8 @@ fn context_tar(dir: &Path, inline: Option<&str>, dockerfile: &str) -> Result<Vec
         h.set_size(text.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, dockerfile, text.as_bytes()).map_err(io)?;
+        b.append_data(&mut h, dockerfile, text.as_bytes())
+            .map_err(io)?;
     }
     b.into_inner().map_err(io)
 }
@@ -205,7 +236,10 @@ fn add_dir(
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(&path);
         let rel_s = rel.to_string_lossy();
-        if ignore.iter().any(|p| *p == rel_s || rel_s.starts_with(&format!("{p}/"))) {
+        if ignore
+            .iter()
+            .any(|p| *p == rel_s || rel_s.starts_with(&format!("{p}/")))
+        {
             continue;
         }
         let ft = entry.file_type()?;
@@ -225,7 +259,10 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(split_reference("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
         assert_eq!(
             split_reference("127.0.0.1:5000/a/b:1.2"),
             ("127.0.0.1:5000/a/b".into(), "1.2".into())

@@ -53,7 +53,9 @@ fn walk(
 /// Substitutes one string; the error is docker compose's message.
 pub fn string(s: &str, env: &Environment, warnings: &mut Vec<String>) -> Result<String, String> {
     let invalid = || {
-        format!("invalid interpolation format for {s:?}. You may need to escape any $ with another $.")
+        format!(
+            "invalid interpolation format for {s:?}. You may need to escape any $ with another $."
+        )
     };
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -214,7 +216,9 @@ mod tests {
             "required variable EMPTY is missing a value"
         );
         assert_eq!(s("${EMPTY?x}").unwrap(), "");
-        assert!(s("${").unwrap_err().starts_with("invalid interpolation format"));
+        assert!(s("${")
+            .unwrap_err()
+            .starts_with("invalid interpolation format"));
         assert!(s("a $ b").is_err());
     }
 

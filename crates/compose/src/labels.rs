@@ -1,8 +1,8 @@
 //! docker compose's labels — the only record of a project on the daemon — and the config hash
 //! that tells `up` whether a container still matches its service.
 
-use sha2::{Digest, Sha256};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 pub const PROJECT: &str = "com.docker.compose.project";
 pub const SERVICE: &str = "com.docker.compose.service";

@@ -121,9 +121,17 @@ fn find_files(opts: &Options, cwd: &Path, env: &Environment) -> Result<Vec<PathB
         .unwrap_or_else(|| cwd.to_path_buf());
     let mut dir = Some(start.as_path());
     while let Some(d) = dir {
-        if let Some(f) = DEFAULT_FILES.iter().map(|f| d.join(f)).find(|p| p.is_file()) {
+        if let Some(f) = DEFAULT_FILES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())
+        {
             let mut out = vec![f];
-            if let Some(o) = OVERRIDE_FILES.iter().map(|f| d.join(f)).find(|p| p.is_file()) {
+            if let Some(o) = OVERRIDE_FILES
+                .iter()
+                .map(|f| d.join(f))
+                .find(|p| p.is_file())
+            {
                 out.push(o);
             }
             return Ok(out);
@@ -233,7 +241,10 @@ fn read_file(
                 .unwrap_or_else(|| base.to_path_buf());
             let mut inc_env = Environment::new();
             let env_paths: Vec<PathBuf> = if env_files.is_empty() {
-                Some(inc_dir.join(".env")).filter(|p| p.is_file()).into_iter().collect()
+                Some(inc_dir.join(".env"))
+                    .filter(|p| p.is_file())
+                    .into_iter()
+                    .collect()
             } else {
                 env_files.iter().map(|f| base.join(f)).collect()
             };
@@ -253,7 +264,9 @@ fn read_file(
                 let target = tree
                     .as_object_mut()
                     .map(|t| t.entry(key).or_insert_with(|| json!({})));
-                let Some(Value::Object(target)) = target else { continue };
+                let Some(Value::Object(target)) = target else {
+                    continue;
+                };
                 for (name, v) in items {
                     if key == "services" && target.contains_key(&name) {
                         return Err(Error::Invalid(format!(
@@ -386,7 +399,12 @@ fn apply_profiles(
 ) -> Result<BTreeSet<String>> {
     let mut active: BTreeSet<String> = opts.profiles.iter().cloned().collect();
     if let Some(p) = env.get("COMPOSE_PROFILES") {
-        active.extend(p.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        active.extend(
+            p.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     let all = active.contains("*");
     // Named services and what they need are enabled whatever their profiles.
@@ -470,7 +488,9 @@ fn finish(p: &mut Project) -> Result<()> {
         }
     }
     if uses_default {
-        p.networks.entry("default".into()).or_insert_with(|| json!({}));
+        p.networks
+            .entry("default".into())
+            .or_insert_with(|| json!({}));
     }
     let project = p.name.clone();
     for (kind, section) in [
@@ -518,7 +538,10 @@ fn check(p: &Project) -> Result<()> {
                         d.service
                     )
                 } else {
-                    format!("service {name:?} depends on undefined service {:?}", d.service)
+                    format!(
+                        "service {name:?} depends on undefined service {:?}",
+                        d.service
+                    )
                 };
                 return Err(invalid(why));
             }
@@ -547,7 +570,12 @@ fn check(p: &Project) -> Result<()> {
                 )));
             }
         }
-        for v in svc.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        for v in svc
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if v.get("type").map(text).as_deref() == Some("volume") {
                 if let Some(src) = v.get("source").map(text).filter(|s| !s.is_empty()) {
                     if !p.volumes.contains_key(&src) {
@@ -579,9 +607,13 @@ fn check(p: &Project) -> Result<()> {
 fn check_ports(p: &Project) -> Result<()> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (name, svc) in &p.services {
-        for port in svc.get("ports").and_then(Value::as_array).into_iter().flatten() {
-            let Some(published) = port.get("published").map(text).filter(|s| !s.is_empty())
-            else {
+        for port in svc
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(published) = port.get("published").map(text).filter(|s| !s.is_empty()) else {
                 continue;
             };
             if published.contains('-') {
@@ -592,7 +624,10 @@ fn check_ports(p: &Project) -> Result<()> {
                 .map(text)
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "0.0.0.0".into());
-            let proto = port.get("protocol").map(text).unwrap_or_else(|| "tcp".into());
+            let proto = port
+                .get("protocol")
+                .map(text)
+                .unwrap_or_else(|| "tcp".into());
             let key = format!("{ip}:{published}/{proto}");
             let clash = seen.iter().find(|(k, _)| {
                 let (kip, krest) = k.split_once(':').unwrap_or(("", k));
@@ -645,14 +680,26 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path();
         write(dir, ".env", "TAG=1.2\nPORT=8080\n");
-        write(dir, "common.yaml", "services:\n  base:\n    image: busybox\n    environment: [FROM_BASE=1]\n");
-        write(dir, "inc.yaml", "services:\n  side:\n    image: side:${TAG}\nvolumes:\n  sidedata: {}\n");
+        write(
+            dir,
+            "common.yaml",
+            "services:\n  base:\n    image: busybox\n    environment: [FROM_BASE=1]\n",
+        );
+        write(
+            dir,
+            "inc.yaml",
+            "services:\n  side:\n    image: side:${TAG}\nvolumes:\n  sidedata: {}\n",
+        );
         let a = write(
             dir,
             "compose.yaml",
             "name: Demo\ninclude: [inc.yaml]\nservices:\n  web:\n    extends: {file: common.yaml, service: base}\n    image: web:${TAG:-x}\n    ports: [\"${PORT}:80\"]\n    depends_on: [db]\n  db:\n    image: db\n    profiles: [extra]\n",
         );
-        let b = write(dir, "over.yaml", "services:\n  web:\n    environment:\n      B: \"2\"\n");
+        let b = write(
+            dir,
+            "over.yaml",
+            "services:\n  web:\n    environment:\n      B: \"2\"\n",
+        );
         let mut o = opts(vec![a.clone(), b]);
         o.project_name = Some("demo".into());
         o.profiles = vec!["extra".into()];

@@ -41,16 +41,25 @@ pub async fn print<E: Engine>(
     containers: &[Existing],
     opts: &LogOptions,
 ) -> Result<()> {
-    let names: Vec<String> = containers.iter().map(|c| short_name(project, &c.name)).collect();
+    let names: Vec<String> = containers
+        .iter()
+        .map(|c| short_name(project, &c.name))
+        .collect();
     // docker compose pads every name to one more than the longest (`web-1  | `).
     let width = names.iter().map(String::len).max().unwrap_or(0) + 1;
     let mut streams = Vec::new();
     let mut splitters = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let inspect = e
-            .call(Method::Get, &format!("/containers/{}/json", c.id), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/containers/{}/json", c.id),
+                Payload::None,
+            )
             .await?;
-        splitters.push(LogLines::new(inspect["Config"]["Tty"].as_bool().unwrap_or(false)));
+        splitters.push(LogLines::new(
+            inspect["Config"]["Tty"].as_bool().unwrap_or(false),
+        ));
         let mut q = vec![
             "stdout=1".to_string(),
             "stderr=1".to_string(),

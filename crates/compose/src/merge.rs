@@ -48,7 +48,11 @@ fn merge_at(base: &mut Value, over: Value, path: &mut Vec<String>) {
         }
         (Value::Array(b), Value::Array(o)) => {
             let in_service = path.len() >= 3 && path[0] == "services";
-            let key = if in_service { path[2..].join(".") } else { String::new() };
+            let key = if in_service {
+                path[2..].join(".")
+            } else {
+                String::new()
+            };
             match key.as_str() {
                 "command" | "entrypoint" | "healthcheck.test" => {
                     *b = o.into_iter().map(strip).collect();
@@ -147,7 +151,10 @@ mod tests {
         assert_eq!(web["ports"], json!([{"target": 80}, {"target": 81}]));
         assert_eq!(web["volumes"], json!([{"target": "/d", "source": "v2"}]));
         assert_eq!(web["dns"], json!(["1.1.1.1", "8.8.8.8"]));
-        assert_eq!(web["healthcheck"], json!({"test": ["CMD", "b"], "retries": 3}));
+        assert_eq!(
+            web["healthcheck"],
+            json!({"test": ["CMD", "b"], "retries": 3})
+        );
         assert_eq!(base["services"]["db"]["image"], "d");
     }
 
@@ -158,6 +165,9 @@ mod tests {
         let over = json!({"services": {"web": {"ports": {"!reset": []},
             "environment": {"!override": {"B": "2"}}}}});
         merge(&mut base, over, false);
-        assert_eq!(base, json!({"services": {"web": {"environment": {"B": "2"}}}}));
+        assert_eq!(
+            base,
+            json!({"services": {"web": {"environment": {"B": "2"}}}})
+        );
     }
 }

@@ -25,7 +25,11 @@ pub fn service(svc: &mut Value, base: &Path, env: &Environment) -> Result<(), St
     for key in ["environment", "labels", "sysctls", "annotations"] {
         if let Some(v) = m.get_mut(key) {
             let lookup = key == "environment";
-            *v = to_map(v, if lookup { Some(env) } else { None }, key != "environment");
+            *v = to_map(
+                v,
+                if lookup { Some(env) } else { None },
+                key != "environment",
+            );
         }
     }
     if let Some(Value::Array(a)) = m.get("extra_hosts") {
@@ -42,7 +46,15 @@ pub fn service(svc: &mut Value, base: &Path, env: &Environment) -> Result<(), St
             .collect();
         m.insert("extra_hosts".into(), json!(hosts));
     }
-    for key in ["dns", "dns_search", "tmpfs", "env_file", "cap_add", "cap_drop", "profiles"] {
+    for key in [
+        "dns",
+        "dns_search",
+        "tmpfs",
+        "env_file",
+        "cap_add",
+        "cap_drop",
+        "profiles",
+    ] {
         if let Some(Value::String(s)) = m.get(key) {
             let s = s.clone();
             m.insert(key.into(), json!([s]));
@@ -84,8 +96,7 @@ pub fn service(svc: &mut Value, base: &Path, env: &Environment) -> Result<(), St
     }
     if let Some(v) = m.get_mut("networks") {
         if let Value::Array(a) = v {
-            let names: Map<String, Value> =
-                a.iter().map(|n| (text(n), Value::Null)).collect();
+            let names: Map<String, Value> = a.iter().map(|n| (text(n), Value::Null)).collect();
             *v = Value::Object(names);
         }
     }
@@ -260,7 +271,10 @@ fn port(p: &Value) -> Result<Vec<Value>, String> {
     } else {
         let parts: Vec<&str> = spec.split(':').collect();
         match parts.len() {
-            3 => (Some(parts[0].to_string()), format!("{}:{}", parts[1], parts[2])),
+            3 => (
+                Some(parts[0].to_string()),
+                format!("{}:{}", parts[1], parts[2]),
+            ),
             1 | 2 => (None, spec.clone()),
             _ => return Err(bad()),
         }
@@ -448,9 +462,15 @@ mod tests {
             "secrets": ["token"],
         });
         service(&mut s, Path::new("/p"), &env).unwrap();
-        assert_eq!(s["build"], json!({"context": "/p/app", "dockerfile": "Dockerfile"}));
+        assert_eq!(
+            s["build"],
+            json!({"context": "/p/app", "dockerfile": "Dockerfile"})
+        );
         assert_eq!(s["command"], json!(["sh", "-c", "sleep 1"]));
-        assert_eq!(s["environment"], json!({"A": "1", "FROM_ENV": "e", "GONE": null}));
+        assert_eq!(
+            s["environment"],
+            json!({"A": "1", "FROM_ENV": "e", "GONE": null})
+        );
         assert_eq!(
             s["ports"],
             json!([

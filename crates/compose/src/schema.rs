@@ -6,53 +6,186 @@
 use serde_json::Value;
 
 const TOP: &[&str] = &[
-    "version", "name", "include", "services", "networks", "volumes", "secrets", "configs",
-    "models",
+    "version", "name", "include", "services", "networks", "volumes", "secrets", "configs", "models",
 ];
 
 const SERVICE: &[&str] = &[
-    "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup",
-    "cgroup_parent", "command", "configs", "container_name", "cpu_count", "cpu_percent",
-    "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares", "cpus",
-    "cpuset", "credential_spec", "depends_on", "deploy", "develop", "device_cgroup_rules",
-    "devices", "dns", "dns_opt", "dns_search", "domainname", "entrypoint", "env_file",
-    "environment", "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add",
-    "healthcheck", "hostname", "image", "init", "ipc", "isolation", "label_file", "labels",
-    "links", "logging", "mac_address", "mem_limit", "mem_reservation", "mem_swappiness",
-    "memswap_limit", "models", "network_mode", "networks", "oom_kill_disable", "oom_score_adj",
-    "pid", "pids_limit", "platform", "ports", "post_start", "pre_stop", "privileged",
-    "profiles", "provider", "pull_policy", "pull_refresh_after", "read_only", "restart",
-    "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open",
-    "stop_grace_period", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
-    "use_api_socket", "user", "userns_mode", "uts", "volumes", "volumes_from", "working_dir",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "build",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
+    "isolation",
+    "label_file",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "pull_refresh_after",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volumes",
+    "volumes_from",
+    "working_dir",
 ];
 
 const BUILD: &[&str] = &[
-    "context", "dockerfile", "dockerfile_inline", "entitlements", "args", "ssh", "labels",
-    "cache_from", "cache_to", "no_cache", "additional_contexts", "network", "provenance",
-    "sbom", "pull", "target", "shm_size", "extra_hosts", "isolation", "privileged", "secrets",
-    "tags", "ulimits", "platforms",
+    "context",
+    "dockerfile",
+    "dockerfile_inline",
+    "entitlements",
+    "args",
+    "ssh",
+    "labels",
+    "cache_from",
+    "cache_to",
+    "no_cache",
+    "additional_contexts",
+    "network",
+    "provenance",
+    "sbom",
+    "pull",
+    "target",
+    "shm_size",
+    "extra_hosts",
+    "isolation",
+    "privileged",
+    "secrets",
+    "tags",
+    "ulimits",
+    "platforms",
 ];
 const DEPLOY: &[&str] = &[
-    "mode", "endpoint_mode", "replicas", "labels", "rollback_config", "update_config",
-    "resources", "restart_policy", "placement",
+    "mode",
+    "endpoint_mode",
+    "replicas",
+    "labels",
+    "rollback_config",
+    "update_config",
+    "resources",
+    "restart_policy",
+    "placement",
 ];
 const RESOURCES: &[&str] = &["limits", "reservations"];
 const LIMITS: &[&str] = &["cpus", "memory", "pids"];
 const RESERVATIONS: &[&str] = &["cpus", "memory", "generic_resources", "devices"];
 const RESTART_POLICY: &[&str] = &["condition", "delay", "max_attempts", "window"];
 const HEALTHCHECK: &[&str] = &[
-    "disable", "interval", "retries", "test", "timeout", "start_period", "start_interval",
+    "disable",
+    "interval",
+    "retries",
+    "test",
+    "timeout",
+    "start_period",
+    "start_interval",
 ];
 const LOGGING: &[&str] = &["driver", "options"];
 const DEPENDS_ON: &[&str] = &["condition", "restart", "required"];
 const SERVICE_NETWORK: &[&str] = &[
-    "aliases", "interface_name", "ipv4_address", "ipv6_address", "link_local_ips",
-    "mac_address", "driver_opts", "priority", "gw_priority",
+    "aliases",
+    "interface_name",
+    "ipv4_address",
+    "ipv6_address",
+    "link_local_ips",
+    "mac_address",
+    "driver_opts",
+    "priority",
+    "gw_priority",
 ];
-const PORT: &[&str] = &["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"];
+const PORT: &[&str] = &[
+    "name",
+    "mode",
+    "host_ip",
+    "target",
+    "published",
+    "protocol",
+    "app_protocol",
+];
 const VOLUME_MOUNT: &[&str] = &[
-    "type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs", "image",
+    "type",
+    "source",
+    "target",
+    "read_only",
+    "consistency",
+    "bind",
+    "volume",
+    "tmpfs",
+    "image",
 ];
 const BIND: &[&str] = &["propagation", "create_host_path", "recursive", "selinux"];
 const VOLUME_OPTS: &[&str] = &["nocopy", "subpath", "labels"];
@@ -60,17 +193,37 @@ const TMPFS: &[&str] = &["size", "mode"];
 const FILE_REF: &[&str] = &["source", "target", "uid", "gid", "mode"];
 const EXTENDS: &[&str] = &["service", "file"];
 const NETWORK: &[&str] = &[
-    "name", "driver", "driver_opts", "ipam", "external", "internal", "enable_ipv4",
-    "enable_ipv6", "attachable", "labels",
+    "name",
+    "driver",
+    "driver_opts",
+    "ipam",
+    "external",
+    "internal",
+    "enable_ipv4",
+    "enable_ipv6",
+    "attachable",
+    "labels",
 ];
 const IPAM: &[&str] = &["driver", "config", "options"];
 const VOLUME: &[&str] = &["name", "driver", "driver_opts", "external", "labels"];
 const SECRET: &[&str] = &[
-    "name", "environment", "file", "external", "labels", "driver", "driver_opts",
+    "name",
+    "environment",
+    "file",
+    "external",
+    "labels",
+    "driver",
+    "driver_opts",
     "template_driver",
 ];
 const CONFIG: &[&str] = &[
-    "name", "content", "environment", "file", "external", "labels", "template_driver",
+    "name",
+    "content",
+    "environment",
+    "file",
+    "external",
+    "labels",
+    "template_driver",
 ];
 const INCLUDE: &[&str] = &["path", "env_file", "project_directory"];
 
@@ -237,6 +390,9 @@ mod tests {
             "services.w.deploy.resources.limits additional properties 'memroy' not allowed"
         );
         let bad = json!({"services": {"w": {"ports": "80:80"}}});
-        assert_eq!(validate(&bad).unwrap_err(), "services.w.ports must be a list");
+        assert_eq!(
+            validate(&bad).unwrap_err(),
+            "services.w.ports must be a list"
+        );
     }
 }

@@ -70,7 +70,12 @@ pub fn selected(project: &Project, names: &[String], no_deps: bool) -> Result<Ve
     let deps: BTreeMap<String, Vec<String>> = project
         .services
         .iter()
-        .map(|(k, v)| (k.clone(), dependencies(v).into_iter().map(|d| d.service).collect()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                dependencies(v).into_iter().map(|d| d.service).collect(),
+            )
+        })
         .collect();
     Ok(crate::graph::start_order(&deps)?
         .into_iter()
@@ -97,10 +102,13 @@ pub async fn up<E: Engine>(e: &E, project: &Project, opts: &UpOptions) -> Result
             .filter(|c| c.service == *name && !c.oneoff)
             .cloned()
             .collect();
-        let want = opts.scale.get(name).copied().unwrap_or_else(|| replicas(svc));
-        covered.extend(
-            converge(e, project, name, svc, mine, want, image_ids.get(name), opts).await?,
-        );
+        let want = opts
+            .scale
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| replicas(svc));
+        covered
+            .extend(converge(e, project, name, svc, mine, want, image_ids.get(name), opts).await?);
     }
     if opts.wait {
         let deadline = opts.wait_timeout.map(|t| Instant::now() + t);
@@ -144,10 +152,15 @@ async fn orphans<E: Engine>(
 
 /// Creates the project's networks that the services use and the daemon lacks; an external
 /// network must exist.
-pub async fn ensure_networks<E: Engine>(e: &E, project: &Project, services: &[String]) -> Result<()> {
+pub async fn ensure_networks<E: Engine>(
+    e: &E,
+    project: &Project,
+    services: &[String],
+) -> Result<()> {
     let mut used = BTreeSet::new();
     for s in services {
-        for k in project.service(s)?
+        for k in project
+            .service(s)?
             .get("networks")
             .and_then(Value::as_object)
             .into_iter()
@@ -158,10 +171,16 @@ pub async fn ensure_networks<E: Engine>(e: &E, project: &Project, services: &[St
         }
     }
     for key in used {
-        let Some(def) = project.networks.get(&key) else { continue };
+        let Some(def) = project.networks.get(&key) else {
+            continue;
+        };
         let name = project.network_name(&key);
         let found = e
-            .call(Method::Get, &format!("/networks/{}", enc(&name)), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/networks/{}", enc(&name)),
+                Payload::None,
+            )
             .await;
         match found {
             Ok(_) => continue,
@@ -174,8 +193,11 @@ pub async fn ensure_networks<E: Engine>(e: &E, project: &Project, services: &[St
             )));
         }
         progress("Network", &name, "Creating");
-        let mut lbls: serde_json::Map<String, Value> =
-            def.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut lbls: serde_json::Map<String, Value> = def
+            .get("labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         lbls.insert(labels::NETWORK.into(), json!(key));
         lbls.insert(labels::PROJECT.into(), json!(project.name));
         lbls.insert(labels::VERSION.into(), json!(labels::COMPOSE_VERSION));
@@ -216,10 +238,15 @@ pub async fn ensure_networks<E: Engine>(e: &E, project: &Project, services: &[St
 
 /// Creates the named volumes the services mount and the daemon lacks; an external volume must
 /// exist.
-pub async fn ensure_volumes<E: Engine>(e: &E, project: &Project, services: &[String]) -> Result<()> {
+pub async fn ensure_volumes<E: Engine>(
+    e: &E,
+    project: &Project,
+    services: &[String],
+) -> Result<()> {
     let mut used = BTreeSet::new();
     for s in services {
-        for v in project.service(s)?
+        for v in project
+            .service(s)?
             .get("volumes")
             .and_then(Value::as_array)
             .into_iter()
@@ -233,10 +260,16 @@ pub async fn ensure_volumes<E: Engine>(e: &E, project: &Project, services: &[Str
         }
     }
     for key in used {
-        let Some(def) = project.volumes.get(&key) else { continue };
+        let Some(def) = project.volumes.get(&key) else {
+            continue;
+        };
         let name = project.volume_name(&key);
         match e
-            .call(Method::Get, &format!("/volumes/{}", enc(&name)), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/volumes/{}", enc(&name)),
+                Payload::None,
+            )
             .await
         {
             Ok(_) => continue,
@@ -249,8 +282,11 @@ pub async fn ensure_volumes<E: Engine>(e: &E, project: &Project, services: &[Str
             )));
         }
         progress("Volume", &format!("\"{name}\""), "Creating");
-        let mut lbls: serde_json::Map<String, Value> =
-            def.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut lbls: serde_json::Map<String, Value> = def
+            .get("labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         lbls.insert(labels::VOLUME.into(), json!(key));
         lbls.insert(labels::PROJECT.into(), json!(project.name));
         lbls.insert(labels::VERSION.into(), json!(labels::COMPOSE_VERSION));
@@ -446,7 +482,8 @@ fn files_tar(files: &[crate::container::Injected]) -> Result<Vec<u8>> {
         h.set_size(f.content.len() as u64);
         h.set_mode(f.mode);
         h.set_cksum();
-        b.append_data(&mut h, rel, f.content.as_slice()).map_err(io)?;
+        b.append_data(&mut h, rel, f.content.as_slice())
+            .map_err(io)?;
     }
     b.into_inner().map_err(io)
 }
@@ -556,7 +593,11 @@ async fn wait_dependencies<E: Engine>(
 async fn wait_healthy<E: Engine>(e: &E, c: &Existing, deadline: Option<Instant>) -> Result<()> {
     loop {
         let v = e
-            .call(Method::Get, &format!("/containers/{}/json", c.id), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/containers/{}/json", c.id),
+                Payload::None,
+            )
             .await?;
         let state = &v["State"];
         let health = state["Health"]["Status"].as_str().unwrap_or("");
@@ -602,7 +643,11 @@ async fn wait_ready<E: Engine>(
 ) -> Result<()> {
     loop {
         let v = e
-            .call(Method::Get, &format!("/containers/{}/json", c.id), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/containers/{}/json", c.id),
+                Payload::None,
+            )
             .await?;
         if v["State"]["Health"].is_object() {
             wait_healthy(e, c, deadline).await?;
@@ -625,7 +670,10 @@ async fn wait_ready<E: Engine>(
             )));
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::Failed(format!("timeout waiting for container {}", c.name)));
+            return Err(Error::Failed(format!(
+                "timeout waiting for container {}",
+                c.name
+            )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -26,7 +26,11 @@ pub struct DownOptions {
 }
 
 /// The containers of the named services (all services when none), one-off ones excluded.
-async fn of_services<E: Engine>(e: &E, project: &Project, names: &[String]) -> Result<Vec<Existing>> {
+async fn of_services<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<Existing>> {
     for n in names {
         if !project.services.contains_key(n) && !project.disabled.contains(n) {
             return Err(Error::NotFound(format!("no such service: {n}")));
@@ -45,7 +49,10 @@ fn ordered(project: &Project, list: Vec<Existing>) -> Vec<Existing> {
     let mut list = list;
     list.sort_by_key(|c| {
         (
-            order.iter().position(|s| *s == c.service).unwrap_or(usize::MAX),
+            order
+                .iter()
+                .position(|s| *s == c.service)
+                .unwrap_or(usize::MAX),
             c.service.clone(),
             c.number,
         )
@@ -58,7 +65,9 @@ fn ordered(project: &Project, list: Vec<Existing>) -> Vec<Existing> {
 pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<()> {
     let all = containers(e, &project.name).await?;
     let known = |c: &Existing| {
-        c.oneoff || project.services.contains_key(&c.service) || project.disabled.contains(&c.service)
+        c.oneoff
+            || project.services.contains_key(&c.service)
+            || project.disabled.contains(&c.service)
     };
     let (mine, orphans): (Vec<Existing>, Vec<Existing>) = all.into_iter().partition(known);
     let mut list = ordered(project, mine);
@@ -73,16 +82,28 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
     }
     // In parallel, as docker compose does: each stop may wait out its grace period.
     try_join_all(list.iter().map(|c| stop_container(e, c, opts.timeout))).await?;
-    try_join_all(list.iter().map(|c| remove_container(e, c, opts.timeout, opts.volumes))).await?;
+    try_join_all(
+        list.iter()
+            .map(|c| remove_container(e, c, opts.timeout, opts.volumes)),
+    )
+    .await?;
     let filter = enc(&labels::project_filter(&project.name));
     let nets = e
-        .call(Method::Get, &format!("/networks?filters={filter}"), Payload::None)
+        .call(
+            Method::Get,
+            &format!("/networks?filters={filter}"),
+            Payload::None,
+        )
         .await?;
     for n in nets.as_array().into_iter().flatten() {
         let name = n["Name"].as_str().unwrap_or_default();
         progress("Network", name, "Removing");
         match e
-            .call(Method::Delete, &format!("/networks/{}", enc(name)), Payload::None)
+            .call(
+                Method::Delete,
+                &format!("/networks/{}", enc(name)),
+                Payload::None,
+            )
             .await
         {
             Ok(_) => progress("Network", name, "Removed"),
@@ -92,13 +113,21 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
     }
     if opts.volumes {
         let vols = e
-            .call(Method::Get, &format!("/volumes?filters={filter}"), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/volumes?filters={filter}"),
+                Payload::None,
+            )
             .await?;
         for v in vols["Volumes"].as_array().into_iter().flatten() {
             let name = v["Name"].as_str().unwrap_or_default();
             progress("Volume", name, "Removing");
             match e
-                .call(Method::Delete, &format!("/volumes/{}", enc(name)), Payload::None)
+                .call(
+                    Method::Delete,
+                    &format!("/volumes/{}", enc(name)),
+                    Payload::None,
+                )
                 .await
             {
                 Ok(_) => progress("Volume", name, "Removed"),
@@ -109,7 +138,9 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
     }
     if let Some(rmi) = &opts.rmi {
         if rmi != "all" && rmi != "local" {
-            return Err(Error::Invalid(format!("invalid --rmi option {rmi:?}: all or local")));
+            return Err(Error::Invalid(format!(
+                "invalid --rmi option {rmi:?}: all or local"
+            )));
         }
         let mut done = BTreeSet::new();
         for (name, svc) in &project.services {
@@ -123,7 +154,11 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             }
             progress("Image", &image, "Removing");
             match e
-                .call(Method::Delete, &format!("/images/{}", enc(&image)), Payload::None)
+                .call(
+                    Method::Delete,
+                    &format!("/images/{}", enc(&image)),
+                    Payload::None,
+                )
                 .await
             {
                 Ok(_) => progress("Image", &image, "Removed"),
@@ -139,7 +174,9 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
 pub async fn start<E: Engine>(e: &E, project: &Project, names: &[String]) -> Result<()> {
     let list = ordered(project, of_services(e, project, names).await?);
     if list.is_empty() {
-        return Err(Error::NotFound("service(s) have no container to start; run up first".into()));
+        return Err(Error::NotFound(
+            "service(s) have no container to start; run up first".into(),
+        ));
     }
     for mut c in list {
         if !c.running() {
@@ -267,7 +304,11 @@ pub async fn top<E: Engine>(
             continue;
         }
         let v = e
-            .call(Method::Get, &format!("/containers/{}/top", c.id), Payload::None)
+            .call(
+                Method::Get,
+                &format!("/containers/{}/top", c.id),
+                Payload::None,
+            )
             .await?;
         out.push((c.name, v));
     }

@@ -355,7 +355,8 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_the_core_schema() {
-        let v = one("a: yes\nb: 3\nc: 3.5\nd: '3'\ne: ~\nf: true\ng: 0x10\nh: 1.10\ni: python:3.10\n");
+        let v =
+            one("a: yes\nb: 3\nc: 3.5\nd: '3'\ne: ~\nf: true\ng: 0x10\nh: 1.10\ni: python:3.10\n");
         assert_eq!(
             v,
             json!({"a":"yes","b":3,"c":3.5,"d":"3","e":null,"f":true,"g":16,"h":1.1,"i":"python:3.10"})
@@ -370,9 +371,12 @@ mod tests {
 
     #[test]
     fn errors_carry_line_and_column() {
-        let e = parse("services:\n  web:\n    image: a\n   bad\n", Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "services:\n  web:\n    image: a\n   bad\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("c.yaml: yaml: line 4, column"), "{e}");
         let e = parse("a: 1\nb: 2\na: 3\n", Path::new("c.yaml"))
             .unwrap_err()
@@ -386,7 +390,10 @@ mod tests {
     #[test]
     fn tags_are_kept_for_the_merge() {
         let v = one("a: !reset []\nb: !override {x: 1}\n");
-        assert_eq!(v, json!({"a": {"!reset": []}, "b": {"!override": {"x": 1}}}));
+        assert_eq!(
+            v,
+            json!({"a": {"!reset": []}, "b": {"!override": {"x": 1}}})
+        );
     }
 
     #[test]

@@ -143,7 +143,13 @@ impl Daemon {
         });
     }
 
-    async fn check_loop(self: Arc<Self>, id: String, generation: u64, hc: HealthConfig, test: Vec<String>) {
+    async fn check_loop(
+        self: Arc<Self>,
+        id: String,
+        generation: u64,
+        hc: HealthConfig,
+        test: Vec<String>,
+    ) {
         let interval = duration(hc.interval, DEFAULT_INTERVAL);
         let timeout = duration(hc.timeout, DEFAULT_TIMEOUT);
         let start_period = duration(hc.start_period, Duration::ZERO);

@@ -1133,7 +1133,9 @@ fn merged_healthcheck(
     image: &Value,
 ) -> Option<bollard_stubs::models::HealthConfig> {
     let from_image: Option<bollard_stubs::models::HealthConfig> =
-        serde_json::from_value(image.clone()).ok().filter(|_| image.is_object());
+        serde_json::from_value(image.clone())
+            .ok()
+            .filter(|_| image.is_object());
     let Some(own) = own else {
         return from_image;
     };

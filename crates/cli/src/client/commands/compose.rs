@@ -403,23 +403,20 @@ fn to_compose(e: anyhow::Error) -> compose::Error {
 }
 
 impl compose::Engine for Api<'_> {
-    fn call(
+    async fn call(
         &self,
         m: compose::Method,
         path: &str,
         body: compose::Payload,
-    ) -> impl Future<Output = compose::Result<Value>> {
-        async move {
-            let (b, headers) = payload(body);
-            let headers: Vec<(&str, String)> = headers.into_iter().collect();
-            let reply = self
-                .0
-                .call_with(method(m), path, b, &headers)
-                .await
-                .map_err(to_compose)?;
-            // Some answers are not JSON (an empty body, the archive upload's).
-            Ok(reply.json().unwrap_or(Value::Null))
-        }
+    ) -> compose::Result<Value> {
+        let (b, headers) = payload(body);
+        let reply = self
+            .0
+            .call_with(method(m), path, b, &headers)
+            .await
+            .map_err(to_compose)?;
+        // Some answers are not JSON (an empty body, the archive upload's).
+        Ok(reply.json().unwrap_or(Value::Null))
     }
 
     fn stream(
@@ -881,8 +878,9 @@ fn config(a: &ComposeArgs, cf: &ConfigArgs) -> Result<()> {
         compose::to_yaml(&p.to_value())
     };
     match &cf.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| anyhow!("writing {}: {e}", path.display())),
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        }
         None => {
             print!("{text}");
             Ok(())
@@ -933,9 +931,9 @@ async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> 
     let tty = !r.no_tty && !r.detach && stream::stdin_is_tty();
     let interactive = r.interactive && !r.detach;
     let entrypoint = match &r.entrypoint {
-        Some(e) => Some(
-            compose::split_shell(e).map_err(|m| anyhow!("invalid --entrypoint {e:?}: {m}"))?,
-        ),
+        Some(e) => {
+            Some(compose::split_shell(e).map_err(|m| anyhow!("invalid --entrypoint {e:?}: {m}"))?)
+        }
         None => None,
     };
     let opts = compose::RunOptions {
