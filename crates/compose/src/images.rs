@@ -45,47 +45,42 @@ pub fn split_reference(image: &str) -> (String, String) {
 
 /// Pulls one service's image.
 pub async fn pull<E: Engine>(e: &E, service: &str, image: &str) -> Result<()> {
-    progress("", service, "Pulling");
     let (name, tag) = split_reference(image);
     let path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));
-    let auth = e.registry_auth(image);
-    let s = e
-        .stream(
-            Method::Post,
-            &path,
-            Payload::None,
-            &[("X-Registry-Auth", auth)],
-        )
-        .await?;
-    each_message(s, |_| {}).await.map_err(|err| {
-        Error::Failed(format!(
-            "failed to pull image {image} for service {service}: {err}"
-        ))
-    })?;
-    progress("", service, "Pulled");
-    Ok(())
+    transfer(e, service, image, &path, ("pull", "Pulling", "Pulled")).await
 }
 
 /// Pushes one service's image.
 pub async fn push<E: Engine>(e: &E, service: &str, image: &str) -> Result<()> {
-    progress("", service, "Pushing");
     let (name, tag) = split_reference(image);
     let path = format!("/images/{}/push?tag={}", enc(&name), enc(&tag));
+    transfer(e, service, image, &path, ("push", "Pushing", "Pushed")).await
+}
+
+/// A pull or push with the registry's credentials, its stream read to the end.
+async fn transfer<E: Engine>(
+    e: &E,
+    service: &str,
+    image: &str,
+    path: &str,
+    (verb, doing, done): (&str, &str, &str),
+) -> Result<()> {
+    progress("", service, doing);
     let auth = e.registry_auth(image);
     let s = e
         .stream(
             Method::Post,
-            &path,
+            path,
             Payload::None,
             &[("X-Registry-Auth", auth)],
         )
         .await?;
     each_message(s, |_| {}).await.map_err(|err| {
         Error::Failed(format!(
-            "failed to push image {image} for service {service}: {err}"
+            "failed to {verb} image {image} for service {service}: {err}"
         ))
     })?;
-    progress("", service, "Pushed");
+    progress("", service, done);
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::interpolate::{self, Environment};
 use crate::normalize::{self, text};
-use crate::project::{dependencies, replicas, Project};
+use crate::project::{dependencies, named_volumes, replicas, Project};
 use crate::{dotenv, graph, merge, schema, yaml};
 
 /// The files docker compose looks for, in its order of preference.
@@ -570,20 +570,11 @@ fn check(p: &Project) -> Result<()> {
                 )));
             }
         }
-        for v in svc
-            .get("volumes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if v.get("type").map(text).as_deref() == Some("volume") {
-                if let Some(src) = v.get("source").map(text).filter(|s| !s.is_empty()) {
-                    if !p.volumes.contains_key(&src) {
-                        return Err(invalid(format!(
-                            "service {name:?} refers to undefined volume {src}"
-                        )));
-                    }
-                }
+        for src in named_volumes(svc) {
+            if !p.volumes.contains_key(&src) {
+                return Err(invalid(format!(
+                    "service {name:?} refers to undefined volume {src}"
+                )));
             }
         }
         for (key, section) in [("secrets", &p.secrets), ("configs", &p.configs)] {

@@ -142,6 +142,17 @@ pub fn dependencies(svc: &Value) -> Vec<Dependency> {
         .collect()
 }
 
+/// The named volumes a service mounts (the keys of the top-level `volumes`).
+pub fn named_volumes(svc: &Value) -> Vec<String> {
+    svc.get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("type").map(text).as_deref() == Some("volume"))
+        .filter_map(|v| v.get("source").map(text).filter(|s| !s.is_empty()))
+        .collect()
+}
+
 /// Whether the daemon's value is true or a YAML truthy string.
 pub fn flag(v: Option<&Value>) -> bool {
     match v {

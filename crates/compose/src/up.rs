@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::images::{self, BuildOptions};
 use crate::labels;
 use crate::normalize::text;
-use crate::project::{dependencies, flag, replicas, Project};
+use crate::project::{dependencies, flag, named_volumes, replicas, Project};
 use crate::state::{containers, progress, Existing};
 
 /// `up`'s flags.
@@ -175,17 +175,8 @@ pub async fn ensure_networks<E: Engine>(
             continue;
         };
         let name = project.network_name(&key);
-        let found = e
-            .call(
-                Method::Get,
-                &format!("/networks/{}", enc(&name)),
-                Payload::None,
-            )
-            .await;
-        match found {
-            Ok(_) => continue,
-            Err(err) if !err.is_not_found() => return Err(err),
-            Err(_) => {}
+        if exists(e, &format!("/networks/{}", enc(&name))).await? {
+            continue;
         }
         if flag(def.get("external")) {
             return Err(Error::NotFound(format!(
@@ -193,14 +184,7 @@ pub async fn ensure_networks<E: Engine>(
             )));
         }
         progress("Network", &name, "Creating");
-        let mut lbls: serde_json::Map<String, Value> = def
-            .get("labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        lbls.insert(labels::NETWORK.into(), json!(key));
-        lbls.insert(labels::PROJECT.into(), json!(project.name));
-        lbls.insert(labels::VERSION.into(), json!(labels::COMPOSE_VERSION));
+        let lbls = resource_labels(def, labels::NETWORK, &key, &project.name);
         let mut body = json!({
             "Name": name,
             "CheckDuplicate": true,
@@ -245,36 +229,15 @@ pub async fn ensure_volumes<E: Engine>(
 ) -> Result<()> {
     let mut used = BTreeSet::new();
     for s in services {
-        for v in project
-            .service(s)?
-            .get("volumes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if v.get("type").map(text).as_deref() == Some("volume") {
-                if let Some(src) = v.get("source").map(text).filter(|s| !s.is_empty()) {
-                    used.insert(src);
-                }
-            }
-        }
+        used.extend(named_volumes(project.service(s)?));
     }
     for key in used {
         let Some(def) = project.volumes.get(&key) else {
             continue;
         };
         let name = project.volume_name(&key);
-        match e
-            .call(
-                Method::Get,
-                &format!("/volumes/{}", enc(&name)),
-                Payload::None,
-            )
-            .await
-        {
-            Ok(_) => continue,
-            Err(err) if !err.is_not_found() => return Err(err),
-            Err(_) => {}
+        if exists(e, &format!("/volumes/{}", enc(&name))).await? {
+            continue;
         }
         if flag(def.get("external")) {
             return Err(Error::NotFound(format!(
@@ -282,14 +245,7 @@ pub async fn ensure_volumes<E: Engine>(
             )));
         }
         progress("Volume", &format!("\"{name}\""), "Creating");
-        let mut lbls: serde_json::Map<String, Value> = def
-            .get("labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        lbls.insert(labels::VOLUME.into(), json!(key));
-        lbls.insert(labels::PROJECT.into(), json!(project.name));
-        lbls.insert(labels::VERSION.into(), json!(labels::COMPOSE_VERSION));
+        let lbls = resource_labels(def, labels::VOLUME, &key, &project.name);
         let body = json!({
             "Name": name,
             "Driver": def.get("driver").map(text).unwrap_or_else(|| "local".into()),
@@ -301,6 +257,28 @@ pub async fn ensure_volumes<E: Engine>(
         progress("Volume", &format!("\"{name}\""), "Created");
     }
     Ok(())
+}
+
+/// Whether the daemon has the object at `path` (a network, a volume).
+async fn exists<E: Engine>(e: &E, path: &str) -> Result<bool> {
+    match e.call(Method::Get, path, Payload::None).await {
+        Ok(_) => Ok(true),
+        Err(err) if err.is_not_found() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// A network's or volume's own labels with docker compose's.
+fn resource_labels(def: &Value, kind: &str, key: &str, project: &str) -> Value {
+    let mut lbls = def
+        .get("labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    lbls.insert(kind.into(), json!(key));
+    lbls.insert(labels::PROJECT.into(), json!(project));
+    lbls.insert(labels::VERSION.into(), json!(labels::COMPOSE_VERSION));
+    Value::Object(lbls)
 }
 
 /// Builds or pulls what each service needs; returns each service's image id.
@@ -505,15 +483,26 @@ pub async fn stop_container<E: Engine>(e: &E, c: &Existing, timeout: Option<u32>
     if !c.running() {
         return Ok(());
     }
-    progress("Container", &c.name, "Stopping");
+    timed(e, c, "stop", timeout, ("Stopping", "Stopped")).await
+}
+
+/// `POST /containers/{id}/{action}?t=…` between two progress lines.
+pub async fn timed<E: Engine>(
+    e: &E,
+    c: &Existing,
+    action: &str,
+    timeout: Option<u32>,
+    (doing, done): (&str, &str),
+) -> Result<()> {
+    progress("Container", &c.name, doing);
     let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
     e.call(
         Method::Post,
-        &format!("/containers/{}/stop{t}", c.id),
+        &format!("/containers/{}/{action}{t}", c.id),
         Payload::None,
     )
     .await?;
-    progress("Container", &c.name, "Stopped");
+    progress("Container", &c.name, done);
     Ok(())
 }
 

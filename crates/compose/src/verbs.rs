@@ -97,19 +97,7 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
         .await?;
     for n in nets.as_array().into_iter().flatten() {
         let name = n["Name"].as_str().unwrap_or_default();
-        progress("Network", name, "Removing");
-        match e
-            .call(
-                Method::Delete,
-                &format!("/networks/{}", enc(name)),
-                Payload::None,
-            )
-            .await
-        {
-            Ok(_) => progress("Network", name, "Removed"),
-            Err(err) if err.is_not_found() => progress("Network", name, "Removed"),
-            Err(err) => eprintln!(" Network {name}  Error: {err}"),
-        }
+        remove_named(e, "Network", name, &format!("/networks/{}", enc(name))).await;
     }
     if opts.volumes {
         let vols = e
@@ -121,19 +109,7 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             .await?;
         for v in vols["Volumes"].as_array().into_iter().flatten() {
             let name = v["Name"].as_str().unwrap_or_default();
-            progress("Volume", name, "Removing");
-            match e
-                .call(
-                    Method::Delete,
-                    &format!("/volumes/{}", enc(name)),
-                    Payload::None,
-                )
-                .await
-            {
-                Ok(_) => progress("Volume", name, "Removed"),
-                Err(err) if err.is_not_found() => progress("Volume", name, "Removed"),
-                Err(err) => eprintln!(" Volume {name}  Error: {err}"),
-            }
+            remove_named(e, "Volume", name, &format!("/volumes/{}", enc(name))).await;
         }
     }
     if let Some(rmi) = &opts.rmi {
@@ -152,22 +128,21 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             if !done.insert(image.clone()) {
                 continue;
             }
-            progress("Image", &image, "Removing");
-            match e
-                .call(
-                    Method::Delete,
-                    &format!("/images/{}", enc(&image)),
-                    Payload::None,
-                )
-                .await
-            {
-                Ok(_) => progress("Image", &image, "Removed"),
-                Err(err) if err.is_not_found() => {}
-                Err(err) => eprintln!(" Image {image}  Error: {err}"),
-            }
+            remove_named(e, "Image", &image, &format!("/images/{}", enc(&image))).await;
         }
     }
     Ok(())
+}
+
+/// Removes a network, volume or image, saying so; a failure is reported and `down` goes on
+/// (another project's container may still use a shared network).
+async fn remove_named<E: Engine>(e: &E, kind: &str, name: &str, path: &str) {
+    progress(kind, name, "Removing");
+    match e.call(Method::Delete, path, Payload::None).await {
+        Ok(_) => progress(kind, name, "Removed"),
+        Err(err) if err.is_not_found() => progress(kind, name, "Removed"),
+        Err(err) => eprintln!(" {kind} {name}  Error: {err}"),
+    }
 }
 
 /// `start`: the services' existing containers, dependencies first.
@@ -206,15 +181,7 @@ pub async fn restart<E: Engine>(
     timeout: Option<u32>,
 ) -> Result<()> {
     for c in ordered(project, of_services(e, project, names).await?) {
-        progress("Container", &c.name, "Restarting");
-        let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-        e.call(
-            Method::Post,
-            &format!("/containers/{}/restart{t}", c.id),
-            Payload::None,
-        )
-        .await?;
-        progress("Container", &c.name, "Started");
+        up::timed(e, &c, "restart", timeout, ("Restarting", "Started")).await?;
     }
     Ok(())
 }

@@ -280,15 +280,7 @@ fn write_seq(out: &mut String, a: &[Value], indent: usize) {
                 out.push(' ');
                 out.push_str(first.trim_start());
             }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push('\n');
-                write_seq(out, inner, indent + 2);
-            }
-            other => {
-                out.push(' ');
-                out.push_str(&scalar(other));
-                out.push('\n');
-            }
+            other => write_child(out, other, indent),
         }
     }
 }

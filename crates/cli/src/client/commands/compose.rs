@@ -635,26 +635,7 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
             let p = project(&a, &t.services, true)?;
             for (name, v) in compose::top(&api, &p, &t.services).await? {
                 println!("{name}");
-                let mut out = String::new();
-                let titles: Vec<&str> = v["Titles"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                out.push_str(&titles.join("\t"));
-                out.push('\n');
-                for row in v["Processes"].as_array().into_iter().flatten() {
-                    let cells: Vec<&str> = row
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
-                    out.push_str(&cells.join("\t"));
-                    out.push('\n');
-                }
-                println!("{}", format::tabwrite(&out));
+                println!("{}", container::top_table(&v));
             }
             Ok(())
         }

@@ -1124,6 +1124,12 @@ async fn top(c: &Client, a: TopArgs) -> Result<()> {
         &[("ps_args", a.ps_args.join(" "))],
     );
     let v = c.get_json(&path).await?;
+    print!("{}", top_table(&v));
+    Ok(())
+}
+
+/// `GET /containers/{id}/top`'s answer as docker's table.
+pub fn top_table(v: &Value) -> String {
     let mut out = String::new();
     let titles: Vec<&str> = v["Titles"]
         .as_array()
@@ -1143,8 +1149,7 @@ async fn top(c: &Client, a: TopArgs) -> Result<()> {
         out.push_str(&cells.join("\t"));
         out.push('\n');
     }
-    print!("{}", format::tabwrite(&out));
-    Ok(())
+    format::tabwrite(&out)
 }
 
 const STATS_HEADERS: &[(&str, &str)] = &[
