@@ -69,3 +69,12 @@ pub async fn containers<E: Engine>(e: &E, project: &str) -> Result<Vec<Existing>
 pub fn progress(kind: &str, name: &str, status: &str) {
     eprintln!(" {kind} {name}  {status}");
 }
+
+/// docker compose's warning about containers of services no longer in the files.
+pub fn warn_orphans<'a>(orphans: impl IntoIterator<Item = &'a Existing>) {
+    let names: Vec<&str> = orphans.into_iter().map(|c| c.name.as_str()).collect();
+    eprintln!(
+        "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+        names.join(" ")
+    );
+}

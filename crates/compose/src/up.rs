@@ -18,7 +18,7 @@ use crate::images::{self, BuildOptions};
 use crate::labels;
 use crate::normalize::text;
 use crate::project::{dependencies, flag, named_volumes, replicas, Project};
-use crate::state::{containers, progress, Existing};
+use crate::state::{containers, progress, warn_orphans, Existing};
 
 /// `up`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -137,11 +137,7 @@ async fn orphans<E: Engine>(
         return Ok(());
     }
     if !remove {
-        let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
-        eprintln!(
-            "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-            names.join(" ")
-        );
+        warn_orphans(orphans);
         return Ok(());
     }
     for c in orphans {

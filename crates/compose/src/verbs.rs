@@ -74,11 +74,7 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
     if opts.remove_orphans || project.services.is_empty() {
         list.extend(orphans);
     } else if !orphans.is_empty() {
-        let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
-        eprintln!(
-            "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-            names.join(" ")
-        );
+        crate::state::warn_orphans(orphans.iter());
     }
     // In parallel, as docker compose does: each stop may wait out its grace period.
     try_join_all(list.iter().map(|c| stop_container(e, c, opts.timeout))).await?;
