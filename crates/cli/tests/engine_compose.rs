@@ -94,6 +94,21 @@ secrets:
     file: ./token.txt
 "#;
 
+/// A second file berth compose merges over the first (`-f compose.yaml -f extra.yaml`): a
+/// config given inline, written into web before it starts, and a label.
+const EXTRA: &str = r#"
+services:
+  web:
+    configs:
+      - source: motd
+        target: /etc/motd
+    labels:
+      tier: front
+configs:
+  motd:
+    content: "welcome to ${GREETING}"
+"#;
+
 /// A project directory with the application, its `.env` and secret.
 struct App {
     dir: PathBuf,
@@ -107,6 +122,7 @@ impl App {
         let dir = d.dir.join("app");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("compose.yaml"), APP).unwrap();
+        std::fs::write(dir.join("extra.yaml"), EXTRA).unwrap();
         std::fs::write(dir.join("token.txt"), "s3cret-token\n").unwrap();
         let port = free_port();
         let app = App { dir, name, port };
@@ -123,7 +139,15 @@ impl App {
     }
 
     fn compose(&self, d: &Daemon, args: &[&str]) -> Output {
-        let mut c = d.berth_cmd(&["compose", "-p", &self.name]);
+        let mut c = d.berth_cmd(&[
+            "compose",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "extra.yaml",
+            "-p",
+            &self.name,
+        ]);
         c.args(args).current_dir(&self.dir);
         run(c)
     }
@@ -293,6 +317,10 @@ fn compose_application_up_idempotent_recreate_down() {
     assert_eq!(out(&o).trim(), "67108864");
     let o = app.compose(&d, &["exec", "-T", "web", "sh", "-c", "echo x > /data/x"]);
     assert!(!o.status.success(), "the read-only volume was written");
+    // The second file's config (its content interpolated) and label.
+    let o = app.compose_ok(&d, &["exec", "-T", "web", "cat", "/etc/motd"]);
+    assert_eq!(out(&o), "welcome to hello");
+    assert_eq!(labels["tier"], "front");
 
     // A one-off container, removed after.
     let o = app.compose_ok(&d, &["run", "--rm", "-T", "worker", "echo", "one-off"]);
@@ -342,6 +370,15 @@ fn compose_application_up_idempotent_recreate_down() {
         "web was not recreated"
     );
     assert!(app.get().contains("changed starts=1"));
+
+    // --force-recreate recreates every container.
+    let before = ids(&app, &d);
+    app.compose_ok(&d, &["up", "-d", "--force-recreate", "worker", "client"]);
+    let after = ids(&app, &d);
+    for n in ["client-1", "worker-1", "worker-2"] {
+        let name = format!("{p}-{n}");
+        assert_ne!(id_of(&after, &name), id_of(&before, &name), "{n} was kept");
+    }
 
     // --scale down to one worker.
     app.compose_ok(&d, &["up", "-d", "--scale", "worker=1"]);
@@ -418,6 +455,36 @@ fn compose_attached_up_streams_prefixed_logs() {
     assert!(text.contains("Attaching to hello-1"), "{text}");
     assert!(text.contains("hello-1  | hi-from-attached"), "{text}");
     assert!(text.contains("hello-1 exited with code 0"), "{text}");
+
+    // Ctrl-C stops what an attached up started.
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  hello:\n    image: busybox:e2e\n    init: true\n    command: [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    let mut c = d.berth_cmd(&["compose", "-p", &name, "up"]);
+    c.current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = d.api_json("GET", &format!("/containers/{name}-hello-1/json"), None);
+        if v["State"]["Running"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hello never ran: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(err(&o).contains("Gracefully stopping..."), "{}", err(&o));
+    let (_, v) = d.api_json("GET", &format!("/containers/{name}-hello-1/json"), None);
+    assert_eq!(v["State"]["Status"], "exited", "{v}");
+
     let mut c = d.berth_cmd(&["compose", "-p", &name, "down"]);
     c.current_dir(&dir);
     assert!(run(c).status.success());

@@ -337,7 +337,10 @@ async fn converge<E: Engine>(
         }
         numbers.insert(c.number);
         let stale = c.config_hash != hash || image_id.is_some_and(|id| *id != c.image_id);
-        if (opts.force_recreate || stale) && !opts.no_recreate {
+        // As docker compose: --force-recreate covers the named services, not what they need.
+        let forced = opts.force_recreate
+            && (opts.services.is_empty() || opts.services.iter().any(|s| s == name));
+        if (forced || stale) && !opts.no_recreate {
             progress("Container", &c.name, "Recreate");
             stop_container(e, &c, opts.timeout).await?;
             e.call(
