@@ -267,7 +267,9 @@ impl Daemon {
             Ok(ch) => ch,
             Err(e) => return failed(format!("running the probe: {e}"), -1),
         };
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
+        let _ = std::fs::remove_file(&file);
+        match result {
             Ok(Ok(out)) => {
                 let mut text = out.stdout;
                 text.extend_from_slice(&out.stderr);
