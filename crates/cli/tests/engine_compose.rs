@@ -576,6 +576,8 @@ fn docker_compose_v1_runs_the_same_file_against_berth() {
         out(&o)
     };
     ok(&["up", "-d"]);
+    // A second up finds everything as it wants it (the network's options included).
+    ok(&["up", "-d"]);
     let ps = ok(&["ps"]);
     assert!(
         ps.contains(&format!("{p}_web_1")) && ps.contains("Up"),

@@ -1124,8 +1124,6 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one
-/// that cannot be run, else 125 — what dockerd derives from the runtime's message.
 /// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
 /// them (a request without a test keeps the image's test and takes its own timings).
 fn merged_healthcheck(
@@ -1153,6 +1151,8 @@ fn merged_healthcheck(
     })
 }
 
+/// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one
+/// that cannot be run, else 125 — what dockerd derives from the runtime's message.
 pub fn exit_code_for_start_error(msg: &str) -> i32 {
     if msg.contains("not found") || msg.to_ascii_lowercase().contains("no such file") {
         127
