@@ -85,6 +85,10 @@ services:
     image: busybox:e2e
     init: true
     command: ["sleep", "100000"]
+    user: "65534"
+    working_dir: /tmp
+    cpus: 0.5
+    restart: unless-stopped
     deploy:
       replicas: 2
 volumes:
@@ -317,6 +321,24 @@ fn compose_application_up_idempotent_recreate_down() {
     assert_eq!(out(&o).trim(), "67108864");
     let o = app.compose(&d, &["exec", "-T", "web", "sh", "-c", "echo x > /data/x"]);
     assert!(!o.status.success(), "the read-only volume was written");
+    // user, working_dir, the short cpus, restart.
+    let o = app.compose_ok(
+        &d,
+        &[
+            "exec",
+            "-T",
+            "--index",
+            "2",
+            "worker",
+            "sh",
+            "-c",
+            "id -u; pwd",
+        ],
+    );
+    assert_eq!(out(&o), "65534\n/tmp\n");
+    let (_, w) = d.api_json("GET", &format!("/containers/{p}-worker-2/json"), None);
+    assert_eq!(w["HostConfig"]["NanoCpus"], 500_000_000);
+    assert_eq!(w["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
     // The second file's config (its content interpolated) and label.
     let o = app.compose_ok(&d, &["exec", "-T", "web", "cat", "/etc/motd"]);
     assert_eq!(out(&o), "welcome to hello");
@@ -427,13 +449,15 @@ fn compose_application_up_idempotent_recreate_down() {
     app.compose_ok(&d, &["up", "-d", "--wait"]);
     assert!(app.get().contains("changed starts=2"));
 
-    // down -v leaves nothing.
-    app.compose_ok(&d, &["down", "-v"]);
+    // down -v leaves nothing; --rmi all takes the services' image too.
+    app.compose_ok(&d, &["down", "-v", "--rmi", "all"]);
     let (c, n, v) = leftovers(&d, p);
     assert!(
         c.is_empty() && n.is_empty() && v.is_empty(),
         "{c:?} {n:?} {v:?}"
     );
+    let (status, _) = d.api_json("GET", "/images/busybox:e2e/json", None);
+    assert_eq!(status, 404);
 }
 
 #[test]

@@ -255,9 +255,12 @@ mod tests {
     use crate::api::ByteStream;
     use std::cell::RefCell;
 
+    /// A request as the recorder saw it: method, path, headers, tar body.
+    type Seen = (Method, String, Vec<(String, String)>, Option<Vec<u8>>);
+
     /// Records the requests and answers each stream with `answer`.
     struct Recorder {
-        seen: RefCell<Vec<(Method, String, Vec<(String, String)>, Option<Vec<u8>>)>>,
+        seen: RefCell<Vec<Seen>>,
         answer: &'static str,
     }
 

@@ -666,3 +666,32 @@ async fn wait_ready<E: Engine>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_follows_dependencies_unless_no_deps() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("compose.yaml");
+        std::fs::write(
+            &f,
+            "services:\n  web: {image: x, depends_on: [api]}\n  api: {image: x, depends_on: [db]}\n  db: {image: x}\n  other: {image: x}\n",
+        )
+        .unwrap();
+        let p = crate::load(&crate::Options {
+            files: vec![f],
+            project_name: Some("t".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let web = vec!["web".to_string()];
+        assert_eq!(selected(&p, &web, false).unwrap(), ["db", "api", "web"]);
+        assert_eq!(selected(&p, &web, true).unwrap(), ["web"]);
+        assert_eq!(selected(&p, &[], false).unwrap().len(), 4);
+        let e = selected(&p, &["nope".to_string()], false).unwrap_err();
+        assert_eq!(e.to_string(), "no such service: nope");
+    }
+}
