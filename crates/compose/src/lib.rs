@@ -40,4 +40,3 @@ pub use verbs::{
     down, exec_target, images as list_images, ps, removable, restart, rm, run, start, stop, top,
     DownOptions, RunOptions,
 };
-pub use yaml::to_yaml;

@@ -80,6 +80,23 @@ impl Project {
         Value::Object(m)
     }
 
+    /// The model as YAML, its sections in docker compose's order (name, services, networks,
+    /// volumes, secrets, configs), each sorted by key.
+    pub fn to_yaml(&self) -> String {
+        let v = self.to_value();
+        let mut out = String::new();
+        for key in [
+            "name", "services", "networks", "volumes", "secrets", "configs",
+        ] {
+            if let Some(section) = v.get(key) {
+                let mut one = Map::new();
+                one.insert(key.into(), section.clone());
+                out.push_str(&crate::yaml::to_yaml(&Value::Object(one)));
+            }
+        }
+        out
+    }
+
     /// The service named `name`.
     pub fn service(&self, name: &str) -> crate::Result<&Value> {
         self.services

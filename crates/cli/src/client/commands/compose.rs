@@ -856,7 +856,7 @@ fn config(a: &ComposeArgs, cf: &ConfigArgs) -> Result<()> {
         s.push('\n');
         s
     } else {
-        compose::to_yaml(&p.to_value())
+        p.to_yaml()
     };
     match &cf.output {
         Some(path) => {
