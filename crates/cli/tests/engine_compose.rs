@@ -55,6 +55,7 @@ services:
       - "127.0.0.1:${WEB_PORT}:8080"
     volumes:
       - data:/data:ro
+      - /cache
     secrets:
       - token
     deploy:
@@ -373,7 +374,11 @@ fn compose_application_up_idempotent_recreate_down() {
     );
     assert_eq!(ids(&app, &d), before);
 
-    // A changed service is recreated alone.
+    // A changed service is recreated alone, its anonymous volume kept.
+    app.compose_ok(
+        &d,
+        &["exec", "-T", "web", "sh", "-c", "echo kept > /cache/mark"],
+    );
     app.greet("changed");
     app.compose_ok(&d, &["up", "-d", "--wait"]);
     let after = ids(&app, &d);
@@ -392,6 +397,8 @@ fn compose_application_up_idempotent_recreate_down() {
         "web was not recreated"
     );
     assert!(app.get().contains("changed starts=1"));
+    let o = app.compose_ok(&d, &["exec", "-T", "web", "cat", "/cache/mark"]);
+    assert_eq!(out(&o), "kept\n");
 
     // --force-recreate recreates every container.
     let before = ids(&app, &d);
@@ -441,13 +448,31 @@ fn compose_application_up_idempotent_recreate_down() {
     app.compose_ok(&d, &["up", "-d", "--remove-orphans"]);
     assert!(!out(&app.compose_ok(&d, &["ps", "-a"])).contains("worker"));
 
-    // down keeps the named volume: db's second start is counted in it.
+    // down keeps the named volume (db's second start is counted in it) and, as docker
+    // compose's, the anonymous ones.
+    let (_, web) = d.api_json("GET", &format!("/containers/{p}-web-1/json"), None);
+    let cache = web["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/cache")
+        .unwrap()["Name"]
+        .clone();
     app.compose_ok(&d, &["down"]);
     let (c, n, v) = leftovers(&d, p);
     assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
     assert_eq!(v.len(), 1, "{v:?}");
     app.compose_ok(&d, &["up", "-d", "--wait"]);
     assert!(app.get().contains("changed starts=2"));
+
+    // web recreated alone (--no-deps): its anonymous volume is mounted again by name, and
+    // still goes with `down -v`.
+    let before = ids(&app, &d);
+    app.compose_ok(&d, &["up", "-d", "--force-recreate", "--no-deps", "web"]);
+    let after = ids(&app, &d);
+    let (web, db) = (format!("{p}-web-1"), format!("{p}-db-1"));
+    assert_ne!(id_of(&after, &web), id_of(&before, &web));
+    assert_eq!(id_of(&after, &db), id_of(&before, &db));
 
     // down -v leaves nothing; --rmi all takes the services' image too.
     app.compose_ok(&d, &["down", "-v", "--rmi", "all"]);
@@ -458,6 +483,16 @@ fn compose_application_up_idempotent_recreate_down() {
     );
     let (status, _) = d.api_json("GET", "/images/busybox:e2e/json", None);
     assert_eq!(status, 404);
+    // Anonymous volumes went with their containers (web's /cache, carried over its recreate,
+    // included); only the one the plain `down` left remains.
+    let (_, vols) = d.api_json("GET", "/volumes", None);
+    let names: Vec<&Value> = vols["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["Name"])
+        .collect();
+    assert_eq!(names, [&cache], "{vols}");
 }
 
 #[test]

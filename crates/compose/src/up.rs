@@ -343,13 +343,22 @@ async fn converge<E: Engine>(
         if (forced || stale) && !opts.no_recreate {
             progress("Container", &c.name, "Recreate");
             stop_container(e, &c, opts.timeout).await?;
+            // The old container's anonymous volumes go to the new one (as with docker
+            // compose): a recreate must not lose the data in them.
+            let anonymous = anonymous_volumes(&c);
             e.call(
                 Method::Delete,
-                &format!("/containers/{}?v=1&force=1", c.id),
+                &format!("/containers/{}?v=0&force=1", c.id),
                 Payload::None,
             )
             .await?;
-            let fresh = create_replica(e, project, name, svc, c.number, image_id, false).await?;
+            let replica = Replica {
+                service: name,
+                number: c.number,
+                oneoff: false,
+                image_id: image_id.cloned(),
+            };
+            let fresh = create_replica(e, project, svc, &replica, &anonymous).await?;
             progress("Container", &c.name, "Recreated");
             kept.push(fresh);
         } else {
@@ -372,7 +381,13 @@ async fn converge<E: Engine>(
                 },
             );
             progress("Container", &cname, "Creating");
-            kept.push(create_replica(e, project, name, svc, n, image_id, false).await?);
+            let replica = Replica {
+                service: name,
+                number: n,
+                oneoff: false,
+                image_id: image_id.cloned(),
+            };
+            kept.push(create_replica(e, project, svc, &replica, &[]).await?);
             progress("Container", &cname, "Created");
         }
     }
@@ -387,24 +402,80 @@ async fn converge<E: Engine>(
     Ok(kept)
 }
 
-/// Creates one container of a service (its secrets and configs written in); not started.
+/// The anonymous volumes (`(destination, name)`) of a container about to be recreated.
+fn anonymous_volumes(c: &Existing) -> Vec<(String, String)> {
+    c.summary["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .filter_map(|m| {
+            let name = m["Name"].as_str()?;
+            let anonymous = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            anonymous.then(|| {
+                (
+                    m["Destination"].as_str().unwrap_or("").to_string(),
+                    name.into(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Mounts `anonymous` volumes (an old container's) where the new body mounts an anonymous
+/// volume or nothing; returns the names it did not place (their destination is now a named
+/// volume, a bind or a tmpfs).
+fn carry_volumes(body: &mut Value, anonymous: &[(String, String)]) -> Vec<String> {
+    let mut left = Vec::new();
+    let hc = &mut body["HostConfig"];
+    let bound: Vec<String> = hc["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str()?.split(':').nth(1).map(String::from))
+        .chain(
+            hc["Tmpfs"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        )
+        .collect();
+    let mut mounts: Vec<Value> = hc["Mounts"].as_array().cloned().unwrap_or_default();
+    for (dest, name) in anonymous {
+        let claimed = bound.contains(dest)
+            || mounts.iter().any(|m| {
+                m["Target"] == dest.as_str() && !(m["Type"] == "volume" && m["Source"].is_null())
+            });
+        if claimed {
+            left.push(name.clone());
+            continue;
+        }
+        mounts.retain(|m| m["Target"] != dest.as_str());
+        mounts.push(json!({"Type": "volume", "Source": name, "Target": dest}));
+    }
+    if !mounts.is_empty() {
+        hc["Mounts"] = json!(mounts);
+    }
+    left
+}
+
+/// Creates one container of a service (its secrets and configs written in, `anonymous`
+/// volumes of the container it replaces mounted again); not started.
 pub async fn create_replica<E: Engine>(
     e: &E,
     project: &Project,
-    service: &str,
     svc: &Value,
-    number: u32,
-    image_id: Option<&String>,
-    oneoff: bool,
+    replica: &Replica<'_>,
+    anonymous: &[(String, String)],
 ) -> Result<Existing> {
-    let replica = Replica {
-        service,
-        number,
-        oneoff,
-        image_id: image_id.cloned(),
-    };
-    let name = container_name(project, svc, &replica);
-    let body = create_body(project, svc, &replica)?;
+    let name = container_name(project, svc, replica);
+    let mut body = create_body(project, svc, replica)?;
+    for unused in carry_volumes(&mut body, anonymous) {
+        let _ = e
+            .call(Method::Delete, &format!("/volumes/{unused}"), Payload::None)
+            .await;
+    }
     let v = e
         .call(
             Method::Post,
@@ -425,12 +496,12 @@ pub async fn create_replica<E: Engine>(
     Ok(Existing {
         id,
         name,
-        service: service.to_string(),
-        number,
-        oneoff,
+        service: replica.service.to_string(),
+        number: replica.number,
+        oneoff: replica.oneoff,
         state: "created".into(),
         config_hash: labels::config_hash(svc),
-        image_id: image_id.cloned().unwrap_or_default(),
+        image_id: replica.image_id.clone().unwrap_or_default(),
         summary: Value::Null,
     })
 }

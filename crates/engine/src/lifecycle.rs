@@ -328,14 +328,7 @@ impl Daemon {
                     anonymous: false,
                 }
             } else {
-                let anonymous = src.is_empty();
-                let v = self.volumes.create(
-                    (!anonymous).then_some(src),
-                    None,
-                    HashMap::new(),
-                    HashMap::new(),
-                )?;
-                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                let (name, anonymous) = self.mount_volume(src)?;
                 MountRecord {
                     kind: "volume".into(),
                     source: self.volumes.data_dir(&name),
@@ -374,14 +367,7 @@ impl Daemon {
                     }
                 }
                 "volume" => {
-                    let anonymous = src.is_empty();
-                    let v = self.volumes.create(
-                        (!anonymous).then_some(src.as_str()),
-                        None,
-                        HashMap::new(),
-                        HashMap::new(),
-                    )?;
-                    let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                    let (name, anonymous) = self.mount_volume(&src)?;
                     MountRecord {
                         kind,
                         source: self.volumes.data_dir(&name),
@@ -431,10 +417,7 @@ impl Daemon {
                 if mounts.iter().any(|m| &m.destination == dst) {
                     continue;
                 }
-                let v = self
-                    .volumes
-                    .create(None, None, HashMap::new(), HashMap::new())?;
-                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                let (name, _) = self.mount_volume("")?;
                 mounts.push(MountRecord {
                     kind: "volume".into(),
                     source: self.volumes.data_dir(&name),
@@ -450,6 +433,27 @@ impl Daemon {
     }
 
     /// `POST /containers/{id}/start`.
+    /// The volume a mount names (made if missing), or a new anonymous one for an empty name;
+    /// and whether it is anonymous. Anonymous volumes carry dockerd's
+    /// `com.docker.volume.anonymous` label, so one mounted again by its name (compose gives a
+    /// recreated container its predecessor's) still goes with `rm -v`.
+    fn mount_volume(&self, src: &str) -> Result<(String, bool)> {
+        let labels = if src.is_empty() {
+            HashMap::from([(ANONYMOUS_VOLUME.to_owned(), String::new())])
+        } else {
+            HashMap::new()
+        };
+        let v = self.volumes.create(
+            Some(src).filter(|s| !s.is_empty()),
+            None,
+            labels,
+            HashMap::new(),
+        )?;
+        let name = v["Name"].as_str().unwrap_or_default().to_owned();
+        let anonymous = v["Labels"].get(ANONYMOUS_VOLUME).is_some();
+        Ok((name, anonymous))
+    }
+
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
         let c = self.containers.find(key)?;
         if c.is_running() {
@@ -1123,6 +1127,9 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// The label dockerd puts on the volumes it makes without a name.
+const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
 
 /// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
 /// them (a request without a test keeps the image's test and takes its own timings).
