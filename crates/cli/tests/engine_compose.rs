@@ -506,13 +506,17 @@ fn compose_attached_up_streams_prefixed_logs() {
     )
     .unwrap();
     let name = unique("at").replace('-', "_");
-    let mut c = d.berth_cmd(&["compose", "-p", &name, "up"]);
+    let mut c = d.berth_cmd(&["compose", "--ansi", "always", "-p", &name, "up"]);
     c.current_dir(&dir);
     let o = run(c);
     assert!(o.status.success(), "{}{}", out(&o), err(&o));
     let text = out(&o);
     assert!(text.contains("Attaching to hello-1"), "{text}");
-    assert!(text.contains("hello-1  | hi-from-attached"), "{text}");
+    // docker compose's first colour (cyan) around the padded prefix.
+    assert!(
+        text.contains("\u{1b}[36mhello-1  | \u{1b}[0mhi-from-attached"),
+        "{text:?}"
+    );
     assert!(text.contains("hello-1 exited with code 0"), "{text}");
 
     // Ctrl-C stops what an attached up started.
