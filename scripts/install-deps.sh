@@ -7,6 +7,7 @@
 #     (nft: berth's network rules), and for the registry tests docker-registry skopeo
 #     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
 #     only when one is missing; no service is started: the tests start their own registries);
+#     docker-compose (v1, python: the peer that runs the compose tests' files)
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -120,6 +121,16 @@ if ! python3 -c 'import docker' >/dev/null 2>&1; then
     python3 -m pip install -q docker >>"$APT_LOG" 2>&1 \
         || apt-get install -y -q python3-docker >>"$APT_LOG" 2>&1 \
         || die "could not install docker-py (python3 -m pip install docker); see $APT_LOG"
+fi
+
+# ---------------------------------------------------------- docker-compose --
+# The compose e2e tests run the same files with Debian's docker-compose (v1, python) against
+# berth's daemon. Without its recommended docker.io: nothing of Docker's daemon is needed.
+if ! is_installed docker-compose; then
+    note "installing docker-compose"
+    apt_run install --no-install-recommends docker-compose \
+        || { apt_run update && apt_run install --no-install-recommends docker-compose; } \
+        || die "apt-get install docker-compose failed (see $APT_LOG)"
 fi
 
 # ------------------------------------------------------ containers.conf ------

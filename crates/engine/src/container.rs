@@ -54,6 +54,9 @@ pub struct State {
     pub started_at: String,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// The healthcheck's state while the container has one (health.rs).
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 /// One mount of a volume, bind or tmpfs, resolved at create time.

@@ -51,6 +51,8 @@ pub struct Daemon {
     pub volumes: Volumes,
     pub events: Events,
     pub execs: Execs,
+    /// The healthcheck loops of running containers.
+    pub health: crate::health::Checks,
     /// `--userns-remap`: the range containers run in, and its id-mapping namespaces.
     pub remap: crate::userns::Remapping,
     pub net: crate::network::Net,
@@ -154,6 +156,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         volumes,
         events: Events::new(),
         execs: Execs::default(),
+        health: Default::default(),
         remap,
         net,
         runtime: tokio::runtime::Handle::current(),

@@ -151,7 +151,7 @@ impl Daemon {
 
     /// The exec's process.json: its command with the container's capabilities and
     /// environment, the exec's user, working directory and extra variables.
-    fn exec_process(&self, e: &Exec) -> Result<Value> {
+    pub(crate) fn exec_process(&self, e: &Exec) -> Result<Value> {
         let c = self.containers.find(&e.container_id)?;
         let dir = self.container_dir(&c.id);
         let spec: Value = std::fs::read(dir.join("config.json"))

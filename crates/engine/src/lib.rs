@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod files;
 mod gpu;
+mod health;
 mod lifecycle;
 mod network;
 mod seccomp;

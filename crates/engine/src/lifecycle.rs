@@ -137,7 +137,7 @@ impl Daemon {
             stdin_once: body.stdin_once,
             env: Some(env),
             cmd: Some(cmd),
-            healthcheck: body.healthcheck.clone(),
+            healthcheck: merged_healthcheck(body.healthcheck.as_ref(), &img["Healthcheck"]),
             image: Some(image_name.clone()),
             volumes: body.volumes.clone(),
             working_dir: body
@@ -328,14 +328,7 @@ impl Daemon {
                     anonymous: false,
                 }
             } else {
-                let anonymous = src.is_empty();
-                let v = self.volumes.create(
-                    (!anonymous).then_some(src),
-                    None,
-                    HashMap::new(),
-                    HashMap::new(),
-                )?;
-                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                let (name, anonymous) = self.mount_volume(src)?;
                 MountRecord {
                     kind: "volume".into(),
                     source: self.volumes.data_dir(&name),
@@ -374,14 +367,7 @@ impl Daemon {
                     }
                 }
                 "volume" => {
-                    let anonymous = src.is_empty();
-                    let v = self.volumes.create(
-                        (!anonymous).then_some(src.as_str()),
-                        None,
-                        HashMap::new(),
-                        HashMap::new(),
-                    )?;
-                    let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                    let (name, anonymous) = self.mount_volume(&src)?;
                     MountRecord {
                         kind,
                         source: self.volumes.data_dir(&name),
@@ -431,10 +417,7 @@ impl Daemon {
                 if mounts.iter().any(|m| &m.destination == dst) {
                     continue;
                 }
-                let v = self
-                    .volumes
-                    .create(None, None, HashMap::new(), HashMap::new())?;
-                let name = v["Name"].as_str().unwrap_or_default().to_owned();
+                let (name, _) = self.mount_volume("")?;
                 mounts.push(MountRecord {
                     kind: "volume".into(),
                     source: self.volumes.data_dir(&name),
@@ -450,6 +433,27 @@ impl Daemon {
     }
 
     /// `POST /containers/{id}/start`.
+    /// The volume a mount names (made if missing), or a new anonymous one for an empty name;
+    /// and whether it is anonymous. Anonymous volumes carry dockerd's
+    /// `com.docker.volume.anonymous` label, so one mounted again by its name (compose gives a
+    /// recreated container its predecessor's) still goes with `rm -v`.
+    fn mount_volume(&self, src: &str) -> Result<(String, bool)> {
+        let labels = if src.is_empty() {
+            HashMap::from([(ANONYMOUS_VOLUME.to_owned(), String::new())])
+        } else {
+            HashMap::new()
+        };
+        let v = self.volumes.create(
+            Some(src).filter(|s| !s.is_empty()),
+            None,
+            labels,
+            HashMap::new(),
+        )?;
+        let name = v["Name"].as_str().unwrap_or_default().to_owned();
+        let anonymous = v["Labels"].get(ANONYMOUS_VOLUME).is_some();
+        Ok((name, anonymous))
+    }
+
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
         let c = self.containers.find(key)?;
         if c.is_running() {
@@ -496,6 +500,7 @@ impl Daemon {
                 started_at: state.started_at.clone(),
                 finished_at: NEVER.into(),
                 oom_killed: false,
+                health: None,
             };
             // A start by hand begins the count of the policy's restarts anew (dockerd's
             // ResetRestartManager); the new monitor counts from 0 too.
@@ -503,6 +508,7 @@ impl Daemon {
             Ok(c.clone())
         })?;
         self.emit_container("start", &c);
+        self.start_health(&c.id);
         self.watch_exit(c.id.clone(), 0);
         Ok(())
     }
@@ -861,7 +867,7 @@ impl Daemon {
     }
 
     /// Records a run the restart policy started (`start`, as dockerd sends).
-    fn record_restart(&self, id: &str, state: &berth_monitor::MonitorState) {
+    fn record_restart(self: &Arc<Self>, id: &str, state: &berth_monitor::MonitorState) {
         let c = self.containers.update(id, |c| {
             c.state.status = "running".into();
             c.state.pid = state.pid;
@@ -871,6 +877,7 @@ impl Daemon {
         });
         if let Ok(c) = c {
             self.emit_container("start", &c);
+            self.start_health(&c.id);
         }
     }
 
@@ -891,6 +898,7 @@ impl Daemon {
                     // A run that ended (or restarts that happened) while the daemon was down
                     // are recorded by the watch at once.
                     self.watch_exit(c.id.clone(), c.restart_count);
+                    self.start_health(&c.id);
                 }
                 other => {
                     let (code, finished, oom) = match &other {
@@ -1118,6 +1126,36 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The label dockerd puts on the volumes it makes without a name.
+const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
+
+/// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
+/// them (a request without a test keeps the image's test and takes its own timings).
+fn merged_healthcheck(
+    own: Option<&bollard_stubs::models::HealthConfig>,
+    image: &Value,
+) -> Option<bollard_stubs::models::HealthConfig> {
+    let from_image: Option<bollard_stubs::models::HealthConfig> =
+        serde_json::from_value(image.clone())
+            .ok()
+            .filter(|_| image.is_object());
+    let Some(own) = own else {
+        return from_image;
+    };
+    let Some(img) = from_image else {
+        return Some(own.clone());
+    };
+    let pick = |a: Option<i64>, b: Option<i64>| a.filter(|n| *n != 0).or(b);
+    Some(bollard_stubs::models::HealthConfig {
+        test: own.test.clone().filter(|t| !t.is_empty()).or(img.test),
+        interval: pick(own.interval, img.interval),
+        timeout: pick(own.timeout, img.timeout),
+        retries: pick(own.retries, img.retries),
+        start_period: pick(own.start_period, img.start_period),
+        start_interval: pick(own.start_interval, img.start_interval),
+    })
 }
 
 /// The exit code `docker run` reports when start fails: 127 for a missing program, 126 for one

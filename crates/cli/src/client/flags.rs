@@ -66,6 +66,27 @@ pub struct RunFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
@@ -767,10 +788,54 @@ pub fn create_body(
     if let Some(t) = f.stop_timeout {
         body["StopTimeout"] = json!(t);
     }
+    if let Some(h) = healthcheck(f)? {
+        body["Healthcheck"] = h;
+    }
     if let Some(m) = &f.mac_address {
         body["MacAddress"] = json!(m);
     }
     Ok(body)
+}
+
+/// `--health-*` and `--no-healthcheck` as the API's `Healthcheck` (durations in
+/// nanoseconds), refused where docker refuses them.
+fn healthcheck(f: &RunFlags) -> Result<Option<Value>> {
+    let durations = [
+        ("interval", "Interval", &f.health_interval),
+        ("timeout", "Timeout", &f.health_timeout),
+        ("start-period", "StartPeriod", &f.health_start_period),
+        ("start-interval", "StartInterval", &f.health_start_interval),
+    ];
+    let any = f.health_cmd.is_some()
+        || f.health_retries.is_some()
+        || durations.iter().any(|(_, _, v)| v.is_some());
+    if f.no_healthcheck {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut h = Map::new();
+    if let Some(cmd) = &f.health_cmd {
+        h.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+    }
+    for (flag, key, v) in durations {
+        if let Some(v) = v {
+            let secs = super::units::parse_go_duration(v)
+                .ok_or_else(|| anyhow!("invalid argument {v:?} for \"--health-{flag}\" flag: time: invalid duration {v:?}"))?;
+            h.insert(key.into(), json!((secs * 1e9) as i64));
+        }
+    }
+    if let Some(r) = f.health_retries {
+        if r < 0 {
+            bail!("--health-retries cannot be negative");
+        }
+        h.insert("Retries".into(), json!(r));
+    }
+    Ok(Some(Value::Object(h)))
 }
 
 fn opt_list(v: &[String]) -> Value {

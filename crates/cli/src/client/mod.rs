@@ -14,7 +14,7 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use commands::{container, image, network, system, volume};
+use commands::{compose, container, image, network, system, volume};
 use http::{Client, ConnectError, DaemonError};
 
 /// An error that carries the exit status docker would give.
@@ -101,6 +101,8 @@ enum Cmd {
     Info(system::InfoArgs),
     /// Get real time events from the server
     Events(system::EventsArgs),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -171,6 +173,7 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Version(a) => system::version(c, a).await,
         Cmd::Info(a) => system::info(c, a).await,
         Cmd::Events(a) => system::events(c, a).await,
+        Cmd::Compose(a) => compose::run(c, a).await,
     }
 }
 

@@ -354,6 +354,10 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
 
 fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
     filt.iter().all(|(k, vals)| {
+        // Every label filter must match (dockerd ANDs them; compose filters on three).
+        if k == "label" {
+            return label_filters_match(c, filt);
+        }
         vals.iter().any(|v| match k.as_str() {
             "id" => c.id.starts_with(v.as_str()),
             "name" => c.name.contains(v.trim_start_matches('/')),
@@ -388,7 +392,11 @@ fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>
 pub fn status_text(c: &Container) -> String {
     let since = |t: &str| human_duration(now_secs() - crate::files::unix_seconds(t));
     match c.state.status.as_str() {
-        "running" => format!("Up {}", since(&c.state.started_at)),
+        "running" => format!(
+            "Up {}{}",
+            since(&c.state.started_at),
+            crate::health::status_suffix(c.state.health.as_ref())
+        ),
         "paused" => format!("Up {} (Paused)", since(&c.state.started_at)),
         "restarting" => format!(
             "Restarting ({}) {} ago",
@@ -486,6 +494,9 @@ pub async fn inspect(
         "StartedAt": c.state.started_at,
         "FinishedAt": c.state.finished_at,
     });
+    if let Some(h) = &c.state.health {
+        state["Health"] = crate::health::to_json(h);
+    }
     if c.state.status == "running" {
         if let Ok(s) = berth_monitor::read_state(&d.monitor_dir(&c.id)) {
             state["Pid"] = json!(s.pid);

@@ -1,6 +1,6 @@
 //! `/networks`: list, inspect, create, remove, prune, connect, disconnect, in dockerd's shapes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -44,12 +44,9 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
         }
         _ => vec![],
     };
-    let mut options: BTreeMap<String, String> = n.options.clone();
-    if n.is_bridge() && n.is_user_defined() {
-        options
-            .entry(berth_network::BRIDGE_NAME_OPTION.into())
-            .or_insert_with(|| n.bridge.clone());
-    }
+    // Only the options the network was created with, as dockerd shows them: docker-compose
+    // compares them with the file's `driver_opts` to decide whether to recreate the network.
+    let options = &n.options;
     json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
         "EnableIPv4": true, "EnableIPv6": false,
@@ -62,7 +59,7 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
 
 fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
     filt.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
+        let test = |v: &String| match k.as_str() {
             "name" => n.name.contains(v.as_str()),
             "id" => n.id.starts_with(v.as_str()),
             "driver" => n.driver == *v,
@@ -77,7 +74,13 @@ fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool
                 (v == "true" || v == "1") == (!used && n.is_user_defined())
             }
             _ => true,
-        })
+        };
+        // Every label filter must match (dockerd ANDs them); other keys match any value.
+        if k == "label" {
+            vals.iter().all(test)
+        } else {
+            vals.iter().any(test)
+        }
     })
 }
 

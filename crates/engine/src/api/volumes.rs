@@ -60,7 +60,7 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         .filter(|v| {
             let name = v["Name"].as_str().unwrap_or_default();
             filt.iter().all(|(k, vals)| {
-                vals.iter().any(|val| match k.as_str() {
+                let test = |val: &String| match k.as_str() {
                     "name" => name.contains(val.as_str()),
                     "dangling" => (val == "true" || val == "1") == users(&d, name).is_empty(),
                     "driver" => val == "local",
@@ -69,7 +69,13 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                         None => v["Labels"].get(val).is_some(),
                     },
                     _ => true,
-                })
+                };
+                // Every label filter must match (dockerd ANDs them).
+                if k == "label" {
+                    vals.iter().all(test)
+                } else {
+                    vals.iter().any(test)
+                }
             })
         })
         .collect();

@@ -685,7 +685,7 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
 }
 
 /// The common end of `run` and `start -a`: wait registered, start, stream, exit status.
-async fn attached_start(
+pub(crate) async fn attached_start(
     c: &Client,
     id: &str,
     hijack: crate::client::http::Hijacked,
@@ -814,7 +814,7 @@ async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
     stream::copy_body(resp.into_body(), tty).await
 }
 
-async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
+pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     let container = &a.args[0];
     let mut env = Vec::new();
     for f in &a.env_file {
@@ -1124,6 +1124,12 @@ async fn top(c: &Client, a: TopArgs) -> Result<()> {
         &[("ps_args", a.ps_args.join(" "))],
     );
     let v = c.get_json(&path).await?;
+    print!("{}", top_table(&v));
+    Ok(())
+}
+
+/// `GET /containers/{id}/top`'s answer as docker's table.
+pub fn top_table(v: &Value) -> String {
     let mut out = String::new();
     let titles: Vec<&str> = v["Titles"]
         .as_array()
@@ -1143,8 +1149,7 @@ async fn top(c: &Client, a: TopArgs) -> Result<()> {
         out.push_str(&cells.join("\t"));
         out.push('\n');
     }
-    print!("{}", format::tabwrite(&out));
-    Ok(())
+    format::tabwrite(&out)
 }
 
 const STATS_HEADERS: &[(&str, &str)] = &[

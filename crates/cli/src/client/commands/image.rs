@@ -458,7 +458,7 @@ pub fn full_name(r: &str) -> String {
 }
 
 /// `X-Registry-Auth` for a reference: the stored credentials of its registry, or `{}`.
-fn registry_auth(name: &str) -> String {
+pub(crate) fn registry_auth(name: &str) -> String {
     credentials::registry_auth_header(&registry_of(name))
 }
 

@@ -1,0 +1,989 @@
+//! `berth compose`: docker compose v2's command line over berth-compose. The project is loaded
+//! (and every bad input refused) before any request; the planner reaches the daemon through
+//! this client, the Engine API only.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use berth_compose as compose;
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use super::{container, image, split_ref};
+use crate::client::format;
+use crate::client::http::{empty, json_body, Body, Client, DaemonError};
+use crate::client::stream;
+use crate::client::units::{ago, bytes_size, short_id};
+use crate::client::StatusError;
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose configuration files
+    #[arg(short = 'f', long = "file")]
+    file: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name")]
+    project_name: Option<String>,
+    /// Specify an alternate working directory (default: the path of the first Compose file)
+    #[arg(long = "project-directory")]
+    project_directory: Option<PathBuf>,
+    /// Specify an alternate environment file
+    #[arg(long = "env-file")]
+    env_file: Vec<PathBuf>,
+    /// Specify a profile to enable
+    #[arg(long = "profile")]
+    profile: Vec<String>,
+    /// Control when to print ANSI control characters ("never"|"always"|"auto")
+    #[arg(long, default_value = "auto")]
+    ansi: String,
+    /// Set type of progress output (auto, tty, plain, quiet)
+    #[arg(long, hide = true)]
+    progress: Option<String>,
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Create and start containers
+    Up(UpArgs),
+    /// Stop and remove containers, networks
+    Down(DownArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// View output from containers
+    Logs(LogsArgs),
+    /// Build or rebuild services
+    Build(BuildArgs),
+    /// Pull service images
+    Pull(PullArgs),
+    /// Push service images
+    Push(PushArgs),
+    /// Start services
+    Start(Services),
+    /// Stop services
+    Stop(TimeoutServices),
+    /// Restart service containers
+    Restart(TimeoutServices),
+    /// Removes stopped service containers
+    Rm(RmArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Run a one-off command on a service
+    Run(RunArgs),
+    /// Parse, resolve and render compose file in canonical format
+    Config(ConfigArgs),
+    /// List images used by the created containers
+    Images(ImagesArgs),
+    /// Display the running processes
+    Top(Services),
+}
+
+#[derive(Debug, Args)]
+struct Services {
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TimeoutServices {
+    /// Specify a shutdown timeout in seconds
+    #[arg(short = 't', long)]
+    timeout: Option<u32>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// Detached mode: Run containers in the background
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Build images before starting containers
+    #[arg(long)]
+    build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long = "no-build")]
+    no_build: bool,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long = "force-recreate")]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long = "no-recreate")]
+    no_recreate: bool,
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    /// Don't start the services after creating them
+    #[arg(long = "no-start")]
+    no_start: bool,
+    /// Wait for services to be running|healthy. Implies detached mode.
+    #[arg(long)]
+    wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long = "wait-timeout")]
+    wait_timeout: Option<u64>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long = "remove-orphans")]
+    remove_orphans: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long)]
+    scale: Vec<String>,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long)]
+    pull: Option<String>,
+    /// Use this timeout in seconds for container shutdown when attached or when containers are already running
+    #[arg(short = 't', long)]
+    timeout: Option<u32>,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long = "no-log-prefix")]
+    no_log_prefix: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DownArgs {
+    /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    /// Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")
+    #[arg(long)]
+    rmi: Option<String>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long = "remove-orphans")]
+    remove_orphans: bool,
+    /// Specify a shutdown timeout in seconds
+    #[arg(short = 't', long)]
+    timeout: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct PsArgs {
+    /// Show all stopped containers (including those created by the run command)
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Display services
+    #[arg(long)]
+    services: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]
+    #[arg(long)]
+    status: Vec<String>,
+    #[arg(value_name = "SERVICE")]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs for each container
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    until: Option<String>,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long = "no-log-prefix")]
+    no_log_prefix: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pull: bool,
+    /// Don't print anything to STDOUT
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Set build-time variables for services
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct PullArgs {
+    /// Pull without printing progress information
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Pull what it can and ignores images with pull failures
+    #[arg(long = "ignore-pull-failures")]
+    ignore_pull_failures: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    /// Push what it can and ignores images with push failures
+    #[arg(long = "ignore-push-failures")]
+    ignore_push_failures: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct RmArgs {
+    /// Don't ask to confirm removal
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Stop the containers, if required, before removing
+    #[arg(short = 's', long)]
+    stop: bool,
+    /// Remove any anonymous volumes attached to containers
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// Detached mode: Run command in the background
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Disable pseudo-TTY allocation. By default `docker compose exec` allocates a TTY.
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Run the command as this user
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Path to workdir directory for this command
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Give extended privileges to the process
+    #[arg(long)]
+    privileged: bool,
+    /// SERVICE COMMAND [ARGS...]
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Disable pseudo-TTY allocation (default: auto-detected)
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long, default_value_t = true)]
+    interactive: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Add or override a label
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Run as specified username or uid
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Override the entrypoint of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    /// Run command with all service's ports enabled and mapped to the host
+    #[arg(long = "service-ports")]
+    service_ports: bool,
+    /// SERVICE [COMMAND] [ARGS...]
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Only validate the configuration, don't print anything
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Print the service names, one per line
+    #[arg(long)]
+    services: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    volumes: bool,
+    /// Print the profile names, one per line
+    #[arg(long)]
+    profiles: bool,
+    /// Format the output. Values: [yaml | json]
+    #[arg(long, default_value = "yaml")]
+    format: String,
+    /// Save to file (default to stdout)
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    services_list: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ImagesArgs {
+    /// Only display IDs
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    services: Vec<String>,
+}
+
+/// The berth client as compose's way to the daemon.
+struct Api<'a>(&'a Client);
+
+fn method(m: compose::Method) -> Method {
+    match m {
+        compose::Method::Get => Method::GET,
+        compose::Method::Post => Method::POST,
+        compose::Method::Put => Method::PUT,
+        compose::Method::Delete => Method::DELETE,
+    }
+}
+
+fn payload(p: compose::Payload) -> (Body, Vec<(&'static str, String)>) {
+    match p {
+        compose::Payload::None => (empty(), Vec::new()),
+        compose::Payload::Json(v) => (
+            json_body(&v),
+            vec![("Content-Type", "application/json".to_string())],
+        ),
+        compose::Payload::Tar(bytes) => (
+            Full::new(Bytes::from(bytes))
+                .map_err(|never| match never {})
+                .boxed(),
+            vec![("Content-Type", "application/x-tar".to_string())],
+        ),
+    }
+}
+
+fn to_compose(e: anyhow::Error) -> compose::Error {
+    match e.downcast_ref::<DaemonError>() {
+        Some(d) => compose::Error::Daemon {
+            status: d.status.as_u16(),
+            message: d.message.clone(),
+        },
+        None => compose::Error::Transport(format!("{e:#}")),
+    }
+}
+
+impl compose::Engine for Api<'_> {
+    async fn call(
+        &self,
+        m: compose::Method,
+        path: &str,
+        body: compose::Payload,
+    ) -> compose::Result<Value> {
+        let (b, headers) = payload(body);
+        let reply = self
+            .0
+            .call_with(method(m), path, b, &headers)
+            .await
+            .map_err(to_compose)?;
+        // Some answers are not JSON (an empty body, the archive upload's).
+        Ok(reply.json().unwrap_or(Value::Null))
+    }
+
+    fn stream(
+        &self,
+        m: compose::Method,
+        path: &str,
+        body: compose::Payload,
+        headers: &[(&str, String)],
+    ) -> impl Future<Output = compose::Result<compose::ByteStream>> {
+        let mut all: Vec<(&str, String)> = headers.to_vec();
+        async move {
+            let (b, extra) = payload(body);
+            for (k, v) in extra {
+                if !all.iter().any(|(x, _)| x.eq_ignore_ascii_case(k)) {
+                    all.push((k, v));
+                }
+            }
+            let resp = self
+                .0
+                .stream(method(m), path, b, &all)
+                .await
+                .map_err(to_compose)?;
+            let s = resp
+                .into_body()
+                .into_data_stream()
+                .map(|r| r.map_err(|e| compose::Error::Transport(e.to_string())));
+            Ok(Box::pin(s) as compose::ByteStream)
+        }
+    }
+
+    fn registry_auth(&self, image_ref: &str) -> String {
+        image::registry_auth(&split_ref(image_ref).0)
+    }
+}
+
+/// Runs `berth compose …`.
+pub async fn run(c: &Client, a: ComposeArgs) -> Result<()> {
+    match dispatch(c, a).await {
+        Ok(()) => Ok(()),
+        Err(e) => match e.downcast::<compose::Error>() {
+            Ok(ce) => Err(anyhow::Error::new(StatusError {
+                code: 1,
+                message: Some(ce.to_string()),
+            })),
+            Err(other) => Err(other),
+        },
+    }
+}
+
+fn options(a: &ComposeArgs, services: &[String]) -> compose::Options {
+    compose::Options {
+        files: a.file.clone(),
+        project_name: a.project_name.clone(),
+        project_directory: a.project_directory.clone(),
+        env_files: a.env_file.clone(),
+        profiles: a.profile.clone(),
+        services: services.to_vec(),
+    }
+}
+
+/// Loads the project (warnings to stderr); a project named with `-p` but without a file is
+/// known by its labels alone (for `down`, `ps`, `stop`, …).
+fn project(a: &ComposeArgs, services: &[String], file_optional: bool) -> Result<compose::Project> {
+    match compose::load(&options(a, services)) {
+        Ok(p) => {
+            for w in &p.warnings {
+                eprintln!("WARN[0000] {w}");
+            }
+            Ok(p)
+        }
+        Err(compose::Error::NoFile) if file_optional => {
+            let name = a
+                .project_name
+                .clone()
+                .or_else(|| std::env::var("COMPOSE_PROJECT_NAME").ok())
+                .ok_or(compose::Error::NoFile)?;
+            let dir = std::env::current_dir()?;
+            Ok(compose::Project::named(&name, dir))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn color(a: &ComposeArgs, no_color: bool) -> bool {
+    !no_color
+        && match a.ansi.as_str() {
+            "never" => false,
+            "always" => true,
+            _ => stream::stdout_is_tty(),
+        }
+}
+
+async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
+    let api = Api(c);
+    match &a.cmd {
+        Sub::Up(u) => up(c, &api, &a, u).await,
+        Sub::Down(d) => {
+            let p = project(&a, &[], true)?;
+            let opts = compose::DownOptions {
+                volumes: d.volumes,
+                rmi: d.rmi.clone(),
+                remove_orphans: d.remove_orphans,
+                timeout: d.timeout,
+            };
+            Ok(compose::down(&api, &p, &opts).await?)
+        }
+        Sub::Ps(ps_args) => ps(&api, &a, ps_args).await,
+        Sub::Logs(l) => {
+            let p = project(&a, &l.services, true)?;
+            let list: Vec<compose::Existing> = compose::containers(&api, &p.name)
+                .await?
+                .into_iter()
+                .filter(|x| l.services.is_empty() || l.services.contains(&x.service))
+                .collect();
+            let opts = compose::LogOptions {
+                follow: l.follow,
+                tail: Some(l.tail.clone()),
+                since: l.since.clone(),
+                until: l.until.clone(),
+                timestamps: l.timestamps,
+                no_prefix: l.no_log_prefix,
+                color: color(&a, l.no_color),
+                report_exit: false,
+            };
+            Ok(compose::print_logs(&api, &p.name, &list, &opts).await?)
+        }
+        Sub::Build(b) => {
+            let p = project(&a, &b.services, false)?;
+            let opts = compose::BuildOptions {
+                no_cache: b.no_cache,
+                pull: b.pull,
+                quiet: b.quiet,
+                args: b
+                    .build_arg
+                    .iter()
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        (k.to_string(), v.to_string())
+                    })
+                    .collect(),
+            };
+            for name in compose::selected(&p, &b.services, true)? {
+                let svc = p.service(&name)?;
+                if svc.get("build").is_some() {
+                    compose::build(&api, &p, &name, svc, &opts).await?;
+                }
+            }
+            Ok(())
+        }
+        Sub::Pull(pl) => {
+            let p = project(&a, &pl.services, false)?;
+            for name in compose::selected(&p, &pl.services, true)? {
+                let svc = p.service(&name)?;
+                // A service that is built and names no image has nothing to pull.
+                if svc.get("image").is_none() {
+                    continue;
+                }
+                let r = compose::pull(&api, &name, &p.image_of(&name, svc)).await;
+                match r {
+                    Err(e) if pl.ignore_pull_failures => eprintln!("{e}"),
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        Sub::Push(ps) => {
+            let p = project(&a, &ps.services, false)?;
+            for name in compose::selected(&p, &ps.services, true)? {
+                let svc = p.service(&name)?;
+                // As docker compose: only services that are built and name their image.
+                if svc.get("build").is_none() || svc.get("image").is_none() {
+                    continue;
+                }
+                match compose::push(&api, &name, &p.image_of(&name, svc)).await {
+                    Err(e) if ps.ignore_push_failures => eprintln!("{e}"),
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        Sub::Start(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::start(&api, &p, &s.services).await?)
+        }
+        Sub::Stop(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::stop(&api, &p, &s.services, s.timeout).await?)
+        }
+        Sub::Restart(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::restart(&api, &p, &s.services, s.timeout).await?)
+        }
+        Sub::Rm(r) => {
+            let p = project(&a, &r.services, true)?;
+            let list = compose::removable(&api, &p, &r.services, r.stop).await?;
+            if list.is_empty() {
+                eprintln!("No stopped containers");
+                return Ok(());
+            }
+            if !r.force {
+                let names: Vec<&str> = list.iter().map(|x| x.name.as_str()).collect();
+                if !super::confirm(&format!(
+                    "Going to remove {}\nAre you sure?",
+                    names.join(", ")
+                )) {
+                    return Ok(());
+                }
+            }
+            Ok(compose::rm(&api, &list, r.volumes).await?)
+        }
+        Sub::Exec(x) => exec(c, &api, &a, x).await,
+        Sub::Run(r) => run_oneoff(c, &api, &a, r).await,
+        Sub::Config(cf) => config(&a, cf),
+        Sub::Images(i) => images(&api, &a, i).await,
+        Sub::Top(t) => {
+            let p = project(&a, &t.services, true)?;
+            for (name, v) in compose::top(&api, &p, &t.services).await? {
+                println!("{name}");
+                println!("{}", container::top_table(&v));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
+    let p = project(a, &u.services, false)?;
+    let mut scale = BTreeMap::new();
+    for s in &u.scale {
+        let (name, n) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid --scale {s:?}: SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .map_err(|_| anyhow!("invalid --scale {s:?}: {n:?} is not a number"))?;
+        p.service(name)?;
+        scale.insert(name.to_string(), n);
+    }
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let opts = compose::UpOptions {
+        detach: u.detach || u.wait,
+        build: u.build,
+        no_build: u.no_build,
+        force_recreate: u.force_recreate,
+        no_recreate: u.no_recreate,
+        no_start: u.no_start,
+        no_deps: u.no_deps,
+        wait: u.wait,
+        wait_timeout: u.wait_timeout.map(Duration::from_secs),
+        remove_orphans: u.remove_orphans,
+        scale,
+        pull: u.pull.clone(),
+        timeout: u.timeout,
+        services: u.services.clone(),
+    };
+    let covered = compose::up(api, &p, &opts).await?;
+    if opts.detach || u.no_start {
+        return Ok(());
+    }
+    let names: Vec<String> = covered
+        .iter()
+        .map(|x| compose::short_name(&p.name, &x.name))
+        .collect();
+    println!("Attaching to {}", names.join(", "));
+    let log_opts = compose::LogOptions {
+        follow: true,
+        since: Some(since.to_string()),
+        no_prefix: u.no_log_prefix,
+        color: color(a, u.no_color),
+        report_exit: true,
+        ..Default::default()
+    };
+    let stopped = tokio::select! {
+        r = compose::print_logs(api, &p.name, &covered, &log_opts) => { r?; false }
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    if stopped {
+        eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+        let services: Vec<String> = covered.iter().map(|x| x.service.clone()).collect();
+        let stop = compose::stop(api, &p, &services, u.timeout);
+        tokio::select! {
+            r = stop => r?,
+            _ = tokio::signal::ctrl_c() => {
+                for x in &covered {
+                    let _ = c.post(&format!("/containers/{}/kill", x.id)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ps(api: &Api<'_>, a: &ComposeArgs, args: &PsArgs) -> Result<()> {
+    let p = project(a, &args.names, true)?;
+    if args.services {
+        let mut names: Vec<String> = p.services.keys().cloned().collect();
+        if p.services.is_empty() {
+            names = compose::containers(api, &p.name)
+                .await?
+                .into_iter()
+                .map(|x| x.service)
+                .collect();
+            names.dedup();
+        }
+        for n in names {
+            println!("{n}");
+        }
+        return Ok(());
+    }
+    let all = args.all || !args.status.is_empty();
+    let list: Vec<Value> = compose::ps(api, &p, &args.names, all)
+        .await?
+        .into_iter()
+        .filter(|x| {
+            args.status.is_empty()
+                || args
+                    .status
+                    .iter()
+                    .any(|s| x["State"].as_str() == Some(s.as_str()))
+        })
+        .collect();
+    if args.quiet {
+        for x in &list {
+            println!("{}", x["Id"].as_str().unwrap_or_default());
+        }
+        return Ok(());
+    }
+    if args.format == "json" {
+        for x in &list {
+            let row = container::ps_row(x, true);
+            println!(
+                "{}",
+                json!({
+                    "ID": x["Id"], "Name": x["Name"], "Image": x["Image"],
+                    "Command": x["Command"], "Project": p.name, "Service": x["Service"],
+                    "Created": x["Created"], "State": x["State"], "Status": x["Status"],
+                    "Health": health_of(x["Status"].as_str().unwrap_or_default()),
+                    "ExitCode": exit_code_of(x["Status"].as_str().unwrap_or_default()),
+                    "Publishers": x["Ports"], "Ports": row["Ports"], "Labels": row["Labels"],
+                })
+            );
+        }
+        return Ok(());
+    }
+    let mut out = String::from("NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS\n");
+    for x in &list {
+        let row = container::ps_row(x, true);
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            x["Name"].as_str().unwrap_or_default(),
+            row["Image"].as_str().unwrap_or_default(),
+            row["Command"].as_str().unwrap_or_default(),
+            x["Service"].as_str().unwrap_or_default(),
+            ago(x["Created"].as_i64().unwrap_or(0)),
+            x["Status"].as_str().unwrap_or_default(),
+            row["Ports"].as_str().unwrap_or_default(),
+        ));
+    }
+    print!("{}", format::tabwrite(&out));
+    Ok(())
+}
+
+fn health_of(status: &str) -> &'static str {
+    if status.contains("(healthy)") {
+        "healthy"
+    } else if status.contains("(unhealthy)") {
+        "unhealthy"
+    } else if status.contains("(health: starting)") {
+        "starting"
+    } else {
+        ""
+    }
+}
+
+fn exit_code_of(status: &str) -> i64 {
+    status
+        .strip_prefix("Exited (")
+        .and_then(|s| s.split_once(')'))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn images(api: &Api<'_>, a: &ComposeArgs, i: &ImagesArgs) -> Result<()> {
+    let p = project(a, &i.services, true)?;
+    let list = compose::list_images(api, &p, &i.services).await?;
+    if i.quiet {
+        for (_, img) in &list {
+            println!("{}", img["Id"].as_str().unwrap_or_default());
+        }
+        return Ok(());
+    }
+    let mut out = String::from("CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE\n");
+    for (name, img) in &list {
+        let tag = img["RepoTags"][0].as_str().unwrap_or("<none>:<none>");
+        let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "<none>"));
+        out.push_str(&format!(
+            "{name}\t{repo}\t{t}\t{}\t{}\n",
+            short_id(img["Id"].as_str().unwrap_or_default()),
+            bytes_size(img["Size"].as_f64().unwrap_or(0.0)),
+        ));
+    }
+    print!("{}", format::tabwrite(&out));
+    Ok(())
+}
+
+fn config(a: &ComposeArgs, cf: &ConfigArgs) -> Result<()> {
+    let p = project(a, &cf.services_list, false)?;
+    if cf.quiet {
+        return Ok(());
+    }
+    let text = if cf.services {
+        p.services.keys().map(|k| format!("{k}\n")).collect()
+    } else if cf.volumes {
+        p.volumes.keys().map(|k| format!("{k}\n")).collect()
+    } else if cf.profiles {
+        let mut all: Vec<String> = p
+            .services
+            .values()
+            .flat_map(|s| {
+                s.get("profiles")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all.iter().map(|k| format!("{k}\n")).collect()
+    } else if cf.format == "json" {
+        let mut s = serde_json::to_string_pretty(&p.to_value())?;
+        s.push('\n');
+        s
+    } else {
+        p.to_yaml()
+    };
+    match &cf.output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+async fn exec(c: &Client, api: &Api<'_>, a: &ComposeArgs, x: &ExecArgs) -> Result<()> {
+    let service = &x.args[0];
+    let p = project(a, std::slice::from_ref(service), false)?;
+    let id = compose::exec_target(api, &p, service, x.index).await?;
+    let tty = !x.no_tty && stream::stdin_is_tty();
+    let mut argv: Vec<String> = vec!["exec".into(), "-i".into()];
+    if x.detach {
+        argv.push("-d".into());
+    }
+    if tty {
+        argv.push("-t".into());
+    }
+    if x.privileged {
+        argv.push("--privileged".into());
+    }
+    for e in &x.env {
+        argv.extend(["-e".to_string(), e.clone()]);
+    }
+    if let Some(u) = &x.user {
+        argv.extend(["-u".to_string(), u.clone()]);
+    }
+    if let Some(w) = &x.workdir {
+        argv.extend(["-w".to_string(), w.clone()]);
+    }
+    argv.push(id);
+    argv.extend(x.args[1..].iter().cloned());
+    let line = ExecLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+    container::exec(c, line.a).await
+}
+
+/// `docker exec`'s own flags, so compose's exec runs exactly as `berth exec` does.
+#[derive(Debug, Parser)]
+struct ExecLine {
+    #[command(flatten)]
+    a: container::ExecArgs,
+}
+
+async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> Result<()> {
+    let service = &r.args[0];
+    let p = project(a, std::slice::from_ref(service), false)?;
+    let tty = !r.no_tty && !r.detach && stream::stdin_is_tty();
+    let interactive = r.interactive && !r.detach;
+    let entrypoint = match &r.entrypoint {
+        Some(e) => {
+            Some(compose::split_shell(e).map_err(|m| anyhow!("invalid --entrypoint {e:?}: {m}"))?)
+        }
+        None => None,
+    };
+    let opts = compose::RunOptions {
+        command: r.args[1..].to_vec(),
+        entrypoint,
+        env: r.env.clone(),
+        user: r.user.clone(),
+        workdir: r.workdir.clone(),
+        name: r.name.clone(),
+        tty,
+        interactive,
+        remove: r.rm,
+        no_deps: r.no_deps,
+        service_ports: r.service_ports,
+        labels: r.label.clone(),
+    };
+    let id = compose::run(api, &p, service, &opts).await?;
+    if r.detach {
+        c.post(&format!("/containers/{id}/start")).await?;
+        println!("{id}");
+        return Ok(());
+    }
+    let hijack = c
+        .hijack(
+            &format!(
+                "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+                u8::from(interactive)
+            ),
+            None,
+        )
+        .await?;
+    let condition = if r.rm { "removed" } else { "next-exit" };
+    container::attached_start(c, &id, hijack, tty, interactive, true, condition).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        a: ComposeArgs,
+    }
+
+    #[test]
+    fn compose_command_lines_parse() {
+        for line in [
+            "compose -f a.yaml -f b.yaml -p demo up -d --build --force-recreate --no-deps --wait --remove-orphans --scale web=2 web",
+            "compose down -v --rmi local",
+            "compose ps -a --format json",
+            "compose logs -f --tail 5 web db",
+            "compose exec -T web sh -c ls",
+            "compose run --rm -e A=1 web echo hi",
+            "compose --env-file x.env --profile dev config --services",
+            "compose top",
+            "compose images -q",
+        ] {
+            let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
+            if let Err(e) = Line::try_parse_from(args) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_words() {
+        assert_eq!(health_of("Up 3 seconds (healthy)"), "healthy");
+        assert_eq!(exit_code_of("Exited (3) 2 seconds ago"), 3);
+    }
+}

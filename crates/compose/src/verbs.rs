@@ -1,0 +1,413 @@
+//! The other verbs over a project's containers: `down`, `start`, `stop`, `restart`, `rm`,
+//! `ps`, `images`, `top`, and the lookups behind `exec` and `run`.
+
+use std::collections::BTreeSet;
+
+use futures_util::future::try_join_all;
+
+use serde_json::{json, Value};
+
+use crate::api::{enc, Engine, Method, Payload};
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::project::Project;
+use crate::state::{containers, progress, Existing};
+use crate::up::{self, remove_container, selected, start_container, stop_container};
+
+/// `down`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// `-v`: named volumes of the project and anonymous ones of its containers.
+    pub volumes: bool,
+    /// `--rmi all|local`.
+    pub rmi: Option<String>,
+    pub remove_orphans: bool,
+    pub timeout: Option<u32>,
+}
+
+/// The containers of the named services (all services when none), one-off ones excluded.
+async fn of_services<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<Existing>> {
+    for n in names {
+        if !project.services.contains_key(n) && !project.disabled.contains(n) {
+            return Err(Error::NotFound(format!("no such service: {n}")));
+        }
+    }
+    Ok(containers(e, &project.name)
+        .await?
+        .into_iter()
+        .filter(|c| !c.oneoff && (names.is_empty() || names.contains(&c.service)))
+        .collect())
+}
+
+/// Services in start order, then the rest (orphans, disabled) by name.
+fn ordered(project: &Project, list: Vec<Existing>) -> Vec<Existing> {
+    let order = selected(project, &[], true).unwrap_or_default();
+    let mut list = list;
+    list.sort_by_key(|c| {
+        (
+            order
+                .iter()
+                .position(|s| *s == c.service)
+                .unwrap_or(usize::MAX),
+            c.service.clone(),
+            c.number,
+        )
+    });
+    list
+}
+
+/// `down`: stops and removes the project's containers (dependents first), its networks and,
+/// with `-v`, its volumes; with `--rmi`, its images.
+pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<()> {
+    let all = containers(e, &project.name).await?;
+    let known = |c: &Existing| {
+        c.oneoff
+            || project.services.contains_key(&c.service)
+            || project.disabled.contains(&c.service)
+    };
+    let (mine, orphans): (Vec<Existing>, Vec<Existing>) = all.into_iter().partition(known);
+    let mut list = ordered(project, mine);
+    if opts.remove_orphans || project.services.is_empty() {
+        list.extend(orphans);
+    } else if !orphans.is_empty() {
+        crate::state::warn_orphans(orphans.iter());
+    }
+    // In parallel, as docker compose does: each stop may wait out its grace period.
+    try_join_all(list.iter().map(|c| stop_container(e, c, opts.timeout))).await?;
+    try_join_all(
+        list.iter()
+            .map(|c| remove_container(e, c, opts.timeout, opts.volumes)),
+    )
+    .await?;
+    let filter = enc(&labels::project_filter(&project.name));
+    let nets = e
+        .call(
+            Method::Get,
+            &format!("/networks?filters={filter}"),
+            Payload::None,
+        )
+        .await?;
+    for n in nets.as_array().into_iter().flatten() {
+        let name = n["Name"].as_str().unwrap_or_default();
+        remove_named(e, "Network", name, &format!("/networks/{}", enc(name))).await;
+    }
+    if opts.volumes {
+        let vols = e
+            .call(
+                Method::Get,
+                &format!("/volumes?filters={filter}"),
+                Payload::None,
+            )
+            .await?;
+        for v in vols["Volumes"].as_array().into_iter().flatten() {
+            let name = v["Name"].as_str().unwrap_or_default();
+            remove_named(e, "Volume", name, &format!("/volumes/{}", enc(name))).await;
+        }
+    }
+    if let Some(rmi) = &opts.rmi {
+        if rmi != "all" && rmi != "local" {
+            return Err(Error::Invalid(format!(
+                "invalid --rmi option {rmi:?}: all or local"
+            )));
+        }
+        let mut done = BTreeSet::new();
+        for (name, svc) in &project.services {
+            // `local`: only the images compose named itself (no `image` key).
+            if rmi == "local" && svc.get("image").is_some() {
+                continue;
+            }
+            let image = project.image_of(name, svc);
+            if !done.insert(image.clone()) {
+                continue;
+            }
+            remove_named(e, "Image", &image, &format!("/images/{}", enc(&image))).await;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a network, volume or image, saying so; a failure is reported and `down` goes on
+/// (another project's container may still use a shared network).
+async fn remove_named<E: Engine>(e: &E, kind: &str, name: &str, path: &str) {
+    progress(kind, name, "Removing");
+    match e.call(Method::Delete, path, Payload::None).await {
+        Ok(_) => progress(kind, name, "Removed"),
+        Err(err) if err.is_not_found() => progress(kind, name, "Removed"),
+        Err(err) => eprintln!(" {kind} {name}  Error: {err}"),
+    }
+}
+
+/// `start`: the services' existing containers, dependencies first.
+pub async fn start<E: Engine>(e: &E, project: &Project, names: &[String]) -> Result<()> {
+    let list = ordered(project, of_services(e, project, names).await?);
+    if list.is_empty() {
+        return Err(Error::NotFound(
+            "service(s) have no container to start; run up first".into(),
+        ));
+    }
+    for mut c in list {
+        if !c.running() {
+            start_container(e, &mut c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `stop`: all at once.
+pub async fn stop<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    timeout: Option<u32>,
+) -> Result<()> {
+    let list = of_services(e, project, names).await?;
+    try_join_all(list.iter().map(|c| stop_container(e, c, timeout))).await?;
+    Ok(())
+}
+
+/// `restart`.
+pub async fn restart<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    timeout: Option<u32>,
+) -> Result<()> {
+    for c in ordered(project, of_services(e, project, names).await?) {
+        up::timed(e, &c, "restart", timeout, ("Restarting", "Started")).await?;
+    }
+    Ok(())
+}
+
+/// The stopped containers `rm` would remove (all of the services' with `stop`).
+pub async fn removable<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    stop_first: bool,
+) -> Result<Vec<Existing>> {
+    Ok(of_services(e, project, names)
+        .await?
+        .into_iter()
+        .filter(|c| stop_first || !c.running())
+        .collect())
+}
+
+/// `rm` of the containers `removable` gave.
+pub async fn rm<E: Engine>(e: &E, list: &[Existing], volumes: bool) -> Result<()> {
+    for c in list {
+        remove_container(e, c, None, volumes).await?;
+    }
+    Ok(())
+}
+
+/// `ps`: the summaries (`GET /containers/json`'s) of the services' containers, one-off ones
+/// included as docker compose shows them.
+pub async fn ps<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<Value>> {
+    for n in names {
+        if !project.services.contains_key(n) && !project.disabled.contains(n) {
+            return Err(Error::NotFound(format!("no such service: {n}")));
+        }
+    }
+    let mut list: Vec<Existing> = containers(e, &project.name)
+        .await?
+        .into_iter()
+        .filter(|c| (all || c.running()) && (names.is_empty() || names.contains(&c.service)))
+        .collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let mut s = c.summary;
+            s["Service"] = json!(c.service);
+            s["Name"] = json!(c.name);
+            s
+        })
+        .collect())
+}
+
+/// `images`: per container, its name and the image's inspect.
+pub async fn images<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for c in of_services(e, project, names).await? {
+        let img = e
+            .call(
+                Method::Get,
+                &format!("/images/{}/json", enc(&c.image_id)),
+                Payload::None,
+            )
+            .await
+            .unwrap_or(Value::Null);
+        out.push((c.name, img));
+    }
+    Ok(out)
+}
+
+/// `top`: per running container, its name and `GET /containers/{id}/top`.
+pub async fn top<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for c in of_services(e, project, names).await? {
+        if !c.running() {
+            continue;
+        }
+        let v = e
+            .call(
+                Method::Get,
+                &format!("/containers/{}/top", c.id),
+                Payload::None,
+            )
+            .await?;
+        out.push((c.name, v));
+    }
+    Ok(out)
+}
+
+/// The running container `exec` targets: replica `index` of `service`.
+pub async fn exec_target<E: Engine>(
+    e: &E,
+    project: &Project,
+    service: &str,
+    index: u32,
+) -> Result<String> {
+    project.service(service)?;
+    containers(e, &project.name)
+        .await?
+        .into_iter()
+        .find(|c| c.service == service && !c.oneoff && c.number == index && c.running())
+        .map(|c| c.id)
+        .ok_or_else(|| Error::NotFound(format!("service {service:?} is not running")))
+}
+
+/// `run`'s flags that change the container.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub command: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub name: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub remove: bool,
+    pub no_deps: bool,
+    /// `--service-ports`: publish the service's ports (else none, as docker compose).
+    pub service_ports: bool,
+    pub labels: Vec<String>,
+}
+
+/// `run`: brings up the service's dependencies (unless `no_deps`), then creates a one-off
+/// container of it (`<project>-<service>-run-<id>`); the caller attaches and starts it.
+pub async fn run<E: Engine>(
+    e: &E,
+    project: &Project,
+    service: &str,
+    opts: &RunOptions,
+) -> Result<String> {
+    let mut svc = project.service(service)?.clone();
+    let deps: Vec<String> = crate::project::dependencies(&svc)
+        .into_iter()
+        .map(|d| d.service)
+        .filter(|d| project.services.contains_key(d))
+        .collect();
+    if !opts.no_deps && !deps.is_empty() {
+        let up_opts = up::UpOptions {
+            detach: true,
+            services: deps,
+            ..Default::default()
+        };
+        up::up(e, project, &up_opts).await?;
+    }
+    up::ensure_networks(e, project, &[service.to_string()]).await?;
+    up::ensure_volumes(e, project, &[service.to_string()]).await?;
+    let image = project.image_of(service, &svc);
+    if crate::images::image_id(e, &image).await?.is_none() {
+        if svc.get("build").is_some() {
+            crate::images::build(e, project, service, &svc, &Default::default()).await?;
+        } else {
+            crate::images::pull(e, service, &image).await?;
+        }
+    }
+    if !opts.command.is_empty() {
+        svc["command"] = json!(opts.command);
+    }
+    if let Some(ep) = &opts.entrypoint {
+        svc["entrypoint"] = json!(ep);
+    }
+    for kv in &opts.env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        svc["environment"][k] = json!(v);
+    }
+    for kv in &opts.labels {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        svc["labels"][k] = json!(v);
+    }
+    if let Some(u) = &opts.user {
+        svc["user"] = json!(u);
+    }
+    if let Some(w) = &opts.workdir {
+        svc["working_dir"] = json!(w);
+    }
+    if !opts.service_ports {
+        if let Some(o) = svc.as_object_mut() {
+            o.remove("ports");
+        }
+    }
+    if let Some(o) = svc.as_object_mut() {
+        o.remove("container_name");
+        o.remove("restart");
+        o.remove("deploy");
+    }
+    svc["tty"] = json!(opts.tty);
+    svc["stdin_open"] = json!(opts.interactive);
+    let replica = crate::container::Replica {
+        service,
+        number: 1,
+        oneoff: true,
+        image_id: None,
+    };
+    let mut body = crate::container::create_body(project, &svc, &replica)?;
+    body["AttachStdin"] = json!(opts.interactive);
+    body["AttachStdout"] = json!(true);
+    body["AttachStderr"] = json!(true);
+    body["StdinOnce"] = json!(opts.interactive);
+    body["HostConfig"]["AutoRemove"] = json!(opts.remove);
+    let name = opts.name.clone().unwrap_or_else(|| {
+        let suffix: String = crate::labels::config_hash(&json!([
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+                .to_string()
+        ]))
+        .chars()
+        .take(12)
+        .collect();
+        format!("{}-{service}-run-{suffix}", project.name)
+    });
+    let v = e
+        .call(
+            Method::Post,
+            &format!("/containers/create?name={}", enc(&name)),
+            Payload::Json(body),
+        )
+        .await?;
+    Ok(v["Id"].as_str().unwrap_or_default().to_string())
+}
