@@ -71,11 +71,22 @@ struct Keep<'a, R> {
     file: Option<File>,
     spill: &'a Path,
     total: u64,
+    /// Zeros still to give after the stream's end.
+    padding: usize,
 }
 
 impl<R: Read> Read for Keep<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && self.padding > 0 {
+            // The docker CLI's rewritten context (a Dockerfile from outside added) ends
+            // without the last entry's padding and the end blocks; Go's reader takes that,
+            // so zeros stand in for them. They are not kept: data is never made up.
+            let k = buf.len().min(self.padding);
+            buf[..k].fill(0);
+            self.padding -= k;
+            return Ok(k);
+        }
         self.total += n as u64;
         if self.file.is_none() && self.mem.len() + n > MEMORY_LIMIT {
             let mut f = File::options()
@@ -105,6 +116,7 @@ impl Context {
             file: None,
             spill,
             total: 0,
+            padding: 1536,
         };
         let mut entries = BTreeMap::new();
         entries.insert(String::new(), dir_entry());

@@ -68,11 +68,13 @@ fn get_once(url: &str) -> Result<Response, String> {
         TcpStream::connect_timeout(&sock, TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let host = hostport;
-    write!(
-        stream,
+    // One write: a server that reads one segment and closes must see the whole request.
+    let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: berth-build\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send: {e}"))?;
+    );
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     let mut r = BufReader::new(stream);
     let mut status_line = String::new();
     r.read_line(&mut status_line)

@@ -44,6 +44,7 @@ pub struct Daemon {
     pub volumes: Volumes,
     pub events: Events,
     pub execs: Execs,
+    pub builder: berth_build::Builder,
     exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
     /// Attach requests that arrived before their container started (`docker run` attaches
     /// first): each is told the monitor's directory once the container is up.
@@ -110,7 +111,7 @@ impl Daemon {
     }
 }
 
-pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
+pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
     for dir in [&opts.root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
@@ -120,6 +121,12 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         .map_err(|e| format!("read {}/containers: {e}", opts.root.display()))?;
     let volumes = Volumes::open(&opts.root.join("volumes"))
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?;
+    let builder = berth_build::Builder::new(sandbox, opts.root.join("builds")).map_err(|e| {
+        format!(
+            "open the builder's state in {}/builds: {e}",
+            opts.root.display()
+        )
+    })?;
     let listener = bind(&opts.socket)?;
     let daemon = Arc::new(Daemon {
         opts,
@@ -128,6 +135,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         volumes,
         events: Events::new(),
         execs: Execs::default(),
+        builder,
         exits: Mutex::new(HashMap::new()),
         pending_attach: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),

@@ -28,7 +28,7 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-const MASKED: &[&str] = &[
+pub const MASKED: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -43,7 +43,7 @@ const MASKED: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -182,26 +182,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     }
 
     let shm_size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20);
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
-    ];
-    for (file, dest) in [
-        ("resolv.conf", "/etc/resolv.conf"),
-        ("hostname", "/etc/hostname"),
-        ("hosts", "/etc/hosts"),
-    ] {
-        mounts.push(json!({
-            "destination": dest, "type": "bind",
-            "source": paths.dir.join(file),
-            "options": ["rbind", "rprivate"],
-        }));
-    }
+    let mut mounts = default_mounts(privileged, shm_size, paths.dir);
     for m in &c.mounts {
         mounts.push(mount_entry(m));
     }
@@ -264,6 +245,32 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         "mounts": mounts,
         "linux": linux,
     }))
+}
+
+/// Docker's mounts of every container: /proc, /dev, /sys, cgroups, mqueue, shm, and the
+/// /etc/resolv.conf, /etc/hostname and /etc/hosts binds of the files in `etc_dir`.
+pub fn default_mounts(privileged: bool, shm_size: i64, etc_dir: &Path) -> Vec<Value> {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
+    ];
+    for (file, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        mounts.push(json!({
+            "destination": dest, "type": "bind",
+            "source": etc_dir.join(file),
+            "options": ["rbind", "rprivate"],
+        }));
+    }
+    mounts
 }
 
 pub fn hostname(c: &Container) -> String {
@@ -438,7 +445,7 @@ fn devices(
     Ok((nodes, rules))
 }
 
-fn cgroup_v2_only() -> bool {
+pub fn cgroup_v2_only() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)

@@ -349,8 +349,7 @@ impl Builder {
                 "Image hygiene: {} warning{} (berth image lint {} for details)\n",
                 findings.len(),
                 if findings.len() == 1 { "" } else { "s" },
-                image
-                    .repo_tags
+                opts.tags
                     .first()
                     .cloned()
                     .unwrap_or_else(|| short(&image.id).to_string())

@@ -178,10 +178,20 @@ fn command(s: &StageRun<'_, '_>, r: &Run) -> (Vec<String>, Option<String>) {
     (v, None)
 }
 
-/// The spec's mount points that the image lacks, with their missing parents: (path, is it
-/// a directory), deepest last.
-fn missing_mount_points(root: &Root, spec: &Value) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = Vec::new();
+/// What the runtime may add to the rootfs for the spec's mounts.
+#[derive(Default)]
+struct MountPoints {
+    /// Mount points the image lacks, with their missing parents: (path, is a directory),
+    /// deepest last.
+    missing: Vec<(String, bool)>,
+    /// Directories that hold a missing mount point and exist: (path, mode, uid, gid). The
+    /// runtime's mkdir copies them up into the upper dir.
+    parents: Vec<(String, u32, u32, u32)>,
+}
+
+/// The spec's mount points that the image lacks.
+fn missing_mount_points(root: &Root, spec: &Value) -> MountPoints {
+    let mut out = MountPoints::default();
     let Some(mounts) = spec["mounts"].as_array() else {
         return out;
     };
@@ -205,14 +215,25 @@ fn missing_mount_points(root: &Root, spec: &Value) -> Vec<(String, bool)> {
                 .as_str()
                 .is_some_and(|s| std::path::Path::new(s).is_file());
         let mut path = String::new();
+        let mut parent: Option<(String, u32, u32, u32)> = None;
         let comps: Vec<&str> = dest.split('/').filter(|c| !c.is_empty()).collect();
         for (i, c) in comps.iter().enumerate() {
             path.push('/');
             path.push_str(c);
-            if root.lstat(&path).is_none() {
-                let dir = i + 1 < comps.len() || !is_file_bind;
-                if !out.iter().any(|(p, _)| *p == path) {
-                    out.push((path.clone(), dir));
+            match root.lstat(&path) {
+                None => {
+                    if let Some(p) = parent.take() {
+                        if !out.parents.iter().any(|x| x.0 == p.0) {
+                            out.parents.push(p);
+                        }
+                    }
+                    let dir = i + 1 < comps.len() || !is_file_bind;
+                    if !out.missing.iter().any(|(p, _)| *p == path) {
+                        out.missing.push((path.clone(), dir));
+                    }
+                }
+                Some(st) => {
+                    parent = Some((path.clone(), st.st_mode & 0o7777, st.st_uid, st.st_gid));
                 }
             }
         }
@@ -220,9 +241,10 @@ fn missing_mount_points(root: &Root, spec: &Value) -> Vec<(String, bool)> {
     out
 }
 
-/// Removes from the upper dir the mount points the runtime made, if nothing was put there.
-fn remove_mount_points(upper: &Path, missing: &[(String, bool)]) {
-    for (p, dir) in missing.iter().rev() {
+/// Removes from the upper dir the mount points the runtime made, if nothing was put there,
+/// and the directories copied up only to hold them.
+fn remove_mount_points(upper: &Path, points: &MountPoints) {
+    for (p, dir) in points.missing.iter().rev() {
         let host = upper.join(p.trim_start_matches('/'));
         let Ok(m) = std::fs::symlink_metadata(&host) else {
             continue;
@@ -231,6 +253,22 @@ fn remove_mount_points(upper: &Path, missing: &[(String, bool)]) {
             let _ = std::fs::remove_dir(&host);
         } else if !*dir && m.is_file() && m.size() == 0 {
             let _ = std::fs::remove_file(&host);
+        }
+    }
+    let mut parents: Vec<&(String, u32, u32, u32)> = points.parents.iter().collect();
+    parents.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    for (p, mode, uid, gid) in parents {
+        let host = upper.join(p.trim_start_matches('/'));
+        let Ok(m) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let untouched = m.is_dir()
+            && m.mode() & 0o7777 == *mode
+            && m.uid() == *uid
+            && m.gid() == *gid
+            && std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
+        if untouched {
+            let _ = std::fs::remove_dir(&host);
         }
     }
 }

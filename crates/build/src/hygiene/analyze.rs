@@ -127,7 +127,13 @@ pub fn analyze(store: &Store, image: &Image, limit: usize) -> Result<Analysis> {
         .history
         .iter()
         .filter(|h| !h.empty_layer)
-        .map(|h| h.created_by.clone().unwrap_or_default())
+        .map(|h| {
+            h.created_by
+                .clone()
+                .filter(|c| !c.is_empty())
+                .or_else(|| h.comment.clone())
+                .unwrap_or_default()
+        })
         .collect();
     let mut a = Analysis {
         id: image.id.clone(),

@@ -1,6 +1,7 @@
 //! The commands, one file per object kind, and what they share: filters, confirmations,
 //! per-object error reporting, image references.
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;
