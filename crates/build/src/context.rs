@@ -11,8 +11,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 use crate::ignore::{clean, Ignore};
 
@@ -352,11 +350,13 @@ impl Context {
             .entries
             .get(path)
             .ok_or_else(|| Error::Context(format!("{path}: not in the context")))?;
-        let mut h = Sha256::new();
+        // BLAKE3, not SHA-256: four times faster here, and these digests are cache keys
+        // only, never content addresses anyone else sees.
+        let mut h = blake3::Hasher::new();
         match &e.kind {
             Kind::File | Kind::Hardlink(_) => {
                 h.update(b"f");
-                h.update(self.file_entry(path)?.mode.to_le_bytes());
+                h.update(&self.file_entry(path)?.mode.to_le_bytes());
                 self.hash_file(path, &mut h)?;
             }
             Kind::Symlink(t) => {
@@ -365,7 +365,7 @@ impl Context {
             }
             Kind::Dir => {
                 h.update(b"d");
-                h.update(e.mode.to_le_bytes());
+                h.update(&e.mode.to_le_bytes());
                 let kids: Vec<String> = self
                     .children_of(path)
                     .map(|(k, _)| k.clone())
@@ -373,8 +373,8 @@ impl Context {
                     .collect();
                 for k in kids {
                     h.update(k[prefix_len(path)..].as_bytes());
-                    h.update([0]);
-                    h.update(self.digest(&k)?);
+                    h.update(&[0]);
+                    h.update(&self.digest(&k)?);
                 }
             }
         }
@@ -383,18 +383,8 @@ impl Context {
         Ok(d)
     }
 
-    fn hash_file(&self, path: &str, h: &mut Sha256) -> Result<()> {
-        struct HashWrite<'a>(&'a mut Sha256);
-        impl Write for HashWrite<'_> {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.update(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        self.copy_to(path, &mut HashWrite(h)).map(|_| ())
+    fn hash_file(&self, path: &str, h: &mut blake3::Hasher) -> Result<()> {
+        self.copy_to(path, h).map(|_| ())
     }
 
     fn lock_digests(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {

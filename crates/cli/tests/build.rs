@@ -661,6 +661,11 @@ fn bad_inputs_fail_clearly_and_tag_nothing() {
             &["--target", "two"],
         ),
         (
+            "FROM busybox:e2e\nRUN true\n",
+            "pull access denied for busybox",
+            &["--pull"],
+        ),
+        (
             "FROM busybox:e2e\nUSER ghost\nRUN true\n",
             "unable to find user ghost",
             &[],

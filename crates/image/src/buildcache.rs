@@ -24,6 +24,8 @@ use crate::store::{parse_tag_ref, Image, Store};
 use crate::timefmt::now_rfc3339;
 
 const CACHE_FILE: &str = "build-cache.json";
+/// Records kept at most; past it the oldest tenth goes (and the layers only they kept).
+const MAX_RECORDS: usize = 4096;
 
 /// A filesystem and config state of a build: what an image is, less its manifest and tags.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -166,7 +168,23 @@ impl Store {
                 created: now_rfc3339(),
             },
         );
+        let evict = file.entries.len() > MAX_RECORDS;
+        if evict {
+            let mut by_age: Vec<(String, String)> = file
+                .entries
+                .iter()
+                .map(|(k, r)| (r.created.clone(), k.clone()))
+                .collect();
+            by_age.sort();
+            for (_, k) in by_age.into_iter().take(MAX_RECORDS / 10) {
+                file.entries.remove(&k);
+            }
+        }
         write_atomic(&self.cache_path(), &cache_bytes(&file)?)?;
+        if evict {
+            let db = self.load_db()?;
+            self.gc_locked(&db)?;
+        }
         Ok(state)
     }
 

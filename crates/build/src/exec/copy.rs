@@ -182,14 +182,13 @@ impl Tree for RootTree {
     }
 
     fn digest(&self, path: &str) -> Result<[u8; 32]> {
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         let meta = self.meta(path)?;
         match meta.map(|m| (m.kind, m.mode)) {
             Some((MetaKind::File, mode)) => {
                 h.update(b"f");
-                h.update(mode.to_le_bytes());
-                let mut w = HashWriter(&mut h);
-                self.write_to(path, &mut w)?;
+                h.update(&mode.to_le_bytes());
+                self.write_to(path, &mut h)?;
             }
             Some((MetaKind::Symlink(t), _)) => {
                 h.update(b"l");
@@ -197,28 +196,18 @@ impl Tree for RootTree {
             }
             Some((MetaKind::Dir, mode)) => {
                 h.update(b"d");
-                h.update(mode.to_le_bytes());
+                h.update(&mode.to_le_bytes());
                 for c in self.children(path)? {
                     h.update(c.as_bytes());
-                    h.update([0]);
-                    h.update(self.digest(&join(path, &c))?);
+                    h.update(&[0]);
+                    h.update(&self.digest(&join(path, &c))?);
                 }
             }
-            None => h.update(b"-"),
+            None => {
+                h.update(b"-");
+            }
         }
         Ok(h.finalize().into())
-    }
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -413,7 +402,7 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
             } => key
                 .part(name)
                 .part(&format!("{mode}/{mtime:?}"))
-                .bytes(&Sha256::digest(data)),
+                .bytes(blake3::hash(data).as_bytes()),
         };
     }
     let key = key.finish();

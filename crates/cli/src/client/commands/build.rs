@@ -60,6 +60,23 @@ pub struct BuildArgs {
     context: String,
 }
 
+/// `berth builder …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum BuilderSub {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    force: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// Print the findings as JSON
@@ -369,6 +386,37 @@ fn random_suffix() -> String {
         let _ = f.read_exact(&mut buf);
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `berth builder prune`.
+pub async fn builder(c: &Client, s: BuilderSub) -> Result<()> {
+    let BuilderSub::Prune(a) = s;
+    if !a.force
+        && !super::confirm(
+            "WARNING! This will remove all dangling build cache. Are you sure you want to continue?",
+        )
+    {
+        return Ok(());
+    }
+    let path = if a.all {
+        "/build/prune?all=1"
+    } else {
+        "/build/prune"
+    };
+    let v = c.post(path).await?.json()?;
+    let deleted = v["CachesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted build cache objects:");
+        for d in deleted {
+            println!("{}", d.as_str().unwrap_or("").trim_start_matches("sha256:"));
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size_prec(v["SpaceReclaimed"].as_f64().unwrap_or(0.0), 3)
+    );
+    Ok(())
 }
 
 /// `berth image lint IMAGE|Dockerfile`: exits 1 when there is a warning.
