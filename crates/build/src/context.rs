@@ -372,7 +372,7 @@ impl Context {
                     .filter(|k| !k[prefix_len(path)..].contains('/'))
                     .collect();
                 for k in kids {
-                    h.update(k[prefix_len(path)..].as_bytes());
+                    h.update(&k.as_bytes()[prefix_len(path)..]);
                     h.update(&[0]);
                     h.update(&self.digest(&k)?);
                 }

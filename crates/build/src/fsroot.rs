@@ -223,15 +223,20 @@ fn make_room(dir: BorrowedFd<'_>, name: &str, want_dir: bool) -> Result<bool> {
     Ok(false)
 }
 
-/// Removes `name` and everything under it.
-pub fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<()> {
-    let fd = nix::fcntl::openat(
+/// Opens the directory `name` of `dir`, never through a symlink.
+fn open_subdir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    nix::fcntl::openat(
         dir,
         name,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(io_err("open", name))?;
+    .map_err(io_err("open", name))
+}
+
+/// Removes `name` and everything under it.
+pub fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+    let fd = open_subdir(dir, name)?;
     let keep = fd.try_clone().map_err(|e| Error::Io {
         op: "dup",
         path: PathBuf::from(name),
@@ -274,13 +279,7 @@ pub fn put_dir(
             Err(e) => return Err(io_err("mkdir", name)(e)),
         }
     }
-    let fd = nix::fcntl::openat(
-        dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io_err("open", name))?;
+    let fd = open_subdir(dir, name)?;
     finish(fd.as_fd(), name, mode, owner)?;
     if let Some(t) = mtime {
         set_mtime(dir, name, t);

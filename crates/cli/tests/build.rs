@@ -317,6 +317,18 @@ fn multi_stage_copy_from_target_and_parallel_stages() {
         ]),
         "from-b\na.txt\npasswd\nbb"
     );
+    // Again: every step (the COPY --from ones too) comes from the cache.
+    let again = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--network", "host", "--build-arg", &arg, "-t", "multi:1", "."],
+    ));
+    let cached = cache_by_step(&again);
+    assert_eq!(
+        cached,
+        [false, false, true, false, false, true, false, true, true, true, true],
+        "{again}"
+    );
     // --target builds that stage and what it needs, nothing else.
     let df2 = format!(
         "FROM {IMAGE} AS base\nRUN echo base > /base\nFROM base AS mid\nRUN echo mid > /mid\n\

@@ -5,7 +5,10 @@
 //! ADD also unpacks local tars (plain, gzip, zstd) and fetches URLs.
 
 use std::fs::File;
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::Mutex;
 use std::os::fd::AsFd;
 
 use sha2::{Digest, Sha256};
@@ -95,14 +98,56 @@ impl Tree for Context {
     }
 }
 
-/// Another stage's (or image's) root, mounted read-only for the step.
-struct RootTree {
-    root: Root,
-    _fs: StepFs,
+/// Another stage's (or image's) root, mounted for the step only when needed: what a path
+/// resolves to and its digest are remembered per state (a state never changes), so a cached
+/// `COPY --from` mounts and reads nothing.
+struct RootTree<'j> {
+    state: String,
+    memo: &'j Mutex<HashMap<String, Memo>>,
+    mount: Box<dyn Fn() -> Result<StepFs> + 'j>,
+    fs: OnceCell<(Root, StepFs)>,
 }
 
-impl Tree for RootTree {
-    fn resolve(&self, user: &str) -> Result<Option<String>> {
+/// What a state's root is known to hold.
+#[derive(Debug, Clone)]
+pub(crate) enum Memo {
+    Resolved(Option<String>),
+    Digest([u8; 32]),
+}
+
+/// Remembered answers at most; past it the memo starts again.
+const MEMO_MAX: usize = 50_000;
+
+impl RootTree<'_> {
+    fn root(&self) -> Result<&Root> {
+        if let Some((r, _)) = self.fs.get() {
+            return Ok(r);
+        }
+        let fs = (self.mount)()?;
+        let root = Root::open(&fs.rootfs)?;
+        Ok(&self.fs.get_or_init(|| (root, fs)).0)
+    }
+
+    fn recall(&self, what: &str, path: &str) -> Option<Memo> {
+        let key = format!("{}\0{what}\0{path}", self.state);
+        self.memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+    }
+
+    fn remember(&self, what: &str, path: &str, m: Memo) {
+        let key = format!("{}\0{what}\0{path}", self.state);
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(key, m);
+    }
+
+    fn resolve_in_root(&self, user: &str) -> Result<Option<String>> {
+        let root = self.root()?;
         let mut todo: Vec<String> = clean(&format!("/{user}"))
             .split('/')
             .filter(|c| !c.is_empty())
@@ -115,17 +160,15 @@ impl Tree for RootTree {
             let mut next = cur.clone();
             next.push(c);
             let p = next.join("/");
-            let Some(st) = self.root.lstat(&p) else {
+            let Some(st) = root.lstat(&p) else {
                 return Ok(None);
             };
             if fsroot::is_kind(&st, nix::sys::stat::SFlag::S_IFLNK) {
                 links += 1;
                 if links > 40 {
-                    return Err(Error::Invalid(format!(
-                        "too many symlinks resolving {user}"
-                    )));
+                    return Err(Error::Invalid(format!("too many symlinks resolving {user}")));
                 }
-                let t = self.root.readlink(&p)?;
+                let t = root.readlink(&p)?;
                 let joined = if t.starts_with('/') {
                     t
                 } else {
@@ -145,46 +188,9 @@ impl Tree for RootTree {
         Ok(Some(cur.join("/")))
     }
 
-    fn meta(&self, path: &str) -> Result<Option<Meta>> {
-        use nix::sys::stat::SFlag;
-        let Some(st) = self.root.lstat(path) else {
-            return Ok(None);
-        };
-        let kind = if fsroot::is_kind(&st, SFlag::S_IFDIR) {
-            MetaKind::Dir
-        } else if fsroot::is_kind(&st, SFlag::S_IFLNK) {
-            MetaKind::Symlink(self.root.readlink(path)?)
-        } else if fsroot::is_kind(&st, SFlag::S_IFREG) {
-            MetaKind::File
-        } else {
-            // Devices, fifos, sockets: nothing a layer should get from a copy.
-            return Ok(None);
-        };
-        Ok(Some(Meta {
-            kind,
-            mode: st.st_mode & 0o7777,
-            mtime: st.st_mtime,
-        }))
-    }
-
-    fn children(&self, dir: &str) -> Result<Vec<String>> {
-        self.root.list(dir)
-    }
-
-    fn open(&self, path: &str) -> Result<Box<dyn Read + '_>> {
-        Ok(Box::new(self.root.open_file(path)?))
-    }
-
-    fn write_to(&self, path: &str, out: &mut dyn Write) -> Result<()> {
-        let mut f = self.root.open_file(path)?;
-        std::io::copy(&mut f, out).map_err(Error::io("copy", path))?;
-        Ok(())
-    }
-
-    fn digest(&self, path: &str) -> Result<[u8; 32]> {
+    fn digest_of(&self, path: &str) -> Result<[u8; 32]> {
         let mut h = blake3::Hasher::new();
-        let meta = self.meta(path)?;
-        match meta.map(|m| (m.kind, m.mode)) {
+        match self.meta(path)?.map(|m| (m.kind, m.mode)) {
             Some((MetaKind::File, mode)) => {
                 h.update(b"f");
                 h.update(&mode.to_le_bytes());
@@ -200,7 +206,7 @@ impl Tree for RootTree {
                 for c in self.children(path)? {
                     h.update(c.as_bytes());
                     h.update(&[0]);
-                    h.update(&self.digest(&join(path, &c))?);
+                    h.update(&self.digest_of(&join(path, &c))?);
                 }
             }
             None => {
@@ -208,6 +214,63 @@ impl Tree for RootTree {
             }
         }
         Ok(h.finalize().into())
+    }
+}
+
+impl Tree for RootTree<'_> {
+    fn resolve(&self, user: &str) -> Result<Option<String>> {
+        if let Some(Memo::Resolved(r)) = self.recall("resolve", user) {
+            return Ok(r);
+        }
+        let r = self.resolve_in_root(user)?;
+        self.remember("resolve", user, Memo::Resolved(r.clone()));
+        Ok(r)
+    }
+
+    fn meta(&self, path: &str) -> Result<Option<Meta>> {
+        use nix::sys::stat::SFlag;
+        let root = self.root()?;
+        let Some(st) = root.lstat(path) else {
+            return Ok(None);
+        };
+        let kind = if fsroot::is_kind(&st, SFlag::S_IFDIR) {
+            MetaKind::Dir
+        } else if fsroot::is_kind(&st, SFlag::S_IFLNK) {
+            MetaKind::Symlink(root.readlink(path)?)
+        } else if fsroot::is_kind(&st, SFlag::S_IFREG) {
+            MetaKind::File
+        } else {
+            // Devices, fifos, sockets: nothing a layer should get from a copy.
+            return Ok(None);
+        };
+        Ok(Some(Meta {
+            kind,
+            mode: st.st_mode & 0o7777,
+            mtime: st.st_mtime,
+        }))
+    }
+
+    fn children(&self, dir: &str) -> Result<Vec<String>> {
+        self.root()?.list(dir)
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self.root()?.open_file(path)?))
+    }
+
+    fn write_to(&self, path: &str, out: &mut dyn Write) -> Result<()> {
+        let mut f = self.root()?.open_file(path)?;
+        std::io::copy(&mut f, out).map_err(Error::io("copy", path))?;
+        Ok(())
+    }
+
+    fn digest(&self, path: &str) -> Result<[u8; 32]> {
+        if let Some(Memo::Digest(d)) = self.recall("digest", path) {
+            return Ok(d);
+        }
+        let d = self.digest_of(path)?;
+        self.remember("digest", path, Memo::Digest(d));
+        Ok(d)
     }
 }
 
@@ -260,7 +323,6 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
 
     // The tree sources come from: the context, or another stage's / image's root.
     let from = c.from.as_deref().map(|f| s.expand(f)).transpose()?;
-    let mut from_id = String::new();
     let root_tree;
     let tree: &dyn Tree = match &from {
         None => s.job.ctx,
@@ -276,16 +338,15 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                     (s.job.store.state_of(&image)?, image.config.clone())
                 }
             };
-            from_id = state.config.clone();
-            let fs = StepFs::mount(
-                s.job.store,
-                s.job.step_dir("from"),
-                &config.rootfs.diff_ids,
-                &s.job.empty_dir(),
-            )?;
+            let job = s.job;
+            let diff_ids = config.rootfs.diff_ids;
             root_tree = RootTree {
-                root: Root::open(&fs.rootfs)?,
-                _fs: fs,
+                state: state.config,
+                memo: job.memo,
+                mount: Box::new(move || {
+                    StepFs::mount(job.store, job.step_dir("from"), &diff_ids, &job.empty_dir())
+                }),
+                fs: OnceCell::new(),
             };
             &root_tree
         }
@@ -387,7 +448,7 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
         .part(if dest_is_dir { "dir" } else { "path" })
         .part(chown.as_deref().unwrap_or(""))
         .part(&chmod.map(|m| m.to_string()).unwrap_or_default())
-        .part(&from_id);
+        .part(from.as_deref().unwrap_or(""));
     for it in &items {
         key = match it {
             Item::Path { given, resolved } => key

@@ -89,6 +89,8 @@ pub struct Builder {
     scratch: PathBuf,
     /// Hygiene findings per image id, so a fully cached build does not walk the layers again.
     findings: Mutex<HashMap<String, Vec<hygiene::Finding>>>,
+    /// What `COPY --from` learnt of states' roots (states never change).
+    memo: Mutex<HashMap<String, copy::Memo>>,
 }
 
 /// Shared by the stages of one build.
@@ -102,6 +104,7 @@ pub(crate) struct Job<'a> {
     pub cache: BuildCache,
     pub dir: PathBuf,
     pub cancel: &'a Cancel,
+    pub memo: &'a Mutex<HashMap<String, copy::Memo>>,
     pub global_vars: Vec<(String, String)>,
     pub used_args: Mutex<HashSet<String>>,
     results: Mutex<HashMap<usize, Option<(BuildState, ImageConfig)>>>,
@@ -172,6 +175,7 @@ impl Builder {
             sandbox,
             scratch,
             findings: Mutex::new(HashMap::new()),
+            memo: Mutex::new(HashMap::new()),
         })
     }
 
@@ -276,6 +280,7 @@ impl Builder {
             cache,
             dir: dir.to_path_buf(),
             cancel,
+            memo: &self.memo,
             global_vars,
             used_args: Mutex::new(used),
             results: Mutex::new(HashMap::new()),
