@@ -275,7 +275,11 @@ fn cache_hits_and_misses_step_by_step() {
 fn multi_stage_copy_from_target_and_parallel_stages() {
     let d = Daemon::start();
     // Stage a waits on a TCP port for stage b: the build ends only if they run at once.
-    let port = 20000 + (std::process::id() % 20000);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let df = format!(
         "FROM {IMAGE} AS a\nARG PORT\nRUN nc -l -p $PORT > /a.txt\n\
          FROM {IMAGE} AS b\nARG PORT\nRUN for i in $(seq 200); do echo from-b | nc 127.0.0.1 $PORT && exit 0; sleep 0.05; done; exit 1\n\
@@ -321,7 +325,16 @@ fn multi_stage_copy_from_target_and_parallel_stages() {
     let again = ok(&berth_in(
         &d,
         &ctx,
-        &["build", "--network", "host", "--build-arg", &arg, "-t", "multi:1", "."],
+        &[
+            "build",
+            "--network",
+            "host",
+            "--build-arg",
+            &arg,
+            "-t",
+            "multi:1",
+            ".",
+        ],
     ));
     let cached = cache_by_step(&again);
     assert_eq!(
@@ -475,6 +488,11 @@ fn docker_cli_classic_builder_builds_tags_and_fails_with_the_run_exit_code() {
         ]),
         "docker-cli"
     );
+    // docker 28 without DOCKER_BUILDKIT takes the classic builder too (Builder-Version: 1).
+    let mut c = d.docker_cmd(&["build", "-f", dfile.to_str().unwrap(), "-t", "dcli:3", "."]);
+    c.current_dir(&ctx).env_remove("DOCKER_BUILDKIT");
+    let o = run_cmd(c, None, 120);
+    assert!(ok(&o).contains("Successfully tagged dcli:3"), "{}", out(&o));
     // -q prints the id only; --iidfile writes it.
     let iid = d.dir.join("iid");
     let o = ok(&docker_in(

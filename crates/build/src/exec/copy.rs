@@ -4,12 +4,12 @@
 //! every lookup stays inside that root); globs follow Go's `filepath.Match` per component.
 //! ADD also unpacks local tars (plain, gzip, zstd) and fetches URLs.
 
-use std::fs::File;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{Read, Write};
-use std::sync::Mutex;
 use std::os::fd::AsFd;
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -166,7 +166,9 @@ impl RootTree<'_> {
             if fsroot::is_kind(&st, nix::sys::stat::SFlag::S_IFLNK) {
                 links += 1;
                 if links > 40 {
-                    return Err(Error::Invalid(format!("too many symlinks resolving {user}")));
+                    return Err(Error::Invalid(format!(
+                        "too many symlinks resolving {user}"
+                    )));
                 }
                 let t = root.readlink(&p)?;
                 let joined = if t.starts_with('/') {
