@@ -127,6 +127,17 @@ impl Store {
         })
     }
 
+    /// The snapshot directories of a state's layers (bottom first), unpacked again from the
+    /// layers' blobs where missing.
+    pub fn state_dirs(&self, state: &BuildState, diff_ids: &[String]) -> Result<Vec<PathBuf>> {
+        let blobs: Vec<String> = state
+            .layers
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap_or_default().to_string())
+            .collect();
+        self.snapshot_dirs(diff_ids, &blobs)
+    }
+
     /// The config of a state.
     pub fn state_config(&self, state: &BuildState) -> Result<ImageConfig> {
         self.config_of(&state.config)

@@ -363,7 +363,7 @@ impl Store {
     /// The overlay mount of a container's rootfs: the image's snapshots (unpacked again from
     /// their blobs if missing) as lowers, `container_dir/upper` and `container_dir/work`.
     pub fn rootfs(&self, image: &Image, container_dir: &Path) -> Result<OverlayMount> {
-        let mut lowers = self.snapshot_dirs(&image.layers)?;
+        let mut lowers = self.snapshot_dirs(&image.layers, &image.layers)?;
         lowers.reverse();
         if lowers.is_empty() {
             // overlayfs needs at least one lower; an image without layers gets an empty one.
@@ -384,8 +384,9 @@ impl Store {
     }
 
     /// The snapshot directory of each layer of a stack (diff_ids, bottom first), unpacked
-    /// again from its blob where missing; bottom first.
-    pub fn snapshot_dirs(&self, diff_ids: &[String]) -> Result<Vec<PathBuf>> {
+    /// again where missing from its blob (`blobs[i]`, compressed or not: the manifest's
+    /// digest of that layer); bottom first.
+    pub fn snapshot_dirs(&self, diff_ids: &[String], blobs: &[String]) -> Result<Vec<PathBuf>> {
         let chains = chain_ids(diff_ids);
         let missing = chains.iter().any(|c| !self.snapshot_dir(c).is_dir());
         if missing {
@@ -394,7 +395,8 @@ impl Store {
             for (i, c) in chains.iter().enumerate() {
                 if !self.snapshot_dir(c).is_dir() {
                     let diff = &diff_ids[i];
-                    let mut blob = self.blobs.open_blob(diff)?;
+                    let src = blobs.get(i).unwrap_or(diff);
+                    let mut blob = self.blobs.open_blob(src)?;
                     self.ingest_layer(&mut blob, parent, Some(diff), diff)?;
                 }
                 parent = Some(c);

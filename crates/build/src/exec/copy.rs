@@ -342,11 +342,18 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
             };
             let job = s.job;
             let diff_ids = config.rootfs.diff_ids;
+            let id = state.config.clone();
             root_tree = RootTree {
-                state: state.config,
+                state: id,
                 memo: job.memo,
                 mount: Box::new(move || {
-                    StepFs::mount(job.store, job.step_dir("from"), &diff_ids, &job.empty_dir())
+                    StepFs::mount(
+                        job.store,
+                        job.step_dir("from"),
+                        &state,
+                        &diff_ids,
+                        &job.empty_dir(),
+                    )
                 }),
                 fs: OnceCell::new(),
             };

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_image::{OverlayMount, Store};
+use berth_image::{BuildState, OverlayMount, Store};
 
 use crate::error::{Error, Result};
 
@@ -18,14 +18,20 @@ pub(crate) struct StepFs {
 
 impl StepFs {
     /// Mounts `state`'s layers (diff_ids of its config) under `dir` with a fresh upper dir.
-    pub fn mount(store: &Store, dir: PathBuf, diff_ids: &[String], empty: &Path) -> Result<StepFs> {
+    pub fn mount(
+        store: &Store,
+        dir: PathBuf,
+        state: &BuildState,
+        diff_ids: &[String],
+        empty: &Path,
+    ) -> Result<StepFs> {
         let upper = dir.join("upper");
         let work = dir.join("work");
         let rootfs = dir.join("rootfs");
         for d in [&upper, &work, &rootfs] {
             std::fs::create_dir_all(d).map_err(Error::io("create", d))?;
         }
-        let mut lowers = store.snapshot_dirs(diff_ids)?;
+        let mut lowers = store.state_dirs(state, diff_ids)?;
         lowers.reverse();
         if lowers.is_empty() {
             // overlayfs wants a lower; FROM scratch has none.

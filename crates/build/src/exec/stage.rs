@@ -191,6 +191,7 @@ impl StageRun<'_, '_> {
         StepFs::mount(
             self.job.store,
             self.job.step_dir(what),
+            &self.state,
             &self.config.rootfs.diff_ids,
             &self.job.empty_dir(),
         )

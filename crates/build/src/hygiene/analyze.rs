@@ -121,7 +121,7 @@ pub struct Analysis {
 
 /// Analyzes `image`; each layer lists at most `limit` changes (0: all).
 pub fn analyze(store: &Store, image: &Image, limit: usize) -> Result<Analysis> {
-    let dirs = store.snapshot_dirs(&image.layers)?;
+    let dirs = store.state_dirs(&store.state_of(image)?, &image.layers)?;
     let created_by: Vec<String> = image
         .config
         .history
