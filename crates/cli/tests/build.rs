@@ -1014,3 +1014,59 @@ fn lint_and_analyze_report_hygiene() {
     let (st, _) = d.api_json("GET", "/berth/images/nosuch:1/analyze", None);
     assert_eq!(st, 404);
 }
+
+#[test]
+fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
+    let mut d = Daemon::start();
+    let ctx = context(
+        &d,
+        "cancel",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nRUN echo started && sleep 60\n"),
+        )],
+    );
+    let rt = d.exec_root.join("build-runtime");
+    let running = |rt: &Path| {
+        std::fs::read_dir(rt)
+            .map(|r| r.flatten().count())
+            .unwrap_or(0)
+    };
+    // The client goes away while the RUN runs: the container is killed and removed.
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "started"));
+    assert_eq!(running(&rt), 1, "the RUN container is there while it runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (running(&rt) > 0 || d.root.join("builds").read_dir().unwrap().count() > 0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_nothing_left(&d);
+    // The daemon is killed mid-RUN: the sandbox ends the container, and the next daemon
+    // removes the mounts and files the dead one left.
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "started"));
+    d.kill_daemon();
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(&rt) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(running(&rt), 0, "the RUN container outlived its daemon");
+    d.spawn();
+    assert_nothing_left(&d);
+    assert!(!tags(&d).contains("cancel"));
+}
