@@ -286,12 +286,16 @@ fn run_container(
     out: &OwnedFd,
     reply: BorrowedFd<'_>,
 ) -> std::result::Result<i32, String> {
-    // The init inherits the worker's signal state: give it a fresh process's (Rust's start-up
-    // code ignores SIGPIPE, and the sandbox ignores SIGCHLD).
-    // SAFETY: SIG_DFL installs no handler code.
-    unsafe {
-        let _ = signal::signal(Signal::SIGCHLD, SigHandler::SigDfl);
-        let _ = signal::signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    // The init inherits the worker's signal state, and ignored signals stay ignored across
+    // exec: give it a fresh process's (Rust's start-up code ignores SIGPIPE, the sandbox
+    // SIGCHLD, and a daemon started in the background of a shell SIGINT and SIGQUIT).
+    // Real-time signals too (nix has no names for them). glibc keeps 32 and 33 for itself
+    // and refuses them here; its threads library installs its own handlers for them anyway.
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: SIG_DFL installs no handler code; an invalid number only fails.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
     }
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;

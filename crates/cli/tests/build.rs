@@ -171,6 +171,21 @@ fn dockerfile_instructions_shape_the_image_seen_from_inside() {
     assert!(o.contains("Step 19/19 : CMD"), "{o}");
     // ENTRYPOINT + CMD.
     assert_eq!(d.docker_ok(&["run", "--rm", "demo:1"]), "built with hi");
+    // RUN steps start with no signal ignored (ignored signals would survive into the image's
+    // programs).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN [\"grep\", \"SigIgn\", \"/proc/self/status\"]\n"),
+    )
+    .unwrap();
+    let sig = ok(&berth_in(&d, &ctx, &["build", "."]));
+    let ignored = sig
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap();
+    // glibc's own 32 and 33 aside (a daemon may inherit them ignored and cannot reset them).
+    assert_eq!(ignored & !0x1_8000_0000, 0, "{sig}");
     let inside = d.docker_ok(&[
         "run",
         "--rm",
