@@ -327,22 +327,18 @@ fn multi_stage_copy_from_target_and_parallel_stages() {
          COPY --from={IMAGE} /bin/busybox /bb\nRUN cat /out/a.txt\n"
     );
     let ctx = context(&d, "multi", &[("Dockerfile", &df)]);
-    let p = port.to_string();
-    let arg = format!("PORT={p}");
-    let o = ok(&berth_in(
-        &d,
-        &ctx,
-        &[
-            "build",
-            "--network",
-            "host",
-            "--build-arg",
-            &arg,
-            "-t",
-            "multi:1",
-            ".",
-        ],
-    ));
+    let arg = format!("PORT={port}");
+    let args = [
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        &arg,
+        "-t",
+        "multi:1",
+        ".",
+    ];
+    let o = ok(&berth_in(&d, &ctx, &args));
     // Output in Dockerfile order although the stages ran in parallel.
     let steps: Vec<usize> = o
         .lines()
@@ -363,20 +359,7 @@ fn multi_stage_copy_from_target_and_parallel_stages() {
         "together\ntogether\na.txt\nb.txt\nbb"
     );
     // Again: every step (the COPY --from ones too) comes from the cache.
-    let again = ok(&berth_in(
-        &d,
-        &ctx,
-        &[
-            "build",
-            "--network",
-            "host",
-            "--build-arg",
-            &arg,
-            "-t",
-            "multi:1",
-            ".",
-        ],
-    ));
+    let again = ok(&berth_in(&d, &ctx, &args));
     let cached = cache_by_step(&again);
     assert_eq!(
         cached,
