@@ -58,6 +58,7 @@ pub struct Daemon {
     pub net: crate::network::Net,
     /// The daemon's runtime, for the tasks (DNS servers) that blocking code starts.
     pub runtime: tokio::runtime::Handle,
+    pub builder: berth_build::Builder,
     exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
     /// Attach requests that arrived before their container started (`docker run` attaches
     /// first): each is told the monitor's directory once the container is up.
@@ -124,7 +125,7 @@ impl Daemon {
     }
 }
 
-pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
+pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
     for dir in [&opts.root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
@@ -136,6 +137,12 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
     let volumes = Volumes::open(&opts.root.join("volumes"))
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?
         .with_owner(remap.range.map(|r| (r.uid, r.gid)));
+    let builder = berth_build::Builder::new(sandbox, opts.root.join("builds")).map_err(|e| {
+        format!(
+            "open the builder's state in {}/builds: {e}",
+            opts.root.display()
+        )
+    })?;
     let listener = bind(&opts.socket)?;
     let net = {
         let (root, exec_root, nopts) = (
@@ -160,6 +167,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), String> {
         remap,
         net,
         runtime: tokio::runtime::Handle::current(),
+        builder,
         exits: Mutex::new(HashMap::new()),
         pending_attach: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),

@@ -77,7 +77,9 @@ impl From<berth_image::Error> for ApiError {
             | E::BadLayer { .. }
             | E::UnsafeEntry { .. }
             | E::DigestMismatch { .. }
-            | E::InvalidOption(_) => ApiError::BadRequest(e.to_string()),
+            | E::InvalidOption(_)
+            | E::UnknownUser(_)
+            | E::UnknownGroup(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

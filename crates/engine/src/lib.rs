@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod build;
 mod container;
 mod daemon;
 mod error;
@@ -27,12 +28,17 @@ pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    // RUN steps of builds are containers made by the runtime library, which forks: that is
+    // done by a helper process forked now, while this process has a single thread.
+    let runtime_root = opts.exec_root.join("build-runtime");
+    let sandbox = berth_build::Sandbox::start(&runtime_root)
+        .map_err(|e| format!("start the build sandbox: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("start the async runtime: {e}"))?;
-    rt.block_on(daemon::serve(opts))
+    rt.block_on(daemon::serve(opts, sandbox))
 }
 
 /// The default socket path, root and exec root, as the CLI also knows them.

@@ -2,12 +2,9 @@
 //! default capabilities, masked and read-only /proc paths, /dev, the resolv.conf/hosts/hostname
 //! binds, the user looked up in the image's /etc/passwd, and the HostConfig's limits.
 
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use bollard_stubs::models::HostConfig;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
 use serde_json::{json, Value};
 
 use crate::container::{Container, MountRecord};
@@ -31,7 +28,7 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-const MASKED: &[&str] = &[
+pub const MASKED: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -46,7 +43,7 @@ const MASKED: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -187,26 +184,7 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     }
 
     let shm_size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20);
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
-    ];
-    for (file, dest) in [
-        ("resolv.conf", "/etc/resolv.conf"),
-        ("hostname", "/etc/hostname"),
-        ("hosts", "/etc/hosts"),
-    ] {
-        mounts.push(json!({
-            "destination": dest, "type": "bind",
-            "source": paths.dir.join(file),
-            "options": ["rbind", "rprivate"],
-        }));
-    }
+    let mut mounts = default_mounts(privileged, shm_size, paths.dir);
     for m in &c.mounts {
         mounts.push(mount_entry(m));
     }
@@ -310,6 +288,32 @@ const DOCKER_INIT: &[&str] = &[
     "/usr/bin/docker-init",
     "/usr/bin/tini-static",
 ];
+
+/// Docker's mounts of every container: /proc, /dev, /sys, cgroups, mqueue, shm, and the
+/// /etc/resolv.conf, /etc/hostname and /etc/hosts binds of the files in `etc_dir`.
+pub fn default_mounts(privileged: bool, shm_size: i64, etc_dir: &Path) -> Vec<Value> {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
+    ];
+    for (file, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        mounts.push(json!({
+            "destination": dest, "type": "bind",
+            "source": etc_dir.join(file),
+            "options": ["rbind", "rprivate"],
+        }));
+    }
+    mounts
+}
 
 pub fn hostname(c: &Container) -> String {
     c.config
@@ -483,94 +487,20 @@ fn devices(
     Ok((nodes, rules))
 }
 
-fn cgroup_v2_only() -> bool {
+pub fn cgroup_v2_only() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)
 }
 
-/// Reads a file of the container's root without following a link out of it (the image is
-/// untrusted: /etc/passwd could be a symlink to a host file).
-fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
-    let root = nix::fcntl::open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).ok()?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = nix::fcntl::openat2(root.as_fd(), path, how).ok()?;
-    let mut s = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).ok()?;
-    Some(s)
-}
-
 /// `user`, `uid`, `user:group`, `uid:gid`: numbers and names looked up in the image, with the
 /// user's supplementary groups from /etc/group, as dockerd does.
 pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    let passwd = read_in_root(rootfs, "/etc/passwd").unwrap_or_default();
-    let (uid, mut gid, name) = if u.is_empty() {
-        (0, 0, "root".to_owned())
-    } else if let Ok(n) = u.parse::<u32>() {
-        let entry = passwd_entries(&passwd).find(|e| e.1 == n);
-        (
-            n,
-            entry.as_ref().map(|e| e.2).unwrap_or(0),
-            entry.map(|e| e.0).unwrap_or_default(),
-        )
-    } else {
-        let e = passwd_entries(&passwd).find(|e| e.0 == u).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "unable to find user {u}: no matching entries in passwd file"
-            ))
-        })?;
-        (e.1, e.2, e.0)
-    };
-    if let Some(g) = g {
-        gid = resolve_group(rootfs, g)?;
-    }
-    let group = read_in_root(rootfs, "/etc/group").unwrap_or_default();
-    let mut gids = Vec::new();
-    if !name.is_empty() {
-        for line in group.lines() {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
-                if let Ok(n) = f[2].parse::<u32>() {
-                    if n != gid && !gids.contains(&n) {
-                        gids.push(n);
-                    }
-                }
-            }
-        }
-    }
-    Ok((uid, gid, gids))
+    let u = berth_image::users::resolve_user(rootfs, user)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok((u.uid, u.gid, u.additional_gids))
 }
 
 fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
-    if let Ok(n) = g.parse::<u32>() {
-        return Ok(n);
-    }
-    let group = read_in_root(rootfs, "/etc/group").unwrap_or_default();
-    group
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 3 && f[0] == g)
-        .and_then(|f| f[2].parse().ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "unable to find group {g}: no matching entries in group file"
-            ))
-        })
-}
-
-fn passwd_entries(passwd: &str) -> impl Iterator<Item = (String, u32, u32)> + '_ {
-    passwd.lines().filter_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        Some((
-            f.first()?.to_string(),
-            f.get(2)?.parse().ok()?,
-            f.get(3)?.parse().ok()?,
-        ))
-    })
+    berth_image::users::resolve_group(rootfs, g).map_err(|e| ApiError::BadRequest(e.to_string()))
 }

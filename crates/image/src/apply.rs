@@ -29,6 +29,21 @@ const CHUNK: usize = 128 * 1024;
 /// Unpacks the tar read from `r` into `root` (an empty directory). Returns the bytes of file
 /// content written, the layer's "unpacked size".
 pub(crate) fn apply_layer(r: &mut dyn Read, root: &Path, layer: &str) -> Result<u64> {
+    apply_tar(r, root, layer, true)
+}
+
+/// Unpacks a plain, gzip or zstd tar into the directory `dir` with the same defences as a
+/// layer, but as a tar and not as a layer: `.wh.` names are ordinary files (Dockerfile `ADD`
+/// of a local archive).
+pub fn extract_archive(r: &mut dyn Read, dir: &Path, name: &str) -> Result<u64> {
+    let mut plain = crate::blobs::decompress(r).map_err(|source| Error::BadLayer {
+        layer: name.to_string(),
+        source,
+    })?;
+    apply_tar(&mut plain, dir, name, false)
+}
+
+fn apply_tar(r: &mut dyn Read, root: &Path, layer: &str, whiteouts: bool) -> Result<u64> {
     let root_fd = File::open(root).map_err(Error::io("open snapshot", root))?;
     let root_fd: OwnedFd = root_fd.into();
     let mut archive = tar::Archive::new(r);
@@ -39,7 +54,7 @@ pub(crate) fn apply_layer(r: &mut dyn Read, root: &Path, layer: &str) -> Result<
     let mut total = 0u64;
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
-        total += apply_entry(root_fd.as_fd(), &mut entry, layer)?;
+        total += apply_entry(root_fd.as_fd(), &mut entry, layer, whiteouts)?;
     }
     // Drain trailing padding so a caller hashing the stream sees every byte.
     let mut rest = archive.into_inner();
@@ -65,6 +80,7 @@ fn apply_entry<R: Read>(
     root: BorrowedFd<'_>,
     entry: &mut tar::Entry<'_, R>,
     layer: &str,
+    whiteouts: bool,
 ) -> Result<u64> {
     let raw_path = entry.path_bytes().into_owned();
     let shown = String::from_utf8_lossy(&raw_path).into_owned();
@@ -111,7 +127,10 @@ fn apply_entry<R: Read>(
     let p = parent.as_fd();
     let sys_err = |what: &str, e: Errno| refuse(format!("{what}: {e}"));
 
-    if let Some(wh) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+    if let Some(wh) = name
+        .strip_prefix(WHITEOUT_PREFIX.as_bytes())
+        .filter(|_| whiteouts)
+    {
         if name == OPAQUE_MARKER.as_bytes() {
             let dir = sys::open_in_root(root, &join(parents), libc::O_RDONLY | libc::O_DIRECTORY)
                 .map_err(|e| sys_err("open opaque dir", e))?;
@@ -203,7 +222,7 @@ fn apply_entry<R: Read>(
         tar::EntryType::Char | tar::EntryType::Block => {
             let major = header.device_major().ok().flatten().unwrap_or(1);
             let minor = header.device_minor().ok().flatten().unwrap_or(1);
-            if kind == tar::EntryType::Char && major == 0 && minor == 0 {
+            if whiteouts && kind == tar::EntryType::Char && major == 0 && minor == 0 {
                 // An overlay-style whiteout written by a tool that tars upper dirs as is.
                 remove_existing(p, name, false).map_err(|e| sys_err("replace", e))?;
                 sys::mknodat(p, name, libc::S_IFCHR, 0)

@@ -77,6 +77,14 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// unable to find user {0}: no matching entries in passwd file
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    UnknownUser(String),
+
+    /// unable to find group {0}: no matching entries in group file
+    #[error("unable to find group {0}: no matching entries in group file")]
+    UnknownGroup(String),
+
     /// A mount or unmount of an overlay rootfs failed.
     #[error("{op} overlay at {target}: {errno}{hint}")]
     Mount {

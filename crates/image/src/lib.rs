@@ -7,6 +7,7 @@
 mod apply;
 mod archive;
 mod blobs;
+mod buildcache;
 pub mod config;
 mod db;
 mod diff;
@@ -20,7 +21,10 @@ pub mod snapshot;
 mod store;
 mod sys;
 pub mod timefmt;
+pub mod users;
 
+pub use apply::extract_archive;
+pub use buildcache::{BuildCache, BuildState, CachePruneReport};
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
 pub use distribution::Distribution;
 pub use error::{Error, Result};

@@ -178,6 +178,14 @@ pub(crate) fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     out
 }
 
+/// Whether a directory of a snapshot is opaque (hides what lower layers have under it).
+pub fn is_opaque_dir(p: &Path) -> bool {
+    CString::new(p.as_os_str().as_bytes())
+        .ok()
+        .and_then(|c| sys::lgetxattr(&c, crate::apply::OPAQUE_XATTR).ok())
+        .is_some_and(|v| v == b"y")
+}
+
 pub(crate) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }

@@ -382,26 +382,9 @@ impl Store {
     /// The overlay mount of a container's rootfs: the image's snapshots (unpacked again from
     /// their blobs if missing) as lowers, `container_dir/upper` and `container_dir/work`.
     pub fn rootfs(&self, image: &Image, container_dir: &Path) -> Result<OverlayMount> {
-        let chains = chain_ids(&image.layers);
-        let mut lowers = Vec::with_capacity(chains.len());
-        let missing = chains.iter().any(|c| !self.snapshot_dir(c).is_dir());
-        if missing {
-            let _g = self.lock();
-            let blobs = self.layer_blobs(&image.id)?;
-            let mut parent: Option<&str> = None;
-            for (i, c) in chains.iter().enumerate() {
-                if !self.snapshot_dir(c).is_dir() {
-                    let diff = &image.layers[i];
-                    let src = blobs.get(i).unwrap_or(diff);
-                    let mut blob = self.blobs.open_blob(src)?;
-                    self.ingest_layer(&mut blob, parent, Some(diff), diff, src == diff)?;
-                }
-                parent = Some(c);
-            }
-        }
-        for c in chains.iter().rev() {
-            lowers.push(self.snapshot_dir(c));
-        }
+        let blobs = self.layer_blobs(&image.id)?;
+        let mut lowers = self.snapshot_dirs(&image.layers, &blobs)?;
+        lowers.reverse();
         if lowers.is_empty() {
             // overlayfs needs at least one lower; an image without layers gets an empty one.
             let empty = self.snapshots.join("empty");
@@ -418,6 +401,28 @@ impl Store {
             upper,
             work,
         })
+    }
+
+    /// The snapshot directory of each layer of a stack (diff_ids, bottom first), unpacked
+    /// again where missing from its blob (`blobs[i]`, compressed or not: the manifest's
+    /// digest of that layer); bottom first.
+    pub fn snapshot_dirs(&self, diff_ids: &[String], blobs: &[String]) -> Result<Vec<PathBuf>> {
+        let chains = chain_ids(diff_ids);
+        let missing = chains.iter().any(|c| !self.snapshot_dir(c).is_dir());
+        if missing {
+            let _g = self.lock();
+            let mut parent: Option<&str> = None;
+            for (i, c) in chains.iter().enumerate() {
+                if !self.snapshot_dir(c).is_dir() {
+                    let diff = &diff_ids[i];
+                    let src = blobs.get(i).unwrap_or(diff);
+                    let mut blob = self.blobs.open_blob(src)?;
+                    self.ingest_layer(&mut blob, parent, Some(diff), diff, src == diff)?;
+                }
+                parent = Some(c);
+            }
+        }
+        Ok(chains.iter().map(|c| self.snapshot_dir(c)).collect())
     }
 
     /// `docker diff` of a container's overlay upper dir against the image.
@@ -440,19 +445,8 @@ impl Store {
     ) -> Result<Image> {
         let reference = reference.map(parse_tag_ref).transpose()?;
         let _g = self.lock();
-        let tmp = self.tmp_path("commit");
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(Error::io("create", &tmp))?;
-        let _cleanup = RemoveOnDrop(tmp.clone());
-        crate::diff::tar_upper(upper, &mut file)?;
-        file.rewind().map_err(Error::io("rewind", &tmp))?;
         let parent_layers = image.map(|i| i.layers.clone()).unwrap_or_default();
-        let parent_chain = chain_ids(&parent_layers).pop();
-        let layer = self.ingest_layer(&mut file, parent_chain.as_deref(), None, "commit", true)?;
+        let layer = self.layer_from_upper(&parent_layers, upper)?;
 
         let now = now_rfc3339();
         if config.created.is_none() {
@@ -502,6 +496,28 @@ impl Store {
         self.image_from(&db, &id)
     }
 
+    /// Stores an overlay upper dir as a layer on top of `parent_layers` (diff_ids, bottom
+    /// first): its tar becomes a blob and is unpacked into the snapshot of the new chain.
+    /// The caller holds the store's lock.
+    pub(crate) fn layer_from_upper(
+        &self,
+        parent_layers: &[String],
+        upper: &Path,
+    ) -> Result<LayerInfo> {
+        let tmp = self.tmp_path("commit");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(Error::io("create", &tmp))?;
+        let _cleanup = RemoveOnDrop(tmp.clone());
+        crate::diff::tar_upper(upper, &mut file)?;
+        file.rewind().map_err(Error::io("rewind", &tmp))?;
+        let parent_chain = chain_ids(parent_layers).pop();
+        self.ingest_layer(&mut file, parent_chain.as_deref(), None, "commit", true)
+    }
+
     /// `docker image prune`: dangling images, or with `all` every image not in use.
     pub fn prune(&self, all: bool, in_use: &dyn Fn(&str) -> bool) -> Result<PruneReport> {
         let _g = self.lock();
@@ -540,7 +556,7 @@ impl Store {
         self.gc_locked(&db)
     }
 
-    fn gc_locked(&self, db: &Db) -> Result<u64> {
+    pub(crate) fn gc_locked(&self, db: &Db) -> Result<u64> {
         let mut blobs: HashSet<String> = HashSet::new();
         let mut snaps: HashSet<String> = HashSet::new();
         for (id, rec) in &db.images {
@@ -563,6 +579,7 @@ impl Store {
             blobs.insert(hex_of(p).to_string());
             snaps.insert(hex_of(p).to_string());
         }
+        self.cache_roots(&mut blobs, &mut snaps);
         let mut freed = 0;
         for (dir, keep) in [
             (self.blobs.dir(), &blobs),
@@ -776,32 +793,53 @@ impl Store {
         let id = self.blobs.put(config)?;
         let mut layer_descs = Vec::new();
         for l in layers {
-            layer_descs.push(json!({
-                "mediaType": MEDIA_OCI_LAYER,
-                "digest": l.diff_id,
-                "size": self.blobs.size(&l.diff_id)?,
-            }));
+            layer_descs.push(self.layer_descriptor(&l.diff_id)?);
         }
+        let sizes = layers.iter().map(|l| l.unpacked).collect();
+        self.register_manifest(db, &id, config.len(), layer_descs, sizes, refs)?;
+        Ok(id)
+    }
+
+    /// The manifest descriptor of a layer stored here uncompressed (digest = diff_id).
+    pub(crate) fn layer_descriptor(&self, diff_id: &str) -> Result<serde_json::Value> {
+        Ok(json!({
+            "mediaType": MEDIA_OCI_LAYER,
+            "digest": diff_id,
+            "size": self.blobs.size(diff_id)?,
+        }))
+    }
+
+    /// Writes the manifest of the config blob `id` with these layer descriptors, and records
+    /// the image and its references in `db`.
+    pub(crate) fn register_manifest(
+        &self,
+        db: &mut Db,
+        id: &str,
+        config_len: usize,
+        layer_descs: Vec<serde_json::Value>,
+        layer_sizes: Vec<u64>,
+        refs: Vec<Reference>,
+    ) -> Result<()> {
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": MEDIA_OCI_MANIFEST,
-            "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": id, "size": config.len()},
+            "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": id, "size": config_len},
             "layers": layer_descs,
         });
         let manifest = serde_json::to_vec(&manifest).map_err(Error::json("manifest"))?;
         let manifest_digest = self.blobs.put(&manifest)?;
         debug_assert_eq!(manifest_digest, digest_of(&manifest));
         db.images.insert(
-            id.clone(),
+            id.to_string(),
             ImageRecord {
                 manifest: manifest_digest,
-                layer_sizes: layers.iter().map(|l| l.unpacked).collect(),
+                layer_sizes,
             },
         );
         for r in refs {
-            db.refs.insert(r.to_string(), id.clone());
+            db.refs.insert(r.to_string(), id.to_string());
         }
-        Ok(id)
+        Ok(())
     }
 }
 
@@ -856,7 +894,7 @@ pub(crate) fn resolve_with_kind(db: &Db, name: &str) -> Result<(String, Option<R
     ))
 }
 
-fn parse_tag_ref(s: &str) -> Result<Reference> {
+pub(crate) fn parse_tag_ref(s: &str) -> Result<Reference> {
     let r = Reference::parse(s)?;
     if r.digest().is_some() {
         return Err(Error::InvalidReference {

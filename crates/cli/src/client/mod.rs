@@ -86,6 +86,9 @@ enum Cmd {
     ImageSub(image::Sub),
     /// Return low-level information on Docker objects
     Inspect(system::InspectArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(commands::build::BuilderSub),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::Sub),
@@ -167,6 +170,7 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Rmi(a) => image::rmi(c, a).await,
         Cmd::ImageSub(s) => image::run_sub(c, s).await,
         Cmd::Inspect(a) => system::inspect(c, a).await,
+        Cmd::Builder(s) => commands::build::builder(c, s).await,
         Cmd::Volume(s) => volume::run(c, s).await,
         Cmd::Network(s) => network::run(c, s).await,
         Cmd::System(s) => system::run(c, s).await,
@@ -206,6 +210,10 @@ mod tests {
             "berth container prune -f",
             "berth image prune -af",
             "berth cp web:/etc/hosts /tmp/x",
+            "berth build -t a -t b:1 --build-arg X=1 --label l=v --no-cache --pull -q --iidfile f --target t --network none -f D -",
+            "berth builder prune -af",
+            "berth image lint Dockerfile",
+            "berth image analyze --all busybox",
         ] {
             let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
             if let Err(e) = Cli::try_parse_from(args) {

@@ -251,7 +251,7 @@ pub async fn remove(
 }
 
 /// Reads a request body into a blocking reader for the store (load/import stream through).
-fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+pub(crate) fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let mut stream = body.into_data_stream();

@@ -2,6 +2,7 @@
 //! it is stripped before routing, as dockerd accepts every version from its minimum up.
 
 mod archive;
+mod build;
 mod containers;
 mod hijack;
 mod images;
@@ -66,6 +67,10 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/exec/{id}/start", post(hijack::exec_start))
         .route("/exec/{id}/json", get(hijack::exec_inspect))
         .route("/exec/{id}/resize", post(hijack::exec_resize))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
+        .route("/berth/images/{*name}", get(build::image_hygiene))
+        .route("/berth/dockerfile/lint", post(build::dockerfile_lint))
         .route("/commit", post(images::commit))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

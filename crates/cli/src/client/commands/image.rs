@@ -34,7 +34,7 @@ pub enum Cmd {
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(super::build::BuildArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -58,6 +58,11 @@ pub enum Sub {
     Inspect(InspectArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Check an image or a Dockerfile for hygiene problems (unpinned bases, wasted bytes,
+    /// secrets, root)
+    Lint(super::build::LintArgs),
+    /// Show what each layer of an image adds, changes, deletes and wastes
+    Analyze(super::build::AnalyzeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -180,44 +185,6 @@ pub struct ImportArgs {
     platform: Option<String>,
     file: String,
     reference: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct BuildArgs {
-    /// Name and optionally a tag in the "name:tag" format
-    #[arg(short = 't', long)]
-    tag: Vec<String>,
-    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
-    #[arg(short = 'f', long)]
-    file: Option<String>,
-    /// Set build-time variables
-    #[arg(long = "build-arg")]
-    build_arg: Vec<String>,
-    /// Set metadata for an image
-    #[arg(long)]
-    label: Vec<String>,
-    /// Do not use cache when building the image
-    #[arg(long = "no-cache")]
-    no_cache: bool,
-    /// Always attempt to pull a newer version of the image
-    #[arg(long)]
-    pull: bool,
-    /// Suppress the build output and print image ID on success
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Set the target build stage to build
-    #[arg(long)]
-    target: Option<String>,
-    /// Set the networking mode for the RUN instructions during build
-    #[arg(long)]
-    network: Option<String>,
-    /// Set platform if server is multi-platform capable
-    #[arg(long)]
-    platform: Option<String>,
-    /// Remove intermediate containers after a successful build
-    #[arg(long, default_value_t = true, action = ArgAction::Set)]
-    rm: bool,
-    context: String,
 }
 
 #[derive(Debug, Args)]
@@ -344,7 +311,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
             body_to_output(resp.into_body(), a.output.as_deref()).await
         }
         Cmd::Import(a) => import(c, a).await,
-        Cmd::Build(a) => build(c, a).await,
+        Cmd::Build(a) => super::build::build(c, a).await,
         Cmd::Login(a) => login(c, a).await,
         Cmd::Logout(a) => {
             let server = a.server.unwrap_or_else(|| credentials::DOCKER_HUB.into());
@@ -374,6 +341,8 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
         Sub::Inspect(a) => {
             super::system::inspect_kind(c, "image", &a.names, a.format.as_deref(), false).await
         }
+        Sub::Lint(a) => super::build::lint(c, a).await,
+        Sub::Analyze(a) => super::build::analyze(c, a).await,
         Sub::Prune(a) => {
             let warning = if a.all {
                 "WARNING! This will remove all images without at least one container associated to them."
@@ -832,140 +801,6 @@ async fn import(c: &Client, a: ImportArgs) -> Result<()> {
         bail!("{e}");
     }
     println!("{}", id.trim());
-    Ok(())
-}
-
-async fn build(c: &Client, a: BuildArgs) -> Result<()> {
-    let ctx = std::path::PathBuf::from(&a.context);
-    if !ctx.is_dir() {
-        bail!("unable to prepare context: path {:?} not found", a.context);
-    }
-    let ignore = std::fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
-    let ignored: Vec<String> = ignore
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
-        .collect();
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut stack = vec![ctx.clone()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let e = e?;
-            let p = e.path();
-            let rel = p
-                .strip_prefix(&ctx)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .into_owned();
-            if ignored
-                .iter()
-                .any(|i| rel == *i || rel.starts_with(&format!("{i}/")))
-            {
-                continue;
-            }
-            if e.file_type()?.is_dir() {
-                builder.append_dir(&rel, &p)?;
-                stack.push(p);
-            } else {
-                builder.append_path_with_name(&p, &rel)?;
-            }
-        }
-    }
-    let data = builder.into_inner()?;
-    let build_args: serde_json::Map<String, Value> = a
-        .build_arg
-        .iter()
-        .map(|b| match b.split_once('=') {
-            Some((k, v)) => (k.to_string(), json!(v)),
-            None => (
-                b.clone(),
-                std::env::var(b).map(Value::from).unwrap_or(Value::Null),
-            ),
-        })
-        .collect();
-    let labels: serde_json::Map<String, Value> = a
-        .label
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), json!(v))
-        })
-        .collect();
-    let mut q: Vec<(&str, String)> = a.tag.iter().map(|t| ("t", t.clone())).collect();
-    q.extend([
-        ("dockerfile", a.file.clone().unwrap_or_default()),
-        (
-            "buildargs",
-            if build_args.is_empty() {
-                String::new()
-            } else {
-                Value::Object(build_args).to_string()
-            },
-        ),
-        (
-            "labels",
-            if labels.is_empty() {
-                String::new()
-            } else {
-                Value::Object(labels).to_string()
-            },
-        ),
-        (
-            "nocache",
-            if a.no_cache {
-                "1".into()
-            } else {
-                String::new()
-            },
-        ),
-        ("pull", if a.pull { "1".into() } else { String::new() }),
-        ("q", if a.quiet { "1".into() } else { String::new() }),
-        ("rm", if a.rm { "1".into() } else { "0".into() }),
-        ("target", a.target.clone().unwrap_or_default()),
-        ("networkmode", a.network.clone().unwrap_or_default()),
-        ("platform", a.platform.clone().unwrap_or_default()),
-        ("version", "1".into()),
-    ]);
-    let body = http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
-        http_body_util::Full::new(bytes::Bytes::from(data)),
-        |never| match never {},
-    ));
-    let resp = c
-        .stream(
-            Method::POST,
-            &with_query("/build", &q),
-            body,
-            &[("Content-Type", "application/x-tar".into())],
-        )
-        .await?;
-    let mut id = String::new();
-    let mut err = None;
-    each_json(resp.into_body(), |m| {
-        if let Some(e) = m["error"].as_str() {
-            err = Some(e.to_string());
-            return Ok(false);
-        }
-        if let Some(i) = m["aux"]["ID"].as_str() {
-            id = i.to_string();
-        }
-        if !a.quiet {
-            if let Some(s) = m["stream"].as_str() {
-                print!("{s}");
-            } else if let Some(s) = m["status"].as_str() {
-                println!("{s}");
-            }
-        }
-        Ok(true)
-    })
-    .await?;
-    if let Some(e) = err {
-        bail!("{e}");
-    }
-    if a.quiet {
-        println!("{id}");
-    }
     Ok(())
 }
 

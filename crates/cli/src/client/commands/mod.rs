@@ -2,6 +2,7 @@
 //! per-object error reporting, image references.
 
 pub mod compose;
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;

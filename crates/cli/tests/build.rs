@@ -1,0 +1,1070 @@
+//! Dockerfile builds against a private daemon: through `berth build`, the docker CLI's classic
+//! builder (DOCKER_BUILDKIT=0) and docker-py; the result checked from inside containers; the
+//! cache step by step; multi-stage builds; `.dockerignore`; save/load round trips; each bad
+//! input; and the hygiene verbs (`berth image lint`, `berth image analyze`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
+
+/// A build context under the daemon's test directory.
+fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.dir.join(name);
+    for (p, content) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `berth ARGS` in `dir`.
+fn berth_in(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut c = d.berth_cmd(args);
+    c.current_dir(dir);
+    run_cmd(c, None, 120)
+}
+
+/// `docker ARGS` (classic builder) in `dir`.
+fn docker_in(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut c = d.docker_cmd(args);
+    c.current_dir(dir).env("DOCKER_BUILDKIT", "0");
+    run_cmd(c, None, 120)
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed ({:?}):\n{}{}",
+        o.status.code(),
+        out(o),
+        err(o)
+    );
+    out(o)
+}
+
+/// For each `Step N/M` of a build's output, whether it said `Using cache`.
+fn cache_by_step(output: &str) -> Vec<bool> {
+    let mut steps = Vec::new();
+    for l in output.lines() {
+        if l.starts_with("Step ") {
+            steps.push(false);
+        } else if l.contains("Using cache") {
+            if let Some(last) = steps.last_mut() {
+                *last = true;
+            }
+        }
+    }
+    steps
+}
+
+fn built_id(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no image id in:\n{output}"))
+        .trim()
+        .to_string()
+}
+
+/// The repository:tag list of the daemon's images.
+fn tags(d: &Daemon) -> String {
+    d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+}
+
+/// Build containers, mounts and scratch files: none may be left after a build.
+fn assert_nothing_left(d: &Daemon) {
+    let rt = d.exec_root.join("build-runtime");
+    let left: Vec<_> = std::fs::read_dir(&rt)
+        .map(|r| r.flatten().collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "RUN containers left in {}: {left:?}",
+        rt.display()
+    );
+    let builds = d.root.join("builds");
+    let left: Vec<_> = std::fs::read_dir(&builds)
+        .map(|r| r.flatten().collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "scratch left in {}: {left:?}",
+        builds.display()
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = builds.to_string_lossy().into_owned();
+    assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+}
+
+const RICH: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox:e2e
+FROM ${BASE} AS base
+ARG GREETING=hello
+ENV APP_HOME=/app \
+    MODE="two words"
+LABEL org.example.name="demo" version=${GREETING}
+WORKDIR $APP_HOME
+COPY --chown=nobody:nobody --chmod=640 conf.txt ./conf/
+COPY src/ ./src/
+COPY *.md docs/
+ADD files.tar.gz /opt/
+COPY <<EOF /app/hello.sh
+#!/bin/sh
+echo "$GREETING from heredoc"
+EOF
+RUN chmod 755 /app/hello.sh && echo "built with $GREETING" > /app/built.txt
+RUN <<EOF
+echo step one > /app/script.txt
+echo step two >> /app/script.txt
+EOF
+EXPOSE 8080 53/udp
+VOLUME /data
+HEALTHCHECK --interval=5s --retries=2 CMD test -f /app/built.txt
+STOPSIGNAL SIGTERM
+USER nobody
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/built.txt"]
+"#;
+
+fn targz(files: &[(&str, &str)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (p, c) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(c.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(1234);
+        h.set_gid(1234);
+        h.set_cksum();
+        b.append_data(&mut h, p, c.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn dockerfile_instructions_shape_the_image_seen_from_inside() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "rich",
+        &[
+            ("Dockerfile", RICH),
+            ("conf.txt", "conf\n"),
+            ("src/a.txt", "in src\n"),
+            ("README.md", "readme\n"),
+        ],
+    );
+    std::fs::write(ctx.join("files.tar.gz"), targz(&[("files/one", "1\n")])).unwrap();
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--build-arg", "GREETING=hi", "-t", "demo:1", "."],
+    ));
+    assert!(o.contains("Step 19/19 : CMD"), "{o}");
+    // ENTRYPOINT + CMD.
+    assert_eq!(d.docker_ok(&["run", "--rm", "demo:1"]), "built with hi");
+    // RUN steps start with no signal ignored (ignored signals would survive into the image's
+    // programs).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN [\"grep\", \"SigIgn\", \"/proc/self/status\"]\n"),
+    )
+    .unwrap();
+    let sig = ok(&berth_in(&d, &ctx, &["build", "."]));
+    let ignored = sig
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap();
+    // glibc's own 32 and 33 aside (a daemon may inherit them ignored and cannot reset them).
+    assert_eq!(ignored & !0x1_8000_0000, 0, "{sig}");
+    let inside = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "demo:1",
+        "-c",
+        "stat -c '%U:%G %a' /app/conf/conf.txt; cat /app/src/a.txt; ls /app/docs; \
+         stat -c '%u %n' /opt/files/one; /app/hello.sh; cat /app/script.txt; id -un; pwd; \
+         echo \"$MODE\"; test -e /app/Dockerfile || echo no-dockerfile",
+    ]);
+    assert_eq!(
+        inside,
+        "nobody:nobody 640\nin src\nREADME.md\n1234 /opt/files/one\nhi from heredoc\nstep one\nstep two\nnobody\n/app\ntwo words\nno-dockerfile"
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_str(&d.docker_ok(&["inspect", "-f", "{{json .Config}}", "demo:1"]))
+            .unwrap();
+    assert_eq!(cfg["Labels"]["org.example.name"], "demo");
+    assert_eq!(cfg["Labels"]["version"], "hi");
+    assert!(cfg["ExposedPorts"].get("8080/tcp").is_some());
+    assert!(cfg["ExposedPorts"].get("53/udp").is_some());
+    assert!(cfg["Volumes"].get("/data").is_some());
+    assert_eq!(cfg["Healthcheck"]["Test"][0], "CMD-SHELL");
+    assert_eq!(cfg["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(cfg["Healthcheck"]["Retries"], 2);
+    assert_eq!(cfg["StopSignal"], "SIGTERM");
+    assert_eq!(cfg["User"], "nobody");
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    let env = cfg["Env"].to_string();
+    assert!(
+        env.contains("APP_HOME=/app") && env.contains("MODE=two words"),
+        "{env}"
+    );
+    // Build args are not persisted into the image.
+    assert!(!env.contains("GREETING"), "{env}");
+    // The history names each step.
+    let hist = d.docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "demo:1",
+    ]);
+    assert!(
+        hist.contains("RUN |1 GREETING=hi /bin/sh -c chmod 755"),
+        "{hist}"
+    );
+    assert!(hist.contains("COPY src/ ./src/"), "{hist}");
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn cache_hits_and_misses_step_by_step() {
+    let d = Daemon::start();
+    let df = format!(
+        "FROM {IMAGE}\nRUN echo a > /a\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g\nCMD [\"cat\", \"/g\"]\n"
+    );
+    let ctx = context(&d, "cache", &[("Dockerfile", &df), ("f.txt", "one\n")]);
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-t", "cached:1"];
+        args.extend_from_slice(extra);
+        args.push(".");
+        ok(&berth_in(&d, &ctx, &args))
+    };
+    let first = build(&[]);
+    assert_eq!(cache_by_step(&first), [false, false, false, false, false]);
+    let again = build(&[]);
+    assert_eq!(cache_by_step(&again), [false, true, true, true, true]);
+    assert_eq!(built_id(&first), built_id(&again), "same steps, same image");
+    // A file's content changes: its COPY and what follows rebuild, what precedes does not.
+    std::fs::write(ctx.join("f.txt"), "two\n").unwrap();
+    let changed = build(&[]);
+    assert_eq!(cache_by_step(&changed), [false, true, false, false, false]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "cached:1"]), "two");
+    // A new mtime, same content: still cached.
+    std::fs::write(ctx.join("f.txt"), "two\n").unwrap();
+    assert_eq!(cache_by_step(&build(&[])), [false, true, true, true, true]);
+    // An instruction changes: it and everything after rebuild.
+    std::fs::write(ctx.join("Dockerfile"), df.replace("echo a", "echo b")).unwrap();
+    assert_eq!(
+        cache_by_step(&build(&[])),
+        [false, false, false, false, false]
+    );
+    assert_eq!(cache_by_step(&build(&[])), [false, true, true, true, true]);
+    // --no-cache runs everything again.
+    assert_eq!(cache_by_step(&build(&["--no-cache"])), [false; 5]);
+    // The docker CLI sees the same cache.
+    let o = ok(&docker_in(&d, &ctx, &["build", "-t", "cached:2", "."]));
+    assert_eq!(cache_by_step(&o), [false, true, true, true, true], "{o}");
+    // /build/prune empties it.
+    let (st, v) = d.api_json("POST", "/build/prune", None);
+    assert_eq!(st, 200, "{v}");
+    assert!(!v["CachesDeleted"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(cache_by_step(&build(&[])), [false; 5]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "cached:1"]), "two");
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn multi_stage_copy_from_target_and_parallel_stages() {
+    let d = Daemon::start();
+    // Stages a and b meet at a rendezvous on the loopback: each RUN connects and waits; the
+    // answer is "together" only if the other one connected meanwhile (they ran at once).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rendezvous = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut conns = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut second_by = None;
+        while conns.len() < 2 && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((c, _)) => {
+                    conns.push(c);
+                    second_by = Some(Instant::now() + Duration::from_secs(20));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+            if second_by.is_some_and(|t| Instant::now() > t) {
+                break;
+            }
+        }
+        let answer: &[u8] = if conns.len() == 2 {
+            b"together\n"
+        } else {
+            b"alone\n"
+        };
+        for mut c in conns {
+            let _ = c.set_nonblocking(false);
+            let _ = c.write_all(answer);
+        }
+    });
+    let df = format!(
+        "FROM {IMAGE} AS a\nARG PORT\nRUN nc 127.0.0.1 $PORT > /a.txt\n\
+         FROM {IMAGE} AS b\nARG PORT\nRUN nc 127.0.0.1 $PORT > /b.txt\n\
+         FROM {IMAGE} AS final\nCOPY --from=a /a.txt /out/\nCOPY --from=b /b.txt /out/\n\
+         COPY --from={IMAGE} /bin/busybox /bb\nRUN cat /out/a.txt\n"
+    );
+    let ctx = context(&d, "multi", &[("Dockerfile", &df)]);
+    let arg = format!("PORT={port}");
+    let args = [
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        &arg,
+        "-t",
+        "multi:1",
+        ".",
+    ];
+    let o = ok(&berth_in(&d, &ctx, &args));
+    // Output in Dockerfile order although the stages ran in parallel.
+    let steps: Vec<usize> = o
+        .lines()
+        .filter_map(|l| l.strip_prefix("Step "))
+        .map(|l| l.split('/').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=11).collect::<Vec<_>>(), "{o}");
+    rendezvous.join().unwrap();
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "multi:1",
+            "sh",
+            "-c",
+            "cat /out/a.txt /out/b.txt; ls /out; test -x /bb && echo bb"
+        ]),
+        "together\ntogether\na.txt\nb.txt\nbb"
+    );
+    // Again: every step (the COPY --from ones too) comes from the cache.
+    let again = ok(&berth_in(&d, &ctx, &args));
+    let cached = cache_by_step(&again);
+    assert_eq!(
+        cached,
+        [false, false, true, false, false, true, false, true, true, true, true],
+        "{again}"
+    );
+    // --target builds that stage and what it needs, nothing else.
+    let df2 = format!(
+        "FROM {IMAGE} AS base\nRUN echo base > /base\nFROM base AS mid\nRUN echo mid > /mid\n\
+         FROM {IMAGE} AS other\nRUN echo never > /never\nFROM mid\nRUN echo last > /last\n"
+    );
+    std::fs::write(ctx.join("Dockerfile"), df2).unwrap();
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--target", "mid", "-t", "mid:1", "."],
+    ));
+    assert!(!o.contains("never") && !o.contains("last"), "{o}");
+    assert!(o.contains("Step 4/4 : RUN echo mid > /mid"), "{o}");
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "mid:1",
+            "sh",
+            "-c",
+            "cat /base /mid; ls /last 2>&1 | head -1"
+        ]),
+        "base\nmid\nls: /last: No such file or directory"
+    );
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn dockerignore_follows_docker_rules() {
+    let d = Daemon::start();
+    let df = format!("FROM {IMAGE}\nCOPY . /ctx/\nRUN cd /ctx && find . -type f | sort\n");
+    let ctx = context(
+        &d,
+        "ignore",
+        &[
+            ("Dockerfile", &df),
+            (
+                ".dockerignore",
+                "# comment\n*.log\n**/secret\nbuild\n!build/keep.txt\nDockerfile\n",
+            ),
+            ("a.log", "x"),
+            ("sub/b.log", "x"),
+            ("x/y/secret", "x"),
+            ("build/junk", "x"),
+            ("build/keep.txt", "x"),
+            ("keep.txt", "x"),
+        ],
+    );
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "ign:1", "."]));
+    let listed: Vec<&str> = o.lines().filter(|l| l.starts_with("./")).collect();
+    assert_eq!(
+        listed,
+        [
+            "./.dockerignore",
+            "./build/keep.txt",
+            "./keep.txt",
+            "./sub/b.log"
+        ],
+        "{o}"
+    );
+    // The Dockerfile was excluded: the build read it, but COPY cannot take it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY Dockerfile /x\n"),
+    )
+    .unwrap();
+    let o = berth_in(&d, &ctx, &["build", "-t", "ign:2", "."]);
+    assert_eq!(code(&o), 1, "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains(
+            "file not found in build context or excluded by .dockerignore: stat Dockerfile"
+        ),
+        "{}",
+        err(&o)
+    );
+    // A context tar on stdin gets the same rules in the daemon.
+    std::fs::write(ctx.join("Dockerfile"), &df).unwrap();
+    let tar = Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut c = d.berth_cmd(&["build", "--no-cache", "-t", "ign:3", "-"]);
+    c.current_dir(&ctx);
+    let o = run_cmd(c, Some(&tar), 120);
+    let listed: Vec<String> = ok(&o)
+        .lines()
+        .filter(|l| l.starts_with("./"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "./.dockerignore",
+            "./build/keep.txt",
+            "./keep.txt",
+            "./sub/b.log"
+        ]
+    );
+    assert!(!tags(&d).contains("ign:2"));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn docker_cli_classic_builder_builds_tags_and_fails_with_the_run_exit_code() {
+    let d = Daemon::start();
+    let df = format!(
+        "FROM {IMAGE}\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n"
+    );
+    let ctx = context(&d, "dcli", &[("keep.txt", "x")]);
+    // A Dockerfile outside the context (-f): the CLI sends it under a name of its own.
+    let dfile = d.dir.join("elsewhere.Dockerfile");
+    std::fs::write(&dfile, &df).unwrap();
+    let o = docker_in(
+        &d,
+        &ctx,
+        &[
+            "build",
+            "-f",
+            dfile.to_str().unwrap(),
+            "-t",
+            "dcli:1",
+            "-t",
+            "dcli:2",
+            "--build-arg",
+            "WHO=docker",
+            "--label",
+            "built.by=docker-cli",
+            ".",
+        ],
+    );
+    let text = ok(&o);
+    assert!(
+        text.contains("Successfully tagged dcli:1") && text.contains("Successfully tagged dcli:2"),
+        "{text}"
+    );
+    assert_eq!(d.docker_ok(&["run", "--rm", "dcli:2"]), "hello docker");
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"built.by\"}}",
+            "dcli:1"
+        ]),
+        "docker-cli"
+    );
+    // docker 28 without DOCKER_BUILDKIT takes the classic builder too (Builder-Version: 1).
+    let mut c = d.docker_cmd(&["build", "-f", dfile.to_str().unwrap(), "-t", "dcli:3", "."]);
+    c.current_dir(&ctx).env_remove("DOCKER_BUILDKIT");
+    let o = run_cmd(c, None, 120);
+    assert!(ok(&o).contains("Successfully tagged dcli:3"), "{}", out(&o));
+    // -q prints the id only; --iidfile writes it.
+    let iid = d.dir.join("iid");
+    let o = ok(&docker_in(
+        &d,
+        &ctx,
+        &[
+            "build",
+            "-q",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "-f",
+            dfile.to_str().unwrap(),
+            ".",
+        ],
+    ));
+    assert!(
+        o.trim().starts_with("sha256:") && !o.contains("Step"),
+        "{o}"
+    );
+    assert_eq!(std::fs::read_to_string(&iid).unwrap().trim(), o.trim());
+    // A failing RUN: the step shown, the exit code returned, nothing tagged.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN echo before-failing && exit 3\nCMD x\n"),
+    )
+    .unwrap();
+    let o = docker_in(&d, &ctx, &["build", "-t", "dcli:bad", "."]);
+    assert_eq!(code(&o), 3, "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("Step 2/3 : RUN echo before-failing && exit 3"),
+        "{}",
+        out(&o)
+    );
+    assert!(out(&o).contains("before-failing"), "{}", out(&o));
+    assert!(
+        err(&o).contains("returned a non-zero code: 3"),
+        "{}",
+        err(&o)
+    );
+    let o = berth_in(&d, &ctx, &["build", "-t", "dcli:bad", "."]);
+    assert_eq!(code(&o), 3, "{}{}", out(&o), err(&o));
+    assert!(!tags(&d).contains("dcli:bad"), "{}", tags(&d));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn docker_py_builds_an_image() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "py",
+        &[
+            (
+                "Dockerfile",
+                &format!("FROM {IMAGE}\nARG V\nCOPY f /f\nRUN echo \"$V\" >> /f\n"),
+            ),
+            ("f", "from-context\n"),
+        ],
+    );
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1])
+img, logs = c.images.build(path=sys.argv[2], tag="py:1", buildargs={"V": "from-py"}, rm=True)
+print("tags", img.tags)
+print(c.containers.run("py:1", ["cat", "/f"], remove=True).decode(), end="")
+try:
+    c.images.build(path=sys.argv[2], dockerfile="Missing.Dockerfile")
+except docker.errors.APIError as e:
+    print("missing:", "Cannot locate specified Dockerfile" in str(e))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]).arg(&d.socket).arg(&ctx);
+    let o = run_cmd(cmd, None, 120);
+    let text = ok(&o);
+    assert!(text.contains("tags ['py:1']"), "{text}");
+    assert!(text.contains("from-context\nfrom-py\n"), "{text}");
+    assert!(text.contains("missing: True"), "{text}");
+}
+
+#[test]
+fn built_image_round_trips_through_save_and_podman_load() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "save",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nRUN echo saved > /saved\nLABEL round=trip\nCMD [\"cat\", \"/saved\"]\n"),
+        )],
+    );
+    ok(&berth_in(&d, &ctx, &["build", "-t", "rt:1", "."]));
+    let tar = d.dir.join("rt.tar");
+    d.docker_ok(&["save", "-o", tar.to_str().unwrap(), "rt:1"]);
+    // podman, with storage of its own, reads it.
+    let pod = d.dir.join("podman");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(pod.join("root"))
+            .arg("--runroot")
+            .arg(pod.join("run"))
+            .arg("--tmpdir")
+            .arg(pod.join("tmp"))
+            .args(["--storage-driver", "vfs", "--events-backend", "file"])
+            .args(args);
+        run_cmd(c, None, 120)
+    };
+    let o = podman(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        ok(&o).contains("rt:1") || err(&o).contains("rt:1"),
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    let o = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.Labels.round}} {{.Config.Cmd}}",
+        "localhost/rt:1",
+    ]);
+    let o = if o.status.success() {
+        o
+    } else {
+        podman(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.Labels.round}} {{.Config.Cmd}}",
+            "rt:1",
+        ])
+    };
+    assert_eq!(ok(&o).trim(), "trip [cat /saved]");
+    let _ = podman(&["rmi", "-a", "-f"]);
+    // And back into berth after the image is gone.
+    d.docker_ok(&["rmi", "rt:1"]);
+    d.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "rt:1"]), "saved");
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_tag_nothing() {
+    let d = Daemon::start();
+    let ctx = context(&d, "bad", &[("here.txt", "x")]);
+    std::os::unix::fs::symlink("/etc", ctx.join("evil")).unwrap();
+    std::os::unix::fs::symlink("../../..", ctx.join("up")).unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "FROM busybox:e2e\nFOO bar\n",
+            "Dockerfile parse error line 2, column 1: unknown instruction: FOO",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nENV A=\"unterminated\n",
+            "Dockerfile parse error line 2, column 7: unexpected end of statement while looking for matching double-quote",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nRUN echo \\\n  ok\nCOPY ${X /y\n",
+            "line 4, column 6: missing '}'",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nCOPY missing.txt /x\n",
+            "COPY failed: file not found in build context or excluded by .dockerignore: stat missing.txt: file does not exist",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nCOPY *.nothing /x/\n",
+            "no source files were specified",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nCOPY evil/passwd /x\n",
+            "evil is a symlink to /etc, which leads out of the build context",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nCOPY up/etc/passwd /x\n",
+            "up is a symlink to ../../.., which leads out of the build context",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nCOPY ../outside /x\n",
+            "forbidden path outside the build context",
+            &[],
+        ),
+        (
+            "FROM no-such-image:1\nRUN true\n",
+            "pull access denied for no-such-image",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e AS one\nRUN true\n",
+            "failed to reach build target two in Dockerfile",
+            &["--target", "two"],
+        ),
+        (
+            "FROM busybox:e2e\nRUN true\n",
+            "pull access denied for busybox",
+            &["--pull"],
+        ),
+        (
+            "FROM busybox:e2e\nUSER ghost\nRUN true\n",
+            "unable to find user ghost",
+            &[],
+        ),
+        (
+            "FROM busybox:e2e\nRUN echo one && exit 7\nCMD x\n",
+            "The command '/bin/sh -c echo one && exit 7' returned a non-zero code: 7",
+            &[],
+        ),
+    ];
+    for (df, want, extra) in cases {
+        std::fs::write(ctx.join("Dockerfile"), df).unwrap();
+        let mut args = vec!["build", "-t", "bad:1"];
+        args.extend_from_slice(extra);
+        args.push(".");
+        let o = berth_in(&d, &ctx, &args);
+        assert_ne!(code(&o), 0, "{df}: {}", out(&o));
+        assert!(
+            err(&o).contains(want),
+            "{df}: want {want:?}, got:\n{}{}",
+            out(&o),
+            err(&o)
+        );
+        assert!(!tags(&d).contains("bad:"), "{df}: a tag was made");
+    }
+    // The failing RUN: its exit code and its step.
+    let o = berth_in(&d, &ctx, &["build", "-t", "bad:1", "."]);
+    assert_eq!(code(&o), 7);
+    assert!(
+        out(&o).contains("Step 2/3 : RUN echo one && exit 7\n ---> Running in"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        err(&o).contains("(step 2/3, Dockerfile line 2)"),
+        "{}",
+        err(&o)
+    );
+    // No Dockerfile at all, and an invalid tag.
+    std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    let o = berth_in(&d, &ctx, &["build", "-t", "bad:1", "."]);
+    assert!(
+        err(&o).contains("Cannot locate specified Dockerfile: Dockerfile"),
+        "{}",
+        err(&o)
+    );
+    let o = berth_in(&d, &ctx, &["build", "-t", "Bad:Tag!", "."]);
+    assert!(err(&o).contains("invalid"), "{}", err(&o));
+    assert!(!tags(&d).contains("bad"), "{}", tags(&d));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn context_from_stdin_networks_and_add_from_a_url() {
+    let d = Daemon::start();
+    // A Dockerfile alone on stdin: an empty context.
+    let df = format!(
+        "FROM {IMAGE}\nRUN cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort\n"
+    );
+    let mut c = d.berth_cmd(&["build", "--network", "none", "-t", "net:none", "-"]);
+    c.current_dir(&d.dir);
+    let o = run_cmd(c, Some(df.as_bytes()), 120);
+    let text = ok(&o);
+    assert!(text.contains("\nlo\n") && !text.contains("eth0"), "{text}");
+    // The host network: the RUN sees the host's interface of its default route.
+    let route = std::fs::read_to_string("/proc/net/route").unwrap();
+    let uplink = route
+        .lines()
+        .skip(1)
+        .find(|l| l.split_whitespace().nth(1) == Some("00000000"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the host has a default route")
+        .to_string();
+    let mut c = d.berth_cmd(&[
+        "build",
+        "--no-cache",
+        "--network",
+        "host",
+        "-t",
+        "net:host",
+        "-",
+    ]);
+    c.current_dir(&d.dir);
+    let o = run_cmd(c, Some(df.as_bytes()), 120);
+    assert!(
+        ok(&o).lines().any(|l| l == uplink),
+        "host network: the RUN did not see {uplink}:\n{}",
+        out(&o)
+    );
+    // ADD of a URL on the loopback (the daemon fetches it).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = "downloaded\n";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let ctx = context(
+        &d,
+        "url",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nADD http://127.0.0.1:{port}/dl/file.txt /dl/\n"),
+        )],
+    );
+    let iid = d.dir.join("iid");
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "-q", "--iidfile", iid.to_str().unwrap(), "."],
+    ));
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert_eq!(o.trim(), id.trim());
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            id.trim(),
+            "sh",
+            "-c",
+            "cat /dl/file.txt; stat -c '%a %Y' /dl/file.txt"
+        ]),
+        "downloaded\n600 784111777"
+    );
+    // The second build downloads again and, the bytes being the same, hits the cache.
+    let o = ok(&berth_in(&d, &ctx, &["build", "."]));
+    assert_eq!(cache_by_step(&o), [false, true], "{o}");
+    server.join().unwrap();
+    // A context tar on stdin.
+    let tar = Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY Dockerfile /\n"),
+    )
+    .unwrap();
+    let tar2 = Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_ne!(tar, tar2);
+    let mut c = d.berth_cmd(&["build", "-t", "fromtar:1", "-"]);
+    c.current_dir(&d.dir);
+    ok(&run_cmd(c, Some(&tar2), 120));
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "fromtar:1", "head", "-1", "/Dockerfile"]),
+        format!("FROM {IMAGE}")
+    );
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn run_output_streams_while_the_step_runs() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "stream",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nRUN echo first-line && sleep 2 && echo second-line\n"),
+        )],
+    );
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    for l in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let l = l.unwrap();
+        if l == "first-line" || l == "second-line" {
+            seen.push((l, start.elapsed()));
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[1].1 - seen[0].1 >= Duration::from_millis(1500),
+        "the first line came with the second, not as it was printed: {seen:?}"
+    );
+}
+
+#[test]
+fn lint_and_analyze_report_hygiene() {
+    let d = Daemon::start();
+    // A Dockerfile with apt-get, linted without being built (no network from the test).
+    let apt = d.dir.join("apt.Dockerfile");
+    std::fs::write(
+        &apt,
+        "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl\nCMD [\"curl\"]\n",
+    )
+    .unwrap();
+    let o = d.berth(&["image", "lint", apt.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "warnings make lint fail: {}", out(&o));
+    let text = out(&o);
+    for rule in [
+        "from-no-digest",
+        "apt-update-alone",
+        "apt-lists-left",
+        "runs-as-root",
+    ] {
+        assert!(text.contains(rule), "{rule} missing:\n{text}");
+    }
+    assert!(
+        text.contains("line 2: apt-get update in a RUN of its own"),
+        "{text}"
+    );
+    // An image with bytes added then deleted, and a secret left in a layer.
+    let big = "x".repeat(1_000_000);
+    let ctx = context(
+        &d,
+        "hyg",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {IMAGE}\nCOPY big /big\nRUN rm /big\nCOPY id_rsa /root/.ssh/id_rsa\nRUN rm /root/.ssh/id_rsa\n"
+                ),
+            ),
+            ("big", &big),
+            ("id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n"),
+        ],
+    );
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "hyg:1", "."]));
+    assert!(o.contains("Image hygiene: "), "{o}");
+    assert!(
+        o.contains("[wasted-bytes]") && o.contains("[secret-file]"),
+        "{o}"
+    );
+    let o = d.berth(&["image", "lint", "hyg:1"]);
+    assert_eq!(code(&o), 1);
+    let text = out(&o);
+    assert!(
+        text.contains("wasted-bytes") && text.contains("1MB wasted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("secret-looking file /root/.ssh/id_rsa (an SSH private key)")
+            && text.contains("deleted later, but that layer still carries it"),
+        "{text}"
+    );
+    assert!(text.contains("runs-as-root"), "{text}");
+    let o = d.berth_ok(&["image", "analyze", "hyg:1"]);
+    assert!(o.contains("Wasted:      1MB"), "{o}");
+    assert!(
+        o.contains("Layer 1: COPY big /big\n  A       1MB  /big"),
+        "{o}"
+    );
+    assert!(
+        o.contains("Layer 2: RUN /bin/sh -c rm /big\n  D       1MB  /big"),
+        "{o}"
+    );
+    assert!(
+        o.contains("1MB  /big  (added in layer 1, deleted in layer 2)"),
+        "{o}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&d.berth_ok(&["image", "analyze", "--format", "json", "hyg:1"]))
+            .unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 5);
+    assert_eq!(v["Layers"][1]["WastedBytes"], 1_000_000);
+    assert_eq!(v["WastedBytes"], 1_000_000 + 39);
+    // The same through the API (any client can ask).
+    let (st, v) = d.api_json("GET", "/berth/images/hyg:1/lint", None);
+    assert_eq!(st, 200);
+    assert!(v["Findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["Rule"] == "secret-file"));
+    let (st, _) = d.api_json("GET", "/berth/images/nosuch:1/analyze", None);
+    assert_eq!(st, 404);
+}
+
+#[test]
+fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
+    let mut d = Daemon::start();
+    let ctx = context(
+        &d,
+        "cancel",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nRUN echo started && sleep 60\n"),
+        )],
+    );
+    let rt = d.exec_root.join("build-runtime");
+    let running = |rt: &Path| {
+        std::fs::read_dir(rt)
+            .map(|r| r.flatten().count())
+            .unwrap_or(0)
+    };
+    // The client goes away while the RUN runs: the container is killed and removed.
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "started"));
+    assert_eq!(running(&rt), 1, "the RUN container is there while it runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (running(&rt) > 0 || d.root.join("builds").read_dir().unwrap().count() > 0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_nothing_left(&d);
+    // The daemon is killed mid-RUN: the sandbox ends the container, and the next daemon
+    // removes the mounts and files the dead one left.
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "started"));
+    d.kill_daemon();
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(&rt) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(running(&rt), 0, "the RUN container outlived its daemon");
+    d.spawn();
+    assert_nothing_left(&d);
+    assert!(!tags(&d).contains("cancel"));
+}
