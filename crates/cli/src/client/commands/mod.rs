@@ -1,8 +1,8 @@
 //! The commands, one file per object kind, and what they share: filters, confirmations,
 //! per-object error reporting, image references.
 
-pub mod compose;
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod image;
 pub mod network;
