@@ -142,6 +142,13 @@ fn exec_sees_env_workdir_user_and_returns_exit_code() {
     );
     let o = d.docker_in(&["exec", "-i", "ex", "cat"], b"through exec\n");
     assert_eq!(out(&o), "through exec\n");
+    // Nothing the daemon or the monitor ignores reaches the exec'd process or the container.
+    for args in [
+        &["exec", "ex", "grep", "SigIgn", "/proc/self/status"][..],
+        &["exec", "ex", "grep", "SigIgn", "/proc/1/status"][..],
+    ] {
+        assert_eq!(d.docker_ok(args), "SigIgn:\t0000000000000000");
+    }
     let o = d.docker(&["exec", "ex", "/no/such"]);
     assert_eq!(code(&o), 127, "{}", err(&o));
 }

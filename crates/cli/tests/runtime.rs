@@ -58,6 +58,21 @@ fn no_new_privileges_is_set() {
 }
 
 #[test]
+fn no_signal_is_ignored_or_blocked_in_the_container() {
+    // The runtime's own process ignores SIGPIPE (Rust's start-up): the program must not
+    // inherit that, or `yes | head` would behave differently in a container.
+    // (grep itself, not through sh: busybox's sh ignores SIGQUIT on its own as pid 1.)
+    let sb = Sandbox::new(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    let out = sb.run();
+    assert_eq!(
+        stdout(&out).trim(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn masked_paths_show_nothing_and_readonly_paths_refuse_writes() {
     let sb = Sandbox::new(&[
         "sh",

@@ -346,9 +346,31 @@ impl ProcessPlan {
                 env.push(var);
             }
         }
+        reset_signal_dispositions();
         match nix::unistd::execve(program, &self.args, &env) {
             Err(e) => Error::sys(format!("exec {:?}", program), e),
             Ok(never) => match never {},
+        }
+    }
+}
+
+/// Every signal back to its default action. An ignored signal stays ignored across execve, and
+/// the runtime's process may ignore some (Rust's start-up ignores SIGPIPE; a daemon may ignore
+/// SIGQUIT or glibc's internal 32 and 33): the container's program must start as a fresh
+/// process would, with none ignored. Raw rt_sigaction, since glibc refuses to touch 32 and 33.
+fn reset_signal_dispositions() {
+    // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask; rt_sigaction reads
+    // it during the call only. Numbers the kernel refuses (SIGKILL, SIGSTOP) fail harmlessly.
+    unsafe {
+        let dfl: libc::sigaction = std::mem::zeroed();
+        for sig in 1..=64 {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const libc::sigaction,
+                std::ptr::null_mut::<libc::sigaction>(),
+                8usize,
+            );
         }
     }
 }
