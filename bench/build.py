@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     ctx = er.Ctx(tmp=tempfile.mkdtemp(prefix=f"bb-{os.getpid()}-", dir="/tmp"),
                  tag=f"bb-{os.getpid()}")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er._on_signal)
+        signal.signal(sig, er.on_signal)
     engines: list[er.Engine] = []
     samples: dict[str, dict[str, list[float]]] = {}
     load_before = os.getloadavg()

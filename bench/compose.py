@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     ctx = er.Ctx(tmp=er.tempfile.mkdtemp(prefix=f"cb-{os.getpid()}-", dir="/tmp"),
                  tag=f"cb-{os.getpid()}")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er._on_signal)
+        signal.signal(sig, er.on_signal)
     engines: list[er.Engine] = []
     tools: list[Tool] = []
     ctx.nft_tables = nb.nft_tables()

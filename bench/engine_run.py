@@ -36,7 +36,6 @@ import argparse
 import ctypes
 import glob
 import json
-import math
 import os
 import platform
 import shlex
@@ -50,35 +49,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = os.path.join(REPO, "scripts")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (shared by every bench)
+    LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, cgroup_layout, fmt,
+    check_rc, file_tail, log, on_signal, remove_cgroups, summarize, timed_run,
+)
+
 ALL_ENGINES = ("berth", "podman", "docker", "crun")
 KNOWN_ENGINES = (*ALL_ENGINES, "podman-net")
 IMAGE = "busybox-bench:latest"
 STEP_TIMEOUT_S = 60.0  # bound on any single engine command
-PR_SET_CHILD_SUBREAPER = 36
-MNT_DETACH = 2
-
-
-class BenchError(Exception):
-    pass
-
-
-# Set by SIGINT/SIGTERM/SIGHUP: finish the command in flight (killing an engine half-way
-# through a run can leave a container behind), then report and clean up. A second signal
-# raises at once (cleanup still runs, from the `finally`).
-STOP = {"signal": 0}
-
-
-def _on_signal(signum, _frame):
-    if STOP["signal"]:
-        raise KeyboardInterrupt
-    STOP["signal"] = signum
-    log(f"got signal {signum}: stopping after the current step (again to abort now)")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -119,16 +99,6 @@ class Ctx:
 
 
 # --------------------------------------------------------------- helpers ----
-
-LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def become_subreaper() -> bool:
-    try:
-        return LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
 
 def reap_orphans(ctx: Ctx) -> None:
     """Reap zombie children that we inherited as subreaper (conmon, monitors, shims that
@@ -189,45 +159,17 @@ def status_kb(pid: int) -> dict[str, int]:
 
 def invoke(e: Engine, args: list[str], capture: bool = False,
            timeout: float = STEP_TIMEOUT_S) -> tuple[int, float, str]:
-    """Run one client command; return (returncode, elapsed ms, stdout). stderr goes to a file
-    (a detached container may inherit and hold a pipe)."""
+    """Run one client command; return (returncode, elapsed ms, stdout)."""
     env = {**os.environ, **e.env}
-    with open(e.errlog, "wb") as err:
-        t0 = time.perf_counter_ns()
-        try:
-            p = subprocess.run(e.argv(*args), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                               stderr=err, env=env, timeout=timeout,
-                               process_group=0, check=False)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{e.name} {args[0]}: timed out after {timeout:.0f} s")
-        except OSError as ex:
-            raise BenchError(f"{e.name} {args[0]}: cannot execute: {ex}")
-        t1 = time.perf_counter_ns()
-    out = p.stdout.decode(errors="replace") if capture and p.stdout is not None else ""
-    return p.returncode, (t1 - t0) / 1e6, out
+    return timed_run(f"{e.name} {args[0]}", e.argv(*args), e.errlog, timeout, capture, env)
 
 
 def err_tail(e: Engine, n: int = 500) -> str:
-    try:
-        with open(e.errlog, "rb") as f:
-            return f.read()[-n:].decode(errors="replace").strip()
-    except OSError:
-        return ""
+    return file_tail(e.errlog, n)
 
 
 def check(e: Engine, what: str, rc: int) -> None:
-    if rc != 0:
-        tail = err_tail(e)
-        raise BenchError(f"{e.name} {what}: exit status {rc}" + (f": {tail}" if tail else ""))
-
-
-def file_tail(path: str, n: int = 800) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode(errors="replace").strip()
-    except OSError:
-        return ""
+    check_rc(e.name, what, rc, e.errlog)
 
 
 def wait_until(pred, timeout: float, step: float = 0.05) -> bool:
@@ -237,35 +179,6 @@ def wait_until(pred, timeout: float, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return pred()
-
-
-def percentile(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))
-    return s[k]
-
-
-def summarize(xs: list[float]) -> dict:
-    if not xs:
-        return {"n": 0}
-    return {"n": len(xs), "median": statistics.median(xs), "p90": percentile(xs, 0.9),
-            "mean": statistics.fmean(xs), "min": min(xs), "max": max(xs),
-            "stdev": statistics.stdev(xs) if len(xs) > 1 else 0.0}
-
-
-def cgroup_layout() -> str:
-    try:
-        with open("/proc/self/mounts") as f:
-            fstypes = {line.split()[2] for line in f if "cgroup" in line.split()[2]}
-    except OSError:
-        return "unknown"
-    if fstypes == {"cgroup2"}:
-        return "v2"
-    if fstypes == {"cgroup"}:
-        return "v1"
-    return "hybrid" if fstypes else "none"
 
 
 # ------------------------------------------------------------- the image ----
@@ -644,16 +557,6 @@ def unmount_under(path: str) -> None:
                 log(f"umount {p}: {os.strerror(ctypes.get_errno())}")
 
 
-def remove_cgroups(tag: str) -> None:
-    for top in glob.glob("/sys/fs/cgroup/*/") + ["/sys/fs/cgroup/"]:
-        for d in glob.glob(os.path.join(top, tag + "*")):
-            for sub, _dirs, _files in sorted(os.walk(d), key=lambda w: -len(w[0])):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-
-
 def cleanup(ctx: Ctx, engines: list[Engine]) -> None:
     for e in engines:
         remove_containers(e)
@@ -690,10 +593,6 @@ def cleanup(ctx: Ctx, engines: list[Engine]) -> None:
 
 
 # ---------------------------------------------------------------- report ----
-
-def fmt(x, spec: str = "8.2f") -> str:
-    return format(x, spec) if x is not None else format("-", ">" + spec.split(".")[0])
-
 
 def report(engines: list[Engine], skipped: list[str], args, meta: dict) -> dict:
     res: dict = {"meta": meta, "skipped": skipped, "engines": {}}
@@ -809,7 +708,7 @@ def main(argv=None) -> int:
     ctx = Ctx(tmp=tempfile.mkdtemp(prefix=f"eb-{os.getpid()}-", dir="/tmp"),
               tag=f"eb-{os.getpid()}")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_signal)
     engines: list[Engine] = []
     skipped: list[str] = []
     load_before = os.getloadavg()

@@ -365,7 +365,7 @@ def main(argv=None) -> int:
     ctx = er.Ctx(tmp=er.tempfile.mkdtemp(prefix=f"nb-{os.getpid()}-", dir="/tmp"),
                  tag=f"nb-{os.getpid()}")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er._on_signal)
+        signal.signal(sig, er.on_signal)
     engines: list[er.Engine] = []
     ctx.nft_tables = nft_tables()
     t0 = time.monotonic()

@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     ctx = er.Ctx(tmp=tempfile.mkdtemp(prefix=f"rb-{os.getpid()}-", dir="/tmp"),
                  tag=f"rb-{os.getpid()}")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er._on_signal)
+        signal.signal(sig, er.on_signal)
     engines: dict[str, er.Engine] = {}
     results: dict = {"pull": {}, "push": {}, "berth_peak_kb": {}}
     src = sink = None

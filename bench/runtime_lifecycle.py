@@ -27,10 +27,7 @@ Python 3.11 standard library only. Must run as root.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
-import math
 import os
 import platform
 import select
@@ -43,29 +40,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = os.path.join(REPO, "scripts")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (shared by every bench)
+    REPO, SCRIPTS, STOP, BenchError, become_subreaper, cgroup_layout, fmt, log, on_signal,
+    check_rc, file_tail, remove_cgroups, summarize, timed_run,
+)
+
 ALL_RUNTIMES = ("berth", "crun", "runc")
 STEP_TIMEOUT_S = 30.0  # bound on any single runtime invocation
 WAIT_BOUND_S = 5.0  # bound on waiting for the container to stop
-PR_SET_CHILD_SUBREAPER = 36
-
-
-class BenchError(Exception):
-    pass
-
-
-# Set by SIGINT/SIGTERM/SIGHUP: finish the runtime command in flight (killing a
-# runtime half-way through `create` can leave cgroups behind), then stop,
-# report what was measured and clean up. A second signal exits at once.
-STOP = {"signal": 0}
-
-
-def _on_signal(signum, _frame):
-    if STOP["signal"]:
-        raise SystemExit(128 + signum)
-    STOP["signal"] = signum
-    log(f"got signal {signum}: stopping after the current step (again to abort now)")
 
 
 @dataclass
@@ -93,10 +76,6 @@ class Runtime:
 
 # --------------------------------------------------------------- helpers ----
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def reap_children() -> None:
     """Reap exited orphans we inherited as subreaper. Only call while no
     subprocess.Popen of ours is alive (we are single-threaded, so: between calls)."""
@@ -109,55 +88,18 @@ def reap_children() -> None:
             return
 
 
-def become_subreaper() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def invoke(rt: Runtime, args: list[str], capture: bool = False,
            timeout: float = STEP_TIMEOUT_S) -> tuple[int, float, str]:
-    """Run one runtime command; return (returncode, elapsed ms, stdout).
-
-    stdin/stdout are /dev/null (stdout a pipe if capture) and stderr goes to a
-    file: a container created by `create` inherits the runtime's stdio and
-    keeps it open, so a stderr pipe would never reach EOF."""
-    with open(rt.errlog, "wb") as err:
-        t0 = time.perf_counter_ns()
-        try:
-            p = subprocess.run(
-                rt.argv(*args),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                stderr=err,
-                timeout=timeout,
-                process_group=0,  # a terminal's ^C reaches only us; we stop cleanly
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{rt.name} {args[0]}: timed out after {timeout:.0f} s")
-        except OSError as e:
-            raise BenchError(f"{rt.name} {args[0]}: cannot execute: {e}")
-        t1 = time.perf_counter_ns()
-    out = p.stdout.decode(errors="replace") if capture and p.stdout is not None else ""
-    return p.returncode, (t1 - t0) / 1e6, out
+    """Run one runtime command; return (returncode, elapsed ms, stdout)."""
+    return timed_run(f"{rt.name} {args[0]}", rt.argv(*args), rt.errlog, timeout, capture)
 
 
 def err_tail(rt: Runtime, n: int = 600) -> str:
-    try:
-        with open(rt.errlog, "rb") as f:
-            data = f.read()[-n:]
-        return data.decode(errors="replace").strip()
-    except OSError:
-        return ""
+    return file_tail(rt.errlog, n)
 
 
 def check(rt: Runtime, what: str, rc: int) -> None:
-    if rc != 0:
-        tail = err_tail(rt)
-        raise BenchError(f"{rt.name} {what}: exit status {rc}" + (f": {tail}" if tail else ""))
+    check_rc(rt.name, what, rc, rt.errlog)
 
 
 def force_delete(rt: Runtime, cid: str) -> None:
@@ -240,27 +182,6 @@ def measure_lifecycle(rt: Runtime, cid: str, wait_mode: str, poll_s: float) -> d
 
 # ------------------------------------------------------------- statistics ---
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
-    return s[k]
-
-
-def summarize(values: list[float]) -> dict:
-    if not values:
-        return {}
-    return {
-        "n": len(values),
-        "median": statistics.median(values),
-        "p90": pct(values, 90),
-        "mean": statistics.fmean(values),
-        "min": min(values),
-        "max": max(values),
-        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
-    }
-
-
 # ----------------------------------------------------------------- setup ----
 
 def find_runtimes(args) -> tuple[list[Runtime], list[str]]:
@@ -315,32 +236,6 @@ def make_bundle(spec_rt: Runtime, bundle: str) -> None:
     if p.returncode != 0:
         raise BenchError(f"make-bundle.sh for {spec_rt.name} failed: "
                          f"{p.stderr.decode(errors='replace').strip()[-600:]}")
-
-
-def remove_stray_cgroups(prefix: str) -> None:
-    """rmdir (empty) cgroups named after our container ids that a runtime left
-    behind, e.g. when it failed half-way. Names carry our pid, so they are ours."""
-    for pattern in (f"/sys/fs/cgroup/*/{prefix}*", f"/sys/fs/cgroup/*/*/{prefix}*",
-                    f"/sys/fs/cgroup/{prefix}*"):
-        for d in sorted(glob.glob(pattern), reverse=True)[:1000]:
-            try:
-                os.rmdir(d)
-                log(f"removed stray cgroup {d}")
-            except OSError:
-                pass
-
-
-def cgroup_layout() -> str:
-    try:
-        with open("/proc/self/mounts") as f:
-            fstypes = {line.split()[2] for line in f if "cgroup" in line.split()[2]}
-    except OSError:
-        return "unknown"
-    if fstypes == {"cgroup2"}:
-        return "v2"
-    if fstypes == {"cgroup"}:
-        return "v1"
-    return "hybrid" if fstypes else "none"
 
 
 # ------------------------------------------------------------------ main ----
@@ -410,10 +305,6 @@ def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record:
                     rt.disabled = f"{rt.failures} failures"
                 if rt.disabled:
                     log(f"  {rt.name}: dropped ({rt.disabled})")
-
-
-def fmt(x: float | None, spec: str = "8.2f") -> str:
-    return format(x, spec) if x is not None else format("-", ">" + spec.split(".")[0])
 
 
 def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
@@ -502,7 +393,7 @@ def main(argv=None) -> int:
 
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_signal)
 
     counter = [0]
     load_before = os.getloadavg()
@@ -614,7 +505,7 @@ def main(argv=None) -> int:
                 for cid in sorted(rt.live):
                     force_delete(rt, cid)
         reap_children()
-        remove_stray_cgroups(f"bench-{os.getpid()}-")
+        remove_cgroups(f"bench-{os.getpid()}-")
         shutil.rmtree(tmp, ignore_errors=True)
 
 
