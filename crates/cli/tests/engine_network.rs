@@ -400,6 +400,33 @@ fn published_ports_answer_on_loopback_and_from_containers() {
 }
 
 #[test]
+fn a_container_reaches_its_own_published_port_through_the_gateway() {
+    let d = Daemon::start();
+    d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "hp"]);
+    for (name, net, gw_format) in [
+        ("self0", "bridge", "{{.NetworkSettings.Gateway}}"),
+        ("self1", "hp", "{{.NetworkSettings.Networks.hp.Gateway}}"),
+    ] {
+        let port = free_port();
+        run_server(&d, name, &["--network", net, "-p", &format!("{port}:8080")]);
+        let gw = d.inspect(gw_format, name);
+        // The hairpin: out to the host's address on the bridge, DNAT'd back into the same
+        // container through the same bridge port, the answer un-DNAT'd on its way back.
+        let o = d.docker(&["exec", name, "sh", "-c", &client_cmd(&gw, port)]);
+        assert!(
+            out(&o).contains(&format!("hello-{name}")),
+            "{name} on {net}: {}{}",
+            out(&o),
+            err(&o)
+        );
+    }
+    d.docker_ok(&["rm", "-f", "self0", "self1"]);
+    d.docker_ok(&["network", "rm", "hp"]);
+    assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
+    assert!(!nft_ports(&d).contains("dnat"), "{}", nft_ports(&d));
+}
+
+#[test]
 fn connectivity_and_dns_survive_a_daemon_kill_9() {
     let mut d = Daemon::start();
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "keep"]);

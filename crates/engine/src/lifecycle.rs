@@ -646,7 +646,7 @@ impl Daemon {
                 }
             }
             _ => {
-                self.write_hosts_file(c)?;
+                write("hosts", self.hosts_file(c))?;
                 write("resolv.conf", self.resolv_conf(c))?;
             }
         }
@@ -663,7 +663,7 @@ impl Daemon {
 
     /// /etc/hosts: Docker's fixed lines, `--add-host`s, then the container's own address and
     /// hostname.
-    pub fn write_hosts_file(&self, c: &Container) -> Result<()> {
+    pub(crate) fn hosts_file(&self, c: &Container) -> String {
         let host = crate::spec::hostname(c);
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -692,15 +692,13 @@ impl Daemon {
                 hosts.push_str(&format!("{ip}\t{names}\n"));
             }
         }
-        let path = self.container_dir(&c.id).join("hosts");
-        files::write_atomic(&path, hosts.as_bytes())
-            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+        hosts
     }
 
     /// resolv.conf: 127.0.0.11 on user-defined networks (the embedded server forwards the
     /// rest), else the host's servers less the loopback ones it cannot reach (Google's when
     /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
-    fn resolv_conf(&self, c: &Container) -> String {
+    pub(crate) fn resolv_conf(&self, c: &Container) -> String {
         let hc = &c.host_config;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let field = |key: &str| -> Vec<String> {

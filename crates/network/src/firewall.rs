@@ -76,10 +76,14 @@ impl Ruleset {
             // The host's 127.0.0.1 DNAT'd to a container: give it a source the container can
             // answer (the gateway).
             let _ = writeln!(s, "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade");
-            // A container reaching a published port of its own network through the host.
+            // A container reaching a published port of its own network (its own included:
+            // the hairpin) through the host: the answer must come back through the host to be
+            // un-DNAT'd. Matched by source subnet, not by input interface: when br_netfilter
+            // bridges such a frame, postrouting sees no input interface.
             let _ = writeln!(
                 s,
-                "    oifname \"{br}\" iifname \"{br}\" ct status dnat masquerade"
+                "    oifname \"{br}\" ip saddr {} ct status dnat masquerade",
+                b.subnet
             );
             if !b.internal {
                 let _ = writeln!(
@@ -201,8 +205,9 @@ mod tests {
         assert!(s.starts_with("table ip t {}\ndelete table ip t\n"));
         assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.9.0.2:80"));
         assert!(s.contains("ip saddr 10.9.0.0/24 oifname != \"b0\" masquerade"));
+        assert!(s.contains("oifname \"b0\" ip saddr 10.9.0.0/24 ct status dnat masquerade"));
         assert!(
-            !s.contains("ip saddr 10.9.1.0/24"),
+            !s.contains("ip saddr 10.9.1.0/24 oifname !="),
             "internal networks are not masqueraded"
         );
         assert!(s.contains("iifname \"b0\" oifname { \"b1\" } drop"));

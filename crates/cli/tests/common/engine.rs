@@ -112,9 +112,13 @@ impl Daemon {
             ))
             .arg("--nft-table")
             .arg(&self.nft_table)
-            // Names the containers do not own are never sent off this machine.
-            .arg("--dns")
-            .arg("127.0.0.1")
+            // Names the containers do not own are never sent off this machine (a test that
+            // runs its own DNS server names it with `start_with(&["--dns", …])`).
+            .args(if self.extra_args.iter().any(|a| a == "--dns") {
+                &[][..]
+            } else {
+                &["--dns", "127.0.0.1"][..]
+            })
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
