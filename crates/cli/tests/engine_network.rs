@@ -427,6 +427,27 @@ fn a_container_reaches_its_own_published_port_through_the_gateway() {
 }
 
 #[test]
+fn a_host_without_nft_gets_an_error_naming_what_to_install() {
+    // Debian keeps nft in /usr/sbin (and /sbin): a PATH without them has no nft.
+    let d = Daemon::start_with_env(&[], &[("PATH", "/usr/local/bin:/usr/bin:/bin")]);
+    let o = d.docker(&["run", "--name", "nonft", "-p", "8080", IMAGE, "true"]);
+    assert_eq!(code(&o), 125, "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("the nft command was not found")
+            && err(&o).contains("apt-get install nftables"),
+        "{}",
+        err(&o)
+    );
+    assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
+    assert_eq!(netns_files(&d), 0);
+    // What needs no firewall still works.
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", IMAGE, "echo", "ok"]),
+        "ok"
+    );
+}
+
+#[test]
 fn connectivity_and_dns_survive_a_daemon_kill_9() {
     let mut d = Daemon::start();
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "keep"]);

@@ -82,6 +82,9 @@ pub enum Error {
     /// `nft` refused the ruleset or could not be run.
     #[error("nftables: {0}")]
     Firewall(String),
+    /// No `nft` command on the host: bridge networks cannot be wired without it.
+    #[error("nftables: the nft command was not found ({0}): berth's bridge networks need it (Debian/Ubuntu: apt-get install nftables; Fedora: dnf install nftables); berth has no iptables backend")]
+    NftMissing(String),
     /// A helper thread died.
     #[error("{0}")]
     Thread(String),

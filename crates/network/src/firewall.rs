@@ -153,8 +153,11 @@ fn nft(script: &str) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::Firewall(format!("run nft (is the nftables package installed?): {e}"))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NftMissing(
+                std::env::var("PATH").map_or_else(|_| "no PATH".into(), |p| format!("PATH={p}")),
+            ),
+            _ => Error::Firewall(format!("run nft: {e}")),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin

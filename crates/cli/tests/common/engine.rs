@@ -36,6 +36,8 @@ pub struct Daemon {
     block: u32,
     /// More `berth daemon` flags (`start_with`).
     extra_args: Vec<String>,
+    /// Environment variables the daemon gets on top of the test's (`start_with_env`).
+    extra_env: Vec<(String, String)>,
     child: Option<Child>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
@@ -51,17 +53,23 @@ impl Daemon {
 
     /// A daemon started with more flags, with the busybox image imported.
     pub fn start_with(args: &[&str]) -> Daemon {
-        let d = Daemon::make(args);
+        Daemon::start_with_env(args, &[])
+    }
+
+    /// A daemon started with more flags and environment variables, with the busybox image
+    /// imported.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let d = Daemon::make(args, env);
         d.import_busybox(IMAGE);
         d
     }
 
     /// A daemon with no image.
     pub fn start_bare() -> Daemon {
-        Daemon::make(&[])
+        Daemon::make(&[], &[])
     }
 
-    fn make(args: &[&str]) -> Daemon {
+    fn make(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -78,6 +86,10 @@ impl Daemon {
             nft_table: format!("berth_t{pid}_{n}"),
             block: u32::from(std::net::Ipv4Addr::new(10, 128, 0, 0)) + slot * 4096,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir,
             child: None,
             seen_ids: Default::default(),
@@ -120,6 +132,7 @@ impl Daemon {
                 &["--dns", "127.0.0.1"][..]
             })
             .args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
