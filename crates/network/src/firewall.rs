@@ -94,29 +94,38 @@ impl Ruleset {
             }
         }
         s.push_str("  }\n");
+        // Isolation between networks: one hash lookup per forwarded packet, however many
+        // networks there are. With br_netfilter loaded every bridged frame of the host (other
+        // engines' too) passes this chain, so it is kept to that lookup plus two rules per
+        // internal network.
+        let pairs: Vec<String> = self
+            .bridges
+            .iter()
+            .filter(|b| !b.internal)
+            .flat_map(|b| {
+                self.bridges
+                    .iter()
+                    .filter(move |o| o.bridge != b.bridge)
+                    .map(move |o| format!("\"{}\" . \"{}\"", b.bridge, o.bridge))
+            })
+            .collect();
+        if !pairs.is_empty() {
+            let _ = writeln!(
+                s,
+                "  set isolated {{\n    type ifname . ifname\n    elements = {{ {} }}\n  }}",
+                pairs.join(", ")
+            );
+        }
         s.push_str(
             "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
         );
-        for b in &self.bridges {
+        if !pairs.is_empty() {
+            s.push_str("    iifname . oifname @isolated drop\n");
+        }
+        for b in self.bridges.iter().filter(|b| b.internal) {
             let br = &b.bridge;
-            if b.internal {
-                let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
-                let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
-                continue;
-            }
-            let others: Vec<String> = self
-                .bridges
-                .iter()
-                .filter(|o| o.bridge != *br)
-                .map(|o| format!("\"{}\"", o.bridge))
-                .collect();
-            if !others.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "    iifname \"{br}\" oifname {{ {} }} drop",
-                    others.join(", ")
-                );
-            }
+            let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
+            let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
         }
         s.push_str("  }\n}\n");
         s
@@ -213,7 +222,8 @@ mod tests {
             !s.contains("ip saddr 10.9.1.0/24 oifname !="),
             "internal networks are not masqueraded"
         );
-        assert!(s.contains("iifname \"b0\" oifname { \"b1\" } drop"));
+        assert!(s.contains("elements = { \"b0\" . \"b1\" }"), "{s}");
+        assert!(s.contains("iifname . oifname @isolated drop"));
         assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));
     }
 }
