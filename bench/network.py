@@ -16,7 +16,13 @@ shared with another engine or another daemon on this machine):
       conn-c2c a client container -> web's address on the bridge
 
 iperf3 (Debian's, dynamically linked) and python3 run inside the busybox containers from the
-host's /usr, bind-mounted read-only (with /usr/lib64 as /lib64 for the loader).
+host's /usr, bind-mounted read-only (with /usr/lib64 as /lib64 for the loader). A "client
+container" is a new `run --rm` container per measurement by default; with --client netns it is
+the host's iperf3/python3 run by nsenter in the network namespace of one long-lived client
+container per engine, so that the figure is the kernel's data path alone (no engine's start-up
+work competes for the CPUs meanwhile). --show-path prints what shapes each engine's data path
+(links, offloads, bridge and port settings, sysctls, the server's seccomp and cgroup, and the
+filter chains of every table, which every forwarded packet passes).
 
 Engines: berth (target/release/berth daemon, private root, its own --bridge/--bip/--nft-table);
 podman (private root, --network-config-dir in the temp dir, netavark); docker (Debian's dockerd
@@ -185,7 +191,7 @@ def setup_docker(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
 SETUP = {"berth": setup_berth, "podman": setup_podman, "docker": setup_docker}
 
 
-def start_servers(e: er.Engine) -> None:
+def start_servers(e: er.Engine, client: str) -> None:
     e.p_iperf, e.p_http, e.p_gw = free_port(), free_port(), free_port()
     net = ["--network", e.network]
     # Published twice: on the host's loopback, and on the network's gateway address (what a
@@ -204,6 +210,15 @@ def start_servers(e: er.Engine) -> None:
     e.live.add("nb-web")
     e.srv_ip, e.gateway = address(e, "nb-srv")
     e.web_ip, _gw = address(e, "nb-web")
+    if client == "netns":
+        rc, _ms, _o = er.invoke(e, ["run", "-d", "--name", "nb-cli", *net, *e.run_flags,
+                                    IMAGE, "sleep", "3600"], timeout=60)
+        er.check(e, "run client container", rc)
+        e.live.add("nb-cli")
+        rc, _ms, pid = er.invoke(e, ["inspect", "-f", "{{.State.Pid}}", "nb-cli"],
+                                 capture=True)
+        er.check(e, "inspect client container", rc)
+        e.cli_pid = pid.strip()
     time.sleep(1.0)
 
 
@@ -218,6 +233,22 @@ def address(e: er.Engine, name: str) -> tuple[str, str]:
     return ep["IPAddress"], ep["Gateway"]
 
 
+def in_client(e: er.Engine, cmd: list[str], secs: float) -> tuple[int, str]:
+    """Runs a client command "in a container": a new `run --rm` container (default), or, with
+    --client netns, the host's binary in the network namespace of the engine's long-lived
+    client container (`nb-cli`), which leaves only the kernel's data path in the figure."""
+    if getattr(e, "cli_pid", None):
+        try:
+            p = subprocess.run(["nsenter", "-t", e.cli_pid, "-n", *cmd], capture_output=True,
+                               timeout=secs + 30, check=False)
+        except subprocess.TimeoutExpired:
+            return 124, ""
+        return p.returncode, p.stdout.decode(errors="replace")
+    rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
+                                 *HOST_MOUNTS, IMAGE, *cmd], capture=True, timeout=secs + 60)
+    return rc, out
+
+
 def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float | None:
     cmd = ["iperf3", "-c", host, "-p", str(port), "-t", str(secs), "-J"]
     if where == "host":
@@ -227,9 +258,7 @@ def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float 
         except subprocess.TimeoutExpired:
             return None
     else:
-        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
-                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
-                                 timeout=secs + 60)
+        rc, out = in_client(e, cmd, secs)
     try:
         bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
     except (ValueError, KeyError, TypeError):
@@ -244,9 +273,7 @@ def conn_rate(e: er.Engine, where: str, host: str, port: int, secs: float) -> fl
         p = subprocess.run(cmd, capture_output=True, timeout=secs + 30, check=False)
         rc, out = p.returncode, p.stdout.decode(errors="replace")
     else:
-        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
-                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
-                                 timeout=secs + 60)
+        rc, out = in_client(e, cmd, secs)
     try:
         rate, fails = out.split()[:2]
         if int(fails) > 0:
@@ -386,7 +413,7 @@ def one_round(engines: list[er.Engine], secs: float, it: int, tests: list[str]) 
 def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
     for e in engines:
         if e.cli and not e.disabled.startswith("setup: no"):
-            for c in ("nb-srv", "nb-web"):
+            for c in ("nb-srv", "nb-web", "nb-cli"):
                 try:
                     er.invoke(e, ["rm", "-f", c], timeout=30)
                 except er.BenchError:
@@ -427,7 +454,8 @@ def nft_tables() -> set[str]:
 
 def report(engines: list[er.Engine], args) -> dict:
     live = [e for e in engines if not e.disabled]
-    out = {"seconds_per_measurement": args.seconds, "rounds": args.runs, "engines": {}}
+    out = {"seconds_per_measurement": args.seconds, "rounds": args.runs,
+           "client": args.client, "engines": {}}
     print()
     print(f"{'test':10} " + " ".join(f"{e.name:>14}" for e in live) + "   berth/peer")
     for test in TESTS:
@@ -461,6 +489,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--tests", default=",".join(TESTS),
                     help=f"which measurements (default all: {','.join(TESTS)})")
+    ap.add_argument("--client", choices=("container", "netns"), default="container",
+                    help="where in-container clients run: a new `run --rm` container each "
+                         "time (default), or the host's binary in a long-lived client "
+                         "container's network namespace (the kernel's data path alone)")
     ap.add_argument("--show-path", action="store_true",
                     help="print each engine's data-path settings (links, offloads, bridge, "
                          "sysctls, filter chains) before measuring")
@@ -497,7 +529,7 @@ def main(argv=None) -> int:
             try:
                 SETUP[name](ctx, e, args, i)
                 er.load_image(e, tar_path)
-                start_servers(e)
+                start_servers(e, args.client)
             except (er.BenchError, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as ex:
                 log(f"skipping {name}: {ex}")
                 e.disabled = f"setup: {ex}"
