@@ -15,6 +15,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Rewrites a file that a running container has bind-mounted (its /etc/hosts, resolv.conf,
+/// hostname): in place, so the container's mount, which holds the inode, sees the new text (a
+/// rename would leave it the old file). These are regenerated at every start: no fsync.
+pub fn write_in_place(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, data)
+}
+
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let data = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     write_atomic(path, &data)

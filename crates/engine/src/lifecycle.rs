@@ -623,7 +623,7 @@ impl Daemon {
         let host = crate::spec::hostname(c);
         let write = |name: &str, data: String| -> Result<()> {
             let path = dir.join(name);
-            files::write_atomic(&path, data.as_bytes())
+            files::write_in_place(&path, data.as_bytes())
                 .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
         };
         write("hostname", format!("{host}\n"))?;
@@ -646,7 +646,7 @@ impl Daemon {
                 }
             }
             _ => {
-                write("hosts", self.hosts_file(c))?;
+                self.write_hosts_file(c)?;
                 write("resolv.conf", self.resolv_conf(c))?;
             }
         }
@@ -663,7 +663,7 @@ impl Daemon {
 
     /// /etc/hosts: Docker's fixed lines, `--add-host`s, then the container's own address and
     /// hostname.
-    pub(crate) fn hosts_file(&self, c: &Container) -> String {
+    pub fn write_hosts_file(&self, c: &Container) -> Result<()> {
         let host = crate::spec::hostname(c);
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -692,7 +692,9 @@ impl Daemon {
                 hosts.push_str(&format!("{ip}\t{names}\n"));
             }
         }
-        hosts
+        let path = self.container_dir(&c.id).join("hosts");
+        files::write_in_place(&path, hosts.as_bytes())
+            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
 
     /// resolv.conf: 127.0.0.11 on user-defined networks (the embedded server forwards the

@@ -672,8 +672,10 @@ impl Daemon {
             // Its new address in /etc/hosts and, on its first user-defined network, the
             // embedded server (listening by now) in /etc/resolv.conf, as dockerd does.
             let c = self.containers.find(&c.id)?;
-            self.rewrite_etc_file(&c, "hosts", &self.hosts_file(&c))?;
-            self.rewrite_etc_file(&c, "resolv.conf", &self.resolv_conf(&c))?;
+            self.write_hosts_file(&c)?;
+            let path = self.container_dir(&c.id).join("resolv.conf");
+            crate::files::write_in_place(&path, self.resolv_conf(&c).as_bytes())
+                .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))?;
         }
         Ok(())
     }
@@ -696,23 +698,9 @@ impl Daemon {
         self.emit_network("disconnect", n, &c.id);
         if c.is_running() {
             // resolv.conf stays as it is (dockerd's too): the embedded server keeps serving.
-            let c = self.containers.find(&c.id)?;
-            self.rewrite_etc_file(&c, "hosts", &self.hosts_file(&c))?;
+            self.write_hosts_file(&self.containers.find(&c.id)?)?;
         }
         Ok(())
-    }
-
-    /// Replaces the contents of one of a running container's /etc files. In place, not by
-    /// rename: the container sees the file through a bind mount of this inode.
-    fn rewrite_etc_file(&self, c: &Container, name: &str, data: &str) -> Result<()> {
-        use std::io::Write as _;
-        let path = self.container_dir(&c.id).join(name);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(data.as_bytes()))
-            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
 
     pub fn emit_network(&self, action: &str, n: &Network, container: &str) {

@@ -36,6 +36,9 @@ const MAX_REQUEST: usize = 1024;
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 
+/// How long a run lasts before the monitor trims itself (see `settle`).
+const SETTLE_AFTER: Duration = Duration::from_secs(1);
+
 /// The entry point of `berth monitor DIR`: fd 1 is the pipe `spawn` reads the report from.
 pub fn run_monitor(dir: &Path) -> ! {
     // Fork once more so that the daemon reaps its child at once and never sees the monitor.
@@ -54,7 +57,6 @@ pub fn run_monitor(dir: &Path) -> ! {
         Ok(mut monitor) => {
             let line = serde_json::json!({ "state": monitor.state }).to_string();
             send_report(report, &line);
-            monitor.settle();
             monitor.run()
         }
         Err((e, started)) => {
@@ -279,6 +281,9 @@ struct Monitor {
     stdin_closing: bool,
     no_restart: bool,
     restart_at: Option<Instant>,
+    /// When to give back what starting the container needed: once it has run a while, so
+    /// that a short-lived container's exit is never delayed by it.
+    settle_at: Option<Instant>,
     backoff: Duration,
     finished: bool,
 }
@@ -347,6 +352,7 @@ impl Monitor {
             stdin_closing: false,
             no_restart: false,
             restart_at: None,
+            settle_at: Some(Instant::now() + SETTLE_AFTER),
             backoff: Duration::ZERO,
             finished: false,
         })
@@ -365,6 +371,10 @@ impl Monitor {
             if self.finished {
                 self.finish();
                 return 0;
+            }
+            if self.settle_at.is_some_and(|at| Instant::now() >= at) {
+                self.settle_at = None;
+                self.settle();
             }
             let ready = self.poll();
             for (token, revents) in ready {
@@ -458,8 +468,10 @@ impl Monitor {
                 add!(Token::Control(i), conn.as_fd(), PollFlags::POLLIN);
             }
         }
-        let timeout = self
-            .restart_at
+        let timeout = [self.restart_at, self.settle_at]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|at| TimeSpec::from_duration(at.saturating_duration_since(Instant::now())));
         // SIGCHLD is let through only while we sleep here, so no exit is missed between the
         // reap above and the sleep.
@@ -861,7 +873,7 @@ impl Monitor {
                 self.state.started_at = berth_runtime::now_rfc3339();
                 self.state.error.clear();
                 self.run = Some(run);
-                self.settle();
+                self.settle_at = Some(Instant::now() + SETTLE_AFTER);
             }
             Err(e) => {
                 self.state.status = Status::Exited;
