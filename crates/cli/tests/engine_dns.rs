@@ -334,6 +334,21 @@ fn ask_tcp(name: &'static str) -> Vec<u8> {
     r
 }
 
+/// `nslookup NAME` in the running container `ctr`: its exit code and everything it printed.
+fn nslookup(d: &Daemon, ctr: &str, name: &str) -> (i32, String) {
+    let o = d.docker(&["exec", ctr, "nslookup", name]);
+    (code(&o), format!("{}{}", out(&o), err(&o)))
+}
+
+/// Asserts that `nslookup NAME` in `ctr` answers `addr`.
+fn assert_resolves(d: &Daemon, ctr: &str, name: &str, addr: &str) {
+    let (rc, text) = nslookup(d, ctr, name);
+    assert!(
+        rc == 0 && text.contains(&format!("Address: {addr}")),
+        "{name} in {ctr}: {text}"
+    );
+}
+
 #[test]
 fn embedded_dns_forwards_to_the_daemons_upstream_only() {
     let up = Upstream::start();
@@ -359,23 +374,12 @@ fn embedded_dns_forwards_to_the_daemons_upstream_only() {
     );
 
     // A name no container has goes upstream; the upstream's answer comes back.
-    let o = d.docker(&["exec", "asker", "nslookup", FWD_NAME]);
-    assert_eq!(code(&o), 0, "{}{}", out(&o), err(&o));
-    assert!(out(&o).contains("Server:\t\t127.0.0.11"), "{}", out(&o));
-    assert!(
-        out(&o).contains(&format!("Address: {FWD_ADDR}")),
-        "{}",
-        out(&o)
-    );
+    let (_, text) = nslookup(&d, "asker", FWD_NAME);
+    assert!(text.contains("Server:\t\t127.0.0.11"), "{text}");
+    assert_resolves(&d, "asker", FWD_NAME, &FWD_ADDR.to_string());
     // A name the upstream does not have fails as the upstream says.
-    let o = d.docker(&["exec", "asker", "nslookup", MISSING_NAME]);
-    assert_ne!(code(&o), 0, "{}", out(&o));
-    assert!(
-        format!("{}{}", out(&o), err(&o)).contains("NXDOMAIN"),
-        "{}{}",
-        out(&o),
-        err(&o)
-    );
+    let (rc, text) = nslookup(&d, "asker", MISSING_NAME);
+    assert!(rc != 0 && text.contains("NXDOMAIN"), "{text}");
 
     // A long answer: truncated over UDP (TC, as the upstream sent it), whole over TCP, which
     // the embedded server forwards over TCP.
@@ -397,8 +401,8 @@ fn embedded_dns_forwards_to_the_daemons_upstream_only() {
         );
     }
     // The containers' own names stay inside: never asked upstream.
-    let o = d.docker(&["exec", "asker", "nslookup", "asker"]);
-    assert_eq!(code(&o), 0, "{}{}", out(&o), err(&o));
+    let asker_ip = d.inspect("{{.NetworkSettings.Networks.fwd.IPAddress}}", "asker");
+    assert_resolves(&d, "asker", "asker", &asker_ip);
     assert!(
         !up.asked().iter().any(|(n, _)| n == "asker"),
         "{:?}",
@@ -451,28 +455,10 @@ fn connect_gives_a_running_bridge_container_the_embedded_dns() {
     assert!(files.contains("options ndots:0"), "{files}");
     assert!(files.contains(&format!("{ip}\t")), "{files}");
     // Its new network's names, and the rest forwarded, through the server in its namespace.
-    let o = d.docker(&["exec", "solo", "nslookup", "peer"]);
-    assert!(
-        out(&o).contains(&format!("Address: {peer_ip}")),
-        "{}{}",
-        out(&o),
-        err(&o)
-    );
-    let o = d.docker(&["exec", "solo", "nslookup", FWD_NAME]);
-    assert!(
-        out(&o).contains(&format!("Address: {FWD_ADDR}")),
-        "{}{}",
-        out(&o),
-        err(&o)
-    );
+    assert_resolves(&d, "solo", "peer", &peer_ip);
+    assert_resolves(&d, "solo", FWD_NAME, &FWD_ADDR.to_string());
     // And the peer finds it by its alias.
-    let o = d.docker(&["exec", "peer", "nslookup", "latecomer"]);
-    assert!(
-        out(&o).contains(&format!("Address: {ip}")),
-        "{}{}",
-        out(&o),
-        err(&o)
-    );
+    assert_resolves(&d, "peer", "latecomer", &ip);
 
     // Disconnect takes its address out of /etc/hosts.
     d.docker_ok(&["network", "disconnect", "late", "solo"]);
