@@ -702,7 +702,7 @@ impl Daemon {
     /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
     pub(crate) fn resolv_conf(&self, c: &Container) -> String {
         let hc = &c.host_config;
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_resolv = crate::network::host_resolv_conf();
         let field = |key: &str| -> Vec<String> {
             host_resolv
                 .lines()

@@ -892,13 +892,72 @@ pub fn parse_port_key(key: &str) -> Result<(String, u16)> {
     Ok((proto, port))
 }
 
-/// The nameservers of the host's /etc/resolv.conf.
+/// The nameservers of the host's resolver configuration (`host_resolv_conf`).
 pub fn host_nameservers() -> Vec<String> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
+    nameservers(&host_resolv_conf())
+}
+
+fn nameservers(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
         .lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// The host's resolver configuration as dockerd picks it: /etc/resolv.conf, unless its only
+/// nameserver is systemd-resolved's stub (127.0.0.53, Ubuntu's default), which no container
+/// namespace can reach: then systemd-resolved's file naming its upstream servers.
+pub fn host_resolv_conf() -> String {
+    host_resolv_conf_from(
+        Path::new("/etc/resolv.conf"),
+        Path::new("/run/systemd/resolve/resolv.conf"),
+    )
+}
+
+fn host_resolv_conf_from(etc: &Path, resolved: &Path) -> String {
+    let conf = std::fs::read_to_string(etc).unwrap_or_default();
+    let servers = nameservers(&conf);
+    if !servers.is_empty() && servers.iter().all(|s| s == "127.0.0.53") {
+        if let Ok(upstream) = std::fs::read_to_string(resolved) {
+            return upstream;
+        }
+    }
+    conf
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_resolved_stub_gives_way_to_its_upstream_file() {
+        let dir = std::env::temp_dir().join(format!("berth-resolv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (etc, resolved) = (dir.join("etc"), dir.join("resolved"));
+        std::fs::write(&resolved, "nameserver 192.0.2.53\nsearch corp.test\n").unwrap();
+        std::fs::write(&etc, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+        assert!(host_resolv_conf_from(&etc, &resolved).contains("192.0.2.53"));
+        // Another loopback resolver (dnsmasq, …), or the stub next to others, stays.
+        std::fs::write(&etc, "nameserver 127.0.0.1\n").unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.1"]
+        );
+        std::fs::write(&etc, "nameserver 127.0.0.53\nnameserver 192.0.2.1\n").unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.53", "192.0.2.1"]
+        );
+        // No systemd-resolved file: the stub is what there is.
+        std::fs::write(&etc, "nameserver 127.0.0.53\n").unwrap();
+        std::fs::remove_file(&resolved).unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.53"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
