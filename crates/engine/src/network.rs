@@ -17,13 +17,15 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
 
 /// The daemon's network settings (`berth daemon --bridge --bip --default-address-pool
-/// --nft-table --dns`).
+/// --nft-table --firewall-backend --dns`).
 #[derive(Debug, Clone)]
 pub struct NetworkOptions {
     pub bridge: String,
     pub bip: Option<String>,
     pub pools: Vec<String>,
     pub nft_table: String,
+    /// `nftables` or `iptables`; None: nftables where `nft` exists, else iptables.
+    pub firewall_backend: Option<String>,
     pub dns: Vec<String>,
 }
 
@@ -34,6 +36,7 @@ impl Default for NetworkOptions {
             bip: None,
             pools: Vec::new(),
             nft_table: "berth".into(),
+            firewall_backend: None,
             dns: Vec::new(),
         }
     }
@@ -81,6 +84,7 @@ pub struct Net {
     sandboxes: Mutex<HashMap<String, Sandbox>>,
     /// One firewall change at a time (the table is rendered from the whole state).
     firewall: Mutex<()>,
+    backend: firewall::Backend,
     netns_dir: PathBuf,
 }
 
@@ -159,6 +163,16 @@ impl Net {
             bip,
             pools,
         };
+        let backend = firewall::Backend::detect(opts.firewall_backend.as_deref())
+            .map_err(|e| e.to_string())?;
+        if backend == firewall::Backend::Missing {
+            eprintln!(
+                "berth daemon: warning: {}",
+                berth_network::Error::FirewallMissing(
+                    "neither nft nor iptables-restore on PATH".into()
+                )
+            );
+        }
         let routes = link::host_routes().map_err(|e| e.to_string())?;
         let dir = root.join("networks");
         let store =
@@ -172,6 +186,7 @@ impl Net {
             store,
             sandboxes: Mutex::new(HashMap::new()),
             firewall: Mutex::new(()),
+            backend,
             netns_dir: exec_root.join("netns"),
         })
     }
@@ -213,7 +228,7 @@ impl Net {
             .flat_map(|s| s.rules.iter().cloned())
             .collect();
         firewall::Ruleset { bridges, ports }
-            .apply(&self.opts.nft_table)
+            .apply(self.backend, &self.opts.nft_table)
             .map_err(net_error)
     }
 }

@@ -6,7 +6,8 @@
 //! each time something changes: the kernel swaps it atomically, a crash can never leave half a
 //! change, and whatever a dead container had is simply absent from the next table. One table per
 //! daemon, named by the daemon (`--nft-table`), so daemons side by side never touch each other's
-//! rules and removing the table removes all of them.
+//! rules and removing the table removes all of them. Where only iptables exists the same rules
+//! go into chains of the daemon's own (`iptables.rs`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -131,57 +132,146 @@ impl Ruleset {
         s
     }
 
-    /// Replaces the daemon's table with this ruleset, atomically.
-    pub fn apply(&self, table: &str) -> Result<()> {
-        nft(&self.render(table))
+    /// Replaces the daemon's rules with this ruleset.
+    pub fn apply(&self, backend: Backend, table: &str) -> Result<()> {
+        match backend {
+            Backend::Nftables => run("nft", &["-f", "-"], &self.render(table)),
+            Backend::Iptables => crate::iptables::apply(self, table),
+            Backend::Missing => Err(missing()),
+        }
     }
 }
 
-/// Removes the daemon's table (and with it every rule it made); a missing table is fine.
-pub fn remove(table: &str) -> Result<()> {
-    nft(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+/// What applies the rules: `nft` (the default), or `iptables-restore` where only that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+    /// Neither command is on PATH: each change fails, naming what to install; containers that
+    /// need no rules (`--network none|host`) still run.
+    Missing,
 }
 
-/// Whether the daemon's table exists.
-pub fn exists(table: &str) -> bool {
-    Command::new("nft")
-        .args(["list", "table", "ip", table])
+impl Backend {
+    /// The backend `--firewall-backend` names (`nftables`, `iptables`), its command checked;
+    /// without one, nftables where `nft` is on PATH, else iptables where `iptables-restore`
+    /// is, else `Missing`.
+    pub fn detect(wanted: Option<&str>) -> Result<Backend> {
+        let unusable = |problem: String| Error::FirewallBackend {
+            backend: wanted.unwrap_or_default().to_owned(),
+            problem,
+        };
+        match wanted {
+            Some("nftables") if on_path("nft") => Ok(Backend::Nftables),
+            Some("iptables") if crate::iptables::COMMANDS.iter().all(|c| on_path(c)) => {
+                Ok(Backend::Iptables)
+            }
+            Some(b @ ("nftables" | "iptables")) => Err(unusable(format!(
+                "{} not found ({})",
+                if b == "nftables" {
+                    "nft".to_owned()
+                } else {
+                    crate::iptables::COMMANDS.join(" or ")
+                },
+                path_var()
+            ))),
+            Some(_) => Err(unusable("want nftables or iptables".into())),
+            None if on_path("nft") => Ok(Backend::Nftables),
+            None if crate::iptables::COMMANDS.iter().all(|c| on_path(c)) => Ok(Backend::Iptables),
+            None => Ok(Backend::Missing),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+            Backend::Missing => "none",
+        }
+    }
+}
+
+/// Removes the daemon's rules (its nftables table, or its iptables chains and the jumps to
+/// them); missing ones are fine.
+pub fn remove(backend: Backend, table: &str) -> Result<()> {
+    match backend {
+        Backend::Nftables => run(
+            "nft",
+            &["-f", "-"],
+            &format!("table ip {table} {{}}\ndelete table ip {table}\n"),
+        ),
+        Backend::Iptables => crate::iptables::remove(table),
+        Backend::Missing => Ok(()),
+    }
+}
+
+/// Whether the daemon's rules exist.
+pub fn exists(backend: Backend, table: &str) -> bool {
+    match backend {
+        Backend::Nftables => quiet("nft", &["list", "table", "ip", table]),
+        Backend::Iptables => crate::iptables::exists(table),
+        Backend::Missing => false,
+    }
+}
+
+fn missing() -> Error {
+    Error::FirewallMissing(path_var())
+}
+
+fn path_var() -> String {
+    std::env::var("PATH").map_or_else(|_| "no PATH".into(), |p| format!("PATH={p}"))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program)).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt as _;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    })
+}
+
+/// Runs `program args` quietly; whether it succeeded.
+pub(crate) fn quiet(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
-/// Runs `nft -f -` on `script`. nft's own input language is the stable, documented interface
-/// to nf_tables batches; see docs/architecture.md for why this is the one exec the network
-/// crate makes.
-fn nft(script: &str) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
+/// Runs `program args` with `input` on its stdin; its stderr is the error. nft's input
+/// language (and iptables-restore's) is the stable, documented interface to the kernel's
+/// tables; see docs/architecture.md for why this is the one exec the network crate makes.
+pub(crate) fn run(program: &str, args: &[&str], input: &str) -> Result<()> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NftMissing(
-                std::env::var("PATH").map_or_else(|_| "no PATH".into(), |p| format!("PATH={p}")),
-            ),
-            _ => Error::Firewall(format!("run nft: {e}")),
+            std::io::ErrorKind::NotFound => missing(),
+            _ => Error::Firewall(format!("run {program}: {e}")),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| Error::Firewall(format!("write to nft: {e}")))?;
+            .write_all(input.as_bytes())
+            .map_err(|e| Error::Firewall(format!("write to {program}: {e}")))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| Error::Firewall(format!("wait for nft: {e}")))?;
+        .map_err(|e| Error::Firewall(format!("wait for {program}: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::Firewall(
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ))
+        Err(Error::Firewall(format!(
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
