@@ -3,8 +3,8 @@
 #
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
-#   * installs busybox-static crun runc podman iproute2 nftables iptables libc6-dev gcc
-#     python3 (nft: berth's network rules; iptables-legacy: the test of the iptables backend)
+#   * installs busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
+#     (nft: berth's network rules)
 #     (runs `apt-get update` only when one of them is missing);
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
@@ -24,7 +24,7 @@
 # Exits non-zero with a message on stderr if anything fails.
 set -euo pipefail
 
-PACKAGES=(busybox-static crun runc podman iproute2 nftables iptables libc6-dev gcc python3)
+PACKAGES=(busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3)
 CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
 APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
 
@@ -59,6 +59,8 @@ is_installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }
 
+# iptables (its legacy commands): the e2e test of berth's iptables backend.
+PACKAGES+=(iptables)
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
 fi

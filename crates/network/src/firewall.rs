@@ -181,14 +181,6 @@ impl Backend {
             None => Ok(Backend::Missing),
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Nftables => "nftables",
-            Backend::Iptables => "iptables",
-            Backend::Missing => "none",
-        }
-    }
 }
 
 /// Removes the daemon's rules (its nftables table, or its iptables chains and the jumps to

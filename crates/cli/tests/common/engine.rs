@@ -17,6 +17,10 @@ use super::{berth, make_busybox_rootfs, unique};
 
 static NEXT_NET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// An extra argument `env:KEY=VALUE` is the daemon's environment, not a flag
+/// (`start_with_env`).
+const ENV_ARG: &str = "env:";
+
 /// The docker CLI the tests drive (28.x).
 pub const DOCKER: &str = "/usr/local/bin/docker";
 /// The image every daemon starts with.
@@ -36,8 +40,6 @@ pub struct Daemon {
     block: u32,
     /// More `berth daemon` flags (`start_with`).
     extra_args: Vec<String>,
-    /// Environment variables the daemon gets on top of the test's (`start_with_env`).
-    extra_env: Vec<(String, String)>,
     child: Option<Child>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
@@ -53,23 +55,17 @@ impl Daemon {
 
     /// A daemon started with more flags, with the busybox image imported.
     pub fn start_with(args: &[&str]) -> Daemon {
-        Daemon::start_with_env(args, &[])
-    }
-
-    /// A daemon started with more flags and environment variables, with the busybox image
-    /// imported.
-    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let d = Daemon::make(args, env);
+        let d = Daemon::make(args);
         d.import_busybox(IMAGE);
         d
     }
 
     /// A daemon with no image.
     pub fn start_bare() -> Daemon {
-        Daemon::make(&[], &[])
+        Daemon::make(&[])
     }
 
-    fn make(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    fn make(args: &[&str]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -86,10 +82,6 @@ impl Daemon {
             nft_table: format!("berth_t{pid}_{n}"),
             block: u32::from(std::net::Ipv4Addr::new(10, 128, 0, 0)) + slot * 4096,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
-            extra_env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
             dir,
             child: None,
             seen_ids: Default::default(),
@@ -100,6 +92,8 @@ impl Daemon {
 
     /// Starts (again) `berth daemon` on this root and socket; waits until `/_ping` answers.
     pub fn spawn(&mut self) {
+        let (env, args): (Vec<&String>, Vec<&String>) =
+            self.extra_args.iter().partition(|a| a.starts_with(ENV_ARG));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -126,13 +120,16 @@ impl Daemon {
             .arg(&self.nft_table)
             // Names the containers do not own are never sent off this machine (a test that
             // runs its own DNS server names it with `start_with(&["--dns", …])`).
-            .args(if self.extra_args.iter().any(|a| a == "--dns") {
+            .args(if args.iter().any(|a| *a == "--dns") {
                 &[][..]
             } else {
                 &["--dns", "127.0.0.1"][..]
             })
-            .args(&self.extra_args)
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .envs(
+                env.iter()
+                    .filter_map(|e| e[ENV_ARG.len()..].split_once('=')),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -194,6 +191,21 @@ impl Daemon {
 
     pub fn daemon_pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// A daemon started with more flags and environment variables (a PATH without nft, …),
+    /// with the busybox image imported.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let env: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{ENV_ARG}{k}={v}"))
+            .collect();
+        let all: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(env.iter().map(String::as_str))
+            .collect();
+        Daemon::start_with(&all)
     }
 
     /// SIGKILLs the daemon (containers must live on).
