@@ -508,33 +508,18 @@ impl Drop for IptablesOnly {
         if t.is_empty() {
             return;
         }
+        let jump = |head: &[&str], chain: &str| -> Vec<String> {
+            head.iter()
+                .map(|s| s.to_string())
+                .chain([format!("{t}-{chain}")])
+                .collect()
+        };
+        let local = ["-m", "addrtype", "--dst-type", "LOCAL", "-j"];
         let jumps: [(&str, &str, Vec<String>); 4] = [
-            (
-                "nat",
-                "PREROUTING",
-                vec![
-                    "-m".into(),
-                    "addrtype".into(),
-                    "--dst-type".into(),
-                    "LOCAL".into(),
-                    "-j".into(),
-                    format!("{t}-DNAT"),
-                ],
-            ),
-            (
-                "nat",
-                "OUTPUT",
-                vec![
-                    "-m".into(),
-                    "addrtype".into(),
-                    "--dst-type".into(),
-                    "LOCAL".into(),
-                    "-j".into(),
-                    format!("{t}-DNAT"),
-                ],
-            ),
-            ("nat", "POSTROUTING", vec!["-j".into(), format!("{t}-POST")]),
-            ("filter", "FORWARD", vec!["-j".into(), format!("{t}-FWD")]),
+            ("nat", "PREROUTING", jump(&local, "DNAT")),
+            ("nat", "OUTPUT", jump(&local, "DNAT")),
+            ("nat", "POSTROUTING", jump(&["-j"], "POST")),
+            ("filter", "FORWARD", jump(&["-j"], "FWD")),
         ];
         for (table, chain, rule) in &jumps {
             for _ in 0..8 {

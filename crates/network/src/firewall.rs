@@ -269,32 +269,35 @@ pub(crate) fn run(program: &str, args: &[&str], input: &str) -> Result<()> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Two networks, b0 (10.9.0.0/24) and the internal b1 (10.9.1.0/24), and one published
+    /// port on 127.0.0.1 to 10.9.0.2.
+    pub(crate) fn sample(proto: &str, host_port: u16, port: u16) -> Ruleset {
+        let bridge = |name: &str, subnet: &str, internal| BridgeRules {
+            bridge: name.into(),
+            subnet: subnet.parse().unwrap(),
+            internal,
+        };
+        Ruleset {
+            bridges: vec![
+                bridge("b0", "10.9.0.0/24", false),
+                bridge("b1", "10.9.1.0/24", true),
+            ],
+            ports: vec![PortRule {
+                proto: proto.into(),
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port,
+                ip: Ipv4Addr::new(10, 9, 0, 2),
+                port,
+            }],
+        }
+    }
 
     #[test]
     fn renders_nat_isolation_and_ports() {
-        let r = Ruleset {
-            bridges: vec![
-                BridgeRules {
-                    bridge: "b0".into(),
-                    subnet: "10.9.0.0/24".parse().unwrap(),
-                    internal: false,
-                },
-                BridgeRules {
-                    bridge: "b1".into(),
-                    subnet: "10.9.1.0/24".parse().unwrap(),
-                    internal: true,
-                },
-            ],
-            ports: vec![PortRule {
-                proto: "tcp".into(),
-                host_ip: Some(Ipv4Addr::LOCALHOST),
-                host_port: 8080,
-                ip: Ipv4Addr::new(10, 9, 0, 2),
-                port: 80,
-            }],
-        };
+        let r = sample("tcp", 8080, 80);
         let s = r.render("t");
         assert!(s.starts_with("table ip t {}\ndelete table ip t\n"));
         assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.9.0.2:80"));

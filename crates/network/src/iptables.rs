@@ -164,32 +164,11 @@ pub(crate) fn exists(table: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::firewall::{BridgeRules, PortRule};
-    use std::net::Ipv4Addr;
+    use crate::firewall::tests::sample;
 
     #[test]
     fn renders_the_nft_rules_as_the_daemons_own_chains() {
-        let rs = Ruleset {
-            bridges: vec![
-                BridgeRules {
-                    bridge: "b0".into(),
-                    subnet: "10.9.0.0/24".parse().unwrap(),
-                    internal: false,
-                },
-                BridgeRules {
-                    bridge: "b1".into(),
-                    subnet: "10.9.1.0/24".parse().unwrap(),
-                    internal: true,
-                },
-            ],
-            ports: vec![PortRule {
-                proto: "udp".into(),
-                host_ip: Some(Ipv4Addr::LOCALHOST),
-                host_port: 5353,
-                ip: Ipv4Addr::new(10, 9, 0, 2),
-                port: 53,
-            }],
-        };
+        let rs = sample("udp", 5353, 53);
         let s = render(&rs, "t");
         assert!(
             s.starts_with("*nat\n:t-DNAT - [0:0]\n:t-POST - [0:0]\n"),
