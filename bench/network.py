@@ -16,7 +16,13 @@ shared with another engine or another daemon on this machine):
       conn-c2c a client container -> web's address on the bridge
 
 iperf3 (Debian's, dynamically linked) and python3 run inside the busybox containers from the
-host's /usr, bind-mounted read-only (with /usr/lib64 as /lib64 for the loader).
+host's /usr, bind-mounted read-only (with /usr/lib64 as /lib64 for the loader). A "client
+container" is a new `run --rm` container per measurement by default; with --client netns it is
+the host's iperf3/python3 run by nsenter in the network namespace of one long-lived client
+container per engine, so that the figure is the kernel's data path alone (no engine's start-up
+work competes for the CPUs meanwhile). --show-path prints what shapes each engine's data path
+(links, offloads, bridge and port settings, sysctls, the server's seccomp and cgroup, and the
+filter chains of every table, which every forwarded packet passes).
 
 Engines: berth (target/release/berth daemon, private root, its own --bridge/--bip/--nft-table);
 podman (private root, --network-config-dir in the temp dir, netavark); docker (Debian's dockerd
@@ -185,7 +191,7 @@ def setup_docker(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
 SETUP = {"berth": setup_berth, "podman": setup_podman, "docker": setup_docker}
 
 
-def start_servers(e: er.Engine) -> None:
+def start_servers(e: er.Engine, client: str) -> None:
     e.p_iperf, e.p_http, e.p_gw = free_port(), free_port(), free_port()
     net = ["--network", e.network]
     # Published twice: on the host's loopback, and on the network's gateway address (what a
@@ -204,6 +210,15 @@ def start_servers(e: er.Engine) -> None:
     e.live.add("nb-web")
     e.srv_ip, e.gateway = address(e, "nb-srv")
     e.web_ip, _gw = address(e, "nb-web")
+    if client == "netns":
+        rc, _ms, _o = er.invoke(e, ["run", "-d", "--name", "nb-cli", *net, *e.run_flags,
+                                    IMAGE, "sleep", "3600"], timeout=60)
+        er.check(e, "run client container", rc)
+        e.live.add("nb-cli")
+        rc, _ms, pid = er.invoke(e, ["inspect", "-f", "{{.State.Pid}}", "nb-cli"],
+                                 capture=True)
+        er.check(e, "inspect client container", rc)
+        e.cli_pid = pid.strip()
     time.sleep(1.0)
 
 
@@ -218,6 +233,22 @@ def address(e: er.Engine, name: str) -> tuple[str, str]:
     return ep["IPAddress"], ep["Gateway"]
 
 
+def in_client(e: er.Engine, cmd: list[str], secs: float) -> tuple[int, str]:
+    """Runs a client command "in a container": a new `run --rm` container (default), or, with
+    --client netns, the host's binary in the network namespace of the engine's long-lived
+    client container (`nb-cli`), which leaves only the kernel's data path in the figure."""
+    if getattr(e, "cli_pid", None):
+        try:
+            p = subprocess.run(["nsenter", "-t", e.cli_pid, "-n", *cmd], capture_output=True,
+                               timeout=secs + 30, check=False)
+        except subprocess.TimeoutExpired:
+            return 124, ""
+        return p.returncode, p.stdout.decode(errors="replace")
+    rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
+                                 *HOST_MOUNTS, IMAGE, *cmd], capture=True, timeout=secs + 60)
+    return rc, out
+
+
 def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float | None:
     cmd = ["iperf3", "-c", host, "-p", str(port), "-t", str(secs), "-J"]
     if where == "host":
@@ -227,9 +258,7 @@ def iperf(e: er.Engine, where: str, host: str, port: int, secs: float) -> float 
         except subprocess.TimeoutExpired:
             return None
     else:
-        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
-                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
-                                 timeout=secs + 60)
+        rc, out = in_client(e, cmd, secs)
     try:
         bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
     except (ValueError, KeyError, TypeError):
@@ -244,9 +273,7 @@ def conn_rate(e: er.Engine, where: str, host: str, port: int, secs: float) -> fl
         p = subprocess.run(cmd, capture_output=True, timeout=secs + 30, check=False)
         rc, out = p.returncode, p.stdout.decode(errors="replace")
     else:
-        rc, _ms, out = er.invoke(e, ["run", "--rm", "--network", e.network, *e.run_flags,
-                                     *HOST_MOUNTS, IMAGE, *cmd], capture=True,
-                                 timeout=secs + 60)
+        rc, out = in_client(e, cmd, secs)
     try:
         rate, fails = out.split()[:2]
         if int(fails) > 0:
@@ -257,9 +284,115 @@ def conn_rate(e: er.Engine, where: str, host: str, port: int, secs: float) -> fl
         return None
 
 
-def one_round(engines: list[er.Engine], secs: float, it: int) -> None:
+def link_facts(ns_pid: str | None, ifname: str) -> dict:
+    """What shapes a link's data path: queue length, GSO/GRO sizes, queues, and the offloads
+    that are on (``ethtool -k``), in the host's namespace or in ``ns_pid``'s."""
+    pre = ["nsenter", "-t", ns_pid, "-n"] if ns_pid else []
+    facts: dict = {}
+    p = subprocess.run([*pre, "ip", "-d", "-j", "link", "show", "dev", ifname],
+                       capture_output=True, timeout=20, check=False)
+    try:
+        link = json.loads(p.stdout)[0]
+    except (ValueError, IndexError):
+        return {"error": p.stderr.decode(errors="replace").strip()}
+    for k in ("mtu", "qdisc", "txqlen", "gso_max_size", "gso_max_segs", "gro_max_size",
+              "tso_max_size", "num_tx_queues", "num_rx_queues", "link_index"):
+        if k in link:
+            facts[k] = link[k]
+    info = link.get("linkinfo", {})
+    if info.get("info_kind") == "bridge":
+        d = info.get("info_data", {})
+        for k in ("stp_state", "forward_delay", "mcast_snooping", "vlan_filtering",
+                  "nf_call_iptables", "nf_call_arptables"):
+            if k in d:
+                facts[k] = d[k]
+    slave = info.get("info_slave_data", {})
+    for k in ("hairpin", "learning", "flood", "proxy_arp", "isolated", "neigh_suppress"):
+        if k in slave:
+            facts["port_" + k] = slave[k]
+    p = subprocess.run([*pre, "ethtool", "-k", ifname], capture_output=True, timeout=20,
+                       check=False)
+    on = sorted(ln.split(":")[0].strip() for ln in p.stdout.decode(errors="replace").splitlines()
+                if ": on" in ln)
+    facts["offloads_on"] = on
+    return facts
+
+
+def process_facts(pid: str) -> dict:
+    """What else costs a container's process per packet or per slice of CPU: its seccomp
+    filters (run on every syscall), speculation mitigations, its CPU weight."""
+    facts = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                k, _, v = ln.partition(":")
+                if k in ("Seccomp", "Seccomp_filters", "Speculation_Store_Bypass",
+                         "SpeculationIndirectBranch", "Cpus_allowed_list"):
+                    facts[k] = v.strip()
+        with open(f"/proc/{pid}/cgroup") as f:
+            for ln in f:
+                _, ctrl, path = ln.strip().split(":", 2)
+                if "cpu" in ctrl.split(","):
+                    with open(f"/sys/fs/cgroup/cpu{path}/cpu.shares") as g:
+                        facts["cpu.shares"] = g.read().strip()
+                    facts["cpu cgroup"] = path
+                elif ctrl == "" and os.path.exists(f"/sys/fs/cgroup{path}/cpu.weight"):
+                    with open(f"/sys/fs/cgroup{path}/cpu.weight") as g:
+                        facts["cpu.weight"] = g.read().strip()
+    except OSError as ex:
+        facts["error"] = str(ex)
+    return facts
+
+
+def show_path(engines: list[er.Engine]) -> dict:
+    """Per engine: the server container's eth0, its host end, the bridge, the sysctls and the
+    firewall rules on the way (the first packets of a flow see the nat chains; every packet
+    sees conntrack and the filter chains of every table on the host)."""
+    out = {}
+    for e in engines:
+        rc, _ms, pid = er.invoke(e, ["inspect", "-f", "{{.State.Pid}}", "nb-srv"], capture=True)
+        pid = pid.strip()
+        if rc != 0 or not pid.isdigit():
+            continue
+        inner = link_facts(pid, "eth0")
+        host_index = inner.get("link_index")
+        p = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, timeout=20,
+                           check=False)
+        host_if = next((ln["ifname"] for ln in json.loads(p.stdout or b"[]")
+                        if ln.get("ifindex") == host_index), None)
+        bridge = getattr(e, "bridge", "") or getattr(e, "podman_bridge", "")
+        facts = {"container eth0": inner,
+                 f"host end {host_if}": link_facts(None, host_if) if host_if else {},
+                 f"bridge {bridge}": link_facts(None, bridge) if bridge else {}}
+        facts["server process"] = process_facts(pid)
+        sysctls = {}
+        for key in ("net/bridge/bridge-nf-call-iptables", "net/ipv4/ip_forward",
+                    f"net/ipv4/conf/{bridge}/route_localnet",
+                    "net/netfilter/nf_conntrack_max", "net/netfilter/nf_conntrack_count"):
+            try:
+                with open("/proc/sys/" + key) as f:
+                    sysctls[key] = f.read().strip()
+            except OSError:
+                pass
+        facts["sysctls"] = sysctls
+        out[e.name] = facts
+    p = subprocess.run(["nft", "list", "ruleset"], capture_output=True, timeout=20, check=False)
+    chains = []
+    for ln in p.stdout.decode(errors="replace").splitlines():
+        ln = ln.strip()
+        if ln.startswith("table "):
+            table = ln.split("{")[0].strip()
+        elif ln.startswith("type filter hook forward") or ln.startswith("type filter hook input") \
+                or ln.startswith("type filter hook output"):
+            chains.append(f"{table}: {ln}")
+    out["filter chains every packet of a flow passes (all tables on the host)"] = chains
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def one_round(engines: list[er.Engine], secs: float, it: int, tests: list[str]) -> None:
     order = engines[it % len(engines):] + engines[:it % len(engines)]
-    for test in TESTS:
+    for test in tests:
         for e in order:
             if er.STOP["signal"]:
                 return
@@ -280,7 +413,7 @@ def one_round(engines: list[er.Engine], secs: float, it: int) -> None:
 def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
     for e in engines:
         if e.cli and not e.disabled.startswith("setup: no"):
-            for c in ("nb-srv", "nb-web"):
+            for c in ("nb-srv", "nb-web", "nb-cli"):
                 try:
                     er.invoke(e, ["rm", "-f", c], timeout=30)
                 except er.BenchError:
@@ -321,10 +454,13 @@ def nft_tables() -> set[str]:
 
 def report(engines: list[er.Engine], args) -> dict:
     live = [e for e in engines if not e.disabled]
-    out = {"seconds_per_measurement": args.seconds, "rounds": args.runs, "engines": {}}
+    out = {"seconds_per_measurement": args.seconds, "rounds": args.runs,
+           "client": args.client, "engines": {}}
     print()
     print(f"{'test':10} " + " ".join(f"{e.name:>14}" for e in live) + "   berth/peer")
     for test in TESTS:
+        if not any(e.results.get(test) for e in live):
+            continue
         meds = {}
         for e in live:
             xs = e.results.get(test, [])
@@ -351,10 +487,23 @@ def main(argv=None) -> int:
     ap.add_argument("--berth", help="the berth binary (default target/release/berth)")
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--tests", default=",".join(TESTS),
+                    help=f"which measurements (default all: {','.join(TESTS)})")
+    ap.add_argument("--client", choices=("container", "netns"), default="container",
+                    help="where in-container clients run: a new `run --rm` container each "
+                         "time (default), or the host's binary in a long-lived client "
+                         "container's network namespace (the kernel's data path alone)")
+    ap.add_argument("--show-path", action="store_true",
+                    help="print each engine's data-path settings (links, offloads, bridge, "
+                         "sysctls, filter chains) before measuring")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         log("network: must run as root")
         return 1
+    tests = [t for t in args.tests.split(",") if t]
+    if not tests or any(t not in TESTS for t in tests):
+        log(f"network: --tests takes some of {','.join(TESTS)}")
+        return 2
     if not args.no_install:
         p = subprocess.run(["bash", os.path.join(er.SCRIPTS, "install-deps.sh"),
                             "--for-network-bench"], timeout=1800, check=False)
@@ -380,7 +529,7 @@ def main(argv=None) -> int:
             try:
                 SETUP[name](ctx, e, args, i)
                 er.load_image(e, tar_path)
-                start_servers(e)
+                start_servers(e, args.client)
             except (er.BenchError, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as ex:
                 log(f"skipping {name}: {ex}")
                 e.disabled = f"setup: {ex}"
@@ -389,12 +538,15 @@ def main(argv=None) -> int:
         live = [e for e in engines if not e.disabled]
         if not live:
             return 1
+        path = show_path(live) if args.show_path else None
         for it in range(args.runs):
             if er.STOP["signal"] or time.monotonic() - t0 > args.max_seconds:
                 break
             log(f"round {it + 1}/{args.runs}")
-            one_round(live, args.seconds, it)
+            one_round(live, args.seconds, it, tests)
         out = report(engines, args)
+        if path is not None:
+            out["path"] = path
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=1)

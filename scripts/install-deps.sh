@@ -19,7 +19,8 @@
 #     docker.io (dockerd 20.10, containerd, containerd-shim-runc-v2, the 20.10
 #     CLI at /usr/bin/docker) without starting its services: the bench starts
 #     its own dockerd on a private socket and root;
-#   * with --for-network-bench (bench/network.py): docker.io as above, and iperf3.
+#   * with --for-network-bench (bench/network.py): docker.io as above, iperf3, and
+#     ethtool (its --show-path).
 #
 # Prints nothing on a machine that is already set up (except with -v).
 # Exits non-zero with a message on stderr if anything fails.
@@ -63,11 +64,13 @@ is_installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }
 
+# iptables (its legacy commands): the e2e test of berth's iptables backend.
+PACKAGES+=(iptables)
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
 fi
 if ((for_network_bench)); then
-    PACKAGES+=(iperf3)
+    PACKAGES+=(iperf3 ethtool)
 fi
 
 missing=()

@@ -41,9 +41,13 @@ struct DaemonArgs {
     /// defaults 172.17-31.0.0/16 and 192.168.0.0/16 in /20s otherwise).
     #[arg(long = "default-address-pool")]
     default_address_pool: Vec<String>,
-    /// The nftables table (family ip) that holds this daemon's rules.
+    /// The nftables table (family ip) that holds this daemon's rules (with the iptables
+    /// backend: the prefix of its chains, NAME-DNAT, NAME-POST, NAME-FWD).
     #[arg(long = "nft-table", default_value = "berth")]
     nft_table: String,
+    /// nftables or iptables (default: nftables where `nft` is installed, else iptables).
+    #[arg(long = "firewall-backend", value_parser = ["nftables", "iptables"])]
+    firewall_backend: Option<String>,
     /// Upstream DNS servers of the embedded DNS server (default: the host's resolv.conf).
     #[arg(long)]
     dns: Vec<String>,
@@ -109,6 +113,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
             bip: a.bip,
             pools: a.default_address_pool,
             nft_table: a.nft_table,
+            firewall_backend: a.firewall_backend,
             dns: a.dns,
         },
         registry: berth_engine::RegistryOptions {

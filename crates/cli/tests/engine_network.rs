@@ -400,6 +400,200 @@ fn published_ports_answer_on_loopback_and_from_containers() {
 }
 
 #[test]
+fn a_container_reaches_its_own_published_port_through_the_gateway() {
+    let d = Daemon::start();
+    d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "hp"]);
+    for (name, net, gw_format) in [
+        ("self0", "bridge", "{{.NetworkSettings.Gateway}}"),
+        ("self1", "hp", "{{.NetworkSettings.Networks.hp.Gateway}}"),
+    ] {
+        let port = free_port();
+        run_server(&d, name, &["--network", net, "-p", &format!("{port}:8080")]);
+        let gw = d.inspect(gw_format, name);
+        // The hairpin: out to the host's address on the bridge, DNAT'd back into the same
+        // container through the same bridge port, the answer un-DNAT'd on its way back.
+        let o = d.docker(&["exec", name, "sh", "-c", &client_cmd(&gw, port)]);
+        assert!(
+            out(&o).contains(&format!("hello-{name}")),
+            "{name} on {net}: {}{}",
+            out(&o),
+            err(&o)
+        );
+    }
+    d.docker_ok(&["rm", "-f", "self0", "self1"]);
+    d.docker_ok(&["network", "rm", "hp"]);
+    assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
+    assert!(!nft_ports(&d).contains("dnat"), "{}", nft_ports(&d));
+}
+
+#[test]
+fn a_host_without_nft_or_iptables_gets_an_error_naming_what_to_install() {
+    // Debian keeps nft and iptables in /usr/sbin (and /sbin): a PATH without them has neither.
+    let d = Daemon::start_with_env(&[], &[("PATH", "/usr/local/bin:/usr/bin:/bin")]);
+    let o = d.docker(&["run", "--name", "nofw", "-p", "8080", IMAGE, "true"]);
+    assert_eq!(code(&o), 125, "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("no firewall command found")
+            && err(&o).contains("apt-get install nftables"),
+        "{}",
+        err(&o)
+    );
+    assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
+    assert_eq!(netns_files(&d), 0);
+    // What needs no firewall still works.
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "--network", "none", IMAGE, "echo", "ok"]),
+        "ok"
+    );
+    // Asking for a backend that is not there stops the daemon at once, saying so.
+    let dir = d.dir.join("refused");
+    let o = Command::new(common::berth())
+        .args(["daemon", "--firewall-backend", "iptables", "-H"])
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--exec-root")
+        .arg(dir.join("run"))
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_ne!(code(&o), 0);
+    assert!(
+        err(&o).contains("--firewall-backend iptables: iptables or iptables-restore not found"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// A directory whose `iptables` and `iptables-restore` are the legacy (x_tables) ones: with it
+/// first on a PATH that lacks /usr/sbin, a daemon sees a host where only iptables exists.
+/// Drop removes the daemon's chains (they outlive the daemon, as its nft table does).
+struct IptablesOnly {
+    dir: std::path::PathBuf,
+    /// The daemon's `--nft-table`, the prefix of its chains.
+    table: String,
+}
+
+impl IptablesOnly {
+    fn new() -> IptablesOnly {
+        let dir = std::path::PathBuf::from("/tmp").join(common::unique("be-ipt"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["iptables", "iptables-restore", "iptables-save"] {
+            std::os::unix::fs::symlink("/usr/sbin/xtables-legacy-multi", dir.join(name)).unwrap();
+        }
+        IptablesOnly {
+            dir,
+            table: String::new(),
+        }
+    }
+
+    fn path(&self) -> String {
+        format!("{}:/usr/local/bin:/usr/bin:/bin", self.dir.display())
+    }
+
+    /// `iptables-legacy -t TABLE -S`.
+    fn rules(&self, table: &str) -> String {
+        let o = Command::new("iptables-legacy")
+            .args(["-w", "-t", table, "-S"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for IptablesOnly {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let t = &self.table;
+        if t.is_empty() {
+            return;
+        }
+        let jump = |head: &[&str], chain: &str| -> Vec<String> {
+            head.iter()
+                .map(|s| s.to_string())
+                .chain([format!("{t}-{chain}")])
+                .collect()
+        };
+        let local = ["-m", "addrtype", "--dst-type", "LOCAL", "-j"];
+        let jumps: [(&str, &str, Vec<String>); 4] = [
+            ("nat", "PREROUTING", jump(&local, "DNAT")),
+            ("nat", "OUTPUT", jump(&local, "DNAT")),
+            ("nat", "POSTROUTING", jump(&["-j"], "POST")),
+            ("filter", "FORWARD", jump(&["-j"], "FWD")),
+        ];
+        for (table, chain, rule) in &jumps {
+            for _ in 0..8 {
+                let ok = Command::new("iptables-legacy")
+                    .args(["-w", "-t", table, "-D", chain])
+                    .args(rule)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !ok {
+                    break;
+                }
+            }
+        }
+        for (table, chain) in [("nat", "DNAT"), ("nat", "POST"), ("filter", "FWD")] {
+            for op in ["-F", "-X"] {
+                let _ = Command::new("iptables-legacy")
+                    .args(["-w", "-t", table, op, &format!("{t}-{chain}")])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn where_only_iptables_exists_its_chains_carry_published_ports_and_isolation() {
+    let mut legacy = IptablesOnly::new();
+    let d = Daemon::start_with_env(&[], &[("PATH", &legacy.path())]);
+    legacy.table = d.nft_table.clone();
+    let port = free_port();
+    run_server(&d, "ipt", &["-p", &format!("{port}:8080")]);
+    let t = &d.nft_table;
+    let nat = legacy.rules("nat");
+    assert!(
+        nat.contains(&format!("-A {t}-DNAT -p tcp -m tcp --dport {port} -j DNAT")),
+        "{nat}"
+    );
+    assert!(
+        nat.contains(&format!(
+            "-A PREROUTING -m addrtype --dst-type LOCAL -j {t}-DNAT"
+        )),
+        "{nat}"
+    );
+    assert!(
+        !Command::new("nft")
+            .args(["list", "table", "ip", t])
+            .status()
+            .unwrap()
+            .success(),
+        "an nft table was made"
+    );
+    // From the host's loopback, from another container and from itself, through the host.
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-ipt"));
+    let gw = d.inspect("{{.NetworkSettings.Gateway}}", "ipt");
+    let o = d.docker(&["run", "--rm", IMAGE, "sh", "-c", &client_cmd(&gw, port)]);
+    assert!(out(&o).contains("hello-ipt"), "{}{}", out(&o), err(&o));
+    let o = d.docker(&["exec", "ipt", "sh", "-c", &client_cmd(&gw, port)]);
+    assert!(out(&o).contains("hello-ipt"), "{}{}", out(&o), err(&o));
+    // Another network cannot reach it directly.
+    d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "other"]);
+    let ip = d.inspect("{{.NetworkSettings.IPAddress}}", "ipt");
+    let o = sh_on(&d, "other", &format!("nc -w 2 {ip} 8080 </dev/null"));
+    assert_ne!(code(&o), 0, "the other network reached {ip}: {}", out(&o));
+    assert!(legacy.rules("filter").contains(&format!("-A {t}-FWD -i ")));
+
+    d.docker_ok(&["rm", "-f", "ipt"]);
+    d.docker_ok(&["network", "rm", "other"]);
+    let nat = legacy.rules("nat");
+    assert!(!nat.contains("-j DNAT"), "{nat}");
+    assert!(veths_on(&d).is_empty(), "{:?}", veths_on(&d));
+}
+
+#[test]
 fn connectivity_and_dns_survive_a_daemon_kill_9() {
     let mut d = Daemon::start();
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(0), "keep"]);

@@ -706,9 +706,9 @@ impl Daemon {
     /// resolv.conf: 127.0.0.11 on user-defined networks (the embedded server forwards the
     /// rest), else the host's servers less the loopback ones it cannot reach (Google's when
     /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
-    fn resolv_conf(&self, c: &Container) -> String {
+    pub(crate) fn resolv_conf(&self, c: &Container) -> String {
         let hc = &c.host_config;
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_resolv = crate::network::host_resolv_conf();
         let field = |key: &str| -> Vec<String> {
             host_resolv
                 .lines()

@@ -17,13 +17,15 @@ use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
 
 /// The daemon's network settings (`berth daemon --bridge --bip --default-address-pool
-/// --nft-table --dns`).
+/// --nft-table --firewall-backend --dns`).
 #[derive(Debug, Clone)]
 pub struct NetworkOptions {
     pub bridge: String,
     pub bip: Option<String>,
     pub pools: Vec<String>,
     pub nft_table: String,
+    /// `nftables` or `iptables`; None: nftables where `nft` exists, else iptables.
+    pub firewall_backend: Option<String>,
     pub dns: Vec<String>,
 }
 
@@ -34,6 +36,7 @@ impl Default for NetworkOptions {
             bip: None,
             pools: Vec::new(),
             nft_table: "berth".into(),
+            firewall_backend: None,
             dns: Vec::new(),
         }
     }
@@ -81,6 +84,7 @@ pub struct Net {
     sandboxes: Mutex<HashMap<String, Sandbox>>,
     /// One firewall change at a time (the table is rendered from the whole state).
     firewall: Mutex<()>,
+    backend: firewall::Backend,
     netns_dir: PathBuf,
 }
 
@@ -159,6 +163,16 @@ impl Net {
             bip,
             pools,
         };
+        let backend = firewall::Backend::detect(opts.firewall_backend.as_deref())
+            .map_err(|e| e.to_string())?;
+        if backend == firewall::Backend::Missing {
+            eprintln!(
+                "berth daemon: warning: {}",
+                berth_network::Error::FirewallMissing(
+                    "neither nft nor iptables-restore on PATH".into()
+                )
+            );
+        }
         let routes = link::host_routes().map_err(|e| e.to_string())?;
         let dir = root.join("networks");
         let store =
@@ -172,6 +186,7 @@ impl Net {
             store,
             sandboxes: Mutex::new(HashMap::new()),
             firewall: Mutex::new(()),
+            backend,
             netns_dir: exec_root.join("netns"),
         })
     }
@@ -213,7 +228,7 @@ impl Net {
             .flat_map(|s| s.rules.iter().cloned())
             .collect();
         firewall::Ruleset { bridges, ports }
-            .apply(&self.opts.nft_table)
+            .apply(self.backend, &self.opts.nft_table)
             .map_err(net_error)
     }
 }
@@ -669,7 +684,13 @@ impl Daemon {
         })?;
         self.emit_network("connect", n, &c.id);
         if running {
-            let _ = self.write_hosts_file(&self.containers.find(&c.id)?);
+            // Its new address in /etc/hosts and, on its first user-defined network, the
+            // embedded server (listening by now) in /etc/resolv.conf, as dockerd does.
+            let c = self.containers.find(&c.id)?;
+            self.write_hosts_file(&c)?;
+            let path = self.container_dir(&c.id).join("resolv.conf");
+            crate::files::write_in_place(&path, self.resolv_conf(&c).as_bytes())
+                .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))?;
         }
         Ok(())
     }
@@ -690,6 +711,10 @@ impl Daemon {
             Ok(())
         })?;
         self.emit_network("disconnect", n, &c.id);
+        if c.is_running() {
+            // resolv.conf stays as it is (dockerd's too): the embedded server keeps serving.
+            self.write_hosts_file(&self.containers.find(&c.id)?)?;
+        }
         Ok(())
     }
 
@@ -882,13 +907,72 @@ pub fn parse_port_key(key: &str) -> Result<(String, u16)> {
     Ok((proto, port))
 }
 
-/// The nameservers of the host's /etc/resolv.conf.
+/// The nameservers of the host's resolver configuration (`host_resolv_conf`).
 pub fn host_nameservers() -> Vec<String> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
+    nameservers(&host_resolv_conf())
+}
+
+fn nameservers(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
         .lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// The host's resolver configuration as dockerd picks it: /etc/resolv.conf, unless its only
+/// nameserver is systemd-resolved's stub (127.0.0.53, Ubuntu's default), which no container
+/// namespace can reach: then systemd-resolved's file naming its upstream servers.
+pub fn host_resolv_conf() -> String {
+    host_resolv_conf_from(
+        Path::new("/etc/resolv.conf"),
+        Path::new("/run/systemd/resolve/resolv.conf"),
+    )
+}
+
+fn host_resolv_conf_from(etc: &Path, resolved: &Path) -> String {
+    let conf = std::fs::read_to_string(etc).unwrap_or_default();
+    let servers = nameservers(&conf);
+    if !servers.is_empty() && servers.iter().all(|s| s == "127.0.0.53") {
+        if let Ok(upstream) = std::fs::read_to_string(resolved) {
+            return upstream;
+        }
+    }
+    conf
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_resolved_stub_gives_way_to_its_upstream_file() {
+        let dir = std::env::temp_dir().join(format!("berth-resolv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (etc, resolved) = (dir.join("etc"), dir.join("resolved"));
+        std::fs::write(&resolved, "nameserver 192.0.2.53\nsearch corp.test\n").unwrap();
+        std::fs::write(&etc, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+        assert!(host_resolv_conf_from(&etc, &resolved).contains("192.0.2.53"));
+        // Another loopback resolver (dnsmasq, …), or the stub next to others, stays.
+        std::fs::write(&etc, "nameserver 127.0.0.1\n").unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.1"]
+        );
+        std::fs::write(&etc, "nameserver 127.0.0.53\nnameserver 192.0.2.1\n").unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.53", "192.0.2.1"]
+        );
+        // No systemd-resolved file: the stub is what there is.
+        std::fs::write(&etc, "nameserver 127.0.0.53\n").unwrap();
+        std::fs::remove_file(&resolved).unwrap();
+        assert_eq!(
+            nameservers(&host_resolv_conf_from(&etc, &resolved)),
+            ["127.0.0.53"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -23,7 +23,15 @@ pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
+const TYPE_OPT: u16 = 41;
 const TTL: u32 = 600;
+/// The bytes of one A record in a reply (a pointer to the question's name, type, class, TTL,
+/// length, address).
+const A_RECORD_LEN: usize = 16;
+/// What a UDP reply may hold when the query offers no more (RFC 1035 4.2.1).
+const UDP_DEFAULT_LIMIT: usize = 512;
+/// The most an EDNS0 offer is taken at (the usual default of resolvers and of Docker's server).
+const UDP_EDNS_LIMIT: usize = 4096;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Answers a name (lower case, no trailing dot): `Some(addresses)` for a container's name or
@@ -135,6 +143,11 @@ pub fn serve(sockets: Sockets, lookup: Lookup, upstream: Vec<SocketAddr>) -> Res
 
 /// The reply to one query: from `lookup`, else from the first upstream that answers; a
 /// SERVFAIL when none does.
+///
+/// Over UDP a reply that would not fit the asker's limit keeps the records that fit and has
+/// TC set, so the asker asks again over TCP, where it gets them all; a forwarded question goes
+/// upstream over the protocol it came in on, so an upstream's TC reaches the asker the same
+/// way (Docker's embedded server does both).
 async fn answer(
     query: &[u8],
     lookup: &Lookup,
@@ -145,6 +158,17 @@ async fn answer(
     if q.class == CLASS_IN && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
         if let Some(ips) = lookup(&q.name) {
             let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+            let limit = if tcp {
+                usize::from(u16::MAX)
+            } else {
+                udp_limit(query, &q)
+            };
+            let fit = limit.saturating_sub(q.end) / A_RECORD_LEN;
+            if ips.len() > fit {
+                let mut r = reply(query, &q, &ips[..fit], 0);
+                r[2] |= 0x02;
+                return Some(r);
+            }
             return Some(reply(query, &q, &ips, 0));
         }
     }
@@ -166,7 +190,8 @@ async fn forward_udp(query: &[u8], up: SocketAddr) -> Option<Vec<u8>> {
     // Connected: an upstream that is not there answers ICMP, which ends the wait at once.
     sock.connect(up).await.ok()?;
     sock.send(query).await.ok()?;
-    let mut buf = vec![0u8; 4096];
+    // An upstream may answer an EDNS0 query with more than 4 KiB.
+    let mut buf = vec![0u8; usize::from(u16::MAX)];
     let n = tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv(&mut buf))
         .await
         .ok()?
@@ -231,6 +256,23 @@ impl Question {
             class,
             end: i + 4,
         })
+    }
+}
+
+/// The largest UDP reply the asker takes: 512 bytes, or what the EDNS0 OPT record that
+/// follows its question offers (up to 4096).
+fn udp_limit(query: &[u8], q: &Question) -> usize {
+    let count = |i: usize| u16::from_be_bytes([query[i], query[i + 1]]);
+    // Only a plain query (no answer or authority records) is looked into.
+    if count(6) != 0 || count(8) != 0 || count(10) == 0 {
+        return UDP_DEFAULT_LIMIT;
+    }
+    let opt = query.get(q.end..q.end + 5);
+    match opt {
+        Some([0, t0, t1, s0, s1]) if u16::from_be_bytes([*t0, *t1]) == TYPE_OPT => {
+            usize::from(u16::from_be_bytes([*s0, *s1])).clamp(UDP_DEFAULT_LIMIT, UDP_EDNS_LIMIT)
+        }
+        _ => UDP_DEFAULT_LIMIT,
     }
 }
 
@@ -299,5 +341,29 @@ mod tests {
             .unwrap();
         assert_eq!(r[3] & 0x0f, 2, "SERVFAIL");
         assert!(Question::parse(&[0u8; 5]).is_none());
+    }
+
+    #[tokio::test]
+    async fn long_udp_answers_are_truncated_with_tc_and_whole_over_tcp() {
+        let many: Vec<Ipv4Addr> = (1..=60).map(|i| Ipv4Addr::new(10, 0, 1, i)).collect();
+        let all = many.clone();
+        let lookup: Lookup = Arc::new(move |n: &str| (n == "many").then(|| all.clone()));
+        let q = query("many", TYPE_A);
+        let udp = answer(&q, &lookup, &[], false).await.unwrap();
+        assert!(udp.len() <= UDP_DEFAULT_LIMIT, "{}", udp.len());
+        assert_eq!(udp[2] & 0x02, 0x02, "TC set");
+        let n = usize::from(u16::from_be_bytes([udp[6], udp[7]]));
+        assert!(n > 0 && n < 60, "{n} records fit");
+        let tcp = answer(&q, &lookup, &[], true).await.unwrap();
+        assert_eq!(tcp[2] & 0x02, 0, "TC clear over TCP");
+        assert_eq!(u16::from_be_bytes([tcp[6], tcp[7]]), 60);
+
+        // An EDNS0 offer of 4096 bytes takes them all over UDP.
+        let mut edns = q.clone();
+        edns[11] = 1;
+        edns.extend_from_slice(&[0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0]);
+        let big = answer(&edns, &lookup, &[], false).await.unwrap();
+        assert_eq!(big[2] & 0x02, 0);
+        assert_eq!(u16::from_be_bytes([big[6], big[7]]), 60);
     }
 }

@@ -82,6 +82,12 @@ pub enum Error {
     /// `nft` refused the ruleset or could not be run.
     #[error("nftables: {0}")]
     Firewall(String),
+    /// Neither `nft` nor `iptables-restore` on the host: bridge networks cannot be wired.
+    #[error("no firewall command found ({0}): berth's bridge networks need nftables (Debian/Ubuntu: apt-get install nftables; Fedora: dnf install nftables), or iptables where only that exists")]
+    FirewallMissing(String),
+    /// `--firewall-backend` names a backend whose command is not there, or no backend.
+    #[error("--firewall-backend {backend}: {problem}")]
+    FirewallBackend { backend: String, problem: String },
     /// A helper thread died.
     #[error("{0}")]
     Thread(String),

@@ -6,7 +6,8 @@
 //! each time something changes: the kernel swaps it atomically, a crash can never leave half a
 //! change, and whatever a dead container had is simply absent from the next table. One table per
 //! daemon, named by the daemon (`--nft-table`), so daemons side by side never touch each other's
-//! rules and removing the table removes all of them.
+//! rules and removing the table removes all of them. Where only iptables exists the same rules
+//! go into chains of the daemon's own (`iptables.rs`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -76,10 +77,14 @@ impl Ruleset {
             // The host's 127.0.0.1 DNAT'd to a container: give it a source the container can
             // answer (the gateway).
             let _ = writeln!(s, "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade");
-            // A container reaching a published port of its own network through the host.
+            // A container reaching a published port of its own network (its own included:
+            // the hairpin) through the host: the answer must come back through the host to be
+            // un-DNAT'd. Matched by source subnet, not by input interface: when br_netfilter
+            // bridges such a frame, postrouting sees no input interface.
             let _ = writeln!(
                 s,
-                "    oifname \"{br}\" iifname \"{br}\" ct status dnat masquerade"
+                "    oifname \"{br}\" ip saddr {} ct status dnat masquerade",
+                b.subnet
             );
             if !b.internal {
                 let _ = writeln!(
@@ -90,122 +95,220 @@ impl Ruleset {
             }
         }
         s.push_str("  }\n");
+        // Isolation between networks: one hash lookup per forwarded packet, however many
+        // networks there are. With br_netfilter loaded every bridged frame of the host (other
+        // engines' too) passes this chain, so it is kept to that lookup plus two rules per
+        // internal network.
+        let pairs: Vec<String> = self
+            .bridges
+            .iter()
+            .filter(|b| !b.internal)
+            .flat_map(|b| {
+                self.bridges
+                    .iter()
+                    .filter(move |o| o.bridge != b.bridge)
+                    .map(move |o| format!("\"{}\" . \"{}\"", b.bridge, o.bridge))
+            })
+            .collect();
+        if !pairs.is_empty() {
+            let _ = writeln!(
+                s,
+                "  set isolated {{\n    type ifname . ifname\n    elements = {{ {} }}\n  }}",
+                pairs.join(", ")
+            );
+        }
         s.push_str(
             "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
         );
-        for b in &self.bridges {
+        if !pairs.is_empty() {
+            s.push_str("    iifname . oifname @isolated drop\n");
+        }
+        for b in self.bridges.iter().filter(|b| b.internal) {
             let br = &b.bridge;
-            if b.internal {
-                let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
-                let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
-                continue;
-            }
-            let others: Vec<String> = self
-                .bridges
-                .iter()
-                .filter(|o| o.bridge != *br)
-                .map(|o| format!("\"{}\"", o.bridge))
-                .collect();
-            if !others.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "    iifname \"{br}\" oifname {{ {} }} drop",
-                    others.join(", ")
-                );
-            }
+            let _ = writeln!(s, "    iifname \"{br}\" oifname != \"{br}\" drop");
+            let _ = writeln!(s, "    oifname \"{br}\" iifname != \"{br}\" drop");
         }
         s.push_str("  }\n}\n");
         s
     }
 
-    /// Replaces the daemon's table with this ruleset, atomically.
-    pub fn apply(&self, table: &str) -> Result<()> {
-        nft(&self.render(table))
+    /// Replaces the daemon's rules with this ruleset.
+    pub fn apply(&self, backend: Backend, table: &str) -> Result<()> {
+        match backend {
+            Backend::Nftables => run("nft", &["-f", "-"], &self.render(table)),
+            Backend::Iptables => crate::iptables::apply(self, table),
+            Backend::Missing => Err(missing()),
+        }
     }
 }
 
-/// Removes the daemon's table (and with it every rule it made); a missing table is fine.
-pub fn remove(table: &str) -> Result<()> {
-    nft(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+/// What applies the rules: `nft` (the default), or `iptables-restore` where only that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+    /// Neither command is on PATH: each change fails, naming what to install; containers that
+    /// need no rules (`--network none|host`) still run.
+    Missing,
 }
 
-/// Whether the daemon's table exists.
-pub fn exists(table: &str) -> bool {
-    Command::new("nft")
-        .args(["list", "table", "ip", table])
+impl Backend {
+    /// The backend `--firewall-backend` names (`nftables`, `iptables`), its command checked;
+    /// without one, nftables where `nft` is on PATH, else iptables where `iptables-restore`
+    /// is, else `Missing`.
+    pub fn detect(wanted: Option<&str>) -> Result<Backend> {
+        let unusable = |problem: String| Error::FirewallBackend {
+            backend: wanted.unwrap_or_default().to_owned(),
+            problem,
+        };
+        match wanted {
+            Some("nftables") if on_path("nft") => Ok(Backend::Nftables),
+            Some("iptables") if crate::iptables::COMMANDS.iter().all(|c| on_path(c)) => {
+                Ok(Backend::Iptables)
+            }
+            Some(b @ ("nftables" | "iptables")) => Err(unusable(format!(
+                "{} not found ({})",
+                if b == "nftables" {
+                    "nft".to_owned()
+                } else {
+                    crate::iptables::COMMANDS.join(" or ")
+                },
+                path_var()
+            ))),
+            Some(_) => Err(unusable("want nftables or iptables".into())),
+            None if on_path("nft") => Ok(Backend::Nftables),
+            None if crate::iptables::COMMANDS.iter().all(|c| on_path(c)) => Ok(Backend::Iptables),
+            None => Ok(Backend::Missing),
+        }
+    }
+}
+
+/// Removes the daemon's rules (its nftables table, or its iptables chains and the jumps to
+/// them); missing ones are fine.
+pub fn remove(backend: Backend, table: &str) -> Result<()> {
+    match backend {
+        Backend::Nftables => run(
+            "nft",
+            &["-f", "-"],
+            &format!("table ip {table} {{}}\ndelete table ip {table}\n"),
+        ),
+        Backend::Iptables => crate::iptables::remove(table),
+        Backend::Missing => Ok(()),
+    }
+}
+
+/// Whether the daemon's rules exist.
+pub fn exists(backend: Backend, table: &str) -> bool {
+    match backend {
+        Backend::Nftables => quiet("nft", &["list", "table", "ip", table]),
+        Backend::Iptables => crate::iptables::exists(table),
+        Backend::Missing => false,
+    }
+}
+
+fn missing() -> Error {
+    Error::FirewallMissing(path_var())
+}
+
+fn path_var() -> String {
+    std::env::var("PATH").map_or_else(|_| "no PATH".into(), |p| format!("PATH={p}"))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program)).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt as _;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    })
+}
+
+/// Runs `program args` quietly; whether it succeeded.
+pub(crate) fn quiet(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
-/// Runs `nft -f -` on `script`. nft's own input language is the stable, documented interface
-/// to nf_tables batches; see docs/architecture.md for why this is the one exec the network
-/// crate makes.
-fn nft(script: &str) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
+/// Runs `program args` with `input` on its stdin; its stderr is the error. nft's input
+/// language (and iptables-restore's) is the stable, documented interface to the kernel's
+/// tables; see docs/architecture.md for why this is the one exec the network crate makes.
+pub(crate) fn run(program: &str, args: &[&str], input: &str) -> Result<()> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::Firewall(format!("run nft (is the nftables package installed?): {e}"))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => missing(),
+            _ => Error::Firewall(format!("run {program}: {e}")),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| Error::Firewall(format!("write to nft: {e}")))?;
+            .write_all(input.as_bytes())
+            .map_err(|e| Error::Firewall(format!("write to {program}: {e}")))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| Error::Firewall(format!("wait for nft: {e}")))?;
+        .map_err(|e| Error::Firewall(format!("wait for {program}: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::Firewall(
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ))
+        Err(Error::Firewall(format!(
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Two networks, b0 (10.9.0.0/24) and the internal b1 (10.9.1.0/24), and one published
+    /// port on 127.0.0.1 to 10.9.0.2.
+    pub(crate) fn sample(proto: &str, host_port: u16, port: u16) -> Ruleset {
+        let bridge = |name: &str, subnet: &str, internal| BridgeRules {
+            bridge: name.into(),
+            subnet: subnet.parse().unwrap(),
+            internal,
+        };
+        Ruleset {
+            bridges: vec![
+                bridge("b0", "10.9.0.0/24", false),
+                bridge("b1", "10.9.1.0/24", true),
+            ],
+            ports: vec![PortRule {
+                proto: proto.into(),
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port,
+                ip: Ipv4Addr::new(10, 9, 0, 2),
+                port,
+            }],
+        }
+    }
 
     #[test]
     fn renders_nat_isolation_and_ports() {
-        let r = Ruleset {
-            bridges: vec![
-                BridgeRules {
-                    bridge: "b0".into(),
-                    subnet: "10.9.0.0/24".parse().unwrap(),
-                    internal: false,
-                },
-                BridgeRules {
-                    bridge: "b1".into(),
-                    subnet: "10.9.1.0/24".parse().unwrap(),
-                    internal: true,
-                },
-            ],
-            ports: vec![PortRule {
-                proto: "tcp".into(),
-                host_ip: Some(Ipv4Addr::LOCALHOST),
-                host_port: 8080,
-                ip: Ipv4Addr::new(10, 9, 0, 2),
-                port: 80,
-            }],
-        };
+        let r = sample("tcp", 8080, 80);
         let s = r.render("t");
         assert!(s.starts_with("table ip t {}\ndelete table ip t\n"));
         assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.9.0.2:80"));
         assert!(s.contains("ip saddr 10.9.0.0/24 oifname != \"b0\" masquerade"));
+        assert!(s.contains("oifname \"b0\" ip saddr 10.9.0.0/24 ct status dnat masquerade"));
         assert!(
-            !s.contains("ip saddr 10.9.1.0/24"),
+            !s.contains("ip saddr 10.9.1.0/24 oifname !="),
             "internal networks are not masqueraded"
         );
-        assert!(s.contains("iifname \"b0\" oifname { \"b1\" } drop"));
+        assert!(s.contains("elements = { \"b0\" . \"b1\" }"), "{s}");
+        assert!(s.contains("iifname . oifname @isolated drop"));
         assert!(s.contains("iifname \"b1\" oifname != \"b1\" drop"));
     }
 }

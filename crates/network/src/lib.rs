@@ -8,6 +8,7 @@ mod cidr;
 pub mod dns;
 mod error;
 pub mod firewall;
+mod iptables;
 pub mod link;
 pub mod netns;
 pub mod ports;

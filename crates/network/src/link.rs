@@ -199,6 +199,14 @@ fn attach_inner(a: &Attachment<'_>) -> Result<()> {
             .await
             .map_err(|e| Error::netlink(format!("move {peer_c} into the container"), e))
     })?;
+    // Hairpin: a container that reaches its own published port through the host (the
+    // gateway's address) is DNAT'd back to itself. With br_netfilter loaded the kernel bridges
+    // that frame back out of the port it came in on, which a bridge refuses unless the port
+    // is in hairpin mode (Docker sets it likewise when no userland proxy takes that path).
+    let hairpin = Path::new("/sys/class/net")
+        .join(a.host_if)
+        .join("brport/hairpin_mode");
+    std::fs::write(&hairpin, "1").map_err(|e| Error::file("write", &hairpin, e))?;
     let (ifname, addr, prefix, gateway, mac) = (
         a.container_if.to_owned(),
         a.address,

@@ -17,6 +17,10 @@ use super::{berth, make_busybox_rootfs, unique};
 
 static NEXT_NET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// An extra argument `env:KEY=VALUE` is the daemon's environment, not a flag
+/// (`start_with_env`).
+const ENV_ARG: &str = "env:";
+
 /// The docker CLI the tests drive (28.x).
 pub const DOCKER: &str = "/usr/local/bin/docker";
 /// The image every daemon starts with.
@@ -90,6 +94,8 @@ impl Daemon {
 
     /// Starts (again) `berth daemon` on this root and socket; waits until `/_ping` answers.
     pub fn spawn(&mut self) {
+        let (env, args): (Vec<&String>, Vec<&String>) =
+            self.extra_args.iter().partition(|a| a.starts_with(ENV_ARG));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -114,10 +120,18 @@ impl Daemon {
             ))
             .arg("--nft-table")
             .arg(&self.nft_table)
-            // Names the containers do not own are never sent off this machine.
-            .arg("--dns")
-            .arg("127.0.0.1")
-            .args(&self.extra_args)
+            // Names the containers do not own are never sent off this machine (a test that
+            // runs its own DNS server names it with `start_with(&["--dns", …])`).
+            .args(if args.iter().any(|a| *a == "--dns") {
+                &[][..]
+            } else {
+                &["--dns", "127.0.0.1"][..]
+            })
+            .args(args)
+            .envs(
+                env.iter()
+                    .filter_map(|e| e[ENV_ARG.len()..].split_once('=')),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -179,6 +193,21 @@ impl Daemon {
 
     pub fn daemon_pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// A daemon started with more flags and environment variables (a PATH without nft, …),
+    /// with the busybox image imported.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let env: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{ENV_ARG}{k}={v}"))
+            .collect();
+        let all: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(env.iter().map(String::as_str))
+            .collect();
+        Daemon::start_with(&all)
     }
 
     /// SIGKILLs the daemon (containers must live on).
