@@ -50,9 +50,9 @@ import time
 from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (  # noqa: E402  (shared by every bench)
+from benchlib import (  # noqa: E402,F401  (shared by every bench; others use them as er.*)
     LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, cgroup_layout, fmt,
-    check_rc, file_tail, log, on_signal, remove_cgroups, summarize, timed_run,
+    check_rc, file_tail, log, on_signal, percentile, remove_cgroups, summarize, timed_run,
 )
 
 ALL_ENGINES = ("berth", "podman", "docker", "crun")
