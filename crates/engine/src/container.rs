@@ -227,7 +227,12 @@ impl Containers {
         if let Some((_, other)) = names.iter().find(|(n, _)| *n == changed.name) {
             return Err(name_conflict(&changed.name, other));
         }
-        self.persist(&changed)?;
+        // An update that changes nothing costs no write (each is an fsync on the start and
+        // exit paths).
+        let unchanged = serde_json::to_vec(&changed).ok() == serde_json::to_vec(&*c).ok();
+        if !unchanged {
+            self.persist(&changed)?;
+        }
         *c = changed;
         Ok(out)
     }
