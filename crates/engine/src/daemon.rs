@@ -55,7 +55,7 @@ pub struct Daemon {
     pub health: crate::health::Checks,
     /// `--userns-remap`: the range containers run in, and its id-mapping namespaces.
     pub remap: crate::userns::Remapping,
-    pub net: crate::network::Net,
+    pub net: Arc<crate::network::Net>,
     /// The daemon's runtime, for the tasks (DNS servers) that blocking code starts.
     pub runtime: tokio::runtime::Handle,
     pub builder: berth_build::Builder,
@@ -165,7 +165,7 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
         execs: Execs::default(),
         health: Default::default(),
         remap,
-        net,
+        net: Arc::new(net),
         runtime: tokio::runtime::Handle::current(),
         builder,
         exits: Mutex::new(HashMap::new()),
@@ -173,6 +173,7 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
         started: std::time::Instant::now(),
     });
     daemon.reconcile();
+    daemon.net.refill_spares();
     {
         let d = daemon.clone();
         tokio::task::spawn_blocking(move || d.reconcile_networks())

@@ -86,7 +86,14 @@ pub struct Net {
     firewall: Mutex<()>,
     backend: firewall::Backend,
     netns_dir: PathBuf,
+    /// Network namespaces made ahead of need (see `berth_network::netns::Spare`).
+    spares: Mutex<Vec<netns::Spare>>,
+    /// Whether a refill of the spares is under way.
+    refilling: std::sync::atomic::AtomicBool,
 }
+
+/// How many network namespaces the daemon keeps made ahead: enough for back-to-back starts.
+const SPARE_NETNS: usize = 2;
 
 /// How a container is networked, from its HostConfig.NetworkMode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +195,47 @@ impl Net {
             firewall: Mutex::new(()),
             backend,
             netns_dir: exec_root.join("netns"),
+            spares: Mutex::new(Vec::new()),
+            refilling: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// A spare namespace if one is ready (a refill then starts in the background).
+    fn take_spare(self: &Arc<Self>) -> Option<netns::Spare> {
+        let spare = self.spares.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.refill_spares();
+        spare
+    }
+
+    /// Makes spares up to `SPARE_NETNS` on a thread of its own, one refill at a time.
+    pub fn refill_spares(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("berth-netns-spares".into())
+            .spawn(move || {
+                while this.spares.lock().unwrap_or_else(|p| p.into_inner()).len() < SPARE_NETNS {
+                    match netns::make_spare() {
+                        Ok(s) => this
+                            .spares
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(s),
+                        // A start makes its own then; say why once.
+                        Err(e) => {
+                            eprintln!("berth daemon: spare network namespace: {e}");
+                            break;
+                        }
+                    }
+                }
+                this.refilling.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.refilling.store(false, Ordering::Release);
+        }
     }
 
     pub fn netns_path(&self, id: &str) -> PathBuf {
@@ -365,7 +412,7 @@ impl Daemon {
         let path = self.net.netns_path(&c.id);
         // A file left by a crash between create and bind is not a namespace.
         netns::remove(&path);
-        netns::create(&path).map_err(net_error)?;
+        netns::create(&path, self.net.take_spare()).map_err(net_error)?;
         match self.wire(c, &path) {
             Ok(()) => Ok(Some(path)),
             Err(e) => {

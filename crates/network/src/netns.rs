@@ -14,8 +14,31 @@ use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::error::{Error, Result};
 
-/// Makes a new network namespace bound at `path` (a new empty file), with its loopback up.
-pub fn create(path: &Path) -> Result<()> {
+/// A network namespace made ahead of need, held by a descriptor: loopback up and Docker's
+/// sysctls set. Making one takes the kernel's rtnl lock (loopback up), which another engine's
+/// or an earlier container's namespace teardown can hold for tens of milliseconds: kept spares
+/// take that wait off a container's start.
+#[derive(Debug)]
+pub struct Spare(std::os::fd::OwnedFd);
+
+/// Makes a spare network namespace.
+pub fn make_spare() -> Result<Spare> {
+    on_thread(|| -> Result<Spare> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::Namespace {
+            what: "unshare a network namespace",
+            path: PathBuf::from("/proc/thread-self/ns/net"),
+            source: e,
+        })?;
+        prepare()?;
+        let path = Path::new("/proc/thread-self/ns/net");
+        let fd = std::fs::File::open(path).map_err(|e| Error::file("open", path, e))?;
+        Ok(Spare(fd.into()))
+    })?
+}
+
+/// Makes a new network namespace bound at `path` (a new empty file), with its loopback up —
+/// from `spare` if given, else made now.
+pub fn create(path: &Path, spare: Option<Spare>) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
     }
@@ -24,44 +47,49 @@ pub fn create(path: &Path) -> Result<()> {
         .create_new(true)
         .open(path)
         .map_err(|e| Error::file("create", path, e))?;
-    let target = path.to_owned();
-    let made = on_thread(move || -> Result<()> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::Namespace {
-            what: "unshare a network namespace for",
-            path: target.clone(),
-            source: e,
-        })?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| Error::Namespace {
-            what: "bind the network namespace to",
-            path: target.clone(),
-            source: e,
-        })?;
-        crate::link::loopback_up()?;
-        // Docker's defaults (since 20.10) for every container network: any user may bind
-        // ports below 1024 and use ICMP echo sockets. Set here, by the namespace's owner,
-        // they also hold for containers in a user namespace of their own, whose root cannot
-        // change this namespace's sysctls.
-        for (key, value) in [
-            ("net/ipv4/ip_unprivileged_port_start", "0"),
-            ("net/ipv4/ping_group_range", "0 2147483647"),
-        ] {
-            let file = Path::new("/proc/sys").join(key);
-            std::fs::write(&file, value).map_err(|e| Error::file("write", &file, e))?;
-        }
-        Ok(())
-    })
-    .and_then(|r| r);
+    let made = match spare {
+        Some(spare) => bind(&spare, path),
+        None => make_spare().and_then(|spare| bind(&spare, path)),
+    };
     if made.is_err() {
         remove(path);
     }
     made
+}
+
+/// Binds the namespace `spare` holds at `path`, which keeps it alive.
+fn bind(spare: &Spare, path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let source = format!("/proc/self/fd/{}", spare.0.as_raw_fd());
+    mount(
+        Some(source.as_str()),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::Namespace {
+        what: "bind the network namespace to",
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+/// What every container network namespace gets, from inside it.
+fn prepare() -> Result<()> {
+    crate::link::loopback_up()?;
+    // Docker's defaults (since 20.10) for every container network: any user may bind ports
+    // below 1024 and use ICMP echo sockets. Set here, by the namespace's owner, they also hold
+    // for containers in a user namespace of their own, whose root cannot change this
+    // namespace's sysctls.
+    for (key, value) in [
+        ("net/ipv4/ip_unprivileged_port_start", "0"),
+        ("net/ipv4/ping_group_range", "0 2147483647"),
+    ] {
+        let file = Path::new("/proc/sys").join(key);
+        std::fs::write(&file, value).map_err(|e| Error::file("write", &file, e))?;
+    }
+    Ok(())
 }
 
 /// Unmounts and removes a namespace file; the namespace goes when its last user does (the
