@@ -109,6 +109,23 @@ fn cidr_contains(net: &str, bits: &str, ip: IpAddr) -> bool {
     }
 }
 
+/// base64url (padded or not, or plain base64) JSON, as the Engine API's auth headers carry it.
+fn decode_header<T: serde::de::DeserializeOwned>(h: &str, name: &str) -> Result<T> {
+    let std: String = h
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(std.as_bytes())
+        .map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))
+}
+
 /// Credentials as the Engine API carries them (`X-Registry-Auth`, `POST /auth`).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Credentials {
@@ -147,22 +164,37 @@ impl Credentials {
         if h.is_empty() {
             return Ok(None);
         }
-        let std: String = h
-            .trim_end_matches('=')
-            .chars()
-            .map(|c| match c {
-                '-' => '+',
-                '_' => '/',
-                c => c,
-            })
-            .collect();
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(std.as_bytes())
-            .map_err(|e| Error::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
-        let mut c: Credentials = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
+        let mut c: Credentials = decode_header(h, "X-Registry-Auth")?;
         c.fill_from_auth();
         Ok(c.nonempty())
+    }
+
+    /// Decodes an `X-Registry-Config` header, the credentials a build may pull with (as the
+    /// docker CLI and docker-py send them): base64url of a JSON object from a registry
+    /// (`host[:port]`, or a URL as config.json keys Docker Hub) to its credentials. The
+    /// entries without usable credentials are left out.
+    pub fn map_from_header(h: &str) -> Result<Vec<(String, Credentials)>> {
+        let h = h.trim();
+        if h.is_empty() {
+            return Ok(Vec::new());
+        }
+        let map: std::collections::BTreeMap<String, Credentials> =
+            decode_header(h, "X-Registry-Config")?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, mut c)| {
+                c.fill_from_auth();
+                c.nonempty().map(|c| (k, c))
+            })
+            .collect())
+    }
+
+    /// The credentials of a map from [`Credentials::map_from_header`] for a registry
+    /// `domain` (`docker.io` for Docker Hub): the entry whose key names that host.
+    pub fn for_domain(map: &[(String, Credentials)], domain: &str) -> Option<Credentials> {
+        map.iter()
+            .find(|(k, _)| crate::search::server_domain(k) == domain)
+            .map(|(_, c)| c.clone())
     }
 
     /// Splits `auth` into username and password when they are not given.
@@ -243,5 +275,30 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("a", "b:c"));
+    }
+
+    #[test]
+    fn registry_config_header_maps_registries_to_their_credentials() {
+        // As the docker CLI sends it for a build: every stored login, Docker Hub by its URL.
+        let auth = base64::engine::general_purpose::STANDARD.encode("u:pw");
+        let j = format!(
+            r#"{{"127.0.0.1:5000":{{"auth":"{auth}","email":"x"}},"https://index.docker.io/v1/":{{"username":"hub","password":"h"}},"empty.example":{{}}}}"#
+        );
+        let map = Credentials::map_from_header(
+            &base64::engine::general_purpose::URL_SAFE.encode(j.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(map.len(), 2);
+        let c = Credentials::for_domain(&map, "127.0.0.1:5000").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "pw"));
+        assert_eq!(
+            Credentials::for_domain(&map, "docker.io").unwrap().username,
+            "hub"
+        );
+        assert!(Credentials::for_domain(&map, "empty.example").is_none());
+        assert!(Credentials::for_domain(&map, "127.0.0.1:5001").is_none());
+        assert!(Credentials::map_from_header("").unwrap().is_empty());
+        assert!(Credentials::map_from_header("e30=").unwrap().is_empty());
+        assert!(Credentials::map_from_header("!!!").is_err());
     }
 }

@@ -450,6 +450,10 @@ impl compose::Engine for Api<'_> {
     fn registry_auth(&self, image_ref: &str) -> String {
         image::registry_auth(&split_ref(image_ref).0)
     }
+
+    fn registry_config(&self) -> String {
+        crate::client::credentials::registry_config_header()
+    }
 }
 
 /// Runs `berth compose …`.
