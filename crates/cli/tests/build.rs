@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
+use common::registry::{Auth, Registry, TlsFileServer, PASSWORD, USER};
 
 /// A build context under the daemon's test directory.
 fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -102,6 +103,61 @@ fn assert_nothing_left(d: &Daemon) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let prefix = builds.to_string_lossy().into_owned();
     assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+    assert_no_build_network_left(d);
+}
+
+/// What RUN steps' networks held: once the builds are over no namespace file, veth or
+/// address is left that a container does not own.
+fn assert_no_build_network_left(d: &Daemon) {
+    let (_, list) = d.api_json("GET", "/containers/json?all=1", None);
+    let list = list.as_array().cloned().unwrap_or_default();
+    let ids: Vec<&str> = list.iter().filter_map(|c| c["Id"].as_str()).collect();
+    for e in std::fs::read_dir(d.exec_root.join("netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            ids.contains(&name.as_str()),
+            "network namespace {name} left"
+        );
+    }
+    for e in std::fs::read_dir(d.root.join("networks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+        for (ip, owner) in n["allocated"].as_object().into_iter().flatten() {
+            let owner = owner.as_str().unwrap_or("");
+            assert!(
+                ids.contains(&owner),
+                "address {ip} left to {owner} on {}",
+                n["name"]
+            );
+        }
+    }
+    let endpoints: usize = list
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .map(|c| {
+            c["NetworkSettings"]["Networks"]
+                .as_object()
+                .map_or(0, |m| m.len())
+        })
+        .sum();
+    let ports: usize = d
+        .bridges()
+        .iter()
+        .map(|b| {
+            std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+                .map(|r| r.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(ports, endpoints, "veths left on the daemon's bridges");
 }
 
 const RICH: &str = r#"# syntax=docker/dockerfile:1
@@ -1067,4 +1123,353 @@ fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
     d.spawn();
     assert_nothing_left(&d);
     assert!(!tags(&d).contains("cancel"));
+}
+
+#[test]
+fn from_an_image_in_a_registry_pulls_it_and_pull_refreshes_a_changed_tag() {
+    let reg = Registry::start(Auth::None, None);
+    let d = Daemon::start();
+    let r = &reg.host;
+    let base = format!("{r}/base:latest");
+    d.commit_layer("echo v1 > /base.txt", &base);
+    d.docker_ok(&["push", &base]);
+    let v1 = d.inspect("{{.Id}}", &base);
+    d.docker_ok(&["rmi", &base]);
+    let ctx = context(
+        &d,
+        "from-registry",
+        &[(
+            "Dockerfile",
+            &format!("FROM {r}/base\nRUN cp /base.txt /seen.txt\n"),
+        )],
+    );
+    // The base is pulled inside the FROM step, its progress shown as docker pull shows it.
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "frombase:1", "."]));
+    let downloaded = format!("Status: Downloaded newer image for {r}/base:latest");
+    for want in [
+        &format!("Step 1/2 : FROM {r}/base\n"),
+        "latest: Pulling from base\n",
+        ": Pull complete\n",
+        "Digest: sha256:",
+        &downloaded,
+    ] {
+        assert!(o.contains(want), "{want:?} missing from:\n{o}");
+    }
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "frombase:1", "cat", "/seen.txt"]),
+        "v1"
+    );
+    assert_eq!(
+        d.inspect("{{.Id}}", &base),
+        v1,
+        "the pulled base is the pushed one"
+    );
+
+    // The tag moves on in the registry; here it stays v1 until a build asks for --pull.
+    d.commit_layer("echo v2 > /base.txt", &base);
+    d.docker_ok(&["push", &base]);
+    d.docker_ok(&["tag", &v1, &base]);
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "frombase:2", "."]));
+    assert!(!o.contains("Pulling from"), "{o}");
+    assert_eq!(cache_by_step(&o), [false, true], "{o}");
+    // The docker CLI's classic builder with --pull: the new base, and the RUN again on it.
+    let o = ok(&docker_in(
+        &d,
+        &ctx,
+        &["build", "--pull", "-t", "frombase:3", "."],
+    ));
+    assert!(
+        o.contains("latest: Pulling from base") && o.contains(&downloaded),
+        "{o}"
+    );
+    assert_eq!(cache_by_step(&o), [false, false], "{o}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "frombase:3", "cat", "/seen.txt"]),
+        "v2"
+    );
+    // Pulling again finds the base up to date, and the RUN is cached.
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--pull", "-t", "frombase:3", "."],
+    ));
+    assert!(
+        o.contains(&format!("Status: Image is up to date for {r}/base:latest")),
+        "{o}"
+    );
+    assert_eq!(cache_by_step(&o), [false, true], "{o}");
+
+    // COPY --from an image that is not here pulls it as FROM does.
+    let other = format!("{r}/other:1");
+    d.commit_layer("echo other > /other.txt", &other);
+    d.docker_ok(&["push", &other]);
+    d.docker_ok(&["rmi", &other]);
+    let ctx2 = context(
+        &d,
+        "copy-from-registry",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nCOPY --from={other} /other.txt /\n"),
+        )],
+    );
+    let o = ok(&berth_in(&d, &ctx2, &["build", "-t", "copyfrom:1", "."]));
+    assert!(
+        o.contains(&format!("Status: Downloaded newer image for {other}")),
+        "{o}"
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "copyfrom:1", "cat", "/other.txt"]),
+        "other"
+    );
+
+    // A base the registry does not have: the build fails naming it, and tags nothing.
+    let bad = context(
+        &d,
+        "missing-base",
+        &[("Dockerfile", &format!("FROM {r}/nothing:1\nRUN true\n"))],
+    );
+    let o = berth_in(&d, &bad, &["build", "-t", "nobase:1", "."]);
+    assert_ne!(code(&o), 0);
+    let text = format!("{}{}", out(&o), err(&o));
+    assert!(
+        text.contains(&format!("{r}/nothing")) && text.contains("not found"),
+        "{text}"
+    );
+    assert!(!tags(&d).contains("nobase"), "{}", tags(&d));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn a_private_base_is_pulled_with_the_clients_stored_login() {
+    let reg = Registry::start(Auth::Htpasswd, None);
+    let d = Daemon::start();
+    let r = &reg.host;
+    let login = d.docker_in(
+        &["login", r, "-u", USER, "--password-stdin"],
+        PASSWORD.as_bytes(),
+    );
+    assert!(login.status.success(), "{}", err(&login));
+    let base = format!("{r}/priv:1");
+    d.commit_layer("echo private > /p.txt", &base);
+    d.docker_ok(&["push", &base]);
+    d.docker_ok(&["rmi", &base]);
+    let ctx = context(
+        &d,
+        "private",
+        &[("Dockerfile", &format!("FROM {base}\nRUN cat /p.txt\n"))],
+    );
+    // The docker CLI sends its logins in X-Registry-Config; so does the berth CLI.
+    let o = ok(&docker_in(&d, &ctx, &["build", "-t", "priv:a", "."]));
+    assert!(
+        o.contains(&format!("Status: Downloaded newer image for {base}")),
+        "{o}"
+    );
+    assert!(o.contains("\nprivate\n"), "{o}");
+    d.docker_ok(&["rmi", "priv:a", &base]);
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--no-cache", "-t", "priv:b", "."],
+    ));
+    assert!(o.contains("\nprivate\n"), "{o}");
+    d.docker_ok(&["rmi", "priv:b", &base]);
+    // docker-py sends the logins of its config file the same way.
+    let script = format!(
+        "import docker,sys\nc=docker.DockerClient(base_url='unix://{}')\nimg,_=c.images.build(path='{}',tag='priv:c')\nprint(c.containers.run('priv:c',['cat','/p.txt'],remove=True).decode().strip())\n",
+        d.socket.display(),
+        ctx.display()
+    );
+    let mut py = Command::new("python3");
+    py.args(["-c", &script])
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+    let o = run_cmd(py, None, 120);
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    assert_eq!(out(&o).trim(), "private");
+    d.docker_ok(&["rmi", "priv:c", &base]);
+    // Without the login the registry refuses the pull: a clear failure, nothing tagged.
+    let mut c = d.berth_cmd(&["build", "-t", "priv:d", "."]);
+    c.current_dir(&ctx)
+        .env("DOCKER_CONFIG", d.dir.join("no-logins"));
+    let o = run_cmd(c, None, 120);
+    assert_ne!(code(&o), 0);
+    let text = format!("{}{}", out(&o), err(&o));
+    assert!(
+        text.contains(&format!("pull access denied for {r}/priv")),
+        "{text}"
+    );
+    assert!(!tags(&d).contains("priv:d"), "{}", tags(&d));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn run_steps_reach_containers_on_the_default_bridge_and_on_a_named_network() {
+    let d = Daemon::start();
+    // A server on the default bridge, found by its address.
+    let serve = "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done";
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "web",
+        "--hostname",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let web_ip = d.inspect("{{.NetworkSettings.IPAddress}}", "web");
+    let df = format!(
+        "FROM {IMAGE}\nARG WEB\nRUN for i in $(seq 1 50); do nc -w 3 $WEB 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; ip -4 -o addr show eth0; ip route\n"
+    );
+    let ctx = context(&d, "bridge-run", &[("Dockerfile", &df)]);
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &[
+            "build",
+            "--build-arg",
+            &format!("WEB={web_ip}"),
+            "-t",
+            "net:bridge",
+            ".",
+        ],
+    ));
+    assert!(o.contains("hello-from-web"), "{o}");
+    // Its address is on the default bridge's subnet, its route through the gateway.
+    let subnet = d.bridge_subnet();
+    let prefix = subnet.rsplit_once('.').unwrap().0;
+    assert!(o.contains(&format!("inet {prefix}.")), "{o}");
+    assert!(o.contains(&format!("default via {prefix}.1")), "{o}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "net:bridge", "cat", "/got.txt"]),
+        "hello-from-web"
+    );
+    assert_no_build_network_left(&d);
+
+    // A user-defined network: its containers by name through the embedded DNS server.
+    d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "buildnet"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "api",
+        "--hostname",
+        "api",
+        "--network",
+        "buildnet",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let df = format!(
+        "FROM {IMAGE}\nRUN for i in $(seq 1 50); do nc -w 3 api 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; cat /etc/resolv.conf\n"
+    );
+    let ctx = context(&d, "named-run", &[("Dockerfile", &df)]);
+    // The docker CLI's --network, which docker accepts for a network's name.
+    let o = ok(&docker_in(
+        &d,
+        &ctx,
+        &["build", "--network", "buildnet", "-t", "net:named", "."],
+    ));
+    assert!(o.contains("hello-from-api"), "{o}");
+    assert!(o.contains("nameserver 127.0.0.11"), "{o}");
+    assert_no_build_network_left(&d);
+
+    // A network that does not exist: dockerd's 404 before anything runs.
+    let o = berth_in(
+        &d,
+        &ctx,
+        &["build", "--network", "nosuch", "-t", "net:bad", "."],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(err(&o).contains("network nosuch not found"), "{}", err(&o));
+    assert!(!tags(&d).contains("net:bad"));
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn add_of_an_https_url_trusts_the_ca_of_the_certs_dir() {
+    let server = TlsFileServer::start();
+    std::fs::create_dir_all(server.root().join("dl")).unwrap();
+    let file = server.root().join("dl/data.txt");
+    std::fs::write(&file, "over tls\n").unwrap();
+    // Last-Modified comes from the file: 1994-11-06 08:49:37 UTC.
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    let certs = server.certs_dir();
+    let d = Daemon::start_with(&["--certs-dir", certs.to_str().unwrap()]);
+    let url = server.url("dl/data.txt");
+    let ctx = context(
+        &d,
+        "https",
+        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {url} /dl/\n"))],
+    );
+    ok(&berth_in(&d, &ctx, &["build", "-t", "tls:1", "."]));
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "tls:1",
+            "sh",
+            "-c",
+            "cat /dl/data.txt; stat -c '%a %Y' /dl/data.txt"
+        ]),
+        "over tls\n600 784111777"
+    );
+    // --checksum is checked against what came.
+    let ctx2 = context(
+        &d,
+        "https-sum",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {IMAGE}\nADD --checksum=sha256:{} {url} /dl/\n",
+                "0".repeat(64)
+            ),
+        )],
+    );
+    let o = berth_in(&d, &ctx2, &["build", "-t", "tls:sum", "."]);
+    assert_ne!(code(&o), 0);
+    assert!(err(&o).contains("checksum mismatch"), "{}", err(&o));
+    // A missing file: the server's status, named.
+    let missing = server.url("dl/missing.txt");
+    let ctx3 = context(
+        &d,
+        "https-404",
+        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {missing} /dl/\n"))],
+    );
+    let o = berth_in(&d, &ctx3, &["build", "-t", "tls:404", "."]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        err(&o).contains(&format!("ADD failed: {missing}: HTTP status 404 Not Found")),
+        "{}",
+        err(&o)
+    );
+    // A daemon that does not trust the CA refuses the server's certificate.
+    let bare = Daemon::start_with(&["--certs-dir", d.dir.join("no-certs").to_str().unwrap()]);
+    let ctx4 = context(
+        &bare,
+        "https",
+        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {url} /dl/\n"))],
+    );
+    let o = berth_in(&bare, &ctx4, &["build", "-t", "tls:untrusted", "."]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        err(&o).contains(&format!("ADD failed: {url}")) && err(&o).contains("certificate"),
+        "{}",
+        err(&o)
+    );
+    assert!(!tags(&d).contains("tls:sum") && !tags(&d).contains("tls:404"));
+    assert!(!tags(&bare).contains("tls:untrusted"));
+    assert_nothing_left(&d);
+    assert_nothing_left(&bare);
 }

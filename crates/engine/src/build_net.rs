@@ -59,7 +59,8 @@ impl Daemon {
         built.ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let upstream = self.default_upstream();
         if n.is_user_defined() {
-            built.dns = Some(self.serve_dns(&path, self.build_lookup(&n), upstream_addrs(&upstream))?);
+            built.dns =
+                Some(self.serve_dns(&path, self.build_lookup(&n), upstream_addrs(&upstream))?);
         }
         built.resolv_conf =
             self.resolv_conf_text(&HostConfig::default(), n.is_user_defined(), &upstream);

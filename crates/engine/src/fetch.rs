@@ -72,4 +72,3 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     }
     msg
 }
-

@@ -42,7 +42,11 @@ pub fn kill_tree_in(root: i32, init: i32) {
     for _ in 0..ROUNDS {
         let mut grown = false;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
                 continue;
             };
             if known.contains(&pid) {

@@ -70,7 +70,12 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     let [h, mi, se] = t.as_slice() else {
         return None;
     };
-    Some(days_from_civil(year.parse().ok()?, m, day.parse().ok()?) * 86_400 + h * 3600 + mi * 60 + se)
+    Some(
+        days_from_civil(year.parse().ok()?, m, day.parse().ok()?) * 86_400
+            + h * 3600
+            + mi * 60
+            + se,
+    )
 }
 
 // Howard Hinnant's algorithms for the proleptic Gregorian calendar.

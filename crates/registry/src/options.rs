@@ -123,27 +123,65 @@ fn decode_header<T: serde::de::DeserializeOwned>(h: &str, name: &str) -> Result<
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(std.as_bytes())
         .map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))
 }
 
-/// Credentials as the Engine API carries them (`X-Registry-Auth`, `POST /auth`).
+/// Credentials as the Engine API carries them (`X-Registry-Auth`, `POST /auth`). dockerd
+/// decodes them with Go's case-insensitive field names and clients lean on it (docker-py
+/// sends `IdentityToken`): the capitalised spellings are accepted too, and a null is empty.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Credentials {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Username",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Password",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub password: String,
     /// `base64(user:password)`, as config.json stores it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Auth",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub auth: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "ServerAddress",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub serveraddress: String,
     /// An OAuth2 refresh token a previous login returned.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "IdentityToken",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub identitytoken: String,
     /// A bearer token to send as it is.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "RegistryToken",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub registrytoken: String,
+}
+
+/// A string field that may be null.
+fn or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl std::fmt::Debug for Credentials {
@@ -296,6 +334,17 @@ mod tests {
             "hub"
         );
         assert!(Credentials::for_domain(&map, "empty.example").is_none());
+        // docker-py's spellings: a capitalised identity token, a null e-mail and password.
+        let j = br#"{"reg.example:5000":{"IdentityToken":"tok","email":null,"password":null}}"#;
+        let map =
+            Credentials::map_from_header(&base64::engine::general_purpose::URL_SAFE.encode(j))
+                .unwrap();
+        assert_eq!(
+            Credentials::for_domain(&map, "reg.example:5000")
+                .unwrap()
+                .identitytoken,
+            "tok"
+        );
         assert!(Credentials::for_domain(&map, "127.0.0.1:5001").is_none());
         assert!(Credentials::map_from_header("").unwrap().is_empty());
         assert!(Credentials::map_from_header("e30=").unwrap().is_empty());

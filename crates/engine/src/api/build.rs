@@ -174,10 +174,7 @@ pub async fn build(
                 send(b)
             }
         };
-        let host = BuildHost {
-            daemon: &dd,
-            auths,
-        };
+        let host = BuildHost { daemon: &dd, auths };
         let result = dd
             .builder
             .build(&dd.images, &host, &opts, &mut reader, &sink, &cancel);

@@ -96,7 +96,10 @@ impl crate::daemon::Daemon {
         sink: &mpsc::UnboundedSender<Progress>,
         status: bool,
     ) -> std::result::Result<berth_registry::PullOutcome, berth_registry::Error> {
-        let o = self.registries.pull(self.images.clone(), r, opts, sink).await?;
+        let o = self
+            .registries
+            .pull(self.images.clone(), r, opts, sink)
+            .await?;
         self.events.emit(
             "image",
             "pull",

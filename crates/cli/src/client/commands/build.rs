@@ -149,7 +149,10 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         }
         if a.quiet {
             // Quiet: the daemon sends only the image id.
-            if let Some(s) = m["stream"].as_str().filter(|s| s.trim().starts_with("sha256:")) {
+            if let Some(s) = m["stream"]
+                .as_str()
+                .filter(|s| s.trim().starts_with("sha256:"))
+            {
                 id = s.trim().to_string();
             }
         } else if !m["stream"].is_null() || !m["status"].is_null() {
