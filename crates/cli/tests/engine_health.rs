@@ -141,7 +141,10 @@ fn a_probe_past_its_timeout_is_killed_inside_the_container_with_what_it_started(
     let (_, v) = d.api_json("GET", &format!("/containers/{id}/json"), None);
     let last = v["State"]["Health"]["Log"].as_array().unwrap()[0].clone();
     assert_eq!(last["ExitCode"], -1, "{last}");
-    assert_eq!(last["Output"], "Health check exceeded timeout (1s)", "{last}");
+    assert_eq!(
+        last["Output"], "Health check exceeded timeout (1s)",
+        "{last}"
+    );
     // From inside, right after the timeout (the next probe is 3 s away): nothing of it.
     let left = probes(&d);
     assert!(left.is_empty(), "the timed-out probe left:\n{left}");
