@@ -75,6 +75,25 @@ fn built_id(output: &str) -> String {
         .to_string()
 }
 
+/// `berth build -t TAG EXTRA… .` of `dockerfile` (in a fresh context named after the tag),
+/// which must fail: a non-zero exit, each of `wants` in its output, and no tag made.
+fn build_fails(d: &Daemon, tag: &str, dockerfile: &str, extra: &[&str], wants: &[&str]) {
+    let ctx = context(d, &tag.replace(':', "-"), &[("Dockerfile", dockerfile)]);
+    let mut args = vec!["build", "-t", tag];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let o = berth_in(d, &ctx, &args);
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_ne!(code(&o), 0, "{dockerfile}: {text}");
+    for want in wants {
+        assert!(
+            text.contains(want),
+            "{dockerfile}: want {want:?}, got:\n{text}"
+        );
+    }
+    assert!(!tags(d).contains(tag), "{dockerfile}: {tag} was made");
+}
+
 /// The repository:tag list of the daemon's images.
 fn tags(d: &Daemon) -> String {
     d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
@@ -1231,19 +1250,13 @@ fn from_an_image_in_a_registry_pulls_it_and_pull_refreshes_a_changed_tag() {
     );
 
     // A base the registry does not have: the build fails naming it, and tags nothing.
-    let bad = context(
+    build_fails(
         &d,
-        "missing-base",
-        &[("Dockerfile", &format!("FROM {r}/nothing:1\nRUN true\n"))],
+        "nobase:1",
+        &format!("FROM {r}/nothing:1\nRUN true\n"),
+        &[],
+        &[&format!("{r}/nothing"), "not found"],
     );
-    let o = berth_in(&d, &bad, &["build", "-t", "nobase:1", "."]);
-    assert_ne!(code(&o), 0);
-    let text = format!("{}{}", out(&o), err(&o));
-    assert!(
-        text.contains(&format!("{r}/nothing")) && text.contains("not found"),
-        "{text}"
-    );
-    assert!(!tags(&d).contains("nobase"), "{}", tags(&d));
     assert_nothing_left(&d);
 }
 
@@ -1388,14 +1401,13 @@ fn run_steps_reach_containers_on_the_default_bridge_and_on_a_named_network() {
     assert_no_build_network_left(&d);
 
     // A network that does not exist: dockerd's 404 before anything runs.
-    let o = berth_in(
+    build_fails(
         &d,
-        &ctx,
-        &["build", "--network", "nosuch", "-t", "net:bad", "."],
+        "net:bad",
+        &df,
+        &["--network", "nosuch"],
+        &["network nosuch not found"],
     );
-    assert_ne!(code(&o), 0);
-    assert!(err(&o).contains("network nosuch not found"), "{}", err(&o));
-    assert!(!tags(&d).contains("net:bad"));
     assert_nothing_left(&d);
 }
 
@@ -1433,51 +1445,32 @@ fn add_of_an_https_url_trusts_the_ca_of_the_certs_dir() {
         ]),
         "over tls\n600 784111777"
     );
-    // --checksum is checked against what came.
-    let ctx2 = context(
+    // --checksum is checked against what came; a missing file is the server's status.
+    let zero = "0".repeat(64);
+    build_fails(
         &d,
-        "https-sum",
-        &[(
-            "Dockerfile",
-            &format!(
-                "FROM {IMAGE}\nADD --checksum=sha256:{} {url} /dl/\n",
-                "0".repeat(64)
-            ),
-        )],
+        "tls:sum",
+        &format!("FROM {IMAGE}\nADD --checksum=sha256:{zero} {url} /dl/\n"),
+        &[],
+        &["checksum mismatch"],
     );
-    let o = berth_in(&d, &ctx2, &["build", "-t", "tls:sum", "."]);
-    assert_ne!(code(&o), 0);
-    assert!(err(&o).contains("checksum mismatch"), "{}", err(&o));
-    // A missing file: the server's status, named.
     let missing = server.url("dl/missing.txt");
-    let ctx3 = context(
+    build_fails(
         &d,
-        "https-404",
-        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {missing} /dl/\n"))],
-    );
-    let o = berth_in(&d, &ctx3, &["build", "-t", "tls:404", "."]);
-    assert_ne!(code(&o), 0);
-    assert!(
-        err(&o).contains(&format!("ADD failed: {missing}: HTTP status 404 Not Found")),
-        "{}",
-        err(&o)
+        "tls:404",
+        &format!("FROM {IMAGE}\nADD {missing} /dl/\n"),
+        &[],
+        &[&format!("ADD failed: {missing}: HTTP status 404 Not Found")],
     );
     // A daemon that does not trust the CA refuses the server's certificate.
     let bare = Daemon::start_with(&["--certs-dir", d.dir.join("no-certs").to_str().unwrap()]);
-    let ctx4 = context(
+    build_fails(
         &bare,
-        "https",
-        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {url} /dl/\n"))],
+        "tls:untrusted",
+        &format!("FROM {IMAGE}\nADD {url} /dl/\n"),
+        &[],
+        &[&format!("ADD failed: {url}"), "certificate"],
     );
-    let o = berth_in(&bare, &ctx4, &["build", "-t", "tls:untrusted", "."]);
-    assert_ne!(code(&o), 0);
-    assert!(
-        err(&o).contains(&format!("ADD failed: {url}")) && err(&o).contains("certificate"),
-        "{}",
-        err(&o)
-    );
-    assert!(!tags(&d).contains("tls:sum") && !tags(&d).contains("tls:404"));
-    assert!(!tags(&bare).contains("tls:untrusted"));
     assert_nothing_left(&d);
     assert_nothing_left(&bare);
 }

@@ -26,12 +26,19 @@ impl Daemon {
             .registries
             .url_client(&domain)
             .map_err(|e| e.to_string())?;
-        self.runtime.block_on(get(client, parsed, dest))
+        let timeout = self.registries.options().timeout;
+        let causes = |e: reqwest::Error| berth_registry::error_cause(&e, timeout);
+        self.runtime.block_on(get(client, parsed, dest, &causes))
     }
 }
 
-async fn get(client: reqwest::Client, url: reqwest::Url, dest: &Path) -> Result<Fetched, String> {
-    let mut resp = client.get(url).send().await.map_err(|e| causes(&e))?;
+async fn get(
+    client: reqwest::Client,
+    url: reqwest::Url,
+    dest: &Path,
+    causes: &dyn Fn(reqwest::Error) -> String,
+) -> Result<Fetched, String> {
+    let mut resp = client.get(url).send().await.map_err(causes)?;
     if !resp.status().is_success() {
         return Err(format!("HTTP status {}", resp.status()));
     }
@@ -48,7 +55,7 @@ async fn get(client: reqwest::Client, url: reqwest::Url, dest: &Path) -> Result<
         .and_then(berth_image::timefmt::parse_http_date);
     let mut file =
         std::fs::File::create(dest).map_err(|e| format!("create {}: {e}", dest.display()))?;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| causes(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(causes)? {
         file.write_all(&chunk)
             .map_err(|e| format!("write {}: {e}", dest.display()))?;
     }
@@ -56,19 +63,4 @@ async fn get(client: reqwest::Client, url: reqwest::Url, dest: &Path) -> Result<
         name,
         last_modified,
     })
-}
-
-/// An error with its causes (reqwest's own message hides the TLS or connection reason).
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        next = s.source();
-    }
-    msg
 }

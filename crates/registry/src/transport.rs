@@ -375,8 +375,9 @@ pub(crate) fn method_name(m: &Method) -> &'static str {
     }
 }
 
-/// A reqwest error with its causes, and a plain word for a time-out.
-pub(crate) fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
+/// A reqwest error with its causes (reqwest's own message hides the TLS or connection
+/// reason), and a plain word for a time-out.
+pub fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}s (timed out)", timeout.as_secs_f32());
     }
