@@ -30,10 +30,20 @@ fn pid_ns(pid: i32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
-/// Kills `root` and its descendants with SIGKILL, if `root` is a process of the pid namespace
-/// of `init` (a container's init): a pid that ended and was reused is left alone.
+/// The cgroups of a process, as /proc/PID/cgroup lists them.
+fn cgroups(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+}
+
+/// Kills `root` and its descendants with SIGKILL, if `root` is a process of the container
+/// whose init is `init` (the same pid namespace and cgroups): a pid that ended and was reused
+/// meanwhile is left alone.
 pub fn kill_tree_in(root: i32, init: i32) {
-    if root <= 0 || init <= 0 || pid_ns(root).is_none() || pid_ns(root) != pid_ns(init) {
+    let ours = root > 0
+        && init > 0
+        && pid_ns(root).is_some_and(|ns| Some(ns) == pid_ns(init))
+        && cgroups(root).is_some_and(|cg| Some(cg) == cgroups(init));
+    if !ours {
         return;
     }
     let mut tree: Vec<i32> = vec![root];
