@@ -167,16 +167,22 @@ fn assert_no_build_network_left(d: &Daemon) {
                 .map_or(0, |m| m.len())
         })
         .sum();
-    let ports: usize = d
-        .bridges()
-        .iter()
-        .map(|b| {
-            std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
-                .map(|r| r.count())
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(ports, endpoints, "veths left on the daemon's bridges");
+    // A RUN's veth goes with its namespace, which the kernel ends in the background.
+    let ports = || -> usize {
+        d.bridges()
+            .iter()
+            .map(|b| {
+                std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ports() != endpoints && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ports(), endpoints, "veths left on the daemon's bridges");
 }
 
 const RICH: &str = r#"# syntax=docker/dockerfile:1

@@ -12,12 +12,12 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use berth_network::{dns, link, netns, Network};
+use berth_network::{dns, netns, Network};
 use bollard_stubs::models::HostConfig;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
-use crate::network::{net_error, upstream_addrs, veth_name, Endpoint};
+use crate::network::{net_error, upstream_addrs, Endpoint};
 
 /// A RUN container's place on a network; dropping it tears it down.
 #[derive(Debug)]
@@ -96,7 +96,9 @@ impl Daemon {
 impl Drop for BuildNetwork {
     fn drop(&mut self) {
         self.dns = None;
-        let _ = link::delete(&veth_name(&self.owner, &self.network_id));
+        // The veth is not deleted here: its end inside goes with the namespace, and the
+        // kernel then removes the pair in the background. Deleting it by hand waits out RCU
+        // grace periods (about 20 ms a RUN here) on the step's path.
         netns::remove(&self.path);
         let _ = self
             .daemon

@@ -246,7 +246,7 @@ pub fn net_error(e: berth_network::Error) -> ApiError {
 
 /// The host end of a container's veth on a network: unique per (container, network), and
 /// recognisable (`vb…`).
-pub(crate) fn veth_name(container: &str, network: &str) -> String {
+fn veth_name(container: &str, network: &str) -> String {
     use sha2::Digest;
     let h = sha2::Sha256::digest(format!("{container}/{network}").as_bytes());
     format!("vb{}", &hex::encode(h)[..11])
