@@ -1325,6 +1325,20 @@ fn a_private_base_is_pulled_with_the_clients_stored_login() {
         "{text}"
     );
     assert!(!tags(&d).contains("priv:d"), "{}", tags(&d));
+    // A malformed X-Registry-Config is dockerd's 400, before anything is built.
+    let mut sock = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    write!(
+        sock,
+        "POST /v1.47/build?t=priv:e HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/x-tar\r\nX-Registry-Config: !!!\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("invalid X-Registry-Config header"),
+        "{answer}"
+    );
     assert_nothing_left(&d);
 }
 

@@ -299,11 +299,13 @@ enum Item {
         mode: u32,
         mtime: Option<i64>,
     },
-    /// A downloaded URL, in a scratch file (mode 0600, as Docker gives it).
+    /// A downloaded URL, in a scratch file (mode 0600, as Docker gives it), with the BLAKE3
+    /// digest of its bytes.
     Download {
         name: String,
         file: std::path::PathBuf,
         mtime: Option<i64>,
+        digest: [u8; 32],
     },
 }
 
@@ -388,8 +390,6 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
     };
 
     let mut items = Vec::new();
-    // The BLAKE3 digests of the downloads, in order (hashed as they were checked).
-    let mut downloads: Vec<[u8; 32]> = Vec::new();
     for src in &c.sources {
         match src {
             Source::Heredoc(h) => {
@@ -434,11 +434,11 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                     } else {
                         basename(&dest).to_string()
                     };
-                    downloads.push(b3);
                     items.push(Item::Download {
                         name,
                         file,
                         mtime: f.last_modified,
+                        digest: b3,
                     });
                     continue;
                 }
@@ -488,7 +488,6 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
         .part(chown.as_deref().unwrap_or(""))
         .part(&chmod.map(|m| m.to_string()).unwrap_or_default())
         .part(from.as_deref().unwrap_or(""));
-    let mut n_download = 0;
     for it in &items {
         key = match it {
             Item::Path { given, resolved } => key
@@ -504,13 +503,15 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                 .part(name)
                 .part(&format!("{mode}/{mtime:?}"))
                 .bytes(blake3::hash(data).as_bytes()),
-            Item::Download { name, mtime, .. } => {
-                let digest = downloads.get(n_download).copied().unwrap_or_default();
-                n_download += 1;
-                key.part(name)
-                    .part(&format!("download/{mtime:?}"))
-                    .bytes(&digest)
-            }
+            Item::Download {
+                name,
+                mtime,
+                digest,
+                ..
+            } => key
+                .part(name)
+                .part(&format!("download/{mtime:?}"))
+                .bytes(digest),
         };
     }
     let key = key.finish();
@@ -551,7 +552,9 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                     &mut |f| f.write_all(data).map_err(Error::io("write", name.clone())),
                 )?;
             }
-            Item::Download { name, file, mtime } => {
+            Item::Download {
+                name, file, mtime, ..
+            } => {
                 let (dir, name) = target.file_place(name)?;
                 let mut src = File::open(file).map_err(Error::io("open", file))?;
                 fsroot::put_file(
