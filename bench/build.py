@@ -7,7 +7,10 @@ build, side by side in one run, engines interleaved round-robin; medians, p90 an
 Everything is offline and private to this run, set up as bench/engine_run.py does (whose
 helpers it uses): a busybox image made from Debian's busybox-static and imported into each
 engine; berth's daemon, dockerd and podman's storage under one temp dir, removed at exit.
-Every RUN step runs with `--network none` (no engine needs a network for this Dockerfile).
+Every RUN step runs with `--network none` (no engine needs a network for this Dockerfile), or
+with `--network default` with each engine's own default (no flag): docker's classic builder
+and berth put RUN containers on the default bridge (a namespace, a veth and an address per
+RUN), so that measures what networking a RUN costs.
 
 The times are those of the client command, as a user sees them: the CLI's start, sending the
 context, the build, the tagging.
@@ -51,8 +54,13 @@ def make_context(ctx: er.Ctx, size: int) -> str:
     return d
 
 
+NETWORK = {"mode": "none"}
+
+
 def build_args(e: er.Engine, context: str, cold: bool) -> list[str]:
-    args = ["build", "-q", "--network", "none", "-t", f"bench-build-{e.name}:latest"]
+    args = ["build", "-q", "-t", f"bench-build-{e.name}:latest"]
+    if NETWORK["mode"] != "default":
+        args[2:2] = ["--network", NETWORK["mode"]]
     if cold:
         args.append("--no-cache")
     return [*args, context]
@@ -107,9 +115,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-seconds", type=float, default=900.0,
                     help="stop measuring after this long (default 900)")
     ap.add_argument("--json", metavar="OUT", help="also write every sample to OUT")
+    ap.add_argument("--network", choices=("none", "default"), default="none",
+                    help="RUN steps' network: none (default), or each engine's default")
     ap.add_argument("--no-install", action="store_true",
                     help="do not run scripts/install-deps.sh --for-engine-bench")
     args = ap.parse_args(argv)
+    NETWORK["mode"] = args.network
     names = [x.strip() for x in args.engines.split(",") if x.strip()]
     bad = [n for n in names if n not in ENGINES]
     if bad or not names or not (1 <= args.cold <= 1000 and 1 <= args.cached <= 1000):
@@ -192,7 +203,8 @@ def report(engines, samples, skipped, args, load_before) -> None:
     base = med.get(BASELINE, {})
     print()
     print(f"Dockerfile: FROM busybox, 3 RUN, COPY {args.size / (1 << 20):.0f} MiB; "
-          "cold = --no-cache, cached = the same build again; times in ms of the client command")
+          "cold = --no-cache, cached = the same build again; times in ms of the client command; "
+          f"RUN network: {args.network}")
     print(f"ratios: median / {BASELINE}'s median")
     print()
     hdr = (f"{'engine':<16} | {'cold n':>6} {'median':>8} {'p90':>8} {'/bk':>6} | "

@@ -9,14 +9,14 @@
 //! - [`hygiene`]: lint rules for Dockerfiles and images, and the per-layer analysis.
 //!
 //! The crate depends on the image store and the runtime, never on the daemon: what it needs
-//! from the daemon (a RUN container's OCI spec, a pull) comes through the [`Host`] trait.
+//! from the daemon (a RUN container's OCI spec and network, a pull, a download) comes
+//! through the [`Host`] trait.
 
 mod cancel;
 mod context;
 pub mod dockerfile;
 mod error;
 mod exec;
-mod fetch;
 mod fsroot;
 mod glob;
 pub mod hygiene;
@@ -25,5 +25,7 @@ mod sandbox;
 
 pub use cancel::Cancel;
 pub use error::{Error, Result};
-pub use exec::{host_platform, BuildOptions, Builder, Host, Message, RunContainer, Sink};
+pub use exec::{
+    host_platform, BuildOptions, Builder, Fetched, Host, Message, RunContainer, RunSetup, Sink,
+};
 pub use sandbox::Sandbox;

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
+use common::registry::{Auth, Registry, TlsFileServer, PASSWORD, USER};
 
 /// A build context under the daemon's test directory.
 fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -74,6 +75,25 @@ fn built_id(output: &str) -> String {
         .to_string()
 }
 
+/// `berth build -t TAG EXTRA… .` of `dockerfile` (in a fresh context named after the tag),
+/// which must fail: a non-zero exit, each of `wants` in its output, and no tag made.
+fn build_fails(d: &Daemon, tag: &str, dockerfile: &str, extra: &[&str], wants: &[&str]) {
+    let ctx = context(d, &tag.replace(':', "-"), &[("Dockerfile", dockerfile)]);
+    let mut args = vec!["build", "-t", tag];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let o = berth_in(d, &ctx, &args);
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_ne!(code(&o), 0, "{dockerfile}: {text}");
+    for want in wants {
+        assert!(
+            text.contains(want),
+            "{dockerfile}: want {want:?}, got:\n{text}"
+        );
+    }
+    assert!(!tags(d).contains(tag), "{dockerfile}: {tag} was made");
+}
+
 /// The repository:tag list of the daemon's images.
 fn tags(d: &Daemon) -> String {
     d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
@@ -102,6 +122,67 @@ fn assert_nothing_left(d: &Daemon) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let prefix = builds.to_string_lossy().into_owned();
     assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+    assert_no_build_network_left(d);
+}
+
+/// What RUN steps' networks held: once the builds are over no namespace file, veth or
+/// address is left that a container does not own.
+fn assert_no_build_network_left(d: &Daemon) {
+    let (_, list) = d.api_json("GET", "/containers/json?all=1", None);
+    let list = list.as_array().cloned().unwrap_or_default();
+    let ids: Vec<&str> = list.iter().filter_map(|c| c["Id"].as_str()).collect();
+    for e in std::fs::read_dir(d.exec_root.join("netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            ids.contains(&name.as_str()),
+            "network namespace {name} left"
+        );
+    }
+    for e in std::fs::read_dir(d.root.join("networks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+        for (ip, owner) in n["allocated"].as_object().into_iter().flatten() {
+            let owner = owner.as_str().unwrap_or("");
+            assert!(
+                ids.contains(&owner),
+                "address {ip} left to {owner} on {}",
+                n["name"]
+            );
+        }
+    }
+    let endpoints: usize = list
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .map(|c| {
+            c["NetworkSettings"]["Networks"]
+                .as_object()
+                .map_or(0, |m| m.len())
+        })
+        .sum();
+    // A RUN's veth goes with its namespace, which the kernel ends in the background.
+    let ports = || -> usize {
+        d.bridges()
+            .iter()
+            .map(|b| {
+                std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ports() != endpoints && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ports(), endpoints, "veths left on the daemon's bridges");
 }
 
 const RICH: &str = r#"# syntax=docker/dockerfile:1
@@ -705,19 +786,9 @@ fn bad_inputs_fail_clearly_and_tag_nothing() {
             &[],
         ),
         (
-            "FROM no-such-image:1\nRUN true\n",
-            "pull access denied for no-such-image",
-            &[],
-        ),
-        (
             "FROM busybox:e2e AS one\nRUN true\n",
             "failed to reach build target two in Dockerfile",
             &["--target", "two"],
-        ),
-        (
-            "FROM busybox:e2e\nRUN true\n",
-            "pull access denied for busybox",
-            &["--pull"],
         ),
         (
             "FROM busybox:e2e\nUSER ghost\nRUN true\n",
@@ -730,7 +801,7 @@ fn bad_inputs_fail_clearly_and_tag_nothing() {
             &[],
         ),
     ];
-    for (df, want, extra) in cases {
+    let fails = |df: &str, want: &str, extra: &[&str]| {
         std::fs::write(ctx.join("Dockerfile"), df).unwrap();
         let mut args = vec!["build", "-t", "bad:1"];
         args.extend_from_slice(extra);
@@ -744,6 +815,24 @@ fn bad_inputs_fail_clearly_and_tag_nothing() {
             err(&o)
         );
         assert!(!tags(&d).contains("bad:"), "{df}: a tag was made");
+    };
+    // Bases that no registry has: one that is not here, and one that is but `--pull` asks
+    // the registry for (a registry on the loopback: nothing leaves this machine).
+    let reg = Registry::start(Auth::None, None);
+    let r = &reg.host;
+    d.docker_ok(&["tag", IMAGE, &format!("{r}/local:1")]);
+    fails(
+        &format!("FROM {r}/no-such-image:1\nRUN true\n"),
+        &format!("{r}/no-such-image"),
+        &[],
+    );
+    fails(
+        &format!("FROM {r}/local:1\nRUN true\n"),
+        &format!("{r}/local"),
+        &["--pull"],
+    );
+    for (df, want, extra) in cases {
+        fails(df, want, extra);
     }
     // The failing RUN: its exit code and its step.
     let o = berth_in(&d, &ctx, &["build", "-t", "bad:1", "."]);
@@ -1067,4 +1156,341 @@ fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
     d.spawn();
     assert_nothing_left(&d);
     assert!(!tags(&d).contains("cancel"));
+}
+
+#[test]
+fn from_an_image_in_a_registry_pulls_it_and_pull_refreshes_a_changed_tag() {
+    let reg = Registry::start(Auth::None, None);
+    let d = Daemon::start();
+    let r = &reg.host;
+    let base = format!("{r}/base:latest");
+    d.commit_layer("echo v1 > /base.txt", &base);
+    d.docker_ok(&["push", &base]);
+    let v1 = d.inspect("{{.Id}}", &base);
+    d.docker_ok(&["rmi", &base]);
+    let ctx = context(
+        &d,
+        "from-registry",
+        &[(
+            "Dockerfile",
+            &format!("FROM {r}/base\nRUN cp /base.txt /seen.txt\n"),
+        )],
+    );
+    // The base is pulled inside the FROM step, its progress shown as docker pull shows it.
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "frombase:1", "."]));
+    let downloaded = format!("Status: Downloaded newer image for {r}/base:latest");
+    for want in [
+        &format!("Step 1/2 : FROM {r}/base\n"),
+        "latest: Pulling from base\n",
+        ": Pull complete\n",
+        "Digest: sha256:",
+        &downloaded,
+    ] {
+        assert!(o.contains(want), "{want:?} missing from:\n{o}");
+    }
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "frombase:1", "cat", "/seen.txt"]),
+        "v1"
+    );
+    assert_eq!(
+        d.inspect("{{.Id}}", &base),
+        v1,
+        "the pulled base is the pushed one"
+    );
+
+    // The tag moves on in the registry; here it stays v1 until a build asks for --pull.
+    d.commit_layer("echo v2 > /base.txt", &base);
+    d.docker_ok(&["push", &base]);
+    d.docker_ok(&["tag", &v1, &base]);
+    let o = ok(&berth_in(&d, &ctx, &["build", "-t", "frombase:2", "."]));
+    assert!(!o.contains("Pulling from"), "{o}");
+    assert_eq!(cache_by_step(&o), [false, true], "{o}");
+    // The docker CLI's classic builder with --pull: the new base, and the RUN again on it.
+    let o = ok(&docker_in(
+        &d,
+        &ctx,
+        &["build", "--pull", "-t", "frombase:3", "."],
+    ));
+    assert!(
+        o.contains("latest: Pulling from base") && o.contains(&downloaded),
+        "{o}"
+    );
+    assert_eq!(cache_by_step(&o), [false, false], "{o}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "frombase:3", "cat", "/seen.txt"]),
+        "v2"
+    );
+    // Pulling again finds the base up to date, and the RUN is cached.
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--pull", "-t", "frombase:3", "."],
+    ));
+    assert!(
+        o.contains(&format!("Status: Image is up to date for {r}/base:latest")),
+        "{o}"
+    );
+    assert_eq!(cache_by_step(&o), [false, true], "{o}");
+
+    // COPY --from an image that is not here pulls it as FROM does.
+    let other = format!("{r}/other:1");
+    d.commit_layer("echo other > /other.txt", &other);
+    d.docker_ok(&["push", &other]);
+    d.docker_ok(&["rmi", &other]);
+    let ctx2 = context(
+        &d,
+        "copy-from-registry",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMAGE}\nCOPY --from={other} /other.txt /\n"),
+        )],
+    );
+    let o = ok(&berth_in(&d, &ctx2, &["build", "-t", "copyfrom:1", "."]));
+    assert!(
+        o.contains(&format!("Status: Downloaded newer image for {other}")),
+        "{o}"
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "copyfrom:1", "cat", "/other.txt"]),
+        "other"
+    );
+
+    // A base the registry does not have: the build fails naming it, and tags nothing.
+    build_fails(
+        &d,
+        "nobase:1",
+        &format!("FROM {r}/nothing:1\nRUN true\n"),
+        &[],
+        &[&format!("{r}/nothing"), "not found"],
+    );
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn a_private_base_is_pulled_with_the_clients_stored_login() {
+    let reg = Registry::start(Auth::Htpasswd, None);
+    let d = Daemon::start();
+    let r = &reg.host;
+    let login = d.docker_in(
+        &["login", r, "-u", USER, "--password-stdin"],
+        PASSWORD.as_bytes(),
+    );
+    assert!(login.status.success(), "{}", err(&login));
+    let base = format!("{r}/priv:1");
+    d.commit_layer("echo private > /p.txt", &base);
+    d.docker_ok(&["push", &base]);
+    d.docker_ok(&["rmi", &base]);
+    let ctx = context(
+        &d,
+        "private",
+        &[("Dockerfile", &format!("FROM {base}\nRUN cat /p.txt\n"))],
+    );
+    // The docker CLI sends its logins in X-Registry-Config; so does the berth CLI.
+    let o = ok(&docker_in(&d, &ctx, &["build", "-t", "priv:a", "."]));
+    assert!(
+        o.contains(&format!("Status: Downloaded newer image for {base}")),
+        "{o}"
+    );
+    assert!(o.contains("\nprivate\n"), "{o}");
+    d.docker_ok(&["rmi", "priv:a", &base]);
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &["build", "--no-cache", "-t", "priv:b", "."],
+    ));
+    assert!(o.contains("\nprivate\n"), "{o}");
+    d.docker_ok(&["rmi", "priv:b", &base]);
+    // docker-py sends the logins of its config file the same way.
+    let script = format!(
+        "import docker,sys\nc=docker.DockerClient(base_url='unix://{}')\nimg,_=c.images.build(path='{}',tag='priv:c')\nprint(c.containers.run('priv:c',['cat','/p.txt'],remove=True).decode().strip())\n",
+        d.socket.display(),
+        ctx.display()
+    );
+    let mut py = Command::new("python3");
+    py.args(["-c", &script])
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+    let o = run_cmd(py, None, 120);
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    assert_eq!(out(&o).trim(), "private");
+    d.docker_ok(&["rmi", "priv:c", &base]);
+    // Without the login the registry refuses the pull: a clear failure, nothing tagged.
+    let mut c = d.berth_cmd(&["build", "-t", "priv:d", "."]);
+    c.current_dir(&ctx)
+        .env("DOCKER_CONFIG", d.dir.join("no-logins"));
+    let o = run_cmd(c, None, 120);
+    assert_ne!(code(&o), 0);
+    let text = format!("{}{}", out(&o), err(&o));
+    assert!(
+        text.contains(&format!("pull access denied for {r}/priv")),
+        "{text}"
+    );
+    assert!(!tags(&d).contains("priv:d"), "{}", tags(&d));
+    // A malformed X-Registry-Config is dockerd's 400, before anything is built.
+    let mut sock = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    write!(
+        sock,
+        "POST /v1.47/build?t=priv:e HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/x-tar\r\nX-Registry-Config: !!!\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("invalid X-Registry-Config header"),
+        "{answer}"
+    );
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn run_steps_reach_containers_on_the_default_bridge_and_on_a_named_network() {
+    let d = Daemon::start();
+    // A server on the default bridge, found by its address.
+    let serve = "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done";
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "web",
+        "--hostname",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let web_ip = d.inspect("{{.NetworkSettings.IPAddress}}", "web");
+    let df = format!(
+        "FROM {IMAGE}\nARG WEB\nRUN for i in $(seq 1 50); do nc -w 3 $WEB 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; ip -4 -o addr show eth0; ip route\n"
+    );
+    let ctx = context(&d, "bridge-run", &[("Dockerfile", &df)]);
+    let o = ok(&berth_in(
+        &d,
+        &ctx,
+        &[
+            "build",
+            "--build-arg",
+            &format!("WEB={web_ip}"),
+            "-t",
+            "net:bridge",
+            ".",
+        ],
+    ));
+    assert!(o.contains("hello-from-web"), "{o}");
+    // Its address is on the default bridge's subnet, its route through the gateway.
+    let subnet = d.bridge_subnet();
+    let prefix = subnet.rsplit_once('.').unwrap().0;
+    assert!(o.contains(&format!("inet {prefix}.")), "{o}");
+    assert!(o.contains(&format!("default via {prefix}.1")), "{o}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "net:bridge", "cat", "/got.txt"]),
+        "hello-from-web"
+    );
+    assert_no_build_network_left(&d);
+
+    // A user-defined network: its containers by name through the embedded DNS server.
+    d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "buildnet"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "api",
+        "--hostname",
+        "api",
+        "--network",
+        "buildnet",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let df = format!(
+        "FROM {IMAGE}\nRUN for i in $(seq 1 50); do nc -w 3 api 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; cat /etc/resolv.conf\n"
+    );
+    let ctx = context(&d, "named-run", &[("Dockerfile", &df)]);
+    // The docker CLI's --network, which docker accepts for a network's name.
+    let o = ok(&docker_in(
+        &d,
+        &ctx,
+        &["build", "--network", "buildnet", "-t", "net:named", "."],
+    ));
+    assert!(o.contains("hello-from-api"), "{o}");
+    assert!(o.contains("nameserver 127.0.0.11"), "{o}");
+    assert_no_build_network_left(&d);
+
+    // A network that does not exist: dockerd's 404 before anything runs.
+    build_fails(
+        &d,
+        "net:bad",
+        &df,
+        &["--network", "nosuch"],
+        &["network nosuch not found"],
+    );
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn add_of_an_https_url_trusts_the_ca_of_the_certs_dir() {
+    let server = TlsFileServer::start();
+    std::fs::create_dir_all(server.root().join("dl")).unwrap();
+    let file = server.root().join("dl/data.txt");
+    std::fs::write(&file, "over tls\n").unwrap();
+    // Last-Modified comes from the file: 1994-11-06 08:49:37 UTC.
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    let certs = server.certs_dir();
+    let d = Daemon::start_with(&["--certs-dir", certs.to_str().unwrap()]);
+    let url = server.url("dl/data.txt");
+    let ctx = context(
+        &d,
+        "https",
+        &[("Dockerfile", &format!("FROM {IMAGE}\nADD {url} /dl/\n"))],
+    );
+    ok(&berth_in(&d, &ctx, &["build", "-t", "tls:1", "."]));
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "tls:1",
+            "sh",
+            "-c",
+            "cat /dl/data.txt; stat -c '%a %Y' /dl/data.txt"
+        ]),
+        "over tls\n600 784111777"
+    );
+    // --checksum is checked against what came; a missing file is the server's status.
+    let zero = "0".repeat(64);
+    build_fails(
+        &d,
+        "tls:sum",
+        &format!("FROM {IMAGE}\nADD --checksum=sha256:{zero} {url} /dl/\n"),
+        &[],
+        &["checksum mismatch"],
+    );
+    let missing = server.url("dl/missing.txt");
+    build_fails(
+        &d,
+        "tls:404",
+        &format!("FROM {IMAGE}\nADD {missing} /dl/\n"),
+        &[],
+        &[&format!("ADD failed: {missing}: HTTP status 404 Not Found")],
+    );
+    // A daemon that does not trust the CA refuses the server's certificate.
+    let bare = Daemon::start_with(&["--certs-dir", d.dir.join("no-certs").to_str().unwrap()]);
+    build_fails(
+        &bare,
+        "tls:untrusted",
+        &format!("FROM {IMAGE}\nADD {url} /dl/\n"),
+        &[],
+        &[&format!("ADD failed: {url}"), "certificate"],
+    );
+    assert_nothing_left(&d);
+    assert_nothing_left(&bare);
 }

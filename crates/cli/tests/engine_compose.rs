@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::engine::{err, out, Daemon};
+use common::engine::{err, out, run_cmd, Daemon};
+use common::registry::{Auth, Registry, PASSWORD, USER};
 use common::unique;
 use serde_json::Value;
 
@@ -661,4 +662,139 @@ fn docker_compose_v1_runs_the_same_file_against_berth() {
         c.is_empty() && n.is_empty() && v.is_empty(),
         "{c:?} {n:?} {v:?}"
     );
+}
+
+/// A project whose `app` is built `FROM` a private registry's image and pushed there, and
+/// whose `side` is pulled from it.
+const REGISTRY_APP: &str = r#"
+services:
+  app:
+    build:
+      context: ./app
+      args:
+        BASE: ${REG}/base:1
+    image: ${REG}/app:1
+    init: true
+    command: ["sh", "-c", "exec sleep 100000"]
+  side:
+    image: ${REG}/side:1
+    init: true
+    command: ["sh", "-c", "exec sleep 100000"]
+"#;
+
+#[test]
+fn compose_build_pull_push_and_up_against_a_private_registry() {
+    let reg = Registry::start(Auth::Htpasswd, None);
+    let d = Daemon::start();
+    let r = &reg.host;
+    // berth login: the credentials the compose verbs send (X-Registry-Auth for pull and
+    // push, X-Registry-Config for the build's base image).
+    let mut login = d.berth_cmd(&["login", r, "-u", USER, "--password-stdin"]);
+    login.current_dir(&d.dir);
+    let o = run_cmd(login, Some(PASSWORD.as_bytes()), 60);
+    assert!(o.status.success(), "{}", err(&o));
+    for (image, shell) in [
+        ("base", "echo base-v1 > /base.txt"),
+        ("side", "echo side-v1 > /side.txt"),
+    ] {
+        let name = format!("{r}/{image}:1");
+        d.commit_layer(shell, &name);
+        d.docker_ok(&["push", &name]);
+        d.docker_ok(&["rmi", &name]);
+    }
+    let dir = d.dir.join("regapp");
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("compose.yaml"), REGISTRY_APP).unwrap();
+    std::fs::write(dir.join(".env"), format!("REG={r}\n")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nCOPY app.txt /\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("app/app.txt"), "app-v1\n").unwrap();
+    let project = unique("reg").replace('-', "_");
+    let compose = |args: &[&str]| -> Output {
+        let mut c = d.berth_cmd(&["compose", "-p", &project]);
+        c.args(args).current_dir(&dir);
+        run_cmd(c, None, 120)
+    };
+    let ok = |args: &[&str]| -> String {
+        let o = compose(args);
+        assert!(
+            o.status.success(),
+            "compose {args:?}: {}{}",
+            out(&o),
+            err(&o)
+        );
+        format!("{}{}", out(&o), err(&o))
+    };
+    let inside = |service: &str, file: &str| -> String {
+        d.docker_ok(&["exec", &format!("{project}-{service}-1"), "cat", file])
+    };
+
+    // pull: side comes from the registry; app is built here, so its missing image is a
+    // warning, as with docker compose.
+    let o = ok(&["pull"]);
+    assert!(o.contains("must be built from source"), "{o}");
+    d.docker_ok(&["image", "inspect", &format!("{r}/side:1")]);
+    // build: the private base is pulled with the stored login.
+    let o = ok(&["build"]);
+    assert!(
+        o.contains(&format!("Status: Downloaded newer image for {r}/base:1")),
+        "{o}"
+    );
+    // push: app goes to the registry; pulled back after it is removed here.
+    let app = format!("{r}/app:1");
+    ok(&["push"]);
+    d.docker_ok(&["rmi", &app]);
+    d.docker_ok(&["pull", &app]);
+    ok(&["up", "-d"]);
+    assert_eq!(inside("app", "/app.txt"), "app-v1");
+    assert_eq!(inside("app", "/base.txt"), "base-v1");
+    assert_eq!(inside("side", "/side.txt"), "side-v1");
+
+    // up --build: the changed context is built again and app alone recreated.
+    let side_id = d.inspect("{{.Id}}", &format!("{project}-side-1"));
+    std::fs::write(dir.join("app/app.txt"), "app-v2\n").unwrap();
+    ok(&["up", "-d", "--build"]);
+    assert_eq!(inside("app", "/app.txt"), "app-v2");
+    assert_eq!(d.inspect("{{.Id}}", &format!("{project}-side-1")), side_id);
+    ok(&["push", "app"]);
+
+    // The registry's side moves on; a plain up keeps the local one, --pull always takes it.
+    let side = format!("{r}/side:1");
+    let side_v1 = d.inspect("{{.Id}}", &side);
+    d.commit_layer("echo side-v2 > /side.txt", &side);
+    d.docker_ok(&["push", &side]);
+    d.docker_ok(&["tag", &side_v1, &side]);
+    ok(&["up", "-d"]);
+    assert_eq!(inside("side", "/side.txt"), "side-v1");
+    ok(&["up", "-d", "--pull", "always"]);
+    assert_eq!(inside("side", "/side.txt"), "side-v2");
+    assert_eq!(inside("app", "/app.txt"), "app-v2");
+
+    // Debian's docker-compose (v1) builds through docker-py's build, which sends the
+    // logins of the same config file.
+    d.docker_ok(&["rmi", "-f", &format!("{r}/base:1")]);
+    let v1 = project.replace('_', "");
+    let mut c = Command::new("docker-compose");
+    c.env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .args(["--ansi", "never", "-p", &v1, "build", "app"])
+        .current_dir(&dir);
+    let o = run_cmd(c, None, 120);
+    assert!(
+        o.status.success(),
+        "docker-compose build: {}{}",
+        out(&o),
+        err(&o)
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", &app, "cat", "/base.txt"]),
+        "base-v1"
+    );
+
+    ok(&["down"]);
+    let (c, n, _) = leftovers(&d, &project);
+    assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
 }

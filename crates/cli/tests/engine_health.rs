@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::engine::{err, out, Daemon, IMAGE};
 
 #[test]
@@ -99,4 +101,53 @@ fn healthcheck_runs_in_the_container_and_reports_its_state() {
         err(&o)
     );
     let _ = out(&o);
+}
+
+#[test]
+fn a_probe_past_its_timeout_is_killed_inside_the_container_with_what_it_started() {
+    let d = Daemon::start();
+    // The probe's shell starts a `sleep` and waits for it: killing the shell alone would
+    // leave the sleep behind (reparented to the container's init).
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--health-cmd",
+        "sleep 987; echo never",
+        "--health-timeout",
+        "1s",
+        "--health-interval",
+        "3s",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let probes = |d: &Daemon| -> String {
+        d.docker_ok(&["exec", &id, "ps", "-o", "pid,args"])
+            .lines()
+            .filter(|l| l.contains("987"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // While the first probe runs, its processes are there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probes(&d).is_empty() {
+        assert!(Instant::now() < deadline, "the probe never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.wait_inspect("{{.State.Health.Status}}", &id, "unhealthy", 10);
+    let (_, v) = d.api_json("GET", &format!("/containers/{id}/json"), None);
+    let last = v["State"]["Health"]["Log"].as_array().unwrap()[0].clone();
+    assert_eq!(last["ExitCode"], -1, "{last}");
+    assert_eq!(
+        last["Output"], "Health check exceeded timeout (1s)",
+        "{last}"
+    );
+    // From inside, right after the timeout (the next probe is 3 s away): nothing of it.
+    let left = probes(&d);
+    assert!(left.is_empty(), "the timed-out probe left:\n{left}");
+    // The container itself runs on.
+    assert_eq!(d.inspect("{{.State.Status}}", &id), "running");
 }

@@ -44,13 +44,6 @@ fn skopeo_digest(image: &str) -> String {
     v["Digest"].as_str().unwrap().to_string()
 }
 
-/// A new image `name`: busybox plus one layer that `shell` makes.
-fn commit_layer(d: &Daemon, shell: &str, name: &str) {
-    d.docker_ok(&["run", "--name", "mk", IMAGE, "sh", "-c", shell]);
-    d.docker_ok(&["commit", "mk", name]);
-    d.docker_ok(&["rm", "mk"]);
-}
-
 /// `N: digest: sha256:… size: M` of a push.
 fn pushed_digest(output: &str) -> String {
     output
@@ -131,7 +124,7 @@ fn docker_cli_push_pull_by_tag_and_digest_keeps_digests_that_skopeo_reads() {
     let d = daemon(&[]);
     let r = &reg.host;
     // Two layers: busybox and a commit on top.
-    commit_layer(&d, "echo layer-two > /hello", &format!("{r}/app:1"));
+    d.commit_layer("echo layer-two > /hello", &format!("{r}/app:1"));
 
     let push = d.docker_ok(&["push", &format!("{r}/app:1")]);
     assert!(
@@ -663,8 +656,7 @@ fn bad_registries_and_bad_content_fail_clearly_and_keep_nothing() {
     let reg = Registry::start(Auth::None, None);
     let d = daemon(&[]);
     let r = &reg.host;
-    commit_layer(
-        &d,
+    d.commit_layer(
         "head -c 600000 /dev/urandom > /noise",
         &format!("{r}/bad:1"),
     );

@@ -59,6 +59,12 @@ pub trait Engine {
     fn registry_auth(&self, _image: &str) -> String {
         "e30=".into()
     }
+
+    /// The `X-Registry-Config` header of a build: every stored login, by registry (base64url
+    /// JSON; `{}` when none), for the daemon's pulls of base images.
+    fn registry_config(&self) -> String {
+        "e30=".into()
+    }
 }
 
 /// Percent-encodes a query value.

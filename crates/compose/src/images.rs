@@ -136,6 +136,9 @@ pub async fn build<E: Engine>(
     if let Some(t) = b.get("target").map(text) {
         q.push(("target", t));
     }
+    if let Some(n) = b.get("network").map(text) {
+        q.push(("networkmode", n));
+    }
     if opts.no_cache || flag_of(b, "no_cache") {
         q.push(("nocache", "1".into()));
     }
@@ -158,7 +161,10 @@ pub async fn build<E: Engine>(
             Method::Post,
             &path,
             Payload::Tar(tar),
-            &[("Content-Type", "application/x-tar".into())],
+            &[
+                ("Content-Type", "application/x-tar".into()),
+                ("X-Registry-Config", e.registry_config()),
+            ],
         )
         .await?;
     let quiet = opts.quiet;
@@ -167,6 +173,16 @@ pub async fn build<E: Engine>(
         if let Some(line) = m.get("stream").and_then(Value::as_str) {
             if !quiet {
                 eprint!("{line}");
+            }
+        }
+        // A base image's pull, one line per step as docker shows it off a terminal.
+        if let Some(status) = m.get("status").and_then(Value::as_str) {
+            let bar = m["progressDetail"]["total"].as_u64().is_some_and(|t| t > 0);
+            if !quiet && !bar {
+                match m.get("id").and_then(Value::as_str) {
+                    Some(id) => eprintln!("{id}: {status}"),
+                    None => eprintln!("{status}"),
+                }
             }
         }
         if let Some(id) = m

@@ -1,25 +1,30 @@
 //! What the builder asks of the daemon: the OCI spec of a RUN container (Docker's defaults,
-//! as for any container: capabilities, seccomp, masked paths, /etc files), and pulls of base
-//! images that are not local.
+//! as for any container: capabilities, seccomp, masked paths, /etc files) and its network
+//! (`build_net.rs`), pulls of base images that are not local (through the daemon's registry
+//! client, with the credentials the build request carried), and ADD's downloads (`fetch.rs`).
 
 use std::path::Path;
+use std::sync::Arc;
 
-use berth_build::RunContainer;
+use berth_build::{Fetched, RunContainer, RunSetup};
+use berth_registry::{Credentials, Progress, PullOptions};
+use bollard_stubs::models::HostConfig;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
 use crate::spec;
 
-/// The daemon as the builder's host.
+/// The daemon as the builder's host, for one build.
 pub struct BuildHost<'a> {
-    pub daemon: &'a Daemon,
+    pub daemon: &'a Arc<Daemon>,
+    /// `X-Registry-Config`: credentials per registry, for pulls of base images.
+    pub auths: Vec<(String, Credentials)>,
 }
 
 impl berth_build::Host for BuildHost<'_> {
-    fn run_spec(&self, c: &RunContainer<'_>) -> Result<Value, String> {
+    fn run_spec(&self, c: &RunContainer<'_>) -> Result<RunSetup, String> {
         let user = spec::resolve_user(c.rootfs, c.user).map_err(|e| e.to_string())?;
-        write_etc_files(c.dir, c.hostname)
-            .map_err(|e| format!("write {}: {e}", c.dir.display()))?;
         let caps: Vec<String> = spec::DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
         let mut namespaces = vec![
             json!({"type": "pid"}),
@@ -27,15 +32,42 @@ impl berth_build::Host for BuildHost<'_> {
             json!({"type": "uts"}),
             json!({"type": "mount"}),
         ];
-        // `default` is a network namespace of its own (loopback only until bridge networks
-        // are wired to builds); `host` shares the daemon's.
-        if c.network != "host" {
-            namespaces.push(json!({"type": "network"}));
-        }
+        // `host` shares the daemon's network, `none` is a namespace with loopback alone, and
+        // anything else a network the daemon wires, as for a container on it.
+        let mut hold: Option<Box<dyn std::any::Any + Send>> = None;
+        let (hosts, resolv) = match c.network {
+            "host" => (
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            ),
+            "none" => {
+                namespaces.push(json!({"type": "network"}));
+                (
+                    self.daemon.hosts_text(&[], c.hostname, &[]),
+                    self.daemon
+                        .resolv_conf_text(&HostConfig::default(), false, &[]),
+                )
+            }
+            network => {
+                let n = self
+                    .daemon
+                    .build_network(c.id, network)
+                    .map_err(|e| e.to_string())?;
+                namespaces.push(json!({"type": "network", "path": n.path}));
+                let files = (
+                    self.daemon.hosts_text(&[], c.hostname, &[n.ip]),
+                    n.resolv_conf.clone(),
+                );
+                hold = Some(Box::new(n));
+                files
+            }
+        };
+        write_etc_files(c.dir, c.hostname, &hosts, &resolv)
+            .map_err(|e| format!("write {}: {e}", c.dir.display()))?;
         if spec::cgroup_v2_only() {
             namespaces.push(json!({"type": "cgroup"}));
         }
-        Ok(json!({
+        let spec = json!({
             "ociVersion": "1.2.0",
             "process": {
                 "terminal": false,
@@ -59,37 +91,49 @@ impl berth_build::Host for BuildHost<'_> {
                 "readonlyPaths": spec::READ_ONLY,
                 "seccomp": crate::seccomp::default_profile(&caps),
             },
-        }))
+        });
+        Ok(RunSetup { spec, hold })
     }
 
+    /// A pull as `POST /images/create` does it, its JSON messages streamed into the build's
+    /// output as dockerd's classic builder shows them.
     fn pull(
         &self,
         reference: &str,
-        _progress: &mut dyn FnMut(&str),
+        progress: &mut dyn FnMut(Value) -> bool,
     ) -> Result<berth_image::Image, String> {
-        let _ = self.daemon;
-        let repo = berth_image::Reference::parse(reference)
-            .map(|r| r.familiar_repository())
-            .unwrap_or_else(|_| reference.to_string());
-        Err(format!(
-            "pull access denied for {repo}, repository does not exist or may require 'docker login': \
-             No such image: {reference} (berth cannot reach a registry for it yet: load or import the image first)"
-        ))
+        let r = berth_image::Reference::parse(reference).map_err(|e| e.to_string())?;
+        let opts = PullOptions {
+            platform: String::new(),
+            creds: Credentials::for_domain(&self.auths, r.domain()),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
+        let d = self.daemon.clone();
+        let job = self
+            .daemon
+            .runtime
+            .spawn(async move { d.pull_one(&r, &opts, &tx, true).await });
+        while let Some(p) = rx.blocking_recv() {
+            if !progress(crate::api::registry::message(&p)) {
+                // Nobody listens: the pull's next report fails, which stops it.
+                break;
+            }
+        }
+        drop(rx);
+        match self.daemon.runtime.block_on(job) {
+            Ok(Ok(outcome)) => Ok(outcome.image),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("pulling {reference}: {e}")),
+        }
+    }
+
+    fn fetch(&self, url: &str, dest: &Path) -> Result<Fetched, String> {
+        self.daemon.fetch_url(url, dest)
     }
 }
 
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf of a RUN container (the host's resolvers,
-/// less the loopback ones a container cannot reach).
-fn write_etc_files(dir: &Path, hostname: &str) -> std::io::Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    );
-    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("nameserver 127."))
-        .map(|l| format!("{l}\n"))
-        .collect();
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf of a RUN container.
+fn write_etc_files(dir: &Path, hostname: &str, hosts: &str, resolv: &str) -> std::io::Result<()> {
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
     std::fs::write(dir.join("hosts"), hosts)?;
     std::fs::write(dir.join("resolv.conf"), resolv)

@@ -7,7 +7,8 @@
 //! Timing follows dockerd: the first probe comes one interval after the start (the start
 //! interval while the start period lasts), failures inside the start period do not count
 //! unless a probe succeeds, `retries` consecutive failures make the container unhealthy, and a
-//! probe that outlives its timeout fails with exit code -1.
+//! probe that outlives its timeout fails with exit code -1 and is killed inside the container,
+//! with the processes it started.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -240,6 +241,8 @@ impl Daemon {
         };
         let dir = self.opts.exec_root.join("health");
         let file = dir.join(format!("{}.json", c.id));
+        let pid_file = dir.join(format!("{}.pid", c.id));
+        let _ = std::fs::remove_file(&pid_file);
         if let Err(e) = std::fs::create_dir_all(&dir)
             .and_then(|()| crate::files::write_json_atomic(&file, &process))
         {
@@ -258,35 +261,81 @@ impl Daemon {
             .arg("exec")
             .arg("--process")
             .arg(&file)
+            .arg("--pid-file")
+            .arg(&pid_file)
             .arg(&c.id)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let child = match cmd.spawn() {
+        let mut child = match cmd.spawn() {
             Ok(ch) => ch,
             Err(e) => return failed(format!("running the probe: {e}"), -1),
         };
-        let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
+        let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+        let run = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let (status, _, _) = tokio::join!(
+                child.wait(),
+                read_all(stdout.as_mut(), &mut out),
+                read_all(stderr.as_mut(), &mut err),
+            );
+            out.extend_from_slice(&err);
+            (status, out)
+        };
+        let result = tokio::time::timeout(timeout, run).await;
         let _ = std::fs::remove_file(&file);
-        match result {
-            Ok(Ok(out)) => {
-                let mut text = out.stdout;
-                text.extend_from_slice(&out.stderr);
+        let probe = match result {
+            Ok((Ok(status), mut text)) => {
                 text.truncate(MAX_OUTPUT);
                 Probe {
                     start,
                     end: crate::files::now_rfc3339(),
-                    exit_code: i64::from(out.status.code().unwrap_or(-1)),
+                    exit_code: i64::from(status.code().unwrap_or(-1)),
                     output: String::from_utf8_lossy(&text).into_owned(),
                 }
             }
-            Ok(Err(e)) => failed(format!("running the probe: {e}"), -1),
-            Err(_) => failed(
-                format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()),
-                -1,
-            ),
+            Ok((Err(e), _)) => failed(format!("running the probe: {e}"), -1),
+            Err(_) => {
+                // As dockerd: the probe's process is killed inside the container — with
+                // whatever it started — and then the runtime's exec that waits for it.
+                let pid = std::fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|p| p.trim().parse::<i32>().ok());
+                let init = c.state.pid;
+                if let Some(pid) = pid {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::proctree::kill_tree_in(pid, init)
+                    })
+                    .await;
+                }
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                failed(
+                    format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()),
+                    -1,
+                )
+            }
+        };
+        let _ = std::fs::remove_file(&pid_file);
+        probe
+    }
+}
+
+/// Reads a probe's output to its end, keeping the first 4 KiB.
+async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, keep: &mut Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let Some(r) = r else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            return;
         }
+        let room = MAX_OUTPUT.saturating_sub(keep.len());
+        keep.extend_from_slice(&buf[..n.min(room)]);
     }
 }
 

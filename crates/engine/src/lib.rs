@@ -5,16 +5,19 @@
 
 mod api;
 mod build;
+mod build_net;
 mod container;
 mod daemon;
 mod error;
 mod events;
 mod exec;
+mod fetch;
 mod files;
 mod gpu;
 mod health;
 mod lifecycle;
 mod network;
+mod proctree;
 mod seccomp;
 mod spec;
 mod userns;

@@ -671,10 +671,30 @@ impl Daemon {
     /// hostname.
     pub fn write_hosts_file(&self, c: &Container) -> Result<()> {
         let host = crate::spec::hostname(c);
+        let names = match c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => format!("{host}.{d} {host}"),
+            None => host.clone(),
+        };
+        let ips: Vec<std::net::Ipv4Addr> = c.networks.values().filter_map(|ep| ep.ip).collect();
+        let extra = c.host_config.extra_hosts.clone().unwrap_or_default();
+        let hosts = self.hosts_text(&extra, &names, &ips);
+        let path = self.container_dir(&c.id).join("hosts");
+        files::write_in_place(&path, hosts.as_bytes())
+            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+    }
+
+    /// /etc/hosts as dockerd writes it: its fixed lines, the `--add-host`s, then each of the
+    /// container's addresses with its names.
+    pub(crate) fn hosts_text(
+        &self,
+        extra_hosts: &[String],
+        names: &str,
+        ips: &[std::net::Ipv4Addr],
+    ) -> String {
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
-        for extra in c.host_config.extra_hosts.iter().flatten() {
+        for extra in extra_hosts {
             if let Some((name, ip)) = extra.split_once([':', '=']) {
                 let ip = if ip == "host-gateway" {
                     self.net
@@ -689,25 +709,32 @@ impl Daemon {
                 hosts.push_str(&format!("{ip}\t{name}\n"));
             }
         }
-        let names = match c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
-            Some(d) => format!("{host}.{d} {host}"),
-            None => host.clone(),
-        };
-        for ep in c.networks.values() {
-            if let Some(ip) = ep.ip {
-                hosts.push_str(&format!("{ip}\t{names}\n"));
-            }
+        for ip in ips {
+            hosts.push_str(&format!("{ip}\t{names}\n"));
         }
-        let path = self.container_dir(&c.id).join("hosts");
-        files::write_in_place(&path, hosts.as_bytes())
-            .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
+        hosts
     }
 
     /// resolv.conf: 127.0.0.11 on user-defined networks (the embedded server forwards the
     /// rest), else the host's servers less the loopback ones it cannot reach (Google's when
     /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
     pub(crate) fn resolv_conf(&self, c: &Container) -> String {
-        let hc = &c.host_config;
+        let embedded = c
+            .networks
+            .values()
+            .filter_map(|e| self.net.store.find(&e.network_id))
+            .any(|n| n.is_user_defined());
+        self.resolv_conf_text(&c.host_config, embedded, &self.upstream_names(c))
+    }
+
+    /// resolv.conf for these DNS settings; `embedded` on a user-defined network, whose
+    /// server forwards to `upstream`.
+    pub(crate) fn resolv_conf_text(
+        &self,
+        hc: &HostConfig,
+        embedded: bool,
+        upstream: &[String],
+    ) -> String {
         let host_resolv = crate::network::host_resolv_conf();
         let field = |key: &str| -> Vec<String> {
             host_resolv
@@ -717,11 +744,6 @@ impl Daemon {
                 .flat_map(|r| r.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
                 .collect()
         };
-        let embedded = c
-            .networks
-            .values()
-            .filter_map(|e| self.net.store.find(&e.network_id))
-            .any(|n| n.is_user_defined());
         let search = hc
             .dns_search
             .clone()
@@ -762,11 +784,7 @@ impl Daemon {
             out.push_str(&format!("options {}\n", options.join(" ")));
         }
         if embedded {
-            let ext: Vec<String> = self
-                .upstream_names(c)
-                .iter()
-                .map(|s| format!("host({s})"))
-                .collect();
+            let ext: Vec<String> = upstream.iter().map(|s| format!("host({s})")).collect();
             out.push_str(&format!(
                 "\n# Based on host file: '/etc/resolv.conf' (internal resolver)\n# ExtServers: [{}]\n",
                 ext.join(" ")

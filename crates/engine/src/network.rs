@@ -201,7 +201,7 @@ impl Net {
     }
 
     /// A spare namespace if one is ready (a refill then starts in the background).
-    fn take_spare(self: &Arc<Self>) -> Option<netns::Spare> {
+    pub(crate) fn take_spare(self: &Arc<Self>) -> Option<netns::Spare> {
         let spare = self.spares.lock().unwrap_or_else(|p| p.into_inner()).pop();
         self.refill_spares();
         spare
@@ -431,7 +431,7 @@ impl Daemon {
                 .store
                 .find(&ep.network_id)
                 .ok_or_else(|| ApiError::NotFound(format!("network {name} not found")))?;
-            self.attach(c, &n, ep, path, i, &mut first_gateway)?;
+            self.attach(&c.id, &n, ep, path, i, &mut first_gateway)?;
         }
         let mut sandbox = Sandbox::default();
         let primary_ip = endpoints.values().find_map(|e| e.ip);
@@ -465,10 +465,11 @@ impl Daemon {
         Ok(())
     }
 
-    /// One endpoint: an address from IPAM, a veth into the namespace.
-    fn attach(
+    /// One endpoint of `owner` (a container, or a build's RUN container): an address from
+    /// IPAM, a veth into the namespace.
+    pub(crate) fn attach(
         &self,
-        c: &Container,
+        owner: &str,
         n: &Network,
         ep: &mut Endpoint,
         path: &Path,
@@ -481,7 +482,7 @@ impl Daemon {
         let ip = self
             .net
             .store
-            .allocate(&n.id, &c.id, ep.ipv4_requested)
+            .allocate(&n.id, owner, ep.ipv4_requested)
             .map_err(net_error)?;
         let mac = match &ep.mac_requested {
             Some(m) => berth_network::parse_mac(m).map_err(net_error)?,
@@ -493,7 +494,7 @@ impl Daemon {
         if gateway.is_some() {
             *first_gateway = false;
         }
-        let host_if = veth_name(&c.id, &n.id);
+        let host_if = veth_name(owner, &n.id);
         let ifname = format!("eth{index}");
         let attached = link::attach(&link::Attachment {
             netns: path,
@@ -506,7 +507,7 @@ impl Daemon {
             mac,
         });
         if let Err(e) = attached {
-            let _ = self.net.store.release(Some(&n.id), &c.id);
+            let _ = self.net.store.release(Some(&n.id), owner);
             return Err(net_error(e));
         }
         ep.ip = Some(ip);
@@ -520,12 +521,21 @@ impl Daemon {
     }
 
     fn start_dns(self: &Arc<Self>, c: &Container, path: &Path) -> Result<dns::Server> {
-        let sockets = dns::bind_in(path).map_err(net_error)?;
         let weak: Weak<Daemon> = Arc::downgrade(self);
         let id = c.id.clone();
         let lookup: dns::Lookup =
             Arc::new(move |name: &str| weak.upgrade().and_then(|d| d.resolve(&id, name)));
-        let upstream = self.upstream_dns(c);
+        self.serve_dns(path, lookup, self.upstream_dns(c))
+    }
+
+    /// The embedded DNS server in the namespace at `path`, answering with `lookup`.
+    pub(crate) fn serve_dns(
+        &self,
+        path: &Path,
+        lookup: dns::Lookup,
+        upstream: Vec<SocketAddr>,
+    ) -> Result<dns::Server> {
+        let sockets = dns::bind_in(path).map_err(net_error)?;
         // The server runs on the daemon's runtime; start is called from a blocking thread.
         let _guard = self.runtime.enter();
         dns::serve(sockets, lookup, upstream).map_err(net_error)
@@ -535,17 +545,23 @@ impl Daemon {
     /// short id) sharing a user-defined network with it.
     fn resolve(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
         let me = self.containers.find(asker).ok()?;
-        let mine: Vec<&String> = me
+        let mine: Vec<String> = me
             .networks
             .values()
-            .map(|e| &e.network_id)
+            .map(|e| e.network_id.clone())
             .filter(|id| self.net.store.find(id).is_some_and(|n| n.is_user_defined()))
             .collect();
+        self.resolve_on(&mine, name)
+    }
+
+    /// The addresses of the running containers named `name` (by name, alias or short id) on
+    /// the networks `mine`; None when no container of theirs has that name.
+    pub(crate) fn resolve_on(&self, mine: &[String], name: &str) -> Option<Vec<Ipv4Addr>> {
         let mut ips = Vec::new();
         let mut known = false;
         for other in self.containers.list() {
             for ep in other.networks.values() {
-                if !mine.contains(&&ep.network_id) {
+                if !mine.contains(&ep.network_id) {
                     continue;
                 }
                 let named = other.name.eq_ignore_ascii_case(name)
@@ -567,22 +583,24 @@ impl Daemon {
     /// Where the embedded server forwards: the container's `--dns`, the daemon's `--dns`, else
     /// the host's resolv.conf nameservers (loopback ones too: the daemon asks from the host).
     fn upstream_dns(&self, c: &Container) -> Vec<SocketAddr> {
-        self.upstream_names(c)
-            .iter()
-            .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
-            .map(|ip| SocketAddr::new(ip, 53))
-            .collect()
+        upstream_addrs(&self.upstream_names(c))
     }
 
     pub fn upstream_names(&self, c: &Container) -> Vec<String> {
-        let mut servers: Vec<String> = c.host_config.dns.clone().unwrap_or_default();
-        if servers.is_empty() {
-            servers = self.net.opts.dns.clone();
+        match c.host_config.dns.clone().filter(|d| !d.is_empty()) {
+            Some(servers) => servers,
+            None => self.default_upstream(),
         }
-        if servers.is_empty() {
-            servers = host_nameservers();
+    }
+
+    /// Where names are forwarded for a container without `--dns`: the daemon's `--dns`, else
+    /// the host's nameservers.
+    pub(crate) fn default_upstream(&self) -> Vec<String> {
+        if self.net.opts.dns.is_empty() {
+            host_nameservers()
+        } else {
+            self.net.opts.dns.clone()
         }
-        servers
     }
 
     /// Undoes `setup_network`: the DNS server and host ports go, the rules are re-rendered,
@@ -709,7 +727,7 @@ impl Daemon {
             let path = self.net.netns_path(&c.id);
             let index = c.networks.len();
             let mut first_gateway = !c.networks.values().any(|e| e.gateway.is_some());
-            self.attach(&c, n, &mut ep, &path, index, &mut first_gateway)?;
+            self.attach(&c.id, n, &mut ep, &path, index, &mut first_gateway)?;
             if n.is_user_defined() {
                 let needs_dns = self
                     .net
@@ -952,6 +970,15 @@ pub fn parse_port_key(key: &str) -> Result<(String, u16)> {
             ApiError::BadRequest(format!("invalid port specification: \"{key}\""))
         })?;
     Ok((proto, port))
+}
+
+/// Nameserver addresses as the DNS server forwards to them (port 53).
+pub(crate) fn upstream_addrs(names: &[String]) -> Vec<SocketAddr> {
+    names
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
 }
 
 /// The nameservers of the host's resolver configuration (`host_resolv_conf`).

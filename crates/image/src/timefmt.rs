@@ -55,6 +55,29 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Unix seconds of an HTTP date in RFC 7231's preferred form (`Sun, 06 Nov 1994 08:49:37
+/// GMT`, as `Last-Modified` carries it); None when it is not that.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, mon, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = months.iter().position(|x| x == mon)? as i64 + 1;
+    let t: Vec<i64> = time.split(':').filter_map(|x| x.parse().ok()).collect();
+    let [h, mi, se] = t.as_slice() else {
+        return None;
+    };
+    Some(
+        days_from_civil(year.parse().ok()?, m, day.parse().ok()?) * 86_400
+            + h * 3600
+            + mi * 60
+            + se,
+    )
+}
+
 // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -81,6 +104,16 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
 
     #[test]
     fn round_trips() {

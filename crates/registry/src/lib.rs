@@ -21,4 +21,4 @@ pub use progress::{NoProgress, Progress, ProgressSink, Step};
 pub use pull::{PullOptions, PullOutcome};
 pub use push::PushOutcome;
 pub use search::{server_domain, SearchResult, DOCKER_HUB_INDEX};
-pub use transport::Registries;
+pub use transport::{cause as error_cause, Registries};

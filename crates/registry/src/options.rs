@@ -109,24 +109,79 @@ fn cidr_contains(net: &str, bits: &str, ip: IpAddr) -> bool {
     }
 }
 
-/// Credentials as the Engine API carries them (`X-Registry-Auth`, `POST /auth`).
+/// base64url (padded or not, or plain base64) JSON, as the Engine API's auth headers carry it.
+fn decode_header<T: serde::de::DeserializeOwned>(h: &str, name: &str) -> Result<T> {
+    let std: String = h
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(std.as_bytes())
+        .map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Invalid(format!("invalid {name} header: {e}")))
+}
+
+/// Credentials as the Engine API carries them (`X-Registry-Auth`, `POST /auth`). dockerd
+/// decodes them with Go's case-insensitive field names and clients lean on it (docker-py
+/// sends `IdentityToken`): the capitalised spellings are accepted too, and a null is empty.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Credentials {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Username",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Password",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub password: String,
     /// `base64(user:password)`, as config.json stores it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "Auth",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub auth: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "ServerAddress",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub serveraddress: String,
     /// An OAuth2 refresh token a previous login returned.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "IdentityToken",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub identitytoken: String,
     /// A bearer token to send as it is.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        alias = "RegistryToken",
+        deserialize_with = "or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub registrytoken: String,
+}
+
+/// A string field that may be null.
+fn or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl std::fmt::Debug for Credentials {
@@ -147,22 +202,37 @@ impl Credentials {
         if h.is_empty() {
             return Ok(None);
         }
-        let std: String = h
-            .trim_end_matches('=')
-            .chars()
-            .map(|c| match c {
-                '-' => '+',
-                '_' => '/',
-                c => c,
-            })
-            .collect();
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(std.as_bytes())
-            .map_err(|e| Error::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
-        let mut c: Credentials = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Invalid(format!("invalid X-Registry-Auth header: {e}")))?;
+        let mut c: Credentials = decode_header(h, "X-Registry-Auth")?;
         c.fill_from_auth();
         Ok(c.nonempty())
+    }
+
+    /// Decodes an `X-Registry-Config` header, the credentials a build may pull with (as the
+    /// docker CLI and docker-py send them): base64url of a JSON object from a registry
+    /// (`host[:port]`, or a URL as config.json keys Docker Hub) to its credentials. The
+    /// entries without usable credentials are left out.
+    pub fn map_from_header(h: &str) -> Result<Vec<(String, Credentials)>> {
+        let h = h.trim();
+        if h.is_empty() {
+            return Ok(Vec::new());
+        }
+        let map: std::collections::BTreeMap<String, Credentials> =
+            decode_header(h, "X-Registry-Config")?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, mut c)| {
+                c.fill_from_auth();
+                c.nonempty().map(|c| (k, c))
+            })
+            .collect())
+    }
+
+    /// The credentials of a map from [`Credentials::map_from_header`] for a registry
+    /// `domain` (`docker.io` for Docker Hub): the entry whose key names that host.
+    pub fn for_domain(map: &[(String, Credentials)], domain: &str) -> Option<Credentials> {
+        map.iter()
+            .find(|(k, _)| crate::search::server_domain(k) == domain)
+            .map(|(_, c)| c.clone())
     }
 
     /// Splits `auth` into username and password when they are not given.
@@ -243,5 +313,41 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("a", "b:c"));
+    }
+
+    #[test]
+    fn registry_config_header_maps_registries_to_their_credentials() {
+        // As the docker CLI sends it for a build: every stored login, Docker Hub by its URL.
+        let auth = base64::engine::general_purpose::STANDARD.encode("u:pw");
+        let j = format!(
+            r#"{{"127.0.0.1:5000":{{"auth":"{auth}","email":"x"}},"https://index.docker.io/v1/":{{"username":"hub","password":"h"}},"empty.example":{{}}}}"#
+        );
+        let map = Credentials::map_from_header(
+            &base64::engine::general_purpose::URL_SAFE.encode(j.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(map.len(), 2);
+        let c = Credentials::for_domain(&map, "127.0.0.1:5000").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "pw"));
+        assert_eq!(
+            Credentials::for_domain(&map, "docker.io").unwrap().username,
+            "hub"
+        );
+        assert!(Credentials::for_domain(&map, "empty.example").is_none());
+        // docker-py's spellings: a capitalised identity token, a null e-mail and password.
+        let j = br#"{"reg.example:5000":{"IdentityToken":"tok","email":null,"password":null}}"#;
+        let map =
+            Credentials::map_from_header(&base64::engine::general_purpose::URL_SAFE.encode(j))
+                .unwrap();
+        assert_eq!(
+            Credentials::for_domain(&map, "reg.example:5000")
+                .unwrap()
+                .identitytoken,
+            "tok"
+        );
+        assert!(Credentials::for_domain(&map, "127.0.0.1:5001").is_none());
+        assert!(Credentials::map_from_header("").unwrap().is_empty());
+        assert!(Credentials::map_from_header("e30=").unwrap().is_empty());
+        assert!(Credentials::map_from_header("!!!").is_err());
     }
 }

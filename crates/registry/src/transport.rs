@@ -22,6 +22,8 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 pub struct Registries {
     pub(crate) opts: RegistryOptions,
     clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// Clients for URLs that are not registries (a build's `ADD https://…`), per host.
+    url_clients: Mutex<HashMap<String, reqwest::Client>>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
 }
 
@@ -52,6 +54,7 @@ impl Registries {
         Registries {
             opts,
             clients: Mutex::new(HashMap::new()),
+            url_clients: Mutex::new(HashMap::new()),
             endpoints: Mutex::new(HashMap::new()),
         }
     }
@@ -68,6 +71,37 @@ impl Registries {
         if let Some(c) = clients.get(domain) {
             return Ok(c.clone());
         }
+        let mut b = self.builder(domain)?;
+        if self.opts.is_insecure(domain) {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        let c = b.build().map_err(|e| Error::Tls {
+            host: domain.to_string(),
+            reason: format!("building the HTTP client: {e}"),
+        })?;
+        clients.insert(domain.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// A client for URLs of `domain` (`host[:port]`) that are not a registry's (a build's
+    /// `ADD https://…`): trusting the system's roots and the CAs of `certs_dir/domain/`, and
+    /// presenting its client certificate, as for a registry there — but never accepting an
+    /// invalid certificate, whatever `--insecure-registry` says.
+    pub fn url_client(&self, domain: &str) -> Result<reqwest::Client> {
+        let mut clients = self.url_clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(domain) {
+            return Ok(c.clone());
+        }
+        let c = self.builder(domain)?.build().map_err(|e| Error::Tls {
+            host: domain.to_string(),
+            reason: format!("building the HTTP client: {e}"),
+        })?;
+        clients.insert(domain.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// A client builder with the time-outs and the TLS material of `certs_dir/domain/`.
+    fn builder(&self, domain: &str) -> Result<reqwest::ClientBuilder> {
         let mut b = reqwest::Client::builder()
             .connect_timeout(self.opts.timeout)
             .read_timeout(self.opts.timeout)
@@ -113,14 +147,7 @@ impl Registries {
                 }
             }
         }
-        if self.opts.is_insecure(domain) {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        let c = b
-            .build()
-            .map_err(|e| tls_err(format!("building the HTTP client: {e}")))?;
-        clients.insert(domain.to_string(), c.clone());
-        Ok(c)
+        Ok(b)
     }
 
     /// How `domain` is reached: HTTPS, or for an insecure registry plain HTTP when HTTPS
@@ -348,8 +375,9 @@ pub(crate) fn method_name(m: &Method) -> &'static str {
     }
 }
 
-/// A reqwest error with its causes, and a plain word for a time-out.
-pub(crate) fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
+/// A reqwest error with its causes (reqwest's own message hides the TLS or connection
+/// reason), and a plain word for a time-out.
+pub fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}s (timed out)", timeout.as_secs_f32());
     }

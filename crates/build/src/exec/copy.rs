@@ -19,7 +19,6 @@ use super::stage::StageRun;
 use crate::context::{Context, Kind};
 use crate::dockerfile::{Copy, Instruction, Source};
 use crate::error::{Error, Result};
-use crate::fetch;
 use crate::fsroot::{self, Owner, Root};
 use crate::glob::{has_magic, Pattern};
 use crate::ignore::clean;
@@ -293,13 +292,46 @@ fn basename(p: &str) -> &str {
 enum Item {
     /// A path of the tree: as the user wrote it (its name is used) and resolved.
     Path { given: String, resolved: String },
-    /// A file made of bytes: a heredoc or a downloaded URL.
+    /// A file made of bytes: a heredoc.
     Bytes {
         name: String,
         data: Vec<u8>,
         mode: u32,
         mtime: Option<i64>,
     },
+    /// A downloaded URL, in a scratch file (mode 0600, as Docker gives it), with the BLAKE3
+    /// digest of its bytes.
+    Download {
+        name: String,
+        file: std::path::PathBuf,
+        mtime: Option<i64>,
+        digest: [u8; 32],
+    },
+}
+
+/// ADD's URL sources.
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// A download's SHA-256 (`--checksum`) and BLAKE3 (the cache key), in one read.
+fn download_digests(file: &std::path::Path) -> Result<(String, [u8; 32])> {
+    let mut f = File::open(file).map_err(Error::io("open", file))?;
+    let mut sha = Sha256::new();
+    let mut b3 = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = f.read(&mut buf).map_err(Error::io("read", file))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        b3.update(&buf[..n]);
+    }
+    Ok((
+        format!("sha256:{}", hex::encode(sha.finalize())),
+        *b3.finalize().as_bytes(),
+    ))
 }
 
 pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: bool) -> Result<()> {
@@ -332,11 +364,7 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
             let (state, config) = match s.job.stage_by_name(name, s.index) {
                 Some(i) => s.job.stage_result(i).ok_or(Error::Cancelled)?,
                 None => {
-                    let image = s.job.store.get(name).map_err(|_| {
-                        s.invalid(format!(
-                            "{what} --from={name}: no stage or image of that name (pull it first)"
-                        ))
-                    })?;
+                    let image = s.base_image(name, &format!("{what} --from"))?;
                     (s.job.store.state_of(&image)?, image.config.clone())
                 }
             };
@@ -379,14 +407,16 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
             }
             Source::Path(raw) => {
                 let p = s.expand(raw)?;
-                if add && fetch::is_url(&p) {
+                if add && is_url(&p) {
                     s.say(format!("Downloading {p}\n"))?;
-                    let f = fetch::get(&p).map_err(|reason| Error::Fetch {
+                    let file = s.job.step_dir("download");
+                    let f = s.job.host.fetch(&p, &file).map_err(|reason| Error::Fetch {
                         url: p.clone(),
                         reason,
                     })?;
+                    s.cancelled()?;
+                    let (got, b3) = download_digests(&file)?;
                     if let Some(want) = &c.checksum {
-                        let got = format!("sha256:{}", hex::encode(Sha256::digest(&f.data)));
                         if *want != got {
                             return Err(Error::Fetch {
                                 url: p,
@@ -404,11 +434,11 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                     } else {
                         basename(&dest).to_string()
                     };
-                    items.push(Item::Bytes {
+                    items.push(Item::Download {
                         name,
-                        data: f.data,
-                        mode: 0o600,
+                        file,
                         mtime: f.last_modified,
+                        digest: b3,
                     });
                     continue;
                 }
@@ -473,6 +503,15 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                 .part(name)
                 .part(&format!("{mode}/{mtime:?}"))
                 .bytes(blake3::hash(data).as_bytes()),
+            Item::Download {
+                name,
+                mtime,
+                digest,
+                ..
+            } => key
+                .part(name)
+                .part(&format!("download/{mtime:?}"))
+                .bytes(digest),
         };
     }
     let key = key.finish();
@@ -511,6 +550,24 @@ pub(crate) fn copy(s: &mut StageRun<'_, '_>, ins: &Instruction, c: &Copy, add: b
                     owner,
                     *mtime,
                     &mut |f| f.write_all(data).map_err(Error::io("write", name.clone())),
+                )?;
+            }
+            Item::Download {
+                name, file, mtime, ..
+            } => {
+                let (dir, name) = target.file_place(name)?;
+                let mut src = File::open(file).map_err(Error::io("open", file))?;
+                fsroot::put_file(
+                    dir.as_fd(),
+                    &name,
+                    chmod.unwrap_or(0o600),
+                    owner,
+                    *mtime,
+                    &mut |f| {
+                        std::io::copy(&mut src, f)
+                            .map(|_| ())
+                            .map_err(Error::io("write", name.clone()))
+                    },
                 )?;
             }
             Item::Path { given, resolved } => {

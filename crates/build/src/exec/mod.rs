@@ -46,7 +46,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--label`, added to the final image as a last LABEL step (as dockerd does).
     pub labels: BTreeMap<String, String>,
-    /// `--network` of RUN steps: `default`, `none` or `host`.
+    /// `--network` of RUN steps: `default` (or `bridge`, or empty: the default bridge
+    /// network), `none`, `host`, or the name of a user-defined network.
     pub network: String,
     /// `--platform`; only this machine's is supported.
     pub platform: Option<String>,
@@ -62,24 +63,56 @@ pub struct RunContainer<'a> {
     pub env: &'a [String],
     pub cwd: &'a str,
     pub user: &'a str,
-    /// `default`, `none` or `host`.
+    /// `default` (the default bridge network), `none`, `host`, or a user-defined network's
+    /// name.
     pub network: &'a str,
     pub hostname: &'a str,
     /// A directory of this step the host may write files into (hosts, resolv.conf).
     pub dir: &'a Path,
 }
 
+/// What the host set up for a RUN container: its OCI spec, and what it holds for the
+/// container while the step runs (a network namespace on a bridge, an address, a DNS
+/// server), released when the builder drops it after the container is gone.
+pub struct RunSetup {
+    pub spec: Value,
+    pub hold: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl std::fmt::Debug for RunSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSetup")
+            .field("spec", &self.spec)
+            .field("hold", &self.hold.is_some())
+            .finish()
+    }
+}
+
+/// What a download of ADD brought (its bytes are in the file the builder named).
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The last path segment of the (final, after redirects) URL, if it has one.
+    pub name: Option<String>,
+    /// `Last-Modified`, in Unix seconds.
+    pub last_modified: Option<i64>,
+}
+
 /// What the builder needs from the daemon around it.
 pub trait Host: Send + Sync {
     /// The OCI runtime spec (config.json) of a RUN container: the daemon's defaults
     /// (capabilities, seccomp, masked paths, /etc files, network) for these settings.
-    fn run_spec(&self, c: &RunContainer<'_>) -> std::result::Result<Value, String>;
+    fn run_spec(&self, c: &RunContainer<'_>) -> std::result::Result<RunSetup, String>;
     /// Fetches `reference` from its registry (a base image that is not local, or `--pull`).
+    /// `progress` gets the pull's JSON messages as the daemon streams them for a pull
+    /// (`{"status": "Pulling fs layer", "id": …}`); it returns false when nobody listens
+    /// any more, and the pull then stops.
     fn pull(
         &self,
         reference: &str,
-        progress: &mut dyn FnMut(&str),
+        progress: &mut dyn FnMut(Value) -> bool,
     ) -> std::result::Result<Image, String>;
+    /// Downloads `url` (http or https, redirects followed) into the file `dest`.
+    fn fetch(&self, url: &str, dest: &Path) -> std::result::Result<Fetched, String>;
 }
 
 /// The builder of a daemon: its sandbox process and scratch space.

@@ -10,6 +10,9 @@ pub enum Message {
     Stream(String),
     /// The built image's id (`{"aux": {"ID": …}}`).
     ImageId(String),
+    /// A JSON message of the daemon's, sent as it is: a base image's pull progress, which
+    /// dockerd's classic builder streams as `docker pull` shows it.
+    Progress(serde_json::Value),
 }
 
 /// Where messages go; returns false once nobody listens any more.
@@ -99,6 +102,10 @@ pub(crate) struct StageOut<'o, 'a> {
 impl StageOut<'_, '_> {
     pub fn say(&self, text: impl Into<String>) -> bool {
         self.ordered.emit(self.pos, Message::Stream(text.into()))
+    }
+
+    pub fn progress(&self, m: serde_json::Value) -> bool {
+        self.ordered.emit(self.pos, Message::Progress(m))
     }
 }
 

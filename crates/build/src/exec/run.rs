@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::key::Key;
 use super::stage::StageRun;
-use super::{random_hex, RunContainer};
+use super::{random_hex, RunContainer, RunSetup};
 use crate::dockerfile::{CmdLine, Instruction, Run};
 use crate::error::{Error, Result};
 use crate::fsroot::Root;
@@ -27,14 +27,10 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     let (argv, script) = command(s, r);
     let network = match r.network.as_deref() {
         Some(n) => n.to_string(),
+        // A user-defined network's name goes to the host as it is (the daemon checked it).
         None => match s.job.opts.network.as_str() {
             "" | "default" | "bridge" => "default".to_string(),
-            n @ ("none" | "host") => n.to_string(),
-            other => {
-                return Err(Error::Invalid(format!(
-                    "network mode {other:?} is not supported for RUN (use default, none or host)"
-                )))
-            }
+            n => n.to_string(),
         },
     };
     let mut args: Vec<String> = s.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -74,7 +70,9 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
         }
         None => (argv.clone(), None),
     };
-    let mut spec = s
+    // `hold` keeps what the host set up for the container (its network) until the
+    // container is gone, whatever way the step ends.
+    let RunSetup { mut spec, hold } = s
         .job
         .host
         .run_spec(&RunContainer {
@@ -127,6 +125,7 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
         },
         s.job.cancel,
     )?;
+    drop(hold);
     if !pending.is_empty() {
         s.say(String::from_utf8_lossy(&pending).into_owned())?;
     }

@@ -261,7 +261,7 @@ impl StageRun<'_, '_> {
             self.state = state;
             self.config = config;
         } else {
-            let image = self.base_image(&name)?;
+            let image = self.base_image(&name, "FROM")?;
             self.state = self.job.store.state_of(&image)?;
             self.config = image.config.clone();
         }
@@ -269,16 +269,16 @@ impl StageRun<'_, '_> {
         self.triggers()
     }
 
-    /// The base image: local, or pulled by the host (always with `--pull`).
-    fn base_image(&self, name: &str) -> Result<berth_image::Image> {
+    /// An image a stage starts from (`FROM`) or copies from (`COPY --from`): local, or
+    /// pulled by the host (always with `--pull`), as dockerd's classic builder gets them.
+    pub fn base_image(&self, name: &str, what: &str) -> Result<berth_image::Image> {
         let pull = |this: &Self| {
-            let mut progress = |line: &str| {
-                let _ = this.say(format!("{line}\n"));
-            };
-            this.job
-                .host
-                .pull(name, &mut progress)
-                .map_err(Error::BaseImage)
+            let out = this.out;
+            let cancel = this.job.cancel;
+            let mut progress = |m: Value| !cancel.is_cancelled() && out.progress(m);
+            let pulled = this.job.host.pull(name, &mut progress);
+            this.cancelled()?;
+            pulled.map_err(Error::BaseImage)
         };
         if self.job.opts.pull {
             return pull(self);
@@ -287,7 +287,7 @@ impl StageRun<'_, '_> {
             Ok(i) => Ok(i),
             Err(berth_image::Error::NotFound(_)) => pull(self),
             Err(berth_image::Error::InvalidReference { .. }) => {
-                Err(self.invalid(format!("invalid reference format: FROM {name:?}")))
+                Err(self.invalid(format!("invalid reference format: {what} {name:?}")))
             }
             Err(e) => Err(e.into()),
         }

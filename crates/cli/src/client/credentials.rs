@@ -261,14 +261,50 @@ pub fn erase(server: &str) -> Result<bool> {
 pub fn registry_auth_header(registry: &str) -> String {
     let key = key_of(registry);
     let v = match get(&key) {
-        Ok(Some(l)) if !l.identity_token.is_empty() => {
-            json!({"identitytoken": l.identity_token, "serveraddress": key})
-        }
-        Ok(Some(l)) => {
-            json!({"username": l.username, "password": l.password, "serveraddress": key})
-        }
+        Ok(Some(l)) => auth_config(&key, &l),
         _ => json!({}),
     };
+    base64url(&v)
+}
+
+/// The `X-Registry-Config` header of a build: every stored login (the file's `auths`, the
+/// registries of `credHelpers`, and what `credsStore` lists), keyed by registry as the
+/// docker CLI sends it, so that the daemon can pull base images with them.
+pub fn registry_config_header() -> String {
+    let cfg = read_config().unwrap_or_else(|_| json!({}));
+    let mut keys: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for section in ["auths", "credHelpers"] {
+        if let Some(m) = cfg[section].as_object() {
+            keys.extend(m.keys().cloned());
+        }
+    }
+    if let Some(store) = cfg["credsStore"].as_str().filter(|s| !s.is_empty()) {
+        if let Ok(out) = helper(store, "list", "") {
+            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&out) {
+                keys.extend(m.keys().cloned());
+            }
+        }
+    }
+    let mut all = serde_json::Map::new();
+    for k in keys {
+        let key = key_of(&k);
+        if let Ok(Some(l)) = get(&key) {
+            all.insert(key.clone(), auth_config(&key, &l));
+        }
+    }
+    base64url(&Value::Object(all))
+}
+
+/// A login as the Engine API's AuthConfig.
+fn auth_config(key: &str, l: &Login) -> Value {
+    if l.identity_token.is_empty() {
+        json!({"username": l.username, "password": l.password, "serveraddress": key})
+    } else {
+        json!({"identitytoken": l.identity_token, "serveraddress": key})
+    }
+}
+
+fn base64url(v: &Value) -> String {
     base64_encode(v.to_string().as_bytes())
         .replace('+', "-")
         .replace('/', "_")

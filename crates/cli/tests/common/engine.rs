@@ -229,6 +229,14 @@ impl Daemon {
         assert!(out.status.success(), "import: {}", err(&out));
     }
 
+    /// A new image `name`: busybox plus one layer that `shell` makes.
+    pub fn commit_layer(&self, shell: &str, name: &str) {
+        let mk = unique("mk");
+        self.docker_ok(&["run", "--name", &mk, IMAGE, "sh", "-c", shell]);
+        self.docker_ok(&["commit", &mk, name]);
+        self.docker_ok(&["rm", &mk]);
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }

@@ -235,7 +235,9 @@ fn wait_port(port: u16, log: &Path) {
     );
 }
 
-fn make_tls(dir: &Path) {
+/// A CA (`ca.crt`, `ca.key`) and certificates it signs in `dir`: `server.crt`/`.key` for
+/// 127.0.0.1, localhost and this machine's host name, `client.cert`/`.key`.
+pub fn make_tls(dir: &Path) {
     let d = dir.display().to_string();
     let mut san = "subjectAltName=IP:127.0.0.1,DNS:localhost".to_string();
     if let Some(h) = loopback_hostname() {
@@ -294,6 +296,74 @@ fn make_tls(dir: &Path) {
             "-out",
             &out,
         ]);
+    }
+}
+
+/// An HTTPS server of static files on 127.0.0.1 (`tests/registry/https_files.py`), its
+/// certificate from a CA the test makes: `root` holds what it serves, `certs_dir()` is a
+/// daemon's `--certs-dir` that trusts it. Stopped by pid and removed on drop.
+pub struct TlsFileServer {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl TlsFileServer {
+    pub fn start() -> TlsFileServer {
+        let dir = PathBuf::from("/tmp").join(unique("bhttps"));
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        make_tls(&dir);
+        let port = free_port();
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/registry/https_files.py");
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(dir.join("root"))
+            .arg(dir.join("server.crt"))
+            .arg(dir.join("server.key"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = TlsFileServer {
+            dir,
+            port,
+            child: Some(child),
+        };
+        wait_port(port, &s.dir.join("server.log"));
+        s
+    }
+
+    /// Where the served files go.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// `https://127.0.0.1:PORT/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// A certs dir trusting this server's CA: `DIR/127.0.0.1:PORT/ca.crt`.
+    pub fn certs_dir(&self) -> PathBuf {
+        let certs = self.dir.join("certs.d");
+        let d = certs.join(format!("127.0.0.1:{}", self.port));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(self.dir.join("ca.crt"), d.join("ca.crt")).unwrap();
+        certs
+    }
+}
+
+impl Drop for TlsFileServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -70,14 +70,6 @@ fn options(pairs: &[(String, String)]) -> Result<(berth_build::BuildOptions, boo
             .map_err(|e| ApiError::BadRequest(format!("invalid tag {t:?}: {e}")))?;
     }
     let network = get("networkmode").cloned().unwrap_or_default();
-    if !matches!(
-        network.as_str(),
-        "" | "default" | "bridge" | "none" | "host"
-    ) {
-        return Err(ApiError::BadRequest(format!(
-            "network mode {network:?} is not supported for builds (default, none or host)"
-        )));
-    }
     let labels = string_map(get("labels"), "labels")?
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
@@ -141,6 +133,19 @@ pub async fn build(
 ) -> Result<Response> {
     let pairs = query_pairs(q);
     let (opts, quiet) = options(&pairs)?;
+    // RUN's network: a user-defined one must exist (dockerd's 404) before anything runs.
+    if !matches!(opts.network.as_str(), "none" | "host") {
+        d.network_for_build(&opts.network)?;
+    }
+    let auths = match req
+        .headers()
+        .get("X-Registry-Config")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(h) => berth_registry::Credentials::map_from_header(h)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        None => Vec::new(),
+    };
     let (tx, mut rx) = mpsc::channel::<Item>(64);
     let cancel = Arc::new(berth_build::Cancel::new());
     // The client going away drops the response body, and with it this guard: the build
@@ -160,6 +165,7 @@ pub async fn build(
             let b = match m {
                 berth_build::Message::Stream(s) => line(json!({"stream": s})),
                 berth_build::Message::ImageId(id) => line(json!({"aux": {"ID": id}})),
+                berth_build::Message::Progress(v) => line(v),
             };
             if quiet {
                 held.lock().unwrap_or_else(|e| e.into_inner()).push(b);
@@ -168,7 +174,7 @@ pub async fn build(
                 send(b)
             }
         };
-        let host = BuildHost { daemon: &dd };
+        let host = BuildHost { daemon: &dd, auths };
         let result = dd
             .builder
             .build(&dd.images, &host, &opts, &mut reader, &sink, &cancel);

@@ -66,46 +66,61 @@ pub async fn pull(d: Shared, q: Query, headers: HeaderMap) -> Result<Response> {
     let (ptx, prx) = mpsc::unbounded_channel::<Progress>();
     let dd = d.clone();
     let job = tokio::spawn(async move {
-        let refs = if all_tags {
-            let tags = dd.registries.tags(&parsed, opts.creds.as_ref()).await?;
-            let repo = parsed.repository();
-            tags.iter()
-                .filter_map(|t| berth_image::Reference::parse(&format!("{repo}:{t}")).ok())
-                .collect()
-        } else {
-            vec![parsed.clone()]
-        };
-        let mut newer = false;
-        for r in &refs {
-            let o = dd
-                .registries
-                .pull(dd.images.clone(), r, &opts, &ptx)
-                .await?;
-            newer |= !o.up_to_date;
-            dd.events.emit(
-                "image",
-                "pull",
-                &o.image.id,
-                [("name".to_owned(), r.familiar())].into(),
-            );
+        if !all_tags {
+            dd.pull_one(&parsed, &opts, &ptx, true).await?;
+            return Ok(());
         }
-        let shown = if all_tags {
-            parsed.familiar_repository()
-        } else {
-            parsed.familiar()
-        };
-        let line = if newer {
-            format!("Status: Downloaded newer image for {shown}")
-        } else {
-            format!("Status: Image is up to date for {shown}")
-        };
-        let _ = ptx.send(Progress::Status {
-            id: None,
-            status: line,
-        });
+        let tags = dd.registries.tags(&parsed, opts.creds.as_ref()).await?;
+        let repo = parsed.repository();
+        let mut newer = false;
+        for r in tags
+            .iter()
+            .filter_map(|t| berth_image::Reference::parse(&format!("{repo}:{t}")).ok())
+        {
+            newer |= !dd.pull_one(&r, &opts, &ptx, false).await?.up_to_date;
+        }
+        let _ = ptx.send(pull_status(newer, &parsed.familiar_repository()));
         Ok::<(), berth_registry::Error>(())
     });
     respond(prx, job).await
+}
+
+impl crate::daemon::Daemon {
+    /// Pulls one reference into the store (a `pull` event after it), as `POST
+    /// /images/create` and a build's base images do; with `status`, ends with dockerd's
+    /// `Status: …` line.
+    pub async fn pull_one(
+        &self,
+        r: &berth_image::Reference,
+        opts: &PullOptions,
+        sink: &mpsc::UnboundedSender<Progress>,
+        status: bool,
+    ) -> std::result::Result<berth_registry::PullOutcome, berth_registry::Error> {
+        let o = self
+            .registries
+            .pull(self.images.clone(), r, opts, sink)
+            .await?;
+        self.events.emit(
+            "image",
+            "pull",
+            &o.image.id,
+            [("name".to_owned(), r.familiar())].into(),
+        );
+        if status {
+            let _ = sink.send(pull_status(!o.up_to_date, &r.familiar()));
+        }
+        Ok(o)
+    }
+}
+
+/// dockerd's last line of a pull.
+fn pull_status(newer: bool, shown: &str) -> Progress {
+    let status = if newer {
+        format!("Status: Downloaded newer image for {shown}")
+    } else {
+        format!("Status: Image is up to date for {shown}")
+    };
+    Progress::Status { id: None, status }
 }
 
 fn has_tag_or_digest(name: &str) -> bool {

@@ -2,7 +2,7 @@
 //! as a tar, the daemon's messages come back as they happen), and the image hygiene verbs
 //! `berth image lint` and `berth image analyze`, which use berth's extension endpoints.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -121,12 +121,20 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<()> {
             Method::POST,
             &with_query("/build", &q),
             body,
-            &[("Content-Type", "application/x-tar".into())],
+            &[
+                ("Content-Type", "application/x-tar".into()),
+                (
+                    "X-Registry-Config",
+                    crate::client::credentials::registry_config_header(),
+                ),
+            ],
         )
         .await?;
     let mut id = String::new();
     let mut failure: Option<(String, i32)> = None;
     let mut out = std::io::stdout().lock();
+    // Steps' text and a base image's pull progress, as the docker CLI shows them.
+    let mut display = crate::client::progress::Display::new(crate::client::stream::stdout_is_tty());
     each_json(resp.into_body(), |m| {
         if let Some(e) = m["error"].as_str().or(m["errorDetail"]["message"].as_str()) {
             let code = m["errorDetail"]["code"]
@@ -139,16 +147,16 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         if let Some(i) = m["aux"]["ID"].as_str() {
             id = i.to_string();
         }
-        if let Some(s) = m["stream"].as_str() {
-            if a.quiet {
-                // Quiet: the daemon sends only the image id.
-                if s.trim().starts_with("sha256:") {
-                    id = s.trim().to_string();
-                }
-            } else {
-                let _ = out.write_all(s.as_bytes());
-                let _ = out.flush();
+        if a.quiet {
+            // Quiet: the daemon sends only the image id.
+            if let Some(s) = m["stream"]
+                .as_str()
+                .filter(|s| s.trim().starts_with("sha256:"))
+            {
+                id = s.trim().to_string();
             }
+        } else if !m["stream"].is_null() || !m["status"].is_null() {
+            let _ = display.show(&m, &mut out);
         }
         Ok(true)
     })

@@ -450,6 +450,10 @@ impl compose::Engine for Api<'_> {
     fn registry_auth(&self, image_ref: &str) -> String {
         image::registry_auth(&split_ref(image_ref).0)
     }
+
+    fn registry_config(&self) -> String {
+        crate::client::credentials::registry_config_header()
+    }
 }
 
 /// Runs `berth compose …`.
@@ -568,6 +572,7 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         }
         Sub::Pull(pl) => {
             let p = project(&a, &pl.services, false)?;
+            let mut must_build = Vec::new();
             for name in compose::selected(&p, &pl.services, true)? {
                 let svc = p.service(&name)?;
                 // A service that is built and names no image has nothing to pull.
@@ -576,9 +581,20 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
                 }
                 let r = compose::pull(&api, &name, &p.image_of(&name, svc)).await;
                 match r {
+                    // As docker compose: an image that is built here need not be pulled.
+                    Err(e) if svc.get("build").is_some() => {
+                        eprintln!("{e}");
+                        must_build.push(name);
+                    }
                     Err(e) if pl.ignore_pull_failures => eprintln!("{e}"),
                     other => other?,
                 }
+            }
+            if !must_build.is_empty() {
+                eprintln!(
+                    "WARNING: Some service image(s) must be built from source by running:\n    docker compose build {}",
+                    must_build.join(" ")
+                );
             }
             Ok(())
         }
