@@ -26,7 +26,7 @@ mod up;
 mod verbs;
 mod yaml;
 
-pub use api::{ByteStream, Engine, Method, Payload};
+pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;
