@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::images::{self, BuildOptions};
 use crate::labels;
 use crate::normalize::text;
-use crate::project::{dependencies, flag, named_volumes, replicas, Project};
+use crate::project::{dependencies, flag, named_volumes, replicas, Project, Resource};
 use crate::state::{containers, progress, warn_orphans, Existing};
 
 /// `up`'s flags.
@@ -127,11 +127,7 @@ async fn orphans<E: Engine>(
 ) -> Result<()> {
     let orphans: Vec<&Existing> = existing
         .iter()
-        .filter(|c| {
-            !c.oneoff
-                && !project.services.contains_key(&c.service)
-                && !project.disabled.contains(&c.service)
-        })
+        .filter(|c| !c.oneoff && !project.has_service(&c.service))
         .collect();
     if orphans.is_empty() {
         return Ok(());
@@ -167,51 +163,38 @@ pub async fn ensure_networks<E: Engine>(
         }
     }
     for key in used {
-        let Some(def) = project.networks.get(&key) else {
-            continue;
-        };
-        let name = project.network_name(&key);
-        if exists(e, &format!("/networks/{}", enc(&name))).await? {
-            continue;
-        }
-        if flag(def.get("external")) {
-            return Err(Error::NotFound(format!(
-                "network {name} declared as external, but could not be found"
-            )));
-        }
-        progress("Network", &name, "Creating");
-        let lbls = resource_labels(def, labels::NETWORK, &key, &project.name);
-        let mut body = json!({
-            "Name": name,
-            "CheckDuplicate": true,
-            "Driver": def.get("driver").map(text).unwrap_or_else(|| "bridge".into()),
-            "Internal": flag(def.get("internal")),
-            "Attachable": flag(def.get("attachable")),
-            "Labels": lbls,
-            "Options": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
-        });
-        if let Some(ipam) = def.get("ipam") {
-            let config: Vec<Value> = ipam
-                .get("config")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    json!({
-                        "Subnet": c.get("subnet").map(text).unwrap_or_default(),
-                        "Gateway": c.get("gateway").map(text).unwrap_or_default(),
-                        "IPRange": c.get("ip_range").map(text).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            body["IPAM"] = json!({
-                "Driver": ipam.get("driver").map(text).unwrap_or_else(|| "default".into()),
-                "Config": config,
+        create_missing(e, project, Resource::Network, &key, |def, name, labels| {
+            let mut body = json!({
+                "Name": name,
+                "CheckDuplicate": true,
+                "Driver": def.get("driver").map(text).unwrap_or_else(|| "bridge".into()),
+                "Internal": flag(def.get("internal")),
+                "Attachable": flag(def.get("attachable")),
+                "Labels": labels,
+                "Options": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
             });
-        }
-        e.call(Method::Post, "/networks/create", Payload::Json(body))
-            .await?;
-        progress("Network", &name, "Created");
+            if let Some(ipam) = def.get("ipam") {
+                let config: Vec<Value> = ipam
+                    .get("config")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        json!({
+                            "Subnet": c.get("subnet").map(text).unwrap_or_default(),
+                            "Gateway": c.get("gateway").map(text).unwrap_or_default(),
+                            "IPRange": c.get("ip_range").map(text).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                body["IPAM"] = json!({
+                    "Driver": ipam.get("driver").map(text).unwrap_or_else(|| "default".into()),
+                    "Config": config,
+                });
+            }
+            body
+        })
+        .await?;
     }
     Ok(())
 }
@@ -228,30 +211,59 @@ pub async fn ensure_volumes<E: Engine>(
         used.extend(named_volumes(project.service(s)?));
     }
     for key in used {
-        let Some(def) = project.volumes.get(&key) else {
-            continue;
-        };
-        let name = project.volume_name(&key);
-        if exists(e, &format!("/volumes/{}", enc(&name))).await? {
-            continue;
-        }
-        if flag(def.get("external")) {
-            return Err(Error::NotFound(format!(
-                "external volume \"{name}\" not found"
-            )));
-        }
-        progress("Volume", &format!("\"{name}\""), "Creating");
-        let lbls = resource_labels(def, labels::VOLUME, &key, &project.name);
-        let body = json!({
-            "Name": name,
-            "Driver": def.get("driver").map(text).unwrap_or_else(|| "local".into()),
-            "DriverOpts": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
-            "Labels": lbls,
-        });
-        e.call(Method::Post, "/volumes/create", Payload::Json(body))
-            .await?;
-        progress("Volume", &format!("\"{name}\""), "Created");
+        create_missing(e, project, Resource::Volume, &key, |def, name, labels| {
+            json!({
+                "Name": name,
+                "Driver": def.get("driver").map(text).unwrap_or_else(|| "local".into()),
+                "DriverOpts": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
+                "Labels": labels,
+            })
+        })
+        .await?;
     }
+    Ok(())
+}
+
+/// Creates the project's network or volume `key` (one that it defines) unless the daemon
+/// has it; an external one must exist. `body` makes the create request from the definition,
+/// the name and the labels.
+async fn create_missing<E: Engine>(
+    e: &E,
+    project: &Project,
+    r: Resource,
+    key: &str,
+    body: impl FnOnce(&Value, &str, Value) -> Value,
+) -> Result<()> {
+    let Some(def) = project.definitions(r).get(key) else {
+        return Ok(());
+    };
+    let name = project.resource_name(r, key);
+    if exists(e, &format!("{}/{}", r.collection(), enc(&name))).await? {
+        return Ok(());
+    }
+    // docker compose's words, and its quotes around volume names.
+    let (missing, shown) = match r {
+        Resource::Network => (
+            format!("network {name} declared as external, but could not be found"),
+            name.clone(),
+        ),
+        Resource::Volume => (
+            format!("external volume \"{name}\" not found"),
+            format!("\"{name}\""),
+        ),
+    };
+    if flag(def.get("external")) {
+        return Err(Error::NotFound(missing));
+    }
+    progress(r.kind(), &shown, "Creating");
+    let lbls = resource_labels(def, r.label(), key, &project.name);
+    e.call(
+        Method::Post,
+        &format!("{}/create", r.collection()),
+        Payload::Json(body(def, &name, lbls)),
+    )
+    .await?;
+    progress(r.kind(), &shown, "Created");
     Ok(())
 }
 
@@ -368,28 +380,17 @@ async fn converge<E: Engine>(
             kept.push(c);
         }
     }
-    for n in 1..=want {
-        if !numbers.contains(&n) {
-            let cname = container_name(
-                project,
-                svc,
-                &Replica {
-                    service: name,
-                    number: n,
-                    oneoff: false,
-                    image_id: None,
-                },
-            );
-            progress("Container", &cname, "Creating");
-            let replica = Replica {
-                service: name,
-                number: n,
-                oneoff: false,
-                image_id: image_id.cloned(),
-            };
-            kept.push(create_replica(e, project, svc, &replica, &[]).await?);
-            progress("Container", &cname, "Created");
-        }
+    for n in (1..=want).filter(|n| !numbers.contains(n)) {
+        let replica = Replica {
+            service: name,
+            number: n,
+            oneoff: false,
+            image_id: image_id.cloned(),
+        };
+        let cname = container_name(project, svc, &replica);
+        progress("Container", &cname, "Creating");
+        kept.push(create_replica(e, project, svc, &replica, &[]).await?);
+        progress("Container", &cname, "Created");
     }
     kept.sort_by_key(|c| c.number);
     if !opts.no_start {
@@ -764,5 +765,81 @@ mod tests {
         assert_eq!(selected(&p, &[], false).unwrap().len(), 4);
         let e = selected(&p, &["nope".to_string()], false).unwrap_err();
         assert_eq!(e.to_string(), "no such service: nope");
+    }
+
+    /// A daemon that has nothing (every GET is a 404) and records what is created.
+    struct Empty(std::cell::RefCell<Vec<(String, Value)>>);
+
+    impl Engine for Empty {
+        async fn call(&self, m: Method, path: &str, body: Payload) -> Result<Value> {
+            if m == Method::Get {
+                return Err(Error::Daemon {
+                    status: 404,
+                    message: "not found".into(),
+                });
+            }
+            let body = match body {
+                Payload::Json(v) => v,
+                _ => Value::Null,
+            };
+            self.0.borrow_mut().push((path.into(), body));
+            Ok(Value::Null)
+        }
+
+        async fn stream(
+            &self,
+            _: Method,
+            _: &str,
+            _: Payload,
+            _: &[(&str, String)],
+        ) -> Result<crate::api::ByteStream> {
+            Ok(Box::pin(futures_util::stream::empty()))
+        }
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn missing_networks_and_volumes_are_created_and_missing_external_ones_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("compose.yaml");
+        std::fs::write(
+            &f,
+            "services:\n  web: {image: x, networks: [front, outside], volumes: [data:/d, ext:/e]}\n\
+             networks:\n  front: {labels: {a: b}}\n  outside: {external: true}\n\
+             volumes:\n  data: {}\n  ext: {external: true, name: shared}\n",
+        )
+        .unwrap();
+        let p = crate::load(&crate::Options {
+            files: vec![f],
+            project_name: Some("t".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let web = vec!["web".to_string()];
+        let e = Empty(Default::default());
+        let err = block(ensure_networks(&e, &p, &web)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "network outside declared as external, but could not be found"
+        );
+        let err = block(ensure_volumes(&e, &p, &web)).unwrap_err();
+        assert_eq!(err.to_string(), "external volume \"shared\" not found");
+        let made = e.0.borrow();
+        assert_eq!(made.len(), 2, "{made:?}");
+        assert_eq!(made[0].0, "/networks/create");
+        assert_eq!(made[0].1["Name"], "t_front");
+        assert_eq!(made[0].1["Driver"], "bridge");
+        assert_eq!(made[0].1["Labels"]["a"], "b");
+        assert_eq!(made[0].1["Labels"][labels::NETWORK], "front");
+        assert_eq!(made[1].0, "/volumes/create");
+        assert_eq!(made[1].1["Name"], "t_data");
+        assert_eq!(made[1].1["Labels"][labels::VOLUME], "data");
+        assert_eq!(made[1].1["Labels"][labels::PROJECT], "t");
     }
 }
