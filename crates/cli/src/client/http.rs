@@ -92,16 +92,17 @@ impl Reply {
 
 /// An empty body.
 pub fn empty() -> Body {
-    Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed()
+    bytes_body(Bytes::new())
 }
 
 /// A JSON body.
 pub fn json_body(v: &Value) -> Body {
-    Full::new(Bytes::from(v.to_string()))
-        .map_err(|never| match never {})
-        .boxed()
+    bytes_body(v.to_string())
+}
+
+/// A body already in memory (a context tar, a Dockerfile, an archive).
+pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
 /// A body streamed from a reader (a tar file or stdin), never buffered whole.

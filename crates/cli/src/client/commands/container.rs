@@ -1361,7 +1361,7 @@ async fn cp(c: &Client, a: CpArgs) -> Result<()> {
             c.call_with(
                 Method::PUT,
                 &archive(&target_dir),
-                http_body_util::Full::new(bytes::Bytes::from(data)).map_err(|never| match never {}).boxed(),
+                crate::client::http::bytes_body(data),
                 &[("Content-Type", "application/x-tar".into())],
             )
             .await?;
