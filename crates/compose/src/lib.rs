@@ -22,6 +22,8 @@ mod normalize;
 mod project;
 mod schema;
 mod state;
+#[cfg(test)]
+mod testing;
 mod up;
 mod verbs;
 mod yaml;

@@ -18,7 +18,7 @@ use crate::images::{self, BuildOptions};
 use crate::labels;
 use crate::normalize::text;
 use crate::project::{dependencies, flag, named_volumes, replicas, Project, Resource};
-use crate::state::{containers, progress, warn_orphans, Existing};
+use crate::state::{containers, inspect, progress, warn_orphans, Existing};
 
 /// `up`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -652,13 +652,7 @@ async fn wait_dependencies<E: Engine>(
 /// fails. The daemon's state is read every 100 ms, as docker compose polls it too.
 async fn wait_healthy<E: Engine>(e: &E, c: &Existing, deadline: Option<Instant>) -> Result<()> {
     loop {
-        let v = e
-            .call(
-                Method::Get,
-                &format!("/containers/{}/json", c.id),
-                Payload::None,
-            )
-            .await?;
+        let v = inspect(e, &c.id).await?;
         let state = &v["State"];
         let health = state["Health"]["Status"].as_str().unwrap_or("");
         match health {
@@ -684,13 +678,10 @@ async fn wait_healthy<E: Engine>(e: &E, c: &Existing, deadline: Option<Instant>)
                 state["ExitCode"].as_i64().unwrap_or(0)
             )));
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::Failed(format!(
-                "timeout waiting for container {} to be healthy",
-                c.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        pause(deadline, || {
+            format!("timeout waiting for container {} to be healthy", c.name)
+        })
+        .await?;
     }
 }
 
@@ -702,13 +693,7 @@ async fn wait_ready<E: Engine>(
     deadline: Option<Instant>,
 ) -> Result<()> {
     loop {
-        let v = e
-            .call(
-                Method::Get,
-                &format!("/containers/{}/json", c.id),
-                Payload::None,
-            )
-            .await?;
+        let v = inspect(e, &c.id).await?;
         if v["State"]["Health"].is_object() {
             wait_healthy(e, c, deadline).await?;
             progress("Container", &c.name, "Healthy");
@@ -729,20 +714,28 @@ async fn wait_ready<E: Engine>(
                 c.name
             )));
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::Failed(format!(
-                "timeout waiting for container {}",
-                c.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        pause(deadline, || {
+            format!("timeout waiting for container {}", c.name)
+        })
+        .await?;
     }
+}
+
+/// Between two reads of a container's state: 100 ms, as docker compose polls it; past
+/// `deadline`, the `timeout` error.
+async fn pause(deadline: Option<Instant>, timeout: impl FnOnce() -> String) -> Result<()> {
+    if deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(Error::Failed(timeout()));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{block, Recorder};
 
     #[test]
     fn selection_follows_dependencies_unless_no_deps() {
@@ -767,43 +760,6 @@ mod tests {
         assert_eq!(e.to_string(), "no such service: nope");
     }
 
-    /// A daemon that has nothing (every GET is a 404) and records what is created.
-    struct Empty(std::cell::RefCell<Vec<(String, Value)>>);
-
-    impl Engine for Empty {
-        async fn call(&self, m: Method, path: &str, body: Payload) -> Result<Value> {
-            if m == Method::Get {
-                return Err(Error::Daemon {
-                    status: 404,
-                    message: "not found".into(),
-                });
-            }
-            let body = match body {
-                Payload::Json(v) => v,
-                _ => Value::Null,
-            };
-            self.0.borrow_mut().push((path.into(), body));
-            Ok(Value::Null)
-        }
-
-        async fn stream(
-            &self,
-            _: Method,
-            _: &str,
-            _: Payload,
-            _: &[(&str, String)],
-        ) -> Result<crate::api::ByteStream> {
-            Ok(Box::pin(futures_util::stream::empty()))
-        }
-    }
-
-    fn block<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
     #[test]
     fn missing_networks_and_volumes_are_created_and_missing_external_ones_refused() {
         let d = tempfile::tempdir().unwrap();
@@ -822,7 +778,10 @@ mod tests {
         })
         .unwrap();
         let web = vec!["web".to_string()];
-        let e = Empty(Default::default());
+        let e = Recorder {
+            empty: true,
+            ..Default::default()
+        };
         let err = block(ensure_networks(&e, &p, &web)).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -830,7 +789,15 @@ mod tests {
         );
         let err = block(ensure_volumes(&e, &p, &web)).unwrap_err();
         assert_eq!(err.to_string(), "external volume \"shared\" not found");
-        let made = e.0.borrow();
+        let made: Vec<(String, Value)> = e
+            .seen
+            .borrow()
+            .iter()
+            .filter_map(|s| match &s.body {
+                Payload::Json(v) => Some((s.path.clone(), v.clone())),
+                _ => None,
+            })
+            .collect();
         assert_eq!(made.len(), 2, "{made:?}");
         assert_eq!(made[0].0, "/networks/create");
         assert_eq!(made[0].1["Name"], "t_front");
