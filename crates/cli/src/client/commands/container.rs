@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::{confirm, filters_query, for_each, image, reclaimed};
+use super::{for_each, image, print_name, Prune};
 use crate::client::flags::{self, RunFlags};
 use crate::client::format::{self, Formatter};
 use crate::client::http::{empty, enc, reader_body, with_query, Client, DaemonError};
@@ -512,24 +512,13 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
         Sub::Common(cmd) => run(c, cmd).await,
         Sub::Ls(a) => ps(c, a).await,
         Sub::Prune(a) => {
-            if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
-                return Ok(());
-            }
-            let q = filters_query(&a.filter);
-            let v = c.post(&format!("/containers/prune?{q}")).await?.json()?;
-            let deleted = v["ContainersDeleted"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Containers:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or(""));
-                }
-                println!();
-            }
-            println!("{}", reclaimed(&v));
-            Ok(())
+            let prune = Prune {
+                collection: "/containers",
+                warning: "WARNING! This will remove all stopped containers.",
+                deleted: ("ContainersDeleted", "Deleted Containers:"),
+                reclaims: true,
+            };
+            prune.run(c, a.force, &a.filter, print_name).await
         }
         Sub::Inspect(a) => {
             super::system::inspect_kind(c, "container", &a.names, a.format.as_deref(), a.size).await
