@@ -764,18 +764,8 @@ async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
         .get_json(&format!("/containers/{}/json", enc(&a.name)))
         .await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let since = a
-        .since
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
-    let until = a
-        .until
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
+    let since = api_timestamp(a.since.as_deref().unwrap_or_default())?;
+    let until = api_timestamp(a.until.as_deref().unwrap_or_default())?;
     let path = with_query(
         &format!("/containers/{}/logs", enc(&a.name)),
         &[
