@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::{ByteStream, Engine, Method, Payload};
 use crate::error::{Error, Result};
+use crate::project::Project;
 
 /// A request as the recorder saw it.
 #[derive(Debug, Clone)]
@@ -62,6 +63,21 @@ impl Engine for Recorder {
         let chunk = Ok(bytes::Bytes::from_static(self.answer.as_bytes()));
         Ok(Box::pin(futures_util::stream::iter(vec![chunk])))
     }
+}
+
+/// The project `t` of one compose file with `yaml` in it, loaded as `up` would load it.
+pub fn project(yaml: &str) -> Project {
+    let run = || -> std::result::Result<Project, Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, yaml)?;
+        Ok(crate::load(&crate::Options {
+            files: vec![file],
+            project_name: Some("t".into()),
+            ..Default::default()
+        })?)
+    };
+    run().unwrap_or_else(|e| panic!("loading {yaml}: {e}"))
 }
 
 /// Runs a future to its end on a runtime of its own.

@@ -735,23 +735,13 @@ async fn pause(deadline: Option<Instant>, timeout: impl FnOnce() -> String) -> R
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::testing::{block, Recorder};
+    use crate::testing::{block, project, Recorder};
 
     #[test]
     fn selection_follows_dependencies_unless_no_deps() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("compose.yaml");
-        std::fs::write(
-            &f,
+        let p = project(
             "services:\n  web: {image: x, depends_on: [api]}\n  api: {image: x, depends_on: [db]}\n  db: {image: x}\n  other: {image: x}\n",
-        )
-        .unwrap();
-        let p = crate::load(&crate::Options {
-            files: vec![f],
-            project_name: Some("t".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        );
         let web = vec!["web".to_string()];
         assert_eq!(selected(&p, &web, false).unwrap(), ["db", "api", "web"]);
         assert_eq!(selected(&p, &web, true).unwrap(), ["web"]);
@@ -762,21 +752,11 @@ mod tests {
 
     #[test]
     fn missing_networks_and_volumes_are_created_and_missing_external_ones_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("compose.yaml");
-        std::fs::write(
-            &f,
+        let p = project(
             "services:\n  web: {image: x, networks: [front, outside], volumes: [data:/d, ext:/e]}\n\
              networks:\n  front: {labels: {a: b}}\n  outside: {external: true}\n\
              volumes:\n  data: {}\n  ext: {external: true, name: shared}\n",
-        )
-        .unwrap();
-        let p = crate::load(&crate::Options {
-            files: vec![f],
-            project_name: Some("t".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        );
         let web = vec!["web".to_string()];
         let e = Recorder {
             empty: true,
