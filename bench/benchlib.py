@@ -79,6 +79,19 @@ def become_subreaper() -> bool:
         return False
 
 
+def count_failure(x, what: str, ex: Exception, warm_up: bool, max_failures: int) -> None:
+    """A failed measurement of `x` (an engine or runtime: name, failures, disabled): said, and
+    counted; it drops `x` from the run when it came in the warm-up or was one too many."""
+    x.failures += 1
+    log(f"  {x.name}: {what} failed: {ex}")
+    if warm_up:
+        x.disabled = f"failed during warm-up: {ex}"
+    elif x.failures >= max_failures:
+        x.disabled = f"{x.failures} failures"
+    if x.disabled:
+        log(f"  {x.name}: dropped ({x.disabled})")
+
+
 def percentile(xs: list[float], q: float) -> float | None:
     """Nearest-rank percentile, q in 0..1."""
     if not xs:

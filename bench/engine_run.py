@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402,F401  (shared by every bench; others use them as er.*)
     LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals,
-    cgroup_layout, check_rc, file_tail, fmt, ignore_signals, install_deps, log, on_signal,
-    percentile, remove_cgroups, run_meta, summarize, timed_run, write_json,
+    cgroup_layout, check_rc, count_failure, file_tail, fmt, ignore_signals, install_deps, log,
+    on_signal, percentile, remove_cgroups, run_meta, summarize, timed_run, write_json,
 )
 
 ALL_ENGINES = ("berth", "podman", "docker", "crun")
@@ -430,14 +430,7 @@ def one_round(ctx: Ctx, engines: list[Engine], it: int, record: bool, args) -> N
             if record:
                 e.run_ms.append(ms)
         except (BenchError, OSError) as ex:
-            e.failures += 1
-            log(f"  {e.name}: run failed: {ex}")
-            if not record:
-                e.disabled = f"failed during warm-up: {ex}"
-            elif e.failures >= args.max_failures:
-                e.disabled = f"{e.failures} failures"
-            if e.disabled:
-                log(f"  {e.name}: dropped ({e.disabled})")
+            count_failure(e, "run", ex, not record, args.max_failures)
         reap_orphans(ctx)
 
 

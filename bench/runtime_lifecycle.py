@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402  (shared by every bench)
-    REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals, check_rc, file_tail, fmt,
-    install_deps, log, remove_cgroups, run_meta, summarize, timed_run, write_json,
+    REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals, check_rc, count_failure,
+    file_tail, fmt, install_deps, log, remove_cgroups, run_meta, summarize, timed_run, write_json,
 )
 
 ALL_RUNTIMES = ("berth", "crun", "runc")
@@ -295,14 +295,7 @@ def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record:
                             rt.polls.append(int(steps["polls"]))
             except (BenchError, OSError) as e:
                 force_delete(rt, cid)
-                rt.failures += 1
-                log(f"  {rt.name}: {mode} failed: {e}")
-                if not record:
-                    rt.disabled = f"failed during warm-up: {e}"
-                elif rt.failures >= args.max_failures:
-                    rt.disabled = f"{rt.failures} failures"
-                if rt.disabled:
-                    log(f"  {rt.name}: dropped ({rt.disabled})")
+                count_failure(rt, mode, e, not record, args.max_failures)
 
 
 def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
