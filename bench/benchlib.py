@@ -1,15 +1,20 @@
 """What every bench in bench/ shares: paths, errors, the stop-on-signal flag, logging,
-becoming a child subreaper, summary statistics, the host's cgroup layout, cgroup cleanup and
-number formatting. Python 3.11 standard library only."""
+installing the peers, becoming a child subreaper, summary statistics, the host's cgroup layout,
+cgroup cleanup, the run's metadata and number formatting. Python 3.11 standard library only."""
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import json
 import math
 import os
+import platform
+import signal
 import statistics
+import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -35,8 +40,35 @@ def on_signal(signum, _frame):
     log(f"got signal {signum}: stopping after the current step (again to abort now)")
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def catch_signals() -> None:
+    """From here on a signal stops the bench after the step in flight (`on_signal`)."""
+    for sig in SIGNALS:
+        signal.signal(sig, on_signal)
+
+
+def ignore_signals() -> None:
+    """For the cleanup at the end: it is bounded, and must finish."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def install_deps(bench: str, *flags: str) -> bool:
+    """Runs scripts/install-deps.sh with `flags` (what the bench's peers need); says so and
+    returns False when it failed."""
+    p = subprocess.run(["bash", os.path.join(SCRIPTS, "install-deps.sh"), *flags],
+                       timeout=1800, check=False)
+    if p.returncode != 0:
+        log(f"{bench}: scripts/install-deps.sh {' '.join(flags)} failed "
+            "(use --no-install to skip)")
+        return False
+    return True
 
 
 def become_subreaper() -> bool:
@@ -45,6 +77,19 @@ def become_subreaper() -> bool:
         return LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def count_failure(x, what: str, ex: Exception, warm_up: bool, max_failures: int) -> None:
+    """A failed measurement of `x` (an engine or runtime: name, failures, disabled): said, and
+    counted; it drops `x` from the run when it came in the warm-up or was one too many."""
+    x.failures += 1
+    log(f"  {x.name}: {what} failed: {ex}")
+    if warm_up:
+        x.disabled = f"failed during warm-up: {ex}"
+    elif x.failures >= max_failures:
+        x.disabled = f"{x.failures} failures"
+    if x.disabled:
+        log(f"  {x.name}: dropped ({x.disabled})")
 
 
 def percentile(xs: list[float], q: float) -> float | None:
@@ -89,6 +134,26 @@ def remove_cgroups(prefix: str) -> None:
                     pass
 
 
+def run_meta(t_start: float, load_before: tuple[float, float, float], **fields) -> dict:
+    """What a bench's JSON says of its run: when, the machine, `fields` (the bench's own
+    settings), how long it took (from `t_start`, a time.monotonic()) and the load around it."""
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
+        "python": platform.python_version(), "cgroups": cgroup_layout(),
+        **fields,
+        "elapsed_s": round(time.monotonic() - t_start, 1),
+        "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+    }
+
+
+def write_json(path: str, data) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    log(f"wrote {path}")
+
+
 def fmt(x, spec: str = "8.2f") -> str:
     return format(x, spec) if x is not None else format("-", ">" + spec.split(".")[0])
 
@@ -99,8 +164,6 @@ def timed_run(label: str, argv: list[str], errlog: str, timeout: float, capture:
     (returncode, elapsed ms, stdout). stderr goes
     to `errlog` (a detached container may inherit and hold a pipe); its own process group, so
     that a terminal's ^C reaches only the bench, which then stops cleanly."""
-    import subprocess
-    import time
     with open(errlog, "wb") as err:
         t0 = time.perf_counter_ns()
         try:

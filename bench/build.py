@@ -25,10 +25,8 @@ import copy
 import json
 import os
 import platform
-import signal
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -128,18 +126,11 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         er.log("build bench: must run as root")
         return 1
-    if not args.no_install:
-        import subprocess
-        p = subprocess.run(["bash", os.path.join(er.SCRIPTS, "install-deps.sh"),
-                            "--for-engine-bench"], timeout=1800, check=False)
-        if p.returncode != 0:
-            er.log("build bench: scripts/install-deps.sh failed (use --no-install to skip)")
-            return 1
+    if not args.no_install and not er.install_deps("build bench", "--for-engine-bench"):
+        return 1
     er.become_subreaper()
-    ctx = er.Ctx(tmp=tempfile.mkdtemp(prefix=f"bb-{os.getpid()}-", dir="/tmp"),
-                 tag=f"bb-{os.getpid()}")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er.on_signal)
+    ctx = er.new_ctx("bb")
+    er.catch_signals()
     engines: list[er.Engine] = []
     samples: dict[str, dict[str, list[float]]] = {}
     load_before = os.getloadavg()
@@ -185,8 +176,7 @@ def main(argv=None) -> int:
         er.log(f"build bench: {ex}")
         return 1
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+        er.ignore_signals()
         seen = set()
         unique = []
         for e in engines:  # the two docker builders share a daemon: clean it once

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -124,20 +123,14 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         er.log("compose: must run as root")
         return 1
-    if not args.no_install:
-        p = subprocess.run(["bash", os.path.join(er.SCRIPTS, "install-deps.sh"),
-                            "--for-engine-bench"], timeout=1800, check=False)
-        if p.returncode != 0:
-            er.log("compose: scripts/install-deps.sh failed (use --no-install to skip)")
-            return 1
+    if not args.no_install and not er.install_deps("compose", "--for-engine-bench"):
+        return 1
     if not shutil.which("docker-compose"):
         er.log("compose: docker-compose not installed")
         return 1
     er.become_subreaper()
-    ctx = er.Ctx(tmp=er.tempfile.mkdtemp(prefix=f"cb-{os.getpid()}-", dir="/tmp"),
-                 tag=f"cb-{os.getpid()}")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er.on_signal)
+    ctx = er.new_ctx("cb")
+    er.catch_signals()
     engines: list[er.Engine] = []
     tools: list[Tool] = []
     ctx.nft_tables = nb.nft_tables()

@@ -37,7 +37,6 @@ import ctypes
 import glob
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -51,8 +50,9 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402,F401  (shared by every bench; others use them as er.*)
-    LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, cgroup_layout, fmt,
-    check_rc, file_tail, log, on_signal, percentile, remove_cgroups, summarize, timed_run,
+    LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals,
+    cgroup_layout, check_rc, count_failure, file_tail, fmt, ignore_signals, install_deps, log,
+    on_signal, percentile, remove_cgroups, run_meta, summarize, timed_run, write_json,
 )
 
 ALL_ENGINES = ("berth", "podman", "docker", "crun")
@@ -96,6 +96,13 @@ class Ctx:
     def next_id(self) -> str:
         self.counter += 1
         return f"{self.tag}-{self.counter}"
+
+
+def new_ctx(prefix: str) -> Ctx:
+    """A run's context: its temp dir and tag, `<prefix>-<pid>`. Short: unix socket paths
+    (dockerd's containerd nests several levels) must fit 108 bytes."""
+    tag = f"{prefix}-{os.getpid()}"
+    return Ctx(tmp=tempfile.mkdtemp(prefix=f"{tag}-", dir="/tmp"), tag=tag)
 
 
 # --------------------------------------------------------------- helpers ----
@@ -316,10 +323,23 @@ def remove_made_chains(prefix: str, before: set[tuple[str, str]]) -> None:
 
 
 def setup_docker(ctx: Ctx, e: Engine, args) -> None:
+    # No networking of its own: the containers run with --network none.
+    start_dockerd(ctx, e, ["--iptables=false", "--ip6tables=false", "--ip-masq=false",
+                           "--userland-proxy=false"],
+                  "scripts/install-deps.sh --for-engine-bench installs Debian's docker.io")
+    e.run_flags = ["--network", "none"]
+    e.supervisor = "containerd-shim-runc-v2"
+    e.version = client_version(e, ["version", "--format",
+                                   "{{.Server.Version}} (client {{.Client.Version}})"], "docker")
+
+
+def start_dockerd(ctx: Ctx, e: Engine, flags: list[str], install_hint: str) -> None:
+    """Starts Debian's dockerd for `e`, private to this run (socket, roots, pid file and log
+    under e.base; no default bridge; `flags` shape the rest of its networking), points e's
+    client at it, and returns once it answers."""
     dockerd = shutil.which("dockerd")
     if not dockerd:
-        raise BenchError("dockerd not installed (scripts/install-deps.sh --for-engine-bench "
-                         "installs Debian's docker.io)")
+        raise BenchError(f"dockerd not installed ({install_hint})")
     client = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
     if not client:
         raise BenchError("no docker client")
@@ -332,14 +352,10 @@ def setup_docker(ctx: Ctx, e: Engine, args) -> None:
     d = start_daemon(ctx, "dockerd", [
         dockerd, "--config-file", conf, "-H", "unix://" + sock,
         "--data-root", os.path.join(e.base, "data"), "--exec-root", os.path.join(e.base, "exec"),
-        "--pidfile", os.path.join(e.base, "docker.pid"),
-        "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-        "--userland-proxy=false", "--cgroup-parent", f"/{ctx.tag}-docker",
-        "--log-level", "warn"], logf)
+        "--pidfile", os.path.join(e.base, "docker.pid"), "--bridge=none", *flags,
+        "--cgroup-parent", f"/{ctx.tag}-docker", "--log-level", "warn"], logf)
     e.cli = [client]
     e.env = {"DOCKER_HOST": "unix://" + sock, "DOCKER_CONFIG": os.path.join(e.base, "cfg")}
-    e.run_flags = ["--network", "none"]
-    e.supervisor = "containerd-shim-runc-v2"
 
     def up() -> bool:
         if d.poll() is not None or not os.path.exists(sock):
@@ -349,8 +365,6 @@ def setup_docker(ctx: Ctx, e: Engine, args) -> None:
 
     if not wait_until(up, 60, 0.2) or d.poll() is not None:
         raise BenchError(f"dockerd did not come up: {file_tail(logf)}")
-    e.version = client_version(e, ["version", "--format",
-                                   "{{.Server.Version}} (client {{.Client.Version}})"], "docker")
 
 
 def setup_crun(ctx: Ctx, e: Engine, args) -> None:
@@ -416,14 +430,7 @@ def one_round(ctx: Ctx, engines: list[Engine], it: int, record: bool, args) -> N
             if record:
                 e.run_ms.append(ms)
         except (BenchError, OSError) as ex:
-            e.failures += 1
-            log(f"  {e.name}: run failed: {ex}")
-            if not record:
-                e.disabled = f"failed during warm-up: {ex}"
-            elif e.failures >= args.max_failures:
-                e.disabled = f"{e.failures} failures"
-            if e.disabled:
-                log(f"  {e.name}: dropped ({e.disabled})")
+            count_failure(e, "run", ex, not record, args.max_failures)
         reap_orphans(ctx)
 
 
@@ -694,21 +701,14 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         log("engine_run: must run as root")
         return 1
-    if not args.no_install:
-        p = subprocess.run(["bash", os.path.join(SCRIPTS, "install-deps.sh"), "--for-crun",
-                            "--for-engine-bench"], timeout=1800, check=False)
-        if p.returncode != 0:
-            log("engine_run: scripts/install-deps.sh failed (use --no-install to skip)")
-            return 1
+    if not args.no_install and not install_deps("engine_run", "--for-crun", "--for-engine-bench"):
+        return 1
     if not become_subreaper():
         log("warning: could not become a child subreaper; exited conmon/monitors may linger "
             "as zombies")
 
-    # Short: unix socket paths (dockerd's containerd nests several levels) must fit 108 bytes.
-    ctx = Ctx(tmp=tempfile.mkdtemp(prefix=f"eb-{os.getpid()}-", dir="/tmp"),
-              tag=f"eb-{os.getpid()}")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    ctx = new_ctx("eb")
+    catch_signals()
     engines: list[Engine] = []
     skipped: list[str] = []
     load_before = os.getloadavg()
@@ -779,21 +779,11 @@ def main(argv=None) -> int:
                 remove_containers(e)
                 reap_orphans(ctx)
 
-        meta = {
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "cgroups": cgroup_layout(),
-            "runs_requested": args.runs, "runs_measured": measured, "warmup": args.warmup,
-            "containers": args.containers, "image": IMAGE,
-            "elapsed_s": round(time.monotonic() - t_start, 1),
-            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        }
+        meta = run_meta(t_start, load_before, runs_requested=args.runs, runs_measured=measured,
+                        warmup=args.warmup, containers=args.containers, image=IMAGE)
         res = report(engines, skipped, args, meta)
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as f:
-                json.dump(res, f, indent=2)
-                f.write("\n")
-            log(f"wrote {args.json}")
+            write_json(args.json, res)
         if STOP["signal"]:
             return 128 + STOP["signal"]
         return 0 if any(e.run_ms for e in engines) else 1
@@ -801,8 +791,7 @@ def main(argv=None) -> int:
         log(f"engine_run: {ex}")
         return 1
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # let the (bounded) cleanup finish
+        ignore_signals()
         cleanup(ctx, engines)
 
 

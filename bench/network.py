@@ -42,8 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -147,36 +145,10 @@ def setup_podman(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
 
 
 def setup_docker(ctx: er.Ctx, e: er.Engine, args, i: int) -> None:
-    dockerd = shutil.which("dockerd")
-    if not dockerd:
-        raise er.BenchError("dockerd not installed (scripts/install-deps.sh --for-network-bench)")
-    client = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
-    sock = os.path.join(e.base, "docker.sock")
-    conf = os.path.join(e.base, "daemon.json")
-    with open(conf, "w") as f:
-        f.write("{}\n")
-    logf = os.path.join(e.base, "dockerd.log")
-    ctx.host_paths += [p for p in er.DOCKER_HOST_PATHS if not os.path.lexists(p)]
     ctx.docker_chains = er.iptables_chains("DOCKER")
     # Docker's defaults for the data path: iptables DNAT, the userland proxy for loopback.
-    d = er.start_daemon(ctx, "dockerd", [
-        dockerd, "--config-file", conf, "-H", "unix://" + sock,
-        "--data-root", os.path.join(e.base, "data"), "--exec-root", os.path.join(e.base, "exec"),
-        "--pidfile", os.path.join(e.base, "docker.pid"), "--bridge=none",
-        "--ip6tables=false", "--cgroup-parent", f"/{ctx.tag}-docker", "--log-level", "warn"],
-        logf)
-    e.cli = [client]
-    e.env = {"DOCKER_HOST": "unix://" + sock, "DOCKER_CONFIG": os.path.join(e.base, "cfg")}
+    er.start_dockerd(ctx, e, ["--ip6tables=false"], "scripts/install-deps.sh --for-network-bench")
     e.run_flags = []
-
-    def up() -> bool:
-        if d.poll() is not None or not os.path.exists(sock):
-            return d.poll() is not None
-        rc, _ms, _o = er.invoke(e, ["version"], timeout=10)
-        return rc == 0
-
-    if not er.wait_until(up, 60, 0.2) or d.poll() is not None:
-        raise er.BenchError(f"dockerd did not come up: {er.file_tail(logf)}")
     e.version = er.client_version(e, ["version", "--format", "{{.Server.Version}}"], "docker")
     subnet, gw = subnet_for(i)
     e.gw = gw
@@ -504,17 +476,11 @@ def main(argv=None) -> int:
     if not tests or any(t not in TESTS for t in tests):
         log(f"network: --tests takes some of {','.join(TESTS)}")
         return 2
-    if not args.no_install:
-        p = subprocess.run(["bash", os.path.join(er.SCRIPTS, "install-deps.sh"),
-                            "--for-network-bench"], timeout=1800, check=False)
-        if p.returncode != 0:
-            log("network: scripts/install-deps.sh failed (use --no-install to skip)")
-            return 1
+    if not args.no_install and not er.install_deps("network", "--for-network-bench"):
+        return 1
     er.become_subreaper()
-    ctx = er.Ctx(tmp=er.tempfile.mkdtemp(prefix=f"nb-{os.getpid()}-", dir="/tmp"),
-                 tag=f"nb-{os.getpid()}")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, er.on_signal)
+    ctx = er.new_ctx("nb")
+    er.catch_signals()
     engines: list[er.Engine] = []
     ctx.nft_tables = nft_tables()
     t0 = time.monotonic()

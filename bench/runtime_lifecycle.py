@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,8 +40,8 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402  (shared by every bench)
-    REPO, SCRIPTS, STOP, BenchError, become_subreaper, cgroup_layout, fmt, log, on_signal,
-    check_rc, file_tail, remove_cgroups, summarize, timed_run,
+    REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals, check_rc, count_failure,
+    file_tail, fmt, install_deps, log, remove_cgroups, run_meta, summarize, timed_run, write_json,
 )
 
 ALL_RUNTIMES = ("berth", "crun", "runc")
@@ -297,14 +295,7 @@ def one_iteration(rts: list[Runtime], it: int, counter: list[int], args, record:
                             rt.polls.append(int(steps["polls"]))
             except (BenchError, OSError) as e:
                 force_delete(rt, cid)
-                rt.failures += 1
-                log(f"  {rt.name}: {mode} failed: {e}")
-                if not record:
-                    rt.disabled = f"failed during warm-up: {e}"
-                elif rt.failures >= args.max_failures:
-                    rt.disabled = f"{rt.failures} failures"
-                if rt.disabled:
-                    log(f"  {rt.name}: dropped ({rt.disabled})")
+                count_failure(rt, mode, e, not record, args.max_failures)
 
 
 def report(rts: list[Runtime], skipped: list[str], args, meta: dict) -> dict:
@@ -374,12 +365,8 @@ def main(argv=None) -> int:
         log("runtime_lifecycle: must run as root")
         return 1
 
-    if not args.no_install:
-        p = subprocess.run(["bash", os.path.join(SCRIPTS, "install-deps.sh"), "--for-crun"],
-                           timeout=1800, check=False)
-        if p.returncode != 0:
-            log("runtime_lifecycle: scripts/install-deps.sh --for-crun failed (use --no-install to skip)")
-            return 1
+    if not args.no_install and not install_deps("runtime_lifecycle", "--for-crun"):
+        return 1
 
     rts, skipped = find_runtimes(args)
     for s in skipped:
@@ -392,8 +379,7 @@ def main(argv=None) -> int:
         log("warning: could not become a child subreaper; exited containers may linger as zombies")
 
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    catch_signals()
 
     counter = [0]
     load_before = os.getloadavg()
@@ -472,29 +458,13 @@ def main(argv=None) -> int:
             if all(rt.disabled for rt in rts):
                 break
 
-        meta = {
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": platform.node(),
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "cgroups": cgroup_layout(),
-            "runs_requested": args.runs,
-            "runs_measured": measured,
-            "warmup": args.warmup,
-            "wait": args.wait,
-            "poll_ms": args.poll_ms if args.wait == "state" else None,
-            "spec_from": args.spec_from or "own",
-            "baseline": args.baseline,
-            "elapsed_s": round(time.monotonic() - t_start, 1),
-            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        }
+        meta = run_meta(t_start, load_before, runs_requested=args.runs, runs_measured=measured,
+                        warmup=args.warmup, wait=args.wait,
+                        poll_ms=args.poll_ms if args.wait == "state" else None,
+                        spec_from=args.spec_from or "own", baseline=args.baseline)
         results = report(rts, skipped, args, meta)
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as f:
-                json.dump(results, f, indent=2)
-                f.write("\n")
-            log(f"wrote {args.json}")
+            write_json(args.json, results)
         if STOP["signal"]:
             return 128 + STOP["signal"]
         ok = any(rt.run_ms or rt.life_ms for rt in rts)

@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
@@ -38,6 +38,27 @@ fn docker_in(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     let mut c = d.docker_cmd(args);
     c.current_dir(dir).env("DOCKER_BUILDKIT", "0");
     run_cmd(c, None, 120)
+}
+
+/// The directory as a tar (what `docker build -` reads on stdin), made by tar(1).
+fn tar_of(dir: &Path) -> Vec<u8> {
+    let o = Command::new("tar")
+        .args(["-C", dir.to_str().unwrap(), "-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tar: {}", err(&o));
+    o.stdout
+}
+
+/// `berth build .` in `dir`, started: its stdout's lines as they come.
+fn spawn_build(d: &Daemon, dir: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut c = d.berth_cmd(&["build", "."]);
+    c.current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 fn ok(o: &Output) -> String {
@@ -495,18 +516,21 @@ fn dockerignore_follows_docker_rules() {
             ("keep.txt", "x"),
         ],
     );
+    // What the RUN's `find` listed: the files COPY took.
+    let listed = |o: &str| -> Vec<String> {
+        o.lines()
+            .filter(|l| l.starts_with("./"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let kept = [
+        "./.dockerignore",
+        "./build/keep.txt",
+        "./keep.txt",
+        "./sub/b.log",
+    ];
     let o = ok(&berth_in(&d, &ctx, &["build", "-t", "ign:1", "."]));
-    let listed: Vec<&str> = o.lines().filter(|l| l.starts_with("./")).collect();
-    assert_eq!(
-        listed,
-        [
-            "./.dockerignore",
-            "./build/keep.txt",
-            "./keep.txt",
-            "./sub/b.log"
-        ],
-        "{o}"
-    );
+    assert_eq!(listed(&o), kept, "{o}");
     // The Dockerfile was excluded: the build read it, but COPY cannot take it.
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -524,28 +548,11 @@ fn dockerignore_follows_docker_rules() {
     );
     // A context tar on stdin gets the same rules in the daemon.
     std::fs::write(ctx.join("Dockerfile"), &df).unwrap();
-    let tar = Command::new("tar")
-        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
-        .output()
-        .unwrap()
-        .stdout;
+    let tar = tar_of(&ctx);
     let mut c = d.berth_cmd(&["build", "--no-cache", "-t", "ign:3", "-"]);
     c.current_dir(&ctx);
-    let o = run_cmd(c, Some(&tar), 120);
-    let listed: Vec<String> = ok(&o)
-        .lines()
-        .filter(|l| l.starts_with("./"))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            "./.dockerignore",
-            "./build/keep.txt",
-            "./keep.txt",
-            "./sub/b.log"
-        ]
-    );
+    let o = ok(&run_cmd(c, Some(&tar), 120));
+    assert_eq!(listed(&o), kept, "{o}");
     assert!(!tags(&d).contains("ign:2"));
     assert_nothing_left(&d);
 }
@@ -952,21 +959,13 @@ fn context_from_stdin_networks_and_add_from_a_url() {
     assert_eq!(cache_by_step(&o), [false, true], "{o}");
     server.join().unwrap();
     // A context tar on stdin.
-    let tar = Command::new("tar")
-        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
-        .output()
-        .unwrap()
-        .stdout;
+    let tar = tar_of(&ctx);
     std::fs::write(
         ctx.join("Dockerfile"),
         format!("FROM {IMAGE}\nCOPY Dockerfile /\n"),
     )
     .unwrap();
-    let tar2 = Command::new("tar")
-        .args(["-C", ctx.to_str().unwrap(), "-cf", "-", "."])
-        .output()
-        .unwrap()
-        .stdout;
+    let tar2 = tar_of(&ctx);
     assert_ne!(tar, tar2);
     let mut c = d.berth_cmd(&["build", "-t", "fromtar:1", "-"]);
     c.current_dir(&d.dir);
@@ -989,14 +988,10 @@ fn run_output_streams_while_the_step_runs() {
             &format!("FROM {IMAGE}\nRUN echo first-line && sleep 2 && echo second-line\n"),
         )],
     );
-    let mut c = d.berth_cmd(&["build", "."]);
-    c.current_dir(&ctx)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
+    let (mut child, lines) = spawn_build(&d, &ctx);
     let start = Instant::now();
     let mut seen = Vec::new();
-    for l in BufReader::new(child.stdout.take().unwrap()).lines() {
+    for l in lines {
         let l = l.unwrap();
         if l == "first-line" || l == "second-line" {
             seen.push((l, start.elapsed()));
@@ -1120,12 +1115,7 @@ fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
             .unwrap_or(0)
     };
     // The client goes away while the RUN runs: the container is killed and removed.
-    let mut c = d.berth_cmd(&["build", "."]);
-    c.current_dir(&ctx)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_build(&d, &ctx);
     assert!(lines.any(|l| l.unwrap() == "started"));
     assert_eq!(running(&rt), 1, "the RUN container is there while it runs");
     child.kill().unwrap();
@@ -1139,12 +1129,7 @@ fn a_cancelled_build_and_a_killed_daemon_leave_nothing() {
     assert_nothing_left(&d);
     // The daemon is killed mid-RUN: the sandbox ends the container, and the next daemon
     // removes the mounts and files the dead one left.
-    let mut c = d.berth_cmd(&["build", "."]);
-    c.current_dir(&ctx)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_build(&d, &ctx);
     assert!(lines.any(|l| l.unwrap() == "started"));
     d.kill_daemon();
     let _ = child.wait();
@@ -1346,20 +1331,19 @@ fn a_private_base_is_pulled_with_the_clients_stored_login() {
 fn run_steps_reach_containers_on_the_default_bridge_and_on_a_named_network() {
     let d = Daemon::start();
     // A server on the default bridge, found by its address.
-    let serve = "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done";
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
-        "web",
-        "--hostname",
-        "web",
-        IMAGE,
-        "sh",
-        "-c",
-        serve,
-    ]);
+    // A container NAME (on `network`) answers hello-from-NAME on port 8080.
+    let serve = |name: &str, network: &[&str]| {
+        let mut args = vec!["run", "-d", "--init", "--name", name, "--hostname", name];
+        args.extend_from_slice(network);
+        args.extend([
+            IMAGE,
+            "sh",
+            "-c",
+            "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done",
+        ]);
+        d.docker_ok(&args);
+    };
+    serve("web", &[]);
     let web_ip = d.inspect("{{.NetworkSettings.IPAddress}}", "web");
     let df = format!(
         "FROM {IMAGE}\nARG WEB\nRUN for i in $(seq 1 50); do nc -w 3 $WEB 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; ip -4 -o addr show eth0; ip route\n"
@@ -1391,21 +1375,7 @@ fn run_steps_reach_containers_on_the_default_bridge_and_on_a_named_network() {
 
     // A user-defined network: its containers by name through the embedded DNS server.
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "buildnet"]);
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
-        "api",
-        "--hostname",
-        "api",
-        "--network",
-        "buildnet",
-        IMAGE,
-        "sh",
-        "-c",
-        serve,
-    ]);
+    serve("api", &["--network", "buildnet"]);
     let df = format!(
         "FROM {IMAGE}\nRUN for i in $(seq 1 50); do nc -w 3 api 8080 > /got.txt && test -s /got.txt && break; sleep 0.1; done; cat /got.txt; cat /etc/resolv.conf\n"
     );

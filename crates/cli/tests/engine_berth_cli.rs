@@ -179,3 +179,34 @@ fn daemon_pid_of(sock: &std::path::Path) -> Option<i32> {
     }
     None
 }
+
+#[test]
+fn prune_verbs_list_what_they_removed_as_docker_does() {
+    let d = Daemon::start();
+    let stopped = d.berth_ok(&["create", IMAGE, "true"]);
+    let o = d.berth_ok(&["container", "prune", "-f"]);
+    let (list, space) = o.split_once("\n\n").unwrap_or_else(|| panic!("{o}"));
+    assert_eq!(list, format!("Deleted Containers:\n{stopped}"));
+    assert!(space.starts_with("Total reclaimed space: "), "{o}");
+    d.berth_ok(&["volume", "create", "prunevol"]);
+    let o = d.berth_ok(&["volume", "prune", "-a", "-f"]);
+    assert_eq!(o, "Deleted Volumes:\nprunevol\n\nTotal reclaimed space: 0B");
+    d.berth_ok(&["network", "create", "--subnet", &d.subnet(1), "prunenet"]);
+    let o = d.berth_ok(&["network", "prune", "-f"]);
+    assert_eq!(o, "Deleted Networks:\nprunenet");
+    // Nothing to prune: the space line alone (none for networks).
+    assert_eq!(
+        d.berth_ok(&["volume", "prune", "-a", "-f"]),
+        "Total reclaimed space: 0B"
+    );
+    assert_eq!(d.berth_ok(&["network", "prune", "-f"]), "");
+    let id = d.inspect("{{.Id}}", IMAGE);
+    let o = d.berth_ok(&["image", "prune", "-a", "-f"]);
+    assert!(
+        o.starts_with(&format!(
+            "Deleted Images:\nuntagged: {IMAGE}\ndeleted: {id}\n"
+        )),
+        "{o}"
+    );
+    assert!(o.contains("\n\nTotal reclaimed space: "), "{o}");
+}

@@ -313,17 +313,7 @@ fn restart_policy_on_failure_counts_restarts() {
     let pid: i32 = d.inspect("{{.State.Pid}}", "second-time").parse().unwrap();
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "sleep");
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "container=second-time",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let events = d.container_events("second-time");
     assert_eq!(
         events.lines().filter(|a| *a == "start").count(),
         2,

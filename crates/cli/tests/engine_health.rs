@@ -51,17 +51,7 @@ fn healthcheck_runs_in_the_container_and_reports_its_state() {
     let (_, v) = d.api_json("GET", &format!("/containers/{id}/json"), None);
     assert!(v["State"]["Health"]["FailingStreak"].as_i64().unwrap() >= 2);
 
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        &format!("container={id}"),
-        "--format",
-        "{{.Action}}",
-    ]);
+    let events = d.container_events(&id);
     assert!(events.contains("health_status: healthy"), "{events}");
     assert!(events.contains("health_status: unhealthy"), "{events}");
 

@@ -83,34 +83,52 @@ pub fn enc(s: &str) -> String {
 /// Reads a stream of JSON messages (pull, push, build), calling `each` per message; a message
 /// with `error` ends it with that error.
 pub async fn each_message(mut s: ByteStream, mut each: impl FnMut(&Value)) -> Result<()> {
-    let mut buf: Vec<u8> = Vec::new();
+    let mut messages = JsonMessages::default();
     while let Some(chunk) = s.next().await {
-        buf.extend_from_slice(&chunk?);
-        loop {
-            let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-            match de.next() {
-                Some(Ok(v)) => {
-                    let used = de.byte_offset();
-                    buf.drain(..used);
-                    if let Some(e) = v.get("error").and_then(Value::as_str) {
-                        return Err(Error::Failed(e.to_string()));
-                    }
-                    each(&v);
-                }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => {
-                    return Err(Error::Transport(format!(
-                        "decoding the daemon's stream: {e}"
-                    )))
-                }
-                None => {
-                    buf.clear();
-                    break;
-                }
+        messages.push(&chunk?);
+        while let Some(v) = messages.next_message() {
+            let v =
+                v.map_err(|e| Error::Transport(format!("decoding the daemon's stream: {e}")))?;
+            if let Some(e) = v.get("error").and_then(Value::as_str) {
+                return Err(Error::Failed(e.to_string()));
             }
+            each(&v);
         }
     }
     Ok(())
+}
+
+/// Splits the daemon's streams of JSON messages (pull, push, build, events, stats) into
+/// messages: they come back to back, and one may span chunks or a chunk hold several.
+#[derive(Debug, Default)]
+pub struct JsonMessages {
+    buf: Vec<u8>,
+}
+
+impl JsonMessages {
+    /// Adds a chunk of the stream.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next whole message; `None` until more of the stream has come.
+    pub fn next_message(&mut self) -> Option<serde_json::Result<Value>> {
+        let mut de = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
+        match de.next() {
+            Some(Ok(v)) => {
+                let used = de.byte_offset();
+                self.buf.drain(..used);
+                Some(Ok(v))
+            }
+            Some(Err(e)) if e.is_eof() => None,
+            Some(Err(e)) => Some(Err(e)),
+            // Only white space is left.
+            None => {
+                self.buf.clear();
+                None
+            }
+        }
+    }
 }
 
 /// Splits a logs stream into lines: the multiplexed frames of a container without a tty
@@ -174,6 +192,22 @@ impl LogLines {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_messages_split_across_and_within_chunks() {
+        let mut m = JsonMessages::default();
+        m.push(br#"{"status":"a"}{"sta"#);
+        assert_eq!(
+            m.next_message().unwrap().unwrap(),
+            serde_json::json!({"status": "a"})
+        );
+        assert!(m.next_message().is_none());
+        m.push(b"tus\":\"b\"}\r\n");
+        assert_eq!(m.next_message().unwrap().unwrap()["status"], "b");
+        assert!(m.next_message().is_none());
+        m.push(b"{]");
+        assert!(m.next_message().unwrap().is_err());
+    }
 
     #[test]
     fn frames_split_into_lines() {

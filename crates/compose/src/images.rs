@@ -268,53 +268,7 @@ fn add_dir(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::api::ByteStream;
-    use std::cell::RefCell;
-
-    /// A request as the recorder saw it: method, path, headers, tar body.
-    type Seen = (Method, String, Vec<(String, String)>, Option<Vec<u8>>);
-
-    /// Records the requests and answers each stream with `answer`.
-    struct Recorder {
-        seen: RefCell<Vec<Seen>>,
-        answer: &'static str,
-    }
-
-    impl Engine for Recorder {
-        async fn call(&self, m: Method, path: &str, _b: Payload) -> Result<Value> {
-            self.seen
-                .borrow_mut()
-                .push((m, path.into(), Vec::new(), None));
-            Ok(json!({"Id": "sha256:feed"}))
-        }
-
-        async fn stream(
-            &self,
-            m: Method,
-            path: &str,
-            body: Payload,
-            headers: &[(&str, String)],
-        ) -> Result<ByteStream> {
-            let tar = match body {
-                Payload::Tar(t) => Some(t),
-                _ => None,
-            };
-            let h = headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
-            self.seen.borrow_mut().push((m, path.into(), h, tar));
-            let chunk = Ok(bytes::Bytes::from_static(self.answer.as_bytes()));
-            Ok(Box::pin(futures_util::stream::iter(vec![chunk])))
-        }
-    }
-
-    fn block<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
+    use crate::testing::{block, Recorder};
 
     #[test]
     fn build_sends_the_context_as_dockerd_expects() {
@@ -327,14 +281,17 @@ mod tests {
         let svc = json!({"build": {"context": d.path().to_str().unwrap(),
             "dockerfile": "Dockerfile", "args": {"A": "1"}}});
         let e = Recorder {
-            seen: RefCell::new(Vec::new()),
             answer: "{\"stream\":\"Step 1/1\\n\"}{\"aux\":{\"ID\":\"sha256:abc\"}}",
+            ..Default::default()
         };
         let id = block(build(&e, &project, "web", &svc, &BuildOptions::default())).unwrap();
         assert_eq!(id, "sha256:abc");
         let seen = e.seen.borrow();
-        let (m, path, headers, tar) = &seen[0];
-        assert_eq!(*m, Method::Post);
+        let (m, path, headers) = (seen[0].method, &seen[0].path, &seen[0].headers);
+        let Payload::Tar(tar) = &seen[0].body else {
+            panic!("no tar: {:?}", seen[0].body)
+        };
+        assert_eq!(m, Method::Post);
         assert!(
             path.starts_with("/build?t=demo-web&dockerfile=Dockerfile&buildargs="),
             "{path}"
@@ -343,7 +300,7 @@ mod tests {
         assert!(headers
             .iter()
             .any(|(k, v)| k == "Content-Type" && v == "application/x-tar"));
-        let mut names: Vec<String> = tar::Archive::new(tar.as_ref().unwrap().as_slice())
+        let mut names: Vec<String> = tar::Archive::new(tar.as_slice())
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
@@ -355,26 +312,26 @@ mod tests {
     #[test]
     fn pull_and_push_name_the_reference_and_carry_credentials() {
         let e = Recorder {
-            seen: RefCell::new(Vec::new()),
             answer: "{\"status\":\"done\"}",
+            ..Default::default()
         };
         block(pull(&e, "web", "127.0.0.1:5000/app:1")).unwrap();
         block(push(&e, "web", "127.0.0.1:5000/app:1")).unwrap();
         let seen = e.seen.borrow();
         assert_eq!(
-            seen[0].1,
+            seen[0].path,
             "/images/create?fromImage=127.0.0.1%3A5000%2Fapp&tag=1"
         );
-        assert_eq!(seen[1].1, "/images/127.0.0.1%3A5000%2Fapp/push?tag=1");
+        assert_eq!(seen[1].path, "/images/127.0.0.1%3A5000%2Fapp/push?tag=1");
         for s in seen.iter() {
             assert!(s
-                .2
+                .headers
                 .iter()
                 .any(|(k, v)| k == "X-Registry-Auth" && v == "e30="));
         }
         let failing = Recorder {
-            seen: RefCell::new(Vec::new()),
             answer: "{\"error\":\"manifest unknown\"}",
+            ..Default::default()
         };
         let err = block(pull(&failing, "web", "nope"))
             .unwrap_err()

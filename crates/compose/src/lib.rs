@@ -22,11 +22,13 @@ mod normalize;
 mod project;
 mod schema;
 mod state;
+#[cfg(test)]
+mod testing;
 mod up;
 mod verbs;
 mod yaml;
 
-pub use api::{ByteStream, Engine, Method, Payload};
+pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;

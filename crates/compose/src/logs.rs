@@ -5,7 +5,7 @@ use futures_util::stream::{self, select_all, StreamExt};
 
 use crate::api::{Engine, LogLines, Method, Payload};
 use crate::error::Result;
-use crate::state::Existing;
+use crate::state::{inspect, Existing};
 
 /// docker compose's rainbow: cyan, yellow, green, magenta, blue, then their intense forms.
 const PALETTE: [&str; 10] = [
@@ -50,16 +50,8 @@ pub async fn print<E: Engine>(
     let mut streams = Vec::new();
     let mut splitters = Vec::new();
     for (i, c) in containers.iter().enumerate() {
-        let inspect = e
-            .call(
-                Method::Get,
-                &format!("/containers/{}/json", c.id),
-                Payload::None,
-            )
-            .await?;
-        splitters.push(LogLines::new(
-            inspect["Config"]["Tty"].as_bool().unwrap_or(false),
-        ));
+        let v = inspect(e, &c.id).await?;
+        splitters.push(LogLines::new(v["Config"]["Tty"].as_bool().unwrap_or(false)));
         let mut q = vec![
             "stdout=1".to_string(),
             "stderr=1".to_string(),
@@ -111,14 +103,7 @@ pub async fn print<E: Engine>(
                     println!("{}{rest}", prefix(i));
                 }
                 if opts.report_exit {
-                    let v = e
-                        .call(
-                            Method::Get,
-                            &format!("/containers/{}/json", containers[i].id),
-                            Payload::None,
-                        )
-                        .await;
-                    if let Ok(v) = v {
+                    if let Ok(v) = inspect(e, &containers[i].id).await {
                         let code = v["State"]["ExitCode"].as_i64().unwrap_or(0);
                         println!("{} exited with code {code}", names[i]);
                     }

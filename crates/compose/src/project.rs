@@ -43,6 +43,40 @@ pub struct Dependency {
     pub restart: bool,
 }
 
+/// A top-level network or volume: what `up` creates when a service needs it and `down`
+/// removes, found on the daemon by the project's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Network,
+    Volume,
+}
+
+impl Resource {
+    /// The word docker compose's progress lines use.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Resource::Network => "Network",
+            Resource::Volume => "Volume",
+        }
+    }
+
+    /// Where the Engine API keeps them (`GET`, `POST …/create`, `DELETE …/{name}`).
+    pub fn collection(self) -> &'static str {
+        match self {
+            Resource::Network => "/networks",
+            Resource::Volume => "/volumes",
+        }
+    }
+
+    /// The label that records the key it has in the project.
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::Network => crate::labels::NETWORK,
+            Resource::Volume => crate::labels::VOLUME,
+        }
+    }
+}
+
 impl Project {
     /// A project known only by its name (`down -p NAME` with no file): its objects are found
     /// by their labels.
@@ -97,6 +131,11 @@ impl Project {
         out
     }
 
+    /// Whether `name` is one of the project's services, enabled or left out by its profiles.
+    pub fn has_service(&self, name: &str) -> bool {
+        self.services.contains_key(name) || self.disabled.contains(name)
+    }
+
     /// The service named `name`.
     pub fn service(&self, name: &str) -> crate::Result<&Value> {
         self.services
@@ -114,16 +153,25 @@ impl Project {
 
     /// The network's name on the daemon.
     pub fn network_name(&self, key: &str) -> String {
-        self.networks
-            .get(key)
-            .and_then(|n| n.get("name"))
-            .map(text)
-            .unwrap_or_else(|| format!("{}_{key}", self.name))
+        self.resource_name(Resource::Network, key)
     }
 
     /// The volume's name on the daemon.
     pub fn volume_name(&self, key: &str) -> String {
-        self.volumes
+        self.resource_name(Resource::Volume, key)
+    }
+
+    /// The top-level `networks` or `volumes` section.
+    pub fn definitions(&self, r: Resource) -> &BTreeMap<String, Value> {
+        match r {
+            Resource::Network => &self.networks,
+            Resource::Volume => &self.volumes,
+        }
+    }
+
+    /// A network's or volume's name on the daemon: its `name`, else `<project>_<key>`.
+    pub fn resource_name(&self, r: Resource, key: &str) -> String {
+        self.definitions(r)
             .get(key)
             .and_then(|n| n.get("name"))
             .map(text)

@@ -64,6 +64,16 @@ pub async fn containers<E: Engine>(e: &E, project: &str) -> Result<Vec<Existing>
     Ok(out)
 }
 
+/// `GET /containers/{id}/json` of one of them.
+pub async fn inspect<E: Engine>(e: &E, id: &str) -> Result<Value> {
+    e.call(
+        Method::Get,
+        &format!("/containers/{id}/json"),
+        Payload::None,
+    )
+    .await
+}
+
 /// A progress line as docker compose prints it without a terminal (` Container x  Started`),
 /// on stderr.
 pub fn progress(kind: &str, name: &str, status: &str) {

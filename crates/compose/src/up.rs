@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::images::{self, BuildOptions};
 use crate::labels;
 use crate::normalize::text;
-use crate::project::{dependencies, flag, named_volumes, replicas, Project};
-use crate::state::{containers, progress, warn_orphans, Existing};
+use crate::project::{dependencies, flag, named_volumes, replicas, Project, Resource};
+use crate::state::{containers, inspect, progress, warn_orphans, Existing};
 
 /// `up`'s flags.
 #[derive(Debug, Clone, Default)]
@@ -127,11 +127,7 @@ async fn orphans<E: Engine>(
 ) -> Result<()> {
     let orphans: Vec<&Existing> = existing
         .iter()
-        .filter(|c| {
-            !c.oneoff
-                && !project.services.contains_key(&c.service)
-                && !project.disabled.contains(&c.service)
-        })
+        .filter(|c| !c.oneoff && !project.has_service(&c.service))
         .collect();
     if orphans.is_empty() {
         return Ok(());
@@ -167,51 +163,38 @@ pub async fn ensure_networks<E: Engine>(
         }
     }
     for key in used {
-        let Some(def) = project.networks.get(&key) else {
-            continue;
-        };
-        let name = project.network_name(&key);
-        if exists(e, &format!("/networks/{}", enc(&name))).await? {
-            continue;
-        }
-        if flag(def.get("external")) {
-            return Err(Error::NotFound(format!(
-                "network {name} declared as external, but could not be found"
-            )));
-        }
-        progress("Network", &name, "Creating");
-        let lbls = resource_labels(def, labels::NETWORK, &key, &project.name);
-        let mut body = json!({
-            "Name": name,
-            "CheckDuplicate": true,
-            "Driver": def.get("driver").map(text).unwrap_or_else(|| "bridge".into()),
-            "Internal": flag(def.get("internal")),
-            "Attachable": flag(def.get("attachable")),
-            "Labels": lbls,
-            "Options": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
-        });
-        if let Some(ipam) = def.get("ipam") {
-            let config: Vec<Value> = ipam
-                .get("config")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    json!({
-                        "Subnet": c.get("subnet").map(text).unwrap_or_default(),
-                        "Gateway": c.get("gateway").map(text).unwrap_or_default(),
-                        "IPRange": c.get("ip_range").map(text).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            body["IPAM"] = json!({
-                "Driver": ipam.get("driver").map(text).unwrap_or_else(|| "default".into()),
-                "Config": config,
+        create_missing(e, project, Resource::Network, &key, |def, name, labels| {
+            let mut body = json!({
+                "Name": name,
+                "CheckDuplicate": true,
+                "Driver": def.get("driver").map(text).unwrap_or_else(|| "bridge".into()),
+                "Internal": flag(def.get("internal")),
+                "Attachable": flag(def.get("attachable")),
+                "Labels": labels,
+                "Options": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
             });
-        }
-        e.call(Method::Post, "/networks/create", Payload::Json(body))
-            .await?;
-        progress("Network", &name, "Created");
+            if let Some(ipam) = def.get("ipam") {
+                let config: Vec<Value> = ipam
+                    .get("config")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        json!({
+                            "Subnet": c.get("subnet").map(text).unwrap_or_default(),
+                            "Gateway": c.get("gateway").map(text).unwrap_or_default(),
+                            "IPRange": c.get("ip_range").map(text).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                body["IPAM"] = json!({
+                    "Driver": ipam.get("driver").map(text).unwrap_or_else(|| "default".into()),
+                    "Config": config,
+                });
+            }
+            body
+        })
+        .await?;
     }
     Ok(())
 }
@@ -228,30 +211,59 @@ pub async fn ensure_volumes<E: Engine>(
         used.extend(named_volumes(project.service(s)?));
     }
     for key in used {
-        let Some(def) = project.volumes.get(&key) else {
-            continue;
-        };
-        let name = project.volume_name(&key);
-        if exists(e, &format!("/volumes/{}", enc(&name))).await? {
-            continue;
-        }
-        if flag(def.get("external")) {
-            return Err(Error::NotFound(format!(
-                "external volume \"{name}\" not found"
-            )));
-        }
-        progress("Volume", &format!("\"{name}\""), "Creating");
-        let lbls = resource_labels(def, labels::VOLUME, &key, &project.name);
-        let body = json!({
-            "Name": name,
-            "Driver": def.get("driver").map(text).unwrap_or_else(|| "local".into()),
-            "DriverOpts": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
-            "Labels": lbls,
-        });
-        e.call(Method::Post, "/volumes/create", Payload::Json(body))
-            .await?;
-        progress("Volume", &format!("\"{name}\""), "Created");
+        create_missing(e, project, Resource::Volume, &key, |def, name, labels| {
+            json!({
+                "Name": name,
+                "Driver": def.get("driver").map(text).unwrap_or_else(|| "local".into()),
+                "DriverOpts": def.get("driver_opts").cloned().unwrap_or_else(|| json!({})),
+                "Labels": labels,
+            })
+        })
+        .await?;
     }
+    Ok(())
+}
+
+/// Creates the project's network or volume `key` (one that it defines) unless the daemon
+/// has it; an external one must exist. `body` makes the create request from the definition,
+/// the name and the labels.
+async fn create_missing<E: Engine>(
+    e: &E,
+    project: &Project,
+    r: Resource,
+    key: &str,
+    body: impl FnOnce(&Value, &str, Value) -> Value,
+) -> Result<()> {
+    let Some(def) = project.definitions(r).get(key) else {
+        return Ok(());
+    };
+    let name = project.resource_name(r, key);
+    if exists(e, &format!("{}/{}", r.collection(), enc(&name))).await? {
+        return Ok(());
+    }
+    // docker compose's words, and its quotes around volume names.
+    let (missing, shown) = match r {
+        Resource::Network => (
+            format!("network {name} declared as external, but could not be found"),
+            name.clone(),
+        ),
+        Resource::Volume => (
+            format!("external volume \"{name}\" not found"),
+            format!("\"{name}\""),
+        ),
+    };
+    if flag(def.get("external")) {
+        return Err(Error::NotFound(missing));
+    }
+    progress(r.kind(), &shown, "Creating");
+    let lbls = resource_labels(def, r.label(), key, &project.name);
+    e.call(
+        Method::Post,
+        &format!("{}/create", r.collection()),
+        Payload::Json(body(def, &name, lbls)),
+    )
+    .await?;
+    progress(r.kind(), &shown, "Created");
     Ok(())
 }
 
@@ -368,28 +380,17 @@ async fn converge<E: Engine>(
             kept.push(c);
         }
     }
-    for n in 1..=want {
-        if !numbers.contains(&n) {
-            let cname = container_name(
-                project,
-                svc,
-                &Replica {
-                    service: name,
-                    number: n,
-                    oneoff: false,
-                    image_id: None,
-                },
-            );
-            progress("Container", &cname, "Creating");
-            let replica = Replica {
-                service: name,
-                number: n,
-                oneoff: false,
-                image_id: image_id.cloned(),
-            };
-            kept.push(create_replica(e, project, svc, &replica, &[]).await?);
-            progress("Container", &cname, "Created");
-        }
+    for n in (1..=want).filter(|n| !numbers.contains(n)) {
+        let replica = Replica {
+            service: name,
+            number: n,
+            oneoff: false,
+            image_id: image_id.cloned(),
+        };
+        let cname = container_name(project, svc, &replica);
+        progress("Container", &cname, "Creating");
+        kept.push(create_replica(e, project, svc, &replica, &[]).await?);
+        progress("Container", &cname, "Created");
     }
     kept.sort_by_key(|c| c.number);
     if !opts.no_start {
@@ -651,13 +652,7 @@ async fn wait_dependencies<E: Engine>(
 /// fails. The daemon's state is read every 100 ms, as docker compose polls it too.
 async fn wait_healthy<E: Engine>(e: &E, c: &Existing, deadline: Option<Instant>) -> Result<()> {
     loop {
-        let v = e
-            .call(
-                Method::Get,
-                &format!("/containers/{}/json", c.id),
-                Payload::None,
-            )
-            .await?;
+        let v = inspect(e, &c.id).await?;
         let state = &v["State"];
         let health = state["Health"]["Status"].as_str().unwrap_or("");
         match health {
@@ -683,13 +678,10 @@ async fn wait_healthy<E: Engine>(e: &E, c: &Existing, deadline: Option<Instant>)
                 state["ExitCode"].as_i64().unwrap_or(0)
             )));
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::Failed(format!(
-                "timeout waiting for container {} to be healthy",
-                c.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        pause(deadline, || {
+            format!("timeout waiting for container {} to be healthy", c.name)
+        })
+        .await?;
     }
 }
 
@@ -701,13 +693,7 @@ async fn wait_ready<E: Engine>(
     deadline: Option<Instant>,
 ) -> Result<()> {
     loop {
-        let v = e
-            .call(
-                Method::Get,
-                &format!("/containers/{}/json", c.id),
-                Payload::None,
-            )
-            .await?;
+        let v = inspect(e, &c.id).await?;
         if v["State"]["Health"].is_object() {
             wait_healthy(e, c, deadline).await?;
             progress("Container", &c.name, "Healthy");
@@ -728,41 +714,79 @@ async fn wait_ready<E: Engine>(
                 c.name
             )));
         }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::Failed(format!(
-                "timeout waiting for container {}",
-                c.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        pause(deadline, || {
+            format!("timeout waiting for container {}", c.name)
+        })
+        .await?;
     }
+}
+
+/// Between two reads of a container's state: 100 ms, as docker compose polls it; past
+/// `deadline`, the `timeout` error.
+async fn pause(deadline: Option<Instant>, timeout: impl FnOnce() -> String) -> Result<()> {
+    if deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(Error::Failed(timeout()));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{block, project, Recorder};
 
     #[test]
     fn selection_follows_dependencies_unless_no_deps() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("compose.yaml");
-        std::fs::write(
-            &f,
+        let p = project(
             "services:\n  web: {image: x, depends_on: [api]}\n  api: {image: x, depends_on: [db]}\n  db: {image: x}\n  other: {image: x}\n",
-        )
-        .unwrap();
-        let p = crate::load(&crate::Options {
-            files: vec![f],
-            project_name: Some("t".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        );
         let web = vec!["web".to_string()];
         assert_eq!(selected(&p, &web, false).unwrap(), ["db", "api", "web"]);
         assert_eq!(selected(&p, &web, true).unwrap(), ["web"]);
         assert_eq!(selected(&p, &[], false).unwrap().len(), 4);
         let e = selected(&p, &["nope".to_string()], false).unwrap_err();
         assert_eq!(e.to_string(), "no such service: nope");
+    }
+
+    #[test]
+    fn missing_networks_and_volumes_are_created_and_missing_external_ones_refused() {
+        let p = project(
+            "services:\n  web: {image: x, networks: [front, outside], volumes: [data:/d, ext:/e]}\n\
+             networks:\n  front: {labels: {a: b}}\n  outside: {external: true}\n\
+             volumes:\n  data: {}\n  ext: {external: true, name: shared}\n",
+        );
+        let web = vec!["web".to_string()];
+        let e = Recorder {
+            empty: true,
+            ..Default::default()
+        };
+        let err = block(ensure_networks(&e, &p, &web)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "network outside declared as external, but could not be found"
+        );
+        let err = block(ensure_volumes(&e, &p, &web)).unwrap_err();
+        assert_eq!(err.to_string(), "external volume \"shared\" not found");
+        let made: Vec<(String, Value)> = e
+            .seen
+            .borrow()
+            .iter()
+            .filter_map(|s| match &s.body {
+                Payload::Json(v) => Some((s.path.clone(), v.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(made.len(), 2, "{made:?}");
+        assert_eq!(made[0].0, "/networks/create");
+        assert_eq!(made[0].1["Name"], "t_front");
+        assert_eq!(made[0].1["Driver"], "bridge");
+        assert_eq!(made[0].1["Labels"]["a"], "b");
+        assert_eq!(made[0].1["Labels"][labels::NETWORK], "front");
+        assert_eq!(made[1].0, "/volumes/create");
+        assert_eq!(made[1].1["Name"], "t_data");
+        assert_eq!(made[1].1["Labels"][labels::VOLUME], "data");
+        assert_eq!(made[1].1["Labels"][labels::PROJECT], "t");
     }
 }

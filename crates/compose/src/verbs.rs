@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::api::{enc, Engine, Method, Payload};
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::project::Project;
+use crate::project::{Project, Resource};
 use crate::state::{containers, progress, Existing};
 use crate::up::{self, remove_container, selected, start_container, stop_container};
 
@@ -25,17 +25,21 @@ pub struct DownOptions {
     pub timeout: Option<u32>,
 }
 
+/// Refuses a name that is no service of the project (one disabled by its profiles is).
+fn known_services(project: &Project, names: &[String]) -> Result<()> {
+    match names.iter().find(|n| !project.has_service(n)) {
+        Some(n) => Err(Error::NotFound(format!("no such service: {n}"))),
+        None => Ok(()),
+    }
+}
+
 /// The containers of the named services (all services when none), one-off ones excluded.
 async fn of_services<E: Engine>(
     e: &E,
     project: &Project,
     names: &[String],
 ) -> Result<Vec<Existing>> {
-    for n in names {
-        if !project.services.contains_key(n) && !project.disabled.contains(n) {
-            return Err(Error::NotFound(format!("no such service: {n}")));
-        }
-    }
+    known_services(project, names)?;
     Ok(containers(e, &project.name)
         .await?
         .into_iter()
@@ -64,11 +68,7 @@ fn ordered(project: &Project, list: Vec<Existing>) -> Vec<Existing> {
 /// with `-v`, its volumes; with `--rmi`, its images.
 pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<()> {
     let all = containers(e, &project.name).await?;
-    let known = |c: &Existing| {
-        c.oneoff
-            || project.services.contains_key(&c.service)
-            || project.disabled.contains(&c.service)
-    };
+    let known = |c: &Existing| c.oneoff || project.has_service(&c.service);
     let (mine, orphans): (Vec<Existing>, Vec<Existing>) = all.into_iter().partition(known);
     let mut list = ordered(project, mine);
     if opts.remove_orphans || project.services.is_empty() {
@@ -83,30 +83,9 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             .map(|c| remove_container(e, c, opts.timeout, opts.volumes)),
     )
     .await?;
-    let filter = enc(&labels::project_filter(&project.name));
-    let nets = e
-        .call(
-            Method::Get,
-            &format!("/networks?filters={filter}"),
-            Payload::None,
-        )
-        .await?;
-    for n in nets.as_array().into_iter().flatten() {
-        let name = n["Name"].as_str().unwrap_or_default();
-        remove_named(e, "Network", name, &format!("/networks/{}", enc(name))).await;
-    }
+    remove_labelled(e, project, Resource::Network).await?;
     if opts.volumes {
-        let vols = e
-            .call(
-                Method::Get,
-                &format!("/volumes?filters={filter}"),
-                Payload::None,
-            )
-            .await?;
-        for v in vols["Volumes"].as_array().into_iter().flatten() {
-            let name = v["Name"].as_str().unwrap_or_default();
-            remove_named(e, "Volume", name, &format!("/volumes/{}", enc(name))).await;
-        }
+        remove_labelled(e, project, Resource::Volume).await?;
     }
     if let Some(rmi) = &opts.rmi {
         if rmi != "all" && rmi != "local" {
@@ -126,6 +105,29 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
             }
             remove_named(e, "Image", &image, &format!("/images/{}", enc(&image))).await;
         }
+    }
+    Ok(())
+}
+
+/// Removes the project's networks or volumes, as the daemon lists them by its label.
+async fn remove_labelled<E: Engine>(e: &E, project: &Project, r: Resource) -> Result<()> {
+    let filter = enc(&labels::project_filter(&project.name));
+    let listed = e
+        .call(
+            Method::Get,
+            &format!("{}?filters={filter}", r.collection()),
+            Payload::None,
+        )
+        .await?;
+    // `GET /volumes` answers `{"Volumes": […]}`, `GET /networks` the list itself.
+    let list = match r {
+        Resource::Network => &listed,
+        Resource::Volume => &listed["Volumes"],
+    };
+    for item in list.as_array().into_iter().flatten() {
+        let name = item["Name"].as_str().unwrap_or_default();
+        let path = format!("{}/{}", r.collection(), enc(name));
+        remove_named(e, r.kind(), name, &path).await;
     }
     Ok(())
 }
@@ -212,11 +214,7 @@ pub async fn ps<E: Engine>(
     names: &[String],
     all: bool,
 ) -> Result<Vec<Value>> {
-    for n in names {
-        if !project.services.contains_key(n) && !project.disabled.contains(n) {
-            return Err(Error::NotFound(format!("no such service: {n}")));
-        }
-    }
+    known_services(project, names)?;
     let mut list: Vec<Existing> = containers(e, &project.name)
         .await?
         .into_iter()

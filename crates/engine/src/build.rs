@@ -26,47 +26,38 @@ impl berth_build::Host for BuildHost<'_> {
     fn run_spec(&self, c: &RunContainer<'_>) -> Result<RunSetup, String> {
         let user = spec::resolve_user(c.rootfs, c.user).map_err(|e| e.to_string())?;
         let caps: Vec<String> = spec::DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-        let mut namespaces = vec![
-            json!({"type": "pid"}),
-            json!({"type": "ipc"}),
-            json!({"type": "uts"}),
-            json!({"type": "mount"}),
-        ];
         // `host` shares the daemon's network, `none` is a namespace with loopback alone, and
         // anything else a network the daemon wires, as for a container on it.
         let mut hold: Option<Box<dyn std::any::Any + Send>> = None;
-        let (hosts, resolv) = match c.network {
+        let (netns, hosts, resolv) = match c.network {
             "host" => (
+                None,
                 std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
                 std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             ),
-            "none" => {
-                namespaces.push(json!({"type": "network"}));
-                (
-                    self.daemon.hosts_text(&[], c.hostname, &[]),
-                    self.daemon
-                        .resolv_conf_text(&HostConfig::default(), false, &[]),
-                )
-            }
+            "none" => (
+                Some(json!({"type": "network"})),
+                self.daemon.hosts_text(&[], c.hostname, &[]),
+                self.daemon
+                    .resolv_conf_text(&HostConfig::default(), false, &[]),
+            ),
             network => {
                 let n = self
                     .daemon
                     .build_network(c.id, network)
                     .map_err(|e| e.to_string())?;
-                namespaces.push(json!({"type": "network", "path": n.path}));
-                let files = (
+                let wired = (
+                    Some(json!({"type": "network", "path": n.path})),
                     self.daemon.hosts_text(&[], c.hostname, &[n.ip]),
                     n.resolv_conf.clone(),
                 );
                 hold = Some(Box::new(n));
-                files
+                wired
             }
         };
         write_etc_files(c.dir, c.hostname, &hosts, &resolv)
             .map_err(|e| format!("write {}: {e}", c.dir.display()))?;
-        if spec::cgroup_v2_only() {
-            namespaces.push(json!({"type": "cgroup"}));
-        }
+        let namespaces = spec::namespaces(netns);
         let spec = json!({
             "ociVersion": "1.2.0",
             "process": {

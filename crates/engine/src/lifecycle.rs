@@ -719,11 +719,7 @@ impl Daemon {
     /// rest), else the host's servers less the loopback ones it cannot reach (Google's when
     /// none is left, as dockerd does); `--dns`, `--dns-search`, `--dns-option` override.
     pub(crate) fn resolv_conf(&self, c: &Container) -> String {
-        let embedded = c
-            .networks
-            .values()
-            .filter_map(|e| self.net.store.find(&e.network_id))
-            .any(|n| n.is_user_defined());
+        let embedded = self.on_user_defined_network(c);
         self.resolv_conf_text(&c.host_config, embedded, &self.upstream_names(c))
     }
 

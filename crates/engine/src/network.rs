@@ -520,6 +520,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// Whether the container is on a user-defined network: then it gets the embedded DNS
+    /// server (127.0.0.11), as with dockerd.
+    pub(crate) fn on_user_defined_network(&self, c: &Container) -> bool {
+        c.networks
+            .values()
+            .filter_map(|e| self.net.store.find(&e.network_id))
+            .any(|n| n.is_user_defined())
+    }
+
     fn start_dns(self: &Arc<Self>, c: &Container, path: &Path) -> Result<dns::Server> {
         let weak: Weak<Daemon> = Arc::downgrade(self);
         let id = c.id.clone();
@@ -659,12 +668,7 @@ impl Daemon {
                     Err(e) => eprintln!("berth daemon: ports of {}: {e}", c.short_id()),
                 }
             }
-            let user_defined = c
-                .networks
-                .values()
-                .filter_map(|e| self.net.store.find(&e.network_id))
-                .any(|n| n.is_user_defined());
-            if user_defined && netns::is_bound(&path) {
+            if self.on_user_defined_network(c) && netns::is_bound(&path) {
                 match self.start_dns(c, &path) {
                     Ok(s) => sandbox.dns = Some(s),
                     Err(e) => eprintln!("berth daemon: DNS of {}: {e}", c.short_id()),

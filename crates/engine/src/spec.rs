@@ -199,18 +199,11 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         );
     }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
-    if let Some(path) = paths.netns {
-        namespaces.push(json!({"type": "network", "path": path}));
-    }
-    if cgroup_v2_only() {
-        namespaces.push(json!({"type": "cgroup"}));
-    }
+    let mut namespaces = namespaces(
+        paths
+            .netns
+            .map(|path| json!({"type": "network", "path": path})),
+    );
     if c.userns.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
@@ -487,7 +480,24 @@ fn devices(
     Ok((nodes, rules))
 }
 
-pub fn cgroup_v2_only() -> bool {
+/// The namespaces of a container as Docker makes them: pid, ipc, uts and mount of its own,
+/// `network` when it has one (a new one, or one to join by path), and a cgroup namespace
+/// where the host is cgroup v2 only.
+pub fn namespaces(network: Option<Value>) -> Vec<Value> {
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    namespaces.extend(network);
+    if cgroup_v2_only() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+    namespaces
+}
+
+fn cgroup_v2_only() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)

@@ -37,6 +37,13 @@ pub struct PortRule {
     pub port: u16,
 }
 
+impl PortRule {
+    /// The host address the port is published on; `None` for every address of the host.
+    pub(crate) fn host_addr(&self) -> Option<Ipv4Addr> {
+        self.host_ip.filter(|ip| !ip.is_unspecified())
+    }
+}
+
 /// Everything the table holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
@@ -57,8 +64,7 @@ impl Ruleset {
         s.push_str("  chain ports {\n");
         for p in &self.ports {
             let dst = p
-                .host_ip
-                .filter(|ip| !ip.is_unspecified())
+                .host_addr()
                 .map(|ip| format!("ip daddr {ip} "))
                 .unwrap_or_default();
             let _ = writeln!(
@@ -102,11 +108,8 @@ impl Ruleset {
         let pairs: Vec<String> = self
             .bridges
             .iter()
-            .filter(|b| !b.internal)
             .flat_map(|b| {
-                self.bridges
-                    .iter()
-                    .filter(move |o| o.bridge != b.bridge)
+                self.isolated_from(b)
                     .map(move |o| format!("\"{}\" . \"{}\"", b.bridge, o.bridge))
             })
             .collect();
@@ -130,6 +133,17 @@ impl Ruleset {
         }
         s.push_str("  }\n}\n");
         s
+    }
+
+    /// The networks whose traffic from `b` is dropped: all the others. An internal network's
+    /// traffic goes nowhere else anyway (its own rules drop it whatever the destination).
+    pub(crate) fn isolated_from<'a>(
+        &'a self,
+        b: &'a BridgeRules,
+    ) -> impl Iterator<Item = &'a BridgeRules> + 'a {
+        self.bridges
+            .iter()
+            .filter(move |o| !b.internal && o.bridge != b.bridge)
     }
 
     /// Replaces the daemon's rules with this ruleset.

@@ -65,8 +65,7 @@ pub(crate) fn render(rs: &Ruleset, table: &str) -> String {
     let mut s = format!("*nat\n:{dnat} - [0:0]\n:{post} - [0:0]\n");
     for p in &rs.ports {
         let dst = p
-            .host_ip
-            .filter(|ip| !ip.is_unspecified())
+            .host_addr()
             .map(|ip| format!("-d {ip}/32 "))
             .unwrap_or_default();
         let _ = writeln!(
@@ -97,7 +96,7 @@ pub(crate) fn render(rs: &Ruleset, table: &str) -> String {
             let _ = writeln!(s, "-A {fwd} -o {br} ! -i {br} -j DROP");
             continue;
         }
-        for o in rs.bridges.iter().filter(|o| o.bridge != *br) {
+        for o in rs.isolated_from(b) {
             let _ = writeln!(s, "-A {fwd} -i {br} -o {} -j DROP", o.bridge);
         }
     }

@@ -18,7 +18,7 @@ const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// Capability names by number, as in `linux/capability.h`.
-const NAMES: [&str; 41] = [
+pub(crate) const NAMES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

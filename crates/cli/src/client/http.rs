@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use berth_compose::JsonMessages;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
@@ -91,16 +92,17 @@ impl Reply {
 
 /// An empty body.
 pub fn empty() -> Body {
-    Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed()
+    bytes_body(Bytes::new())
 }
 
 /// A JSON body.
 pub fn json_body(v: &Value) -> Body {
-    Full::new(Bytes::from(v.to_string()))
-        .map_err(|never| match never {})
-        .boxed()
+    bytes_body(v.to_string())
+}
+
+/// A body already in memory (a context tar, a Dockerfile, an archive).
+pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
 /// A body streamed from a reader (a tar file or stdin), never buffered whole.
@@ -119,18 +121,8 @@ pub fn reader_body<R: tokio::io::AsyncRead + Unpin + Send + Sync + 'static>(r: R
     BodyExt::boxed(StreamBody::new(stream))
 }
 
-/// Percent-encodes a query value.
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes a query value (compose's requests and the CLI's are encoded alike).
+pub use berth_compose::enc;
 
 /// Builds `path?k=v&…` from pairs, leaving out empty values.
 pub fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
@@ -435,25 +427,12 @@ where
     F: FnMut(Value) -> Result<bool>,
 {
     let mut stream = body.into_data_stream();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut messages = JsonMessages::default();
     while let Some(chunk) = stream.next().await {
-        buf.extend_from_slice(&chunk?);
-        loop {
-            let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-            match de.next() {
-                Some(Ok(v)) => {
-                    let used = de.byte_offset();
-                    buf.drain(..used);
-                    if !each(v)? {
-                        return Ok(());
-                    }
-                }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => return Err(e).context("decoding the daemon's stream"),
-                None => {
-                    buf.clear();
-                    break;
-                }
+        messages.push(&chunk?);
+        while let Some(v) = messages.next_message() {
+            if !each(v.context("decoding the daemon's stream")?)? {
+                return Ok(());
             }
         }
     }

@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -373,6 +373,21 @@ impl Daemon {
         panic!("{what}: {format} stayed {last:?}, wanted {want:?}");
     }
 
+    /// The actions of a container's events so far, one a line, as `docker events` prints them.
+    pub fn container_events(&self, container: &str) -> String {
+        self.docker_ok(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            &format!("container={container}"),
+            "--format",
+            "{{.Action}}",
+        ])
+    }
+
     /// The ids of the containers this daemon knows (its records on disk).
     fn remember_ids(&self) {
         let mut ids = self.seen_ids.borrow_mut();
@@ -643,34 +658,11 @@ pub fn run_cmd(mut cmd: Command, input: Option<&[u8]>, secs: u64) -> Output {
             let _ = stdin.write_all(&data);
         });
     }
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let t1 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timed out after {secs}s: {desc}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: t1.join().unwrap(),
-        stderr: t2.join().unwrap(),
+    let pipes = Pipes::read(&mut child);
+    match wait_or_kill(&mut child, Duration::from_secs(secs)) {
+        Ok(status) => pipes.output(status),
+        // Without waiting for the pipes: what it started may hold them open.
+        Err(_) => panic!("timed out after {secs}s: {desc}"),
     }
 }
 
@@ -680,33 +672,53 @@ pub fn run_for(mut cmd: Command, secs: f64) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let t1 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let status = loop {
+    let pipes = Pipes::read(&mut child);
+    let status = wait_or_kill(&mut child, Duration::from_secs_f64(secs)).unwrap_or_else(|s| s);
+    pipes.output(status)
+}
+
+/// A child's stdout and stderr, each read to its end on a thread of its own.
+struct Pipes(
+    std::thread::JoinHandle<Vec<u8>>,
+    std::thread::JoinHandle<Vec<u8>>,
+);
+
+impl Pipes {
+    fn read(child: &mut Child) -> Pipes {
+        fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = r.read_to_end(&mut v);
+                v
+            })
+        }
+        Pipes(
+            drain(child.stdout.take().unwrap()),
+            drain(child.stderr.take().unwrap()),
+        )
+    }
+
+    fn output(self, status: ExitStatus) -> Output {
+        Output {
+            status,
+            stdout: self.0.join().unwrap(),
+            stderr: self.1.join().unwrap(),
+        }
+    }
+}
+
+/// Waits for the child to exit; past `limit` kills it and gives how it ended as `Err`.
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<ExitStatus, ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
         if let Some(st) = child.try_wait().unwrap() {
-            break st;
+            return Ok(st);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            break child.wait().unwrap();
+            return Err(child.wait().unwrap());
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: t1.join().unwrap(),
-        stderr: t2.join().unwrap(),
     }
 }
 

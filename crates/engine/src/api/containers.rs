@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Value};
 
-use super::{filters, flag, json, Query, Shared};
+use super::{filters, flag, json, label_matches, passes, Query, Shared};
 use crate::container::Container;
 use crate::error::{ApiError, Result};
 
@@ -317,14 +317,15 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
 }
 
 fn label_filters_match(c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
-    let labels = c.config.labels.clone().unwrap_or_default();
     filt.get("label")
         .into_iter()
         .flatten()
-        .all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).map(|x| x.as_str()) == Some(v),
-            None => labels.contains_key(l),
-        })
+        .all(|l| has_label(c, l))
+}
+
+fn has_label(c: &Container, filter: &str) -> bool {
+    let labels = c.config.labels.as_ref();
+    label_matches(filter, |k| labels?.get(k).map(String::as_str))
 }
 
 pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
@@ -353,38 +354,31 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
 }
 
 fn matches_filters(d: &Shared, c: &Container, filt: &HashMap<String, Vec<String>>) -> bool {
-    filt.iter().all(|(k, vals)| {
-        // Every label filter must match (dockerd ANDs them; compose filters on three).
-        if k == "label" {
-            return label_filters_match(c, filt);
+    // compose filters on three labels at once: all must match.
+    passes(filt, |k, v| match k {
+        "id" => c.id.starts_with(v),
+        "name" => c.name.contains(v.trim_start_matches('/')),
+        "status" => c.state.status == v,
+        "exited" => c.state.status == "exited" && c.state.exit_code.to_string() == v,
+        "label" => has_label(c, v),
+        "ancestor" => {
+            c.image == v
+                || c.image_id.starts_with(v)
+                || d.images.get(v).map(|i| i.id == c.image_id).unwrap_or(false)
         }
-        vals.iter().any(|v| match k.as_str() {
-            "id" => c.id.starts_with(v.as_str()),
-            "name" => c.name.contains(v.trim_start_matches('/')),
-            "status" => c.state.status == *v,
-            "exited" => c.state.status == "exited" && c.state.exit_code.to_string() == *v,
-            "label" => {
-                label_filters_match(c, &HashMap::from([("label".to_owned(), vec![v.clone()])]))
-            }
-            "ancestor" => {
-                c.image == *v
-                    || c.image_id.starts_with(v.as_str())
-                    || d.images.get(v).map(|i| i.id == c.image_id).unwrap_or(false)
-            }
-            "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
-            "before" | "since" => d
-                .containers
-                .find(v)
-                .map(|o| {
-                    if k == "before" {
-                        c.created < o.created
-                    } else {
-                        c.created > o.created
-                    }
-                })
-                .unwrap_or(false),
-            _ => true,
-        })
+        "volume" => c.mounts.iter().any(|m| m.name == v || m.destination == v),
+        "before" | "since" => d
+            .containers
+            .find(v)
+            .map(|o| {
+                if k == "before" {
+                    c.created < o.created
+                } else {
+                    c.created > o.created
+                }
+            })
+            .unwrap_or(false),
+        _ => true,
     })
 }
 

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::logs::{stream_response, ChannelWriter, Chunk};
-use super::{filters, flag, json, Query, Shared};
+use super::{filters, flag, json, label_matches, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::files::unix_seconds;
 
@@ -46,10 +46,10 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                     .repo_tags
                     .iter()
                     .any(|t| glob_match(v, t) || glob_match(v, repo_of(t))),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => labels(i)[lk].as_str() == Some(lv),
-                    None => labels(i).get(v).is_some(),
-                },
+                "label" => {
+                    let l = labels(i);
+                    label_matches(v, |k| l[k].as_str())
+                }
                 "before" | "since" => d
                     .images
                     .get(v)

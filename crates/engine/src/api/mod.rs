@@ -171,6 +171,28 @@ pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+/// Whether an object passes all of `filt`, `test(key, value)` deciding each value: any value
+/// of a key will do, except `label`, whose values must all match (dockerd ANDs them).
+pub fn passes(filt: &HashMap<String, Vec<String>>, test: impl Fn(&str, &str) -> bool) -> bool {
+    filt.iter().all(|(k, vals)| {
+        let one = |v: &String| test(k, v);
+        if k == "label" {
+            vals.iter().all(one)
+        } else {
+            vals.iter().any(one)
+        }
+    })
+}
+
+/// Whether an object's labels (`get` looks one up) pass one `label` filter: `KEY=VALUE` (that
+/// value) or `KEY` (any value).
+pub fn label_matches<'a>(filter: &str, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => get(k) == Some(v),
+        None => get(filter).is_some(),
+    }
+}
+
 /// Docker's `filters` query parameter: `{"key":["v1","v2"]}` (or the legacy `{"key":{"v":true}}`).
 pub fn filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>> {
     let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
@@ -191,4 +213,38 @@ pub fn filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String
         out.insert(k.clone(), list);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_anded_and_other_values_ored() {
+        let labels = HashMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), String::new()),
+        ]);
+        let test = |k: &str, v: &str| match k {
+            "label" => label_matches(v, |k| labels.get(k).map(String::as_str)),
+            "name" => v == "web",
+            _ => true,
+        };
+        let filt = |pairs: &[(&str, &[&str])]| -> HashMap<String, Vec<String>> {
+            pairs
+                .iter()
+                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                .collect()
+        };
+        assert!(passes(&filt(&[]), test));
+        assert!(passes(&filt(&[("label", &["a=1", "b"])]), test));
+        assert!(!passes(&filt(&[("label", &["a=1", "c"])]), test));
+        assert!(!passes(&filt(&[("label", &["a=2"])]), test));
+        assert!(passes(&filt(&[("name", &["db", "web"])]), test));
+        assert!(!passes(
+            &filt(&[("name", &["db"]), ("label", &["a"])]),
+            test
+        ));
+    }
 }

@@ -10,7 +10,7 @@ use berth_network::Network;
 use bollard_stubs::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest};
 use serde_json::{json, Value};
 
-use super::{filters, json, parse_body, Query, Shared};
+use super::{filters, json, label_matches, parse_body, passes, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::network::net_error;
 
@@ -58,29 +58,18 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
 }
 
 fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
-    filt.iter().all(|(k, vals)| {
-        let test = |v: &String| match k.as_str() {
-            "name" => n.name.contains(v.as_str()),
-            "id" => n.id.starts_with(v.as_str()),
-            "driver" => n.driver == *v,
-            "scope" => v == "local",
-            "type" => (v == "custom") == n.is_user_defined(),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => n.labels.get(lk).map(String::as_str) == Some(lv),
-                None => n.labels.contains_key(v),
-            },
-            "dangling" => {
-                let used = in_use(d, n);
-                (v == "true" || v == "1") == (!used && n.is_user_defined())
-            }
-            _ => true,
-        };
-        // Every label filter must match (dockerd ANDs them); other keys match any value.
-        if k == "label" {
-            vals.iter().all(test)
-        } else {
-            vals.iter().any(test)
+    passes(filt, |k, v| match k {
+        "name" => n.name.contains(v),
+        "id" => n.id.starts_with(v),
+        "driver" => n.driver == v,
+        "scope" => v == "local",
+        "type" => (v == "custom") == n.is_user_defined(),
+        "label" => label_matches(v, |k| n.labels.get(k).map(String::as_str)),
+        "dangling" => {
+            let used = in_use(d, n);
+            (v == "true" || v == "1") == (!used && n.is_user_defined())
         }
+        _ => true,
     })
 }
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{filters, json, Query, Shared};
+use super::{filters, json, label_matches, Query, Shared};
 use crate::error::Result;
 
 pub async fn ping() -> Response {
@@ -184,10 +184,7 @@ pub async fn events(State(d): State<Shared>, q: Query) -> Result<Response> {
                 "container" | "image" | "volume" => {
                     e.actor.id.starts_with(v.as_str()) || e.actor.attributes.get("name") == Some(v)
                 }
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => e.actor.attributes.get(lk) == Some(&lv.to_owned()),
-                    None => e.actor.attributes.contains_key(v),
-                },
+                "label" => label_matches(v, |k| e.actor.attributes.get(k).map(String::as_str)),
                 _ => true,
             })
         })

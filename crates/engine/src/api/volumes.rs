@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::{filters, flag, json, parse_body, Query, Shared};
+use super::{filters, flag, json, label_matches, parse_body, passes, Query, Shared};
 use crate::error::Result;
 
 fn users(d: &Shared, name: &str) -> Vec<String> {
@@ -59,23 +59,12 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         .into_iter()
         .filter(|v| {
             let name = v["Name"].as_str().unwrap_or_default();
-            filt.iter().all(|(k, vals)| {
-                let test = |val: &String| match k.as_str() {
-                    "name" => name.contains(val.as_str()),
-                    "dangling" => (val == "true" || val == "1") == users(&d, name).is_empty(),
-                    "driver" => val == "local",
-                    "label" => match val.split_once('=') {
-                        Some((lk, lv)) => v["Labels"][lk].as_str() == Some(lv),
-                        None => v["Labels"].get(val).is_some(),
-                    },
-                    _ => true,
-                };
-                // Every label filter must match (dockerd ANDs them).
-                if k == "label" {
-                    vals.iter().all(test)
-                } else {
-                    vals.iter().any(test)
-                }
+            passes(&filt, |k, val| match k {
+                "name" => name.contains(val),
+                "dangling" => (val == "true" || val == "1") == users(&d, name).is_empty(),
+                "driver" => val == "local",
+                "label" => label_matches(val, |k| v["Labels"][k].as_str()),
+                _ => true,
             })
         })
         .collect();

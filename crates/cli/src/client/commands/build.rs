@@ -11,7 +11,7 @@ use clap::{ArgAction, Args};
 use hyper::Method;
 use serde_json::{json, Map, Value};
 
-use crate::client::http::{each_json, enc, with_query, Client};
+use crate::client::http::{bytes_body, each_json, enc, with_query, Client};
 use crate::client::units::human_size_prec;
 use crate::client::StatusError;
 
@@ -112,15 +112,11 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<()> {
         );
     }
     let q = query(&a, &prepared.dockerfile);
-    let body = http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
-        http_body_util::Full::new(bytes::Bytes::from(prepared.tar)),
-        |never| match never {},
-    ));
     let resp = c
         .stream(
             Method::POST,
             &with_query("/build", &q),
-            body,
+            bytes_body(prepared.tar),
             &[
                 ("Content-Type", "application/x-tar".into()),
                 (
@@ -441,11 +437,7 @@ pub async fn lint(c: &Client, a: LintArgs) -> Result<()> {
         } else {
             std::fs::read_to_string(&a.target).with_context(|| format!("reading {}", a.target))?
         };
-        let body = http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(
-            http_body_util::Full::new(bytes::Bytes::from(text)),
-            |never| match never {},
-        ));
-        c.call(Method::POST, "/berth/dockerfile/lint", body)
+        c.call(Method::POST, "/berth/dockerfile/lint", bytes_body(text))
             .await?
             .json()?
     } else {

@@ -9,16 +9,15 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use berth_compose as compose;
-use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::{json, Value};
 
 use super::{container, image, split_ref};
 use crate::client::format;
-use crate::client::http::{empty, json_body, Body, Client, DaemonError};
+use crate::client::http::{bytes_body, empty, json_body, Body, Client, DaemonError};
 use crate::client::stream;
 use crate::client::units::{ago, bytes_size, short_id};
 use crate::client::StatusError;
@@ -140,13 +139,20 @@ struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short = 't', long)]
     timeout: Option<u32>,
+    #[command(flatten)]
+    style: LogStyle,
+    services: Vec<String>,
+}
+
+/// How `up` (attached) and `logs` show the containers' lines.
+#[derive(Debug, Args)]
+struct LogStyle {
     /// Produce monochrome output
     #[arg(long = "no-color")]
     no_color: bool,
     /// Don't print prefix in logs
     #[arg(long = "no-log-prefix")]
     no_log_prefix: bool,
-    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -203,12 +209,8 @@ struct LogsArgs {
     /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     until: Option<String>,
-    /// Produce monochrome output
-    #[arg(long = "no-color")]
-    no_color: bool,
-    /// Don't print prefix in logs
-    #[arg(long = "no-log-prefix")]
-    no_log_prefix: bool,
+    #[command(flatten)]
+    style: LogStyle,
     services: Vec<String>,
 }
 
@@ -384,9 +386,7 @@ fn payload(p: compose::Payload) -> (Body, Vec<(&'static str, String)>) {
             vec![("Content-Type", "application/json".to_string())],
         ),
         compose::Payload::Tar(bytes) => (
-            Full::new(Bytes::from(bytes))
-                .map_err(|never| match never {})
-                .boxed(),
+            bytes_body(bytes),
             vec![("Content-Type", "application/x-tar".to_string())],
         ),
     }
@@ -504,8 +504,8 @@ fn project(a: &ComposeArgs, services: &[String], file_optional: bool) -> Result<
     }
 }
 
-fn color(a: &ComposeArgs, no_color: bool) -> bool {
-    !no_color
+fn color(a: &ComposeArgs, style: &LogStyle) -> bool {
+    !style.no_color
         && match a.ansi.as_str() {
             "never" => false,
             "always" => true,
@@ -541,8 +541,8 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
                 since: l.since.clone(),
                 until: l.until.clone(),
                 timestamps: l.timestamps,
-                no_prefix: l.no_log_prefix,
-                color: color(&a, l.no_color),
+                no_prefix: l.style.no_log_prefix,
+                color: color(&a, &l.style),
                 report_exit: false,
             };
             Ok(compose::print_logs(&api, &p.name, &list, &opts).await?)
@@ -703,8 +703,8 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     let log_opts = compose::LogOptions {
         follow: true,
         since: Some(since.to_string()),
-        no_prefix: u.no_log_prefix,
-        color: color(a, u.no_color),
+        no_prefix: u.style.no_log_prefix,
+        color: color(a, &u.style),
         report_exit: true,
         ..Default::default()
     };

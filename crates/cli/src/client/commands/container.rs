@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::{confirm, filters_query, for_each, image, reclaimed};
+use super::{for_each, image, print_name, Prune};
 use crate::client::flags::{self, RunFlags};
 use crate::client::format::{self, Formatter};
 use crate::client::http::{empty, enc, reader_body, with_query, Client, DaemonError};
@@ -512,24 +512,13 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
         Sub::Common(cmd) => run(c, cmd).await,
         Sub::Ls(a) => ps(c, a).await,
         Sub::Prune(a) => {
-            if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
-                return Ok(());
-            }
-            let q = filters_query(&a.filter);
-            let v = c.post(&format!("/containers/prune?{q}")).await?.json()?;
-            let deleted = v["ContainersDeleted"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Containers:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or(""));
-                }
-                println!();
-            }
-            println!("{}", reclaimed(&v));
-            Ok(())
+            let prune = Prune {
+                collection: "/containers",
+                warning: "WARNING! This will remove all stopped containers.",
+                deleted: ("ContainersDeleted", "Deleted Containers:"),
+                reclaims: true,
+            };
+            prune.run(c, a.force, &a.filter, print_name).await
         }
         Sub::Inspect(a) => {
             super::system::inspect_kind(c, "container", &a.names, a.format.as_deref(), a.size).await
@@ -775,18 +764,8 @@ async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
         .get_json(&format!("/containers/{}/json", enc(&a.name)))
         .await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let since = a
-        .since
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
-    let until = a
-        .until
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
+    let since = api_timestamp(a.since.as_deref().unwrap_or_default())?;
+    let until = api_timestamp(a.until.as_deref().unwrap_or_default())?;
     let path = with_query(
         &format!("/containers/{}/logs", enc(&a.name)),
         &[
@@ -1361,7 +1340,7 @@ async fn cp(c: &Client, a: CpArgs) -> Result<()> {
             c.call_with(
                 Method::PUT,
                 &archive(&target_dir),
-                http_body_util::Full::new(bytes::Bytes::from(data)).map_err(|never| match never {}).boxed(),
+                crate::client::http::bytes_body(data),
                 &[("Content-Type", "application/x-tar".into())],
             )
             .await?;

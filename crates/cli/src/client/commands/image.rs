@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::{confirm, filters_query, for_each, reclaimed, registry_of, split_ref};
+use super::{for_each, registry_of, split_ref, Prune};
 use crate::client::credentials;
 use crate::client::format::Formatter;
 use crate::client::http::{each_json, empty, enc, reader_body, with_query, Client};
@@ -349,27 +349,17 @@ pub async fn run_sub(c: &Client, s: Sub) -> Result<()> {
             } else {
                 "WARNING! This will remove all dangling images."
             };
-            if !a.force && !confirm(warning) {
-                return Ok(());
-            }
             let mut filters = a.filter.clone();
             if a.all {
                 filters.push("dangling=false".into());
             }
-            let v = c
-                .post(&format!("/images/prune?{}", filters_query(&filters)))
-                .await?
-                .json()?;
-            let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Images:");
-                for d in deleted {
-                    print_delete_item(&d);
-                }
-                println!();
-            }
-            println!("{}", reclaimed(&v));
-            Ok(())
+            let prune = Prune {
+                collection: "/images",
+                warning,
+                deleted: ("ImagesDeleted", "Deleted Images:"),
+                reclaims: true,
+            };
+            prune.run(c, a.force, &filters, print_delete_item).await
         }
     }
 }

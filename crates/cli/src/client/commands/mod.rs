@@ -53,6 +53,62 @@ pub fn confirm(warning: &str) -> bool {
     matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
 }
 
+/// What one `prune` verb asks before it runs and shows after, in docker's words.
+#[derive(Debug)]
+pub struct Prune<'a> {
+    /// The objects' place in the API: `/containers`, `/images`, `/networks`, `/volumes`.
+    pub collection: &'a str,
+    pub warning: &'a str,
+    /// The answer's list of what went (`ContainersDeleted`) and the title above it.
+    pub deleted: (&'a str, &'a str),
+    /// Whether docker shows the space it freed (not for networks).
+    pub reclaims: bool,
+}
+
+impl Prune<'_> {
+    /// Asks (unless `force`), prunes what `filters` select, and lists what went, each entry
+    /// shown by `item`.
+    pub async fn run(
+        &self,
+        c: &super::http::Client,
+        force: bool,
+        filters: &[String],
+        item: impl Fn(&Value),
+    ) -> Result<()> {
+        if !force && !confirm(self.warning) {
+            return Ok(());
+        }
+        let v = c
+            .post(&format!(
+                "{}/prune?{}",
+                self.collection,
+                filters_query(filters)
+            ))
+            .await?
+            .json()?;
+        let (key, title) = self.deleted;
+        let deleted = v[key].as_array().cloned().unwrap_or_default();
+        if !deleted.is_empty() {
+            println!("{title}");
+            for d in &deleted {
+                item(d);
+            }
+            if self.reclaims {
+                println!();
+            }
+        }
+        if self.reclaims {
+            println!("{}", reclaimed(&v));
+        }
+        Ok(())
+    }
+}
+
+/// Prints a deleted object's id or name (a prune's list).
+pub fn print_name(d: &Value) {
+    println!("{}", d.as_str().unwrap_or(""));
+}
+
 /// Runs `op` for each name, printing the name on success (or what `op` returns) and the
 /// error on failure, like docker's stop/rm/kill: exit status 1 if any failed.
 pub async fn for_each<F, Fut>(names: &[String], mut op: F) -> Result<()>

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::{confirm, filters_query, for_each};
+use super::{for_each, print_name, Prune};
 use crate::client::format::Formatter;
 use crate::client::http::{empty, enc, with_query, Client};
 use crate::client::units::short_id;
@@ -234,21 +234,13 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             .await
         }
         Sub::Prune(a) => {
-            if !a.force && !confirm("WARNING! This will remove all custom networks not used by at least one container.") {
-                return Ok(());
-            }
-            let v = c
-                .post(&format!("/networks/prune?{}", filters_query(&a.filter)))
-                .await?
-                .json()?;
-            let deleted = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Networks:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or(""));
-                }
-            }
-            Ok(())
+            let prune = Prune {
+                collection: "/networks",
+                warning: "WARNING! This will remove all custom networks not used by at least one container.",
+                deleted: ("NetworksDeleted", "Deleted Networks:"),
+                reclaims: false,
+            };
+            prune.run(c, a.force, &a.filter, print_name).await
         }
         Sub::Connect(a) => {
             let mut ipam = serde_json::Map::new();

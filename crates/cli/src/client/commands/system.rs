@@ -610,18 +610,8 @@ pub fn event_line(e: &Value) -> String {
 
 /// `events`.
 pub async fn events(c: &Client, a: EventsArgs) -> Result<()> {
-    let since = a
-        .since
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
-    let until = a
-        .until
-        .as_deref()
-        .map(api_timestamp)
-        .transpose()?
-        .unwrap_or_default();
+    let since = api_timestamp(a.since.as_deref().unwrap_or_default())?;
+    let until = api_timestamp(a.until.as_deref().unwrap_or_default())?;
     let path = with_query(
         "/events",
         &[

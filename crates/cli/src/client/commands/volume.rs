@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::{confirm, filters_query, for_each, reclaimed};
+use super::{for_each, print_name, Prune};
 use crate::client::format::Formatter;
 use crate::client::http::{empty, enc, with_query, Client};
 
@@ -171,27 +171,17 @@ pub async fn run(c: &Client, s: Sub) -> Result<()> {
             } else {
                 "WARNING! This will remove anonymous local volumes not used by at least one container."
             };
-            if !a.force && !confirm(warning) {
-                return Ok(());
-            }
             let mut filters = a.filter.clone();
             if a.all {
                 filters.push("all=true".into());
             }
-            let v = c
-                .post(&format!("/volumes/prune?{}", filters_query(&filters)))
-                .await?
-                .json()?;
-            let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Volumes:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or(""));
-                }
-                println!();
-            }
-            println!("{}", reclaimed(&v));
-            Ok(())
+            let prune = Prune {
+                collection: "/volumes",
+                warning,
+                deleted: ("VolumesDeleted", "Deleted Volumes:"),
+                reclaims: true,
+            };
+            prune.run(c, a.force, &filters, print_name).await
         }
     }
 }
