@@ -848,3 +848,57 @@ fn network_bad_input_is_refused_with_dockerd_words() {
     d.docker_ok(&["network", "prune", "-f"]);
     assert_eq!(d.bridges(), vec![d.bridge.clone()]);
 }
+
+/// A daemon on a fresh root whose default bridge already exists with an address (left by an
+/// earlier daemon on another root) adopts that subnet, as dockerd adopts docker0's, instead
+/// of adding a second subnet to the same bridge.
+#[test]
+fn a_fresh_daemon_adopts_the_address_its_bridge_already_has() {
+    let mut d = Daemon::unstarted(&[]);
+    d.bip = false;
+    let subnet = d.bridge_subnet();
+    let gateway = subnet.replace(".0/24", ".1/24");
+    for args in [
+        vec!["link", "add", d.bridge.as_str(), "type", "bridge"],
+        vec!["addr", "add", gateway.as_str(), "dev", d.bridge.as_str()],
+    ] {
+        let o = Command::new("ip").args(&args).output().unwrap();
+        assert_eq!(code(&o), 0, "ip {args:?}: {}", err(&o));
+    }
+    d.spawn();
+    d.import_busybox(IMAGE);
+    assert_eq!(
+        d.docker_ok(&[
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}"
+        ]),
+        format!("{subnet} {}", gateway.trim_end_matches("/24"))
+    );
+    let o = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &d.bridge])
+        .output()
+        .unwrap();
+    let addrs: Vec<String> = out(&o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .collect();
+    assert_eq!(addrs, vec![gateway.clone()]);
+    // A container on it gets an address of that subnet and reaches the gateway.
+    let inside = d.docker_ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        &format!(
+            "ip -4 -o addr show eth0 && ping -c1 -W2 {} >/dev/null && echo reached",
+            gateway.trim_end_matches("/24")
+        ),
+    ]);
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(inside.contains(&format!("inet {prefix}")), "{inside}");
+    assert!(inside.ends_with("reached"), "{inside}");
+}

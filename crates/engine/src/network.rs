@@ -165,9 +165,14 @@ impl Net {
         if pools.is_empty() {
             pools = berth_network::default_pools();
         }
+        let existing = match bip {
+            Some(_) => None,
+            None => link::existing_address(&opts.bridge).map_err(|e| e.to_string())?,
+        };
         let defaults = berth_network::Defaults {
             bridge: opts.bridge.clone(),
             bip,
+            existing,
             pools,
         };
         let backend = firewall::Backend::detect(opts.firewall_backend.as_deref())

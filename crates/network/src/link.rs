@@ -95,17 +95,10 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
                     .ok_or_else(|| Error::netlink(format!("create bridge {name}"), "vanished"))?
             }
         };
-        let mut addrs = h.address().get().set_link_index_filter(index).execute();
-        let mut have = false;
-        while let Some(a) = addrs
-            .try_next()
-            .await
-            .map_err(|e| Error::netlink(format!("list addresses of {name}"), e))?
-        {
-            have |= a.attributes.iter().any(|at| {
-                matches!(at, netlink_packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) if *ip == gateway)
-            });
-        }
+        let have = ipv4_addresses(&h, index, &name)
+            .await?
+            .iter()
+            .any(|(ip, _)| *ip == gateway);
         if !have {
             h.address()
                 .add(index, IpAddr::V4(gateway), prefix)
@@ -119,6 +112,39 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     })?;
     sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
     sysctl("net/ipv4/ip_forward", "1")
+}
+
+/// The IPv4 addresses (with their prefix lengths) on link `index`.
+async fn ipv4_addresses(h: &Handle, index: u32, name: &str) -> Result<Vec<(Ipv4Addr, u8)>> {
+    let mut addrs = h.address().get().set_link_index_filter(index).execute();
+    let mut out = Vec::new();
+    while let Some(a) = addrs
+        .try_next()
+        .await
+        .map_err(|e| Error::netlink(format!("list addresses of {name}"), e))?
+    {
+        for at in &a.attributes {
+            if let netlink_packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) = at {
+                out.push((*ip, a.header.prefix_len));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The first IPv4 address of an existing link `name` and its subnet, as dockerd reads an
+/// existing docker0's: a fresh daemon adopts it instead of adding a second subnet.
+pub fn existing_address(name: &str) -> Result<Option<(Ipv4Addr, Ipv4Net)>> {
+    let name = name.to_owned();
+    with_netlink(|h| async move {
+        let Some(index) = index_of(&h, &name).await? else {
+            return Ok(None);
+        };
+        Ok(ipv4_addresses(&h, index, &name)
+            .await?
+            .into_iter()
+            .find_map(|(ip, prefix)| Some((ip, Ipv4Net::new(ip, prefix).ok()?))))
+    })
 }
 
 /// Deletes a link of the host's namespace; a missing one is fine.

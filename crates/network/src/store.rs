@@ -106,6 +106,9 @@ pub struct Defaults {
     pub bridge: String,
     /// The default bridge's gateway and subnet (dockerd's `--bip`, `10.1.2.1/24`).
     pub bip: Option<(Ipv4Addr, Ipv4Net)>,
+    /// The address already on the default bridge's interface, if it exists (a daemon with
+    /// a fresh root adopts it, as dockerd adopts docker0's, rather than add another).
+    pub existing: Option<(Ipv4Addr, Ipv4Net)>,
     pub pools: Vec<AddressPool>,
 }
 
@@ -181,12 +184,18 @@ impl Networks {
                 n.subnet = Some(subnet);
                 n.gateway = Some(gw);
             }
-            None if n.subnet.is_none() => {
-                let taken: Vec<Ipv4Net> = all.values().filter_map(|n| n.subnet).collect();
-                let subnet = pick_subnet(&self.pools, &taken, host_routes)?;
-                n.subnet = Some(subnet);
-                n.gateway = subnet.nth(1);
-            }
+            None if n.subnet.is_none() => match defaults.existing {
+                Some((gw, subnet)) => {
+                    n.subnet = Some(subnet);
+                    n.gateway = Some(gw);
+                }
+                None => {
+                    let taken: Vec<Ipv4Net> = all.values().filter_map(|n| n.subnet).collect();
+                    let subnet = pick_subnet(&self.pools, &taken, host_routes)?;
+                    n.subnet = Some(subnet);
+                    n.gateway = subnet.nth(1);
+                }
+            },
             None => {}
         }
         // Addresses of the old bridge subnet cannot stay valid on a new one.
@@ -467,6 +476,7 @@ mod tests {
         let defaults = Defaults {
             bridge: "tb0".into(),
             bip: None,
+            existing: None,
             pools: vec![AddressPool {
                 base: "10.77.0.0/16".parse().unwrap(),
                 size: 24,

@@ -38,6 +38,9 @@ pub struct Daemon {
     pub bridge: String,
     pub nft_table: String,
     block: u32,
+    /// Whether `spawn` gives the daemon its default bridge's address (`--bip`); without
+    /// it, the daemon finds one.
+    pub bip: bool,
     child: Option<Child>,
     /// Daemon flags beyond socket and roots (`--certs-dir`, `--insecure-registry`, …).
     pub extra_args: Vec<String>,
@@ -68,6 +71,13 @@ impl Daemon {
 
     /// A daemon with no image, started with `extra` daemon flags.
     pub fn start_bare_with(extra: &[String]) -> Daemon {
+        let mut d = Daemon::unstarted(extra);
+        d.spawn();
+        d
+    }
+
+    /// A daemon's names, addresses and flags, not started yet (`spawn` starts it).
+    pub fn unstarted(extra: &[String]) -> Daemon {
         let name = unique("be");
         let dir = PathBuf::from("/tmp").join(&name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -76,20 +86,19 @@ impl Daemon {
         // 2048 blocks of /20 in 10.128.0.0/9; the daemon still skips any subnet a host route
         // (another daemon's bridge) already covers.
         let slot = (pid.wrapping_mul(37).wrapping_add(n)) % 2048;
-        let mut d = Daemon {
+        Daemon {
             root: dir.join("root"),
             exec_root: dir.join("run"),
             socket: dir.join("s.sock"),
             bridge: format!("bt{pid:x}x{n:x}"),
             nft_table: format!("berth_t{pid}_{n}"),
             block: u32::from(std::net::Ipv4Addr::new(10, 128, 0, 0)) + slot * 4096,
+            bip: true,
             dir,
             child: None,
             extra_args: extra.to_vec(),
             seen_ids: Default::default(),
-        };
-        d.spawn();
-        d
+        }
     }
 
     /// Starts (again) `berth daemon` on this root and socket; waits until `/_ping` answers.
@@ -111,8 +120,14 @@ impl Daemon {
             .arg(&self.exec_root)
             .arg("--bridge")
             .arg(&self.bridge)
-            .arg("--bip")
-            .arg(format!("{}/24", std::net::Ipv4Addr::from(self.block + 1)))
+            .args(if self.bip {
+                vec![
+                    "--bip".to_owned(),
+                    format!("{}/24", std::net::Ipv4Addr::from(self.block + 1)),
+                ]
+            } else {
+                Vec::new()
+            })
             .arg("--default-address-pool")
             .arg(format!(
                 "base={}/20,size=24",
