@@ -6,8 +6,8 @@ supervisor (berth's monitor, podman's conmon, docker's containerd-shim-runc-v2).
 Everything is offline and private to this run:
   * one busybox image is made from Debian's busybox-static (scripts/make-rootfs.sh, then a tar)
     and imported into each engine (`X import TAR busybox-bench:latest`);
-  * berth: `target/release/berth daemon` on a socket, --root and --exec-root in a temp dir
-    (the CLI reaches it through BERTH_HOST);
+  * berth: `target/release/berth daemon` on a socket, --root and --exec-root in a temp dir,
+    a --bridge and --nft-table of this run's own (the CLI reaches it through BERTH_HOST);
   * podman: --root/--runroot/--tmpdir in the temp dir, --runtime crun, --cgroup-manager
     cgroupfs, --events-backend file;
   * docker: Debian's dockerd 20.10 started here with --data-root/--exec-root/-H/--pidfile in
@@ -22,7 +22,8 @@ network. Engines take turns round-robin and the first one rotates every iteratio
 At exit (also on failure, SIGINT, SIGTERM, SIGHUP) it removes the containers, stops the
 daemons it started (by pid), ends leftover processes whose command line names its temp dir
 (monitors, conmon, shims, containerd: all started by its daemons), unmounts what is mounted
-under the temp dir, removes empty cgroups it made, and deletes the temp dir. It also removes
+under the temp dir, removes empty cgroups it made, berth's bridge and nft table, and deletes
+the temp dir. It also removes
 what dockerd 20.10 writes outside its flags (/etc/docker/key.json, /run/docker/plugins,
 /run/containerd/s) and, after podman-net, netavark's empty NETAVARK* iptables chains, in both
 cases only what did not exist before.
@@ -247,8 +248,14 @@ def setup_berth(ctx: Ctx, e: Engine, args) -> None:
     e.run_flags = ["--network", "none", "--cgroup-parent", f"/{ctx.tag}-berth"]
     e.supervisor = "berth monitor"
     logf = os.path.join(e.base, "daemon.log")
+    # This run's own default bridge and nft table (removed by cleanup), never the host's
+    # berth0 and `berth` of a daemon the user runs.
+    e.bridge = f"bbe{os.getpid() % 100000}"
+    e.nft_table = f"berth_be{os.getpid()}"
     d = start_daemon(ctx, "berth daemon", [exe, "daemon", "-H", "unix://" + sock,
-                                           "--root", root, "--exec-root", exec_root], logf)
+                                           "--root", root, "--exec-root", exec_root,
+                                           "--bridge", e.bridge, "--nft-table", e.nft_table],
+                     logf)
     if not wait_until(lambda: os.path.exists(sock) or d.poll() is not None, 30):
         raise BenchError("berth daemon: no socket after 30 s")
     if d.poll() is not None:
@@ -581,6 +588,13 @@ def cleanup(ctx: Ctx, engines: list[Engine]) -> None:
     reap_orphans(ctx)
     unmount_under(ctx.tmp)
     remove_cgroups(ctx.tag)
+    for e in engines:  # the bridge and nft table a berth daemon of this run made
+        if getattr(e, "bridge", ""):
+            subprocess.run(["ip", "link", "del", e.bridge], stderr=subprocess.DEVNULL,
+                           check=False)
+        if getattr(e, "nft_table", ""):
+            subprocess.run(["nft", "delete", "table", "ip", e.nft_table],
+                           stderr=subprocess.DEVNULL, check=False)
     if ctx.netavark_chains is not None:
         try:
             remove_netavark_chains(ctx.netavark_chains)

@@ -395,15 +395,7 @@ def cleanup(ctx: er.Ctx, engines: list[er.Engine]) -> None:
                     er.invoke(e, ["network", "rm", e.network], timeout=30)
                 except er.BenchError:
                     pass
-    er.cleanup(ctx, engines)
-    for e in engines:
-        br = getattr(e, "bridge", "")
-        if br:
-            subprocess.run(["ip", "link", "del", br], stderr=subprocess.DEVNULL, check=False)
-        table = getattr(e, "nft_table", "")
-        if table:
-            subprocess.run(["nft", "delete", "table", "ip", table], stderr=subprocess.DEVNULL,
-                           check=False)
+    er.cleanup(ctx, engines)  # also the bridges and nft tables the engines made
     before = getattr(ctx, "docker_chains", None)
     if before is not None:
         er.remove_made_chains("DOCKER", before)
