@@ -14,7 +14,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Joined};
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::init::{self, ExecArgs, InitArgs};
@@ -184,8 +184,13 @@ impl Runtime {
             linux.devices().as_deref(),
         );
         let clone_target = record.cgroup.clone_target().transpose()?;
-        if clone_target.is_some() {
-            // The init starts inside the cgroup: its limits must be there before it is.
+        // An init born in the host's user namespace joins the v1 hierarchies itself, by the
+        // write that skips the kernel's global migration lock (Cgroup::join_v1_self).
+        let join_v1 = record.cgroup.has_v1() && !ns_plan.new_userns;
+        let limits_first = clone_target.is_some() || join_v1;
+        if limits_first {
+            // The init starts (or places itself) inside the cgroup: its limits must be there
+            // before it is.
             record.cgroup.apply(&resources)?;
         }
         let (runtime_end, init_end) = sync::pair()?;
@@ -213,6 +218,7 @@ impl Runtime {
                 ns_plan: &ns_plan,
                 plan: &plan,
                 cgroup_sources: &cgroup_sources,
+                join_v1: join_v1.then_some(&record.cgroup),
                 fifo: &fifo,
                 console: console_tx.as_ref(),
                 no_pivot: opts.no_pivot,
@@ -235,12 +241,18 @@ impl Runtime {
             namespaces::write_id_maps(pid.as_raw(), linux)?;
         }
         runtime_end.send(Msg::Proceed)?;
-        if !placed {
+        if !limits_first {
             // Limits first, then the process: the init, already building its root, must never
             // see a half-written device list (deny-all before the allows).
             record.cgroup.apply(&resources)?;
-            record.cgroup.add_process(pid.as_raw())?;
         }
+        record.cgroup.add_process(
+            pid.as_raw(),
+            Joined {
+                v1: join_v1,
+                v2: placed,
+            },
+        )?;
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
         let creating = state_json(&record, Status::Creating, pid.as_raw());
@@ -533,6 +545,8 @@ impl Container {
             }
         }
         let clone_target = self.state.cgroup.clone_target().transpose()?;
+        // Still in the host's user namespace, the process joins the v1 hierarchies itself.
+        let join_v1 = self.state.cgroup.has_v1();
         let (runtime_end, init_end) = sync::pair()?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
         let (child, placed) = unsafe { spawn(0, clone_target.as_ref()) }
@@ -542,6 +556,7 @@ impl Container {
             init::exec(ExecArgs {
                 channel: init_end,
                 joins: &in_child,
+                join_v1: join_v1.then_some(&self.state.cgroup),
                 plan: &plan,
                 console: console_tx.as_ref(),
                 console_size: process.console_size().map(|b| {
@@ -557,9 +572,13 @@ impl Container {
         drop(init_end);
         drop(console_tx);
         let setup = (|| {
-            if !placed {
-                self.state.cgroup.add_process(pid.as_raw())?;
-            }
+            self.state.cgroup.add_process(
+                pid.as_raw(),
+                Joined {
+                    v1: join_v1,
+                    v2: placed,
+                },
+            )?;
             runtime_end.send(Msg::Proceed)?;
             runtime_end.expect(Msg::Ready)
         })();

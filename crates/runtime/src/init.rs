@@ -11,7 +11,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::CgroupMountSource;
+use crate::cgroups::{Cgroup, CgroupMountSource};
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::namespaces::{self, NamespacePlan};
@@ -29,6 +29,8 @@ pub(crate) struct InitArgs<'a> {
     pub ns_plan: &'a NamespacePlan,
     pub plan: &'a ProcessPlan,
     pub cgroup_sources: &'a [CgroupMountSource],
+    /// The cgroup whose v1 hierarchies the init joins by itself, at once.
+    pub join_v1: Option<&'a Cgroup>,
     pub fifo: &'a OwnedFd,
     pub console: Option<&'a OwnedFd>,
     pub no_pivot: bool,
@@ -43,6 +45,8 @@ pub(crate) struct InitArgs<'a> {
 pub(crate) struct ExecArgs<'a> {
     pub channel: Channel,
     pub joins: &'a [(CloneFlags, OwnedFd, PathBuf)],
+    /// The container's cgroup, whose v1 hierarchies the process joins by itself, at once.
+    pub join_v1: Option<&'a Cgroup>,
     pub plan: &'a ProcessPlan,
     pub console: Option<&'a OwnedFd>,
     /// The terminal's rows and columns (process.json's consoleSize), set before the program
@@ -77,6 +81,9 @@ pub(crate) fn exec(args: ExecArgs<'_>) -> ! {
 
 fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
     guard_against_parent_death()?;
+    if let Some(cgroup) = a.join_v1 {
+        cgroup.join_v1_self()?;
+    }
     a.channel.expect(Msg::Proceed)?;
     let spec = a.spec;
     if a.ns_plan.new_userns {
@@ -175,6 +182,9 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
 
 fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
     guard_against_parent_death()?;
+    if let Some(cgroup) = a.join_v1 {
+        cgroup.join_v1_self()?;
+    }
     a.channel.expect(Msg::Proceed)?;
     // The user namespace last: while still the host's root, this process may join any
     // namespace, also one its container's user namespace does not own (a network namespace an

@@ -190,7 +190,7 @@ fn hint(file: &str, errno: Errno) -> &'static str {
         ("cgroup.procs", Errno::EBUSY) => {
             "the v2 cgroup has controllers enabled in its cgroup.subtree_control, so it cannot hold processes"
         }
-        ("cgroup.procs", Errno::ENOSPC) => "the v1 cpuset has no CPUs or memory nodes",
+        ("cgroup.procs" | "tasks", Errno::ENOSPC) => "the v1 cpuset has no CPUs or memory nodes",
         ("cgroup.subtree_control", Errno::EBUSY) => {
             "the cgroup holds processes itself (cgroup v2 \"no internal processes\" rule); use a cgroupsPath that is not below the caller's own cgroup"
         }

@@ -36,6 +36,15 @@ pub struct Cgroup {
     v2: Option<V2Dir>,
 }
 
+/// The hierarchies a new process joined by itself, which [`Cgroup::add_process`] skips.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Joined {
+    /// Through its own [`Cgroup::join_v1_self`].
+    pub v1: bool,
+    /// Through clone3's CLONE_INTO_CGROUP ([`Cgroup::clone_target`]).
+    pub v2: bool,
+}
+
 /// What the OCI `cgroup` mount type shows inside the container for one hierarchy.
 ///
 /// `controllers` is the hierarchy's name as the host mounts it: `"cpu,cpuacct"`, `"memory"`,
@@ -214,22 +223,41 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves a process into the cgroup in every hierarchy.
-    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
-        for h in &self.v1 {
-            files::write_fmt(&h.dir, "cgroup.procs", format_args!("{pid}"))?;
+    /// Moves a process into the cgroup in every hierarchy it has not `joined` by itself.
+    pub fn add_process(&self, pid: i32, joined: Joined) -> Result<(), CgroupError> {
+        if !joined.v1 {
+            for h in &self.v1 {
+                files::write_fmt(&h.dir, "cgroup.procs", format_args!("{pid}"))?;
+            }
         }
-        if let Some(v2) = &self.v2 {
+        if let Some(v2) = self.v2.as_ref().filter(|_| !joined.v2) {
             files::write_fmt(&v2.dir, "cgroup.procs", format_args!("{pid}"))?;
         }
         Ok(())
     }
 
-    /// On a pure v2 host, the cgroup's directory opened for clone3's CLONE_INTO_CGROUP, which
-    /// places a new process without [`Cgroup::add_process`]. `None` on v1 and hybrid hosts,
-    /// where the v1 hierarchies need their writes anyway.
+    /// Moves the calling thread into the cgroup in every v1 hierarchy by writing `0` to each
+    /// `tasks` file. For a single-threaded process this is the whole process, and unlike a
+    /// write to `cgroup.procs` the kernel then skips the global threadgroup lock, whose first
+    /// taking waits out an RCU grace period (8–30 ms). The caller must be in the host's user
+    /// namespace (the files are the host root's).
+    pub fn join_v1_self(&self) -> Result<(), CgroupError> {
+        for h in &self.v1 {
+            files::write_fmt(&h.dir, "tasks", format_args!("0"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the cgroup has v1 hierarchies (which [`Cgroup::join_v1_self`] joins).
+    pub fn has_v1(&self) -> bool {
+        !self.v1.is_empty()
+    }
+
+    /// The cgroup's v2 directory opened for clone3's CLONE_INTO_CGROUP, which places a new
+    /// process there without a `cgroup.procs` write (and its wait on the migration lock).
+    /// `None` on a host without a v2 tree.
     pub fn clone_target(&self) -> Option<Result<std::os::fd::OwnedFd, CgroupError>> {
-        let v2 = self.v2.as_ref().filter(|_| self.is_unified())?;
+        let v2 = self.v2.as_ref()?;
         Some(
             nix::fcntl::open(
                 &v2.dir,

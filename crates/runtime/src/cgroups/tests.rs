@@ -20,7 +20,7 @@ use oci_spec::runtime::{
 };
 
 use super::devices::unit::{deny_all, rule};
-use super::{files, Cgroup, CgroupError, Location};
+use super::{files, Cgroup, CgroupError, Joined, Location};
 
 const MIB: i64 = 1 << 20;
 
@@ -80,7 +80,9 @@ impl TestCgroup {
     fn spawn(&mut self, body: fn() -> i32) -> Child {
         let mut child = Child::fork(body);
         self.children.push(child.pid);
-        self.cgroup.add_process(child.pid).unwrap();
+        self.cgroup
+            .add_process(child.pid, Joined::default())
+            .unwrap();
         child.start();
         child
     }
@@ -588,6 +590,44 @@ fn freeze_and_thaw_a_sleeping_child_v2() {
     t.cgroup.thaw().unwrap();
     assert!(!t.cgroup.is_frozen().unwrap());
     assert!(settles_in_sleep(child.pid), "{}", proc_state(child.pid));
+}
+
+#[test]
+fn a_process_joins_every_v1_hierarchy_by_itself() {
+    if !has_v1("pids") {
+        return skip("no v1 hierarchies on this host");
+    }
+    let mut test = TestCgroup::new("self-join");
+    let (ready_r, ready_w) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child only writes cgroup files, reports and pauses. It allocates a path
+    // per file, which glibc's fork-safe malloc allows in the child of a threaded process.
+    let pid = match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let ok = test.cgroup.join_v1_self().is_ok();
+            let _ = nix::unistd::write(&ready_w, &[u8::from(ok)]);
+            sleep_forever();
+            // SAFETY: ends the forked child without the parent's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => child.as_raw(),
+    };
+    test.children.push(pid);
+    drop(ready_w);
+    let mut ok = [0u8];
+    assert_eq!(nix::unistd::read(&ready_r, &mut ok).unwrap(), 1);
+    assert_eq!(ok[0], 1, "join_v1_self failed in the child");
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for h in &test.cgroup.v1 {
+        let line = membership
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(h.controllers.as_str()))
+            .unwrap_or_else(|| panic!("no {} line in {membership}", h.controllers));
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        assert!(
+            h.dir.ends_with(path.trim_start_matches('/')),
+            "{line} vs {h:?}"
+        );
+    }
 }
 
 #[test]
