@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::engine::{err, out, run_cmd, Daemon, IMAGE};
+use common::netns::Netns;
 use common::registry::{
     http_response, loopback_hostname, Auth, CuttingProxy, RawServer, Registry, Tls, PASSWORD, USER,
 };
@@ -936,4 +937,192 @@ fn info_reports_the_registry_settings() {
     assert_eq!(rc["IndexConfigs"]["docker.io"]["Official"], true, "{rc}");
     let mirrors = d.docker_ok(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
     assert_eq!(mirrors, r#"["http://127.0.0.1:9"]"#);
+}
+
+/// A docker-archive (`docker save`'s format) of one image, `name`: a busybox rootfs made
+/// from the host's busybox-static plus `/etc/mirror` holding `marker`.
+fn busybox_archive(dir: &Path, name: &str, marker: &str) -> std::path::PathBuf {
+    use sha2::Digest as _;
+    let work = dir.join("archive");
+    let rootfs = work.join("rootfs");
+    common::make_busybox_rootfs(&rootfs);
+    std::fs::write(rootfs.join("etc/mirror"), marker).unwrap();
+    let tar = |args: &[&str], cwd: &Path| {
+        let o = Command::new("tar")
+            .arg("-C")
+            .arg(cwd)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tar {args:?}: {}", err(&o));
+    };
+    tar(
+        &["-cf", work.join("layer.tar").to_str().unwrap(), "."],
+        &rootfs,
+    );
+    let layer = std::fs::read(work.join("layer.tar")).unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": go_arch(), "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)))]},
+    }))
+    .unwrap();
+    std::fs::write(work.join("config.json"), config).unwrap();
+    let manifest =
+        serde_json::json!([{"Config": "config.json", "RepoTags": [name], "Layers": ["layer.tar"]}]);
+    std::fs::write(work.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    let archive = dir.join("image.tar");
+    tar(
+        &[
+            "-cf",
+            archive.to_str().unwrap(),
+            "manifest.json",
+            "config.json",
+            "layer.tar",
+        ],
+        &work,
+    );
+    archive
+}
+
+/// A failed pull in the sealed namespace: non-zero within `secs`, with the error Docker
+/// gives when Docker Hub cannot be reached (the request to its API host, and the lookup
+/// that failed), and the store as before.
+fn assert_hub_unreachable(d: &Daemon, image: &str, secs: u64) {
+    let before = store_state(d);
+    let t = Instant::now();
+    let o = d.docker(&["pull", image]);
+    let took = t.elapsed();
+    let e = err(&o);
+    assert!(!o.status.success(), "pull {image} succeeded: {}", out(&o));
+    assert!(
+        e.contains("https://registry-1.docker.io/v2/") && e.contains("lookup registry-1.docker.io"),
+        "pull {image}: wanted Docker Hub's failed lookup in: {e}"
+    );
+    assert!(
+        took < Duration::from_secs(secs),
+        "pull {image} took {took:?}"
+    );
+    assert_verified_since(d, &before, image);
+    assert_eq!(store_state(d), before, "pull {image} changed the store");
+}
+
+#[test]
+fn a_mirror_serves_docker_hub_names_and_a_fallback_cannot_leave_the_machine() {
+    // The daemon and the mirror share a network namespace with only loopback and no name
+    // server: falling back to Docker Hub can reach nothing, by construction.
+    let netns = Netns::new();
+    assert_eq!(netns.links().lines().count(), 1, "{}", netns.links());
+    for route in netns.routes().lines() {
+        assert!(
+            route.contains(" dev lo") && !route.starts_with("default"),
+            "a route out of the test's namespace: {route}"
+        );
+    }
+    let mirror = Registry::start_in(Auth::None, None, Some(&netns));
+    let m = &mirror.host;
+    let archive = busybox_archive(&mirror.dir, "busybox:latest", "served by the mirror");
+    let skopeo_in_ns = |args: &[&str]| {
+        let mut c = netns.command("skopeo");
+        c.args(args);
+        let o = run_cmd(c, None, 120);
+        assert!(o.status.success(), "skopeo {args:?}: {}", err(&o));
+        out(&o)
+    };
+    skopeo_in_ns(&[
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{m}/library/busybox:latest"),
+    ]);
+    let inspected: Value = serde_json::from_str(&skopeo_in_ns(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{m}/library/busybox:latest"),
+    ]))
+    .unwrap();
+    let digest = inspected["Digest"].as_str().unwrap().to_string();
+
+    let d = Daemon::start_bare_under(
+        &netns.wrapper(),
+        &[
+            "--registry-mirror".into(),
+            format!("http://{m}"),
+            "--registry-timeout".into(),
+            "2".into(),
+        ],
+    );
+    // The daemon's own view: no name resolves there (its lookups stay inside).
+    let o = run_cmd(
+        {
+            let mut c = netns.command("getent");
+            c.args(["hosts", "registry-1.docker.io"]);
+            c
+        },
+        None,
+        20,
+    );
+    assert!(
+        !o.status.success(),
+        "a name resolved in the namespace: {}",
+        out(&o)
+    );
+
+    // Docker Hub's short name, served by the mirror under Docker Hub's names.
+    let pull = d.docker_ok(&["pull", "busybox"]);
+    assert!(
+        pull.contains(&format!("Digest: {digest}"))
+            && pull.contains("Status: Downloaded newer image for busybox:latest")
+            && pull.ends_with("docker.io/library/busybox:latest"),
+        "{pull}"
+    );
+    assert_eq!(
+        d.docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RepoTags}} {{json .RepoDigests}}",
+            "busybox"
+        ]),
+        format!(r#"["busybox:latest"] ["busybox@{digest}"]"#)
+    );
+    assert_eq!(
+        d.docker_ok(&[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Digest}}"
+        ]),
+        format!("busybox:latest {digest}")
+    );
+    // `--network none`: the daemon's /sys is the host's (a bridge port's sysfs files
+    // would be looked up there), and the image is what is tested here.
+    let run = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/etc/mirror",
+    ];
+    assert_eq!(d.docker_ok(&run), "served by the mirror");
+    // By digest, under its full name: the same image, already here.
+    let again = d.docker_ok(&["pull", &format!("docker.io/library/busybox@{digest}")]);
+    assert!(
+        again.contains(&format!("Status: Image is up to date for busybox@{digest}")),
+        "{again}"
+    );
+
+    // The mirror lacks a tag, or a repository: Docker falls back to Docker Hub, which
+    // cannot be reached from here; the error says so at once and the store is untouched.
+    assert_hub_unreachable(&d, "busybox:absent", 20);
+    assert_hub_unreachable(&d, "alpine", 20);
+
+    // The mirror is down: the same fallback, the same quick failure; what was pulled stays.
+    drop(mirror);
+    assert_hub_unreachable(&d, "busybox", 20);
+    assert_eq!(d.docker_ok(&run), "served by the mirror");
 }

@@ -381,6 +381,11 @@ pub fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}s (timed out)", timeout.as_secs_f32());
     }
+    if let Some(reason) = dns_failure(e) {
+        // Go's words, as dockerd reports a registry whose name does not resolve.
+        let host = e.url().and_then(|u| u.host_str()).unwrap_or("");
+        return format!("dial tcp: lookup {host}: {reason}");
+    }
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
@@ -392,6 +397,23 @@ pub fn cause(e: &reqwest::Error, timeout: std::time::Duration) -> String {
         src = c.source();
     }
     s
+}
+
+/// The resolver's reason when connecting failed on the name lookup (hyper's connector
+/// reports it as a "dns error" whose source is getaddrinfo's failure).
+fn dns_failure(e: &reqwest::Error) -> Option<String> {
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        if c.to_string() == "dns error" {
+            let reason = c.source().map(|r| r.to_string()).unwrap_or_default();
+            let reason = reason
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&reason);
+            return Some(reason.to_string());
+        }
+        src = c.source();
+    }
+    None
 }
 
 /// The registry's error body (`{"errors":[{"code","message"}]}`) as `code: message`, or

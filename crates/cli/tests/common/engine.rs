@@ -44,6 +44,9 @@ pub struct Daemon {
     child: Option<Child>,
     /// Daemon flags beyond socket and roots (`--certs-dir`, `--insecure-registry`, …).
     pub extra_args: Vec<String>,
+    /// A command the daemon is run under (it must exec the daemon, keeping its pid), such
+    /// as `Netns::wrapper`'s; empty for none.
+    pub wrapper: Vec<String>,
     /// Every container id this daemon's tests made (filled from the daemon's own records).
     seen_ids: std::cell::RefCell<Vec<String>>,
 }
@@ -71,7 +74,14 @@ impl Daemon {
 
     /// A daemon with no image, started with `extra` daemon flags.
     pub fn start_bare_with(extra: &[String]) -> Daemon {
+        Daemon::start_bare_under(&[], extra)
+    }
+
+    /// A daemon with no image, run under `wrapper` (a command that execs it: a network
+    /// namespace of the test's, …), with `extra` daemon flags.
+    pub fn start_bare_under(wrapper: &[String], extra: &[String]) -> Daemon {
         let mut d = Daemon::unstarted(extra);
+        d.wrapper = wrapper.to_vec();
         d.spawn();
         d
     }
@@ -97,6 +107,7 @@ impl Daemon {
             dir,
             child: None,
             extra_args: extra.to_vec(),
+            wrapper: Vec::new(),
             seen_ids: Default::default(),
         }
     }
@@ -110,7 +121,15 @@ impl Daemon {
             .append(true)
             .open(self.dir.join("daemon.log"))
             .unwrap();
-        let child = Command::new(berth())
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(berth());
+                c
+            }
+            None => Command::new(berth()),
+        };
+        let child = cmd
             .arg("daemon")
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))

@@ -235,4 +235,5 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 pub mod engine;
+pub mod netns;
 pub mod registry;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::netns::Netns;
 use super::unique;
 
 pub const USER: &str = "berth";
@@ -79,6 +80,15 @@ pub fn loopback_hostname() -> Option<String> {
 
 impl Registry {
     pub fn start(auth: Auth, tls: Option<Tls>) -> Registry {
+        Registry::start_in(auth, tls, None)
+    }
+
+    /// A registry inside `netns` (127.0.0.1 there), or on the host's loopback.
+    pub fn start_in(auth: Auth, tls: Option<Tls>, netns: Option<&Netns>) -> Registry {
+        let listening = |p: u16| match netns {
+            Some(n) => n.listening(p),
+            None => TcpStream::connect(("127.0.0.1", p)).is_ok(),
+        };
         let dir = PathBuf::from("/tmp").join(unique("breg"));
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let port = free_port();
@@ -142,7 +152,11 @@ impl Registry {
                 let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("tests/registry/token_server.py");
                 let log = std::fs::File::create(dir.join("token.log")).unwrap();
-                let child = Command::new("/usr/bin/python3")
+                let child = netns
+                    .map_or_else(
+                        || Command::new("/usr/bin/python3"),
+                        |n| n.command("/usr/bin/python3"),
+                    )
                     .arg(&script)
                     .args([
                         tport.to_string(),
@@ -158,7 +172,7 @@ impl Registry {
                     .spawn()
                     .unwrap();
                 reg.token = Some(child);
-                wait_port(tport, &dir.join("token.log"));
+                wait_until_listening(tport, &dir.join("token.log"), &listening);
                 cfg.push_str(&format!(
                     "auth:\n  token:\n    realm: http://127.0.0.1:{tport}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: {}/token.crt\n",
                     dir.display()
@@ -167,7 +181,11 @@ impl Registry {
         }
         std::fs::write(dir.join("config.yml"), cfg).unwrap();
         let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
+        let child = netns
+            .map_or_else(
+                || Command::new("docker-registry"),
+                |n| n.command("docker-registry"),
+            )
             .args(["serve"])
             .arg(dir.join("config.yml"))
             .stdin(Stdio::null())
@@ -176,7 +194,7 @@ impl Registry {
             .spawn()
             .expect("docker-registry (scripts/install-deps.sh installs it)");
         reg.child = Some(child);
-        wait_port(port, &dir.join("registry.log"));
+        wait_until_listening(port, &dir.join("registry.log"), &listening);
         reg
     }
 
@@ -222,9 +240,13 @@ impl Drop for Registry {
 }
 
 fn wait_port(port: u16, log: &Path) {
+    wait_until_listening(port, log, &|p| TcpStream::connect(("127.0.0.1", p)).is_ok())
+}
+
+fn wait_until_listening(port: u16, log: &Path, listening: &dyn Fn(u16) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if listening(port) {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));
