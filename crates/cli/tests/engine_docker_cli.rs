@@ -25,6 +25,22 @@ fn run_rm_prints_output_and_returns_exit_codes() {
     assert!(err(&o).contains("permission denied"), "{}", err(&o));
     // --rm: nothing is left.
     assert_eq!(d.docker_ok(&["ps", "-aq"]), "");
+    // A --rm container's root skips syncs (overlayfs' volatile, shown as fsync=volatile):
+    // its upper dir is thrown away when it stops. One kept after it stops syncs as usual.
+    let root_line = "grep ' / ' /proc/mounts";
+    let rm = d.docker_ok(&["run", "--rm", IMAGE, "sh", "-c", root_line]);
+    assert!(
+        rm.starts_with("overlay / overlay ") && rm.contains("fsync=volatile"),
+        "{rm}"
+    );
+    let kept = d.docker_ok(&["run", "--name", "kept", IMAGE, "sh", "-c", root_line]);
+    assert!(
+        kept.starts_with("overlay / overlay ") && !kept.contains("volatile"),
+        "{kept}"
+    );
+    // A kept container starts again on the same upper dir.
+    d.docker_ok(&["start", "-a", "kept"]);
+    d.docker_ok(&["rm", "kept"]);
 }
 
 #[test]

@@ -83,6 +83,18 @@ pub struct RootfsRecord {
     pub work: PathBuf,
 }
 
+impl RootfsRecord {
+    /// The overlay of these directories (not volatile: the start of a `--rm` container asks for that).
+    pub fn overlay(&self) -> berth_image::OverlayMount {
+        berth_image::OverlayMount {
+            lowers: self.lowers.clone(),
+            upper: self.upper.clone(),
+            work: self.work.clone(),
+            volatile: false,
+        }
+    }
+}
+
 pub const NEVER: &str = "0001-01-01T00:00:00Z";
 
 impl Container {

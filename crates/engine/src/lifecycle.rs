@@ -540,10 +540,11 @@ impl Daemon {
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| ApiError::internal(format!("create {}", rootfs.display()), e))?;
         berth_image::OverlayMount::unmount(&rootfs)?;
+        // A `--rm` container's upper dir ends with it: no sync of it at unmount (overlayfs'
+        // `volatile`, as podman mounts its `--rm` containers).
         let overlay = berth_image::OverlayMount {
-            lowers: c.rootfs.lowers.clone(),
-            upper: c.rootfs.upper.clone(),
-            work: c.rootfs.work.clone(),
+            volatile: c.host_config.auto_remove.unwrap_or(false),
+            ..c.rootfs.overlay()
         };
         match c.userns {
             Some(range) => {

@@ -19,6 +19,11 @@ pub struct OverlayMount {
     pub lowers: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// overlayfs' `volatile` (linux >= 5.10): no sync of the upper dir, neither at unmount
+    /// nor for the container's own fsyncs. Only for an upper that is thrown away when the
+    /// container stops (`run --rm`, as podman does), since after a host crash the upper is
+    /// not to be trusted. Ignored by kernels without it.
+    pub volatile: bool,
 }
 
 impl OverlayMount {
@@ -26,10 +31,32 @@ impl OverlayMount {
     /// `lowerdir+` call (linux >= 6.8), so an image may have more layers than fit in the one
     /// page that mount(2)'s option string is limited to; older kernels get mount(2).
     pub fn mount_at(&self, target: &Path) -> Result<()> {
-        match self.mount_new_api(target) {
+        if self.volatile {
+            // overlayfs refuses an upper once mounted volatile (its marker survives even a
+            // clean unmount); this upper is thrown away at the container's end anyway.
+            let marker = self.work.join("work/incompat/volatile");
+            match std::fs::remove_dir_all(&marker) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &marker)(e)),
+            }
+            match self.mount_with(target, true) {
+                // A kernel before 5.10 does not know the option.
+                Err(Error::Mount {
+                    errno: Errno::EINVAL,
+                    ..
+                }) => {}
+                other => return other,
+            }
+        }
+        self.mount_with(target, false)
+    }
+
+    fn mount_with(&self, target: &Path, volatile: bool) -> Result<()> {
+        match self.mount_new_api(target, volatile) {
             Ok(()) => Ok(()),
             // ENOSYS: no fsopen; EINVAL: a kernel that does not know "lowerdir+".
-            Err(Errno::ENOSYS) | Err(Errno::EINVAL) => self.mount_legacy(target),
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) => self.mount_legacy(target, volatile),
             Err(errno) => Err(Error::Mount {
                 op: "mount",
                 target: target.to_path_buf(),
@@ -39,29 +66,35 @@ impl OverlayMount {
         }
     }
 
-    fn mount_new_api(&self, target: &Path) -> std::result::Result<(), Errno> {
+    fn mount_new_api(&self, target: &Path, volatile: bool) -> std::result::Result<(), Errno> {
         let fs = sys::fsopen(c"overlay")?;
+        // The source /proc/mounts and df show, as with mount(2) and docker ("none" otherwise).
+        sys::fsconfig_string(fs.as_fd(), c"source", c"overlay")?;
         for lower in &self.lowers {
             sys::fsconfig_string(fs.as_fd(), c"lowerdir+", &path_c(lower)?)?;
         }
         sys::fsconfig_string(fs.as_fd(), c"upperdir", &path_c(&self.upper)?)?;
         sys::fsconfig_string(fs.as_fd(), c"workdir", &path_c(&self.work)?)?;
+        if volatile {
+            sys::fsconfig_flag(fs.as_fd(), c"volatile")?;
+        }
         sys::fsconfig_create(fs.as_fd())?;
         let mnt = sys::fsmount(fs.as_fd())?;
         sys::move_mount_to(mnt.as_fd(), &path_c(target)?)
     }
 
-    fn mount_legacy(&self, target: &Path) -> Result<()> {
+    fn mount_legacy(&self, target: &Path, volatile: bool) -> Result<()> {
         let lowers: Vec<String> = self
             .lowers
             .iter()
             .map(|p| escape_option(&p.to_string_lossy()))
             .collect();
         let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{}",
             lowers.join(":"),
             escape_option(&self.upper.to_string_lossy()),
-            escape_option(&self.work.to_string_lossy())
+            escape_option(&self.work.to_string_lossy()),
+            if volatile { ",volatile" } else { "" }
         );
         let page = 4096;
         let hint = if data.len() >= page {
@@ -122,8 +155,7 @@ impl OverlayMount {
             }
             OverlayMount {
                 lowers: attached.clone(),
-                upper: self.upper.clone(),
-                work: self.work.clone(),
+                ..self.clone()
             }
             .mount_at(target)
         })();

@@ -400,6 +400,7 @@ impl Store {
             lowers,
             upper,
             work,
+            volatile: false,
         })
     }
 

@@ -206,6 +206,7 @@ pub(crate) fn llistxattr(path: &CStr) -> SysResult<Vec<String>> {
 }
 
 // The new mount API (linux >= 5.2; "lowerdir+" >= 6.8).
+const FSCONFIG_SET_FLAG: u32 = 0;
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
@@ -228,6 +229,25 @@ pub(crate) fn fsconfig_string(fs: BorrowedFd<'_>, key: &CStr, value: &CStr) -> S
             FSCONFIG_SET_STRING,
             key.as_ptr(),
             value.as_ptr(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn fsconfig_flag(fs: BorrowedFd<'_>, key: &CStr) -> SysResult<()> {
+    // SAFETY: a NUL-terminated key, no value, a valid fs context fd.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FLAG,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
             0,
         )
     };

@@ -44,10 +44,12 @@ impl StepFs {
             upper,
             mounted: false,
         };
+        // Not volatile: the upper becomes a cached layer, which must survive a host crash.
         OverlayMount {
             lowers,
             upper: fs.upper.clone(),
             work,
+            volatile: false,
         }
         .mount_at(&fs.rootfs)?;
         fs.mounted = true;

@@ -52,11 +52,7 @@ fn in_container<T: Send + 'static>(
         std::fs::create_dir_all(&target)
             .map_err(|e| ApiError::internal("create a mount point", e))?;
         Enter::Mount {
-            overlay: berth_image::OverlayMount {
-                lowers: c.rootfs.lowers.clone(),
-                upper: c.rootfs.upper.clone(),
-                work: c.rootfs.work.clone(),
-            },
+            overlay: c.rootfs.overlay(),
             mounts: c.mounts.clone(),
             idmap: c.userns.map(|r| d.remap.namespace(r)).transpose()?,
             target,

@@ -272,11 +272,7 @@ pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<R
         let dir = dd.container_dir(&c.id);
         let target = dir.join("export-root");
         let _ = std::fs::create_dir_all(&target);
-        let overlay = berth_image::OverlayMount {
-            lowers: c.rootfs.lowers.clone(),
-            upper: c.rootfs.upper.clone(),
-            work: c.rootfs.work.clone(),
-        };
+        let overlay = c.rootfs.overlay();
         // A second, private mount of the same layers: the running container's own mount is
         // not disturbed, and a stopped one needs none.
         let mut w = super::logs::ChannelWriter::new(tx);
