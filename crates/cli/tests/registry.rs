@@ -91,15 +91,30 @@ fn assert_verified_since(d: &Daemon, before: &(BTreeSet<String>, BTreeSet<String
     }
 }
 
-/// A failed pull: non-zero exit, an error naming `image` and containing `cause`, within
-/// `secs`, and the store exactly as before.
-fn assert_pull_fails(d: &Daemon, image: &str, cause: &str, secs: u64) {
+/// `docker pull image`, which must fail within `secs` and keep nothing unverified: its
+/// error, and the store as it was before.
+fn pull_failing(
+    d: &Daemon,
+    image: &str,
+    secs: u64,
+) -> (String, (BTreeSet<String>, BTreeSet<String>)) {
     let before = store_state(d);
     let t = Instant::now();
     let o = d.docker(&["pull", image]);
     let took = t.elapsed();
-    let e = err(&o);
     assert!(!o.status.success(), "pull {image} succeeded: {}", out(&o));
+    assert!(
+        took < Duration::from_secs(secs),
+        "pull {image} took {took:?}"
+    );
+    assert_verified_since(d, &before, image);
+    (err(&o), before)
+}
+
+/// A failed pull: non-zero exit, an error naming `image` and containing `cause`, within
+/// `secs`, and the store exactly as before.
+fn assert_pull_fails(d: &Daemon, image: &str, cause: &str, secs: u64) {
+    let (e, _) = pull_failing(d, image, secs);
     // The message names the repository (docker's "pull access denied for REPO") or more.
     let name = image.split('@').next().unwrap();
     let repo = match name.rfind(':') {
@@ -110,11 +125,6 @@ fn assert_pull_fails(d: &Daemon, image: &str, cause: &str, secs: u64) {
         e.contains(repo) && e.contains(cause),
         "pull {image}: wanted the image and {cause:?} in: {e}"
     );
-    assert!(
-        took < Duration::from_secs(secs),
-        "pull {image} took {took:?}"
-    );
-    assert_verified_since(d, &before, image);
     let imgs = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(!imgs.contains(image), "{image} is listed: {imgs}");
 }
@@ -990,21 +1000,11 @@ fn busybox_archive(dir: &Path, name: &str, marker: &str) -> std::path::PathBuf {
 /// gives when Docker Hub cannot be reached (the request to its API host, and the lookup
 /// that failed), and the store as before.
 fn assert_hub_unreachable(d: &Daemon, image: &str, secs: u64) {
-    let before = store_state(d);
-    let t = Instant::now();
-    let o = d.docker(&["pull", image]);
-    let took = t.elapsed();
-    let e = err(&o);
-    assert!(!o.status.success(), "pull {image} succeeded: {}", out(&o));
+    let (e, before) = pull_failing(d, image, secs);
     assert!(
         e.contains("https://registry-1.docker.io/v2/") && e.contains("lookup registry-1.docker.io"),
         "pull {image}: wanted Docker Hub's failed lookup in: {e}"
     );
-    assert!(
-        took < Duration::from_secs(secs),
-        "pull {image} took {took:?}"
-    );
-    assert_verified_since(d, &before, image);
     assert_eq!(store_state(d), before, "pull {image} changed the store");
 }
 
