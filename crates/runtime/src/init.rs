@@ -99,8 +99,9 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         cgroupns: a.ns_plan.new_cgroupns,
         idmapped: a.idmapped,
     };
-    // Meanwhile the runtime moves this process into its cgroup (a v1 cgroup.procs write can
-    // wait out an RCU grace period): the two overlap instead of adding up.
+    // An init in a new user namespace, which could not join its v1 cgroups itself, is moved
+    // there by the runtime meanwhile (a cgroup.procs write can wait out an RCU grace
+    // period): the two overlap instead of adding up.
     rootfs::prepare(&rootfs_plan)?;
     a.channel.send(Msg::RunCreateRuntimeHooks)?;
     // HooksDone also means the cgroup is joined: only now can the cgroup namespace be made,
