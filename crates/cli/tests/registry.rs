@@ -1126,3 +1126,138 @@ fn a_mirror_serves_docker_hub_names_and_a_fallback_cannot_leave_the_machine() {
     assert_hub_unreachable(&d, "busybox", 20);
     assert_eq!(d.docker_ok(&run), "served by the mirror");
 }
+
+/// The repositories of [`search_index`]: name, description, stars, official, automated.
+const INDEX_REPOS: &[(&str, &str, u64, bool, bool)] = &[
+    ("busybox", "Busybox base image.", 3400, true, false),
+    (
+        "someone/busybox-tools",
+        "Extra tools on busybox",
+        12,
+        false,
+        true,
+    ),
+    ("other/tiny", "A tiny busybox-based shell", 3, false, false),
+    (
+        "library/debian",
+        "Debian is a Linux distribution",
+        5200,
+        true,
+        false,
+    ),
+];
+
+/// An index on the test's own loopback port that serves Docker Hub's search API
+/// (`GET /v1/search?q=&n=`, which Docker Hub, Quay and Harbor serve) over [`INDEX_REPOS`],
+/// matching the query in names and descriptions; `/v2/` answers as a registry's does.
+fn search_index() -> RawServer {
+    RawServer::start(|line| {
+        let path = line.split_whitespace().nth(1).unwrap_or("");
+        if path == "/v2/" {
+            return Some(http_response("200 OK", "application/json", b"{}"));
+        }
+        let Some(query) = path.strip_prefix("/v1/search?") else {
+            return Some(http_response("404 Not Found", "text/plain", b"not found"));
+        };
+        let param = |k: &str| {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        let q = param("q");
+        let n: usize = param("n").parse().unwrap_or(25);
+        let results: Vec<Value> = INDEX_REPOS
+            .iter()
+            .filter(|r| r.0.contains(&q) || r.1.to_lowercase().contains(&q))
+            .take(n)
+            .map(|r| {
+                serde_json::json!({"name": r.0, "description": r.1, "star_count": r.2,
+                                   "is_official": r.3, "is_automated": r.4})
+            })
+            .collect();
+        let body = serde_json::json!({"num_results": results.len(), "query": q,
+                                      "results": results});
+        Some(http_response(
+            "200 OK",
+            "application/json",
+            body.to_string().as_bytes(),
+        ))
+    })
+}
+
+#[test]
+fn search_reads_an_index_that_serves_v1_search_with_limit_and_filters() {
+    let index = search_index();
+    let d = daemon(&[]);
+    let term = |q: &str| format!("127.0.0.1:{}/{q}", index.port);
+    let format = "{{.Name}}|{{.StarCount}}|{{.IsOfficial}}|{{.Description}}";
+    let all = d.docker_ok(&["search", "--format", format, &term("busybox")]);
+    assert_eq!(
+        all.lines().collect::<Vec<_>>(),
+        [
+            "busybox|3400|[OK]|Busybox base image.",
+            "someone/busybox-tools|12||Extra tools on busybox",
+            "other/tiny|3||A tiny busybox-based shell",
+        ]
+    );
+    // The table docker prints, with its columns.
+    let table = d.docker_ok(&["search", &term("debian")]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
+        "{table}"
+    );
+    assert!(
+        table.contains("library/debian") && table.contains("5200"),
+        "{table}"
+    );
+    let names = |args: &[&str]| {
+        let mut a = vec!["search", "--format", "{{.Name}}"];
+        a.extend_from_slice(args);
+        d.docker_ok(&a)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&["--limit", "1", &term("busybox")]), ["busybox"]);
+    assert_eq!(
+        names(&["--filter", "stars=10", &term("busybox")]),
+        ["busybox", "someone/busybox-tools"]
+    );
+    assert_eq!(
+        names(&["--filter", "is-official=true", &term("busybox")]),
+        ["busybox"]
+    );
+    assert_eq!(
+        names(&["--filter", "is-automated=true", &term("busybox")]),
+        ["someone/busybox-tools"]
+    );
+    // berth's own CLI reads the same.
+    let b = d.berth_ok(&["search", "--format", "{{.Name}}", &term("tiny")]);
+    assert_eq!(b, "other/tiny");
+    // Bad input: a limit out of range, and an index whose answer is not a search result.
+    let o = d.docker(&["search", "--limit", "101", &term("busybox")]);
+    assert!(!o.status.success());
+    assert!(
+        err(&o).contains("limit 101 is outside the range of [1, 100]"),
+        "{}",
+        err(&o)
+    );
+    let broken = RawServer::start(|line| {
+        Some(if line.contains(" /v2/ ") {
+            http_response("200 OK", "application/json", b"{}")
+        } else {
+            http_response("200 OK", "application/json", b"<html>not json</html>")
+        })
+    });
+    let o = d.docker(&["search", &format!("127.0.0.1:{}/x", broken.port)]);
+    assert!(!o.status.success());
+    assert!(
+        err(&o).contains("/v1/search") && err(&o).contains("not a search result"),
+        "{}",
+        err(&o)
+    );
+}
