@@ -335,6 +335,24 @@ fn restart_policy_on_failure_counts_restarts() {
         2,
         "{events}"
     );
+    // A kill with a bad signal name is refused and changes nothing: the policy still
+    // restarts the container when it next fails.
+    let o = d.docker(&["kill", "-s", "BOGUS", "second-time"]);
+    assert_ne!(code(&o), 0);
+    assert!(err(&o).contains("Invalid signal: BOGUS"), "{}", err(&o));
+    // The container fails (its process killed from outside, not through the API).
+    let pid: i32 = d.inspect("{{.State.Pid}}", "second-time").parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    d.wait_inspect(
+        "{{.RestartCount}} {{.State.Status}}",
+        "second-time",
+        "2 running",
+        10,
+    );
     d.docker_ok(&["rm", "-f", "second-time"]);
 }
 

@@ -969,17 +969,15 @@ impl Daemon {
             )));
         }
         let signal = signal.filter(|s| !s.is_empty()).unwrap_or("KILL");
+        // A bad name is refused before anything changes (the restart policy stays on).
+        let number = berth_runtime::parse_signal(signal)
+            .map_err(|_| ApiError::BadRequest(format!("Invalid signal: {signal}")))?;
         let dir = self.monitor_dir(&c.id);
         let _ =
             tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
         self.signal_container(&c, signal)?;
         let mut attrs = BTreeMap::new();
-        attrs.insert(
-            "signal".into(),
-            berth_runtime::parse_signal(signal)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-        );
+        attrs.insert("signal".into(), number.to_string());
         self.emit_container_with("kill", &c, attrs);
         Ok(())
     }
