@@ -21,6 +21,7 @@ mod merge;
 mod normalize;
 mod project;
 mod schema;
+mod stacks;
 mod state;
 #[cfg(test)]
 mod testing;
@@ -32,13 +33,15 @@ pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;
+pub use labels::COMPOSE_VERSION;
 pub use load::{load, normalize_project_name, Options};
 pub use logs::{print as print_logs, short_name, LogOptions};
 pub use normalize::split_shell;
 pub use project::{dependencies, replicas, Dependency, Project};
+pub use stacks::{stacks, Stack};
 pub use state::{containers, Existing};
 pub use up::{selected, up, UpOptions};
 pub use verbs::{
-    down, exec_target, images as list_images, ps, removable, restart, rm, run, start, stop, top,
-    DownOptions, RunOptions,
+    down, exec_target, images as list_images, kill, pause, port, ps, removable, restart, rm, run,
+    start, stop, top, wait, DownOptions, RunOptions,
 };

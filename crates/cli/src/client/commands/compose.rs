@@ -83,6 +83,102 @@ enum Sub {
     Images(ImagesArgs),
     /// Display the running processes
     Top(Services),
+    /// Force stop service containers
+    Kill(KillArgs),
+    /// Pause services
+    Pause(Services),
+    /// Unpause services
+    Unpause(Services),
+    /// Print the public port for a port binding
+    Port(PortArgs),
+    /// List running compose projects
+    Ls(LsArgs),
+    /// Show the Docker Compose version information
+    Version(VersionArgs),
+    /// Creates containers for a service
+    Create(CreateArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, Args)]
+struct KillArgs {
+    /// SIGNAL to send to the container
+    #[arg(short = 's', long, default_value = "SIGKILL")]
+    signal: String,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct PortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    protocol: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    service: String,
+    /// The container's port
+    #[arg(value_name = "PRIVATE_PORT")]
+    private_port: String,
+}
+
+#[derive(Debug, Args)]
+struct LsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display project names
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Filter output based on conditions provided
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct VersionArgs {
+    /// Shows only Compose's version number
+    #[arg(long)]
+    short: bool,
+    /// Format the output. Values: [pretty | json]
+    #[arg(short = 'f', long, default_value = "pretty")]
+    format: String,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Build images before starting containers
+    #[arg(long)]
+    build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long = "no-build")]
+    no_build: bool,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long = "force-recreate")]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long = "no-recreate")]
+    no_recreate: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long)]
+    pull: Option<String>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long = "remove-orphans")]
+    remove_orphans: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long)]
+    scale: Vec<String>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct WaitArgs {
+    #[arg(required = true, value_name = "SERVICE")]
+    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +235,12 @@ struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short = 't', long)]
     timeout: Option<u32>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long = "abort-on-container-exit")]
+    abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long = "exit-code-from", value_name = "SERVICE")]
+    exit_code_from: Option<String>,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -544,8 +646,10 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
                 no_prefix: l.style.no_log_prefix,
                 color: color(&a, &l.style),
                 report_exit: false,
+                abort_on_exit: false,
             };
-            Ok(compose::print_logs(&api, &p.name, &list, &opts).await?)
+            compose::print_logs(&api, &p.name, &list, &opts).await?;
+            Ok(())
         }
         Sub::Build(b) => {
             let p = project(&a, &b.services, false)?;
@@ -655,13 +759,49 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
             }
             Ok(())
         }
+        Sub::Kill(k) => {
+            let p = project(&a, &k.services, true)?;
+            Ok(compose::kill(&api, &p, &k.services, Some(&k.signal)).await?)
+        }
+        Sub::Pause(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::pause(&api, &p, &s.services, true).await?)
+        }
+        Sub::Unpause(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::pause(&api, &p, &s.services, false).await?)
+        }
+        Sub::Port(pa) => {
+            let p = project(&a, std::slice::from_ref(&pa.service), true)?;
+            let private: u16 = pa
+                .private_port
+                .parse()
+                .map_err(|_| anyhow!("invalid port {:?}: not a number", pa.private_port))?;
+            let at = compose::port(&api, &p, &pa.service, private, &pa.protocol, pa.index).await?;
+            println!("{at}");
+            Ok(())
+        }
+        Sub::Ls(l) => ls(&api, l).await,
+        Sub::Version(v) => version(v),
+        Sub::Create(cr) => create(&api, &a, cr).await,
+        Sub::Wait(w) => {
+            let p = project(&a, &w.services, true)?;
+            let code = compose::wait(&api, &p, &w.services).await?;
+            if code == 0 {
+                return Ok(());
+            }
+            Err(anyhow::Error::new(StatusError {
+                code: i32::try_from(code).unwrap_or(1),
+                message: None,
+            }))
+        }
     }
 }
 
-async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
-    let p = project(a, &u.services, false)?;
+/// `--scale SERVICE=N`s, each service known.
+fn scales(p: &compose::Project, list: &[String]) -> Result<BTreeMap<String, u32>> {
     let mut scale = BTreeMap::new();
-    for s in &u.scale {
+    for s in list {
         let (name, n) = s
             .split_once('=')
             .ok_or_else(|| anyhow!("invalid --scale {s:?}: SERVICE=NUM"))?;
@@ -670,6 +810,102 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
             .map_err(|_| anyhow!("invalid --scale {s:?}: {n:?} is not a number"))?;
         p.service(name)?;
         scale.insert(name.to_string(), n);
+    }
+    Ok(scale)
+}
+
+/// `create`: `up` without starting anything (docker compose's `up --no-start`).
+async fn create(api: &Api<'_>, a: &ComposeArgs, cr: &CreateArgs) -> Result<()> {
+    let p = project(a, &cr.services, false)?;
+    let opts = compose::UpOptions {
+        detach: true,
+        build: cr.build,
+        no_build: cr.no_build,
+        force_recreate: cr.force_recreate,
+        no_recreate: cr.no_recreate,
+        no_start: true,
+        remove_orphans: cr.remove_orphans,
+        scale: scales(&p, &cr.scale)?,
+        pull: cr.pull.clone(),
+        services: cr.services.clone(),
+        ..Default::default()
+    };
+    compose::up(api, &p, &opts).await?;
+    Ok(())
+}
+
+/// `ls`: the daemon's projects, from their containers' labels; no compose file is read.
+async fn ls(api: &Api<'_>, l: &LsArgs) -> Result<()> {
+    let mut names = Vec::new();
+    for f in &l.filter {
+        match f.split_once('=') {
+            Some(("name", v)) => names.push(v.to_string()),
+            _ => return Err(anyhow!("invalid filter '{f}': only name=NAME is supported")),
+        }
+    }
+    if l.format != "table" && l.format != "json" {
+        return Err(anyhow!("invalid format {:?}: table or json", l.format));
+    }
+    // docker's filters match a name by any part of it.
+    let list: Vec<compose::Stack> = compose::stacks(api, l.all)
+        .await?
+        .into_iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| s.name.contains(n.as_str())))
+        .collect();
+    if l.quiet {
+        for s in &list {
+            println!("{}", s.name);
+        }
+        return Ok(());
+    }
+    if l.format == "json" {
+        let rows: Vec<Value> = list
+            .iter()
+            .map(|s| json!({"Name": s.name, "Status": s.status, "ConfigFiles": s.config_files}))
+            .collect();
+        println!("{}", Value::Array(rows));
+        return Ok(());
+    }
+    let mut out = String::from("NAME\tSTATUS\tCONFIG FILES\n");
+    for s in &list {
+        out.push_str(&format!("{}\t{}\t{}\n", s.name, s.status, s.config_files));
+    }
+    print!("{}", format::tabwrite(&out));
+    Ok(())
+}
+
+/// `version`: the docker compose version berth compose follows, in docker compose's words
+/// (scripts check `docker compose version --short`).
+fn version(v: &VersionArgs) -> Result<()> {
+    let n = compose::COMPOSE_VERSION;
+    if v.short {
+        println!("{n}");
+    } else if v.format == "json" {
+        println!("{}", json!({ "version": format!("v{n}") }));
+    } else if v.format == "pretty" {
+        println!("Docker Compose version v{n}");
+    } else {
+        return Err(anyhow!("invalid format {:?}: pretty or json", v.format));
+    }
+    Ok(())
+}
+
+async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
+    let p = project(a, &u.services, false)?;
+    let scale = scales(&p, &u.scale)?;
+    let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
+    if abort && (u.detach || u.wait) {
+        return Err(anyhow!(
+            "--abort-on-container-exit and --detach are incompatible"
+        ));
+    }
+    if let Some(s) = &u.exit_code_from {
+        p.service(s)?;
+        if !u.services.is_empty() && !compose::selected(&p, &u.services, u.no_deps)?.contains(s) {
+            return Err(anyhow!(
+                "--exit-code-from: service {s:?} is not among the services up starts"
+            ));
+        }
     }
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -706,26 +942,59 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
         no_prefix: u.style.no_log_prefix,
         color: color(a, &u.style),
         report_exit: true,
+        abort_on_exit: abort,
         ..Default::default()
     };
-    let stopped = tokio::select! {
-        r = compose::print_logs(api, &p.name, &covered, &log_opts) => { r?; false }
-        _ = tokio::signal::ctrl_c() => true,
+    // `Some(Some(i))`: container i ended and aborts the rest; `Some(None)`: every log ended;
+    // `None`: Ctrl-C.
+    let ended = tokio::select! {
+        r = compose::print_logs(api, &p.name, &covered, &log_opts) => Some(r?),
+        _ = tokio::signal::ctrl_c() => None,
     };
-    if stopped {
-        eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-        let services: Vec<String> = covered.iter().map(|x| x.service.clone()).collect();
-        let stop = compose::stop(api, &p, &services, u.timeout);
-        tokio::select! {
-            r = stop => r?,
-            _ = tokio::signal::ctrl_c() => {
-                for x in &covered {
-                    let _ = c.post(&format!("/containers/{}/kill", x.id)).await;
-                }
+    let exited = match ended {
+        Some(None) => return Ok(()),
+        Some(Some(i)) => {
+            eprintln!("Aborting on container exit...");
+            Some(i)
+        }
+        None => {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            None
+        }
+    };
+    let services: Vec<String> = covered.iter().map(|x| x.service.clone()).collect();
+    let stop = compose::stop(api, &p, &services, u.timeout);
+    tokio::select! {
+        r = stop => r?,
+        _ = tokio::signal::ctrl_c() => {
+            for x in &covered {
+                let _ = c.post(&format!("/containers/{}/kill", x.id)).await;
             }
         }
     }
-    Ok(())
+    let Some(i) = exited else {
+        return Ok(());
+    };
+    // As docker compose: the named service's code (its first container's, read after the
+    // stop), else the code of the container whose exit aborted the rest.
+    let from = match &u.exit_code_from {
+        Some(s) => covered.iter().find(|x| x.service == *s),
+        None => covered.get(i),
+    };
+    let code = match from {
+        Some(x) => {
+            let v = c.get_json(&format!("/containers/{}/json", x.id)).await?;
+            v["State"]["ExitCode"].as_i64().unwrap_or(0)
+        }
+        None => 0,
+    };
+    if code == 0 {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(StatusError {
+        code: i32::try_from(code).unwrap_or(1),
+        message: None,
+    }))
 }
 
 async fn ps(api: &Api<'_>, a: &ComposeArgs, args: &PsArgs) -> Result<()> {
@@ -989,6 +1258,15 @@ mod tests {
             "compose --env-file x.env --profile dev config --services",
             "compose top",
             "compose images -q",
+            "compose kill -s SIGUSR1 web",
+            "compose pause web",
+            "compose unpause",
+            "compose port --protocol udp --index 2 web 53",
+            "compose ls -a -q --format json --filter name=demo",
+            "compose version --short --format json",
+            "compose create --build --force-recreate web",
+            "compose wait web db",
+            "compose up --abort-on-container-exit --exit-code-from web",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {
