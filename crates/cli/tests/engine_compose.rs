@@ -1289,3 +1289,143 @@ fn compose_create_wait_and_up_abort_on_container_exit() {
     let (c, n, v) = leftovers(&d, p);
     assert!(c.is_empty() && n.is_empty() && v.is_empty());
 }
+
+const SCALED: &str = r#"
+services:
+  db:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+  web:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+    depends_on: [db]
+"#;
+
+#[test]
+fn compose_scale_and_events_follow_the_project() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "scl", SCALED);
+    let p = p.as_str();
+    // Two followers of the project's events: all of them as JSON, db's as text.
+    let follow = |args: &[&str]| {
+        let mut c = d.berth_cmd(&["compose", "-p", p, "events"]);
+        c.args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let json_events = follow(&["--json"]);
+    let db_events = follow(&["db"]);
+    // Another project's events are not this one's.
+    let (odir, other) = small_project(
+        &d,
+        "oth",
+        "services:\n  x:\n    image: busybox:e2e\n    command: [\"true\"]\n",
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    compose_in_ok(&d, &odir, &other, &["up", "-d"]);
+    let o = compose_in_ok(&d, &dir, p, &["scale", "web=3"]);
+    for n in [2, 3] {
+        assert!(
+            err(&o).contains(&format!(" Container {p}-web-{n}  Started")),
+            "{}",
+            err(&o)
+        );
+    }
+    let running = |svc: &str| {
+        let o = compose_in_ok(&d, &dir, p, &["ps", "-q", svc]);
+        out(&o).lines().count()
+    };
+    assert_eq!((running("web"), running("db")), (3, 1));
+    let o = compose_in_ok(&d, &dir, p, &["scale", "web=1"]);
+    assert!(
+        err(&o).contains(&format!(" Container {p}-web-3  Removed")),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(running("web"), 1);
+    compose_in_fails(&d, &dir, p, &["scale", "nope=2"], "no such service: nope");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["scale", "web"],
+        "invalid scale \"web\": SERVICE=NUM",
+    );
+    compose_in_fails(&d, &dir, p, &["scale", "web=many"], "is not a number");
+    compose_in_fails(&d, &dir, p, &["events", "nope"], "no such service: nope");
+    compose_in_ok(&d, &dir, p, &["kill", "-s", "USR1", "db"]);
+
+    std::thread::sleep(Duration::from_millis(500));
+    let stop = |child: std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        out(&child.wait_with_output().unwrap())
+    };
+    let all = stop(json_events);
+    let text = stop(db_events);
+
+    let events: Vec<Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |service: &str, action: &str, name: &str| {
+        events.iter().any(|e| {
+            e["service"] == service && e["action"] == action && e["attributes"]["name"] == name
+        })
+    };
+    assert!(has("db", "start", &format!("{p}-db-1")), "{all}");
+    assert!(has("web", "start", &format!("{p}-web-3")), "{all}");
+    assert!(has("web", "destroy", &format!("{p}-web-3")), "{all}");
+    assert!(has("db", "kill", &format!("{p}-db-1")), "{all}");
+    for e in &events {
+        assert_eq!(e["type"], "container");
+        assert!(e["time"].as_str().unwrap().ends_with('Z'), "{e}");
+        let keys = e["attributes"].as_object().unwrap();
+        assert!(
+            !keys.keys().any(|k| k.starts_with("com.docker.compose.")),
+            "{e}"
+        );
+        assert!(
+            e["attributes"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{p}-")),
+            "{e}"
+        );
+    }
+    // Text: docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
+    let db_id = d.inspect("{{.Id}}", &format!("{p}-db-1"));
+    assert!(
+        text.contains(&format!(" container start {db_id} (")),
+        "{text}"
+    );
+    assert!(text.contains("signal=10"), "{text}");
+    for l in text.lines() {
+        let (date, rest) = l.split_at(26);
+        assert!(
+            date.len() == 26 && date.as_bytes()[10] == b' ' && date.as_bytes()[19] == b'.',
+            "{l}"
+        );
+        assert!(
+            rest.starts_with(" container ") && l.contains(&format!("name={p}-db-1")),
+            "{l}"
+        );
+    }
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    compose_in_ok(&d, &odir, &other, &["down"]);
+    for name in [p, other.as_str()] {
+        let (c, n, v) = leftovers(&d, name);
+        assert!(c.is_empty() && n.is_empty() && v.is_empty());
+    }
+}

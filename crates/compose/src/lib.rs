@@ -11,6 +11,7 @@ mod api;
 mod container;
 mod dotenv;
 mod error;
+mod events;
 mod graph;
 mod images;
 mod interpolate;
@@ -31,6 +32,7 @@ mod yaml;
 
 pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
+pub use events::{events, Event};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;
 pub use labels::COMPOSE_VERSION;

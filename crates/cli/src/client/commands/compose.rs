@@ -19,7 +19,7 @@ use super::{container, image, split_ref};
 use crate::client::format;
 use crate::client::http::{bytes_body, empty, json_body, Body, Client, DaemonError};
 use crate::client::stream;
-use crate::client::units::{ago, bytes_size, short_id};
+use crate::client::units::{ago, bytes_size, rfc3339_nano, short_id};
 use crate::client::StatusError;
 
 #[derive(Debug, Args)]
@@ -99,6 +99,27 @@ enum Sub {
     Create(CreateArgs),
     /// Block until containers of all (or specified) services stop.
     Wait(WaitArgs),
+    /// Scale services
+    Scale(ScaleArgs),
+    /// Receive real time events from containers
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    scales: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// Output events as a stream of json objects
+    #[arg(long)]
+    json: bool,
+    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -784,6 +805,63 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         Sub::Ls(l) => ls(&api, l).await,
         Sub::Version(v) => version(v),
         Sub::Create(cr) => create(&api, &a, cr).await,
+        Sub::Scale(sc) => {
+            let names: Vec<String> = sc
+                .scales
+                .iter()
+                .map(|s| s.split_once('=').map_or(s.as_str(), |(n, _)| n).to_string())
+                .collect();
+            let p = project(&a, &names, false)?;
+            // As docker compose: `up -d` of the named services at their new replica counts.
+            let opts = compose::UpOptions {
+                detach: true,
+                no_deps: sc.no_deps,
+                scale: scales(&p, &sc.scales, "scale")?,
+                services: names,
+                ..Default::default()
+            };
+            compose::up(&api, &p, &opts).await?;
+            Ok(())
+        }
+        Sub::Events(ev) => {
+            let p = project(&a, &ev.services, true)?;
+            let json_lines = ev.json;
+            compose::events(&api, &p, &ev.services, |e| {
+                let secs = e.time_nano.div_euclid(1_000_000_000);
+                let nanos = u32::try_from(e.time_nano.rem_euclid(1_000_000_000)).unwrap_or(0);
+                let line = if json_lines {
+                    json!({
+                        "time": rfc3339_nano(secs, nanos), "type": "container",
+                        "service": e.service, "id": e.container, "action": e.action,
+                        "attributes": e.attributes,
+                    })
+                    .to_string()
+                } else {
+                    // docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
+                    let t = rfc3339_nano(secs, nanos).replacen('T', " ", 1);
+                    let attrs: Vec<String> = e
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    format!(
+                        "{} container {} {} ({})",
+                        t.get(..26).unwrap_or(&t),
+                        e.action,
+                        e.container,
+                        attrs.join(", ")
+                    )
+                };
+                // A closed stdout (`| head`) ends the stream instead of panicking.
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| compose::Error::Transport(format!("writing an event: {e}")))
+            })
+            .await?;
+            Ok(())
+        }
         Sub::Wait(w) => {
             let p = project(&a, &w.services, true)?;
             let code = compose::wait(&api, &p, &w.services).await?;
@@ -798,16 +876,16 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
     }
 }
 
-/// `--scale SERVICE=N`s, each service known.
-fn scales(p: &compose::Project, list: &[String]) -> Result<BTreeMap<String, u32>> {
+/// `SERVICE=N`s (`what`: `--scale` or `scale`, for the message), each service known.
+fn scales(p: &compose::Project, list: &[String], what: &str) -> Result<BTreeMap<String, u32>> {
     let mut scale = BTreeMap::new();
     for s in list {
         let (name, n) = s
             .split_once('=')
-            .ok_or_else(|| anyhow!("invalid --scale {s:?}: SERVICE=NUM"))?;
+            .ok_or_else(|| anyhow!("invalid {what} {s:?}: SERVICE=NUM"))?;
         let n: u32 = n
             .parse()
-            .map_err(|_| anyhow!("invalid --scale {s:?}: {n:?} is not a number"))?;
+            .map_err(|_| anyhow!("invalid {what} {s:?}: {n:?} is not a number"))?;
         p.service(name)?;
         scale.insert(name.to_string(), n);
     }
@@ -825,7 +903,7 @@ async fn create(api: &Api<'_>, a: &ComposeArgs, cr: &CreateArgs) -> Result<()> {
         no_recreate: cr.no_recreate,
         no_start: true,
         remove_orphans: cr.remove_orphans,
-        scale: scales(&p, &cr.scale)?,
+        scale: scales(&p, &cr.scale, "--scale")?,
         pull: cr.pull.clone(),
         services: cr.services.clone(),
         ..Default::default()
@@ -892,7 +970,7 @@ fn version(v: &VersionArgs) -> Result<()> {
 
 async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
     let p = project(a, &u.services, false)?;
-    let scale = scales(&p, &u.scale)?;
+    let scale = scales(&p, &u.scale, "--scale")?;
     let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
     if abort && (u.detach || u.wait) {
         return Err(anyhow!(
@@ -1266,6 +1344,8 @@ mod tests {
             "compose version --short --format json",
             "compose create --build --force-recreate web",
             "compose wait web db",
+            "compose scale --no-deps web=3 db=1",
+            "compose events --json web",
             "compose up --abort-on-container-exit --exit-code-from web",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
