@@ -909,7 +909,7 @@ fn compose_kill_pause_unpause_reach_the_containers() {
         &dir,
         p,
         &["kill", "-s", "NOSUCHSIG", "trapper"],
-        "signal",
+        "Invalid signal: NOSUCHSIG",
     );
     assert_eq!(state_of(&d, &format!("{p}-trapper-1"))["Running"], true);
     compose_in_fails(&d, &dir, p, &["kill", "nope"], "no such service: nope");
