@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -823,45 +824,7 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
             compose::up(&api, &p, &opts).await?;
             Ok(())
         }
-        Sub::Events(ev) => {
-            let p = project(&a, &ev.services, true)?;
-            let json_lines = ev.json;
-            compose::events(&api, &p, &ev.services, |e| {
-                let secs = e.time_nano.div_euclid(1_000_000_000);
-                let nanos = u32::try_from(e.time_nano.rem_euclid(1_000_000_000)).unwrap_or(0);
-                let line = if json_lines {
-                    json!({
-                        "time": rfc3339_nano(secs, nanos), "type": "container",
-                        "service": e.service, "id": e.container, "action": e.action,
-                        "attributes": e.attributes,
-                    })
-                    .to_string()
-                } else {
-                    // docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
-                    let t = rfc3339_nano(secs, nanos).replacen('T', " ", 1);
-                    let attrs: Vec<String> = e
-                        .attributes
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    format!(
-                        "{} container {} {} ({})",
-                        t.get(..26).unwrap_or(&t),
-                        e.action,
-                        e.container,
-                        attrs.join(", ")
-                    )
-                };
-                // A closed stdout (`| head`) ends the stream instead of panicking.
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}")
-                    .and_then(|()| out.flush())
-                    .map_err(|e| compose::Error::Transport(format!("writing an event: {e}")))
-            })
-            .await?;
-            Ok(())
-        }
+        Sub::Events(ev) => events(&api, &a, ev).await,
         Sub::Wait(w) => {
             let p = project(&a, &w.services, true)?;
             let code = compose::wait(&api, &p, &w.services).await?;
@@ -874,6 +837,45 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
             }))
         }
     }
+}
+
+/// `events`: the project's container events, one a line, until the daemon ends the stream.
+async fn events(api: &Api<'_>, a: &ComposeArgs, ev: &EventsArgs) -> Result<()> {
+    let p = project(a, &ev.services, true)?;
+    compose::events(api, &p, &ev.services, |e| {
+        let secs = e.time_nano.div_euclid(1_000_000_000);
+        let nanos = u32::try_from(e.time_nano.rem_euclid(1_000_000_000)).unwrap_or(0);
+        let line = if ev.json {
+            json!({
+                "time": rfc3339_nano(secs, nanos), "type": "container",
+                "service": e.service, "id": e.container, "action": e.action,
+                "attributes": e.attributes,
+            })
+            .to_string()
+        } else {
+            // docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
+            let t = rfc3339_nano(secs, nanos).replacen('T', " ", 1);
+            let attrs: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "{} container {} {} ({})",
+                t.get(..26).unwrap_or(&t),
+                e.action,
+                e.container,
+                attrs.join(", ")
+            )
+        };
+        // A closed stdout (`| head`) ends the stream with an error instead of a panic.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| compose::Error::Transport(format!("writing an event: {e}")))
+    })
+    .await?;
+    Ok(())
 }
 
 /// `SERVICE=N`s (`what`: `--scale` or `scale`, for the message), each service known.
