@@ -798,3 +798,634 @@ fn compose_build_pull_push_and_up_against_a_private_registry() {
     let (c, n, _) = leftovers(&d, &project);
     assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
 }
+
+/// A project directory `sub` under the daemon's with `compose.yaml` holding `yaml`, and a
+/// unique project name for it.
+fn small_project(d: &Daemon, sub: &str, yaml: &str) -> (PathBuf, String) {
+    let dir = d.dir.join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+    (dir, unique(sub).replace('-', "_"))
+}
+
+/// `berth compose -p NAME ARGS…` in `dir`.
+fn compose_in(d: &Daemon, dir: &PathBuf, name: &str, args: &[&str]) -> Output {
+    let mut c = d.berth_cmd(&["compose", "-p", name]);
+    c.args(args).current_dir(dir);
+    run(c)
+}
+
+fn compose_in_ok(d: &Daemon, dir: &PathBuf, name: &str, args: &[&str]) -> Output {
+    let o = compose_in(d, dir, name, args);
+    assert!(
+        o.status.success(),
+        "compose {args:?} failed: {}{}",
+        out(&o),
+        err(&o)
+    );
+    o
+}
+
+/// A compose verb that must fail: its exit status is non-zero and stderr says `want`.
+fn compose_in_fails(d: &Daemon, dir: &PathBuf, name: &str, args: &[&str], want: &str) {
+    let o = compose_in(d, dir, name, args);
+    assert!(
+        !o.status.success(),
+        "compose {args:?} succeeded: {}",
+        out(&o)
+    );
+    assert!(
+        err(&o).contains(want),
+        "compose {args:?}: want {want:?} in {}",
+        err(&o)
+    );
+}
+
+fn state_of(d: &Daemon, container: &str) -> Value {
+    let (_, v) = d.api_json("GET", &format!("/containers/{container}/json"), None);
+    v["State"].clone()
+}
+
+/// Waits (bounded) until `compose logs SERVICE` shows `want`.
+fn wait_log(d: &Daemon, dir: &PathBuf, name: &str, service: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = compose_in_ok(d, dir, name, &["logs", "--no-log-prefix", service]);
+        if out(&o).contains(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service} never logged {want:?}: {}",
+            out(&o)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `trapper` logs each USR1 it receives (a shell as pid 1 runs a trap it set: the kernel drops
+/// only the signals pid 1 leaves at their default); `sleeper` just runs.
+const SIGNALS: &str = r#"
+services:
+  trapper:
+    image: busybox:e2e
+    command:
+      - sh
+      - -c
+      - |
+        trap 'echo got-USR1' USR1
+        echo ready
+        while true; do sleep 0.1; done
+  sleeper:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+"#;
+
+#[test]
+fn compose_kill_pause_unpause_reach_the_containers() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "sig", SIGNALS);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    wait_log(&d, &dir, p, "trapper", "ready");
+
+    // A signal by name reaches the named service's process, and only that service.
+    let o = compose_in_ok(&d, &dir, p, &["kill", "-s", "USR1", "trapper"]);
+    let progress = err(&o);
+    assert!(
+        progress.contains(&format!(" Container {p}-trapper-1  Killing"))
+            && progress.contains(&format!(" Container {p}-trapper-1  Killed")),
+        "{progress}"
+    );
+    assert!(!progress.contains("sleeper"), "{progress}");
+    wait_log(&d, &dir, p, "trapper", "got-USR1");
+    assert_eq!(state_of(&d, &format!("{p}-trapper-1"))["Running"], true);
+    assert_eq!(state_of(&d, &format!("{p}-sleeper-1"))["Running"], true);
+
+    // Bad input: a signal the kernel has not, a service the project has not.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["kill", "-s", "NOSUCHSIG", "trapper"],
+        "Invalid signal: NOSUCHSIG",
+    );
+    assert_eq!(state_of(&d, &format!("{p}-trapper-1"))["Running"], true);
+    compose_in_fails(&d, &dir, p, &["kill", "nope"], "no such service: nope");
+    compose_in_fails(&d, &dir, p, &["pause", "nope"], "no such service: nope");
+    compose_in_fails(&d, &dir, p, &["unpause", "nope"], "no such service: nope");
+
+    // pause freezes every service's container; unpause thaws the named one alone.
+    let o = compose_in_ok(&d, &dir, p, &["pause"]);
+    for s in ["trapper", "sleeper"] {
+        assert!(
+            err(&o).contains(&format!(" Container {p}-{s}-1  Paused")),
+            "{}",
+            err(&o)
+        );
+        assert_eq!(state_of(&d, &format!("{p}-{s}-1"))["Status"], "paused");
+    }
+    let o = compose_in_ok(&d, &dir, p, &["unpause", "sleeper"]);
+    assert!(
+        err(&o).contains(&format!(" Container {p}-sleeper-1  Unpaused")),
+        "{}",
+        err(&o)
+    );
+    assert!(!err(&o).contains("trapper"), "{}", err(&o));
+    assert_eq!(state_of(&d, &format!("{p}-sleeper-1"))["Status"], "running");
+    assert_eq!(state_of(&d, &format!("{p}-trapper-1"))["Status"], "paused");
+    compose_in_ok(&d, &dir, p, &["unpause"]);
+    assert_eq!(state_of(&d, &format!("{p}-trapper-1"))["Status"], "running");
+
+    // A kill without -s is SIGKILL, for every service; then nothing is left to kill.
+    let o = compose_in_ok(&d, &dir, p, &["kill"]);
+    for s in ["trapper", "sleeper"] {
+        let c = format!("{p}-{s}-1");
+        assert!(
+            err(&o).contains(&format!(" Container {c}  Killed")),
+            "{}",
+            err(&o)
+        );
+        d.wait_inspect(
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &c,
+            "exited 137",
+            15,
+        );
+    }
+    let o = compose_in_ok(&d, &dir, p, &["kill"]);
+    assert!(err(&o).contains("no container to kill"), "{}", err(&o));
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+/// `web` publishes 8080 on an ephemeral port of every address and 7000/udp on one of
+/// loopback, and only exposes 5000; `done` exits at once.
+const PORTS: &str = r#"
+services:
+  web:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+    ports:
+      - "8080"
+      - "127.0.0.1::7000/udp"
+    expose:
+      - "5000"
+  done:
+    image: busybox:e2e
+    command: ["true"]
+"#;
+
+#[test]
+fn compose_port_ls_and_version_answer_as_docker_compose() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "prt", PORTS);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    let web = format!("{p}-web-1");
+    d.wait_inspect("{{.State.Status}}", &format!("{p}-done-1"), "exited", 15);
+
+    // port: the host side the daemon chose, as `docker inspect` shows it.
+    let o = compose_in_ok(&d, &dir, p, &["port", "web", "8080"]);
+    let host_port = d.inspect(
+        "{{(index (index .NetworkSettings.Ports \"8080/tcp\") 0).HostPort}}",
+        &web,
+    );
+    assert!(host_port.parse::<u16>().unwrap() > 0);
+    assert_eq!(out(&o), format!("0.0.0.0:{host_port}\n"));
+    let o = compose_in_ok(&d, &dir, p, &["port", "--protocol", "udp", "web", "7000"]);
+    let udp = d.inspect(
+        "{{(index (index .NetworkSettings.Ports \"7000/udp\") 0).HostPort}}",
+        &web,
+    );
+    assert_eq!(out(&o), format!("127.0.0.1:{udp}\n"));
+    // Bad input: only exposed, the wrong protocol, no such replica, service or port.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "web", "5000"],
+        &format!("no port 5000/tcp for container {web}"),
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "web", "7000"],
+        &format!("no port 7000/tcp for container {web}"),
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "--protocol", "icmp", "web", "8080"],
+        "invalid --protocol",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "--index", "2", "web", "8080"],
+        "service \"web\" is not running container #2",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "nope", "8080"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "web", "http"],
+        "invalid port \"http\"",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["port", "done", "80"],
+        "service \"done\" is not running",
+    );
+
+    // ls: a second project, and what each holds, running and (with -a) stopped.
+    let (dir2, p2) = small_project(&d, "lsb", "services:\n  one:\n    image: busybox:e2e\n    init: true\n    command: [\"sleep\", \"100000\"]\n");
+    let p2 = p2.as_str();
+    compose_in_ok(&d, &dir2, p2, &["up", "-d"]);
+    let files = dir.join("compose.yaml").display().to_string();
+    let files2 = dir2.join("compose.yaml").display().to_string();
+    // ls reads no compose file: it runs anywhere.
+    let ls = |args: &[&str]| {
+        let mut c = d.berth_cmd(&["compose", "ls"]);
+        c.args(args).current_dir(&d.dir);
+        run(c)
+    };
+    let o = ls(&[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let lines: Vec<Vec<String>> = out(&o)
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    let mut want = vec![
+        vec!["NAME".to_string(), "STATUS".into(), "CONFIG FILES".into()],
+        vec![p.to_string(), "running(1)".into(), files.clone()],
+        vec![p2.to_string(), "running(1)".into(), files2.clone()],
+    ];
+    want[1..].sort();
+    assert_eq!(lines, want, "{}", out(&o));
+    let o = ls(&["-a", "--format", "json", "--filter", &format!("name={p}")]);
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"Name": p, "Status": "exited(1), running(1)", "ConfigFiles": files}])
+    );
+    let o = ls(&["-q"]);
+    let text = out(&o);
+    let mut names: Vec<&str> = text.lines().collect();
+    names.sort();
+    let mut both = vec![p, p2];
+    both.sort();
+    assert_eq!(names, both);
+    let o = ls(&["--filter", "status=running"]);
+    assert!(
+        !o.status.success() && err(&o).contains("invalid filter 'status=running'"),
+        "{}",
+        err(&o)
+    );
+    let o = ls(&["--format", "yaml"]);
+    assert!(
+        !o.status.success() && err(&o).contains("invalid format"),
+        "{}",
+        err(&o)
+    );
+
+    // version: docker compose's words, for scripts that read them.
+    let v = |args: &[&str]| {
+        let mut a = vec!["compose", "version"];
+        a.extend_from_slice(args);
+        d.berth_ok(&a)
+    };
+    let short = v(&["--short"]);
+    assert!(
+        short.starts_with("2.") && short.split('.').count() == 3,
+        "{short}"
+    );
+    assert_eq!(v(&[]), format!("Docker Compose version v{short}"));
+    let j: Value = serde_json::from_str(&v(&["--format", "json"])).unwrap();
+    assert_eq!(j, serde_json::json!({ "version": format!("v{short}") }));
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    compose_in_ok(&d, &dir2, p2, &["down"]);
+    let o = ls(&["-a", "-q"]);
+    assert_eq!(out(&o), "");
+    for name in [p, p2] {
+        let (c, n, v) = leftovers(&d, name);
+        assert!(c.is_empty() && n.is_empty() && v.is_empty());
+    }
+}
+
+/// `quick` exits 3 at once; `slow` exits 0 a little later; `long` runs until a SIGTERM,
+/// which it answers with exit 7 (so a code read after the stop says whose it is).
+const EXITS: &str = r#"
+services:
+  quick:
+    image: busybox:e2e
+    command: ["sh", "-c", "sleep 0.5; echo quick-done; exit 3"]
+  slow:
+    image: busybox:e2e
+    command: ["sh", "-c", "sleep 1.5; exit 0"]
+  long:
+    image: busybox:e2e
+    command:
+      - sh
+      - -c
+      - |
+        trap 'exit 7' TERM
+        while true; do sleep 0.1; done
+"#;
+
+#[test]
+fn compose_create_wait_and_up_abort_on_container_exit() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "ext", EXITS);
+    let p = p.as_str();
+    let quick = format!("{p}-quick-1");
+    let slow = format!("{p}-slow-1");
+    let long = format!("{p}-long-1");
+
+    // create: the containers exist and none runs; a second create changes nothing.
+    let o = compose_in_ok(&d, &dir, p, &["create", "quick", "slow"]);
+    assert!(
+        err(&o).contains(&format!(" Container {quick}  Created")),
+        "{}",
+        err(&o)
+    );
+    assert!(!err(&o).contains("Start"), "{}", err(&o));
+    for c in [&quick, &slow] {
+        assert_eq!(state_of(&d, c)["Status"], "created");
+    }
+    assert_eq!(state_of(&d, &long)["Status"], Value::Null);
+    let first = d.inspect("{{.Id}}", &quick);
+    let o = compose_in_ok(&d, &dir, p, &["create", "quick"]);
+    assert!(!err(&o).contains("Creat"), "{}", err(&o));
+    assert_eq!(d.inspect("{{.Id}}", &quick), first);
+    let o = compose_in_ok(&d, &dir, p, &["create", "--force-recreate", "quick"]);
+    assert!(
+        err(&o).contains(&format!(" Container {quick}  Recreated")),
+        "{}",
+        err(&o)
+    );
+    assert_ne!(d.inspect("{{.Id}}", &quick), first);
+    assert_eq!(state_of(&d, &quick)["Status"], "created");
+    compose_in_fails(&d, &dir, p, &["create", "nope"], "no such service: nope");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["create", "--scale", "quick=x"],
+        "invalid --scale",
+    );
+
+    // wait: blocks until both have exited, and exits with the first one's code.
+    compose_in_ok(&d, &dir, p, &["start", "quick", "slow"]);
+    let started = Instant::now();
+    let o = compose_in(&d, &dir, p, &["wait", "quick", "slow"]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", out(&o), err(&o));
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out(&o).contains("container \"quick\" exited with status code 3"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        out(&o).contains("container \"slow\" exited with status code 0"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(state_of(&d, &slow)["Status"], "exited");
+    compose_in_fails(&d, &dir, p, &["wait", "nope"], "no such service: nope");
+    let o = compose_in(&d, &dir, p, &["wait"]);
+    assert!(!o.status.success());
+
+    // up --abort-on-container-exit: quick's exit stops long; up exits with quick's code.
+    let o = compose_in(
+        &d,
+        &dir,
+        p,
+        &["up", "--abort-on-container-exit", "quick", "long"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}{}", out(&o), err(&o));
+    assert!(out(&o).contains("quick-done"), "{}", out(&o));
+    assert!(
+        out(&o).contains("quick-1 exited with code 3"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        err(&o).contains("Aborting on container exit..."),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        err(&o).contains(&format!(" Container {long}  Stopped")),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(state_of(&d, &long)["ExitCode"], 7);
+    // --exit-code-from: the named service's code, whichever container ended first.
+    let o = compose_in(
+        &d,
+        &dir,
+        p,
+        &["up", "--exit-code-from", "long", "quick", "long"],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}{}", out(&o), err(&o));
+    let o = compose_in(
+        &d,
+        &dir,
+        p,
+        &["up", "--exit-code-from", "quick", "quick", "long"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}{}", out(&o), err(&o));
+    // Bad input.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "-d", "--abort-on-container-exit"],
+        "--abort-on-container-exit and --detach are incompatible",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--exit-code-from", "nope"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--exit-code-from", "slow", "quick"],
+        "not among the services",
+    );
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+const SCALED: &str = r#"
+services:
+  db:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+  web:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+    depends_on: [db]
+"#;
+
+#[test]
+fn compose_scale_and_events_follow_the_project() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "scl", SCALED);
+    let p = p.as_str();
+    // Two followers of the project's events: all of them as JSON, db's as text.
+    let follow = |args: &[&str]| {
+        let mut c = d.berth_cmd(&["compose", "-p", p, "events"]);
+        c.args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let json_events = follow(&["--json"]);
+    let db_events = follow(&["db"]);
+    // Another project's events are not this one's.
+    let (odir, other) = small_project(
+        &d,
+        "oth",
+        "services:\n  x:\n    image: busybox:e2e\n    command: [\"true\"]\n",
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    compose_in_ok(&d, &odir, &other, &["up", "-d"]);
+    let o = compose_in_ok(&d, &dir, p, &["scale", "web=3"]);
+    for n in [2, 3] {
+        assert!(
+            err(&o).contains(&format!(" Container {p}-web-{n}  Started")),
+            "{}",
+            err(&o)
+        );
+    }
+    let running = |svc: &str| {
+        let o = compose_in_ok(&d, &dir, p, &["ps", "-q", svc]);
+        out(&o).lines().count()
+    };
+    assert_eq!((running("web"), running("db")), (3, 1));
+    let o = compose_in_ok(&d, &dir, p, &["scale", "web=1"]);
+    assert!(
+        err(&o).contains(&format!(" Container {p}-web-3  Removed")),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(running("web"), 1);
+    compose_in_fails(&d, &dir, p, &["scale", "nope=2"], "no such service: nope");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["scale", "web"],
+        "invalid scale \"web\": SERVICE=NUM",
+    );
+    compose_in_fails(&d, &dir, p, &["scale", "web=many"], "is not a number");
+    compose_in_fails(&d, &dir, p, &["events", "nope"], "no such service: nope");
+    compose_in_ok(&d, &dir, p, &["kill", "-s", "USR1", "db"]);
+
+    std::thread::sleep(Duration::from_millis(500));
+    let stop = |child: std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        out(&child.wait_with_output().unwrap())
+    };
+    let all = stop(json_events);
+    let text = stop(db_events);
+
+    let events: Vec<Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |service: &str, action: &str, name: &str| {
+        events.iter().any(|e| {
+            e["service"] == service && e["action"] == action && e["attributes"]["name"] == name
+        })
+    };
+    assert!(has("db", "start", &format!("{p}-db-1")), "{all}");
+    assert!(has("web", "start", &format!("{p}-web-3")), "{all}");
+    assert!(has("web", "destroy", &format!("{p}-web-3")), "{all}");
+    assert!(has("db", "kill", &format!("{p}-db-1")), "{all}");
+    for e in &events {
+        assert_eq!(e["type"], "container");
+        assert!(e["time"].as_str().unwrap().ends_with('Z'), "{e}");
+        let keys = e["attributes"].as_object().unwrap();
+        assert!(
+            !keys.keys().any(|k| k.starts_with("com.docker.compose.")),
+            "{e}"
+        );
+        assert!(
+            e["attributes"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{p}-")),
+            "{e}"
+        );
+    }
+    // Text: docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
+    let db_id = d.inspect("{{.Id}}", &format!("{p}-db-1"));
+    assert!(
+        text.contains(&format!(" container start {db_id} (")),
+        "{text}"
+    );
+    assert!(text.contains("signal=10"), "{text}");
+    for l in text.lines() {
+        let (date, rest) = l.split_at(26);
+        assert!(
+            date.len() == 26 && date.as_bytes()[10] == b' ' && date.as_bytes()[19] == b'.',
+            "{l}"
+        );
+        assert!(
+            rest.starts_with(" container ") && l.contains(&format!("name={p}-db-1")),
+            "{l}"
+        );
+    }
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    compose_in_ok(&d, &odir, &other, &["down"]);
+    for name in [p, other.as_str()] {
+        let (c, n, v) = leftovers(&d, name);
+        assert!(c.is_empty() && n.is_empty() && v.is_empty());
+    }
+}

@@ -11,6 +11,7 @@ mod api;
 mod container;
 mod dotenv;
 mod error;
+mod events;
 mod graph;
 mod images;
 mod interpolate;
@@ -21,6 +22,7 @@ mod merge;
 mod normalize;
 mod project;
 mod schema;
+mod stacks;
 mod state;
 #[cfg(test)]
 mod testing;
@@ -30,15 +32,18 @@ mod yaml;
 
 pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
+pub use events::{events, Event};
 pub use images::{build, pull, push, BuildOptions};
 pub use interpolate::Environment;
+pub use labels::COMPOSE_VERSION;
 pub use load::{load, normalize_project_name, Options};
 pub use logs::{print as print_logs, short_name, LogOptions};
 pub use normalize::split_shell;
 pub use project::{dependencies, replicas, Dependency, Project};
+pub use stacks::{stacks, Stack};
 pub use state::{containers, Existing};
 pub use up::{selected, up, UpOptions};
 pub use verbs::{
-    down, exec_target, images as list_images, ps, removable, restart, rm, run, start, stop, top,
-    DownOptions, RunOptions,
+    down, exec_target, images as list_images, kill, pause, port, ps, removable, restart, rm, run,
+    start, stop, top, wait, DownOptions, RunOptions,
 };

@@ -25,6 +25,8 @@ pub struct LogOptions {
     pub color: bool,
     /// Print `NAME exited with code N` when a followed container ends (attached `up`).
     pub report_exit: bool,
+    /// Stop at the first container that ends (`up --abort-on-container-exit`).
+    pub abort_on_exit: bool,
 }
 
 /// The prefix name: the container's name without `<project>-`, as docker compose shows it.
@@ -34,13 +36,14 @@ pub fn short_name(project: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Streams the logs of `containers` to stdout until each stream ends.
+/// Streams the logs of `containers` to stdout until each stream ends — or, with
+/// `abort_on_exit`, until the first one does: then its index in `containers` is returned.
 pub async fn print<E: Engine>(
     e: &E,
     project: &str,
     containers: &[Existing],
     opts: &LogOptions,
-) -> Result<()> {
+) -> Result<Option<usize>> {
     let names: Vec<String> = containers
         .iter()
         .map(|c| short_name(project, &c.name))
@@ -108,8 +111,11 @@ pub async fn print<E: Engine>(
                         println!("{} exited with code {code}", names[i]);
                     }
                 }
+                if opts.abort_on_exit {
+                    return Ok(Some(i));
+                }
             }
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -1,5 +1,6 @@
-//! The other verbs over a project's containers: `down`, `start`, `stop`, `restart`, `rm`,
-//! `ps`, `images`, `top`, and the lookups behind `exec` and `run`.
+//! The other verbs over a project's containers: `down`, `start`, `stop`, `restart`, `kill`,
+//! `pause`, `unpause`, `rm`, `ps`, `images`, `top`, `port`, `wait`, and the lookups behind
+//! `exec` and `run`.
 
 use std::collections::BTreeSet;
 
@@ -184,6 +185,71 @@ pub async fn restart<E: Engine>(
     Ok(())
 }
 
+/// `kill`: sends `signal` (the daemon's default, SIGKILL, when none) to the services' running
+/// containers, all at once. A bad signal name is the daemon's to refuse, as with docker
+/// compose. Nothing running is not an error (docker compose says so and succeeds).
+pub async fn kill<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    signal: Option<&str>,
+) -> Result<()> {
+    let list: Vec<Existing> = of_services(e, project, names)
+        .await?
+        .into_iter()
+        .filter(|c| c.state == "running")
+        .collect();
+    if list.is_empty() {
+        eprintln!("no container to kill");
+        return Ok(());
+    }
+    let q = signal
+        .map(|s| format!("?signal={}", enc(s)))
+        .unwrap_or_default();
+    try_join_all(list.iter().map(|c| async {
+        progress("Container", &c.name, "Killing");
+        e.call(
+            Method::Post,
+            &format!("/containers/{}/kill{q}", c.id),
+            Payload::None,
+        )
+        .await?;
+        progress("Container", &c.name, "Killed");
+        Ok::<(), Error>(())
+    }))
+    .await?;
+    Ok(())
+}
+
+/// `pause` (`unpause` with `pause == false`): the services' running (paused) containers. A
+/// container already in the wanted state is left alone.
+pub async fn pause<E: Engine>(
+    e: &E,
+    project: &Project,
+    names: &[String],
+    pause: bool,
+) -> Result<()> {
+    let (from, action, done) = if pause {
+        ("running", "pause", "Paused")
+    } else {
+        ("paused", "unpause", "Unpaused")
+    };
+    for c in of_services(e, project, names).await? {
+        if c.state != from {
+            continue;
+        }
+        e.call(
+            Method::Post,
+            &format!("/containers/{}/{action}", c.id),
+            Payload::None,
+        )
+        .await?;
+        // docker compose prints only the outcome for these two.
+        progress("Container", &c.name, done);
+    }
+    Ok(())
+}
+
 /// The stopped containers `rm` would remove (all of the services' with `stop`).
 pub async fn removable<E: Engine>(
     e: &E,
@@ -290,6 +356,92 @@ pub async fn exec_target<E: Engine>(
         .find(|c| c.service == service && !c.oneoff && c.number == index && c.running())
         .map(|c| c.id)
         .ok_or_else(|| Error::NotFound(format!("service {service:?} is not running")))
+}
+
+/// `port`: where replica `index` of `service` publishes `private`/`protocol` on the host
+/// (`0.0.0.0:32768`), read from the container's summary as docker compose reads it. A port
+/// that is only exposed, or not at all, is an error naming it.
+pub async fn port<E: Engine>(
+    e: &E,
+    project: &Project,
+    service: &str,
+    private: u16,
+    protocol: &str,
+    index: u32,
+) -> Result<String> {
+    if protocol != "tcp" && protocol != "udp" && protocol != "sctp" {
+        return Err(Error::Invalid(format!(
+            "invalid --protocol {protocol:?}: tcp, udp or sctp"
+        )));
+    }
+    known_services(project, &[service.to_string()])?;
+    let c = containers(e, &project.name)
+        .await?
+        .into_iter()
+        .find(|c| c.service == service && !c.oneoff && c.number == index && c.running())
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "service {service:?} is not running container #{index}"
+            ))
+        })?;
+    c.summary["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["PrivatePort"].as_u64() == Some(u64::from(private))
+                && p["Type"].as_str() == Some(protocol)
+                && p["PublicPort"].as_u64().is_some_and(|n| n > 0)
+        })
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p["IP"].as_str().unwrap_or_default(),
+                p["PublicPort"].as_u64().unwrap_or(0)
+            )
+        })
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no port {private}/{protocol} for container {}",
+                c.name
+            ))
+        })
+}
+
+/// `wait`: blocks until every container of the services has exited (`POST
+/// /containers/{id}/wait`, all at once), printing each one's code as docker compose does;
+/// returns the code of the first to exit.
+pub async fn wait<E: Engine>(e: &E, project: &Project, names: &[String]) -> Result<i64> {
+    let list: Vec<Existing> = of_services(e, project, names).await?;
+    if list.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no containers for project {:?}",
+            project.name
+        )));
+    }
+    let mut waits: futures_util::stream::FuturesUnordered<_> = list
+        .iter()
+        .map(|c| async move {
+            let v = e
+                .call(
+                    Method::Post,
+                    &format!("/containers/{}/wait?condition=not-running", c.id),
+                    Payload::None,
+                )
+                .await?;
+            if let Some(m) = v["Error"]["Message"].as_str() {
+                return Err(Error::Failed(format!("waiting for {}: {m}", c.name)));
+            }
+            Ok::<_, Error>((c, v["StatusCode"].as_i64().unwrap_or(0)))
+        })
+        .collect();
+    let mut first = None;
+    while let Some(r) = futures_util::StreamExt::next(&mut waits).await {
+        let (c, code) = r?;
+        println!("container {:?} exited with status code {code}", c.service);
+        first.get_or_insert(code);
+    }
+    Ok(first.unwrap_or(0))
 }
 
 /// `run`'s flags that change the container.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::{container, image, split_ref};
 use crate::client::format;
 use crate::client::http::{bytes_body, empty, json_body, Body, Client, DaemonError};
 use crate::client::stream;
-use crate::client::units::{ago, bytes_size, short_id};
+use crate::client::units::{ago, bytes_size, rfc3339_nano, short_id};
 use crate::client::StatusError;
 
 #[derive(Debug, Args)]
@@ -83,6 +84,123 @@ enum Sub {
     Images(ImagesArgs),
     /// Display the running processes
     Top(Services),
+    /// Force stop service containers
+    Kill(KillArgs),
+    /// Pause services
+    Pause(Services),
+    /// Unpause services
+    Unpause(Services),
+    /// Print the public port for a port binding
+    Port(PortArgs),
+    /// List running compose projects
+    Ls(LsArgs),
+    /// Show the Docker Compose version information
+    Version(VersionArgs),
+    /// Creates containers for a service
+    Create(CreateArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(WaitArgs),
+    /// Scale services
+    Scale(ScaleArgs),
+    /// Receive real time events from containers
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    no_deps: bool,
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    scales: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// Output events as a stream of json objects
+    #[arg(long)]
+    json: bool,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct KillArgs {
+    /// SIGNAL to send to the container
+    #[arg(short = 's', long, default_value = "SIGKILL")]
+    signal: String,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct PortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    protocol: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    service: String,
+    /// The container's port
+    #[arg(value_name = "PRIVATE_PORT")]
+    private_port: String,
+}
+
+#[derive(Debug, Args)]
+struct LsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display project names
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Filter output based on conditions provided
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct VersionArgs {
+    /// Shows only Compose's version number
+    #[arg(long)]
+    short: bool,
+    /// Format the output. Values: [pretty | json]
+    #[arg(short = 'f', long, default_value = "pretty")]
+    format: String,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Build images before starting containers
+    #[arg(long)]
+    build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long = "no-build")]
+    no_build: bool,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long = "force-recreate")]
+    force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long = "no-recreate")]
+    no_recreate: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long)]
+    pull: Option<String>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long = "remove-orphans")]
+    remove_orphans: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long)]
+    scale: Vec<String>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct WaitArgs {
+    #[arg(required = true, value_name = "SERVICE")]
+    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +257,12 @@ struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short = 't', long)]
     timeout: Option<u32>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long = "abort-on-container-exit")]
+    abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long = "exit-code-from", value_name = "SERVICE")]
+    exit_code_from: Option<String>,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -544,8 +668,10 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
                 no_prefix: l.style.no_log_prefix,
                 color: color(&a, &l.style),
                 report_exit: false,
+                abort_on_exit: false,
             };
-            Ok(compose::print_logs(&api, &p.name, &list, &opts).await?)
+            compose::print_logs(&api, &p.name, &list, &opts).await?;
+            Ok(())
         }
         Sub::Build(b) => {
             let p = project(&a, &b.services, false)?;
@@ -655,21 +781,211 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
             }
             Ok(())
         }
+        Sub::Kill(k) => {
+            let p = project(&a, &k.services, true)?;
+            Ok(compose::kill(&api, &p, &k.services, Some(&k.signal)).await?)
+        }
+        Sub::Pause(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::pause(&api, &p, &s.services, true).await?)
+        }
+        Sub::Unpause(s) => {
+            let p = project(&a, &s.services, true)?;
+            Ok(compose::pause(&api, &p, &s.services, false).await?)
+        }
+        Sub::Port(pa) => {
+            let p = project(&a, std::slice::from_ref(&pa.service), true)?;
+            let private: u16 = pa
+                .private_port
+                .parse()
+                .map_err(|_| anyhow!("invalid port {:?}: not a number", pa.private_port))?;
+            let at = compose::port(&api, &p, &pa.service, private, &pa.protocol, pa.index).await?;
+            println!("{at}");
+            Ok(())
+        }
+        Sub::Ls(l) => ls(&api, l).await,
+        Sub::Version(v) => version(v),
+        Sub::Create(cr) => create(&api, &a, cr).await,
+        Sub::Scale(sc) => {
+            let names: Vec<String> = sc
+                .scales
+                .iter()
+                .map(|s| s.split_once('=').map_or(s.as_str(), |(n, _)| n).to_string())
+                .collect();
+            let p = project(&a, &names, false)?;
+            // As docker compose: `up -d` of the named services at their new replica counts.
+            let opts = compose::UpOptions {
+                detach: true,
+                no_deps: sc.no_deps,
+                scale: scales(&p, &sc.scales, "scale")?,
+                services: names,
+                ..Default::default()
+            };
+            compose::up(&api, &p, &opts).await?;
+            Ok(())
+        }
+        Sub::Events(ev) => events(&api, &a, ev).await,
+        Sub::Wait(w) => {
+            let p = project(&a, &w.services, true)?;
+            let code = compose::wait(&api, &p, &w.services).await?;
+            if code == 0 {
+                return Ok(());
+            }
+            Err(anyhow::Error::new(StatusError {
+                code: i32::try_from(code).unwrap_or(1),
+                message: None,
+            }))
+        }
     }
+}
+
+/// `events`: the project's container events, one a line, until the daemon ends the stream.
+async fn events(api: &Api<'_>, a: &ComposeArgs, ev: &EventsArgs) -> Result<()> {
+    let p = project(a, &ev.services, true)?;
+    compose::events(api, &p, &ev.services, |e| {
+        let secs = e.time_nano.div_euclid(1_000_000_000);
+        let nanos = u32::try_from(e.time_nano.rem_euclid(1_000_000_000)).unwrap_or(0);
+        let line = if ev.json {
+            json!({
+                "time": rfc3339_nano(secs, nanos), "type": "container",
+                "service": e.service, "id": e.container, "action": e.action,
+                "attributes": e.attributes,
+            })
+            .to_string()
+        } else {
+            // docker compose's `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`.
+            let t = rfc3339_nano(secs, nanos).replacen('T', " ", 1);
+            let attrs: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "{} container {} {} ({})",
+                t.get(..26).unwrap_or(&t),
+                e.action,
+                e.container,
+                attrs.join(", ")
+            )
+        };
+        // A closed stdout (`| head`) ends the stream with an error instead of a panic.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| compose::Error::Transport(format!("writing an event: {e}")))
+    })
+    .await?;
+    Ok(())
+}
+
+/// `SERVICE=N`s (`what`: `--scale` or `scale`, for the message), each service known.
+fn scales(p: &compose::Project, list: &[String], what: &str) -> Result<BTreeMap<String, u32>> {
+    let mut scale = BTreeMap::new();
+    for s in list {
+        let (name, n) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid {what} {s:?}: SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .map_err(|_| anyhow!("invalid {what} {s:?}: {n:?} is not a number"))?;
+        p.service(name)?;
+        scale.insert(name.to_string(), n);
+    }
+    Ok(scale)
+}
+
+/// `create`: `up` without starting anything (docker compose's `up --no-start`).
+async fn create(api: &Api<'_>, a: &ComposeArgs, cr: &CreateArgs) -> Result<()> {
+    let p = project(a, &cr.services, false)?;
+    let opts = compose::UpOptions {
+        detach: true,
+        build: cr.build,
+        no_build: cr.no_build,
+        force_recreate: cr.force_recreate,
+        no_recreate: cr.no_recreate,
+        no_start: true,
+        remove_orphans: cr.remove_orphans,
+        scale: scales(&p, &cr.scale, "--scale")?,
+        pull: cr.pull.clone(),
+        services: cr.services.clone(),
+        ..Default::default()
+    };
+    compose::up(api, &p, &opts).await?;
+    Ok(())
+}
+
+/// `ls`: the daemon's projects, from their containers' labels; no compose file is read.
+async fn ls(api: &Api<'_>, l: &LsArgs) -> Result<()> {
+    let mut names = Vec::new();
+    for f in &l.filter {
+        match f.split_once('=') {
+            Some(("name", v)) => names.push(v.to_string()),
+            _ => return Err(anyhow!("invalid filter '{f}': only name=NAME is supported")),
+        }
+    }
+    if l.format != "table" && l.format != "json" {
+        return Err(anyhow!("invalid format {:?}: table or json", l.format));
+    }
+    // docker's filters match a name by any part of it.
+    let list: Vec<compose::Stack> = compose::stacks(api, l.all)
+        .await?
+        .into_iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| s.name.contains(n.as_str())))
+        .collect();
+    if l.quiet {
+        for s in &list {
+            println!("{}", s.name);
+        }
+        return Ok(());
+    }
+    if l.format == "json" {
+        let rows: Vec<Value> = list
+            .iter()
+            .map(|s| json!({"Name": s.name, "Status": s.status, "ConfigFiles": s.config_files}))
+            .collect();
+        println!("{}", Value::Array(rows));
+        return Ok(());
+    }
+    let mut out = String::from("NAME\tSTATUS\tCONFIG FILES\n");
+    for s in &list {
+        out.push_str(&format!("{}\t{}\t{}\n", s.name, s.status, s.config_files));
+    }
+    print!("{}", format::tabwrite(&out));
+    Ok(())
+}
+
+/// `version`: the docker compose version berth compose follows, in docker compose's words
+/// (scripts check `docker compose version --short`).
+fn version(v: &VersionArgs) -> Result<()> {
+    let n = compose::COMPOSE_VERSION;
+    if v.short {
+        println!("{n}");
+    } else if v.format == "json" {
+        println!("{}", json!({ "version": format!("v{n}") }));
+    } else if v.format == "pretty" {
+        println!("Docker Compose version v{n}");
+    } else {
+        return Err(anyhow!("invalid format {:?}: pretty or json", v.format));
+    }
+    Ok(())
 }
 
 async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
     let p = project(a, &u.services, false)?;
-    let mut scale = BTreeMap::new();
-    for s in &u.scale {
-        let (name, n) = s
-            .split_once('=')
-            .ok_or_else(|| anyhow!("invalid --scale {s:?}: SERVICE=NUM"))?;
-        let n: u32 = n
-            .parse()
-            .map_err(|_| anyhow!("invalid --scale {s:?}: {n:?} is not a number"))?;
-        p.service(name)?;
-        scale.insert(name.to_string(), n);
+    let scale = scales(&p, &u.scale, "--scale")?;
+    let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
+    if abort && (u.detach || u.wait) {
+        return Err(anyhow!(
+            "--abort-on-container-exit and --detach are incompatible"
+        ));
+    }
+    if let Some(s) = &u.exit_code_from {
+        p.service(s)?;
+        if !u.services.is_empty() && !compose::selected(&p, &u.services, u.no_deps)?.contains(s) {
+            return Err(anyhow!(
+                "--exit-code-from: service {s:?} is not among the services up starts"
+            ));
+        }
     }
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -706,26 +1022,59 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
         no_prefix: u.style.no_log_prefix,
         color: color(a, &u.style),
         report_exit: true,
+        abort_on_exit: abort,
         ..Default::default()
     };
-    let stopped = tokio::select! {
-        r = compose::print_logs(api, &p.name, &covered, &log_opts) => { r?; false }
-        _ = tokio::signal::ctrl_c() => true,
+    // `Some(Some(i))`: container i ended and aborts the rest; `Some(None)`: every log ended;
+    // `None`: Ctrl-C.
+    let ended = tokio::select! {
+        r = compose::print_logs(api, &p.name, &covered, &log_opts) => Some(r?),
+        _ = tokio::signal::ctrl_c() => None,
     };
-    if stopped {
-        eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-        let services: Vec<String> = covered.iter().map(|x| x.service.clone()).collect();
-        let stop = compose::stop(api, &p, &services, u.timeout);
-        tokio::select! {
-            r = stop => r?,
-            _ = tokio::signal::ctrl_c() => {
-                for x in &covered {
-                    let _ = c.post(&format!("/containers/{}/kill", x.id)).await;
-                }
+    let exited = match ended {
+        Some(None) => return Ok(()),
+        Some(Some(i)) => {
+            eprintln!("Aborting on container exit...");
+            Some(i)
+        }
+        None => {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            None
+        }
+    };
+    let services: Vec<String> = covered.iter().map(|x| x.service.clone()).collect();
+    let stop = compose::stop(api, &p, &services, u.timeout);
+    tokio::select! {
+        r = stop => r?,
+        _ = tokio::signal::ctrl_c() => {
+            for x in &covered {
+                let _ = c.post(&format!("/containers/{}/kill", x.id)).await;
             }
         }
     }
-    Ok(())
+    let Some(i) = exited else {
+        return Ok(());
+    };
+    // As docker compose: the named service's code (its first container's, read after the
+    // stop), else the code of the container whose exit aborted the rest.
+    let from = match &u.exit_code_from {
+        Some(s) => covered.iter().find(|x| x.service == *s),
+        None => covered.get(i),
+    };
+    let code = match from {
+        Some(x) => {
+            let v = c.get_json(&format!("/containers/{}/json", x.id)).await?;
+            v["State"]["ExitCode"].as_i64().unwrap_or(0)
+        }
+        None => 0,
+    };
+    if code == 0 {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(StatusError {
+        code: i32::try_from(code).unwrap_or(1),
+        message: None,
+    }))
 }
 
 async fn ps(api: &Api<'_>, a: &ComposeArgs, args: &PsArgs) -> Result<()> {
@@ -989,6 +1338,17 @@ mod tests {
             "compose --env-file x.env --profile dev config --services",
             "compose top",
             "compose images -q",
+            "compose kill -s SIGUSR1 web",
+            "compose pause web",
+            "compose unpause",
+            "compose port --protocol udp --index 2 web 53",
+            "compose ls -a -q --format json --filter name=demo",
+            "compose version --short --format json",
+            "compose create --build --force-recreate web",
+            "compose wait web db",
+            "compose scale --no-deps web=3 db=1",
+            "compose events --json web",
+            "compose up --abort-on-container-exit --exit-code-from web",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {
