@@ -1121,7 +1121,13 @@ fn compose_port_ls_and_version_answer_as_docker_compose() {
         short.starts_with("2.") && short.split('.').count() == 3,
         "{short}"
     );
-    assert_eq!(v(&[]), format!("Docker Compose version v{short}"));
+    assert_eq!(
+        v(&[]),
+        format!(
+            "Docker Compose version v{short} (berth compose {})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     let j: Value = serde_json::from_str(&v(&["--format", "json"])).unwrap();
     assert_eq!(j, serde_json::json!({ "version": format!("v{short}") }));
 

@@ -963,7 +963,11 @@ fn version(v: &VersionArgs) -> Result<()> {
     } else if v.format == "json" {
         println!("{}", json!({ "version": format!("v{n}") }));
     } else if v.format == "pretty" {
-        println!("Docker Compose version v{n}");
+        // Scripts match `version vX.Y.Z`; the suffix says who answers.
+        println!(
+            "Docker Compose version v{n} (berth compose {})",
+            env!("CARGO_PKG_VERSION")
+        );
     } else {
         return Err(anyhow!("invalid format {:?}: pretty or json", v.format));
     }
