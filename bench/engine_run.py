@@ -571,6 +571,17 @@ def unmount_under(path: str) -> None:
                 log(f"umount {p}: {os.strerror(ctypes.get_errno())}")
 
 
+def remove_engine_networks(engines) -> None:
+    """The bridge and nft table each engine's daemon of this run made (berth's)."""
+    for e in engines:
+        if getattr(e, "bridge", ""):
+            subprocess.run(["ip", "link", "del", e.bridge], stderr=subprocess.DEVNULL,
+                           check=False)
+        if getattr(e, "nft_table", ""):
+            subprocess.run(["nft", "delete", "table", "ip", e.nft_table],
+                           stderr=subprocess.DEVNULL, check=False)
+
+
 def cleanup(ctx: Ctx, engines: list[Engine]) -> None:
     for e in engines:
         remove_containers(e)
@@ -588,13 +599,7 @@ def cleanup(ctx: Ctx, engines: list[Engine]) -> None:
     reap_orphans(ctx)
     unmount_under(ctx.tmp)
     remove_cgroups(ctx.tag)
-    for e in engines:  # the bridge and nft table a berth daemon of this run made
-        if getattr(e, "bridge", ""):
-            subprocess.run(["ip", "link", "del", e.bridge], stderr=subprocess.DEVNULL,
-                           check=False)
-        if getattr(e, "nft_table", ""):
-            subprocess.run(["nft", "delete", "table", "ip", e.nft_table],
-                           stderr=subprocess.DEVNULL, check=False)
+    remove_engine_networks(engines)
     if ctx.netavark_chains is not None:
         try:
             remove_netavark_chains(ctx.netavark_chains)

@@ -21,7 +21,8 @@ pulled one image (the small one, then the large one).
 
 At exit (also on failure or a signal) it removes the images, stops the registries and
 daemons it started (by pid), ends what its daemons left (processes naming its temp dir),
-unmounts what is under the temp dir and deletes it. Python 3.11 standard library only; root.
+unmounts what is under the temp dir, removes berth's bridge and nft table and deletes the temp
+dir. Python 3.11 standard library only; root.
 """
 
 from __future__ import annotations
@@ -332,6 +333,7 @@ def main(argv=None) -> int:
         er.kill_pids(er.pids_naming(ctx.tmp), f"processes under {ctx.tmp}")
         er.reap_orphans(ctx)
         er.unmount_under(ctx.tmp)
+        er.remove_engine_networks(engines.values())
         for p in ctx.host_paths:
             try:
                 if os.path.isdir(p) and not os.path.islink(p):
