@@ -827,14 +827,7 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         Sub::Events(ev) => events(&api, &a, ev).await,
         Sub::Wait(w) => {
             let p = project(&a, &w.services, true)?;
-            let code = compose::wait(&api, &p, &w.services).await?;
-            if code == 0 {
-                return Ok(());
-            }
-            Err(anyhow::Error::new(StatusError {
-                code: i32::try_from(code).unwrap_or(1),
-                message: None,
-            }))
+            exit_with(compose::wait(&api, &p, &w.services).await?)
         }
     }
 }
@@ -1072,6 +1065,12 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
         }
         None => 0,
     };
+    exit_with(code)
+}
+
+/// Success for 0, else the exit status `code` with nothing more printed (a container's code,
+/// passed on as docker compose passes it).
+fn exit_with(code: i64) -> Result<()> {
     if code == 0 {
         return Ok(());
     }
