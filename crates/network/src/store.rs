@@ -487,6 +487,39 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_store_adopts_the_bridge_address_and_a_recorded_one_stays() {
+        let dir = std::env::temp_dir().join(format!("berth-adopt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = |existing: &str| {
+            let (gw, _) = existing.split_once('/').unwrap();
+            let defaults = Defaults {
+                bridge: "tb0".into(),
+                bip: None,
+                existing: Some((gw.parse().unwrap(), existing.parse().unwrap())),
+                pools: vec![AddressPool {
+                    base: "10.77.0.0/16".parse().unwrap(),
+                    size: 24,
+                }],
+            };
+            // The bridge's own route is among the host's: adopting must not skip it.
+            let routes = vec![existing.parse().unwrap()];
+            Networks::open(&dir, &defaults, &routes, "2024-01-01T00:00:00Z").unwrap()
+        };
+        let s = open("10.99.0.1/16");
+        let b = s.find("bridge").unwrap();
+        assert_eq!(b.subnet.unwrap().to_string(), "10.99.0.0/16");
+        assert_eq!(b.gateway.unwrap().to_string(), "10.99.0.1");
+        drop(s);
+        // Once recorded, the subnet is the store's, whatever the interface shows later.
+        let s = open("10.98.0.1/24");
+        assert_eq!(
+            s.find("bridge").unwrap().subnet.unwrap().to_string(),
+            "10.99.0.0/16"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn ipam_never_hands_out_an_address_twice_and_survives_reopen() {
         let dir = std::env::temp_dir().join(format!("berth-ipam-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
