@@ -1435,3 +1435,165 @@ fn compose_scale_and_events_follow_the_project() {
         assert!(c.is_empty() && n.is_empty() && v.is_empty());
     }
 }
+
+/// `GET /` on 127.0.0.1:`port` (retried while the one-connection server is between answers).
+fn get_on(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("200 OK") {
+                return body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no answer on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `web` serves `hello-run` on 8080, which the service publishes on loopback at `{SVC}`;
+/// `data` is a declared volume the service does not mount.
+const RUNNER: &str = r#"
+services:
+  web:
+    image: busybox:e2e
+    init: true
+    ports: ["127.0.0.1:{SVC}:8080"]
+    command:
+      - sh
+      - -c
+      - |
+        while true; do
+          printf 'HTTP/1.0 200 OK\r\n\r\nhello-run\n' | nc -l -p 8080
+        done
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn compose_run_publishes_mounts_and_overrides_as_asked() {
+    let d = Daemon::start();
+    let svc_port = free_port();
+    let yaml = RUNNER.replace("{SVC}", &svc_port.to_string());
+    let (dir, p) = small_project(&d, "runp", &yaml);
+    let p = p.as_str();
+    std::fs::create_dir_all(dir.join("host")).unwrap();
+    std::fs::write(dir.join("host/file.txt"), "from-the-host\n").unwrap();
+
+    // -p publishes what it names, and the service's own port stays unpublished.
+    let run_port = free_port();
+    let spec = format!("127.0.0.1:{run_port}:8080");
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &format!("{p}-pub"),
+            "-p",
+            &spec,
+            "web",
+        ],
+    );
+    let id = out(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "-d prints the container's id: {}", out(&o));
+    assert_eq!(d.inspect("{{.Name}}", &id), format!("/{p}-pub"));
+    assert_eq!(
+        d.inspect(
+            "{{index .Config.Labels \"com.docker.compose.oneoff\"}}",
+            &id
+        ),
+        "True"
+    );
+    assert!(get_on(run_port).contains("hello-run"));
+    assert!(
+        TcpStream::connect(("127.0.0.1", svc_port)).is_err(),
+        "run published the service's port without --service-ports"
+    );
+    d.berth_ok(&["rm", "-f", &id]);
+
+    // --service-ports publishes the service's ports.
+    let o = compose_in_ok(&d, &dir, p, &["run", "-d", "--service-ports", "web"]);
+    let id = out(&o).trim().to_string();
+    assert!(get_on(svc_port).contains("hello-run"));
+    d.berth_ok(&["rm", "-f", &id]);
+
+    // -v binds a host directory (relative to the project) and mounts a declared volume;
+    // -e, -w, -u and --entrypoint reach the process; --rm leaves nothing behind.
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &[
+            "run", "--rm", "-T", "-v", "./host:/mnt/host:ro", "-v", "data:/data", "-e",
+            "A=from-e", "-w", "/mnt/host", "-u", "1234", "--entrypoint", "sh", "web", "-c",
+            "cat file.txt; echo A=$A; pwd; id -u; grep ' /data ' /proc/mounts | wc -l; touch x 2>/dev/null || echo read-only",
+        ],
+    );
+    let text = out(&o);
+    for want in [
+        "from-the-host",
+        "A=from-e",
+        "/mnt/host\n",
+        "1234\n",
+        "1\n",
+        "read-only",
+    ] {
+        assert!(text.contains(want), "want {want:?} in {text}");
+    }
+    let (c, _, v) = leftovers(&d, p);
+    assert!(c.is_empty(), "--rm left {c:?}");
+    assert!(
+        v.iter().any(|v| v["Name"] == format!("{p}_data")),
+        "-v data: created the project's volume: {v:?}"
+    );
+
+    // Bad input: refused with its reason, nothing created.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-p", "1:2:3:4", "web"],
+        "invalid port mapping \"1:2:3:4\"",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-p", "x:80", "web"],
+        "invalid port mapping",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "--service-ports", "-p", "9000:80", "web"],
+        "--service-ports and --publish are incompatible",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-v", "nope:/x", "web"],
+        "undefined volume \"nope\"",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-v", "rel", "web"],
+        "invalid volume specification",
+    );
+    compose_in_fails(&d, &dir, p, &["run", "nope"], "no such service: nope");
+    let (c, _, _) = leftovers(&d, p);
+    assert!(c.is_empty(), "a refused run created {c:?}");
+
+    compose_in_ok(&d, &dir, p, &["down", "-v"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}

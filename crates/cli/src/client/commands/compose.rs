@@ -454,6 +454,12 @@ struct RunArgs {
     /// Run command with all service's ports enabled and mapped to the host
     #[arg(long = "service-ports")]
     service_ports: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
     /// SERVICE [COMMAND] [ARGS...]
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
@@ -1298,6 +1304,8 @@ async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> 
         no_deps: r.no_deps,
         service_ports: r.service_ports,
         labels: r.label.clone(),
+        publish: r.publish.clone(),
+        volumes: r.volume.clone(),
     };
     let id = compose::run(api, &p, service, &opts).await?;
     if r.detach {
@@ -1338,6 +1346,7 @@ mod tests {
             "compose logs -f --tail 5 web db",
             "compose exec -T web sh -c ls",
             "compose run --rm -e A=1 web echo hi",
+            "compose run -d --name x -p 127.0.0.1:8080:80 --publish 9000 -v ./d:/d --volume data:/data -w /d -u 1 --entrypoint sh web -c ls",
             "compose --env-file x.env --profile dev config --services",
             "compose top",
             "compose images -q",
