@@ -1597,3 +1597,69 @@ fn compose_run_publishes_mounts_and_overrides_as_asked() {
     let (c, n, v) = leftovers(&d, p);
     assert!(c.is_empty() && n.is_empty() && v.is_empty());
 }
+
+/// Three services that each say who they are and end.
+const CHATTY: &str = r#"
+services:
+  alpha:
+    image: busybox:e2e
+    command: ["sh", "-c", "echo line-from-alpha"]
+  beta:
+    image: busybox:e2e
+    command: ["sh", "-c", "echo line-from-beta"]
+  gamma:
+    image: busybox:e2e
+    command: ["sh", "-c", "echo line-from-gamma"]
+"#;
+
+#[test]
+fn compose_up_attach_shows_only_the_chosen_services() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "att", CHATTY);
+    let p = p.as_str();
+
+    // An unknown service is refused before anything is created.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--attach", "nope"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--no-attach", "nope"],
+        "no such service: nope",
+    );
+    let (c, n, _) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
+
+    // --attach (repeatable): those services' lines, the other's absent though it ran.
+    for args in [
+        &["up", "--attach", "alpha", "--attach", "beta"][..],
+        &["up", "--no-attach", "gamma"][..],
+    ] {
+        let o = compose_in_ok(&d, &dir, p, args);
+        let text = out(&o);
+        assert!(
+            text.contains("Attaching to alpha-1, beta-1\n"),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("alpha-1  | line-from-alpha"),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("beta-1   | line-from-beta"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("gamma"), "{args:?}: {text}");
+        wait_log(&d, &dir, p, "gamma", "line-from-gamma");
+    }
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}

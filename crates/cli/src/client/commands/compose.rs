@@ -263,6 +263,12 @@ struct UpArgs {
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services. Incompatible with --attach-dependencies.
+    #[arg(long, value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long = "no-attach", value_name = "SERVICE")]
+    no_attach: Vec<String>,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -990,6 +996,10 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
             ));
         }
     }
+    // Checked before anything is created, as every other bad input.
+    for s in u.attach.iter().chain(&u.no_attach) {
+        p.service(s)?;
+    }
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -1014,7 +1024,15 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     if opts.detach || u.no_start {
         return Ok(());
     }
-    let names: Vec<String> = covered
+    // `--attach` picks whose output is shown (all by default), `--no-attach` leaves some out;
+    // the others still run, and Ctrl-C or an abort still stops them all.
+    let shown: Vec<compose::Existing> = covered
+        .iter()
+        .filter(|x| u.attach.is_empty() || u.attach.contains(&x.service))
+        .filter(|x| !u.no_attach.contains(&x.service))
+        .cloned()
+        .collect();
+    let names: Vec<String> = shown
         .iter()
         .map(|x| compose::short_name(&p.name, &x.name))
         .collect();
@@ -1031,7 +1049,7 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     // `Some(Some(i))`: container i ended and aborts the rest; `Some(None)`: every log ended;
     // `None`: Ctrl-C.
     let ended = tokio::select! {
-        r = compose::print_logs(api, &p.name, &covered, &log_opts) => Some(r?),
+        r = compose::print_logs(api, &p.name, &shown, &log_opts) => Some(r?),
         _ = tokio::signal::ctrl_c() => None,
     };
     let exited = match ended {
@@ -1062,7 +1080,7 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     // stop), else the code of the container whose exit aborted the rest.
     let from = match &u.exit_code_from {
         Some(s) => covered.iter().find(|x| x.service == *s),
-        None => covered.get(i),
+        None => shown.get(i),
     };
     let code = match from {
         Some(x) => {
@@ -1361,6 +1379,7 @@ mod tests {
             "compose scale --no-deps web=3 db=1",
             "compose events --json web",
             "compose up --abort-on-container-exit --exit-code-from web",
+            "compose up --attach web --attach db --no-attach worker",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {
