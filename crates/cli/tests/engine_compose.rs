@@ -1663,3 +1663,121 @@ fn compose_up_attach_shows_only_the_chosen_services() {
     let (c, n, v) = leftovers(&d, p);
     assert!(c.is_empty() && n.is_empty() && v.is_empty());
 }
+
+/// `box` has two replicas that just run.
+const BOXES: &str = r#"
+services:
+  box:
+    image: busybox:e2e
+    init: true
+    scale: 2
+    command: ["sleep", "100000"]
+"#;
+
+#[test]
+fn compose_cp_copies_both_ways_with_content_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "cpy", BOXES);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    let in_box = |index: &str, script: &str| -> String {
+        let o = compose_in_ok(
+            &d,
+            &dir,
+            p,
+            &["exec", "-T", "--index", index, "box", "sh", "-c", script],
+        );
+        out(&o)
+    };
+
+    // Into the service: every replica gets the file, with its content and mode.
+    let f = dir.join("in.txt");
+    std::fs::write(&f, "copied-in\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    compose_in_ok(&d, &dir, p, &["cp", "./in.txt", "box:/tmp/in.txt"]);
+    for i in ["1", "2"] {
+        assert_eq!(
+            in_box(i, "cat /tmp/in.txt; stat -c %a /tmp/in.txt"),
+            "copied-in\n640\n"
+        );
+    }
+    // --index picks one replica; a directory goes whole, into an existing directory.
+    std::fs::create_dir_all(dir.join("tree/sub")).unwrap();
+    std::fs::write(dir.join("tree/sub/leaf.txt"), "leaf\n").unwrap();
+    compose_in_ok(&d, &dir, p, &["cp", "--index", "2", "./tree", "box:/tmp/"]);
+    assert_eq!(in_box("2", "cat /tmp/tree/sub/leaf.txt"), "leaf\n");
+    assert_eq!(
+        in_box("1", "test -e /tmp/tree && echo there || echo absent"),
+        "absent\n"
+    );
+
+    // Out of the service: content and mode kept.
+    in_box(
+        "1",
+        "printf from-box > /tmp/out.txt; chmod 751 /tmp/out.txt",
+    );
+    compose_in_ok(&d, &dir, p, &["cp", "box:/tmp/out.txt", "./out.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "from-box"
+    );
+    let mode = std::fs::metadata(dir.join("out.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o751);
+    in_box("2", "echo second > /tmp/which");
+    compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &["cp", "--index", "2", "box:/tmp/which", "./which"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("which")).unwrap(),
+        "second\n"
+    );
+
+    // Bad input: each refused with its reason and a non-zero status.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "nope:/x", "./x"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "box:/no/such/path", "./x"],
+        "/no/such/path",
+    );
+    assert!(!dir.join("x").exists());
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "./missing.txt", "box:/tmp/"],
+        "missing.txt",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "--index", "5", "./in.txt", "box:/tmp/"],
+        "service \"box\" has no container number 5",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "./in.txt", "./y"],
+        "one of the paths must be SERVICE:PATH",
+    );
+
+    compose_in_ok(&d, &dir, p, &["down", "-t", "1"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}

@@ -359,6 +359,37 @@ pub async fn exec_target<E: Engine>(
         .ok_or_else(|| Error::NotFound(format!("service {service:?} is not running")))
 }
 
+/// The containers `cp` copies to or from: replica `index` of `service`, else (copying into
+/// the service) every replica, as docker compose does, or (copying out) the first one.
+/// Stopped containers count: the daemon's archive endpoints work on them too.
+pub async fn cp_targets<E: Engine>(
+    e: &E,
+    project: &Project,
+    service: &str,
+    index: Option<u32>,
+    into: bool,
+) -> Result<Vec<Existing>> {
+    let mut list = of_services(e, project, &[service.to_string()]).await?;
+    list.sort_by_key(|c| c.number);
+    if let Some(i) = index {
+        list.retain(|c| c.number == i);
+        if list.is_empty() {
+            return Err(Error::NotFound(format!(
+                "service {service:?} has no container number {i}"
+            )));
+        }
+    }
+    if list.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no container found for service {service:?}"
+        )));
+    }
+    if !into {
+        list.truncate(1);
+    }
+    Ok(list)
+}
+
 /// `port`: where replica `index` of `service` publishes `private`/`protocol` on the host
 /// (`0.0.0.0:32768`), read from the container's summary as docker compose reads it. A port
 /// that is only exposed, or not at all, is an error naming it.

@@ -104,6 +104,25 @@ enum Sub {
     Scale(ScaleArgs),
     /// Receive real time events from containers
     Events(EventsArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(CpArgs),
+}
+
+#[derive(Debug, Args)]
+struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    follow_link: bool,
+    /// Index of the container if service has multiple replicas
+    #[arg(long)]
+    index: Option<u32>,
+    #[arg(value_name = "SERVICE:SRC_PATH|SRC_PATH|-")]
+    src: String,
+    #[arg(value_name = "SERVICE:DEST_PATH|DEST_PATH|-")]
+    dst: String,
 }
 
 #[derive(Debug, Args)]
@@ -263,7 +282,7 @@ struct UpArgs {
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     exit_code_from: Option<String>,
-    /// Restrict attaching to the specified services. Incompatible with --attach-dependencies.
+    /// Restrict attaching to the specified services
     #[arg(long, value_name = "SERVICE")]
     attach: Vec<String>,
     /// Do not attach (stream logs) to the specified services
@@ -783,6 +802,7 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         }
         Sub::Exec(x) => exec(c, &api, &a, x).await,
         Sub::Run(r) => run_oneoff(c, &api, &a, r).await,
+        Sub::Cp(x) => cp(c, &api, &a, x).await,
         Sub::Config(cf) => config(&a, cf),
         Sub::Images(i) => images(&api, &a, i).await,
         Sub::Top(t) => {
@@ -1298,6 +1318,63 @@ struct ExecLine {
     a: container::ExecArgs,
 }
 
+/// `cp`: the service's container(s) found by the project's labels, then `berth cp`'s own
+/// copy (the daemon's `GET`/`PUT /containers/{id}/archive`, the same tar handling).
+async fn cp(c: &Client, api: &Api<'_>, a: &ComposeArgs, x: &CpArgs) -> Result<()> {
+    let (service, path, into) = match (
+        container::split_cp_arg(&x.src),
+        container::split_cp_arg(&x.dst),
+    ) {
+        (Some((s, path)), None) => (s, path, false),
+        (None, Some((s, path))) => (s, path, true),
+        (Some(_), Some(_)) => {
+            return Err(anyhow!(
+                "copying between services is not supported; one of the paths must be local"
+            ))
+        }
+        (None, None) => {
+            return Err(anyhow!(
+                "one of the paths must be SERVICE:PATH, the other local"
+            ))
+        }
+    };
+    let p = project(a, &[service.to_string()], false)?;
+    let targets = compose::cp_targets(api, &p, service, x.index, into).await?;
+    if into && x.src == "-" && targets.len() > 1 {
+        // Standard input can be read once: one replica, named.
+        return Err(anyhow!(
+            "copying standard input to several containers; choose one with --index"
+        ));
+    }
+    for t in targets {
+        let remote = format!("{}:{path}", t.id);
+        let (src, dst) = if into {
+            (x.src.clone(), remote)
+        } else {
+            (remote, x.dst.clone())
+        };
+        let mut argv: Vec<String> = vec!["cp".into()];
+        if x.archive {
+            argv.push("-a".into());
+        }
+        if x.follow_link {
+            argv.push("-L".into());
+        }
+        argv.extend(["--".to_string(), src, dst]);
+        let line = CpLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+        // The daemon's own message names the path and the container.
+        container::cp(c, line.a).await?;
+    }
+    Ok(())
+}
+
+/// `docker cp`'s own flags, so compose's cp copies exactly as `berth cp` does.
+#[derive(Debug, Parser)]
+struct CpLine {
+    #[command(flatten)]
+    a: container::CpArgs,
+}
+
 async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> Result<()> {
     let service = &r.args[0];
     let p = project(a, std::slice::from_ref(service), false)?;
@@ -1380,6 +1457,8 @@ mod tests {
             "compose events --json web",
             "compose up --abort-on-container-exit --exit-code-from web",
             "compose up --attach web --attach db --no-attach worker",
+            "compose cp --index 2 -L web:/etc/hosts ./hosts",
+            "compose cp -a ./dir web:/tmp/",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {

@@ -1282,14 +1282,14 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
 }
 
 /// `CONTAINER:PATH` → (container, path).
-fn split_cp_arg(s: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_cp_arg(s: &str) -> Option<(&str, &str)> {
     if s.starts_with('/') || s.starts_with('.') || s == "-" {
         return None;
     }
     s.split_once(':')
 }
 
-async fn cp(c: &Client, a: CpArgs) -> Result<()> {
+pub(crate) async fn cp(c: &Client, a: CpArgs) -> Result<()> {
     match (split_cp_arg(&a.src), split_cp_arg(&a.dst)) {
         (Some((ctr, path)), None) => {
             let resp = c
