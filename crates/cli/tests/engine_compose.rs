@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::engine::{err, out, run_cmd, Daemon};
+use common::engine::{err, out, run_cmd, run_for, Daemon};
 use common::registry::{Auth, Registry, PASSWORD, USER};
 use common::unique;
 use serde_json::Value;
@@ -1777,6 +1777,99 @@ fn compose_cp_copies_both_ways_with_content_and_mode() {
         "one of the paths must be SERVICE:PATH",
     );
 
+    compose_in_ok(&d, &dir, p, &["down", "-t", "1"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+/// `talker` prints a tick five times a second; `echoer` answers one line of its stdin;
+/// `quiet` just runs.
+const TALKERS: &str = r#"
+services:
+  talker:
+    image: busybox:e2e
+    init: true
+    command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]
+  echoer:
+    image: busybox:e2e
+    stdin_open: true
+    command: ["sh", "-c", "echo ready; read line; echo got-$$line"]
+  quiet:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+"#;
+
+#[test]
+fn compose_stats_and_attach_reach_the_projects_containers() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "sta", TALKERS);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    wait_log(&d, &dir, p, "echoer", "ready");
+    // A container of no project must stay out of the project's stats.
+    let stranger = format!("{p}-stranger");
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &stranger,
+        common::engine::IMAGE,
+        "sleep",
+        "100000",
+    ]);
+
+    // stats: berth stats' table over the project's running containers, by name.
+    let o = compose_in_ok(&d, &dir, p, &["stats", "--no-stream"]);
+    let text = out(&o);
+    assert!(text.starts_with("CONTAINER ID"), "{text}");
+    assert!(
+        text.contains("MEM USAGE / LIMIT") && text.contains("PIDS"),
+        "{text}"
+    );
+    for s in ["talker", "echoer", "quiet"] {
+        assert!(text.contains(&format!("{p}-{s}-1")), "{s}: {text}");
+    }
+    assert!(!text.contains(&stranger), "{text}");
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &["stats", "--no-stream", "--format", "{{.Name}}", "quiet"],
+    );
+    assert_eq!(out(&o), format!("{p}-quiet-1\n"));
+    // Streaming: the table is redrawn with the containers' rows until interrupted.
+    let mut c = d.berth_cmd(&["compose", "-p", p, "stats", "talker"]);
+    c.current_dir(&dir);
+    let o = run_for(c, 2.5);
+    assert!(out(&o).contains(&format!("{p}-talker-1")), "{}", out(&o));
+    compose_in_fails(&d, &dir, p, &["stats", "nope"], "no such service: nope");
+
+    // attach: the running container's output as it comes, and stdin to one that reads it.
+    let mut c = d.berth_cmd(&["compose", "-p", p, "attach", "--no-stdin", "talker"]);
+    c.current_dir(&dir);
+    let o = run_for(c, 1.5);
+    assert!(
+        out(&o).matches("tick").count() >= 2,
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    let mut c = d.berth_cmd(&["compose", "-p", p, "attach", "echoer"]);
+    c.current_dir(&dir);
+    let o = run_cmd(c, Some(b"hello\n"), 20);
+    assert!(out(&o).contains("got-hello"), "{}{}", out(&o), err(&o));
+    compose_in_fails(&d, &dir, p, &["attach", "nope"], "no such service: nope");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["attach", "--index", "2", "talker"],
+        "service \"talker\" is not running",
+    );
+
+    d.berth_ok(&["rm", "-f", &stranger]);
     compose_in_ok(&d, &dir, p, &["down", "-t", "1"]);
     let (c, n, v) = leftovers(&d, p);
     assert!(c.is_empty() && n.is_empty() && v.is_empty());

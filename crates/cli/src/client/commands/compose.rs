@@ -106,6 +106,41 @@ enum Sub {
     Events(EventsArgs),
     /// Copy files/folders between a service container and the local filesystem
     Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    sig_proxy: bool,
+    service: String,
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -803,6 +838,19 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         Sub::Exec(x) => exec(c, &api, &a, x).await,
         Sub::Run(r) => run_oneoff(c, &api, &a, r).await,
         Sub::Cp(x) => cp(c, &api, &a, x).await,
+        Sub::Stats(st) => stats(c, &api, &a, st).await,
+        Sub::Attach(at) => {
+            let p = project(&a, std::slice::from_ref(&at.service), false)?;
+            let id = compose::exec_target(&api, &p, &at.service, at.index).await?;
+            let mut argv: Vec<String> = vec!["attach".into()];
+            if at.no_stdin {
+                argv.push("--no-stdin".into());
+            }
+            argv.push(format!("--sig-proxy={}", at.sig_proxy));
+            argv.push(id);
+            let line = AttachLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+            container::attach(c, line.a).await
+        }
         Sub::Config(cf) => config(&a, cf),
         Sub::Images(i) => images(&api, &a, i).await,
         Sub::Top(t) => {
@@ -1368,6 +1416,49 @@ async fn cp(c: &Client, api: &Api<'_>, a: &ComposeArgs, x: &CpArgs) -> Result<()
     Ok(())
 }
 
+/// `stats`: `berth stats` over the project's containers (of SERVICEs when named; running
+/// ones unless `-a`), one-off ones included as docker compose includes them.
+async fn stats(c: &Client, api: &Api<'_>, a: &ComposeArgs, st: &StatsArgs) -> Result<()> {
+    let p = project(a, &st.services, true)?;
+    for s in &st.services {
+        p.service(s)?;
+    }
+    let mut list: Vec<compose::Existing> = compose::containers(api, &p.name)
+        .await?
+        .into_iter()
+        .filter(|x| st.all || x.running())
+        .filter(|x| st.services.is_empty() || st.services.contains(&x.service))
+        .collect();
+    list.sort_by(|x, y| x.name.cmp(&y.name));
+    let names: Vec<String> = list.into_iter().map(|x| x.name).collect();
+    let mut argv: Vec<String> = vec!["stats".into()];
+    if st.no_stream {
+        argv.push("--no-stream".into());
+    }
+    if st.no_trunc {
+        argv.push("--no-trunc".into());
+    }
+    if let Some(f) = &st.format {
+        argv.extend(["--format".to_string(), f.clone()]);
+    }
+    let line = StatsLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+    container::stats_of(c, &line.a, &names).await
+}
+
+/// `docker attach`'s own flags, so compose's attach streams exactly as `berth attach` does.
+#[derive(Debug, Parser)]
+struct AttachLine {
+    #[command(flatten)]
+    a: container::AttachArgs,
+}
+
+/// `docker stats`'s own flags, so compose's stats renders exactly as `berth stats` does.
+#[derive(Debug, Parser)]
+struct StatsLine {
+    #[command(flatten)]
+    a: container::StatsArgs,
+}
+
 /// `docker cp`'s own flags, so compose's cp copies exactly as `berth cp` does.
 #[derive(Debug, Parser)]
 struct CpLine {
@@ -1459,6 +1550,8 @@ mod tests {
             "compose up --attach web --attach db --no-attach worker",
             "compose cp --index 2 -L web:/etc/hosts ./hosts",
             "compose cp -a ./dir web:/tmp/",
+            "compose stats --no-stream --no-trunc --format json web db",
+            "compose attach --no-stdin --sig-proxy=false --index 2 web",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {
