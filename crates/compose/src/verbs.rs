@@ -1,6 +1,6 @@
 //! The other verbs over a project's containers: `down`, `start`, `stop`, `restart`, `kill`,
-//! `pause`, `unpause`, `rm`, `ps`, `images`, `top`, `port`, `wait`, and the lookups behind
-//! `exec` and `run`.
+//! `pause`, `unpause`, `rm`, `ps`, `images`, `top`, `port`, `wait`, `run`, and the lookups
+//! behind `exec`, `attach` and `cp`.
 
 use std::collections::BTreeSet;
 
