@@ -1598,7 +1598,7 @@ fn compose_run_publishes_mounts_and_overrides_as_asked() {
     assert!(c.is_empty() && n.is_empty() && v.is_empty());
 }
 
-/// Three services that each say who they are and end.
+/// Three services that each say who they are and end; `beta` depends on `alpha`.
 const CHATTY: &str = r#"
 services:
   alpha:
@@ -1606,6 +1606,7 @@ services:
     command: ["sh", "-c", "echo line-from-alpha"]
   beta:
     image: busybox:e2e
+    depends_on: [alpha]
     command: ["sh", "-c", "echo line-from-beta"]
   gamma:
     image: busybox:e2e
@@ -1658,6 +1659,24 @@ fn compose_up_attach_shows_only_the_chosen_services() {
         assert!(!text.contains("gamma"), "{args:?}: {text}");
         wait_log(&d, &dir, p, "gamma", "line-from-gamma");
     }
+    // A named service shows its own output, not its dependency's (which still runs), unless
+    // --attach-dependencies.
+    let o = compose_in_ok(&d, &dir, p, &["up", "beta"]);
+    let text = out(&o);
+    assert!(text.contains("Attaching to beta-1\n"), "{text}");
+    assert!(text.contains("beta-1  | line-from-beta"), "{text}");
+    assert!(!text.contains("alpha"), "{text}");
+    let o = compose_in_ok(&d, &dir, p, &["up", "--attach-dependencies", "beta"]);
+    let text = out(&o);
+    assert!(text.contains("Attaching to alpha-1, beta-1\n"), "{text}");
+    assert!(text.contains("alpha-1  | line-from-alpha"), "{text}");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--attach", "alpha", "--attach-dependencies"],
+        "--attach and --attach-dependencies are incompatible",
+    );
 
     compose_in_ok(&d, &dir, p, &["down"]);
     let (c, n, v) = leftovers(&d, p);

@@ -323,6 +323,9 @@ struct UpArgs {
     /// Do not attach (stream logs) to the specified services
     #[arg(long = "no-attach", value_name = "SERVICE")]
     no_attach: Vec<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long = "attach-dependencies")]
+    attach_dependencies: bool,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -1068,6 +1071,18 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     for s in u.attach.iter().chain(&u.no_attach) {
         p.service(s)?;
     }
+    if u.attach_dependencies && !u.attach.is_empty() {
+        return Err(anyhow!(
+            "--attach and --attach-dependencies are incompatible"
+        ));
+    }
+    // As docker compose: `up web` shows web's output, not its dependencies', unless
+    // `--attach-dependencies`; `--attach` names the services outright.
+    let attach: Vec<String> = if u.attach.is_empty() && !u.attach_dependencies {
+        u.services.clone()
+    } else {
+        u.attach.clone()
+    };
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -1096,7 +1111,7 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     // the others still run, and Ctrl-C or an abort still stops them all.
     let shown: Vec<compose::Existing> = covered
         .iter()
-        .filter(|x| u.attach.is_empty() || u.attach.contains(&x.service))
+        .filter(|x| attach.is_empty() || attach.contains(&x.service))
         .filter(|x| !u.no_attach.contains(&x.service))
         .cloned()
         .collect();
@@ -1548,6 +1563,7 @@ mod tests {
             "compose events --json web",
             "compose up --abort-on-container-exit --exit-code-from web",
             "compose up --attach web --attach db --no-attach worker",
+            "compose up --attach-dependencies web",
             "compose cp --index 2 -L web:/etc/hosts ./hosts",
             "compose cp -a ./dir web:/tmp/",
             "compose stats --no-stream --no-trunc --format json web db",
