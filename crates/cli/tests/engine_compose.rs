@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::engine::{err, out, run_cmd, Daemon};
+use common::engine::{err, out, run_cmd, run_for, Daemon};
 use common::registry::{Auth, Registry, PASSWORD, USER};
 use common::unique;
 use serde_json::Value;
@@ -1434,4 +1434,462 @@ fn compose_scale_and_events_follow_the_project() {
         let (c, n, v) = leftovers(&d, name);
         assert!(c.is_empty() && n.is_empty() && v.is_empty());
     }
+}
+
+/// `GET /` on 127.0.0.1:`port` (retried while the one-connection server is between answers).
+fn get_on(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("200 OK") {
+                return body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no answer on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `web` serves `hello-run` on 8080, which the service publishes on loopback at `{SVC}`;
+/// `data` is a declared volume the service does not mount.
+const RUNNER: &str = r#"
+services:
+  web:
+    image: busybox:e2e
+    init: true
+    ports: ["127.0.0.1:{SVC}:8080"]
+    command:
+      - sh
+      - -c
+      - |
+        while true; do
+          printf 'HTTP/1.0 200 OK\r\n\r\nhello-run\n' | nc -l -p 8080
+        done
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn compose_run_publishes_mounts_and_overrides_as_asked() {
+    let d = Daemon::start();
+    let svc_port = free_port();
+    let yaml = RUNNER.replace("{SVC}", &svc_port.to_string());
+    let (dir, p) = small_project(&d, "runp", &yaml);
+    let p = p.as_str();
+    std::fs::create_dir_all(dir.join("host")).unwrap();
+    std::fs::write(dir.join("host/file.txt"), "from-the-host\n").unwrap();
+
+    // -p publishes what it names, and the service's own port stays unpublished.
+    let run_port = free_port();
+    let spec = format!("127.0.0.1:{run_port}:8080");
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &format!("{p}-pub"),
+            "-p",
+            &spec,
+            "web",
+        ],
+    );
+    let id = out(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "-d prints the container's id: {}", out(&o));
+    assert_eq!(d.inspect("{{.Name}}", &id), format!("/{p}-pub"));
+    assert_eq!(
+        d.inspect(
+            "{{index .Config.Labels \"com.docker.compose.oneoff\"}}",
+            &id
+        ),
+        "True"
+    );
+    assert!(get_on(run_port).contains("hello-run"));
+    assert!(
+        TcpStream::connect(("127.0.0.1", svc_port)).is_err(),
+        "run published the service's port without --service-ports"
+    );
+    d.berth_ok(&["rm", "-f", &id]);
+
+    // --service-ports publishes the service's ports.
+    let o = compose_in_ok(&d, &dir, p, &["run", "-d", "--service-ports", "web"]);
+    let id = out(&o).trim().to_string();
+    assert!(get_on(svc_port).contains("hello-run"));
+    d.berth_ok(&["rm", "-f", &id]);
+
+    // -v binds a host directory (relative to the project) and mounts a declared volume;
+    // -e, -w, -u and --entrypoint reach the process; --rm leaves nothing behind.
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &[
+            "run", "--rm", "-T", "-v", "./host:/mnt/host:ro", "-v", "data:/data", "-e",
+            "A=from-e", "-w", "/mnt/host", "-u", "1234", "--entrypoint", "sh", "web", "-c",
+            "cat file.txt; echo A=$A; pwd; id -u; grep ' /data ' /proc/mounts | wc -l; touch x 2>/dev/null || echo read-only",
+        ],
+    );
+    let text = out(&o);
+    for want in [
+        "from-the-host",
+        "A=from-e",
+        "/mnt/host\n",
+        "1234\n",
+        "1\n",
+        "read-only",
+    ] {
+        assert!(text.contains(want), "want {want:?} in {text}");
+    }
+    let (c, _, v) = leftovers(&d, p);
+    assert!(c.is_empty(), "--rm left {c:?}");
+    assert!(
+        v.iter().any(|v| v["Name"] == format!("{p}_data")),
+        "-v data: created the project's volume: {v:?}"
+    );
+
+    // Bad input: refused with its reason, nothing created.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-p", "1:2:3:4", "web"],
+        "invalid port mapping \"1:2:3:4\"",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-p", "x:80", "web"],
+        "invalid port mapping",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "--service-ports", "-p", "9000:80", "web"],
+        "--service-ports and --publish are incompatible",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-v", "nope:/x", "web"],
+        "undefined volume \"nope\"",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["run", "-v", "rel", "web"],
+        "invalid volume specification",
+    );
+    compose_in_fails(&d, &dir, p, &["run", "nope"], "no such service: nope");
+    let (c, _, _) = leftovers(&d, p);
+    assert!(c.is_empty(), "a refused run created {c:?}");
+
+    compose_in_ok(&d, &dir, p, &["down", "-v"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+/// Three services that each say who they are and end; `beta` depends on `alpha`.
+const CHATTY: &str = r#"
+services:
+  alpha:
+    image: busybox:e2e
+    command: ["sh", "-c", "echo line-from-alpha"]
+  beta:
+    image: busybox:e2e
+    depends_on: [alpha]
+    command: ["sh", "-c", "echo line-from-beta"]
+  gamma:
+    image: busybox:e2e
+    command: ["sh", "-c", "echo line-from-gamma"]
+"#;
+
+#[test]
+fn compose_up_attach_shows_only_the_chosen_services() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "att", CHATTY);
+    let p = p.as_str();
+
+    // An unknown service is refused before anything is created.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--attach", "nope"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--no-attach", "nope"],
+        "no such service: nope",
+    );
+    let (c, n, _) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
+
+    // --attach (repeatable): those services' lines, the other's absent though it ran.
+    for args in [
+        &["up", "--attach", "alpha", "--attach", "beta"][..],
+        &["up", "--no-attach", "gamma"][..],
+    ] {
+        let o = compose_in_ok(&d, &dir, p, args);
+        let text = out(&o);
+        assert!(
+            text.contains("Attaching to alpha-1, beta-1\n"),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("alpha-1  | line-from-alpha"),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("beta-1   | line-from-beta"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("gamma"), "{args:?}: {text}");
+        wait_log(&d, &dir, p, "gamma", "line-from-gamma");
+    }
+    // A named service shows its own output, not its dependency's (which still runs), unless
+    // --attach-dependencies.
+    let o = compose_in_ok(&d, &dir, p, &["up", "beta"]);
+    let text = out(&o);
+    assert!(text.contains("Attaching to beta-1\n"), "{text}");
+    assert!(text.contains("beta-1  | line-from-beta"), "{text}");
+    assert!(!text.contains("alpha"), "{text}");
+    let o = compose_in_ok(&d, &dir, p, &["up", "--attach-dependencies", "beta"]);
+    let text = out(&o);
+    assert!(text.contains("Attaching to alpha-1, beta-1\n"), "{text}");
+    assert!(text.contains("alpha-1  | line-from-alpha"), "{text}");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["up", "--attach", "alpha", "--attach-dependencies"],
+        "--attach and --attach-dependencies are incompatible",
+    );
+
+    compose_in_ok(&d, &dir, p, &["down"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+/// `box` has two replicas that just run.
+const BOXES: &str = r#"
+services:
+  box:
+    image: busybox:e2e
+    init: true
+    scale: 2
+    command: ["sleep", "100000"]
+"#;
+
+#[test]
+fn compose_cp_copies_both_ways_with_content_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "cpy", BOXES);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    let in_box = |index: &str, script: &str| -> String {
+        let o = compose_in_ok(
+            &d,
+            &dir,
+            p,
+            &["exec", "-T", "--index", index, "box", "sh", "-c", script],
+        );
+        out(&o)
+    };
+
+    // Into the service: every replica gets the file, with its content and mode.
+    let f = dir.join("in.txt");
+    std::fs::write(&f, "copied-in\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    compose_in_ok(&d, &dir, p, &["cp", "./in.txt", "box:/tmp/in.txt"]);
+    for i in ["1", "2"] {
+        assert_eq!(
+            in_box(i, "cat /tmp/in.txt; stat -c %a /tmp/in.txt"),
+            "copied-in\n640\n"
+        );
+    }
+    // --index picks one replica; a directory goes whole, into an existing directory.
+    std::fs::create_dir_all(dir.join("tree/sub")).unwrap();
+    std::fs::write(dir.join("tree/sub/leaf.txt"), "leaf\n").unwrap();
+    compose_in_ok(&d, &dir, p, &["cp", "--index", "2", "./tree", "box:/tmp/"]);
+    assert_eq!(in_box("2", "cat /tmp/tree/sub/leaf.txt"), "leaf\n");
+    assert_eq!(
+        in_box("1", "test -e /tmp/tree && echo there || echo absent"),
+        "absent\n"
+    );
+
+    // Out of the service: content and mode kept.
+    in_box(
+        "1",
+        "printf from-box > /tmp/out.txt; chmod 751 /tmp/out.txt",
+    );
+    compose_in_ok(&d, &dir, p, &["cp", "box:/tmp/out.txt", "./out.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "from-box"
+    );
+    let mode = std::fs::metadata(dir.join("out.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o751);
+    in_box("2", "echo second > /tmp/which");
+    compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &["cp", "--index", "2", "box:/tmp/which", "./which"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("which")).unwrap(),
+        "second\n"
+    );
+
+    // Bad input: each refused with its reason and a non-zero status.
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "nope:/x", "./x"],
+        "no such service: nope",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "box:/no/such/path", "./x"],
+        "/no/such/path",
+    );
+    assert!(!dir.join("x").exists());
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "./missing.txt", "box:/tmp/"],
+        "missing.txt",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "--index", "5", "./in.txt", "box:/tmp/"],
+        "service \"box\" has no container number 5",
+    );
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["cp", "./in.txt", "./y"],
+        "one of the paths must be SERVICE:PATH",
+    );
+
+    compose_in_ok(&d, &dir, p, &["down", "-t", "1"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
+}
+
+/// `talker` prints a tick five times a second; `echoer` answers one line of its stdin;
+/// `quiet` just runs.
+const TALKERS: &str = r#"
+services:
+  talker:
+    image: busybox:e2e
+    init: true
+    command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]
+  echoer:
+    image: busybox:e2e
+    stdin_open: true
+    command: ["sh", "-c", "echo ready; read line; echo got-$$line"]
+  quiet:
+    image: busybox:e2e
+    init: true
+    command: ["sleep", "100000"]
+"#;
+
+#[test]
+fn compose_stats_and_attach_reach_the_projects_containers() {
+    let d = Daemon::start();
+    let (dir, p) = small_project(&d, "sta", TALKERS);
+    let p = p.as_str();
+    compose_in_ok(&d, &dir, p, &["up", "-d"]);
+    wait_log(&d, &dir, p, "echoer", "ready");
+    // A container of no project must stay out of the project's stats.
+    let stranger = format!("{p}-stranger");
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &stranger,
+        common::engine::IMAGE,
+        "sleep",
+        "100000",
+    ]);
+
+    // stats: berth stats' table over the project's running containers, by name.
+    let o = compose_in_ok(&d, &dir, p, &["stats", "--no-stream"]);
+    let text = out(&o);
+    assert!(text.starts_with("CONTAINER ID"), "{text}");
+    assert!(
+        text.contains("MEM USAGE / LIMIT") && text.contains("PIDS"),
+        "{text}"
+    );
+    for s in ["talker", "echoer", "quiet"] {
+        assert!(text.contains(&format!("{p}-{s}-1")), "{s}: {text}");
+    }
+    assert!(!text.contains(&stranger), "{text}");
+    let o = compose_in_ok(
+        &d,
+        &dir,
+        p,
+        &["stats", "--no-stream", "--format", "{{.Name}}", "quiet"],
+    );
+    assert_eq!(out(&o), format!("{p}-quiet-1\n"));
+    // Streaming: the table is redrawn with the containers' rows until interrupted.
+    let mut c = d.berth_cmd(&["compose", "-p", p, "stats", "talker"]);
+    c.current_dir(&dir);
+    let o = run_for(c, 2.5);
+    assert!(out(&o).contains(&format!("{p}-talker-1")), "{}", out(&o));
+    compose_in_fails(&d, &dir, p, &["stats", "nope"], "no such service: nope");
+
+    // attach: the running container's output as it comes, and stdin to one that reads it.
+    let mut c = d.berth_cmd(&["compose", "-p", p, "attach", "--no-stdin", "talker"]);
+    c.current_dir(&dir);
+    let o = run_for(c, 1.5);
+    assert!(
+        out(&o).matches("tick").count() >= 2,
+        "{}{}",
+        out(&o),
+        err(&o)
+    );
+    let mut c = d.berth_cmd(&["compose", "-p", p, "attach", "echoer"]);
+    c.current_dir(&dir);
+    let o = run_cmd(c, Some(b"hello\n"), 20);
+    assert!(out(&o).contains("got-hello"), "{}{}", out(&o), err(&o));
+    compose_in_fails(&d, &dir, p, &["attach", "nope"], "no such service: nope");
+    compose_in_fails(
+        &d,
+        &dir,
+        p,
+        &["attach", "--index", "2", "talker"],
+        "service \"talker\" is not running",
+    );
+
+    d.berth_ok(&["rm", "-f", &stranger]);
+    compose_in_ok(&d, &dir, p, &["down", "-t", "1"]);
+    let (c, n, v) = leftovers(&d, p);
+    assert!(c.is_empty() && n.is_empty() && v.is_empty());
 }

@@ -44,6 +44,6 @@ pub use stacks::{stacks, Stack};
 pub use state::{containers, Existing};
 pub use up::{selected, up, UpOptions};
 pub use verbs::{
-    down, exec_target, images as list_images, kill, pause, port, ps, removable, restart, rm, run,
-    start, stop, top, wait, DownOptions, RunOptions,
+    cp_targets, down, exec_target, images as list_images, kill, pause, port, ps, removable,
+    restart, rm, run, start, stop, top, wait, DownOptions, RunOptions,
 };

@@ -243,7 +243,7 @@ fn to_map(v: &Value, env: Option<&Environment>, keep_bare: bool) -> Value {
 }
 
 /// One `ports` entry as the long syntax; a range gives one entry per port.
-fn port(p: &Value) -> Result<Vec<Value>, String> {
+pub fn port(p: &Value) -> Result<Vec<Value>, String> {
     if let Value::Object(o) = p {
         let mut o = o.clone();
         let target = o.get("target").map(text).unwrap_or_default();
@@ -322,7 +322,7 @@ fn port(p: &Value) -> Result<Vec<Value>, String> {
 }
 
 /// One `volumes` entry as the long syntax.
-fn volume(v: &Value, base: &Path) -> Result<Value, String> {
+pub fn volume(v: &Value, base: &Path) -> Result<Value, String> {
     if let Value::Object(o) = v {
         let mut o = o.clone();
         let kind = o.get("type").map(text).unwrap_or_else(|| "volume".into());

@@ -1,6 +1,6 @@
 //! The other verbs over a project's containers: `down`, `start`, `stop`, `restart`, `kill`,
-//! `pause`, `unpause`, `rm`, `ps`, `images`, `top`, `port`, `wait`, and the lookups behind
-//! `exec` and `run`.
+//! `pause`, `unpause`, `rm`, `ps`, `images`, `top`, `port`, `wait`, `run`, and the lookups
+//! behind `exec`, `attach` and `cp`.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::api::{enc, Engine, Method, Payload};
 use crate::error::{Error, Result};
 use crate::labels;
+use crate::normalize;
 use crate::project::{Project, Resource};
 use crate::state::{containers, progress, Existing};
 use crate::up::{self, remove_container, selected, start_container, stop_container};
@@ -358,6 +359,37 @@ pub async fn exec_target<E: Engine>(
         .ok_or_else(|| Error::NotFound(format!("service {service:?} is not running")))
 }
 
+/// The containers `cp` copies to or from: replica `index` of `service`, else (copying into
+/// the service) every replica, as docker compose does, or (copying out) the first one.
+/// Stopped containers count: the daemon's archive endpoints work on them too.
+pub async fn cp_targets<E: Engine>(
+    e: &E,
+    project: &Project,
+    service: &str,
+    index: Option<u32>,
+    into: bool,
+) -> Result<Vec<Existing>> {
+    let mut list = of_services(e, project, &[service.to_string()]).await?;
+    list.sort_by_key(|c| c.number);
+    if let Some(i) = index {
+        list.retain(|c| c.number == i);
+        if list.is_empty() {
+            return Err(Error::NotFound(format!(
+                "service {service:?} has no container number {i}"
+            )));
+        }
+    }
+    if list.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no container found for service {service:?}"
+        )));
+    }
+    if !into {
+        list.truncate(1);
+    }
+    Ok(list)
+}
+
 /// `port`: where replica `index` of `service` publishes `private`/`protocol` on the host
 /// (`0.0.0.0:32768`), read from the container's summary as docker compose reads it. A port
 /// that is only exposed, or not at all, is an error naming it.
@@ -460,6 +492,58 @@ pub struct RunOptions {
     /// `--service-ports`: publish the service's ports (else none, as docker compose).
     pub service_ports: bool,
     pub labels: Vec<String>,
+    /// `-p`: ports to publish, in the short syntax of `ports` (they replace the service's).
+    pub publish: Vec<String>,
+    /// `-v`: volumes in the short syntax of `volumes`, added to the service's (one with the
+    /// same target replaces it); relative host paths start at the project directory.
+    pub volumes: Vec<String>,
+}
+
+/// Applies `run`'s `-p` and `-v` to the service, refusing a bad spec (or an undeclared named
+/// volume) before anything is created.
+fn publish_and_mount(project: &Project, svc: &mut Value, opts: &RunOptions) -> Result<()> {
+    if opts.service_ports && !opts.publish.is_empty() {
+        // docker compose refuses the pair: which ports win would be a guess.
+        return Err(Error::Invalid(
+            "--service-ports and --publish are incompatible".into(),
+        ));
+    }
+    if !opts.publish.is_empty() {
+        let mut ports = Vec::new();
+        for p in &opts.publish {
+            let parsed = normalize::port(&json!(p))
+                .map_err(|m| Error::Invalid(format!("--publish: {m}")))?;
+            ports.extend(parsed);
+        }
+        svc["ports"] = json!(ports);
+    } else if !opts.service_ports {
+        // As docker compose: a one-off container would clash with the service's own ports.
+        if let Some(o) = svc.as_object_mut() {
+            o.remove("ports");
+        }
+    }
+    for v in &opts.volumes {
+        let m = normalize::volume(&json!(v), &project.working_dir)
+            .map_err(|m| Error::Invalid(format!("--volume: {m}")))?;
+        if m["type"] == "volume" {
+            if let Some(src) = m["source"].as_str() {
+                if !project.volumes.contains_key(src) {
+                    return Err(Error::Invalid(format!(
+                        "--volume {v:?}: service refers to undefined volume {src:?}: declare it under the top-level volumes"
+                    )));
+                }
+            }
+        }
+        let list = svc
+            .as_object_mut()
+            .map(|o| o.entry("volumes").or_insert_with(|| json!([])))
+            .and_then(Value::as_array_mut);
+        if let Some(list) = list {
+            list.retain(|x| x["target"] != m["target"]);
+            list.push(m);
+        }
+    }
+    Ok(())
 }
 
 /// `run`: brings up the service's dependencies (unless `no_deps`), then creates a one-off
@@ -471,6 +555,7 @@ pub async fn run<E: Engine>(
     opts: &RunOptions,
 ) -> Result<String> {
     let mut svc = project.service(service)?.clone();
+    publish_and_mount(project, &mut svc, opts)?;
     let deps: Vec<String> = crate::project::dependencies(&svc)
         .into_iter()
         .map(|d| d.service)
@@ -485,7 +570,10 @@ pub async fn run<E: Engine>(
         up::up(e, project, &up_opts).await?;
     }
     up::ensure_networks(e, project, &[service.to_string()]).await?;
-    up::ensure_volumes(e, project, &[service.to_string()]).await?;
+    // The volumes `-v` adds are created (with compose's labels) as the service's own are.
+    let mut with_run = project.clone();
+    with_run.services.insert(service.to_string(), svc.clone());
+    up::ensure_volumes(e, &with_run, &[service.to_string()]).await?;
     let image = project.image_of(service, &svc);
     if crate::images::image_id(e, &image).await?.is_none() {
         if svc.get("build").is_some() {
@@ -501,7 +589,11 @@ pub async fn run<E: Engine>(
         svc["entrypoint"] = json!(ep);
     }
     for kv in &opts.env {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        // A bare `-e KEY` passes this process's value on, as with `docker run -e KEY`.
+        let (k, v) = match kv.split_once('=') {
+            Some((k, v)) => (k, v.to_string()),
+            None => (kv.as_str(), std::env::var(kv).unwrap_or_default()),
+        };
         svc["environment"][k] = json!(v);
     }
     for kv in &opts.labels {
@@ -513,11 +605,6 @@ pub async fn run<E: Engine>(
     }
     if let Some(w) = &opts.workdir {
         svc["working_dir"] = json!(w);
-    }
-    if !opts.service_ports {
-        if let Some(o) = svc.as_object_mut() {
-            o.remove("ports");
-        }
     }
     if let Some(o) = svc.as_object_mut() {
         o.remove("container_name");
@@ -560,4 +647,84 @@ pub async fn run<E: Engine>(
         )
         .await?;
     Ok(v["Id"].as_str().unwrap_or_default().to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::project;
+
+    const WEB: &str = "services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n    volumes: ['data:/data', './a:/a']\nvolumes:\n  data: {}\n";
+
+    fn applied(opts: &RunOptions) -> Result<Value> {
+        let p = project(WEB);
+        let mut svc = p.service("web")?.clone();
+        publish_and_mount(&p, &mut svc, opts)?;
+        Ok(svc)
+    }
+
+    #[test]
+    fn run_publishes_only_what_it_is_asked_to() {
+        assert!(applied(&RunOptions::default())
+            .unwrap()
+            .get("ports")
+            .is_none());
+        let svc = applied(&RunOptions {
+            service_ports: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(svc["ports"][0]["published"], "8080");
+        let svc = applied(&RunOptions {
+            publish: vec!["127.0.0.1:9000:90".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(svc["ports"].as_array().unwrap().len(), 1);
+        assert_eq!(svc["ports"][0]["target"], 90);
+        assert_eq!(svc["ports"][0]["host_ip"], "127.0.0.1");
+        let e = applied(&RunOptions {
+            publish: vec!["1:2:3:4".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("invalid port mapping"), "{e}");
+        let e = applied(&RunOptions {
+            publish: vec!["9000:90".into()],
+            service_ports: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("incompatible"), "{e}");
+    }
+
+    #[test]
+    fn run_volumes_add_to_the_services_and_replace_by_target() {
+        let svc = applied(&RunOptions {
+            volumes: vec!["./b:/a:ro".into(), "data:/more".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let vols = svc["volumes"].as_array().unwrap();
+        assert_eq!(vols.len(), 3, "{vols:?}");
+        let a = vols.iter().find(|v| v["target"] == "/a").unwrap();
+        assert!(a["source"].as_str().unwrap().ends_with("/b"), "{a}");
+        assert_eq!(a["read_only"], true);
+        let e = applied(&RunOptions {
+            volumes: vec!["nope:/x".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("undefined volume \"nope\""), "{e}");
+        let e = applied(&RunOptions {
+            volumes: vec!["relative".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("invalid volume specification"),
+            "{e}"
+        );
+    }
 }

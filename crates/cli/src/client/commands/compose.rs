@@ -104,6 +104,60 @@ enum Sub {
     Scale(ScaleArgs),
     /// Receive real time events from containers
     Events(EventsArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    index: u32,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    sig_proxy: bool,
+    service: String,
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    follow_link: bool,
+    /// Index of the container if service has multiple replicas
+    #[arg(long)]
+    index: Option<u32>,
+    #[arg(value_name = "SERVICE:SRC_PATH|SRC_PATH|-")]
+    src: String,
+    #[arg(value_name = "SERVICE:DEST_PATH|DEST_PATH|-")]
+    dst: String,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +317,15 @@ struct UpArgs {
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long = "no-attach", value_name = "SERVICE")]
+    no_attach: Vec<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long = "attach-dependencies")]
+    attach_dependencies: bool,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -454,6 +517,12 @@ struct RunArgs {
     /// Run command with all service's ports enabled and mapped to the host
     #[arg(long = "service-ports")]
     service_ports: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
     /// SERVICE [COMMAND] [ARGS...]
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
@@ -771,6 +840,20 @@ async fn dispatch(c: &Client, a: ComposeArgs) -> Result<()> {
         }
         Sub::Exec(x) => exec(c, &api, &a, x).await,
         Sub::Run(r) => run_oneoff(c, &api, &a, r).await,
+        Sub::Cp(x) => cp(c, &api, &a, x).await,
+        Sub::Stats(st) => stats(c, &api, &a, st).await,
+        Sub::Attach(at) => {
+            let p = project(&a, std::slice::from_ref(&at.service), false)?;
+            let id = compose::exec_target(&api, &p, &at.service, at.index).await?;
+            let mut argv: Vec<String> = vec!["attach".into()];
+            if at.no_stdin {
+                argv.push("--no-stdin".into());
+            }
+            argv.push(format!("--sig-proxy={}", at.sig_proxy));
+            argv.push(id);
+            let line = AttachLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+            container::attach(c, line.a).await
+        }
         Sub::Config(cf) => config(&a, cf),
         Sub::Images(i) => images(&api, &a, i).await,
         Sub::Top(t) => {
@@ -984,6 +1067,22 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
             ));
         }
     }
+    // Checked before anything is created, as every other bad input.
+    for s in u.attach.iter().chain(&u.no_attach) {
+        p.service(s)?;
+    }
+    if u.attach_dependencies && !u.attach.is_empty() {
+        return Err(anyhow!(
+            "--attach and --attach-dependencies are incompatible"
+        ));
+    }
+    // As docker compose: `up web` shows web's output, not its dependencies', unless
+    // `--attach-dependencies`; `--attach` names the services outright.
+    let attach: Vec<String> = if u.attach.is_empty() && !u.attach_dependencies {
+        u.services.clone()
+    } else {
+        u.attach.clone()
+    };
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -1008,7 +1107,15 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     if opts.detach || u.no_start {
         return Ok(());
     }
-    let names: Vec<String> = covered
+    // `--attach` picks whose output is shown (all by default), `--no-attach` leaves some out;
+    // the others still run, and Ctrl-C or an abort still stops them all.
+    let shown: Vec<compose::Existing> = covered
+        .iter()
+        .filter(|x| attach.is_empty() || attach.contains(&x.service))
+        .filter(|x| !u.no_attach.contains(&x.service))
+        .cloned()
+        .collect();
+    let names: Vec<String> = shown
         .iter()
         .map(|x| compose::short_name(&p.name, &x.name))
         .collect();
@@ -1025,7 +1132,7 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     // `Some(Some(i))`: container i ended and aborts the rest; `Some(None)`: every log ended;
     // `None`: Ctrl-C.
     let ended = tokio::select! {
-        r = compose::print_logs(api, &p.name, &covered, &log_opts) => Some(r?),
+        r = compose::print_logs(api, &p.name, &shown, &log_opts) => Some(r?),
         _ = tokio::signal::ctrl_c() => None,
     };
     let exited = match ended {
@@ -1056,7 +1163,7 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
     // stop), else the code of the container whose exit aborted the rest.
     let from = match &u.exit_code_from {
         Some(s) => covered.iter().find(|x| x.service == *s),
-        None => covered.get(i),
+        None => shown.get(i),
     };
     let code = match from {
         Some(x) => {
@@ -1274,6 +1381,106 @@ struct ExecLine {
     a: container::ExecArgs,
 }
 
+/// `cp`: the service's container(s) found by the project's labels, then `berth cp`'s own
+/// copy (the daemon's `GET`/`PUT /containers/{id}/archive`, the same tar handling).
+async fn cp(c: &Client, api: &Api<'_>, a: &ComposeArgs, x: &CpArgs) -> Result<()> {
+    let (service, path, into) = match (
+        container::split_cp_arg(&x.src),
+        container::split_cp_arg(&x.dst),
+    ) {
+        (Some((s, path)), None) => (s, path, false),
+        (None, Some((s, path))) => (s, path, true),
+        (Some(_), Some(_)) => {
+            return Err(anyhow!(
+                "copying between services is not supported; one of the paths must be local"
+            ))
+        }
+        (None, None) => {
+            return Err(anyhow!(
+                "one of the paths must be SERVICE:PATH, the other local"
+            ))
+        }
+    };
+    let p = project(a, &[service.to_string()], false)?;
+    let targets = compose::cp_targets(api, &p, service, x.index, into).await?;
+    if into && x.src == "-" && targets.len() > 1 {
+        // Standard input can be read once: one replica, named.
+        return Err(anyhow!(
+            "copying standard input to several containers; choose one with --index"
+        ));
+    }
+    for t in targets {
+        let remote = format!("{}:{path}", t.id);
+        let (src, dst) = if into {
+            (x.src.clone(), remote)
+        } else {
+            (remote, x.dst.clone())
+        };
+        let mut argv: Vec<String> = vec!["cp".into()];
+        if x.archive {
+            argv.push("-a".into());
+        }
+        if x.follow_link {
+            argv.push("-L".into());
+        }
+        argv.extend(["--".to_string(), src, dst]);
+        let line = CpLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+        // The daemon's own message names the path and the container.
+        container::cp(c, line.a).await?;
+    }
+    Ok(())
+}
+
+/// `stats`: `berth stats` over the project's containers (of SERVICEs when named; running
+/// ones unless `-a`), one-off ones included as docker compose includes them.
+async fn stats(c: &Client, api: &Api<'_>, a: &ComposeArgs, st: &StatsArgs) -> Result<()> {
+    let p = project(a, &st.services, true)?;
+    for s in &st.services {
+        p.service(s)?;
+    }
+    let mut list: Vec<compose::Existing> = compose::containers(api, &p.name)
+        .await?
+        .into_iter()
+        .filter(|x| st.all || x.running())
+        .filter(|x| st.services.is_empty() || st.services.contains(&x.service))
+        .collect();
+    list.sort_by(|x, y| x.name.cmp(&y.name));
+    let names: Vec<String> = list.into_iter().map(|x| x.name).collect();
+    let mut argv: Vec<String> = vec!["stats".into()];
+    if st.no_stream {
+        argv.push("--no-stream".into());
+    }
+    if st.no_trunc {
+        argv.push("--no-trunc".into());
+    }
+    if let Some(f) = &st.format {
+        argv.extend(["--format".to_string(), f.clone()]);
+    }
+    let line = StatsLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
+    container::stats_of(c, &line.a, &names).await
+}
+
+/// `docker attach`'s own flags, so compose's attach streams exactly as `berth attach` does.
+#[derive(Debug, Parser)]
+struct AttachLine {
+    #[command(flatten)]
+    a: container::AttachArgs,
+}
+
+/// `docker stats`'s own flags, so compose's stats renders exactly as `berth stats` does.
+#[derive(Debug, Parser)]
+struct StatsLine {
+    #[command(flatten)]
+    a: container::StatsArgs,
+}
+
+/// `docker cp`'s own flags, so compose's cp copies exactly as `berth cp` does.
+#[derive(Debug, Parser)]
+struct CpLine {
+    #[command(flatten)]
+    a: container::CpArgs,
+}
+
 async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> Result<()> {
     let service = &r.args[0];
     let p = project(a, std::slice::from_ref(service), false)?;
@@ -1298,6 +1505,8 @@ async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> 
         no_deps: r.no_deps,
         service_ports: r.service_ports,
         labels: r.label.clone(),
+        publish: r.publish.clone(),
+        volumes: r.volume.clone(),
     };
     let id = compose::run(api, &p, service, &opts).await?;
     if r.detach {
@@ -1338,6 +1547,7 @@ mod tests {
             "compose logs -f --tail 5 web db",
             "compose exec -T web sh -c ls",
             "compose run --rm -e A=1 web echo hi",
+            "compose run -d --name x -p 127.0.0.1:8080:80 --publish 9000 -v ./d:/d --volume data:/data -w /d -u 1 --entrypoint sh web -c ls",
             "compose --env-file x.env --profile dev config --services",
             "compose top",
             "compose images -q",
@@ -1352,6 +1562,12 @@ mod tests {
             "compose scale --no-deps web=3 db=1",
             "compose events --json web",
             "compose up --abort-on-container-exit --exit-code-from web",
+            "compose up --attach web --attach db --no-attach worker",
+            "compose up --attach-dependencies web",
+            "compose cp --index 2 -L web:/etc/hosts ./hosts",
+            "compose cp -a ./dir web:/tmp/",
+            "compose stats --no-stream --no-trunc --format json web db",
+            "compose attach --no-stdin --sig-proxy=false --index 2 web",
         ] {
             let args: Vec<&str> = std::iter::once("x").chain(line.split(' ').skip(1)).collect();
             if let Err(e) = Line::try_parse_from(args) {

@@ -851,7 +851,7 @@ pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     Ok(())
 }
 
-async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
+pub(crate) async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     let info = c
         .get_json(&format!("/containers/{}/json", enc(&a.name)))
         .await?;
@@ -1226,6 +1226,12 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
     } else {
         a.names.clone()
     };
+    stats_of(c, &a, &names).await
+}
+
+/// `stats` of the containers `names` (ids or names), as `berth stats` shows them; `berth
+/// compose stats` passes its project's containers.
+pub(crate) async fn stats_of(c: &Client, a: &StatsArgs, names: &[String]) -> Result<()> {
     let format = a.format.clone().unwrap_or_else(|| {
         "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}".into()
     });
@@ -1235,7 +1241,7 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
     };
     if a.no_stream {
         let mut rows = Vec::new();
-        for n in &names {
+        for n in names {
             let v = c
                 .get_json(&format!("/containers/{}/stats?stream=false", enc(n)))
                 .await?;
@@ -1245,7 +1251,7 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
         return Ok(());
     }
     let latest = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, Value>::new()));
-    for n in &names {
+    for n in names {
         let resp = c
             .stream(
                 Method::GET,
@@ -1282,14 +1288,14 @@ async fn stats(c: &Client, a: StatsArgs) -> Result<()> {
 }
 
 /// `CONTAINER:PATH` → (container, path).
-fn split_cp_arg(s: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_cp_arg(s: &str) -> Option<(&str, &str)> {
     if s.starts_with('/') || s.starts_with('.') || s == "-" {
         return None;
     }
     s.split_once(':')
 }
 
-async fn cp(c: &Client, a: CpArgs) -> Result<()> {
+pub(crate) async fn cp(c: &Client, a: CpArgs) -> Result<()> {
     match (split_cp_arg(&a.src), split_cp_arg(&a.dst)) {
         (Some((ctr, path)), None) => {
             let resp = c
