@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use berth_build::ignore::{clean, Ignore};
+
 use crate::api::{each_message, enc, Engine, Method, Payload};
 use crate::error::{Error, Result};
 use crate::normalize::text;
@@ -208,22 +210,29 @@ fn flag_of(v: &Value, key: &str) -> bool {
     crate::project::flag(v.get(key))
 }
 
-/// The build context as a tar, with `.dockerignore`'s simple patterns left out and an inline
-/// Dockerfile added.
+/// The build context as a tar, without what `.dockerignore` excludes (Docker's rules, the
+/// builder's own matcher), and with an inline Dockerfile added. As the docker CLI does, the
+/// Dockerfile and `.dockerignore` are always sent.
 fn context_tar(dir: &Path, inline: Option<&str>, dockerfile: &str) -> Result<Vec<u8>> {
-    let ignore: Vec<String> = std::fs::read_to_string(dir.join(".dockerignore"))
-        .map(|t| {
-            t.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let path = dir.join(".dockerignore");
+    let ignore = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Ignore::parse(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ignore::default(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let walk = ContextWalk {
+        root: dir,
+        ignore: &ignore,
+        // Without `!` patterns nothing under an excluded directory can come back.
+        reincludes: ignore.lines.iter().any(|l| l.starts_with('!')),
+        keep: [clean(dockerfile), ".dockerignore".to_string()],
+    };
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     let io = |e: std::io::Error| Error::io(dir, e);
-    add_dir(&mut b, dir, dir, &ignore).map_err(io)?;
+    walk.add_dir(&mut b, dir).map_err(io)?;
     if let Some(text) = inline {
         let mut h = tar::Header::new_gnu();
         h.set_size(text.len() as u64);
@@ -235,33 +244,36 @@ fn context_tar(dir: &Path, inline: Option<&str>, dockerfile: &str) -> Result<Vec
     b.into_inner().map_err(io)
 }
 
-fn add_dir(
-    b: &mut tar::Builder<Vec<u8>>,
-    root: &Path,
-    dir: &Path,
-    ignore: &[String],
-) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        let rel_s = rel.to_string_lossy();
-        if ignore
-            .iter()
-            .any(|p| *p == rel_s || rel_s.starts_with(&format!("{p}/")))
-        {
-            continue;
+struct ContextWalk<'a> {
+    root: &'a Path,
+    ignore: &'a Ignore,
+    reincludes: bool,
+    /// Paths sent whatever the patterns say.
+    keep: [String; 2],
+}
+
+impl ContextWalk<'_> {
+    fn add_dir(&self, b: &mut tar::Builder<Vec<u8>>, dir: &Path) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path.strip_prefix(self.root).unwrap_or(&path);
+            let rel_s = rel.to_string_lossy();
+            let excluded = self.ignore.excludes(&rel_s) && !self.keep.iter().any(|k| *k == rel_s);
+            if entry.file_type()?.is_dir() {
+                if !excluded {
+                    b.append_dir(rel, &path)?;
+                }
+                if !excluded || self.reincludes {
+                    self.add_dir(b, &path)?;
+                }
+            } else if !excluded {
+                b.append_path_with_name(&path, rel)?;
+            }
         }
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
-            b.append_dir(rel, &path)?;
-            add_dir(b, root, &path, ignore)?;
-        } else {
-            b.append_path_with_name(&path, rel)?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -269,6 +281,52 @@ fn add_dir(
 mod tests {
     use super::*;
     use crate::testing::{block, Recorder};
+
+    #[test]
+    fn the_context_leaves_out_what_dockerignore_excludes_by_dockers_rules() {
+        let d = tempfile::tempdir().unwrap();
+        for (f, body) in [
+            ("Dockerfile", "FROM scratch\n"),
+            (
+                ".dockerignore",
+                "*.log\nbuild\n!build/keep.txt\nDockerfile\n",
+            ),
+            ("a.log", "x"),
+            ("app.txt", "x"),
+            ("build/x.o", "x"),
+            ("build/keep.txt", "x"),
+            ("sub/b.log", "x"),
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        let tar = context_tar(d.path(), None, "Dockerfile").unwrap();
+        let mut names: Vec<String> = tar::Archive::new(tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        // `*.log` is the top level's only (as in Docker); the Dockerfile is always sent; a
+        // `!` brings a file back out of an excluded directory.
+        assert_eq!(
+            names,
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "app.txt",
+                "build/keep.txt",
+                "sub",
+                "sub/b.log"
+            ]
+        );
+        std::fs::write(d.path().join(".dockerignore"), "[\n").unwrap();
+        let e = context_tar(d.path(), None, "Dockerfile")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(".dockerignore") && e.contains("line 1"), "{e}");
+    }
 
     #[test]
     fn build_sends_the_context_as_dockerd_expects() {
