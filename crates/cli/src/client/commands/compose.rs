@@ -107,7 +107,8 @@ enum Sub {
     /// Copy files/folders between a service container and the local filesystem
     Cp(CpArgs),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(StatsArgs),
+    // `docker stats`'s own flags (its names are the services): rendered as `berth stats` is.
+    Stats(container::StatsArgs),
     /// Attach local standard input, output, and error streams to a service's running container
     Attach(AttachArgs),
 }
@@ -124,23 +125,6 @@ struct AttachArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
     sig_proxy: bool,
     service: String,
-}
-
-#[derive(Debug, Args)]
-struct StatsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short = 'a', long)]
-    all: bool,
-    /// Disable streaming stats and only pull the first result
-    #[arg(long = "no-stream")]
-    no_stream: bool,
-    /// Do not truncate output
-    #[arg(long = "no-trunc")]
-    no_trunc: bool,
-    /// Format output using a custom template
-    #[arg(long)]
-    format: Option<String>,
-    services: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1433,31 +1417,26 @@ async fn cp(c: &Client, api: &Api<'_>, a: &ComposeArgs, x: &CpArgs) -> Result<()
 
 /// `stats`: `berth stats` over the project's containers (of SERVICEs when named; running
 /// ones unless `-a`), one-off ones included as docker compose includes them.
-async fn stats(c: &Client, api: &Api<'_>, a: &ComposeArgs, st: &StatsArgs) -> Result<()> {
-    let p = project(a, &st.services, true)?;
-    for s in &st.services {
+async fn stats(
+    c: &Client,
+    api: &Api<'_>,
+    a: &ComposeArgs,
+    st: &container::StatsArgs,
+) -> Result<()> {
+    let services = &st.names;
+    let p = project(a, services, true)?;
+    for s in services {
         p.service(s)?;
     }
     let mut list: Vec<compose::Existing> = compose::containers(api, &p.name)
         .await?
         .into_iter()
         .filter(|x| st.all || x.running())
-        .filter(|x| st.services.is_empty() || st.services.contains(&x.service))
+        .filter(|x| services.is_empty() || services.contains(&x.service))
         .collect();
     list.sort_by(|x, y| x.name.cmp(&y.name));
     let names: Vec<String> = list.into_iter().map(|x| x.name).collect();
-    let mut argv: Vec<String> = vec!["stats".into()];
-    if st.no_stream {
-        argv.push("--no-stream".into());
-    }
-    if st.no_trunc {
-        argv.push("--no-trunc".into());
-    }
-    if let Some(f) = &st.format {
-        argv.extend(["--format".to_string(), f.clone()]);
-    }
-    let line = StatsLine::try_parse_from(argv).map_err(|e| anyhow!("{e}"))?;
-    container::stats_of(c, &line.a, &names).await
+    container::stats_of(c, st, &names).await
 }
 
 /// `docker attach`'s own flags, so compose's attach streams exactly as `berth attach` does.
@@ -1465,13 +1444,6 @@ async fn stats(c: &Client, api: &Api<'_>, a: &ComposeArgs, st: &StatsArgs) -> Re
 struct AttachLine {
     #[command(flatten)]
     a: container::AttachArgs,
-}
-
-/// `docker stats`'s own flags, so compose's stats renders exactly as `berth stats` does.
-#[derive(Debug, Parser)]
-struct StatsLine {
-    #[command(flatten)]
-    a: container::StatsArgs,
 }
 
 /// `docker cp`'s own flags, so compose's cp copies exactly as `berth cp` does.

@@ -269,7 +269,7 @@ pub struct TopArgs {
 pub struct StatsArgs {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long)]
-    all: bool,
+    pub(crate) all: bool,
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
     no_stream: bool,
@@ -279,7 +279,8 @@ pub struct StatsArgs {
     /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
-    names: Vec<String>,
+    /// Containers (`berth compose stats`: services)
+    pub(crate) names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
