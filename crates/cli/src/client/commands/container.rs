@@ -279,7 +279,8 @@ pub struct StatsArgs {
     /// Format output using a custom template
     #[arg(long)]
     format: Option<String>,
-    /// Containers (`berth compose stats`: services)
+    /// The containers (in `berth compose stats`, the services)
+    #[arg(value_name = "CONTAINER")]
     pub(crate) names: Vec<String>,
 }
 
