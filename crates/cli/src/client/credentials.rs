@@ -68,18 +68,9 @@ pub fn write_config(v: &Value) -> Result<()> {
     Ok(())
 }
 
-/// The registry domain a server address or image name's registry names.
-pub fn domain_of(server: &str) -> String {
-    let s = server
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let s = s.split('/').next().unwrap_or(s);
-    match s {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
-        other => other.into(),
-    }
-}
+/// The registry domain a server address or image name's registry names (the registry
+/// client's own reading, so the CLI and the daemon key logins alike).
+pub use berth_registry::server_domain as domain_of;
 
 /// The key config.json uses for a registry: Docker Hub's index URL, else the host[:port].
 pub fn key_of(server: &str) -> String {
