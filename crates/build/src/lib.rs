@@ -15,6 +15,7 @@
 mod cancel;
 mod context;
 pub mod dockerfile;
+pub mod duration;
 mod error;
 mod exec;
 mod fsroot;

@@ -583,30 +583,9 @@ pub fn duration_ns(s: &str) -> Result<i64> {
         // A bare number is seconds.
         return Ok((n * 1e9) as i64);
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * unit;
-        rest = &rest[u_end..];
-    }
-    Ok(total as i64)
+    berth_build::duration::go_duration_ns(s)
+        .map(|ns| ns as i64)
+        .ok_or_else(bad)
 }
 
 /// `512m`, `1g`, `1.5gb`, `100` (bytes) in bytes.

@@ -256,36 +256,10 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
     Some((secs - offset) as f64 + frac)
 }
 
-/// Parses a Go duration (`10m`, `1h30m`, `2.5s`, `300ms`) to seconds.
+/// Parses a Go duration (`10m`, `1h30m`, `2.5s`, `300ms`) to seconds (a bare number is
+/// not one: `--since 0` is a timestamp).
 pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if end == 0 {
-            return None;
-        }
-        let v: f64 = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        let uend = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..uend] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += v * mult;
-        rest = &rest[uend..];
-    }
-    Some(total)
+    berth_build::duration::go_duration_ns(s).map(|ns| ns / 1e9)
 }
 
 /// docker's `timetypes.GetTimestamp`: `--since`/`--until` as the API wants them. A duration
