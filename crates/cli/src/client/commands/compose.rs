@@ -209,8 +209,9 @@ struct VersionArgs {
     format: String,
 }
 
+/// What `up` and `create` share: how the project's containers converge on the model.
 #[derive(Debug, Args)]
-struct CreateArgs {
+struct ConvergeArgs {
     /// Build images before starting containers
     #[arg(long)]
     build: bool,
@@ -232,6 +233,29 @@ struct CreateArgs {
     /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
     #[arg(long)]
     scale: Vec<String>,
+}
+
+impl ConvergeArgs {
+    /// `up`'s options for these flags and `services` (the rest at their defaults).
+    fn options(&self, p: &compose::Project, services: &[String]) -> Result<compose::UpOptions> {
+        Ok(compose::UpOptions {
+            build: self.build,
+            no_build: self.no_build,
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            remove_orphans: self.remove_orphans,
+            scale: scales(p, &self.scale, "--scale")?,
+            pull: self.pull.clone(),
+            services: services.to_vec(),
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    converge: ConvergeArgs,
     services: Vec<String>,
 }
 
@@ -259,18 +283,6 @@ struct UpArgs {
     /// Detached mode: Run containers in the background
     #[arg(short = 'd', long)]
     detach: bool,
-    /// Build images before starting containers
-    #[arg(long)]
-    build: bool,
-    /// Don't build an image, even if it's policy
-    #[arg(long = "no-build")]
-    no_build: bool,
-    /// Recreate containers even if their configuration and image haven't changed
-    #[arg(long = "force-recreate")]
-    force_recreate: bool,
-    /// If containers already exist, don't recreate them
-    #[arg(long = "no-recreate")]
-    no_recreate: bool,
     /// Don't start linked services
     #[arg(long = "no-deps")]
     no_deps: bool,
@@ -283,15 +295,6 @@ struct UpArgs {
     /// Maximum duration in seconds to wait for the project to be running|healthy
     #[arg(long = "wait-timeout")]
     wait_timeout: Option<u64>,
-    /// Remove containers for services not defined in the Compose file
-    #[arg(long = "remove-orphans")]
-    remove_orphans: bool,
-    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
-    #[arg(long)]
-    scale: Vec<String>,
-    /// Pull image before running ("always"|"missing"|"never")
-    #[arg(long)]
-    pull: Option<String>,
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short = 't', long)]
     timeout: Option<u32>,
@@ -310,6 +313,8 @@ struct UpArgs {
     /// Automatically attach to log output of dependent services
     #[arg(long = "attach-dependencies")]
     attach_dependencies: bool,
+    #[command(flatten)]
+    converge: ConvergeArgs,
     #[command(flatten)]
     style: LogStyle,
     services: Vec<String>,
@@ -959,16 +964,8 @@ async fn create(api: &Api<'_>, a: &ComposeArgs, cr: &CreateArgs) -> Result<()> {
     let p = project(a, &cr.services, false)?;
     let opts = compose::UpOptions {
         detach: true,
-        build: cr.build,
-        no_build: cr.no_build,
-        force_recreate: cr.force_recreate,
-        no_recreate: cr.no_recreate,
         no_start: true,
-        remove_orphans: cr.remove_orphans,
-        scale: scales(&p, &cr.scale, "--scale")?,
-        pull: cr.pull.clone(),
-        services: cr.services.clone(),
-        ..Default::default()
+        ..cr.converge.options(&p, &cr.services)?
     };
     compose::up(api, &p, &opts).await?;
     Ok(())
@@ -1036,7 +1033,7 @@ fn version(v: &VersionArgs) -> Result<()> {
 
 async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()> {
     let p = project(a, &u.services, false)?;
-    let scale = scales(&p, &u.scale, "--scale")?;
+    let converge = u.converge.options(&p, &u.services)?;
     let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
     if abort && (u.detach || u.wait) {
         return Err(anyhow!(
@@ -1073,19 +1070,12 @@ async fn up(c: &Client, api: &Api<'_>, a: &ComposeArgs, u: &UpArgs) -> Result<()
         .unwrap_or(0);
     let opts = compose::UpOptions {
         detach: u.detach || u.wait,
-        build: u.build,
-        no_build: u.no_build,
-        force_recreate: u.force_recreate,
-        no_recreate: u.no_recreate,
         no_start: u.no_start,
         no_deps: u.no_deps,
         wait: u.wait,
         wait_timeout: u.wait_timeout.map(Duration::from_secs),
-        remove_orphans: u.remove_orphans,
-        scale,
-        pull: u.pull.clone(),
         timeout: u.timeout,
-        services: u.services.clone(),
+        ..converge
     };
     let covered = compose::up(api, &p, &opts).await?;
     if opts.detach || u.no_start {
