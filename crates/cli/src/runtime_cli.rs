@@ -228,6 +228,11 @@ struct UpdateFlags {
 }
 
 /// Runs the runtime command line; returns the process exit code.
+/// runc's command line as clap sees it, for `berth help runtime`, completion and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 pub fn main(program: &str, mut args: Vec<OsString>) -> i32 {
     if let Some(first) = args.first_mut() {
         *first = OsString::from(program);

@@ -85,7 +85,7 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
-    /// REPOSITORY[:TAG]
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -97,7 +97,7 @@ pub struct RmiArgs {
     /// Do not delete untagged parents
     #[arg(long = "no-prune")]
     no_prune: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 
@@ -112,6 +112,7 @@ pub struct PullArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     name: String,
 }
 
@@ -123,12 +124,15 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "NAME[:TAG]")]
     name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
     target: String,
 }
 
@@ -150,6 +154,7 @@ pub struct HistoryArgs {
     /// Print usage
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
+    #[arg(value_name = "IMAGE")]
     name: String,
 }
 
@@ -168,7 +173,7 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     output: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 
@@ -183,7 +188,9 @@ pub struct ImportArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
+    #[arg(value_name = "file|URL|-")]
     file: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -198,11 +205,13 @@ pub struct LoginArgs {
     /// Take the password from stdin
     #[arg(long = "password-stdin")]
     password_stdin: bool,
+    #[arg(value_name = "SERVER")]
     server: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
     server: Option<String>,
 }
 
@@ -220,6 +229,7 @@ pub struct SearchArgs {
     /// Pretty-print search using a Go template
     #[arg(long)]
     format: Option<String>,
+    #[arg(value_name = "TERM")]
     term: String,
 }
 
@@ -228,7 +238,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     format: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 

@@ -60,6 +60,7 @@ pub struct CreateArgs {
     /// Enable or disable IPv6 networking
     #[arg(long)]
     ipv6: bool,
+    #[arg(value_name = "NETWORK")]
     name: String,
 }
 
@@ -84,7 +85,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     format: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NETWORK")]
     names: Vec<String>,
 }
 
@@ -93,7 +94,7 @@ pub struct RmArgs {
     /// Do not error if the network does not exist
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NETWORK")]
     names: Vec<String>,
 }
 
@@ -118,7 +119,9 @@ pub struct ConnectArgs {
     /// Add network-scoped alias for the container
     #[arg(long)]
     alias: Vec<String>,
+    #[arg(value_name = "NETWORK")]
     network: String,
+    #[arg(value_name = "CONTAINER")]
     container: String,
 }
 
@@ -127,7 +130,9 @@ pub struct DisconnectArgs {
     /// Force the container to disconnect from a network
     #[arg(short = 'f', long)]
     force: bool,
+    #[arg(value_name = "NETWORK")]
     network: String,
+    #[arg(value_name = "CONTAINER")]
     container: String,
 }
 
