@@ -82,6 +82,8 @@ enum Cmd {
     ContainerSub(container::Sub),
     #[command(flatten)]
     Image(image::Cmd),
+    #[command(flatten)]
+    Registry(image::Registry),
     /// List images
     Images(image::ImagesArgs),
     /// Remove one or more images
@@ -180,6 +182,7 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Ps(a) => container::ps(c, a).await,
         Cmd::ContainerSub(s) => container::run_sub(c, s).await,
         Cmd::Image(cmd) => image::run(c, cmd).await,
+        Cmd::Registry(cmd) => image::run_registry(c, cmd).await,
         Cmd::Images(a) => image::images(c, a).await,
         Cmd::Rmi(a) => image::rmi(c, a).await,
         Cmd::ImageSub(s) => image::run_sub(c, s).await,

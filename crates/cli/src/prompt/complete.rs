@@ -625,3 +625,129 @@ const CAPABILITIES: [&str; 42] = [
     "SYSLOG",
     "WAKE_ALARM",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon with two containers, counting the requests completion makes.
+    #[derive(Default)]
+    struct Fake {
+        calls: usize,
+    }
+
+    impl Names for Fake {
+        fn containers(&mut self) -> Vec<Container> {
+            self.calls += 1;
+            [("web", "running"), ("old", "exited"), ("nap", "paused")]
+                .map(|(n, s)| Container {
+                    name: n.into(),
+                    state: s.into(),
+                })
+                .to_vec()
+        }
+        fn images(&mut self) -> Vec<String> {
+            self.calls += 1;
+            vec!["busybox:latest".into()]
+        }
+        fn networks(&mut self) -> Vec<String> {
+            self.calls += 1;
+            vec!["bridge".into(), "app".into()]
+        }
+        fn volumes(&mut self) -> Vec<String> {
+            self.calls += 1;
+            vec!["data".into()]
+        }
+        fn log_drivers(&mut self) -> Vec<String> {
+            self.calls += 1;
+            vec!["json-file".into()]
+        }
+        fn services(&mut self, _: &Project) -> Vec<String> {
+            self.calls += 1;
+            vec!["db".into(), "web".into()]
+        }
+    }
+
+    fn values(line: &str) -> (Vec<String>, usize) {
+        let root = crate::tree::command();
+        let mut words: Vec<String> = line.split(' ').map(String::from).collect();
+        if line.ends_with(' ') {
+            words.pop();
+            words.push(String::new());
+        }
+        let mut fake = Fake::default();
+        let c = complete(&root, &words, &mut fake);
+        (c.items.into_iter().map(|(v, _)| v).collect(), fake.calls)
+    }
+
+    #[test]
+    fn commands_and_flags_come_from_the_tree_without_the_daemon() {
+        assert_eq!(values("ru"), (vec!["run".into(), "runtime".into()], 0));
+        assert_eq!(values("run --rest"), (vec!["--restart".into()], 0));
+        assert_eq!(values("container li").0, ["list"]);
+        assert_eq!(values("compl").0, ["completion"]);
+        assert!(!values("").0.contains(&"__complete".to_owned()));
+        // A flag given once is not offered again; a repeatable one is.
+        assert!(!values("run --rm --r").0.contains(&"--rm".to_owned()));
+        assert!(values("run -e A=1 --e").0.contains(&"--env".to_owned()));
+    }
+
+    #[test]
+    fn fixed_values_and_the_equals_form() {
+        assert_eq!(
+            values("run --restart ").0,
+            ["no", "always", "on-failure", "unless-stopped"]
+        );
+        assert_eq!(values("run --restart=on").0, ["--restart=on-failure"]);
+        assert_eq!(values("completion ").0, ["bash", "zsh", "fish"]);
+        assert_eq!(values("runtime list --format ").0, ["table", "json"]);
+        assert_eq!(values("ps --format ").0, ["json", "table"]);
+        assert_eq!(values("kill -s KI").0, ["KILL"]);
+    }
+
+    #[test]
+    fn names_come_from_one_request_narrowed_as_docker_does() {
+        assert_eq!(
+            values("logs "),
+            (vec!["web".into(), "old".into(), "nap".into()], 1)
+        );
+        assert_eq!(values("exec ").0, ["web"]);
+        assert_eq!(values("start ").0, ["old"]);
+        assert_eq!(values("unpause ").0, ["nap"]);
+        assert_eq!(values("stop ").0, ["web", "nap"]);
+        assert_eq!(values("rm ").0, ["old"]);
+        assert_eq!(values("rm -f ").0, ["web", "old", "nap"]);
+        assert_eq!(values("run ").0, ["busybox:latest"]);
+        assert_eq!(values("network rm ").0, ["bridge", "app"]);
+        assert_eq!(values("network connect app ").0, ["web", "old", "nap"]);
+        assert_eq!(values("volume rm ").0, ["data"]);
+        assert_eq!(
+            values("run --network ").0,
+            ["bridge", "host", "none", "container:", "app"]
+        );
+        assert_eq!(values("run --network container:w").0, ["container:web"]);
+        assert_eq!(
+            values("compose logs "),
+            (vec!["db".into(), "web".into()], 1)
+        );
+        assert_eq!(values("compose -f x.yml up --attach w").0, ["web"]);
+        // The command of a container, and a word past the last argument, get nothing.
+        assert_eq!(values("run busybox:latest "), (vec![], 0));
+        assert_eq!(values("logs web "), (vec![], 0));
+    }
+
+    #[test]
+    fn the_protocol_says_what_the_shell_adds() {
+        let root = crate::tree::command();
+        let mut fake = Fake::default();
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let cp = complete(&root, &words("cp w"), &mut fake);
+        assert_eq!(cp.render(), "web:\n:nospace files\n");
+        let build = complete(&root, &words("build x"), &mut fake);
+        assert_eq!(build.render(), ":dirs\n");
+        let ru = complete(&root, &words("ru"), &mut fake);
+        assert!(ru
+            .render()
+            .starts_with("run\tCreate and run a new container from an image\n"));
+    }
+}

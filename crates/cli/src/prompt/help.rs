@@ -295,7 +295,7 @@ pub fn type_word(arg: &Arg) -> Option<String> {
     if let Some([name]) = arg.get_value_names() {
         if name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
             return Some(name.to_string());
         }
@@ -366,6 +366,10 @@ pub fn flag_table(flags: &[Flag], width: usize) -> String {
     let column = lefts.iter().map(String::len).max().unwrap_or(0) + 3;
     let mut out = String::new();
     for (left, f) in lefts.iter().zip(flags) {
+        if f.usage.is_empty() {
+            let _ = writeln!(out, "{left}");
+            continue;
+        }
         let _ = writeln!(
             out,
             "{left:<w$}{}",
@@ -441,6 +445,65 @@ pub fn terminal_width() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The root's help is made from the tree, so a command added to the definitions is
+    /// listed without anyone remembering to: every visible command, once, in one group.
+    #[test]
+    fn root_help_lists_every_command_of_the_tree() {
+        let root = crate::tree::command();
+        let text = render(&[&root], 80);
+        let listed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with('-'))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        for cmd in root.get_subcommands() {
+            let name = cmd.get_name();
+            let times = listed.iter().filter(|n| **n == name).count();
+            if cmd.is_hide_set() || name == "help" {
+                assert_eq!(times, 0, "{name} is hidden but listed:\n{text}");
+            } else {
+                assert_eq!(times, 1, "{name} listed {times} times:\n{text}");
+            }
+        }
+        assert!(text.contains("\nManagement Commands:\n  builder     Manage builds\n"));
+        assert!(!text.contains("Swarm"));
+    }
+
+    /// Each management command lists its commands, and each command's help starts with
+    /// the usage line and its description.
+    #[test]
+    fn every_command_has_a_help_in_docker_layout() {
+        let root = crate::tree::command();
+        let mut stack: Vec<Vec<&Command>> = vec![vec![&root]];
+        let mut seen = 0;
+        while let Some(path) = stack.pop() {
+            let cmd = path[path.len() - 1];
+            let text = render(&path, 80);
+            assert!(
+                text.starts_with(&format!("Usage:  {}", full_name(&path))),
+                "{text}"
+            );
+            assert!(
+                !description(cmd).is_empty(),
+                "{} has no description",
+                full_name(&path)
+            );
+            for sub in subcommands(cmd) {
+                assert!(
+                    text.contains(&format!("  {:<11} {}", sub.get_name(), summary(sub)))
+                        || text.contains(&format!("  {} ", sub.get_name())),
+                    "{} not listed in:\n{text}",
+                    sub.get_name()
+                );
+                let mut p = path.clone();
+                p.push(sub);
+                stack.push(p);
+            }
+            seen += 1;
+        }
+        assert!(seen > 100, "{seen}");
+    }
 
     #[test]
     fn wraps_as_docker() {

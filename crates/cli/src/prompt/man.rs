@@ -122,9 +122,17 @@ pub fn page(path: &[&Command]) -> String {
 /// Text made safe for roff: backslashes and dashes escaped, no line starting with a
 /// control character.
 fn esc(text: &str) -> String {
-    text.replace('\\', "\\e")
-        .replace('-', "\\-")
-        .lines()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\e"),
+            '-' => out.push_str("\\-"),
+            // groff reads its input as Latin-1 unless told otherwise: name other characters.
+            c if !c.is_ascii() => out.push_str(&format!("\\[u{:04X}]", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.lines()
         .map(|l| {
             if l.starts_with(['.', '\'']) {
                 format!("\\&{l}")
@@ -143,5 +151,6 @@ mod tests {
     #[test]
     fn roff_is_escaped() {
         assert_eq!(esc("a-b\\c\n.x\n'y"), "a\\-b\\ec\n\\&.x\n\\&'y");
+        assert_eq!(esc("(…)"), "(\\[u2026])");
     }
 }

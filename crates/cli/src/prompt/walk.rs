@@ -242,3 +242,45 @@ fn takes_hyphen_value(cmd: &Command, given: &[String]) -> bool {
     !given.is_empty()
         && positional_at(cmd, given.len()).is_some_and(Arg::is_allow_hyphen_values_set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn help_is_seen_where_clap_sees_it() {
+        let root = crate::tree::command();
+        let w = walk(&root, &line("run --help"));
+        assert!(w.help);
+        assert_eq!(w.names(), ["berth", "run"]);
+        // After the image, words are the container's command.
+        let w = walk(&root, &line("run -d busybox ls --help"));
+        assert!(!w.help);
+        assert_eq!(w.positionals, ["busybox", "ls", "--help"]);
+        let w = walk(&root, &line("help container ls"));
+        assert!(w.help);
+        assert_eq!(w.names(), ["berth", "container", "ls"]);
+        let w = walk(&root, &line("runtime exec c sh --help"));
+        assert!(!w.help);
+    }
+
+    #[test]
+    fn flags_take_their_values() {
+        let root = crate::tree::command();
+        let w = walk(&root, &line("-H unix:///x logs -n 5 -ft web"));
+        assert_eq!(w.value_of(0, "host"), Some("unix:///x"));
+        assert_eq!(w.value_of(1, "tail"), Some("5"));
+        assert!(w.has("follow") && w.has("timestamps"));
+        assert_eq!(w.positionals, ["web"]);
+        let w = walk(&root, &line("run --restart"));
+        assert_eq!(w.pending.and_then(Arg::get_long), Some("restart"));
+        let w = walk(&root, &line("ps --bogus"));
+        assert_eq!(w.unknown_flag, Some((1, "--bogus".into())));
+        let w = walk(&root, &line("container lss"));
+        assert_eq!(w.unknown_command.as_deref(), Some("lss"));
+    }
+}

@@ -329,13 +329,13 @@ pub struct UpdateArgs {
 /// The resource flags `update` accepts.
 #[derive(Debug, Args)]
 pub struct UpdateFlags {
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, value_name = "bytes")]
     memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", value_name = "bytes")]
     memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", value_name = "bytes")]
     memory_swap: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "decimal")]
     cpus: Option<String>,
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,

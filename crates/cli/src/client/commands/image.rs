@@ -35,6 +35,11 @@ pub enum Cmd {
     Import(ImportArgs),
     /// Build an image from a Dockerfile
     Build(super::build::BuildArgs),
+}
+
+/// Registry verbs: at the top level only, as docker has them (no `image login`).
+#[derive(Debug, Subcommand)]
+pub enum Registry {
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -218,7 +223,7 @@ pub struct LogoutArgs {
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Max number of search results
-    #[arg(long)]
+    #[arg(long, value_name = "int")]
     limit: Option<u32>,
     /// Filter output based on conditions provided
     #[arg(short = 'f', long)]
@@ -322,8 +327,14 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         }
         Cmd::Import(a) => import(c, a).await,
         Cmd::Build(a) => super::build::build(c, a).await,
-        Cmd::Login(a) => login(c, a).await,
-        Cmd::Logout(a) => {
+    }
+}
+
+/// Runs a registry verb.
+pub async fn run_registry(c: &Client, cmd: Registry) -> Result<()> {
+    match cmd {
+        Registry::Login(a) => login(c, a).await,
+        Registry::Logout(a) => {
             let server = a.server.unwrap_or_else(|| credentials::DOCKER_HUB.into());
             let shown = credentials::domain_of(&server);
             let shown = if shown == "docker.io" {
@@ -338,7 +349,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Search(a) => search(c, a).await,
+        Registry::Search(a) => search(c, a).await,
     }
 }
 

@@ -37,16 +37,16 @@ pub struct CreateArgs {
     #[arg(short = 'd', long, default_value = "bridge")]
     driver: String,
     /// Subnet in CIDR format that represents a network segment
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     subnet: Vec<String>,
     /// IPv4 or IPv6 Gateway for the master subnet
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     gateway: Vec<String>,
     /// Allocate container ip from a sub-range
-    #[arg(long = "ip-range")]
+    #[arg(long = "ip-range", value_name = "strings")]
     ip_range: Vec<String>,
     /// Set driver specific options
-    #[arg(short = 'o', long = "opt")]
+    #[arg(short = 'o', long = "opt", value_name = "map")]
     opt: Vec<String>,
     /// Set metadata on a network
     #[arg(long)]
@@ -117,7 +117,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     ip6: Option<String>,
     /// Add network-scoped alias for the container
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     alias: Vec<String>,
     #[arg(value_name = "NETWORK")]
     network: String,

@@ -35,7 +35,7 @@ pub struct CreateArgs {
     #[arg(short = 'd', long, default_value = "local")]
     driver: String,
     /// Set driver specific options
-    #[arg(short = 'o', long = "opt")]
+    #[arg(short = 'o', long = "opt", value_name = "map")]
     opt: Vec<String>,
     /// Set metadata for a volume
     #[arg(long)]

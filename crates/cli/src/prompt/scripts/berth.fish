@@ -9,6 +9,8 @@
 function __berth_complete
     set -l tokens (commandline -opc)
     set -l current (commandline -ct)
+    # Silent when berth is not where the line says (fish reports an unknown command).
+    command -q -- $tokens[1]; or return
     set -l out ($tokens[1] __complete $tokens[2..-1] $current 2>/dev/null)
     or return
     set -l directive ''
