@@ -89,7 +89,7 @@ pub fn usage(path: &Path<'_>) -> String {
 }
 
 /// A positional argument in docker's words: `NAME`, `[NAME]`, `NAME [NAME...]`, or its value
-/// name as written when that is already a whole phrase (`IMAGE [COMMAND] [ARG...]`).
+/// name as written when that is already a phrase (`IMAGE [COMMAND] [ARG...]`).
 fn positional_words(arg: &Arg) -> String {
     let name = arg.get_value_names().map_or_else(
         || arg.get_id().as_str().to_uppercase(),
@@ -101,7 +101,7 @@ fn positional_words(arg: &Arg) -> String {
                 .join(" ")
         },
     );
-    if name.contains([' ', '[']) {
+    if name.contains(' ') {
         return name;
     }
     let many = arg.get_num_args().is_some_and(|r| r.max_values() > 1);
@@ -175,7 +175,8 @@ fn command_list(cmds: &[&Command], parent: &Command) -> String {
 
 /// Every way to reach the same command, docker's `Aliases:`: `berth container ls, berth
 /// container list, berth container ps, berth ps`. The same command is the one with the same
-/// summary and flags under a management command and at the top (`ps` and `container ls`).
+/// summary and flags under a management command and at the top (`ps` and `container ls`,
+/// `images` and `image ls`).
 pub fn aliases(path: &Path<'_>) -> Vec<String> {
     let cmd = path[path.len() - 1];
     let root = path[0];
@@ -208,19 +209,12 @@ pub fn aliases(path: &Path<'_>) -> Vec<String> {
 }
 
 fn same_command(a: &Command, b: &Command) -> bool {
-    let names = |c: &Command| -> BTreeSet<String> {
-        std::iter::once(c.get_name())
-            .chain(c.get_visible_aliases())
-            .map(String::from)
-            .collect()
-    };
     let ids = |c: &Command| -> BTreeSet<String> {
         c.get_arguments()
             .map(|a| a.get_id().as_str().to_owned())
             .collect()
     };
     a.get_about().map(ToString::to_string) == b.get_about().map(ToString::to_string)
-        && !names(a).is_disjoint(&names(b))
         && ids(a) == ids(b)
 }
 
