@@ -523,7 +523,7 @@ fn bash_completion_completes_commands_flags_values_and_the_daemons_names() {
     assert!(got[7].contains(&vol), "{:?}", got[7]);
     assert!(got[8].contains(&IMAGE.to_owned()), "{:?}", got[8]);
     // After `container:` readline replaces only the name.
-    assert_eq!(got[9], [running.clone()]);
+    assert_eq!(got[9], std::slice::from_ref(&running));
     assert_eq!(got[10], ["on-failure"]);
     assert_eq!(got[11], ["logs", "ls"]);
 
