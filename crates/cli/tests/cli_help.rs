@@ -639,6 +639,42 @@ fn completion_asks_the_daemon_once_and_is_silent_when_it_is_not_there() {
 }
 
 #[test]
+fn compose_services_complete_from_the_project_in_the_current_directory() {
+    let scratch = Scratch::new();
+    std::fs::write(
+        scratch.0.join("compose.yaml"),
+        "services:\n  web:\n    image: busybox\n  db:\n    image: busybox\n    profiles: [debug]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.0.join("other.yml"),
+        "services:\n  cache:\n    image: busybox\n",
+    )
+    .unwrap();
+    let complete = |args: &[&str]| {
+        let mut all = vec!["__complete"];
+        all.extend_from_slice(args);
+        let mut c = berth_cmd(&all);
+        c.current_dir(&scratch.0);
+        let o = run_cmd(c, None, 30);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        out(&o)
+    };
+    assert_eq!(complete(&["compose", "logs", ""]), "db\nweb\n:\n");
+    assert_eq!(complete(&["compose", "up", "--attach", "w"]), "web\n:\n");
+    assert_eq!(
+        complete(&["compose", "-f", "other.yml", "stop", ""]),
+        "cache\n:\n"
+    );
+    assert_eq!(complete(&["compose", "scale", "w"]), "web=\n:nospace\n");
+    // Outside a project: nothing, and no complaint.
+    let mut c = berth_cmd(&["__complete", "compose", "logs", ""]);
+    c.current_dir("/");
+    let o = run_cmd(c, None, 30);
+    assert_eq!((out(&o).as_str(), err(&o).as_str()), (":\n", ""));
+}
+
+#[test]
 fn zsh_and_fish_load_the_scripts() {
     let scratch = Scratch::new();
     let zsh_script = scratch.0.join("_berth");

@@ -36,6 +36,10 @@ pub fn help_topic(topic: &[OsString]) -> i32 {
 /// Prints the help if `args` (the whole line) asks for it where clap would see the request;
 /// for the commands whose own parser prints another layout (`runtime`, runc's).
 pub fn help_request(args: &[OsString]) -> Option<i32> {
+    // The runtime's hot path (`berth runtime create …`) builds no tree.
+    if !args.iter().any(|a| a == "--help" || a == "-h") {
+        return None;
+    }
     let root = tree::command();
     let w = walk::walk(&root, &lossy(&args[1.min(args.len())..]));
     w.help.then(|| {
