@@ -348,7 +348,10 @@ fn positional(w: &Walk<'_>, cur: &str, names: &mut dyn Names) -> Completions {
     let files_too = alternatives[1..]
         .iter()
         .any(|a| a.ends_with("FILE") || a.ends_with("PATH"));
+    let in_compose = w.names().contains(&"compose");
     let mut c = match kind {
+        // `compose stats` shares `stats`'s arguments; its names are services.
+        "CONTAINER" if in_compose => words(names.services(&project(w))),
         "CONTAINER" => containers_for(w, names),
         "NAME" if cmd.get_name() == "inspect" => inspected(w, names),
         k if k.starts_with("CONTAINER:") => path_in(cur, || {
@@ -730,6 +733,7 @@ mod tests {
             values("compose logs "),
             (vec!["db".into(), "web".into()], 1)
         );
+        assert_eq!(values("compose stats ").0, ["db", "web"]);
         assert_eq!(values("compose -f x.yml up --attach w").0, ["web"]);
         // The command of a container, and a word past the last argument, get nothing.
         assert_eq!(values("run busybox:latest "), (vec![], 0));
