@@ -7,7 +7,8 @@
 #     (nft: berth's network rules), and for the registry tests docker-registry skopeo
 #     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
 #     only when one is missing; no service is started: the tests start their own registries);
-#     docker-compose (v1, python: the peer that runs the compose tests' files)
+#     docker-compose (v1, python: the peer that runs the compose tests' files); zsh, fish,
+#     man-db and groff-base for the CLI's completion and man page tests
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -66,6 +67,9 @@ is_installed() {
 
 # iptables (its legacy commands): the e2e test of berth's iptables backend.
 PACKAGES+=(iptables)
+# zsh and fish load `berth completion zsh|fish`, man-db and groff render `berth man`'s pages
+# (crates/cli/tests/cli_help.rs).
+PACKAGES+=(zsh fish man-db groff-base)
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
 fi

@@ -2,7 +2,8 @@
 # quickstart.sh — the README's first command. On a fresh Debian 12 machine, as root:
 #   1. installs the system dependencies (scripts/install-deps.sh)
 #   2. builds berth (cargo build --release -p berth)
-#   3. links target/release/berth-runtime -> berth (runc-compatible entry point)
+#   3. links target/release/berth-runtime -> berth (runc-compatible entry point), installs
+#      the bash/zsh/fish completion and the man pages (berth(1), berth-run(1), …)
 #   4. makes a busybox OCI bundle in a fresh temporary directory
 #   5. runs it: target/release/berth runtime run --bundle DIR quickstart-$$
 #      (the container prints its hostname, id, CapEff line and `ls /`)
@@ -35,6 +36,15 @@ berth=$target/release/berth
 [[ -x $berth ]] || die "$berth was not built"
 step "linking $target/release/berth-runtime -> berth"
 ln -sfn berth "$target/release/berth-runtime"
+
+# Completion (bash, zsh, fish) and man pages, from berth's own command definitions; the
+# scripts call `berth`, so they work once target/release is on PATH (README).
+step "installing shell completion and man pages (berth completion, berth man)"
+install_out() { mkdir -p "$(dirname "$2")" && "$berth" completion "$1" >"$2"; }
+install_out bash /usr/share/bash-completion/completions/berth
+install_out zsh /usr/local/share/zsh/site-functions/_berth
+install_out fish /usr/share/fish/vendor_completions.d/berth.fish
+"$berth" man --dir /usr/local/share/man/man1
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-quickstart.XXXXXX")
 id=quickstart-$$

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-/// The Docker Engine API server (started on demand by the CLI).
+/// Run the daemon: the Docker Engine API server (the first command starts it)
 #[derive(Debug, Parser)]
-#[command(name = "berth daemon")]
-struct DaemonArgs {
+#[command(name = "daemon")]
+pub struct DaemonArgs {
     /// Socket to listen on (unix:///path or a path).
     #[arg(
         short = 'H',
@@ -68,14 +68,19 @@ struct DaemonArgs {
     max_concurrent_downloads: usize,
 }
 
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    let a = match DaemonArgs::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 125 } else { 0 };
-        }
-    };
+/// The daemon's flags as clap sees them (for help, completion and man pages).
+pub fn command() -> clap::Command {
+    DaemonArgs::command()
+}
+
+/// Parses the daemon's flags (`args[0]` is the program); a usage error is the caller's to
+/// report.
+pub fn parse(args: &[std::ffi::OsString]) -> Result<DaemonArgs, clap::Error> {
+    DaemonArgs::try_parse_from(args)
+}
+
+/// Runs the daemon until it is stopped; returns the exit status.
+pub fn run(a: DaemonArgs) -> i32 {
     let socket = PathBuf::from(a.host.strip_prefix("unix://").unwrap_or(&a.host));
     let berth_exe = match std::env::current_exe() {
         Ok(p) => p,

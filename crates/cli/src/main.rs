@@ -6,7 +6,9 @@
 mod client;
 mod daemon_cmd;
 mod log;
+mod prompt;
 mod runtime_cli;
+mod tree;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -24,42 +26,42 @@ fn main() {
     if RUNTIME_NAMES.contains(&invoked_as.as_str()) {
         std::process::exit(runtime_cli::main(&invoked_as, args));
     }
-    match args.get(1).and_then(|a| a.to_str()) {
-        Some("runtime") => {
-            args.remove(1);
-            std::process::exit(runtime_cli::main("berth runtime", args));
+    let code = match args.get(1).and_then(|a| a.to_str()) {
+        None => prompt::root_help(false),
+        Some("--help" | "-h") => prompt::root_help(true),
+        Some("help") => prompt::help_topic(&args[2..]),
+        Some("--version" | "-v") => {
+            client::print_version();
+            0
         }
-        Some("daemon") => {
-            args.remove(1);
-            std::process::exit(daemon_cmd::main(args));
-        }
+        Some("runtime") => match prompt::help_request(&args) {
+            // `berth runtime … --help` in docker's layout; `berth-runtime --help` keeps runc's.
+            Some(code) => code,
+            None => {
+                args.remove(1);
+                runtime_cli::main("berth runtime", args)
+            }
+        },
+        Some("daemon") => match daemon_cmd::parse(&args[1..]) {
+            Ok(a) => daemon_cmd::run(a),
+            Err(e) => prompt::usage_error(&args, &e),
+        },
         // Started by the daemon for each container (berth_monitor::spawn), never by hand.
         Some("monitor") => match args.get(2) {
             Some(dir) if args.len() == 3 => berth_monitor::run_monitor(Path::new(dir)),
             _ => {
                 eprintln!("Usage: berth monitor DIR");
-                std::process::exit(125);
+                125
             }
         },
-        Some("--version" | "-v") => {
-            println!("berth version {}", env!("CARGO_PKG_VERSION"));
-            println!("spec: {}", oci_spec::runtime::VERSION);
-        }
-        Some("help" | "--help") | None => print_usage(),
+        Some("completion" | "man") => prompt::main(&args),
+        // What the completion scripts call, with the words of the line being completed.
+        Some("__complete") => prompt::complete_main(&args[2..]),
         // Everything else is the Docker-compatible client of the Engine API.
-        Some(_) => std::process::exit(client::main(args)),
-    }
-}
-
-fn print_usage() {
-    println!(
-        "Usage: berth COMMAND\n\n\
-         A container engine in one binary.\n\n\
-         Commands:\n  \
-           run, ps, images, exec, logs, … docker's commands, over the Engine API\n  \
-           runtime    The OCI runtime, with runc's command line (berth runtime --help)\n  \
-           version    Show the client and daemon versions\n\n\
-         The runtime is also reachable as `berth-runtime` (a symlink to this binary), which\n\
-         takes runc's arguments at the top level."
-    );
+        Some(_) => match client::parse(&args) {
+            Ok(cli) => client::run(cli),
+            Err(e) => prompt::usage_error(&args, &e),
+        },
+    };
+    std::process::exit(code);
 }

@@ -227,6 +227,11 @@ struct UpdateFlags {
     mem_bw_schema: Option<String>,
 }
 
+/// runc's command line as clap sees it, for `berth help runtime`, completion and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Runs the runtime command line; returns the process exit code.
 pub fn main(program: &str, mut args: Vec<OsString>) -> i32 {
     if let Some(first) = args.first_mut() {

@@ -70,19 +70,19 @@ pub struct RunFlags {
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h) (default 0s)
-    #[arg(long = "health-interval")]
+    #[arg(long = "health-interval", value_name = "duration")]
     pub health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
-    #[arg(long = "health-timeout")]
+    #[arg(long = "health-timeout", value_name = "duration")]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
     #[arg(long = "health-retries")]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-period")]
+    #[arg(long = "health-start-period", value_name = "duration")]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h) (default 0s)
-    #[arg(long = "health-start-interval")]
+    #[arg(long = "health-start-interval", value_name = "duration")]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
@@ -91,7 +91,7 @@ pub struct RunFlags {
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Attach a filesystem mount to the container
-    #[arg(long)]
+    #[arg(long, value_name = "mount")]
     pub mount: Vec<String>,
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
@@ -103,16 +103,16 @@ pub struct RunFlags {
     #[arg(long = "read-only")]
     pub read_only: bool,
     /// Memory limit
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, value_name = "bytes")]
     pub memory: Option<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", value_name = "bytes")]
     pub memory_swap: Option<String>,
     /// Number of CPUs
-    #[arg(long)]
+    #[arg(long, value_name = "decimal")]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
@@ -136,7 +136,7 @@ pub struct RunFlags {
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
     /// Ulimit options
-    #[arg(long)]
+    #[arg(long, value_name = "ulimit")]
     pub ulimit: Vec<String>,
     /// Add additional groups to join
     #[arg(long = "group-add")]
@@ -157,13 +157,13 @@ pub struct RunFlags {
     #[arg(long)]
     pub device: Vec<String>,
     /// GPU devices to add to the container ('all' to pass all GPUs)
-    #[arg(long)]
+    #[arg(long, value_name = "gpu-request")]
     pub gpus: Option<String>,
     /// Size of /dev/shm
-    #[arg(long = "shm-size")]
+    #[arg(long = "shm-size", value_name = "bytes")]
     pub shm_size: Option<String>,
     /// Sysctl options
-    #[arg(long)]
+    #[arg(long, value_name = "map")]
     pub sysctl: Vec<String>,
     /// User namespace to use
     #[arg(long)]
@@ -193,7 +193,7 @@ pub struct RunFlags {
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
     /// Connect a container to a network
-    #[arg(long = "network", visible_alias = "net")]
+    #[arg(long = "network", visible_alias = "net", value_name = "network")]
     pub network: Vec<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", visible_alias = "net-alias")]

@@ -163,6 +163,12 @@ impl Client {
         })
     }
 
+    /// The same client, which never starts a daemon (shell completion must not).
+    pub fn without_autostart(mut self) -> Client {
+        self.autostart = false;
+        self
+    }
+
     async fn dial(&self) -> Result<UnixStream> {
         match UnixStream::connect(&self.socket).await {
             Ok(s) => Ok(s),

@@ -5,14 +5,14 @@ mod commands;
 mod credentials;
 mod flags;
 mod format;
-mod http;
+pub(crate) mod http;
 mod progress;
-mod stream;
+pub(crate) mod stream;
 mod units;
 
 use std::ffi::OsString;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{compose, container, image, network, system, volume};
 use http::{Client, ConnectError, DaemonError};
@@ -42,15 +42,17 @@ pub fn exit_status(code: i32) -> anyhow::Error {
     })
 }
 
+/// The client's command line (`crate::tree` adds the commands that are not the client's).
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
     about = "A self-sufficient runtime for containers",
     disable_version_flag = true,
+    disable_help_subcommand = true,
     subcommand_required = true,
     arg_required_else_help = true
 )]
-struct Cli {
+pub struct Cli {
     /// Daemon socket to connect to (unix:///path)
     #[arg(short = 'H', long = "host")]
     host: Option<String>,
@@ -60,6 +62,9 @@ struct Cli {
     /// Set the logging level
     #[arg(short = 'l', long = "log-level", hide = true)]
     log_level: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    version: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -77,6 +82,8 @@ enum Cmd {
     ContainerSub(container::Sub),
     #[command(flatten)]
     Image(image::Cmd),
+    #[command(flatten)]
+    Registry(image::Registry),
     /// List images
     Images(image::ImagesArgs),
     /// Remove one or more images
@@ -108,20 +115,29 @@ enum Cmd {
     Compose(compose::ComposeArgs),
 }
 
-/// Runs the CLI; returns the process exit status.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
-                _ => 125,
-            };
-            let _ = e.print();
-            return code;
-        }
-    };
+/// The client's commands as clap sees them.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses a client command line; a usage error is the caller's to report (`crate::prompt`
+/// words it as docker does, knowing every command of the binary).
+pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args)
+}
+
+/// `berth -v`.
+pub fn print_version() {
+    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {}", oci_spec::runtime::VERSION);
+}
+
+/// Runs a parsed client command; returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    if cli.version {
+        print_version();
+        return 0;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -166,6 +182,7 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Ps(a) => container::ps(c, a).await,
         Cmd::ContainerSub(s) => container::run_sub(c, s).await,
         Cmd::Image(cmd) => image::run(c, cmd).await,
+        Cmd::Registry(cmd) => image::run_registry(c, cmd).await,
         Cmd::Images(a) => image::images(c, a).await,
         Cmd::Rmi(a) => image::rmi(c, a).await,
         Cmd::ImageSub(s) => image::run_sub(c, s).await,

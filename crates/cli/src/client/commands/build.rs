@@ -56,7 +56,7 @@ pub struct BuildArgs {
     /// Always remove intermediate containers
     #[arg(long = "force-rm")]
     force_rm: bool,
-    /// PATH | URL | -
+    #[arg(value_name = "PATH | URL | -", value_hint = clap::ValueHint::DirPath)]
     context: String,
 }
 
@@ -83,6 +83,7 @@ pub struct LintArgs {
     #[arg(long)]
     format: Option<String>,
     /// An image, or a Dockerfile (a path, or - for stdin)
+    #[arg(value_name = "IMAGE|DOCKERFILE|-")]
     target: String,
 }
 
@@ -94,6 +95,7 @@ pub struct AnalyzeArgs {
     /// Print the analysis as JSON
     #[arg(long)]
     format: Option<String>,
+    #[arg(value_name = "IMAGE")]
     image: String,
 }
 

@@ -124,6 +124,7 @@ struct AttachArgs {
     /// Proxy all received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
     sig_proxy: bool,
+    #[arg(value_name = "SERVICE")]
     service: String,
 }
 
@@ -158,6 +159,7 @@ struct EventsArgs {
     /// Output events as a stream of json objects
     #[arg(long)]
     json: bool,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -166,6 +168,7 @@ struct KillArgs {
     /// SIGNAL to send to the container
     #[arg(short = 's', long, default_value = "SIGKILL")]
     signal: String,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -177,6 +180,7 @@ struct PortArgs {
     /// Index of the container if service has multiple replicas
     #[arg(long, default_value_t = 1)]
     index: u32,
+    #[arg(value_name = "SERVICE")]
     service: String,
     /// The container's port
     #[arg(value_name = "PRIVATE_PORT")]
@@ -256,6 +260,7 @@ impl ConvergeArgs {
 struct CreateArgs {
     #[command(flatten)]
     converge: ConvergeArgs,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -267,6 +272,7 @@ struct WaitArgs {
 
 #[derive(Debug, Args)]
 struct Services {
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -275,6 +281,7 @@ struct TimeoutServices {
     /// Specify a shutdown timeout in seconds
     #[arg(short = 't', long)]
     timeout: Option<u32>,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -317,6 +324,7 @@ struct UpArgs {
     converge: ConvergeArgs,
     #[command(flatten)]
     style: LogStyle,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -387,6 +395,7 @@ struct LogsArgs {
     until: Option<String>,
     #[command(flatten)]
     style: LogStyle,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -404,6 +413,7 @@ struct BuildArgs {
     /// Set build-time variables for services
     #[arg(long = "build-arg")]
     build_arg: Vec<String>,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -415,6 +425,7 @@ struct PullArgs {
     /// Pull what it can and ignores images with pull failures
     #[arg(long = "ignore-pull-failures")]
     ignore_pull_failures: bool,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -423,6 +434,7 @@ struct PushArgs {
     /// Push what it can and ignores images with push failures
     #[arg(long = "ignore-push-failures")]
     ignore_push_failures: bool,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -437,6 +449,7 @@ struct RmArgs {
     /// Remove any anonymous volumes attached to containers
     #[arg(short = 'v', long)]
     volumes: bool,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 
@@ -463,8 +476,12 @@ struct ExecArgs {
     /// Give extended privileges to the process
     #[arg(long)]
     privileged: bool,
-    /// SERVICE COMMAND [ARGS...]
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_name = "SERVICE COMMAND [ARGS...]"
+    )]
     args: Vec<String>,
 }
 
@@ -512,8 +529,12 @@ struct RunArgs {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
-    /// SERVICE [COMMAND] [ARGS...]
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_name = "SERVICE [COMMAND] [ARGS...]"
+    )]
     args: Vec<String>,
 }
 
@@ -537,6 +558,7 @@ struct ConfigArgs {
     /// Save to file (default to stdout)
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
+    #[arg(value_name = "SERVICE")]
     services_list: Vec<String>,
 }
 
@@ -545,6 +567,7 @@ struct ImagesArgs {
     /// Only display IDs
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "SERVICE")]
     services: Vec<String>,
 }
 

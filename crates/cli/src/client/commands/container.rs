@@ -82,7 +82,7 @@ pub enum Sub {
     #[command(flatten)]
     Common(Cmd),
     /// List containers
-    #[command(visible_aliases = ["ps", "list"])]
+    #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
@@ -95,11 +95,9 @@ pub enum Sub {
 pub struct RunArgs {
     #[command(flatten)]
     pub f: RunFlags,
-    /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "IMAGE [COMMAND] [ARG...]"
     )]
     pub args: Vec<String>,
@@ -107,12 +105,13 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct Names {
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct OneName {
+    #[arg(value_name = "CONTAINER")]
     name: String,
 }
 
@@ -124,19 +123,19 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     interactive: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", visible_alias = "timeout")]
+    #[arg(short = 't', long = "timeout", visible_alias = "time")]
     time: Option<i64>,
     /// Signal to send to the container
     #[arg(short = 's', long)]
     signal: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
@@ -145,7 +144,7 @@ pub struct KillArgs {
     /// Signal to send to the container
     #[arg(short = 's', long)]
     signal: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
@@ -160,7 +159,7 @@ pub struct RmArgs {
     /// Remove the specified link
     #[arg(short = 'l', long)]
     link: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
@@ -212,6 +211,7 @@ pub struct LogsArgs {
     /// Show extra details provided to logs
     #[arg(long)]
     details: bool,
+    #[arg(value_name = "CONTAINER")]
     name: String,
 }
 
@@ -241,8 +241,12 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
-    /// CONTAINER COMMAND [ARG...]
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_name = "CONTAINER COMMAND [ARG...]"
+    )]
     args: Vec<String>,
 }
 
@@ -254,14 +258,19 @@ pub struct AttachArgs {
     /// Proxy all received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
     sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
     name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
     name: String,
-    /// ps options
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "[ps OPTIONS]"
+    )]
     ps_args: Vec<String>,
 }
 
@@ -295,13 +304,17 @@ pub struct CpArgs {
     /// Suppress progress output during copy
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "CONTAINER:SRC_PATH|SRC_PATH|-")]
     src: String,
+    #[arg(value_name = "CONTAINER:DEST_PATH|DEST_PATH|-")]
     dst: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
     name: String,
+    #[arg(value_name = "NEW_NAME")]
     new_name: String,
 }
 
@@ -309,20 +322,20 @@ pub struct RenameArgs {
 pub struct UpdateArgs {
     #[command(flatten)]
     res: UpdateFlags,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 
 /// The resource flags `update` accepts.
 #[derive(Debug, Args)]
 pub struct UpdateFlags {
-    #[arg(short = 'm', long)]
+    #[arg(short = 'm', long, value_name = "bytes")]
     memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", value_name = "bytes")]
     memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", value_name = "bytes")]
     memory_swap: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "decimal")]
     cpus: Option<String>,
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,
@@ -344,8 +357,9 @@ pub struct UpdateFlags {
 
 #[derive(Debug, Args)]
 pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
     name: String,
-    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
     port: Option<String>,
 }
 
@@ -354,6 +368,7 @@ pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     output: Option<String>,
+    #[arg(value_name = "CONTAINER")]
     name: String,
 }
 
@@ -371,7 +386,9 @@ pub struct CommitArgs {
     /// Pause container during commit
     #[arg(short = 'p', long, default_value_t = true, action = ArgAction::Set)]
     pause: bool,
+    #[arg(value_name = "CONTAINER")]
     name: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -393,7 +410,7 @@ pub struct InspectArgs {
     /// Display total file sizes
     #[arg(short = 's', long)]
     size: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
 

@@ -35,6 +35,11 @@ pub enum Cmd {
     Import(ImportArgs),
     /// Build an image from a Dockerfile
     Build(super::build::BuildArgs),
+}
+
+/// Registry verbs: at the top level only, as docker has them (no `image login`).
+#[derive(Debug, Subcommand)]
+pub enum Registry {
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -85,7 +90,7 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     no_trunc: bool,
-    /// REPOSITORY[:TAG]
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -97,7 +102,7 @@ pub struct RmiArgs {
     /// Do not delete untagged parents
     #[arg(long = "no-prune")]
     no_prune: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 
@@ -112,6 +117,7 @@ pub struct PullArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     name: String,
 }
 
@@ -123,12 +129,15 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[arg(value_name = "NAME[:TAG]")]
     name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
     target: String,
 }
 
@@ -150,6 +159,7 @@ pub struct HistoryArgs {
     /// Print usage
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
+    #[arg(value_name = "IMAGE")]
     name: String,
 }
 
@@ -168,7 +178,7 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     output: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 
@@ -183,7 +193,9 @@ pub struct ImportArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
+    #[arg(value_name = "file|URL|-")]
     file: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -198,18 +210,20 @@ pub struct LoginArgs {
     /// Take the password from stdin
     #[arg(long = "password-stdin")]
     password_stdin: bool,
+    #[arg(value_name = "SERVER")]
     server: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
     server: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Max number of search results
-    #[arg(long)]
+    #[arg(long, value_name = "int")]
     limit: Option<u32>,
     /// Filter output based on conditions provided
     #[arg(short = 'f', long)]
@@ -220,6 +234,7 @@ pub struct SearchArgs {
     /// Pretty-print search using a Go template
     #[arg(long)]
     format: Option<String>,
+    #[arg(value_name = "TERM")]
     term: String,
 }
 
@@ -228,7 +243,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     format: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "IMAGE")]
     names: Vec<String>,
 }
 
@@ -312,8 +327,14 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
         }
         Cmd::Import(a) => import(c, a).await,
         Cmd::Build(a) => super::build::build(c, a).await,
-        Cmd::Login(a) => login(c, a).await,
-        Cmd::Logout(a) => {
+    }
+}
+
+/// Runs a registry verb.
+pub async fn run_registry(c: &Client, cmd: Registry) -> Result<()> {
+    match cmd {
+        Registry::Login(a) => login(c, a).await,
+        Registry::Logout(a) => {
             let server = a.server.unwrap_or_else(|| credentials::DOCKER_HUB.into());
             let shown = credentials::domain_of(&server);
             let shown = if shown == "docker.io" {
@@ -328,7 +349,7 @@ pub async fn run(c: &Client, cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Search(a) => search(c, a).await,
+        Registry::Search(a) => search(c, a).await,
     }
 }
 

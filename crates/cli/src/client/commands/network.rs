@@ -37,16 +37,16 @@ pub struct CreateArgs {
     #[arg(short = 'd', long, default_value = "bridge")]
     driver: String,
     /// Subnet in CIDR format that represents a network segment
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     subnet: Vec<String>,
     /// IPv4 or IPv6 Gateway for the master subnet
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     gateway: Vec<String>,
     /// Allocate container ip from a sub-range
-    #[arg(long = "ip-range")]
+    #[arg(long = "ip-range", value_name = "strings")]
     ip_range: Vec<String>,
     /// Set driver specific options
-    #[arg(short = 'o', long = "opt")]
+    #[arg(short = 'o', long = "opt", value_name = "map")]
     opt: Vec<String>,
     /// Set metadata on a network
     #[arg(long)]
@@ -60,6 +60,7 @@ pub struct CreateArgs {
     /// Enable or disable IPv6 networking
     #[arg(long)]
     ipv6: bool,
+    #[arg(value_name = "NETWORK")]
     name: String,
 }
 
@@ -84,7 +85,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     format: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NETWORK")]
     names: Vec<String>,
 }
 
@@ -93,7 +94,7 @@ pub struct RmArgs {
     /// Do not error if the network does not exist
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NETWORK")]
     names: Vec<String>,
 }
 
@@ -116,9 +117,11 @@ pub struct ConnectArgs {
     #[arg(long)]
     ip6: Option<String>,
     /// Add network-scoped alias for the container
-    #[arg(long)]
+    #[arg(long, value_name = "strings")]
     alias: Vec<String>,
+    #[arg(value_name = "NETWORK")]
     network: String,
+    #[arg(value_name = "CONTAINER")]
     container: String,
 }
 
@@ -127,7 +130,9 @@ pub struct DisconnectArgs {
     /// Force the container to disconnect from a network
     #[arg(short = 'f', long)]
     force: bool,
+    #[arg(value_name = "NETWORK")]
     network: String,
+    #[arg(value_name = "CONTAINER")]
     container: String,
 }
 

@@ -35,7 +35,7 @@ pub struct InspectArgs {
     /// Display total file sizes if the type is container
     #[arg(short = 's', long)]
     size: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NAME|ID")]
     names: Vec<String>,
 }
 

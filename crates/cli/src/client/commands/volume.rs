@@ -35,11 +35,12 @@ pub struct CreateArgs {
     #[arg(short = 'd', long, default_value = "local")]
     driver: String,
     /// Set driver specific options
-    #[arg(short = 'o', long = "opt")]
+    #[arg(short = 'o', long = "opt", value_name = "map")]
     opt: Vec<String>,
     /// Set metadata for a volume
     #[arg(long)]
     label: Vec<String>,
+    #[arg(value_name = "VOLUME")]
     name: Option<String>,
 }
 
@@ -61,7 +62,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     format: Option<String>,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "VOLUME")]
     names: Vec<String>,
 }
 
@@ -70,7 +71,7 @@ pub struct RmArgs {
     /// Force the removal of one or more volumes
     #[arg(short = 'f', long)]
     force: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "VOLUME")]
     names: Vec<String>,
 }
 
