@@ -8,7 +8,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
+    // Root's alone (docs/security.md) before the first byte: records hold environments.
+    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(&tmp)?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);
@@ -17,9 +26,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Rewrites a file that a running container has bind-mounted (its /etc/hosts, resolv.conf,
 /// hostname): in place, so the container's mount, which holds the inode, sees the new text (a
-/// rename would leave it the old file). These are regenerated at every start: no fsync.
+/// rename would leave it the old file). These are regenerated at every start: no fsync. Every
+/// user in the container reads them: 0644 whatever the daemon's umask (the container's
+/// directory keeps others out).
 pub fn write_in_place(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, data)
+    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o644,
+    )
+    .open(path)?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    f.write_all(data)
 }
 
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
