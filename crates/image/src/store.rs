@@ -394,8 +394,9 @@ impl Store {
         }
         let upper = container_dir.join("upper");
         let work = container_dir.join("work");
-        create_upper(&upper)?;
+        // The work dir first: it makes a missing container directory (0700).
         crate::private::create_dir(&work).map_err(Error::io("create", &work))?;
+        create_upper(&upper)?;
         Ok(OverlayMount {
             lowers,
             upper,
