@@ -113,9 +113,25 @@ fn violations(tree: Tree, top: &Path, ids: Ids) -> Vec<String> {
     bad
 }
 
-/// What `uid`:`gid` (no supplementary groups) reaches of `paths` (an lstat that works),
-/// of `tops` (listed or entered), and of `secrets` (`grep -r` over the tops).
-fn reached_by(uid: u32, gid: u32, tops: &[&Path], paths: &[PathBuf], secrets: &[&str]) -> String {
+/// How a probe tries a path: any `lstat` that works (a stranger may not even learn a name), or
+/// a read of a file, a listing or entering of a directory (what a group that traverses the
+/// top may not do below it).
+#[derive(Clone, Copy, PartialEq)]
+enum Probe {
+    Stat,
+    Use,
+}
+
+/// What `uid`:`gid` (no supplementary groups) reaches of `paths` (as `how` tries them), of
+/// `tops` (listed, or entered with `Probe::Stat`), and of `secrets` (`grep -r` over the tops).
+fn reached_by(
+    uid: u32,
+    gid: u32,
+    how: Probe,
+    tops: &[&Path],
+    paths: &[PathBuf],
+    secrets: &[&str],
+) -> String {
     let list = std::env::temp_dir().join(format!("{}.paths", unique("modes")));
     let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
     std::fs::write(&list, text).unwrap();
@@ -123,11 +139,22 @@ fn reached_by(uid: u32, gid: u32, tops: &[&Path], paths: &[PathBuf], secrets: &[
     let tops: Vec<String> = tops.iter().map(|t| format!("'{}'", t.display())).collect();
     let tops = tops.join(" ");
     let pattern = secrets.join("\\|");
+    let try_path = match how {
+        Probe::Stat => "{ [ -e \"$p\" ] || [ -L \"$p\" ]; }",
+        Probe::Use => {
+            "if [ -d \"$p\" ]; then ls \"$p\" || (cd \"$p\"); else cat \"$p\"; fi >/dev/null 2>&1"
+        }
+    };
+    // A group the top gives traversal to enters it; nobody else does.
+    let enter_top = match how {
+        Probe::Stat => "(cd \"$t\") 2>/dev/null && echo \"ENTERED $t\"",
+        Probe::Use => "",
+    };
     let script = format!(
-        "while IFS= read -r p; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then echo \"REACHED $p\"; fi; done < '{}'
+        "while IFS= read -r p; do {try_path} && echo \"REACHED $p\"; done < '{}'
          for t in {tops}; do
            ls \"$t\" >/dev/null 2>&1 && echo \"LISTED $t\"
-           (cd \"$t\") 2>/dev/null && echo \"ENTERED $t\"
+           {enter_top}
          done
          grep -r -l '{pattern}' {tops} 2>/dev/null | sed 's/^/SECRET IN /'
          true",
@@ -341,7 +368,14 @@ fn assert_private(d: &Daemon, w: &Workload, ids: Ids) {
     assert!(paths.len() > 100, "only {} paths", paths.len());
     let id = throwaway_id();
     let secrets: Vec<&str> = w.secrets.iter().map(String::as_str).collect();
-    let reached = reached_by(id, id, &[&d.root, &d.exec_root], &paths, &secrets);
+    let reached = reached_by(
+        id,
+        id,
+        Probe::Stat,
+        &[&d.root, &d.exec_root],
+        &paths,
+        &secrets,
+    );
     assert!(
         reached.is_empty(),
         "an unprivileged user reaches:\n{reached}"
@@ -397,10 +431,15 @@ fn nothing_of_a_container_is_readable_by_other_users() {
     d.kill_daemon();
     widen(Tree::Root, &d.root);
     widen(Tree::ExecRoot, &d.exec_root);
+    // A tree an older version made has no record of the table it was narrowed to.
+    for top in [&d.root, &d.exec_root] {
+        std::fs::remove_file(top.join(modes::MARKER)).unwrap();
+    }
     assert!(
         !reached_by(
             throwaway_id(),
             throwaway_id(),
+            Probe::Stat,
             &[&d.root],
             &[d.root.join("containers")],
             &[]
@@ -454,7 +493,7 @@ fn the_standalone_runtime_keeps_its_state_private() {
         .collect();
     assert!(paths.iter().any(|p| p.ends_with("state.json")), "{paths:?}");
     let id = throwaway_id();
-    let reached = reached_by(id, id, &[&sb.root], &paths, &[&key]);
+    let reached = reached_by(id, id, Probe::Stat, &[&sb.root], &paths, &[&key]);
     assert!(reached.is_empty(), "{reached}");
 }
 
@@ -607,4 +646,132 @@ fn a_remapped_root_reaches_its_containers_and_nothing_else() {
         "a remapped container bound a directory behind root's group"
     );
     assert!(err(&o).contains("Permission denied"), "{}", err(&o));
+}
+
+#[test]
+fn a_burst_cut_by_a_daemon_kill_leaves_nothing_readable() {
+    let mut d = Daemon::start();
+    let key = secret("Burst");
+    // One made in full, so that the secret is there to be looked for whatever the cut leaves.
+    d.docker_ok(&["run", "-d", "-e", &format!("K={key}"), IMAGE, "sleep", "60"]);
+    // 20 containers at once, each with a secret and a volume of its own; the daemon is
+    // killed while they are being made, so some are half-made.
+    let mut clients: Vec<std::process::Child> = (0..20)
+        .map(|i| {
+            d.docker_cmd(&[
+                "run",
+                "-d",
+                "-e",
+                &format!("K={key}"),
+                "-v",
+                &format!("{}:/d", unique(&format!("bvol{i}"))),
+                IMAGE,
+                "sh",
+                "-c",
+                &format!("echo {key} > /d/k; echo {key}; sleep 60"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    d.kill_daemon();
+    for c in &mut clients {
+        let _ = c.wait();
+    }
+    d.spawn();
+    let w = Workload {
+        secrets: vec![key],
+        running: String::new(),
+    };
+    assert_private(&d, &w, Ids::default());
+}
+
+#[test]
+fn the_socket_group_reaches_the_socket_and_nothing_else() {
+    // The socket in the exec root, as /run/berth/berth.sock is, and a group of its own.
+    let group = "nogroup";
+    let gid = modes::group_id(group).expect("Debian's nogroup");
+    let mut d = Daemon::unstarted(&["--group".to_owned(), group.to_owned()]);
+    d.socket = d.exec_root.join("berth.sock");
+    d.spawn();
+    d.import_busybox(IMAGE);
+    let key = secret("Group");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "-e",
+        &format!("K={key}"),
+        IMAGE,
+        "sh",
+        "-c",
+        &format!("echo {key}; sleep 60"),
+    ]);
+
+    for (path, mode) in [(&d.exec_root, 0o710), (&d.socket, 0o660)] {
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+            (mode, 0, gid),
+            "{}",
+            path.display()
+        );
+    }
+    let bad = violations(Tree::ExecRoot, &d.exec_root, Ids::default());
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+
+    // A member (and nobody else) talks to the daemon...
+    let member = throwaway_id();
+    let ping = |gid: u32| {
+        let o = Command::new("setpriv")
+            .args([
+                &format!("--reuid={member}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+                "curl",
+                "-s",
+                "--max-time",
+                "10",
+                "--unix-socket",
+                d.socket.to_str().unwrap(),
+                "http://d/_ping",
+            ])
+            .output()
+            .unwrap();
+        out(&o)
+    };
+    assert_eq!(ping(gid), "OK");
+    assert_ne!(ping(member), "OK");
+    // ... and reads, lists or enters nothing else of the exec root.
+    let paths: Vec<PathBuf> = walk(Tree::ExecRoot, &d.exec_root, true)
+        .into_iter()
+        .filter(|(rel, _)| !rel.as_os_str().is_empty())
+        .map(|(_, p)| p)
+        .filter(|p| *p != d.socket)
+        .collect();
+    assert!(paths.len() > 5, "{paths:?}");
+    let reached = reached_by(member, gid, Probe::Use, &[&d.exec_root], &paths, &[&key]);
+    assert!(reached.is_empty(), "the socket's group reaches:\n{reached}");
+
+    // A group that does not exist is refused by name, before anything is made.
+    let dir = d.dir.join("nogroup-root");
+    let o = Command::new(common::berth())
+        .args(["daemon", "--group", "no-such-group-berth", "-H"])
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--exec-root")
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).contains("--group no-such-group-berth: no such group"),
+        "{}",
+        err(&o)
+    );
+    assert!(!dir.exists());
 }

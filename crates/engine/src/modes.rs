@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 /// Bits the daemon's umask always holds: nothing it makes is readable by others by accident.
 pub const DAEMON_UMASK: u32 = 0o027;
 
+/// The file in each tree that says which version of the table its paths were narrowed to
+/// (its content): a tree without it, or with an older one, is walked at start. Bumped when a
+/// rule narrows.
+pub const MARKER: &str = ".modes";
+const TABLE_VERSION: &str = "1\n";
+
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -111,6 +117,7 @@ pub static RULES: &[Rule] = &[
     opaque("<root>/volumes/<name>/_data", Dir, 0o7777, Container, "the volume's files: 0755 when made (the range's root's under `--userns-remap`), then the mode of the image's directory copied in at the first mount, as dockerd"),
     rule("<root>/image-db.json", File, 0o600, Root, "images and tags: metadata root-only, as dockerd's image/"),
     rule("<root>/build-cache.json", File, 0o600, Root, "the build cache's records"),
+    rule("<root>/.modes", File, 0o600, Root, "the version of this table the tree was narrowed to at an upgrade"),
     rule("<root>/blobs/sha256/<digest>", File, 0o600, Root, "manifests, configs (with their ENV) and layers"),
     rule("<root>/snapshots", Dir, 0o700, Root, "unpacked layers"),
     opaque("<root>/snapshots/<chain-id>", Dir, 0o7777, Container, "a layer's files with the image's modes (set-id binaries among them), out of others' reach"),
@@ -127,6 +134,7 @@ pub static RULES: &[Rule] = &[
     rule("<exec-root>", Dir, 0o710, RootSocketGroup, "0700 as dockerd's; 0710 with the API socket's group when the socket is in it, so that group reaches the socket and nothing else"),
     rule("<exec-root>/berth.sock", Socket, 0o660, RootSocketGroup, "the API socket: root and the `--group` (default `docker`, as dockerd's `-G`)"),
     rule("<exec-root>/daemon.log", File, 0o600, Root, "the output of a daemon the CLI started"),
+    rule("<exec-root>/.modes", File, 0o600, Root, "as the root's"),
     rule("<exec-root>/containers/<id>/runtime.log", File, 0o640, Root, "runc's or crun's `--log` (they make it 0644; the daemon's umask narrows it)"),
     rule("<exec-root>/execs/<exec-id>/runtime.log", File, 0o640, Root, "as a container's"),
     rule("<exec-root>/execs/<exec-id>/process.json", File, 0o600, Root, "an exec's process: its environment"),
@@ -288,7 +296,7 @@ pub fn set_group(path: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
 
 /// The daemon's start, before anything else is made: its umask, then its root and exec root
 /// (missing parents 0711, as dockerd makes them) with what an older version left in them
-/// narrowed to the table's modes. `socket_group` is the API socket's group when the socket is in
+/// narrowed to the table's modes (once: see [`MARKER`]). `socket_group` is the API socket's group when the socket is in
 /// the exec root.
 pub fn prepare(root: &Path, exec_root: &Path, socket_group: Option<u32>) -> Result<(), String> {
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -307,7 +315,14 @@ pub fn prepare(root: &Path, exec_root: &Path, socket_group: Option<u32>) -> Resu
     set_group(exec_root, group, if group == 0 { 0o700 } else { 0o710 })
         .map_err(|e| format!("set the owner of {}: {e}", exec_root.display()))?;
     for (tree, top) in [(Tree::Root, root), (Tree::ExecRoot, exec_root)] {
+        // Once per tree and table: on 1,000 containers the walk takes a large part of a second.
+        let marker = top.join(MARKER);
+        if std::fs::read_to_string(&marker).is_ok_and(|v| v == TABLE_VERSION) {
+            continue;
+        }
         narrow(tree, top, Path::new(""));
+        crate::files::write_atomic(&marker, TABLE_VERSION.as_bytes())
+            .map_err(|e| format!("write {}: {e}", marker.display()))?;
     }
     Ok(())
 }
