@@ -113,6 +113,17 @@ fn violations(tree: Tree, top: &Path, ids: Ids) -> Vec<String> {
     bad
 }
 
+/// `argv` run as `uid`:`gid` with no supplementary groups.
+fn as_user(uid: u32, gid: u32, argv: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .args(["--clear-groups", "--"])
+        .args(argv)
+        .output()
+        .unwrap()
+}
+
 /// How a probe tries a path: any `lstat` that works (a stranger may not even learn a name), or
 /// a read of a file, a listing or entering of a directory (what a group that traverses the
 /// top may not do below it).
@@ -160,18 +171,7 @@ fn reached_by(
          true",
         list.display()
     );
-    let o = Command::new("setpriv")
-        .args([
-            &format!("--reuid={uid}"),
-            &format!("--regid={gid}"),
-            "--clear-groups",
-            "--",
-            "/bin/sh",
-            "-c",
-            &script,
-        ])
-        .output()
-        .unwrap();
+    let o = as_user(uid, gid, &["/bin/sh", "-c", &script]);
     let _ = std::fs::remove_file(&list);
     assert!(o.status.success(), "the probe failed: {}", err(&o));
     out(&o)
@@ -308,6 +308,9 @@ fn make_workload(d: &Daemon) -> Workload {
     );
     assert_ne!(code(&o), 0);
     // The log rotated and the healthcheck ran.
+    let id = d.inspect("{{.Id}}", &running);
+    let rotated = d.root.join(format!("containers/{id}/{id}-json.log.1"));
+    assert!(rotated.exists(), "no rotated log at {}", rotated.display());
     d.wait_inspect("{{.State.Health.Status}}", &running, "healthy", 30);
     Workload {
         secrets: vec![
@@ -567,18 +570,7 @@ fn a_remapped_root_reaches_its_containers_and_nothing_else() {
     let cdir = d.root.join("containers").join(&mine_id);
     let (uid, gid) = range;
     let probe = |script: &str| {
-        let o = Command::new("setpriv")
-            .args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-                "/bin/sh",
-                "-c",
-                script,
-            ])
-            .output()
-            .unwrap();
+        let o = as_user(uid, gid, &["/bin/sh", "-c", script]);
         (code(&o), out(&o))
     };
     let (rc, o) = probe(&format!(
@@ -725,22 +717,20 @@ fn the_socket_group_reaches_the_socket_and_nothing_else() {
     // A member (and nobody else) talks to the daemon...
     let member = throwaway_id();
     let ping = |gid: u32| {
-        let o = Command::new("setpriv")
-            .args([
-                &format!("--reuid={member}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
+        let sock = d.socket.to_str().unwrap();
+        let o = as_user(
+            member,
+            gid,
+            &[
                 "curl",
                 "-s",
                 "--max-time",
                 "10",
                 "--unix-socket",
-                d.socket.to_str().unwrap(),
+                sock,
                 "http://d/_ping",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         out(&o)
     };
     assert_eq!(ping(gid), "OK");

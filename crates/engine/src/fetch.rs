@@ -54,15 +54,8 @@ async fn get(
         .and_then(|v| v.to_str().ok())
         .and_then(berth_image::timefmt::parse_http_date);
     // A download into the build's scratch space: root's alone, as Docker gives ADD's file.
-    let mut file = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-        0o600,
-    )
-    .open(dest)
-    .map_err(|e| format!("create {}: {e}", dest.display()))?;
+    let mut file = crate::files::create_with_mode(dest, 0o600)
+        .map_err(|e| format!("create {}: {e}", dest.display()))?;
     while let Some(chunk) = resp.chunk().await.map_err(causes)? {
         file.write_all(&chunk)
             .map_err(|e| format!("write {}: {e}", dest.display()))?;

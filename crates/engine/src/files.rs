@@ -9,15 +9,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     // Root's alone (docs/security.md) before the first byte: records hold environments.
-    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-        0o600,
-    )
-    .open(&tmp)?;
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let mut f = create_with_mode(&tmp, 0o600)?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);
@@ -30,16 +22,21 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// user in the container reads them: 0644 whatever the daemon's umask (the container's
 /// directory keeps others out).
 pub fn write_in_place(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-        0o644,
-    )
-    .open(path)?;
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    f.write_all(data)
+    create_with_mode(path, 0o644)?.write_all(data)
+}
+
+/// Opens `path` for writing, emptied, with `mode` before any byte is in it: whatever the
+/// daemon's umask, and a file an older version left with a wider mode included.
+pub fn create_with_mode(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    Ok(f)
 }
 
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {

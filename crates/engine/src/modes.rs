@@ -18,6 +18,14 @@ pub const DAEMON_UMASK: u32 = 0o027;
 pub const MARKER: &str = ".modes";
 const TABLE_VERSION: &str = "1\n";
 
+/// The tree a path is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Root,
+    ExecRoot,
+    RuntimeRoot,
+}
+
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -151,14 +159,6 @@ pub static RULES: &[Rule] = &[
     rule("<runtime-root>/**", File, 0o600, Root, "every other file: temporary files of atomic writes"),
 ];
 
-/// The tree a path is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tree {
-    Root,
-    ExecRoot,
-    RuntimeRoot,
-}
-
 /// The pattern form of `rel` (relative to the top of `tree`): `<root>/containers/abc/…`. Under
 /// the exec root, `runtime` and `build-runtime` are runtime roots.
 pub fn label(tree: Tree, rel: &Path) -> String {
@@ -282,7 +282,7 @@ pub fn own_container_dir(dir: &Path, group: Option<u32>) -> std::io::Result<()> 
     )
 }
 
-/// Gives `path` the group `gid` and the mode `mode`, where it has others.
+/// Gives `path` root as its owner, `gid` as its group and `mode`, each only where it differs.
 pub fn set_group(path: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(path)?;
     if meta.gid() != gid || meta.uid() != 0 {
@@ -296,8 +296,8 @@ pub fn set_group(path: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
 
 /// The daemon's start, before anything else is made: its umask, then its root and exec root
 /// (missing parents 0711, as dockerd makes them) with what an older version left in them
-/// narrowed to the table's modes (once: see [`MARKER`]). `socket_group` is the API socket's group when the socket is in
-/// the exec root.
+/// narrowed to the table's modes (once: see [`MARKER`]). `socket_group` is the API socket's
+/// group when the socket is in the exec root.
 pub fn prepare(root: &Path, exec_root: &Path, socket_group: Option<u32>) -> Result<(), String> {
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
