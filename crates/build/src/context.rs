@@ -87,11 +87,12 @@ impl<R: Read> Read for Keep<'_, R> {
         }
         self.total += n as u64;
         if self.file.is_none() && self.mem.len() + n > MEMORY_LIMIT {
-            let mut f = File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(self.spill)?;
+            // The context is the client's files: root's alone.
+            let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+                File::options().read(true).write(true).create_new(true),
+                0o600,
+            )
+            .open(self.spill)?;
             f.write_all(&self.mem)?;
             self.mem = Vec::new();
             self.file = Some(f);

@@ -22,6 +22,7 @@ mod fsroot;
 mod glob;
 pub mod hygiene;
 pub mod ignore;
+mod private;
 mod sandbox;
 
 pub use cancel::Cancel;

@@ -76,7 +76,7 @@ impl Sandbox {
                 "the sandbox process must be forked while the daemon has one thread (it has {threads})"
             )));
         }
-        std::fs::create_dir_all(runtime_root).map_err(Error::io("create", runtime_root))?;
+        crate::private::create_dir(runtime_root)?;
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,

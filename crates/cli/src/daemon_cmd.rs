@@ -16,6 +16,10 @@ pub struct DaemonArgs {
         default_value = "unix:///run/berth/berth.sock"
     )]
     host: String,
+    /// Group of the API socket (root and its members may use it); a missing `docker` group
+    /// leaves it root's alone.
+    #[arg(short = 'G', long = "group", default_value = "docker")]
+    group: String,
     /// Persistent state: images, containers, volumes.
     #[arg(long, default_value = "/var/lib/berth")]
     root: PathBuf,
@@ -113,6 +117,7 @@ pub fn run(a: DaemonArgs) -> i32 {
         berth_exe,
         runtimes,
         userns_remap: a.userns_remap,
+        group: Some(a.group),
         network: berth_engine::NetworkOptions {
             bridge: a.bridge,
             bip: a.bip,

@@ -125,7 +125,8 @@ impl berth_build::Host for BuildHost<'_> {
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf of a RUN container.
 fn write_etc_files(dir: &Path, hostname: &str, hosts: &str, resolv: &str) -> std::io::Result<()> {
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    std::fs::write(dir.join("hosts"), hosts)?;
-    std::fs::write(dir.join("resolv.conf"), resolv)
+    let write = crate::files::write_in_place;
+    write(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    write(&dir.join("hosts"), hosts.as_bytes())?;
+    write(&dir.join("resolv.conf"), resolv.as_bytes())
 }

@@ -152,7 +152,7 @@ impl Containers {
     /// Loads every record under `dir` (root/containers); a record that cannot be read is
     /// reported and skipped rather than stopping the daemon.
     pub fn load(dir: &Path) -> std::io::Result<Containers> {
-        std::fs::create_dir_all(dir)?;
+        crate::modes::create_dir(dir, 0o710)?;
         let mut all = BTreeMap::new();
         for entry in std::fs::read_dir(dir)?.flatten() {
             let path = entry.path().join("config.v2.json");
@@ -161,6 +161,12 @@ impl Containers {
             };
             match serde_json::from_slice::<Container>(&data) {
                 Ok(c) => {
+                    // A remapped container's directory has its range's group (a daemon that
+                    // starts remapping, or an older version's directory).
+                    let group = c.userns.map(|r| r.gid);
+                    if let Err(e) = crate::modes::own_container_dir(&entry.path(), group) {
+                        eprintln!("berth daemon: {}: {e}", entry.path().display());
+                    }
                     all.insert(c.id.clone(), c);
                 }
                 Err(e) => eprintln!("berth daemon: skipping {}: {e}", path.display()),
@@ -255,7 +261,7 @@ impl Containers {
 
     fn persist(&self, c: &Container) -> Result<()> {
         let dir = self.dir.join(&c.id);
-        std::fs::create_dir_all(&dir)
+        crate::modes::create_dir(&dir, 0o700)
             .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
         let path = dir.join("config.v2.json");
         files::write_json_atomic(&path, c)

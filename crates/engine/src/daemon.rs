@@ -28,6 +28,9 @@ pub struct DaemonOptions {
     pub runtimes: HashMap<String, PathBuf>,
     /// `--userns-remap`: `default`, `USER[:GROUP]` or `UID:GID`; none for no remapping.
     pub userns_remap: Option<String>,
+    /// The API socket's group (`--group`, dockerd's `-G`): a name or a gid. `docker`, the
+    /// default, may be missing (the socket is then root's alone); another group may not.
+    pub group: Option<String>,
     /// The default bridge, address pools, nftables table and DNS upstreams.
     pub network: crate::network::NetworkOptions,
     /// Registries: insecure ones, mirrors, the certs dir, time-outs.
@@ -126,14 +129,12 @@ impl Daemon {
 }
 
 pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
-    for dir in [&opts.root, &opts.exec_root] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
     let images = berth_image::Store::open(&opts.root)
         .map_err(|e| format!("open the image store in {}: {e}", opts.root.display()))?;
     let containers = Containers::load(&opts.root.join("containers"))
         .map_err(|e| format!("read {}/containers: {e}", opts.root.display()))?;
     let remap = crate::userns::Remapping::from_flag(opts.userns_remap.as_deref())?;
+    crate::modes::own_root(&opts.root, remap.range.map(|r| r.gid))?;
     let volumes = Volumes::open(&opts.root.join("volumes"))
         .map_err(|e| format!("open {}/volumes: {e}", opts.root.display()))?
         .with_owner(remap.range.map(|r| (r.uid, r.gid)));
@@ -143,7 +144,7 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
             opts.root.display()
         )
     })?;
-    let listener = bind(&opts.socket)?;
+    let listener = bind(&opts.socket, socket_group(opts.group.as_deref())?)?;
     let net = {
         let (root, exec_root, nopts) = (
             opts.root.clone(),
@@ -215,11 +216,26 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
     Ok(())
 }
 
-/// Binds the API socket: root-owned, mode 0660, as dockerd's. A socket file left by a daemon
-/// that died is replaced; one that answers means a daemon is already running.
-fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener, String> {
+/// The gid of the API socket's group: `--group`, where that group exists (`docker`, the
+/// default, may be missing, as dockerd allows).
+pub(crate) fn socket_group(name: Option<&str>) -> Result<Option<u32>, String> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    match crate::modes::group_id(name) {
+        Some(gid) => Ok(Some(gid)),
+        None if name == "docker" => Ok(None),
+        None => Err(format!("--group {name}: no such group in /etc/group")),
+    }
+}
+
+/// Binds the API socket: root-owned, mode 0660 with `group`, as dockerd's. It is made under the
+/// daemon's umask (no one else may connect), then given to the group. A socket file left by a
+/// daemon that died is replaced; one that answers means a daemon is already running.
+fn bind(path: &std::path::Path, group: Option<u32>) -> Result<tokio::net::UnixListener, String> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        crate::modes::create_dir_all(dir, 0o711)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(format!(
@@ -230,6 +246,8 @@ fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener, String> {
     let _ = std::fs::remove_file(path);
     let listener = tokio::net::UnixListener::bind(path)
         .map_err(|e| format!("listen on {}: {e}", path.display()))?;
+    std::os::unix::fs::chown(path, Some(0), group)
+        .map_err(|e| format!("chown {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| format!("chmod {}: {e}", path.display()))?;
     Ok(listener)

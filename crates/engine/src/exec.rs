@@ -77,7 +77,7 @@ impl Daemon {
         }
         let dir = self.exec_dir(&e.id);
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
+        crate::modes::create_private_dir(&dir)
             .map_err(|err| ApiError::internal(format!("create {}", dir.display()), err))?;
         let process_file = dir.join("process.json");
         crate::files::write_json_atomic(&process_file, &self.exec_process(e)?)

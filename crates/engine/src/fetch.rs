@@ -53,8 +53,9 @@ async fn get(
         .get(reqwest::header::LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
         .and_then(berth_image::timefmt::parse_http_date);
-    let mut file =
-        std::fs::File::create(dest).map_err(|e| format!("create {}: {e}", dest.display()))?;
+    // A download into the build's scratch space: root's alone, as Docker gives ADD's file.
+    let mut file = crate::files::create_with_mode(dest, 0o600)
+        .map_err(|e| format!("create {}: {e}", dest.display()))?;
     while let Some(chunk) = resp.chunk().await.map_err(causes)? {
         file.write_all(&chunk)
             .map_err(|e| format!("write {}: {e}", dest.display()))?;

@@ -8,7 +8,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
+    // Root's alone (docs/security.md) before the first byte: records hold environments.
+    let mut f = create_with_mode(&tmp, 0o600)?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);
@@ -17,9 +18,25 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Rewrites a file that a running container has bind-mounted (its /etc/hosts, resolv.conf,
 /// hostname): in place, so the container's mount, which holds the inode, sees the new text (a
-/// rename would leave it the old file). These are regenerated at every start: no fsync.
+/// rename would leave it the old file). These are regenerated at every start: no fsync. Every
+/// user in the container reads them: 0644 whatever the daemon's umask (the container's
+/// directory keeps others out).
 pub fn write_in_place(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, data)
+    create_with_mode(path, 0o644)?.write_all(data)
+}
+
+/// Opens `path` for writing, emptied, with `mode` before any byte is in it: whatever the
+/// daemon's umask, and a file an older version left with a wider mode included.
+pub fn create_with_mode(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    Ok(f)
 }
 
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {

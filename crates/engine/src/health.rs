@@ -243,7 +243,7 @@ impl Daemon {
         let file = dir.join(format!("{}.json", c.id));
         let pid_file = dir.join(format!("{}.pid", c.id));
         let _ = std::fs::remove_file(&pid_file);
-        if let Err(e) = std::fs::create_dir_all(&dir)
+        if let Err(e) = crate::modes::create_private_dir(&dir)
             .and_then(|()| crate::files::write_json_atomic(&file, &process))
         {
             return failed(format!("writing the probe's process.json: {e}"), -1);

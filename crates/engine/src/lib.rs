@@ -16,6 +16,7 @@ mod files;
 mod gpu;
 mod health;
 mod lifecycle;
+pub mod modes;
 mod network;
 mod proctree;
 mod seccomp;
@@ -31,6 +32,11 @@ pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    // The umask and the modes of both trees come first: everything after makes files there.
+    let socket_group = daemon::socket_group(opts.group.as_deref())?;
+    let group_in_exec_root =
+        socket_group.filter(|_| opts.socket.parent() == Some(&*opts.exec_root));
+    modes::prepare(&opts.root, &opts.exec_root, group_in_exec_root)?;
     // RUN steps of builds are containers made by the runtime library, which forks: that is
     // done by a helper process forked now, while this process has a single thread.
     let runtime_root = opts.exec_root.join("build-runtime");

@@ -214,7 +214,7 @@ impl Daemon {
         log.config.get_or_insert_with(Default::default);
 
         let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir)
+        crate::modes::own_container_dir(&dir, userns.map(|r| r.gid))
             .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
         let made = (|| -> Result<Container> {
             let overlay = self.images.rootfs(&image, &dir)?;
@@ -316,8 +316,8 @@ impl Daemon {
                 .map(str::to_owned)
                 .collect();
             let record = if src.starts_with('/') {
-                // `-v /host:/ctr` creates a missing host directory, as dockerd does.
-                std::fs::create_dir_all(src).ok();
+                // `-v /host:/ctr` creates a missing host directory, 0755 as dockerd does.
+                crate::modes::create_dir_all(Path::new(src), 0o755).ok();
                 MountRecord {
                     kind: "bind".into(),
                     name: String::new(),
@@ -537,7 +537,7 @@ impl Daemon {
         let c = self.containers.find(id)?;
         let dir = self.container_dir(id);
         let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs)
+        crate::modes::create_private_dir(&rootfs)
             .map_err(|e| ApiError::internal(format!("create {}", rootfs.display()), e))?;
         berth_image::OverlayMount::unmount(&rootfs)?;
         // A `--rm` container's upper dir ends with it: no sync of it at unmount (overlayfs'
@@ -588,7 +588,7 @@ impl Daemon {
             .unwrap_or(1);
         let monitor_dir = self.monitor_dir(id);
         let _ = std::fs::remove_dir_all(&monitor_dir);
-        std::fs::create_dir_all(&monitor_dir)
+        crate::modes::create_private_dir(&monitor_dir)
             .map_err(|e| ApiError::internal(format!("create {}", monitor_dir.display()), e))?;
         let config = berth_monitor::MonitorConfig {
             id: id.to_owned(),

@@ -34,7 +34,7 @@ pub struct Volumes {
 
 impl Volumes {
     pub fn open(dir: &Path) -> std::io::Result<Volumes> {
-        std::fs::create_dir_all(dir)?;
+        crate::modes::create_dir(dir, 0o701)?;
         Ok(Volumes {
             dir: dir.to_owned(),
             lock: Mutex::new(()),
@@ -86,7 +86,10 @@ impl Volumes {
             return Ok(self.to_api(&v));
         }
         let data = self.data_dir(&name);
-        std::fs::create_dir_all(&data)
+        // dockerd's modes: the volume's directory is traversed, never listed; `_data` is
+        // what the container sees at the mount point.
+        crate::modes::create_dir(&self.dir.join(&name), 0o701)
+            .and_then(|()| crate::modes::create_dir(&data, 0o755))
             .map_err(|e| ApiError::internal(format!("create {}", data.display()), e))?;
         if let Some((uid, gid)) = self.owner {
             std::os::unix::fs::chown(&data, Some(uid), Some(gid))

@@ -236,6 +236,9 @@ fn apply_entry<R: Read>(
             remove_existing(p, name, false).map_err(|e| sys_err("replace", e))?;
             sys::mknodat(p, name, libc::S_IFIFO | mode, 0).map_err(|e| sys_err("mkfifo", e))?;
             sys::fchownat_nofollow(p, name, uid, gid).map_err(|e| sys_err("chown", e))?;
+            // mknod honours the daemon's umask, and chown clears set-id bits: the layer's
+            // mode is set last.
+            sys::fchmodat(p, name, mode).map_err(|e| sys_err("chmod", e))?;
         }
         // pax/GNU extension headers are consumed by the tar crate; anything else is unknown.
         _ => {}
@@ -317,7 +320,9 @@ fn open_parent(root: BorrowedFd<'_>, parents: &[&[u8]]) -> sys::SysResult<OwnedF
             Ok(fd) => fd,
             Err(Errno::ENOENT) => {
                 match sys::mkdirat(cur.as_fd(), parents[i], 0o755) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                    // 0755 exactly: mkdir honours the daemon's umask (027).
+                    Ok(()) => sys::fchmodat(cur.as_fd(), parents[i], 0o755)?,
+                    Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
                 sys::open_in_root(root, &prefix, flags)?

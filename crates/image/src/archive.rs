@@ -45,7 +45,7 @@ struct Unpacked {
 
 impl Unpacked {
     fn extract(r: &mut dyn Read, dir: PathBuf) -> Result<Unpacked> {
-        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        crate::private::create_dir(&dir).map_err(Error::io("create", &dir))?;
         let mut links = HashMap::new();
         let mut ar = tar::Archive::new(r);
         let bad = |e: std::io::Error| Error::BadArchive(format!("reading tar: {e}"));
@@ -67,13 +67,14 @@ impl Unpacked {
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     if let Some(p) = dst.parent() {
-                        fs::create_dir_all(p).map_err(Error::io("create", p))?;
+                        crate::private::create_dir(p).map_err(Error::io("create", p))?;
                     }
-                    let mut f = File::create(&dst).map_err(Error::io("create", &dst))?;
+                    let mut f =
+                        crate::private::create_file(&dst).map_err(Error::io("create", &dst))?;
                     std::io::copy(&mut entry, &mut f).map_err(Error::io("write", &dst))?;
                 }
                 tar::EntryType::Directory => {
-                    fs::create_dir_all(&dst).map_err(Error::io("create", &dst))?;
+                    crate::private::create_dir(&dst).map_err(Error::io("create", &dst))?;
                 }
                 kind @ (tar::EntryType::Symlink | tar::EntryType::Link) => {
                     let Some(target) = entry.link_name_bytes() else {

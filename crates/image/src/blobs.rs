@@ -21,7 +21,7 @@ pub(crate) struct Blobs {
 
 impl Blobs {
     pub(crate) fn open(dir: PathBuf) -> Result<Blobs> {
-        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        crate::private::create_dir(&dir).map_err(Error::io("create", &dir))?;
         Ok(Blobs { dir })
     }
 
@@ -66,7 +66,7 @@ impl Blobs {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+        let file = crate::private::create_file(&tmp).map_err(Error::io("create", &tmp))?;
         Ok(BlobWriter {
             dir: self.dir.clone(),
             tmp,
@@ -176,7 +176,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         "{TMP_PREFIX}{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
     ));
-    let mut f = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+    let mut f = crate::private::create_file(&tmp).map_err(Error::io("create", &tmp))?;
     f.write_all(data).map_err(Error::io("write", &tmp))?;
     f.sync_all().map_err(Error::io("fsync", &tmp))?;
     drop(f);

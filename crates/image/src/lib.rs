@@ -15,6 +15,7 @@ mod distribution;
 mod error;
 mod export;
 pub mod manifest;
+mod private;
 mod pulled;
 pub mod reference;
 pub mod snapshot;

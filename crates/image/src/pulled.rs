@@ -111,7 +111,7 @@ impl Ingest {
         };
         let mut blob = self.store.blobs.writer()?;
         let tmp = self.store.snapshot_tmp();
-        fs::create_dir(&tmp).map_err(Error::io("create", &tmp))?;
+        crate::private::create_new_dir(&tmp).map_err(Error::io("create", &tmp))?;
         let _cleanup = RemoveOnDrop(tmp.clone());
         // Two threads per layer: this one decompresses, hashes the tar and unpacks; a
         // second stores and hashes the compressed bytes and hands them over, so the two

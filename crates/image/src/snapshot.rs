@@ -128,12 +128,12 @@ impl OverlayMount {
         userns: std::os::fd::BorrowedFd<'_>,
         scratch: &Path,
     ) -> Result<()> {
-        std::fs::create_dir_all(scratch).map_err(Error::io("create", scratch))?;
+        crate::private::create_dir(scratch).map_err(Error::io("create", scratch))?;
         let mut attached = Vec::with_capacity(self.lowers.len());
         let result = (|| {
             for (n, lower) in self.lowers.iter().enumerate() {
                 let at = scratch.join(n.to_string());
-                std::fs::create_dir_all(&at).map_err(Error::io("create", &at))?;
+                crate::private::create_dir(&at).map_err(Error::io("create", &at))?;
                 let mount_error = |op, errno| Error::Mount {
                     op,
                     target: lower.clone(),

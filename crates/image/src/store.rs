@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -139,7 +140,7 @@ impl Store {
         let snapshots = root.join("snapshots");
         let tmp = root.join("tmp");
         for d in [&snapshots, &tmp] {
-            fs::create_dir_all(d).map_err(Error::io("create", d))?;
+            crate::private::create_dir(d).map_err(Error::io("create", d))?;
         }
         let store = Store {
             root: root.to_path_buf(),
@@ -388,14 +389,14 @@ impl Store {
         if lowers.is_empty() {
             // overlayfs needs at least one lower; an image without layers gets an empty one.
             let empty = self.snapshots.join("empty");
-            fs::create_dir_all(&empty).map_err(Error::io("create", &empty))?;
+            crate::private::create_dir(&empty).map_err(Error::io("create", &empty))?;
             lowers.push(empty);
         }
         let upper = container_dir.join("upper");
         let work = container_dir.join("work");
-        for d in [&upper, &work] {
-            fs::create_dir_all(d).map_err(Error::io("create", d))?;
-        }
+        // The work dir first: it makes a missing container directory (0700).
+        crate::private::create_dir(&work).map_err(Error::io("create", &work))?;
+        create_upper(&upper)?;
         Ok(OverlayMount {
             lowers,
             upper,
@@ -510,6 +511,7 @@ impl Store {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)
             .map_err(Error::io("create", &tmp))?;
         let _cleanup = RemoveOnDrop(tmp.clone());
@@ -745,7 +747,7 @@ impl Store {
         let mut plain = decompress(r).map_err(bad)?;
         let mut blob = self.blobs.writer()?;
         let tmp = self.snapshot_tmp();
-        fs::create_dir(&tmp).map_err(Error::io("create", &tmp))?;
+        crate::private::create_new_dir(&tmp).map_err(Error::io("create", &tmp))?;
         let _cleanup = RemoveOnDrop(tmp.clone());
         let unpacked = {
             let mut tee = Tee {
@@ -974,4 +976,16 @@ pub(crate) fn du(p: &Path) -> u64 {
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Store>();
+}
+
+/// A container's upper dir, made 0755 whatever the daemon's umask: overlayfs gives the merged
+/// root the upper dir's mode, and a container's `/` is 0755 as under dockerd.
+fn create_upper(upper: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match fs::DirBuilder::new().mode(0o755).create(upper) {
+        Ok(()) => fs::set_permissions(upper, fs::Permissions::from_mode(0o755))
+            .map_err(Error::io("chmod", upper)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io("create", upper)(e)),
+    }
 }

@@ -132,6 +132,14 @@ pub(crate) fn fchownat_nofollow(
     })
 }
 
+/// chmod of `name` in `dir`, which the caller has just made: never a symlink (this call would
+/// follow one).
+pub(crate) fn fchmodat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> SysResult<()> {
+    let name = cstr(name)?;
+    // SAFETY: NUL-terminated name, valid dirfd.
+    check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) })
+}
+
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> SysResult<()> {
     // SAFETY: valid descriptor.
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })

@@ -32,7 +32,9 @@ pub use state::{read_state, MonitorState, Status, ZERO_TIME};
 /// runs, or with the reason it could not start. Safe to call from a multi-threaded process:
 /// the monitor is exec'd (`berth_exe monitor <dir>`), not forked from the caller.
 pub fn spawn(config: &MonitorConfig, berth_exe: &Path) -> Result<MonitorState> {
-    std::fs::create_dir_all(&config.dir).map_err(|e| Error::file("create", &config.dir, e))?;
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&config.dir)
+        .map_err(|e| Error::file("create", &config.dir, e))?;
     let bytes = serde_json::to_vec(config).map_err(|e| Error::Parse {
         what: "monitor config".into(),
         source: e,

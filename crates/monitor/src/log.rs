@@ -49,7 +49,12 @@ pub(crate) struct JsonLog {
 impl JsonLog {
     pub(crate) fn open(cfg: &LogConfig) -> Result<JsonLog> {
         if let Some(parent) = cfg.path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::file("create", parent, e))?;
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(parent)
+            .map_err(|e| Error::file("create", parent, e))?;
         }
         let file = open_append(&cfg.path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -146,12 +151,14 @@ impl JsonLog {
     }
 }
 
+/// The log holds the container's output: root's alone (0600), as dockerd keeps its logs.
 fn open_append(path: &Path) -> Result<File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::file("open log", path, e))
+    std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(path)
+    .map_err(|e| Error::file("open log", path, e))
 }
 
 #[cfg(test)]

@@ -33,7 +33,13 @@ fn with_path<T>(dir: &Path, name: &str, f: impl FnOnce(&Path) -> io::Result<T>) 
 pub(crate) fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
     // A socket file left by a monitor that died would make bind fail with EADDRINUSE.
     let _ = std::fs::remove_file(dir.join(name));
-    let listener = with_path(dir, name, |p| UnixListener::bind(p))?;
+    // The socket is made with the umask's mode: 0600, root's alone (connecting takes write
+    // permission), from its first instant. The monitor is single-threaded: the process-wide
+    // umask is its own to swap.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = with_path(dir, name, |p| UnixListener::bind(p));
+    nix::sys::stat::umask(umask);
+    let listener = bound?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }

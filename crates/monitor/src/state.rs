@@ -86,11 +86,25 @@ pub fn read_state(dir: &Path) -> Result<MonitorState> {
 }
 
 /// Writes through a temporary file and a rename: a reader sees the old file or the new one.
+/// The file is root's alone (0600) before any byte is in it, a stale temporary file of an
+/// older, wider mode included.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::file("write", &tmp, e))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)
+    };
+    write().map_err(|e| Error::file("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::file("rename into place", path, e))
 }
 

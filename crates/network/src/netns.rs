@@ -40,13 +40,17 @@ pub fn make_spare() -> Result<Spare> {
 /// from `spare` if given, else made now.
 pub fn create(path: &Path, spare: Option<Spare>) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|e| Error::file("create", dir, e))?;
     }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::file("create", path, e))?;
+    // Only a mount point: the namespace's own inode (r--r--r--) shows there once bound.
+    std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().write(true).create_new(true),
+        0o400,
+    )
+    .open(path)
+    .map_err(|e| Error::file("create", path, e))?;
     let made = match spare {
         Some(spare) => bind(&spare, path),
         None => make_spare().and_then(|spare| bind(&spare, path)),

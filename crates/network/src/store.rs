@@ -129,7 +129,10 @@ impl Networks {
         host_routes: &[Ipv4Net],
         now: &str,
     ) -> Result<Networks> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
+        // The networks' records are root's alone (docs/security.md).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|e| Error::file("create", dir, e))?;
         let mut all = BTreeMap::new();
         for entry in std::fs::read_dir(dir)
             .map_err(|e| Error::file("read", dir, e))?
@@ -415,8 +418,18 @@ impl Networks {
             path: path.clone(),
             source: e,
         })?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::file("create", &tmp, e))?;
-        f.write_all(&data)
+        // 0600 before any byte is in it, a stale temporary file of a wider mode included.
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(&tmp)
+        .map_err(|e| Error::file("create", &tmp, e))?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .and_then(|_| f.write_all(&data))
             .and_then(|_| f.sync_all())
             .map_err(|e| Error::file("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::file("rename", &path, e))

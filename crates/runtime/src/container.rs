@@ -2,6 +2,7 @@
 //! init and walk it through its setup), start, kill, delete, exec, pause, resume, update.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -130,10 +131,9 @@ impl Runtime {
         let (console_tx, console_rx) =
             console_ends(plan.terminal, opts.console_socket.as_deref(), keep_terminal)?;
 
-        std::fs::create_dir_all(&self.root)
-            .map_err(|e| Error::io(format!("create state root {}", self.root.display()), e))?;
+        state::private_root(&self.root)?;
         let dir = self.root.join(id);
-        match std::fs::create_dir(&dir) {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::IdInUse(id.to_owned()))
@@ -725,7 +725,8 @@ fn owner_name() -> String {
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    state::write_atomic(path, pid.to_string().as_bytes())
+    // The caller's path and no secret: readable as runc writes it.
+    state::write_atomic(path, pid.to_string().as_bytes(), 0o644)
 }
 
 /// Waits until a process that is not our child is gone, on a pidfd (bounded: 10 s).

@@ -39,7 +39,13 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
+    // A hook that writes into the container's root (device libraries, ld.so.cache) makes
+    // files as it would under runc: umask 0022, not the stricter one of berth's monitor. The
+    // runtime's caller is single-threaded, so the process-wide umask is ours to swap.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let spawned = cmd.spawn();
+    nix::sys::stat::umask(umask);
+    let mut child = spawned.map_err(|e| fail(format!("start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);

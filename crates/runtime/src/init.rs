@@ -81,6 +81,7 @@ pub(crate) fn exec(args: ExecArgs<'_>) -> ! {
 
 fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
     guard_against_parent_death()?;
+    container_umask();
     if let Some(cgroup) = a.join_v1 {
         cgroup.join_v1_self()?;
     }
@@ -183,6 +184,7 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
 
 fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
     guard_against_parent_death()?;
+    container_umask();
     if let Some(cgroup) = a.join_v1 {
         cgroup.join_v1_self()?;
     }
@@ -268,7 +270,24 @@ fn become_root_in_userns() -> Result<()> {
         .map_err(|e| Error::sys("setresgid 0 in the user namespace (is gid 0 mapped?)", e))?;
     nix::unistd::setresuid(root_uid, root_uid, root_uid)
         .map_err(|e| Error::sys("setresuid 0 in the user namespace (is uid 0 mapped?)", e))?;
-    Ok(())
+    // The supplementary groups came from the runtime's caller (the host's root, often with
+    // group 0): kept, they would open to the remapped root whatever those groups may reach
+    // on the host while it builds the root (bind sources, the bundle's directories). A user
+    // namespace whose setgroups is denied (rootless) keeps its caller's own groups.
+    match nix::unistd::setgroups(&[]) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => Ok(()),
+        Err(e) => Err(Error::sys(
+            "drop the supplementary groups in the user namespace",
+            e,
+        )),
+    }
+}
+
+/// The umask of what the init makes in the root and of the container's process: 0022, as
+/// runc gives when the spec sets none (the spec's own is applied later), whatever stricter
+/// one the runtime's caller runs under (berth's daemon and monitors run under 027).
+fn container_umask() {
+    nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
 }
 
 fn set_domainname(name: &str) -> Result<()> {

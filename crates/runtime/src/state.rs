@@ -99,7 +99,8 @@ impl ContainerState {
             path: dir.join(STATE_FILE),
             reason: e.to_string(),
         })?;
-        write_atomic(&dir.join(STATE_FILE), &bytes)
+        // The spec inside holds the process's environment: root's alone (docs/security.md).
+        write_atomic(&dir.join(STATE_FILE), &bytes, 0o600)
     }
 
     /// The `process` of the spec the container was created from: `exec`'s template.
@@ -116,12 +117,37 @@ impl ContainerState {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Makes the state root (and missing parents) private to root, 0700 as runc makes its own; an
+/// existing directory is left as it is (it may be the caller's own). Each container's
+/// directory below is 0700 in any case.
+pub(crate) fn private_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| Error::io(format!("create state root {}", root.display()), e))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; the file has `mode` before
+/// any byte is in it (a stale temporary file of an older, wider mode included).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)
+    };
+    write().map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| Error::io(format!("rename {} to {}", tmp.display(), path.display()), e))
 }

@@ -202,7 +202,7 @@ impl Builder {
     /// A builder with its sandbox process and scratch directory; what a crashed daemon left
     /// there (mounts, RUN containers, files) is cleaned up first.
     pub fn new(sandbox: Sandbox, scratch: PathBuf) -> Result<Builder> {
-        std::fs::create_dir_all(&scratch).map_err(Error::io("create", &scratch))?;
+        crate::private::create_dir(&scratch)?;
         recover(&sandbox, &scratch);
         Ok(Builder {
             sandbox,
@@ -241,7 +241,7 @@ impl Builder {
             }
         }
         let dir = self.scratch.join(random_hex(12));
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        crate::private::create_dir(&dir)?;
         let _cleanup = ScratchGuard(dir.clone());
 
         let mut ctx = Context::from_tar(context, &dir.join("context.tar"))?;

@@ -1,6 +1,7 @@
 //! A step's scratch space: a directory under the build's, and the overlay of a state's
 //! snapshots with a fresh upper dir, mounted there and unmounted (and removed) on drop.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_image::{BuildState, OverlayMount, Store};
@@ -28,14 +29,19 @@ impl StepFs {
         let upper = dir.join("upper");
         let work = dir.join("work");
         let rootfs = dir.join("rootfs");
-        for d in [&upper, &work, &rootfs] {
-            std::fs::create_dir_all(d).map_err(Error::io("create", d))?;
+        for d in [&work, &rootfs] {
+            crate::private::create_dir(d)?;
         }
+        // The RUN container's `/` is the upper dir's root: 0755, as a container's.
+        std::fs::DirBuilder::new()
+            .create(&upper)
+            .and_then(|()| std::fs::set_permissions(&upper, PermissionsExt::from_mode(0o755)))
+            .map_err(Error::io("create", &upper))?;
         let mut lowers = store.state_dirs(state, diff_ids)?;
         lowers.reverse();
         if lowers.is_empty() {
             // overlayfs wants a lower; FROM scratch has none.
-            std::fs::create_dir_all(empty).map_err(Error::io("create", empty))?;
+            crate::private::create_dir(empty)?;
             lowers.push(empty.to_path_buf());
         }
         let mut fs = StepFs {

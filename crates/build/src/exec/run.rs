@@ -7,7 +7,7 @@
 //! RUN are removed from the upper dir after it, when still empty (Docker keeps them out of
 //! its layers with an "init layer" for the same reason).
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -59,13 +59,12 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     let cwd = s.workdir();
     let user = s.config.config.user.clone().unwrap_or_default();
     let etc = fs.dir.join("etc");
-    std::fs::create_dir_all(&etc).map_err(Error::io("create", &etc))?;
+    crate::private::create_dir(&etc)?;
     let (run_argv, script_file) = match &script {
         Some(body) => {
             let f = fs.dir.join("heredoc-script");
-            std::fs::write(&f, body).map_err(Error::io("write", &f))?;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755))
-                .map_err(Error::io("chmod", &f))?;
+            // Bound into the container, run by whatever user the step has.
+            crate::private::write_file(&f, body.as_bytes(), 0o755)?;
             (vec![SCRIPT_PATH.to_string()], Some(f))
         }
         None => (argv.clone(), None),
@@ -96,10 +95,11 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     root.mkdir_all(&cwd, Default::default())?;
     let missing = missing_mount_points(&root, &spec);
     let bundle = fs.dir.join("bundle");
-    std::fs::create_dir_all(&bundle).map_err(Error::io("create", &bundle))?;
+    crate::private::create_dir(&bundle)?;
     let cfg_path = bundle.join("config.json");
     let bytes = serde_json::to_vec(&spec).map_err(|e| Error::Sandbox(e.to_string()))?;
-    std::fs::write(&cfg_path, bytes).map_err(Error::io("write", &cfg_path))?;
+    // The step's environment (ARGs, ENV) is in it.
+    crate::private::write_file(&cfg_path, &bytes, 0o600)?;
 
     s.say(format!(" ---> Running in {}\n", &id[..12]))?;
     let mut pending: Vec<u8> = Vec::new();

@@ -399,14 +399,25 @@ async fn ping(stream: UnixStream) -> bool {
 }
 
 fn spawn_daemon(socket: &Path) -> Result<std::process::Child> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     use std::os::unix::process::CommandExt;
-    if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The default exec root, which the daemon keeps 0700 (docs/security.md), then the socket's
+    // directory (0711, as the daemon makes it); the log holds whatever the daemon says: root's
+    // alone.
+    let create = |dir: &Path, mode| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+    };
+    create(Path::new("/run/berth"), 0o700).context("creating /run/berth")?;
+    if let Some(parent) = socket.parent() {
+        create(parent, 0o711).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::create_dir_all("/run/berth").context("creating /run/berth")?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(DAEMON_LOG)
         .with_context(|| format!("opening {DAEMON_LOG}"))?;
     let exe = std::env::current_exe().context("finding the berth binary")?;

@@ -237,3 +237,4 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
 pub mod engine;
 pub mod netns;
 pub mod registry;
+pub mod remap;

@@ -49,7 +49,7 @@ fn in_container<T: Send + 'static>(
             "cp-root-{}",
             crate::container::new_id()?.get(..12).unwrap_or("x")
         ));
-        std::fs::create_dir_all(&target)
+        crate::modes::create_private_dir(&target)
             .map_err(|e| ApiError::internal("create a mount point", e))?;
         Enter::Mount {
             overlay: c.rootfs.overlay(),
@@ -106,6 +106,7 @@ impl Enter {
                 // other threads; after it, root and cwd are the namespace's root.
                 unshare(CloneFlags::CLONE_FS)
                     .map_err(|e| ApiError::internal("unshare the thread's fs context", e))?;
+                container_umask();
                 setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
                     .map_err(|e| ApiError::internal("join the container's mount namespace", e))
             }
@@ -117,6 +118,7 @@ impl Enter {
             } => {
                 unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
                     .map_err(|e| ApiError::internal("make a private mount namespace", e))?;
+                container_umask();
                 nix::mount::mount(
                     None::<&str>,
                     "/",
@@ -155,6 +157,13 @@ impl Enter {
             }
         }
     }
+}
+
+/// Files `cp` makes in a container (parents a tar does not list) get the container's umask,
+/// 0022 as its runtime gives, not the daemon's 027: the umask is in the fs context, which this
+/// thread no longer shares.
+fn container_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 }
 
 /// What a thread in the container's view needs: the host's /proc, opened before it moved, to

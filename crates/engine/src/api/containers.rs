@@ -271,7 +271,7 @@ pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<R
     tokio::task::spawn_blocking(move || {
         let dir = dd.container_dir(&c.id);
         let target = dir.join("export-root");
-        let _ = std::fs::create_dir_all(&target);
+        let _ = crate::modes::create_private_dir(&target);
         let overlay = c.rootfs.overlay();
         // A second, private mount of the same layers: the running container's own mount is
         // not disturbed, and a stopped one needs none.

@@ -69,19 +69,25 @@ pub(super) fn exists(dir: &Path, file: &str) -> bool {
 }
 
 pub(super) fn create_dir_all(path: &Path) -> Result<(), CgroupError> {
-    fs::create_dir_all(path).map_err(|e| CgroupError::Create {
-        path: path.to_path_buf(),
-        errno: errno_of(&e),
-    })
+    let missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
+    for dir in missing.into_iter().rev() {
+        create_dir(dir)?;
+    }
+    Ok(())
 }
 
-/// Creates one directory level; an existing one is fine.
+/// Creates one directory level, 0755 as runc makes it (a container's non-root users read
+/// their limits through the cgroup mount); an existing one is fine. mkdir honours the caller's
+/// umask (027 under berth's daemon): the mode is set again after it.
 pub(super) fn create_dir(path: &Path) -> Result<(), CgroupError> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |e: io::Error| CgroupError::Create {
+        path: path.to_path_buf(),
+        errno: errno_of(&e),
+    };
     match fs::create_dir(path) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(CgroupError::Create {
-            path: path.to_path_buf(),
-            errno: errno_of(&e),
-        }),
+        Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(failed),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(failed(e)),
         _ => Ok(()),
     }
 }
