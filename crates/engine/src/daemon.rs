@@ -221,14 +221,18 @@ fn bind(path: &std::path::Path) -> Result<tokio::net::UnixListener, String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    if berth_monitor::sock::connect_path(path).is_ok() {
         return Err(format!(
             "another daemon is already serving {} (remove it or use -H)",
             path.display()
         ));
     }
-    let _ = std::fs::remove_file(path);
-    let listener = tokio::net::UnixListener::bind(path)
+    // Any length of path (sun_path holds 108 bytes).
+    let listener = berth_monitor::sock::bind_path(path)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(l)
+        })
         .map_err(|e| format!("listen on {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| format!("chmod {}: {e}", path.display()))?;

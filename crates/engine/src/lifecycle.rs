@@ -975,10 +975,18 @@ impl Daemon {
         let dir = self.monitor_dir(&c.id);
         let _ =
             tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        // Subscribed before the signal, so the exit cannot be missed.
+        let mut exits = self.exit_watch(&c.id);
         self.signal_container(&c, signal)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("signal".into(), number.to_string());
         self.emit_container_with("kill", &c, attrs);
+        if number == libc::SIGKILL {
+            // dockerd answers a SIGKILL once the container is dead and its state recorded,
+            // so `kill` then `rm` (or an inspect) sees it exited. Bounded: a frozen process
+            // dies only when thawed.
+            let _ = tokio::time::timeout(KILL_WAIT, exits.changed()).await;
+        }
         Ok(())
     }
 
@@ -1140,6 +1148,9 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// How long `kill` (SIGKILL) waits for the container's exit to be recorded.
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The label dockerd puts on the volumes it makes without a name.
 const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
