@@ -16,6 +16,7 @@ mod files;
 mod gpu;
 mod health;
 mod lifecycle;
+mod log_driver;
 mod network;
 mod proctree;
 mod seccomp;

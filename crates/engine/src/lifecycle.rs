@@ -211,7 +211,10 @@ impl Daemon {
         if log.typ.as_deref().is_none_or(str::is_empty) {
             log.typ = Some("json-file".into());
         }
-        log.config.get_or_insert_with(Default::default);
+        let opts = log.config.get_or_insert_with(Default::default);
+        crate::log_driver::validate(log.typ.as_deref().unwrap_or_default(), opts)?;
+        // Inspect shows the runtime a container runs on, the daemon's default included.
+        host_config.runtime = Some(runtime.clone());
 
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir)
@@ -602,6 +605,7 @@ impl Daemon {
                 path: self.log_path(id),
                 max_size,
                 max_files,
+                disabled: log_opts["Type"] == "none",
             },
             restart: berth_monitor::RestartPolicy {
                 name: restart["Name"]

@@ -39,7 +39,63 @@ fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
             return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")));
         }
     }
+    config_mac_to_endpoint(&mut v)?;
     serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// `Config.MacAddress` (docker-py and API < 1.44 clients send the container's MAC there) goes
+/// to the endpoint of the network the container runs on, where API 1.44 keeps it, as dockerd
+/// moves it.
+fn config_mac_to_endpoint(v: &mut Value) -> Result<()> {
+    let Some(mac) = v
+        .get("MacAddress")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    berth_network::parse_mac(&mac).map_err(crate::network::net_error)?;
+    let mode = v["HostConfig"]["NetworkMode"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .unwrap_or("default")
+        .to_owned();
+    if mode == "host" || mode.starts_with("container:") {
+        return Err(ApiError::BadRequest(
+            "conflicting options: mac-address and the network mode".into(),
+        ));
+    }
+    if mode == "none" {
+        // No interface to give it to (dockerd accepts it all the same).
+        return Ok(());
+    }
+    if !v["NetworkingConfig"].is_object() {
+        v["NetworkingConfig"] = json!({});
+    }
+    if !v["NetworkingConfig"]["EndpointsConfig"].is_object() {
+        v["NetworkingConfig"]["EndpointsConfig"] = json!({});
+    }
+    let endpoints = &mut v["NetworkingConfig"]["EndpointsConfig"];
+    // The CLI names the default network "default" or "bridge".
+    let key = ["default", "bridge"]
+        .into_iter()
+        .find(|k| mode == "default" && endpoints.get(*k).is_some())
+        .unwrap_or(&mode)
+        .to_owned();
+    if !endpoints[&key].is_object() {
+        endpoints[&key] = json!({});
+    }
+    let ep = &mut endpoints[&key];
+    match ep["MacAddress"].as_str().filter(|m| !m.is_empty()) {
+        Some(other) if !other.eq_ignore_ascii_case(&mac) => Err(ApiError::BadRequest(format!(
+            "the container's MacAddress ({mac}) and its endpoint's on {key} ({other}) differ"
+        ))),
+        _ => {
+            ep["MacAddress"] = json!(mac);
+            Ok(())
+        }
+    }
 }
 
 pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Response> {
@@ -249,7 +305,7 @@ pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> R
 pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
     let c = d.containers.find(&id)?;
     let image = d.images.get(&c.image_id)?;
-    let list = d.images.changes(&image, &c.rootfs.upper)?;
+    let list = without_own_mount_points(d.images.changes(&image, &c.rootfs.upper)?);
     let out: Vec<Value> = list
         .iter()
         .map(|ch| {
@@ -262,6 +318,37 @@ pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<
         })
         .collect();
     Ok(json(StatusCode::OK, &out))
+}
+
+/// The mount points berth makes in every container's root: dockerd makes them in an "init"
+/// layer under the container's own, so its `/changes` never lists them.
+const OWN_MOUNT_POINTS: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// `changes` less berth's own mount points, and less the directories listed only because they
+/// hold one (`C /etc` when nothing else in /etc changed).
+fn without_own_mount_points(list: Vec<berth_image::Change>) -> Vec<berth_image::Change> {
+    let kept: Vec<berth_image::Change> = list
+        .into_iter()
+        .filter(|c| !OWN_MOUNT_POINTS.contains(&c.path.as_str()))
+        .collect();
+    let under = |dir: &str, path: &str| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    kept.iter()
+        .filter(|c| {
+            let holds_own = OWN_MOUNT_POINTS.iter().any(|m| under(&c.path, m));
+            !holds_own || kept.iter().any(|o| under(&c.path, &o.path))
+        })
+        .cloned()
+        .collect()
 }
 
 pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
@@ -523,6 +610,12 @@ pub async fn inspect(
     });
     if flag(&q, "size") {
         v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
+    }
+    // The MAC asked for the network the container runs on, where clients before API 1.44
+    // (and docker-py) set and read it.
+    let mode = c.host_config.network_mode.clone().unwrap_or_default();
+    if let Some(mac) = c.networks.get(&mode).and_then(|e| e.mac_requested.clone()) {
+        v["Config"]["MacAddress"] = json!(mac);
     }
     Ok(json(StatusCode::OK, &v))
 }
