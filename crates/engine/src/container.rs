@@ -74,6 +74,31 @@ pub struct MountRecord {
     pub options: Vec<String>,
     /// Created for this container alone (`-v /path`, an image VOLUME): `rm -v` removes it.
     pub anonymous: bool,
+    /// The mode as inspect shows it: a `-v` spec's own (`ro,rslave`), dockerd's `z` for a
+    /// named volume; None in records written before it was kept.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// A volume's directory mounted instead of its root (`VolumeOptions.Subpath`).
+    #[serde(default)]
+    pub subpath: String,
+}
+
+/// The bind propagation modes, as `-v` options and `BindOptions.Propagation` name them.
+pub const PROPAGATION_MODES: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
+impl MountRecord {
+    /// The bind's propagation as dockerd reports and applies it: the one asked for, else
+    /// `rprivate`; none for volumes and tmpfs.
+    pub fn propagation(&self) -> &str {
+        if self.kind != "bind" {
+            return "";
+        }
+        self.options
+            .iter()
+            .map(String::as_str)
+            .find(|o| PROPAGATION_MODES.contains(o))
+            .unwrap_or("rprivate")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

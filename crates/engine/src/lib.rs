@@ -17,10 +17,12 @@ mod gpu;
 mod health;
 mod lifecycle;
 mod log_driver;
+mod mountinfo;
 mod network;
 mod proctree;
 mod seccomp;
 mod spec;
+mod subpath;
 mod userns;
 mod volumes;
 

@@ -307,15 +307,13 @@ impl Daemon {
                     "invalid volume specification: '{bind}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
                 )));
             }
+            if !valid_mode(mode) {
+                return Err(ApiError::BadRequest(format!("invalid mode: {mode}")));
+            }
             let read_only = mode.split(',').any(|o| o == "ro");
             let options: Vec<String> = mode
                 .split(',')
-                .filter(|o| {
-                    matches!(
-                        *o,
-                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
-                    )
-                })
+                .filter(|o| container::PROPAGATION_MODES.contains(o))
                 .map(str::to_owned)
                 .collect();
             let record = if src.starts_with('/') {
@@ -329,8 +327,15 @@ impl Daemon {
                     read_only,
                     options,
                     anonymous: false,
+                    mode: Some(mode.to_owned()),
+                    subpath: String::new(),
                 }
             } else {
+                if !options.is_empty() {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid volume specification: '{bind}': invalid mount config for type \"volume\": field BindOptions must not be specified"
+                    )));
+                }
                 let (name, anonymous) = self.mount_volume(src)?;
                 MountRecord {
                     kind: "volume".into(),
@@ -340,6 +345,13 @@ impl Daemon {
                     read_only,
                     options,
                     anonymous,
+                    // dockerd's label mode of a named volume given without a mode.
+                    mode: Some(if mode.is_empty() && !anonymous {
+                        "z".into()
+                    } else {
+                        mode.to_owned()
+                    }),
+                    subpath: String::new(),
                 }
             };
             mounts.retain(|m| m.destination != record.destination);
@@ -359,17 +371,35 @@ impl Daemon {
                     if !Path::new(&src).exists() {
                         return Err(ApiError::BadRequest(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}")));
                     }
+                    if v.get("VolumeOptions").is_some_and(|o| !o.is_null()) {
+                        return Err(ApiError::BadRequest("invalid mount config for type \"bind\": field VolumeOptions must not be specified".into()));
+                    }
+                    let propagation = v["BindOptions"]["Propagation"]
+                        .as_str()
+                        .filter(|p| !p.is_empty());
                     MountRecord {
                         kind,
                         name: String::new(),
                         source: src.into(),
                         destination: dst,
                         read_only,
-                        options: vec![],
+                        options: propagation.into_iter().map(str::to_owned).collect(),
                         anonymous: false,
+                        mode: Some(String::new()),
+                        subpath: String::new(),
                     }
                 }
                 "volume" => {
+                    if v.get("BindOptions").is_some_and(|o| !o.is_null()) {
+                        return Err(ApiError::BadRequest("invalid mount config for type \"volume\": field BindOptions must not be specified".into()));
+                    }
+                    let subpath = v["VolumeOptions"]["Subpath"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    if !subpath.is_empty() {
+                        crate::subpath::check(&src, &subpath)?;
+                    }
                     let (name, anonymous) = self.mount_volume(&src)?;
                     MountRecord {
                         kind,
@@ -379,6 +409,8 @@ impl Daemon {
                         read_only,
                         options: vec![],
                         anonymous,
+                        mode: Some("z".into()),
+                        subpath,
                     }
                 }
                 "tmpfs" => {
@@ -397,6 +429,8 @@ impl Daemon {
                         read_only,
                         options,
                         anonymous: false,
+                        mode: Some(String::new()),
+                        subpath: String::new(),
                     }
                 }
                 other => {
@@ -429,6 +463,8 @@ impl Daemon {
                     read_only: false,
                     options: vec![],
                     anonymous: true,
+                    mode: Some(String::new()),
+                    subpath: String::new(),
                 });
             }
         }
@@ -486,6 +522,7 @@ impl Daemon {
                 });
                 let _ =
                     berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
+                crate::subpath::release(&self.container_dir(&c.id).join("subpaths"));
                 // dockerd removes an AutoRemove container whose start failed; docker CLI
                 // waits for that removal before it reports the error.
                 if c.host_config.auto_remove.unwrap_or(false) {
@@ -561,9 +598,24 @@ impl Daemon {
             None => overlay.mount_at(&rootfs)?,
         }
         self.write_etc_files(&c, &dir)?;
-        for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+        for m in c
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && m.subpath.is_empty())
+        {
             if self.volumes.claim_copy_up(&m.name)? {
                 copy_up(&rootfs, &m.destination, &m.source);
+            }
+        }
+        // A volume's subpath is bound, as resolved now, at a mount point of the container's
+        // own, which the spec binds in its place.
+        let mut c = c;
+        let subpaths = dir.join("subpaths");
+        crate::subpath::release(&subpaths);
+        for (i, m) in c.mounts.iter_mut().enumerate() {
+            if m.kind == "volume" && !m.subpath.is_empty() {
+                let fd = crate::subpath::open(&m.source, &m.subpath)?;
+                m.source = crate::subpath::bind(&fd, &subpaths, i)?;
             }
         }
         let spec = crate::spec::build(
@@ -850,6 +902,7 @@ impl Daemon {
                     continue;
                 }
                 let _ = berth_image::OverlayMount::unmount(&this.container_dir(&id).join("rootfs"));
+                crate::subpath::release(&this.container_dir(&id).join("subpaths"));
                 if c.host_config.auto_remove.unwrap_or(false) {
                     let _ = this.remove_container(&id, true, true).await;
                 }
@@ -1056,6 +1109,7 @@ impl Daemon {
             this.teardown_network(&id);
             let dir = this.container_dir(&id);
             let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
+            crate::subpath::release(&dir.join("subpaths"));
             let _ = std::fs::remove_dir_all(this.monitor_dir(&id));
             let _ = std::fs::remove_dir_all(&dir);
         })
@@ -1114,6 +1168,30 @@ impl Daemon {
         }
         self.events.emit("container", action, &c.id, attrs);
     }
+}
+
+/// A `-v` spec's mode as dockerd's parser takes it: `ro`/`rw`, a label mode (`z`, `Z`), a
+/// propagation, `nocopy`, a consistency, each at most once.
+fn valid_mode(mode: &str) -> bool {
+    if mode.is_empty() {
+        return true;
+    }
+    let mut seen = [0u8; 5];
+    for o in mode.split(',') {
+        let kind = match o {
+            "ro" | "rw" => 0,
+            "z" | "Z" => 1,
+            o if container::PROPAGATION_MODES.contains(&o) => 2,
+            "nocopy" => 3,
+            "consistent" | "cached" | "delegated" => 4,
+            _ => return false,
+        };
+        seen[kind] += 1;
+        if seen[kind] > 1 {
+            return false;
+        }
+    }
+    true
 }
 
 fn validate_restart(hc: &HostConfig) -> Result<()> {
@@ -1222,7 +1300,7 @@ fn familiar(name: &str) -> String {
 
 /// Copies what the image has at `dest` into a fresh volume, keeping owners and modes (dockerd's
 /// copy-up of a new volume's first mount).
-fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
+pub(crate) fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
     use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     use std::os::fd::{AsFd, AsRawFd};
     // The path comes from the image: resolve it inside the root, so that no symlink in it

@@ -523,7 +523,8 @@ fn mount_points(c: &Container) -> Vec<Value> {
                 "Type": m.kind, "Name": if m.name.is_empty() { Value::Null } else { json!(m.name) },
                 "Source": m.source, "Destination": m.destination,
                 "Driver": if m.kind == "volume" { json!("local") } else { Value::Null },
-                "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only, "Propagation": "",
+                "Mode": m.mode.clone().unwrap_or_else(|| if m.read_only { "ro" } else { "" }.into()),
+                "RW": !m.read_only, "Propagation": m.propagation(),
             })
         })
         .collect()
