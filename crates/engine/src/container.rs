@@ -42,6 +42,9 @@ pub struct Container {
     /// The host ports bound at the last start, while it runs.
     #[serde(default)]
     pub ports: Vec<crate::network::PortMapping>,
+    /// Legacy links on the default bridge (`--link NAME:ALIAS`), by the linked container's id.
+    #[serde(default)]
+    pub links: Vec<crate::links::Link>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -147,6 +150,7 @@ impl Container {
             userns: None,
             networks: BTreeMap::new(),
             ports: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -220,6 +224,15 @@ impl Containers {
         let name = key.strip_prefix('/').unwrap_or(key);
         if let Some(c) = all.values().find(|c| c.name == name) {
             return Ok(c);
+        }
+        // A link's name, `PARENT/ALIAS`, names the linked container (dockerd's).
+        if let Some((parent, alias)) = name.rsplit_once('/') {
+            let child = all
+                .values()
+                .find(|p| p.name == parent)
+                .and_then(|p| p.links.iter().find(|l| l.alias == alias))
+                .and_then(|l| all.get(&l.child));
+            return child.ok_or_else(|| ApiError::NotFound(format!("No such container: {key}")));
         }
         let mut matches = all
             .values()

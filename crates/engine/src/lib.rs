@@ -16,6 +16,7 @@ mod files;
 mod gpu;
 mod health;
 mod lifecycle;
+mod links;
 mod log_driver;
 mod mountinfo;
 mod network;

@@ -195,7 +195,8 @@ impl Daemon {
         {
             host_config.network_mode = Some("bridge".into());
         }
-        let networks = self.plan_networks(&body, &host_config)?;
+        let mut networks = self.plan_networks(&body, &host_config)?;
+        let links = self.plan_links(&mut host_config, &mut networks)?;
         crate::network::published(&Container::probe(&host_config, &config))?;
         let mut config = config;
         if crate::network::mode_of(&host_config) == crate::network::Mode::Host
@@ -255,6 +256,7 @@ impl Daemon {
                 userns,
                 networks,
                 ports: Vec::new(),
+                links,
             })
         })();
         let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
@@ -610,6 +612,7 @@ impl Daemon {
         // A volume's subpath is bound, as resolved now, at a mount point of the container's
         // own, which the spec binds in its place.
         let mut c = c;
+        self.with_link_env(&mut c)?;
         let subpaths = dir.join("subpaths");
         crate::subpath::release(&subpaths);
         for (i, m) in c.mounts.iter_mut().enumerate() {
@@ -734,17 +737,18 @@ impl Daemon {
         };
         let ips: Vec<std::net::Ipv4Addr> = c.networks.values().filter_map(|ep| ep.ip).collect();
         let extra = c.host_config.extra_hosts.clone().unwrap_or_default();
-        let hosts = self.hosts_text(&extra, &names, &ips);
+        let hosts = self.hosts_text(&extra, &self.link_hosts(c), &names, &ips);
         let path = self.container_dir(&c.id).join("hosts");
         files::write_in_place(&path, hosts.as_bytes())
             .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
 
-    /// /etc/hosts as dockerd writes it: its fixed lines, the `--add-host`s, then each of the
-    /// container's addresses with its names.
+    /// /etc/hosts as dockerd writes it: its fixed lines, the `--add-host`s, the links' lines,
+    /// then each of the container's addresses with its names.
     pub(crate) fn hosts_text(
         &self,
         extra_hosts: &[String],
+        links: &[String],
         names: &str,
         ips: &[std::net::Ipv4Addr],
     ) -> String {
@@ -765,6 +769,10 @@ impl Daemon {
                 };
                 hosts.push_str(&format!("{ip}\t{name}\n"));
             }
+        }
+        for line in links {
+            hosts.push_str(line);
+            hosts.push('\n');
         }
         for ip in ips {
             hosts.push_str(&format!("{ip}\t{names}\n"));

@@ -56,6 +56,10 @@ pub struct Endpoint {
     pub prefix: u8,
     pub gateway: Option<Ipv4Addr>,
     pub mac: Option<String>,
+    /// `EndpointSettings.Links` on a user-defined network (`NAME[:ALIAS]`): names only this
+    /// container resolves.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// A published port as bound at the container's last start.
@@ -565,6 +569,25 @@ impl Daemon {
             .map(|e| e.network_id.clone())
             .filter(|id| self.net.store.find(id).is_some_and(|n| n.is_user_defined()))
             .collect();
+        // The asker's own links first: an alias names the linked container on that network.
+        for ep in me.networks.values().filter(|e| mine.contains(&e.network_id)) {
+            for (child, _) in ep
+                .links
+                .iter()
+                .filter_map(|l| crate::links::parse(l).ok())
+                .filter(|(_, alias)| alias.eq_ignore_ascii_case(name))
+            {
+                let ip = self
+                    .containers
+                    .find(&child)
+                    .ok()
+                    .filter(Container::is_running)
+                    .and_then(|c| c.networks.values().find(|o| o.network_id == ep.network_id)?.ip);
+                if let Some(ip) = ip {
+                    return Some(vec![ip]);
+                }
+            }
+        }
         self.resolve_on(&mine, name)
     }
 

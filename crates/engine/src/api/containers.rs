@@ -177,7 +177,28 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
 }
 
 pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
+    if flag(&q, "link") {
+        d.remove_link(&id)?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     d.remove_container(&id, flag(&q, "force"), flag(&q, "v"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /containers/PARENT/ALIAS`: with `link=1` the link goes; without it the name
+/// is the linked container's (dockerd resolves a link's name as a container name).
+pub async fn remove_link_name(
+    State(d): State<Shared>,
+    Path((parent, alias)): Path<(String, String)>,
+    q: Query,
+) -> Result<Response> {
+    let name = format!("{parent}/{alias}");
+    if flag(&q, "link") {
+        d.remove_link(&name)?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    d.remove_container(&name, flag(&q, "force"), flag(&q, "v"))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -614,6 +635,7 @@ pub async fn inspect(
     }
     // The MAC asked for the network the container runs on, where clients before API 1.44
     // (and docker-py) set and read it.
+    v["HostConfig"]["Links"] = json!(d.host_config_links(&c));
     let mode = c.host_config.network_mode.clone().unwrap_or_default();
     if let Some(mac) = c.networks.get(&mode).and_then(|e| e.mac_requested.clone()) {
         v["Config"]["MacAddress"] = json!(mac);
@@ -680,7 +702,7 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
             name.clone(),
             json!({
                 "IPAMConfig": ep.ipv4_requested.map(|i| json!({"IPv4Address": i.to_string()})),
-                "Links": null,
+                "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac.clone().unwrap_or_default(),
                 "DriverOpts": null,
