@@ -735,7 +735,16 @@ impl Daemon {
             Some(d) => format!("{host}.{d} {host}"),
             None => host.clone(),
         };
-        let ips: Vec<std::net::Ipv4Addr> = c.networks.values().filter_map(|ep| ep.ip).collect();
+        let ips: Vec<std::net::IpAddr> = c
+            .networks
+            .values()
+            .flat_map(|ep| {
+                ep.ip
+                    .map(std::net::IpAddr::V4)
+                    .into_iter()
+                    .chain(ep.ip6.map(std::net::IpAddr::V6))
+            })
+            .collect();
         let extra = c.host_config.extra_hosts.clone().unwrap_or_default();
         let hosts = self.hosts_text(&extra, &self.link_hosts(c), &names, &ips);
         let path = self.container_dir(&c.id).join("hosts");
@@ -750,7 +759,7 @@ impl Daemon {
         extra_hosts: &[String],
         links: &[String],
         names: &str,
-        ips: &[std::net::Ipv4Addr],
+        ips: &[std::net::IpAddr],
     ) -> String {
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",

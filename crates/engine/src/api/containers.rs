@@ -698,20 +698,34 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
             v.push(c.short_id().to_owned());
             v
         });
+        // What was asked for: dockerd shows only the keys given.
+        let mut ipam = serde_json::Map::new();
+        if let Some(i) = ep.ipv4_requested {
+            ipam.insert("IPv4Address".into(), json!(i.to_string()));
+        }
+        if let Some(i) = ep.ipv6_requested {
+            ipam.insert("IPv6Address".into(), json!(i.to_string()));
+        }
+        if !ep.link_local_ips.is_empty() {
+            let ll: Vec<String> = ep.link_local_ips.iter().map(|a| a.to_string()).collect();
+            ipam.insert("LinkLocalIPs".into(), json!(ll));
+        }
         networks.insert(
             name.clone(),
             json!({
-                "IPAMConfig": ep.ipv4_requested.map(|i| json!({"IPv4Address": i.to_string()})),
+                "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
                 "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac.clone().unwrap_or_default(),
-                "DriverOpts": null,
+                "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) },
                 "NetworkID": ep.network_id,
                 "EndpointID": if ep.ip.is_some() { ep.endpoint_id.clone() } else { String::new() },
                 "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
                 "IPAddress": ip,
                 "IPPrefixLen": if ep.ip.is_some() { ep.prefix } else { 0 },
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": ep.ip6.map(|a| a.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": if ep.ip6.is_some() { ep.prefix6 } else { 0 },
                 "DNSNames": dns_names,
             }),
         );
@@ -745,10 +759,11 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.filter(|e| e.ip.is_some()).map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": bridge.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": bridge.and_then(|e| e.ip6).map(|i| i.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": bridge.filter(|e| e.ip6.is_some()).map(|e| e.prefix6).unwrap_or(0),
         "IPAddress": bridge.and_then(|e| e.ip).map(|i| i.to_string()).unwrap_or_default(),
         "IPPrefixLen": bridge.filter(|e| e.ip.is_some()).map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": bridge.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
         "MacAddress": bridge.and_then(|e| e.mac.clone()).unwrap_or_default(),
         "Networks": networks,
     })

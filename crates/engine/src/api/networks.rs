@@ -25,32 +25,56 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
                     json!({
                         "Name": c.name, "EndpointID": ep.endpoint_id,
                         "MacAddress": ep.mac.clone().unwrap_or_default(),
-                        "IPv4Address": format!("{ip}/{}", ep.prefix), "IPv6Address": "",
+                        "IPv4Address": format!("{ip}/{}", ep.prefix),
+                        "IPv6Address": ep.ip6.map(|a| format!("{a}/{}", ep.prefix6)).unwrap_or_default(),
                     }),
                 );
             }
         }
     }
-    let ipam_config: Vec<Value> = match (n.subnet, n.gateway) {
-        (Some(s), g) => {
-            let mut m = json!({"Subnet": s.to_string()});
-            if let Some(g) = g {
-                m["Gateway"] = json!(g.to_string());
-            }
-            if let Some(r) = n.ip_range {
-                m["IPRange"] = json!(r.to_string());
-            }
-            vec![m]
-        }
-        _ => vec![],
+    let aux = |m: Vec<(String, String)>| {
+        (!m.is_empty()).then(|| {
+            m.into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<serde_json::Map<String, Value>>()
+        })
     };
+    let mut ipam_config: Vec<Value> = Vec::new();
+    if let Some(s) = n.subnet {
+        let mut m = json!({"Subnet": s.to_string()});
+        if let Some(r) = n.ip_range {
+            m["IPRange"] = json!(r.to_string());
+        }
+        // A gateway the daemon chose shows only with a subnet it chose (dockerd's).
+        if let Some(g) = n.gateway.filter(|_| !n.user_ipam || n.gateway_given) {
+            m["Gateway"] = json!(g.to_string());
+        }
+        if let Some(a) = aux(n.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) {
+            m["AuxiliaryAddresses"] = json!(a);
+        }
+        ipam_config.push(m);
+    }
+    if let Some(p) = &n.v6 {
+        let mut m = json!({"Subnet": p.subnet.to_string()});
+        if let Some(r) = p.ip_range {
+            m["IPRange"] = json!(r.to_string());
+        }
+        if !p.user_subnet || p.gateway_given {
+            m["Gateway"] = json!(p.gateway.to_string());
+        }
+        if let Some(a) = aux(p.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) {
+            m["AuxiliaryAddresses"] = json!(a);
+        }
+        ipam_config.push(m);
+    }
+    let ipam_options = (!n.ipam_options.is_empty()).then_some(&n.ipam_options);
     // Only the options the network was created with, as dockerd shows them: docker-compose
     // compares them with the file's `driver_opts` to decide whether to recreate the network.
     let options = &n.options;
     json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-        "EnableIPv4": true, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
+        "EnableIPv4": true, "EnableIPv6": n.enable_ipv6,
+        "IPAM": {"Driver": "default", "Options": ipam_options, "Config": ipam_config},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": false,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": containers, "Options": options, "Labels": n.labels,
@@ -103,43 +127,90 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     if req.name.trim().is_empty() {
         return Err(ApiError::BadRequest("network name cannot be empty".into()));
     }
-    if req.enable_ipv6.unwrap_or(false) {
-        return Err(ApiError::BadRequest(
-            "IPv6 networks are not supported by berth yet".into(),
-        ));
+    let ipam = req.ipam.clone().unwrap_or_default();
+    // One subnet of each family: the entry's family is its subnet's (or its gateway's).
+    let (mut v4, mut v6) = (None, None);
+    for cfg in ipam.config.clone().unwrap_or_default() {
+        let family_of = |s: &Option<String>| {
+            s.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.contains(':'))
+        };
+        let Some(is_v6) = family_of(&cfg.subnet)
+            .or(family_of(&cfg.gateway))
+            .or(family_of(&cfg.ip_range))
+        else {
+            continue;
+        };
+        let slot = if is_v6 { &mut v6 } else { &mut v4 };
+        if slot.replace(cfg).is_some() {
+            return Err(ApiError::BadRequest(
+                "bridge driver doesn't support multiple subnets".into(),
+            ));
+        }
     }
-    let configs = req
-        .ipam
-        .as_ref()
-        .and_then(|i| i.config.clone())
-        .unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::BadRequest(
-            "berth networks have one IPv4 subnet; more than one was given".into(),
-        ));
-    }
-    let cfg = configs.into_iter().next().unwrap_or_default();
     let bad = |what: &str, v: &str, e: berth_network::Error| {
         ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
     };
-    let subnet = match cfg.subnet.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse().map_err(|e| bad("subnet", s, e))?),
+    let field = |c: &Option<bollard_stubs::models::IpamConfig>, f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
+        c.as_ref()
+            .and_then(|c| f(c).clone())
+            .filter(|s| !s.is_empty())
+    };
+    let subnet = match field(&v4, |c| &c.subnet) {
+        Some(s) => Some(s.parse().map_err(|e| bad("subnet", &s, e))?),
         None => None,
     };
-    let ip_range = match cfg.ip_range.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", s, e))?),
+    let ip_range = match field(&v4, |c| &c.ip_range) {
+        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", &s, e))?),
         None => None,
     };
-    let gateway = match cfg.gateway.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(berth_network::parse_ipv4(s).map_err(|e| bad("gateway", s, e))?),
+    let gateway = match field(&v4, |c| &c.gateway) {
+        Some(s) => Some(berth_network::parse_ipv4(&s).map_err(|e| bad("gateway", &s, e))?),
         None => None,
     };
+    let subnet6 = match field(&v6, |c| &c.subnet) {
+        Some(s) => Some(s.parse().map_err(|e| bad("subnet", &s, e))?),
+        None => None,
+    };
+    let ip_range6 = match field(&v6, |c| &c.ip_range) {
+        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", &s, e))?),
+        None => None,
+    };
+    let gateway6 = match field(&v6, |c| &c.gateway) {
+        Some(s) => Some(berth_network::parse_ipv6(&s).map_err(|e| bad("gateway", &s, e))?),
+        None => None,
+    };
+    let mut aux_addresses = Vec::new();
+    for c in v4.iter().chain(v6.iter()) {
+        let mut aux: Vec<(String, String)> = c
+            .auxiliary_addresses
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        aux.sort();
+        for (name, ip) in aux {
+            let parsed = ip.parse::<std::net::IpAddr>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "invalid network config:\ninvalid auxiliary address {name}: {ip}"
+                ))
+            })?;
+            aux_addresses.push((name, parsed));
+        }
+    }
     let request = berth_network::CreateRequest {
         name: req.name.clone(),
         driver: req.driver.clone().unwrap_or_default(),
         subnet,
         gateway,
         ip_range,
+        enable_ipv6: req.enable_ipv6.unwrap_or(false),
+        subnet6,
+        gateway6,
+        ip_range6,
+        aux_addresses,
+        ipam_options: ipam.options.clone().unwrap_or_default().into_iter().collect(),
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
         options: req
@@ -154,14 +225,19 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     let dd = d.clone();
     let n = tokio::task::spawn_blocking(move || -> Result<Network> {
         let routes = berth_network::link::host_routes().map_err(net_error)?;
-        let n = dd.net.store.create(request, &routes).map_err(net_error)?;
-        let made = berth_network::link::ensure_bridge(
-            &n.bridge,
-            n.gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            n.subnet.map(|s| s.prefix()).unwrap_or(32),
-        )
-        .map_err(net_error)
-        .and_then(|_| dd.net.apply_firewall());
+        let routes6 = if request.enable_ipv6 && request.subnet6.is_none() {
+            berth_network::link::host_routes6().map_err(net_error)?
+        } else {
+            Vec::new()
+        };
+        let n = dd
+            .net
+            .store
+            .create(request, &routes, &routes6)
+            .map_err(net_error)?;
+        let made = crate::network::ensure_bridge(&n)
+            .map_err(net_error)
+            .and_then(|_| dd.net.apply_firewall());
         if let Err(e) = made {
             // Nothing half-made: no record, no bridge.
             let _ = berth_network::link::delete(&n.bridge);
