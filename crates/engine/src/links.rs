@@ -123,7 +123,12 @@ impl Daemon {
             Mode::Bridge if mode != "bridge" => {
                 let n = self.net.find(&mode)?;
                 if let Some(ep) = networks.get_mut(&n.name) {
-                    ep.links.extend(specs.iter().cloned());
+                    // docker CLI sends them in both places.
+                    for l in &specs {
+                        if !ep.links.contains(l) {
+                            ep.links.push(l.clone());
+                        }
+                    }
                 }
                 return Ok(Vec::new());
             }

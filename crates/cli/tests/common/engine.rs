@@ -537,10 +537,12 @@ impl Drop for Daemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.nft_table])
-            .stderr(Stdio::null())
-            .status();
+        for family in ["ip", "ip6"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &self.nft_table])
+                .stderr(Stdio::null())
+                .status();
+        }
         for id in &ids {
             for dir in cgroup_dirs(id) {
                 for _ in 0..50 {

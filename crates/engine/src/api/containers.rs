@@ -39,6 +39,16 @@ fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
             return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")));
         }
     }
+    // The typed body refuses an unknown propagation with serde's words; dockerd's are these.
+    for m in v["HostConfig"]["Mounts"].as_array().into_iter().flatten() {
+        if let Some(p) = m["BindOptions"]["Propagation"].as_str() {
+            if !p.is_empty() && !crate::container::PROPAGATION_MODES.contains(&p) {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid mount config for type \"bind\": invalid propagation mode: {p}"
+                )));
+            }
+        }
+    }
     config_mac_to_endpoint(&mut v)?;
     serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
 }
