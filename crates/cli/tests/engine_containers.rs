@@ -81,7 +81,10 @@ fn kill_answers_once_the_container_is_dead_even_in_a_burst() {
     assert_eq!(st, 204);
     let (_, v) = d.api_json("GET", &format!("/containers/{id}/json"), None);
     assert_eq!(
-        (v["State"]["Status"].as_str(), v["State"]["ExitCode"].as_i64()),
+        (
+            v["State"]["Status"].as_str(),
+            v["State"]["ExitCode"].as_i64()
+        ),
         (Some("exited"), Some(137)),
         "{v}"
     );
@@ -254,7 +257,11 @@ fn bind_propagation_is_reported_applied_and_checked_as_dockerd_does() {
         assert_eq!(st, 400, "{body}: {v}");
         assert!(v["message"].as_str().unwrap().contains(words), "{v}");
     }
-    assert_eq!(d.docker_ok(&["volume", "ls", "-q"]), "", "no volume was made");
+    assert_eq!(
+        d.docker_ok(&["volume", "ls", "-q"]),
+        "",
+        "no volume was made"
+    );
 }
 
 #[test]
@@ -367,7 +374,15 @@ fn legacy_links_give_environment_hosts_and_a_removable_name() {
     ]);
     let web_ip = d.inspect("{{.NetworkSettings.IPAddress}}", "web");
     d.docker_ok(&[
-        "run", "-d", "--name", "cli", "--link", "web:my-web", IMAGE, "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--link",
+        "web:my-web",
+        IMAGE,
+        "sleep",
+        "60",
     ]);
     let env = d.docker_ok(&["exec", "cli", "env"]);
     let mut want = vec![
@@ -422,7 +437,16 @@ fn legacy_links_give_environment_hosts_and_a_removable_name() {
         "{}",
         err(&o)
     );
-    let o = d.docker(&["run", "--rm", "--network", "host", "--link", "web", IMAGE, "true"]);
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--link",
+        "web",
+        IMAGE,
+        "true",
+    ]);
     assert!(
         err(&o).contains("conflicting options: host type networking can't be used with links"),
         "{}",
@@ -430,7 +454,16 @@ fn legacy_links_give_environment_hosts_and_a_removable_name() {
     );
     assert_eq!(d.docker_ok(&["ps", "-aq"]), before);
     d.docker_ok(&["create", "--name", "stopped", IMAGE, "true"]);
-    let o = d.docker(&["run", "-d", "--name", "l2", "--link", "stopped:s", IMAGE, "true"]);
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "l2",
+        "--link",
+        "stopped:s",
+        IMAGE,
+        "true",
+    ]);
     assert_eq!(code(&o), 125);
     assert!(
         err(&o).contains("Cannot link to a non running container: /stopped AS /l2/s"),
@@ -443,20 +476,43 @@ fn legacy_links_give_environment_hosts_and_a_removable_name() {
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "un"]);
     d.docker_ok(&["network", "connect", "un", "web"]);
     d.docker_ok(&[
-        "run", "-d", "--name", "c3", "--network", "un", "--link", "web:backend", IMAGE, "sleep",
+        "run",
+        "-d",
+        "--name",
+        "c3",
+        "--network",
+        "un",
+        "--link",
+        "web:backend",
+        IMAGE,
+        "sleep",
         "60",
     ]);
     assert_eq!(
-        d.inspect("{{json .HostConfig.Links}} {{json .NetworkSettings.Networks.un.Links}}", "c3"),
+        d.inspect(
+            "{{json .HostConfig.Links}} {{json .NetworkSettings.Networks.un.Links}}",
+            "c3"
+        ),
         r#"null ["web:backend"]"#
     );
     let web_un = d.inspect("{{.NetworkSettings.Networks.un.IPAddress}}", "web");
     let o = d.docker_ok(&["exec", "c3", "nslookup", "backend", "127.0.0.11"]);
     assert!(o.contains(&web_un), "{o}");
     let o = d.docker(&[
-        "run", "--rm", "--network", "un", IMAGE, "nslookup", "backend", "127.0.0.11",
+        "run",
+        "--rm",
+        "--network",
+        "un",
+        IMAGE,
+        "nslookup",
+        "backend",
+        "127.0.0.11",
     ]);
-    assert!(!out(&o).contains(&web_un), "another container resolved the link: {}", out(&o));
+    assert!(
+        !out(&o).contains(&web_un),
+        "another container resolved the link: {}",
+        out(&o)
+    );
 }
 
 #[test]
@@ -465,7 +521,15 @@ fn mac_addresses_log_drivers_runtime_and_diff_as_dockerd_has_them() {
     // docker CLI 28 sends the MAC in the endpoint; docker-py's Config.MacAddress is checked in
     // the docker-py test.
     d.docker_ok(&[
-        "run", "-d", "--name", "mac", "--mac-address", "02:00:00:00:00:42", IMAGE, "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        "mac",
+        "--mac-address",
+        "02:00:00:00:00:42",
+        IMAGE,
+        "sleep",
+        "60",
     ]);
     assert_eq!(
         d.docker_ok(&["exec", "mac", "cat", "/sys/class/net/eth0/address"]),
@@ -508,7 +572,16 @@ fn mac_addresses_log_drivers_runtime_and_diff_as_dockerd_has_them() {
     let o = d.docker(&["run", "--rm", "--log-driver", "nope", IMAGE, "true"]);
     assert_eq!(code(&o), 125);
     assert!(err(&o).contains("plugin \"nope\" not found"), "{}", err(&o));
-    d.docker_ok(&["run", "--name", "nolog", "--log-driver", "none", IMAGE, "echo", "hi"]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "nolog",
+        "--log-driver",
+        "none",
+        IMAGE,
+        "echo",
+        "hi",
+    ]);
     let o = d.docker(&["logs", "nolog"]);
     assert_ne!(code(&o), 0);
     assert!(
@@ -524,7 +597,15 @@ fn mac_addresses_log_drivers_runtime_and_diff_as_dockerd_has_them() {
             .exists(),
         "a none-driver container keeps no log"
     );
-    d.docker_ok(&["run", "--name", "ch", IMAGE, "sh", "-c", "echo x > /f; echo y >> /etc/group"]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "ch",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /f; echo y >> /etc/group",
+    ]);
     assert_eq!(d.docker_ok(&["diff", "ch"]), "C /etc\nC /etc/group\nA /f");
     d.docker_ok(&["run", "--name", "ch2", IMAGE, "true"]);
     assert_eq!(d.docker_ok(&["diff", "ch2"]), "");

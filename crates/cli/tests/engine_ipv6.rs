@@ -39,8 +39,7 @@ fn tcp_read_in(ns: &Netns, addr: std::net::SocketAddr) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut last = String::new();
         while Instant::now() < deadline {
-            if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            {
+            if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
                 s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
                 let _ = s.write_all(b"hi\n");
                 let mut got = String::new();
@@ -76,10 +75,13 @@ fn docker_py_sees_ipv6_networks_and_endpoint_fields_as_dockerd_shows_them() {
     let ns = Netns::new();
     let d = daemon_in(&ns, &[]);
     let mut cmd = Command::new("python3");
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dockerpy/networks.py"))
-        .arg(&d.socket)
-        .arg(IMAGE)
-        .arg(unique("py"));
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/dockerpy/networks.py"
+    ))
+    .arg(&d.socket)
+    .arg(IMAGE)
+    .arg(unique("py"));
     let o = run_cmd(cmd, None, 180);
     assert!(
         o.status.success() && out(&o).contains("docker-py networks ok"),
@@ -96,22 +98,53 @@ fn ipv6_networks_carry_traffic_between_containers_the_gateway_and_published_port
     let d = daemon_in(&ns, &[]);
     let net = unique("v6");
     d.docker_ok(&[
-        "network", "create", "--ipv6", "--subnet", "fd5b:1:1::/64", "--subnet", &d.subnet(0),
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd5b:1:1::/64",
+        "--subnet",
+        &d.subnet(0),
         &net,
     ]);
     assert_eq!(
         d.docker_ok(&[
-            "network", "inspect", "-f",
-            "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}|{{.Gateway}} {{end}}", &net
+            "network",
+            "inspect",
+            "-f",
+            "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}|{{.Gateway}} {{end}}",
+            &net
         ]),
         format!("true {}| fd5b:1:1::/64|", d.subnet(0))
     );
     let srv_cmd = server("srv");
     d.docker_ok(&[
-        "run", "-d", "--name", "srv", "--network", &net, "--ip6", "fd5b:1:1::10", "-p", "8080:80",
-        IMAGE, "sh", "-c", &srv_cmd,
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        &net,
+        "--ip6",
+        "fd5b:1:1::10",
+        "-p",
+        "8080:80",
+        IMAGE,
+        "sh",
+        "-c",
+        &srv_cmd,
     ]);
-    d.docker_ok(&["run", "-d", "--name", "cli", "--network", &net, IMAGE, "sleep", "120"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        &net,
+        IMAGE,
+        "sleep",
+        "120",
+    ]);
 
     // Inspect: dockerd's fields.
     let fields = "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}} {{json .IPAMConfig}}{{end}}";
@@ -123,9 +156,15 @@ fn ipv6_networks_carry_traffic_between_containers_the_gateway_and_published_port
         "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
         "cli",
     );
-    assert_eq!(cli6, "fd5b:1:1::2", "the first free address after the gateway");
+    assert_eq!(
+        cli6, "fd5b:1:1::2",
+        "the first free address after the gateway"
+    );
     let members = d.docker_ok(&[
-        "network", "inspect", "-f", "{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}",
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}",
         &net,
     ]);
     assert!(
@@ -137,7 +176,10 @@ fn ipv6_networks_carry_traffic_between_containers_the_gateway_and_published_port
     let addr = d.docker_ok(&["exec", "cli", "ip", "-o", "-6", "addr", "show", "eth0"]);
     assert!(addr.contains("inet6 fd5b:1:1::2/64"), "{addr}");
     let routes = d.docker_ok(&["exec", "cli", "ip", "-6", "route"]);
-    assert!(routes.contains("default via fd5b:1:1::1 dev eth0"), "{routes}");
+    assert!(
+        routes.contains("default via fd5b:1:1::1 dev eth0"),
+        "{routes}"
+    );
     assert!(d
         .docker_ok(&["exec", "cli", "cat", "/etc/hosts"])
         .contains(&format!("{cli6}\t")));
@@ -152,9 +194,7 @@ fn ipv6_networks_carry_traffic_between_containers_the_gateway_and_published_port
     assert!(aaaa.contains("fd5b:1:1::10"), "{aaaa}");
     let a = d.docker_ok(&["exec", "cli", "nslookup", "-type=A", "srv", "127.0.0.11"]);
     assert!(!a.contains("fd5b"), "only A records for an A question: {a}");
-    let o = d.docker_ok(&[
-        "exec", "cli", "sh", "-c", "echo | nc -w 3 fd5b:1:1::10 80",
-    ]);
+    let o = d.docker_ok(&["exec", "cli", "sh", "-c", "echo | nc -w 3 fd5b:1:1::10 80"]);
     assert_eq!(o, "hello-srv");
 
     // The published port, on IPv6's every address too: from the namespace's own side through
@@ -165,13 +205,18 @@ fn ipv6_networks_carry_traffic_between_containers_the_gateway_and_published_port
     );
     let got = tcp_read_in(&ns, "[fd5b:1:1::1]:8080".parse().unwrap());
     assert_eq!(got.trim(), "hello-srv");
-    let o = d.docker_ok(&[
-        "exec", "cli", "sh", "-c", "echo | nc -w 3 fd5b:1:1::1 8080",
-    ]);
+    let o = d.docker_ok(&["exec", "cli", "sh", "-c", "echo | nc -w 3 fd5b:1:1::1 8080"]);
     assert_eq!(o, "hello-srv");
 
     // A container of a network without IPv6 has none at all (no link-local address either).
-    let o = d.docker_ok(&["run", "--rm", IMAGE, "sh", "-c", "ip -6 -o addr show eth0; echo end"]);
+    let o = d.docker_ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -6 -o addr show eth0; echo end",
+    ]);
     assert_eq!(o, "end");
 
     // The rules: the ip6 table of the daemon's name, gone with the last IPv6 network.
@@ -200,7 +245,11 @@ fn ipv6_subnets_come_from_the_pool_and_networks_stay_isolated() {
     d.docker_ok(&["network", "create", "--ipv6", "b6"]);
     let subnet = |n: &str| {
         d.docker_ok(&[
-            "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", n,
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+            n,
         ])
         .split_whitespace()
         .nth(1)
@@ -212,19 +261,46 @@ fn ipv6_subnets_come_from_the_pool_and_networks_stay_isolated() {
     assert_ne!(sa, sb);
     // The pool can be set (`--default-address-pool` with an IPv6 base).
     let ns2 = Netns::new();
-    let d2 = daemon_in(&ns2, &["--default-address-pool", "base=fd5b:99::/48,size=64"]);
+    let d2 = daemon_in(
+        &ns2,
+        &["--default-address-pool", "base=fd5b:99::/48,size=64"],
+    );
     d2.docker_ok(&["network", "create", "--ipv6", "p6"]);
     assert_eq!(
         d2.docker_ok(&[
-            "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "p6"
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+            "p6"
         ])
         .split_whitespace()
         .nth(1),
         Some("fd5b:99::/64")
     );
     // Two IPv6 networks: their containers cannot reach each other, over IPv6 either.
-    d.docker_ok(&["run", "-d", "--name", "ina", "--network", "a6", IMAGE, "sleep", "60"]);
-    d.docker_ok(&["run", "-d", "--name", "inb", "--network", "b6", IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ina",
+        "--network",
+        "a6",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "inb",
+        "--network",
+        "b6",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     let b6 = d.inspect(
         "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
         "inb",
@@ -252,12 +328,28 @@ fn ipv6_rules_go_to_ip6tables_where_only_iptables_is_used() {
     let ns = Netns::new();
     let d = daemon_in(&ns, &["--firewall-backend", "iptables"]);
     d.docker_ok(&[
-        "network", "create", "--ipv6", "--subnet", "fd5b:2:2::/64", "--subnet", &d.subnet(0),
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd5b:2:2::/64",
+        "--subnet",
+        &d.subnet(0),
         "t6",
     ]);
     let srv_cmd = server("ipt");
     d.docker_ok(&[
-        "run", "-d", "--name", "s6", "--network", "t6", "-p", "8081:80", IMAGE, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "s6",
+        "--network",
+        "t6",
+        "-p",
+        "8081:80",
+        IMAGE,
+        "sh",
+        "-c",
         &srv_cmd,
     ]);
     let s6 = d.inspect(
@@ -265,7 +357,13 @@ fn ipv6_rules_go_to_ip6tables_where_only_iptables_is_used() {
         "s6",
     );
     let o = d.docker_ok(&[
-        "run", "--rm", "--network", "t6", IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "t6",
+        IMAGE,
+        "sh",
+        "-c",
         &format!("echo | nc -w 3 {s6} 80"),
     ]);
     assert_eq!(o, "hello-ipt");
@@ -291,28 +389,67 @@ fn ipv6_rules_go_to_ip6tables_where_only_iptables_is_used() {
 fn ipv6_bad_input_gets_dockerds_words_and_leaves_nothing() {
     let ns = Netns::new();
     let d = daemon_in(&ns, &[]);
-    d.docker_ok(&["network", "create", "--ipv6", "--subnet", "fd5b:3:3::/64", "good"]);
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd5b:3:3::/64",
+        "good",
+    ]);
     d.docker_ok(&["network", "create", "--ipv6", "auto6"]);
     d.docker_ok(&["network", "create", "--subnet", &d.subnet(1), "plain"]);
     let networks_before = d.docker_ok(&["network", "ls", "-q"]);
     for (args, status, words) in [
         (
-            &["network", "create", "--ipv6", "--subnet", "fd5b:3:3::/80", "x1"][..],
+            &[
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd5b:3:3::/80",
+                "x1",
+            ][..],
             409,
             "Pool overlaps with other one on this address space",
         ),
         (
-            &["network", "create", "--ipv6", "--subnet", "fd5b:4::/64", "--gateway", "fd5b:5::1", "x2"][..],
+            &[
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd5b:4::/64",
+                "--gateway",
+                "fd5b:5::1",
+                "x2",
+            ][..],
             400,
             "no matching subnet for gateway fd5b:5::1",
         ),
         (
-            &["network", "create", "--ipv6", "--subnet", "fd5b:4::zz/64", "x3"][..],
+            &[
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd5b:4::zz/64",
+                "x3",
+            ][..],
             400,
             "invalid CIDR address: fd5b:4::zz/64",
         ),
         (
-            &["network", "create", "--ipv6", "--subnet", "fd5b:4::/64", "--subnet", "fd5b:6::/64", "x4"][..],
+            &[
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd5b:4::/64",
+                "--subnet",
+                "fd5b:6::/64",
+                "x4",
+            ][..],
             400,
             "bridge driver doesn't support multiple subnets",
         ),
@@ -366,17 +503,158 @@ fn ipv6_bad_input_gets_dockerds_words_and_leaves_nothing() {
         assert!(err(&o).contains(words), "{args:?}: {}", err(&o));
     }
     // The gateway and an in-use address cannot be taken; an API client sees 409 or 400.
-    d.docker_ok(&["run", "-d", "--name", "held", "--network", "good", "--ip6", "fd5b:3:3::5", IMAGE, "sleep", "60"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "held",
+        "--network",
+        "good",
+        "--ip6",
+        "fd5b:3:3::5",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     for ip in ["fd5b:3:3::1", "fd5b:3:3::5"] {
-        let o = d.docker(&["run", "--rm", "--network", "good", "--ip6", ip, IMAGE, "true"]);
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "good",
+            "--ip6",
+            ip,
+            IMAGE,
+            "true",
+        ]);
         assert_ne!(code(&o), 0, "{ip}");
-        assert!(err(&o).contains("Address already in use"), "{ip}: {}", err(&o));
+        assert!(
+            err(&o).contains("Address already in use"),
+            "{ip}: {}",
+            err(&o)
+        );
     }
     assert_eq!(d.docker_ok(&["network", "ls", "-q"]), networks_before);
-    assert_eq!(d.docker_ok(&["ps", "-aq"]).lines().count(), 1, "only `held`");
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only `held`"
+    );
     // The failed starts left no address held: the next container gets the next free one.
     let o = d.docker_ok(&[
-        "run", "--rm", "--network", "good", IMAGE, "sh", "-c", "ip -o -6 addr show eth0",
+        "run",
+        "--rm",
+        "--network",
+        "good",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o -6 addr show eth0",
     ]);
     assert!(o.contains("fd5b:3:3::2/64"), "{o}");
+}
+
+#[test]
+fn ipv6_addresses_stay_unique_through_a_burst_and_a_daemon_kill_9() {
+    let ns = Netns::new();
+    let mut d = daemon_in(&ns, &[]);
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd5b:b:b::/64",
+        "burst",
+    ]);
+    // 12 containers started at once; the daemon is killed while they start.
+    let runs: Vec<Command> = (0..12)
+        .map(|i| {
+            d.docker_cmd(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("b{i}"),
+                "--network",
+                "burst",
+                IMAGE,
+                "sleep",
+                "120",
+            ])
+        })
+        .collect();
+    let threads: Vec<_> = runs
+        .into_iter()
+        .map(|c| std::thread::spawn(move || run_cmd(c, None, 60)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    d.kill_daemon();
+    for t in threads {
+        let _ = t.join().unwrap();
+    }
+    d.spawn();
+    // Whatever the kill interrupted: every running container has an address of its own, and
+    // the network holds the addresses of the running ones and no other.
+    let mut seen = std::collections::BTreeSet::new();
+    let ids = d.docker_ok(&["ps", "-q", "--no-trunc"]);
+    for id in ids.lines() {
+        let ip6 = d.inspect(
+            "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
+            id,
+        );
+        let inside = d.docker_ok(&["exec", id, "ip", "-o", "-6", "addr", "show", "eth0"]);
+        assert!(
+            inside.contains(&format!("inet6 {ip6}/64")),
+            "{id}: {inside}"
+        );
+        assert!(seen.insert(ip6.clone()), "{ip6} handed out twice");
+    }
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.root.join("networks").join(format!(
+            "{}.json",
+            d.docker_ok(&["network", "inspect", "-f", "{{.Id}}", "burst"])
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let held: std::collections::BTreeSet<String> = record["v6"]["allocated"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(held, seen, "addresses held for containers that do not run");
+    // The rest (those the kill left created, or never made) start now, with addresses of
+    // their own, and all reach each other.
+    for i in 0..12 {
+        let name = format!("b{i}");
+        let o = d.docker(&["inspect", "-f", "{{.State.Status}}", &name]);
+        if code(&o) != 0 {
+            d.docker_ok(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "burst",
+                IMAGE,
+                "sleep",
+                "120",
+            ]);
+        } else if out(&o).trim() != "running" {
+            d.docker_ok(&["start", &name]);
+        }
+    }
+    let ids = d.docker_ok(&["ps", "-q"]);
+    assert_eq!(ids.lines().count(), 12, "{ids}");
+    let first = ids.lines().next().unwrap().to_owned();
+    let mut all = std::collections::BTreeSet::new();
+    for id in ids.lines() {
+        let ip6 = d.inspect(
+            "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
+            id,
+        );
+        assert!(all.insert(ip6.clone()), "{ip6} twice");
+        let o = d.docker_ok(&["exec", &first, "ping6", "-c", "1", "-W", "3", &ip6]);
+        assert!(o.contains("1 packets received"), "{ip6}: {o}");
+    }
 }

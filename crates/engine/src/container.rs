@@ -87,7 +87,9 @@ pub struct MountRecord {
 }
 
 /// The bind propagation modes, as `-v` options and `BindOptions.Propagation` name them.
-pub const PROPAGATION_MODES: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+pub const PROPAGATION_MODES: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 impl MountRecord {
     /// The bind's propagation as dockerd reports and applies it: the one asked for, else

@@ -975,7 +975,7 @@ impl Daemon {
     pub fn reconcile(self: &Arc<Self>) {
         self.remove_finished_execs();
         for c in self.containers.list() {
-            if !c.is_running() {
+            if !c.is_running() && !self.adopt_started(&c) {
                 continue;
             }
             match berth_monitor::read_state(&self.monitor_dir(&c.id)) {
@@ -1012,6 +1012,29 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// A container the daemon died while starting: its record never said running, but its
+    /// monitor (which outlives the daemon) started it. Recorded as running, so it is followed
+    /// like the others rather than started a second time.
+    fn adopt_started(&self, c: &Container) -> bool {
+        let Ok(s) = berth_monitor::read_state(&self.monitor_dir(&c.id)) else {
+            return false;
+        };
+        if !s.monitor_alive || s.status != berth_monitor::Status::Running {
+            return false;
+        }
+        self.containers
+            .update(&c.id, |r| {
+                r.state.status = "running".into();
+                r.state.pid = s.pid;
+                r.state.started_at = s.started_at.clone();
+                r.state.exit_code = 0;
+                r.state.error.clear();
+                r.restart_count = s.restart_count;
+                Ok(())
+            })
+            .is_ok()
     }
 
     /// Sends `signal` to the container's init (the pid the monitor reports now: after a

@@ -44,11 +44,9 @@ pub fn validate(driver: &str, opts: &HashMap<String, String>) -> Result<()> {
                 "invalid logging opts for driver none".into(),
             ))
         }
-        d if ELSEWHERE.contains(&d) => {
-            return Err(ApiError::BadRequest(format!(
-                "the {d} log driver is not supported by berth: its logs are json-file, local or none"
-            )))
-        }
+        d if ELSEWHERE.contains(&d) => return Err(ApiError::BadRequest(format!(
+            "the {d} log driver is not supported by berth: its logs are json-file, local or none"
+        ))),
         d => {
             return Err(ApiError::BadRequest(format!(
                 "error looking up logging plugin {d}: plugin \"{d}\" not found"
@@ -95,7 +93,11 @@ mod tests {
 
     #[test]
     fn drivers_and_options_as_dockerd_checks_them() {
-        assert!(validate("json-file", &opts(&[("max-size", "10m"), ("max-file", "3")])).is_ok());
+        assert!(validate(
+            "json-file",
+            &opts(&[("max-size", "10m"), ("max-file", "3")])
+        )
+        .is_ok());
         assert!(validate("local", &opts(&[])).is_ok());
         assert!(validate("none", &opts(&[])).is_ok());
         let msg = |d: &str, o: &[(&str, &str)]| validate(d, &opts(o)).unwrap_err().to_string();

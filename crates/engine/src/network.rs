@@ -527,8 +527,7 @@ impl Daemon {
         let primary_ip = endpoints.values().find_map(|e| e.ip);
         let primary_ip6 = endpoints.values().find_map(|e| e.ip6);
         if let Some(ip) = primary_ip {
-            let (reservations, rules, mappings) =
-                reserve_ports(c, ip, primary_ip6, &self.net)?;
+            let (reservations, rules, mappings) = reserve_ports(c, ip, primary_ip6, &self.net)?;
             sandbox.reservations = reservations;
             sandbox.rules = rules;
             self.containers.update(&c.id, |r| {
@@ -595,9 +594,7 @@ impl Daemon {
         if gateway.is_some() {
             routes.v4 = false;
         }
-        let gateway6 = v6
-            .filter(|_| routes.v6 && !n.internal)
-            .map(|(_, _, gw)| gw);
+        let gateway6 = v6.filter(|_| routes.v6 && !n.internal).map(|(_, _, gw)| gw);
         if gateway6.is_some() {
             routes.v6 = false;
         }
@@ -674,7 +671,11 @@ impl Daemon {
             .filter(|id| self.net.store.find(id).is_some_and(|n| n.is_user_defined()))
             .collect();
         // The asker's own links first: an alias names the linked container on that network.
-        for ep in me.networks.values().filter(|e| mine.contains(&e.network_id)) {
+        for ep in me
+            .networks
+            .values()
+            .filter(|e| mine.contains(&e.network_id))
+        {
             for (child, _) in ep
                 .links
                 .iter()

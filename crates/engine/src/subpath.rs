@@ -18,9 +18,7 @@ use crate::error::{ApiError, Result};
 /// anonymous volume).
 pub fn check(volume: &str, subpath: &str) -> Result<()> {
     let bad = |what: &str| {
-        ApiError::BadRequest(format!(
-            "invalid mount config for type \"volume\": {what}"
-        ))
+        ApiError::BadRequest(format!("invalid mount config for type \"volume\": {what}"))
     };
     if volume.is_empty() {
         return Err(bad("must not set Subpath when using anonymous volumes"));
@@ -97,7 +95,12 @@ pub fn bind(fd: &OwnedFd, dir: &Path, index: usize) -> Result<PathBuf> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| ApiError::internal(format!("bind the volume's subpath at {}", target.display()), e))?;
+    .map_err(|e| {
+        ApiError::internal(
+            format!("bind the volume's subpath at {}", target.display()),
+            e,
+        )
+    })?;
     Ok(target)
 }
 
@@ -125,6 +128,9 @@ mod tests {
         for bad in ["/abs", "../x", "a/../../x"] {
             assert!(check("v", bad).is_err(), "{bad}");
         }
-        assert!(check("", "a").unwrap_err().to_string().contains("anonymous"));
+        assert!(check("", "a")
+            .unwrap_err()
+            .to_string()
+            .contains("anonymous"));
     }
 }

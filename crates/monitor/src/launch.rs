@@ -83,11 +83,13 @@ pub(crate) fn start(cfg: &MonitorConfig) -> Result<Run> {
     // What the runtime connects to: a path that fits a socket address however long the exec
     // root is (held open until the runtime is done with it).
     let console_short = match &console {
-        Some(_) => Some(sock::ShortPath::new(&console_path).map_err(|e| Error::Socket {
-            what: "name",
-            path: console_path.clone(),
-            source: e,
-        })?),
+        Some(_) => Some(
+            sock::ShortPath::new(&console_path).map_err(|e| Error::Socket {
+                what: "name",
+                path: console_path.clone(),
+                source: e,
+            })?,
+        ),
         None => None,
     };
     let console_socket = console_short.as_ref().map(sock::ShortPath::path);

@@ -105,7 +105,11 @@ mod tests {
         assert!(path.as_os_str().len() > 108);
         let listener = bind_path(&path).unwrap();
         let short = ShortPath::new(&path).unwrap();
-        assert!(short.path().as_os_str().len() < MAX_PATH, "{:?}", short.path());
+        assert!(
+            short.path().as_os_str().len() < MAX_PATH,
+            "{:?}",
+            short.path()
+        );
         let _client = UnixStream::connect(short.path()).unwrap();
         let _ = listener.accept().unwrap();
         let _again = connect_path(&path).unwrap();

@@ -174,7 +174,9 @@ impl Ipv6Net {
 
     /// How many addresses the network spans (saturating at u128::MAX for a /0).
     pub fn size(&self) -> u128 {
-        1u128.checked_shl(u32::from(128 - self.prefix)).unwrap_or(u128::MAX)
+        1u128
+            .checked_shl(u32::from(128 - self.prefix))
+            .unwrap_or(u128::MAX)
     }
 
     pub fn contains(&self, ip: Ipv6Addr) -> bool {
@@ -211,7 +213,9 @@ impl Ipv6Net {
         } else {
             0
         };
-        let step = 1u128.checked_shl(u32::from(128 - prefix.min(128))).unwrap_or(0);
+        let step = 1u128
+            .checked_shl(u32::from(128 - prefix.min(128)))
+            .unwrap_or(0);
         (0..count).map(move |i| Ipv6Net {
             base: Ipv6Addr::from(u128::from(self.base).wrapping_add(i.wrapping_mul(step))),
             prefix,

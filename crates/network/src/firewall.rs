@@ -95,7 +95,8 @@ impl Ruleset {
 
     /// Whether any rule is IPv6's.
     pub(crate) fn has_v6(&self) -> bool {
-        self.bridges.iter().any(|b| b.subnet6.is_some()) || self.ports.iter().any(|p| p.ip.is_ipv6())
+        self.bridges.iter().any(|b| b.subnet6.is_some())
+            || self.ports.iter().any(|p| p.ip.is_ipv6())
     }
 
     /// The bridges with a subnet of `family`, as (bridge, subnet text, internal).

@@ -130,10 +130,17 @@ pub(crate) fn apply(rs: &Ruleset, table: &str) -> Result<()> {
 
 fn apply_family(rs: &Ruleset, table: &str, family: Family) -> Result<()> {
     let (cmd, restore) = commands(family);
-    run(restore, &["--wait", "--noflush"], &render(rs, table, family))?;
+    run(
+        restore,
+        &["--wait", "--noflush"],
+        &render(rs, table, family),
+    )?;
     for (t, builtin, rule) in jumps(table) {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
-        if !quiet(cmd, &[&["--wait", "-t", t, "-C", builtin], &rule[..]].concat()) {
+        if !quiet(
+            cmd,
+            &[&["--wait", "-t", t, "-C", builtin], &rule[..]].concat(),
+        ) {
             let add: &[&str] = if builtin == "FORWARD" {
                 &["-I", builtin, "1"]
             } else {
@@ -158,7 +165,10 @@ fn remove_family(table: &str, family: Family) {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
         // A jump added twice (by hand, or by a firewall reload) goes too; bounded.
         for _ in 0..8 {
-            if !quiet(cmd, &[&["--wait", "-t", t, "-D", builtin], &rule[..]].concat()) {
+            if !quiet(
+                cmd,
+                &[&["--wait", "-t", t, "-D", builtin], &rule[..]].concat(),
+            ) {
                 break;
             }
         }
@@ -215,7 +225,9 @@ mod tests {
         let rs = sample("tcp", 8080, 80, true);
         let s = render(&rs, "t", Family::V6);
         assert!(
-            s.contains("-A t-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd09::2]:80"),
+            s.contains(
+                "-A t-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd09::2]:80"
+            ),
             "{s}"
         );
         assert!(s.contains("-A t-POST -s fd09::/64 ! -o b0 -j MASQUERADE"));

@@ -130,7 +130,8 @@ async fn add_address(h: &Handle, index: u32, ip: IpAddr, prefix: u8, what: &str)
     if ip.is_ipv6() {
         let m = req.message_mut();
         m.header.flags |= AddressHeaderFlags::Nodad;
-        m.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     req.execute()
         .await
@@ -233,11 +234,29 @@ fn attach_inner(a: &Attachment<'_>) -> Result<()> {
         let br = index_of(&h, &bridge)
             .await?
             .ok_or_else(|| Error::netlink(format!("find bridge {bridge}"), "no such device"))?;
-        h.link()
+        let made = h
+            .link()
             .add(LinkVeth::new(&host_if, &peer_c).build())
             .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("create veth {host_if}"), e))?;
+            .await;
+        match made {
+            Ok(()) => {}
+            // A pair left by a daemon killed while it wired this endpoint (the names are the
+            // endpoint's own): it goes, and the pair is made anew.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                for stale in [&host_if, &peer_c] {
+                    if let Some(i) = index_of(&h, stale).await? {
+                        let _ = h.link().del(i).execute().await;
+                    }
+                }
+                h.link()
+                    .add(LinkVeth::new(&host_if, &peer_c).build())
+                    .execute()
+                    .await
+                    .map_err(|e| Error::netlink(format!("create veth {host_if}"), e))?;
+            }
+            Err(e) => return Err(Error::netlink(format!("create veth {host_if}"), e)),
+        }
         let host = index_of(&h, &host_if)
             .await?
             .ok_or_else(|| Error::netlink(format!("create veth {host_if}"), "vanished"))?;

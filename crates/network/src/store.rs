@@ -375,9 +375,7 @@ impl Networks {
                     p.aux_addresses.insert(name.clone(), *a);
                 }
                 (IpAddr::V6(_), p) => {
-                    return Err(outside(
-                        p.map(|p| p.subnet.to_string()).unwrap_or_default(),
-                    ))
+                    return Err(outside(p.map(|p| p.subnet.to_string()).unwrap_or_default()))
                 }
             }
         }
@@ -555,11 +553,9 @@ impl Networks {
             .get_mut(id)
             .ok_or_else(|| Error::NetworkNotFound(id.to_owned()))?;
         let name = n.name.clone();
-        let p = n
-            .v6
-            .as_mut()
-            .filter(|_| n.enable_ipv6)
-            .ok_or_else(|| Error::InvalidConfig(format!("network {name} is not an IPv6 network")))?;
+        let p = n.v6.as_mut().filter(|_| n.enable_ipv6).ok_or_else(|| {
+            Error::InvalidConfig(format!("network {name} is not an IPv6 network"))
+        })?;
         let subnet = p.subnet;
         // The subnet-router anycast address (the base), the gateway and the auxiliary
         // addresses are never handed out.
@@ -590,8 +586,8 @@ impl Networks {
                 let size = range.size();
                 // Only so many tries: a range has at most as many taken addresses as
                 // endpoints, so a free one is found within that many steps.
-                let tries = (p.allocated.len() as u128 + p.aux_addresses.len() as u128 + 4)
-                    .min(size);
+                let tries =
+                    (p.allocated.len() as u128 + p.aux_addresses.len() as u128 + 4).min(size);
                 (0..tries)
                     .filter_map(|i| range.nth(start.wrapping_add(i) % size))
                     .find(|ip| !taken(p, *ip))
@@ -917,7 +913,10 @@ mod tests {
             "fd42:1::99"
         );
         s.release(Some(&n.id), "c1").unwrap();
-        assert_eq!(s.allocate6(&n.id, "c3", None).unwrap().to_string(), "fd42:1::4");
+        assert_eq!(
+            s.allocate6(&n.id, "c3", None).unwrap().to_string(),
+            "fd42:1::4"
+        );
         for (bad, why) in [
             (
                 CreateRequest {
@@ -951,7 +950,8 @@ mod tests {
         ] {
             let e = s.create(bad, &[], &[]).unwrap_err();
             assert!(
-                e.to_string().contains(why) || (why == "overlap" && matches!(e, Error::PoolOverlap)),
+                e.to_string().contains(why)
+                    || (why == "overlap" && matches!(e, Error::PoolOverlap)),
                 "{e}"
             );
         }

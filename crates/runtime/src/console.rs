@@ -39,9 +39,10 @@ pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
         ),
         _ => None,
     };
-    let short = dir.as_ref().zip(name).map(|(d, n)| {
-        Path::new(&format!("/proc/self/fd/{}", d.as_raw_fd())).join(n)
-    });
+    let short = dir
+        .as_ref()
+        .zip(name)
+        .map(|(d, n)| Path::new(&format!("/proc/self/fd/{}", d.as_raw_fd())).join(n));
     let addr = UnixAddr::new(short.as_deref().unwrap_or(path))
         .map_err(|e| Error::sys(format!("console socket path {}", path.display()), e))?;
     connect(fd.as_raw_fd(), &addr).map_err(failed)?;

@@ -185,7 +185,9 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // then removes the old root without needing a directory for it inside the rootfs.
         let old_root = nix::fcntl::open(
             "/",
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| Error::sys("open the old root", e))?;

@@ -49,7 +49,12 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
         if let Some(g) = n.gateway.filter(|_| !n.user_ipam || n.gateway_given) {
             m["Gateway"] = json!(g.to_string());
         }
-        if let Some(a) = aux(n.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) {
+        if let Some(a) = aux(n
+            .aux_addresses
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect())
+        {
             m["AuxiliaryAddresses"] = json!(a);
         }
         ipam_config.push(m);
@@ -62,7 +67,12 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
         if !p.user_subnet || p.gateway_given {
             m["Gateway"] = json!(p.gateway.to_string());
         }
-        if let Some(a) = aux(p.aux_addresses.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) {
+        if let Some(a) = aux(p
+            .aux_addresses
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect())
+        {
             m["AuxiliaryAddresses"] = json!(a);
         }
         ipam_config.push(m);
@@ -152,7 +162,8 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     let bad = |what: &str, v: &str, e: berth_network::Error| {
         ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
     };
-    let field = |c: &Option<bollard_stubs::models::IpamConfig>, f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
+    let field = |c: &Option<bollard_stubs::models::IpamConfig>,
+                 f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
         c.as_ref()
             .and_then(|c| f(c).clone())
             .filter(|s| !s.is_empty())
@@ -210,7 +221,12 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
         gateway6,
         ip_range6,
         aux_addresses,
-        ipam_options: ipam.options.clone().unwrap_or_default().into_iter().collect(),
+        ipam_options: ipam
+            .options
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
         options: req
