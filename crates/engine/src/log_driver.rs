@@ -44,9 +44,11 @@ pub fn validate(driver: &str, opts: &HashMap<String, String>) -> Result<()> {
                 "invalid logging opts for driver none".into(),
             ))
         }
-        d if ELSEWHERE.contains(&d) => return Err(ApiError::BadRequest(format!(
+        d if ELSEWHERE.contains(&d) => {
+            return Err(ApiError::BadRequest(format!(
             "the {d} log driver is not supported by berth: its logs are json-file, local or none"
-        ))),
+        )))
+        }
         d => {
             return Err(ApiError::BadRequest(format!(
                 "error looking up logging plugin {d}: plugin \"{d}\" not found"
@@ -82,6 +84,7 @@ pub fn validate(driver: &str, opts: &HashMap<String, String>) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

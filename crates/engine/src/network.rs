@@ -1159,9 +1159,12 @@ fn reserve_ports(
     Ok((held, rules, maps))
 }
 
-/// (proto, container port, host ip — None for every address —, host port — 0 for any) of
-/// every published port.
-pub fn published(c: &Container) -> Result<Vec<(String, u16, Option<IpAddr>, u16)>> {
+/// One published port as asked: `proto`, the container's port, the host address (None: every
+/// address) and port (0: any).
+type Published = (String, u16, Option<IpAddr>, u16);
+
+/// Every port the container publishes.
+pub fn published(c: &Container) -> Result<Vec<Published>> {
     let mut out = Vec::new();
     let bindings = c.host_config.port_bindings.clone().unwrap_or_default();
     let mut keys: Vec<&String> = bindings.keys().collect();
