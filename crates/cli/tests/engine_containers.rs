@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
+use common::engine::{code, docker_py, err, out, run_cmd, Daemon, IMAGE};
 use common::unique;
 
 /// A tmpfs mounted shared under the daemon's test directory (the host's / is private here):
@@ -38,37 +38,16 @@ fn host_mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn has_docker_py() -> bool {
-    Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn docker_py_sees_containers_as_dockerd_shows_them() {
-    assert!(
-        has_docker_py(),
-        "docker-py is missing: scripts/install-deps.sh installs it (python3 -m pip install docker)"
-    );
     let d = Daemon::start();
     let shared = shared_mount(&d);
-    let mut cmd = Command::new("python3");
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/dockerpy/containers.py"
-    ))
-    .arg(&d.socket)
-    .arg(IMAGE)
-    .arg(&shared)
-    .arg(unique("py"));
-    let o = run_cmd(cmd, None, 180);
-    assert!(
-        o.status.success() && out(&o).contains("docker-py containers ok"),
-        "{}{}\n--- daemon log:\n{}",
-        out(&o),
-        err(&o),
-        d.daemon_log()
+    let prefix = unique("py");
+    docker_py(
+        &d,
+        "containers.py",
+        &[shared.as_os_str(), prefix.as_ref()],
+        "docker-py containers ok",
     );
 }
 

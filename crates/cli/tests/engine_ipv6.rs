@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::engine::{code, err, out, run_cmd, Daemon, IMAGE};
+use common::engine::{code, docker_py, err, out, run_cmd, Daemon, IMAGE};
 use common::netns::Netns;
 use common::unique;
 
@@ -64,31 +64,14 @@ fn server(name: &str) -> String {
 
 #[test]
 fn docker_py_sees_ipv6_networks_and_endpoint_fields_as_dockerd_shows_them() {
-    let has = Command::new("python3")
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has,
-        "docker-py is missing: scripts/install-deps.sh installs it (python3 -m pip install docker)"
-    );
     let ns = Netns::new();
     let d = daemon_in(&ns, &[]);
-    let mut cmd = Command::new("python3");
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/dockerpy/networks.py"
-    ))
-    .arg(&d.socket)
-    .arg(IMAGE)
-    .arg(unique("py"));
-    let o = run_cmd(cmd, None, 180);
-    assert!(
-        o.status.success() && out(&o).contains("docker-py networks ok"),
-        "{}{}\n--- daemon log:\n{}",
-        out(&o),
-        err(&o),
-        d.daemon_log()
+    let prefix = unique("py");
+    docker_py(
+        &d,
+        "networks.py",
+        &[prefix.as_ref()],
+        "docker-py networks ok",
     );
 }
 

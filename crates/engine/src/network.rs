@@ -172,33 +172,11 @@ impl Net {
         let mut pools6 = Vec::new();
         for p in &opts.pools {
             if p.contains(':') {
-                pools6.push(parse_pool6(p)?);
-                continue;
-            }
-            let mut base = None;
-            let mut size = None;
-            for kv in p.split(',') {
-                match kv.split_once('=') {
-                    Some(("base", v)) => {
-                        base = Some(
-                            v.parse::<Ipv4Net>()
-                                .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
-                        )
-                    }
-                    Some(("size", v)) => {
-                        size = Some(
-                            v.parse::<u8>()
-                                .map_err(|_| format!("--default-address-pool {p}: bad size"))?,
-                        )
-                    }
-                    _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N")),
-                }
-            }
-            match (base, size) {
-                (Some(base), Some(size)) if size >= base.prefix() && size <= 30 => {
-                    pools.push(berth_network::AddressPool { base, size })
-                }
-                _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ 30)")),
+                let (base, size) = parse_pool::<Ipv6Net>(p)?;
+                pools6.push(berth_network::AddressPool6 { base, size });
+            } else {
+                let (base, size) = parse_pool::<Ipv4Net>(p)?;
+                pools.push(berth_network::AddressPool { base, size });
             }
         }
         if pools.is_empty() {
@@ -345,15 +323,19 @@ pub(crate) fn ensure_bridge(n: &Network) -> berth_network::Result<()> {
     }
 }
 
-/// `--default-address-pool base=fd00:…::/48,size=64`.
-fn parse_pool6(p: &str) -> std::result::Result<berth_network::AddressPool6, String> {
+/// `--default-address-pool base=CIDR,size=N` of either family (`base=fd00:1::/48,size=64`).
+fn parse_pool<N>(p: &str) -> std::result::Result<(N, u8), String>
+where
+    N: berth_network::Subnet + std::str::FromStr,
+    N::Err: std::fmt::Display,
+{
     let mut base = None;
     let mut size = None;
     for kv in p.split(',') {
         match kv.split_once('=') {
             Some(("base", v)) => {
                 base = Some(
-                    v.parse::<Ipv6Net>()
+                    v.parse::<N>()
                         .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
                 )
             }
@@ -367,11 +349,12 @@ fn parse_pool6(p: &str) -> std::result::Result<berth_network::AddressPool6, Stri
         }
     }
     match (base, size) {
-        (Some(base), Some(size)) if size >= base.prefix() && size <= 126 => {
-            Ok(berth_network::AddressPool6 { base, size })
+        (Some(base), Some(size)) if size >= base.prefix() && size <= N::MAX_PREFIX => {
+            Ok((base, size))
         }
         _ => Err(format!(
-            "--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ 126)"
+            "--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ {})",
+            N::MAX_PREFIX
         )),
     }
 }

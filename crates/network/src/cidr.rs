@@ -271,6 +271,77 @@ pub fn parse_ipv6(s: &str) -> Result<Ipv6Addr, Error> {
     s.parse().map_err(|_| Error::InvalidAddress6(s.to_owned()))
 }
 
+/// What IPAM needs of a subnet, whatever its family.
+pub trait Subnet: Copy + fmt::Display + PartialEq {
+    type Addr: Copy + fmt::Display + PartialEq;
+    /// The longest prefix that leaves room for a gateway and one container.
+    const MAX_PREFIX: u8;
+    fn prefix(&self) -> u8;
+    fn contains_net(&self, other: &Self) -> bool;
+    fn overlaps(&self, other: &Self) -> bool;
+    /// How many addresses the subnet spans (saturating).
+    fn len(&self) -> u128;
+    /// The `n`th address (0 is the base).
+    fn at(&self, n: u128) -> Option<Self::Addr>;
+    /// The offset of `a` in the subnet.
+    fn index_of(&self, a: Self::Addr) -> Option<u128>;
+    /// Whether `a` can be a host's: in the subnet, not its base (IPv6's subnet-router anycast
+    /// address) nor IPv4's broadcast address.
+    fn is_host(&self, a: Self::Addr) -> bool;
+}
+
+impl Subnet for Ipv4Net {
+    type Addr = Ipv4Addr;
+    const MAX_PREFIX: u8 = 30;
+    fn prefix(&self) -> u8 {
+        self.prefix
+    }
+    fn contains_net(&self, other: &Self) -> bool {
+        Ipv4Net::contains_net(self, other)
+    }
+    fn overlaps(&self, other: &Self) -> bool {
+        Ipv4Net::overlaps(self, other)
+    }
+    fn len(&self) -> u128 {
+        u128::from(self.size())
+    }
+    fn at(&self, n: u128) -> Option<Ipv4Addr> {
+        u64::try_from(n).ok().and_then(|n| self.nth(n))
+    }
+    fn index_of(&self, a: Ipv4Addr) -> Option<u128> {
+        self.offset(a).map(u128::from)
+    }
+    fn is_host(&self, a: Ipv4Addr) -> bool {
+        self.contains(a) && a != self.base && a != self.broadcast()
+    }
+}
+
+impl Subnet for Ipv6Net {
+    type Addr = Ipv6Addr;
+    const MAX_PREFIX: u8 = 126;
+    fn prefix(&self) -> u8 {
+        self.prefix
+    }
+    fn contains_net(&self, other: &Self) -> bool {
+        Ipv6Net::contains_net(self, other)
+    }
+    fn overlaps(&self, other: &Self) -> bool {
+        Ipv6Net::overlaps(self, other)
+    }
+    fn len(&self) -> u128 {
+        self.size()
+    }
+    fn at(&self, n: u128) -> Option<Ipv6Addr> {
+        self.nth(n)
+    }
+    fn index_of(&self, a: Ipv6Addr) -> Option<u128> {
+        self.offset(a)
+    }
+    fn is_host(&self, a: Ipv6Addr) -> bool {
+        self.contains(a) && a != self.base
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

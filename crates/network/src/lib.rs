@@ -8,13 +8,14 @@ mod cidr;
 pub mod dns;
 mod error;
 pub mod firewall;
+mod ipam;
 mod iptables;
 pub mod link;
 pub mod netns;
 pub mod ports;
 mod store;
 
-pub use cidr::{parse_ipv4, parse_ipv6, Ipv4Net, Ipv6Net};
+pub use cidr::{parse_ipv4, parse_ipv6, Ipv4Net, Ipv6Net, Subnet};
 pub use error::{Error, Result};
 pub use store::{
     default_pools, default_pools6, pick_subnet, pick_subnet6, AddressPool, AddressPool6,

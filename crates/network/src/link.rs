@@ -367,31 +367,15 @@ fn attach_inner(a: &Attachment<'_>) -> Result<()> {
 /// with none.
 pub fn host_routes() -> Result<Vec<Ipv4Net>> {
     with_netlink(|h| async move {
-        let mut routes = h
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute();
-        let mut out = Vec::new();
-        while let Some(r) = routes
-            .try_next()
-            .await
-            .map_err(|e| Error::netlink("list routes", e))?
-        {
-            let prefix = r.header.destination_prefix_length;
-            if prefix == 0 {
-                continue;
-            }
-            for at in &r.attributes {
-                if let RouteAttribute::Destination(RouteAddress::Inet(ip)) = at {
-                    if !ip.is_loopback() {
-                        if let Ok(n) = Ipv4Net::new(*ip, prefix) {
-                            out.push(n);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
+        routed(
+            &h,
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            |dst, prefix| match dst {
+                RouteAddress::Inet(ip) if !ip.is_loopback() => Ipv4Net::new(*ip, prefix).ok(),
+                _ => None,
+            },
+        )
+        .await
     })
 }
 
@@ -399,35 +383,48 @@ pub fn host_routes() -> Result<Vec<Ipv4Net>> {
 /// picking IPv6 subnets that collide with none.
 pub fn host_routes6() -> Result<Vec<Ipv6Net>> {
     with_netlink(|h| async move {
-        let mut routes = h
-            .route()
-            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-            .execute();
-        let mut out = Vec::new();
-        while let Some(r) = routes
-            .try_next()
-            .await
-            .map_err(|e| Error::netlink("list IPv6 routes", e))?
-        {
-            let prefix = r.header.destination_prefix_length;
-            if prefix == 0 {
-                continue;
-            }
-            for at in &r.attributes {
-                if let RouteAttribute::Destination(RouteAddress::Inet6(ip)) = at {
-                    let local = ip.is_loopback()
-                        || ip.is_multicast()
-                        || ip.segments()[0] & 0xffc0 == 0xfe80;
-                    if !local {
-                        if let Ok(n) = Ipv6Net::new(*ip, prefix) {
-                            out.push(n);
-                        }
-                    }
+        routed(
+            &h,
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+            |dst, prefix| match dst {
+                RouteAddress::Inet6(ip)
+                    if !ip.is_loopback()
+                        && !ip.is_multicast()
+                        && ip.segments()[0] & 0xffc0 != 0xfe80 =>
+                {
+                    Ipv6Net::new(*ip, prefix).ok()
                 }
+                _ => None,
+            },
+        )
+        .await
+    })
+}
+
+/// The destinations (not default routes) of the routes `query` lists, as `keep` takes them.
+async fn routed<N>(
+    h: &Handle,
+    query: netlink_packet_route::route::RouteMessage,
+    keep: impl Fn(&RouteAddress, u8) -> Option<N>,
+) -> Result<Vec<N>> {
+    let mut routes = h.route().get(query).execute();
+    let mut out = Vec::new();
+    while let Some(r) = routes
+        .try_next()
+        .await
+        .map_err(|e| Error::netlink("list routes", e))?
+    {
+        let prefix = r.header.destination_prefix_length;
+        if prefix == 0 {
+            continue;
+        }
+        for at in &r.attributes {
+            if let RouteAttribute::Destination(dst) = at {
+                out.extend(keep(dst, prefix));
             }
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
 
 /// The names of the host's links that start with `prefix`.

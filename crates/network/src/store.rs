@@ -10,8 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::{Ipv4Net, Ipv6Net};
+use crate::cidr::{Ipv4Net, Ipv6Net, Subnet};
 use crate::error::{Error, Result};
+use crate::ipam;
 
 /// dockerd's option naming the bridge interface of a network.
 pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
@@ -319,45 +320,10 @@ impl Networks {
             return Err(Error::DriverNotFound(driver));
         }
         let taken: Vec<Ipv4Net> = all.values().filter_map(|n| n.subnet).collect();
-        let (subnet, user_ipam) = match req.subnet {
-            Some(s) => {
-                if taken.iter().any(|t| t.overlaps(&s)) {
-                    return Err(Error::PoolOverlap);
-                }
-                if s.prefix() > 30 {
-                    return Err(Error::InvalidConfig(format!(
-                        "invalid subnet {s}: too small for a gateway and a container"
-                    )));
-                }
-                (s, true)
-            }
-            None => {
-                if req.gateway.is_some() || req.ip_range.is_some() {
-                    return Err(Error::InvalidConfig(
-                        "invalid pool request: gateway or ip-range needs a subnet".into(),
-                    ));
-                }
-                (pick_subnet(&self.pools, &taken, host_routes)?, false)
-            }
-        };
-        let gateway = match req.gateway {
-            Some(g) if !subnet.contains(g) || g == subnet.base() || g == subnet.broadcast() => {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for gateway {g}"
-                )))
-            }
-            Some(g) => g,
-            None => subnet
-                .nth(1)
-                .ok_or_else(|| Error::InvalidCidr(subnet.to_string()))?,
-        };
-        if let Some(r) = req.ip_range {
-            if !subnet.contains_net(&r) {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for range {r}"
-                )));
-            }
-        }
+        let (subnet, gateway, user_ipam) =
+            ipam::plan_subnet(req.subnet, req.gateway, req.ip_range, &taken, || {
+                pick_subnet(&self.pools, &taken, host_routes)
+            })?;
         let mut v6 = self.plan_v6(&req, &all, host_routes6)?;
         let mut n = blank(&req.name, &driver, &req.created)?;
         for (name, ip) in &req.aux_addresses {
@@ -427,44 +393,14 @@ impl Networks {
             .values()
             .filter_map(|n| n.v6.as_ref().map(|p| p.subnet))
             .collect();
-        let (subnet, user_subnet) = match req.subnet6 {
-            Some(s) => {
-                if taken.iter().any(|t| t.overlaps(&s)) {
-                    return Err(Error::PoolOverlap);
-                }
-                if s.prefix() > 126 {
-                    return Err(Error::InvalidConfig(format!(
-                        "invalid subnet {s}: too small for a gateway and a container"
-                    )));
-                }
-                (s, true)
-            }
-            None if req.gateway6.is_some() || req.ip_range6.is_some() => {
-                return Err(Error::InvalidConfig(
-                    "invalid pool request: gateway or ip-range needs a subnet".into(),
-                ))
-            }
-            None if !req.enable_ipv6 => return Ok(None),
-            None => (pick_subnet6(&self.pools6, &taken, host_routes6)?, false),
-        };
-        let gateway = match req.gateway6 {
-            Some(g) if !subnet.contains(g) || g == subnet.base() => {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for gateway {g}"
-                )))
-            }
-            Some(g) => g,
-            None => subnet
-                .nth(1)
-                .ok_or_else(|| Error::InvalidCidr(subnet.to_string()))?,
-        };
-        if let Some(r) = req.ip_range6 {
-            if !subnet.contains_net(&r) {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for range {r}"
-                )));
-            }
+        let asked = req.subnet6.is_some() || req.gateway6.is_some() || req.ip_range6.is_some();
+        if !req.enable_ipv6 && !asked {
+            return Ok(None);
         }
+        let (subnet, gateway, user_subnet) =
+            ipam::plan_subnet(req.subnet6, req.gateway6, req.ip_range6, &taken, || {
+                pick_subnet6(&self.pools6, &taken, host_routes6)
+            })?;
         Ok(Some(Ipv6Pool {
             subnet,
             gateway,
@@ -506,7 +442,7 @@ impl Networks {
         };
         let ip = match want {
             Some(ip) => {
-                if !subnet.contains(ip) || ip == subnet.base() || ip == subnet.broadcast() {
+                if !subnet.is_host(ip) {
                     return Err(Error::AddressOutOfRange(IpAddr::V4(ip)));
                 }
                 match n.allocated.get(&ip) {
@@ -516,25 +452,15 @@ impl Networks {
                 }
             }
             None => {
+                let held = n.allocated.len() + n.aux_addresses.len();
                 let range = n.ip_range.unwrap_or(subnet);
-                let start = n
-                    .last
-                    .and_then(|l| range.offset(l))
-                    .map(|o| o + 1)
-                    .unwrap_or(0);
-                let size = range.size();
-                (0..size)
-                    .filter_map(|i| range.nth((start + i) % size))
-                    .find(|ip| {
-                        *ip != subnet.base()
-                            && *ip != subnet.broadcast()
-                            && !in_use(n, *ip)
-                            && !n.allocated.contains_key(ip)
-                    })
-                    .ok_or_else(|| Error::PoolExhausted {
-                        family: "IPv4",
-                        network: n.name.clone(),
-                    })?
+                ipam::next_free(subnet, range, n.last, held, |ip| {
+                    in_use(n, ip) || n.allocated.contains_key(&ip)
+                })
+                .ok_or_else(|| Error::PoolExhausted {
+                    family: "IPv4",
+                    network: n.name.clone(),
+                })?
             }
         };
         n.allocated.insert(ip, owner.to_owned());
@@ -560,14 +486,13 @@ impl Networks {
         // The subnet-router anycast address (the base), the gateway and the auxiliary
         // addresses are never handed out.
         let taken = |p: &Ipv6Pool, ip: Ipv6Addr| {
-            ip == subnet.base()
-                || ip == p.gateway
+            ip == p.gateway
                 || p.aux_addresses.values().any(|a| *a == ip)
                 || p.allocated.contains_key(&ip)
         };
         let ip = match want {
             Some(ip) => {
-                if !subnet.contains(ip) || ip == subnet.base() {
+                if !subnet.is_host(ip) {
                     return Err(Error::AddressOutOfRange(IpAddr::V6(ip)));
                 }
                 match p.allocated.get(&ip) {
@@ -577,24 +502,14 @@ impl Networks {
                 }
             }
             None => {
+                let held = p.allocated.len() + p.aux_addresses.len();
                 let range = p.ip_range.unwrap_or(subnet);
-                let start = p
-                    .last
-                    .and_then(|l| range.offset(l))
-                    .map(|o| o + 1)
-                    .unwrap_or(0);
-                let size = range.size();
-                // Only so many tries: a range has at most as many taken addresses as
-                // endpoints, so a free one is found within that many steps.
-                let tries =
-                    (p.allocated.len() as u128 + p.aux_addresses.len() as u128 + 4).min(size);
-                (0..tries)
-                    .filter_map(|i| range.nth(start.wrapping_add(i) % size))
-                    .find(|ip| !taken(p, *ip))
-                    .ok_or_else(|| Error::PoolExhausted {
+                ipam::next_free(subnet, range, p.last, held, |ip| taken(p, ip)).ok_or_else(
+                    || Error::PoolExhausted {
                         family: "IPv6",
                         network: name.clone(),
-                    })?
+                    },
+                )?
             }
         };
         p.allocated.insert(ip, owner.to_owned());
@@ -688,13 +603,12 @@ pub fn pick_subnet(
     taken: &[Ipv4Net],
     host_routes: &[Ipv4Net],
 ) -> Result<Ipv4Net> {
-    pools
-        .iter()
-        .flat_map(|p| p.base.subnets(p.size))
-        .find(|s| {
-            !taken.iter().any(|t| t.overlaps(s)) && !host_routes.iter().any(|r| r.overlaps(s))
-        })
-        .ok_or(Error::NoFreeSubnet("IPv4"))
+    ipam::first_free(
+        pools.iter().flat_map(|p| p.base.subnets(p.size)),
+        taken,
+        host_routes,
+    )
+    .ok_or(Error::NoFreeSubnet("IPv4"))
 }
 
 /// `pick_subnet` for IPv6.
@@ -703,13 +617,12 @@ pub fn pick_subnet6(
     taken: &[Ipv6Net],
     host_routes: &[Ipv6Net],
 ) -> Result<Ipv6Net> {
-    pools
-        .iter()
-        .flat_map(|p| p.base.subnets(p.size))
-        .find(|s| {
-            !taken.iter().any(|t| t.overlaps(s)) && !host_routes.iter().any(|r| r.overlaps(s))
-        })
-        .ok_or(Error::NoFreeSubnet("IPv6"))
+    ipam::first_free(
+        pools.iter().flat_map(|p| p.base.subnets(p.size)),
+        taken,
+        host_routes,
+    )
+    .ok_or(Error::NoFreeSubnet("IPv6"))
 }
 
 fn new_id() -> Result<String> {

@@ -758,6 +758,36 @@ fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<ExitStatus, ExitSt
     }
 }
 
+/// Runs `tests/dockerpy/SCRIPT` (docker-py from PyPI) against daemon `d` with the socket and
+/// the image as its first arguments, then `args`; asserts it printed `done`.
+pub fn docker_py(d: &Daemon, script: &str, args: &[&std::ffi::OsStr], done: &str) {
+    let has = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "docker-py is missing: scripts/install-deps.sh installs it (python3 -m pip install docker)"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/dockerpy")
+            .join(script),
+    )
+    .arg(&d.socket)
+    .arg(IMAGE)
+    .args(args);
+    let o = run_cmd(cmd, None, 180);
+    assert!(
+        o.status.success() && out(&o).contains(done),
+        "{}{}\n--- daemon log:\n{}",
+        out(&o),
+        err(&o),
+        d.daemon_log()
+    );
+}
+
 pub fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

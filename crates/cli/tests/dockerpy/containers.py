@@ -8,24 +8,15 @@ import io
 import os
 import sys
 import tarfile
-import time
 
 import docker
+
+from helpers import inside, namer
 
 sock, image, shared, prefix = sys.argv[1:5]
 client = docker.DockerClient(base_url="unix://" + sock, timeout=60)
 api = client.api
-
-
-def name(n):
-    return f"{prefix}-{n}"
-
-
-def inside(c, cmd):
-    r = c.exec_run(["sh", "-c", cmd])
-    assert r.exit_code == 0, (cmd, r)
-    return r.output.decode()
-
+name = namer(prefix)
 
 # Kill (SIGKILL) answers once the container is dead: an inspect right after sees it exited,
 # and a remove without force works.

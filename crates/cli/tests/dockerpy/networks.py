@@ -9,20 +9,12 @@ import sys
 import docker
 from docker.types import IPAMConfig, IPAMPool
 
+from helpers import inside, namer
+
 sock, image, prefix = sys.argv[1:4]
 client = docker.DockerClient(base_url="unix://" + sock, timeout=60)
 api = client.api
-
-
-def name(n):
-    return f"{prefix}-{n}"
-
-
-def inside(c, cmd):
-    r = c.exec_run(["sh", "-c", cmd])
-    assert r.exit_code == 0, (cmd, r)
-    return r.output.decode()
-
+name = namer(prefix)
 
 ipam = IPAMConfig(
     pool_configs=[

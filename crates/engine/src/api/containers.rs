@@ -187,29 +187,27 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
 }
 
 pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
-    if flag(&q, "link") {
-        d.remove_link(&id)?;
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    d.remove_container(&id, flag(&q, "force"), flag(&q, "v"))
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    remove_named(&d, &id, &q).await
 }
 
-/// `DELETE /containers/PARENT/ALIAS`: with `link=1` the link goes; without it the name
-/// is the linked container's (dockerd resolves a link's name as a container name).
+/// `DELETE /containers/PARENT/ALIAS`: a link's own name (dockerd resolves it as the linked
+/// container's).
 pub async fn remove_link_name(
     State(d): State<Shared>,
     Path((parent, alias)): Path<(String, String)>,
     q: Query,
 ) -> Result<Response> {
-    let name = format!("{parent}/{alias}");
-    if flag(&q, "link") {
-        d.remove_link(&name)?;
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    remove_named(&d, &format!("{parent}/{alias}"), &q).await
+}
+
+/// With `link=1` only the link `name` goes; else the container `name` names.
+async fn remove_named(d: &Shared, name: &str, q: &HashMap<String, String>) -> Result<Response> {
+    if flag(q, "link") {
+        d.remove_link(name)?;
+    } else {
+        d.remove_container(name, flag(q, "force"), flag(q, "v"))
+            .await?;
     }
-    d.remove_container(&name, flag(&q, "force"), flag(&q, "v"))
-        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -159,39 +159,10 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
             ));
         }
     }
-    let bad = |what: &str, v: &str, e: berth_network::Error| {
-        ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
-    };
-    let field = |c: &Option<bollard_stubs::models::IpamConfig>,
-                 f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
-        c.as_ref()
-            .and_then(|c| f(c).clone())
-            .filter(|s| !s.is_empty())
-    };
-    let subnet = match field(&v4, |c| &c.subnet) {
-        Some(s) => Some(s.parse().map_err(|e| bad("subnet", &s, e))?),
-        None => None,
-    };
-    let ip_range = match field(&v4, |c| &c.ip_range) {
-        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", &s, e))?),
-        None => None,
-    };
-    let gateway = match field(&v4, |c| &c.gateway) {
-        Some(s) => Some(berth_network::parse_ipv4(&s).map_err(|e| bad("gateway", &s, e))?),
-        None => None,
-    };
-    let subnet6 = match field(&v6, |c| &c.subnet) {
-        Some(s) => Some(s.parse().map_err(|e| bad("subnet", &s, e))?),
-        None => None,
-    };
-    let ip_range6 = match field(&v6, |c| &c.ip_range) {
-        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", &s, e))?),
-        None => None,
-    };
-    let gateway6 = match field(&v6, |c| &c.gateway) {
-        Some(s) => Some(berth_network::parse_ipv6(&s).map_err(|e| bad("gateway", &s, e))?),
-        None => None,
-    };
+    let (subnet, gateway, ip_range) =
+        ipam_of::<berth_network::Ipv4Net>(v4.as_ref(), berth_network::parse_ipv4)?;
+    let (subnet6, gateway6, ip_range6) =
+        ipam_of::<berth_network::Ipv6Net>(v6.as_ref(), berth_network::parse_ipv6)?;
     let mut aux_addresses = Vec::new();
     for c in v4.iter().chain(v6.iter()) {
         let mut aux: Vec<(String, String)> = c
@@ -270,6 +241,39 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
         StatusCode::CREATED,
         &json!({"Id": n.id, "Warning": ""}),
     ))
+}
+
+/// One IPAM config's subnet, gateway and range, parsed as the family `N`, with dockerd's words
+/// for what does not parse.
+type Ipam<N> = (
+    Option<N>,
+    Option<<N as berth_network::Subnet>::Addr>,
+    Option<N>,
+);
+
+fn ipam_of<N>(
+    c: Option<&bollard_stubs::models::IpamConfig>,
+    address: fn(&str) -> berth_network::Result<N::Addr>,
+) -> Result<Ipam<N>>
+where
+    N: berth_network::Subnet + std::str::FromStr<Err = berth_network::Error>,
+{
+    let bad = |what: &str, v: &str, e: berth_network::Error| {
+        ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
+    };
+    let field = |f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
+        c.and_then(|c| f(c).clone()).filter(|s| !s.is_empty())
+    };
+    let net = |what: &str, v: Option<String>| -> Result<Option<N>> {
+        v.map(|s| s.parse().map_err(|e| bad(what, &s, e)))
+            .transpose()
+    };
+    let subnet = net("subnet", field(|c| &c.subnet))?;
+    let range = net("ip-range", field(|c| &c.ip_range))?;
+    let gateway = field(|c| &c.gateway)
+        .map(|s| address(&s).map_err(|e| bad("gateway", &s, e)))
+        .transpose()?;
+    Ok((subnet, gateway, range))
 }
 
 /// Removes a user-defined network with no containers: its bridge, its rules, its record.
