@@ -280,7 +280,7 @@ pub trait Subnet: Copy + fmt::Display + PartialEq {
     fn contains_net(&self, other: &Self) -> bool;
     fn overlaps(&self, other: &Self) -> bool;
     /// How many addresses the subnet spans (saturating).
-    fn len(&self) -> u128;
+    fn span(&self) -> u128;
     /// The `n`th address (0 is the base).
     fn at(&self, n: u128) -> Option<Self::Addr>;
     /// The offset of `a` in the subnet.
@@ -302,7 +302,7 @@ impl Subnet for Ipv4Net {
     fn overlaps(&self, other: &Self) -> bool {
         Ipv4Net::overlaps(self, other)
     }
-    fn len(&self) -> u128 {
+    fn span(&self) -> u128 {
         u128::from(self.size())
     }
     fn at(&self, n: u128) -> Option<Ipv4Addr> {
@@ -328,7 +328,7 @@ impl Subnet for Ipv6Net {
     fn overlaps(&self, other: &Self) -> bool {
         Ipv6Net::overlaps(self, other)
     }
-    fn len(&self) -> u128 {
+    fn span(&self) -> u128 {
         self.size()
     }
     fn at(&self, n: u128) -> Option<Ipv6Addr> {

@@ -82,7 +82,7 @@ pub(crate) fn next_free<N: Subnet>(
         .and_then(|l| range.index_of(l))
         .map(|o| o.wrapping_add(1))
         .unwrap_or(0);
-    let size = range.len();
+    let size = range.span();
     // The base, the broadcast address and the gateway are not among `held`.
     let tries = (held as u128).saturating_add(4).min(size);
     (0..tries)

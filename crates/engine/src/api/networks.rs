@@ -32,50 +32,15 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
             }
         }
     }
-    let aux = |m: Vec<(String, String)>| {
-        (!m.is_empty()).then(|| {
-            m.into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect::<serde_json::Map<String, Value>>()
-        })
-    };
     let mut ipam_config: Vec<Value> = Vec::new();
     if let Some(s) = n.subnet {
-        let mut m = json!({"Subnet": s.to_string()});
-        if let Some(r) = n.ip_range {
-            m["IPRange"] = json!(r.to_string());
-        }
         // A gateway the daemon chose shows only with a subnet it chose (dockerd's).
-        if let Some(g) = n.gateway.filter(|_| !n.user_ipam || n.gateway_given) {
-            m["Gateway"] = json!(g.to_string());
-        }
-        if let Some(a) = aux(n
-            .aux_addresses
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect())
-        {
-            m["AuxiliaryAddresses"] = json!(a);
-        }
-        ipam_config.push(m);
+        let gateway = n.gateway.filter(|_| !n.user_ipam || n.gateway_given);
+        ipam_config.push(ipam_entry(s, n.ip_range, gateway, &n.aux_addresses));
     }
     if let Some(p) = &n.v6 {
-        let mut m = json!({"Subnet": p.subnet.to_string()});
-        if let Some(r) = p.ip_range {
-            m["IPRange"] = json!(r.to_string());
-        }
-        if !p.user_subnet || p.gateway_given {
-            m["Gateway"] = json!(p.gateway.to_string());
-        }
-        if let Some(a) = aux(p
-            .aux_addresses
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect())
-        {
-            m["AuxiliaryAddresses"] = json!(a);
-        }
-        ipam_config.push(m);
+        let gateway = Some(p.gateway).filter(|_| !p.user_subnet || p.gateway_given);
+        ipam_config.push(ipam_entry(p.subnet, p.ip_range, gateway, &p.aux_addresses));
     }
     let ipam_options = (!n.ipam_options.is_empty()).then_some(&n.ipam_options);
     // Only the options the network was created with, as dockerd shows them: docker-compose
@@ -89,6 +54,30 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
         "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": containers, "Options": options, "Labels": n.labels,
     })
+}
+
+/// One IPAM.Config entry: only the fields that have a value, as dockerd shows them.
+fn ipam_entry<N: std::fmt::Display, A: std::fmt::Display>(
+    subnet: N,
+    range: Option<N>,
+    gateway: Option<A>,
+    aux: &std::collections::BTreeMap<String, A>,
+) -> Value {
+    let mut m = json!({"Subnet": subnet.to_string()});
+    if let Some(r) = range {
+        m["IPRange"] = json!(r.to_string());
+    }
+    if let Some(g) = gateway {
+        m["Gateway"] = json!(g.to_string());
+    }
+    if !aux.is_empty() {
+        let a: serde_json::Map<String, Value> = aux
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v.to_string())))
+            .collect();
+        m["AuxiliaryAddresses"] = Value::Object(a);
+    }
+    m
 }
 
 fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
