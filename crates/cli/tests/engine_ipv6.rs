@@ -556,7 +556,7 @@ fn ipv6_addresses_stay_unique_through_a_burst_and_a_daemon_kill_9() {
                 "run",
                 "-d",
                 "--name",
-                &format!("b{i}"),
+                &format!("burst-{i}"),
                 "--network",
                 "burst",
                 IMAGE,
@@ -609,7 +609,7 @@ fn ipv6_addresses_stay_unique_through_a_burst_and_a_daemon_kill_9() {
     // The rest (those the kill left created, or never made) start now, with addresses of
     // their own, and all reach each other.
     for i in 0..12 {
-        let name = format!("b{i}");
+        let name = format!("burst-{i}");
         let o = d.docker(&["inspect", "-f", "{{.State.Status}}", &name]);
         if code(&o) != 0 {
             d.docker_ok(&[
@@ -628,7 +628,13 @@ fn ipv6_addresses_stay_unique_through_a_burst_and_a_daemon_kill_9() {
         }
     }
     let ids = d.docker_ok(&["ps", "-q"]);
-    assert_eq!(ids.lines().count(), 12, "{ids}");
+    assert_eq!(
+        ids.lines().count(),
+        12,
+        "{}\n{}",
+        d.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
+        d.daemon_log()
+    );
     let first = ids.lines().next().unwrap().to_owned();
     let mut all = std::collections::BTreeSet::new();
     for id in ids.lines() {
