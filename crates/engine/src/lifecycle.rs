@@ -609,8 +609,9 @@ impl Daemon {
                 copy_up(&rootfs, &m.destination, &m.source);
             }
         }
-        // A volume's subpath is bound, as resolved now, at a mount point of the container's
-        // own, which the spec binds in its place.
+        // The links' environment (their containers must run), then each volume's subpath
+        // bound, as resolved now, at a mount point of the container's own, which the spec
+        // binds in its place.
         let mut c = c;
         self.with_link_env(&mut c)?;
         let subpaths = dir.join("subpaths");
