@@ -30,7 +30,9 @@ set -euo pipefail
 PACKAGES=(busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
     # registry tests (crates/cli/tests/registry.rs): the CNCF distribution, skopeo as the
     # peer, htpasswd, openssl for the test CA, curl, and PyJWT for the token service
-    docker-registry skopeo apache2-utils openssl curl gzip python3-jwt python3-cryptography)
+    docker-registry skopeo apache2-utils openssl curl gzip python3-jwt python3-cryptography
+    # IPv6 networks with the iptables backend (crates/cli/tests/engine_ipv6.rs): ip6tables
+    iptables)
 CONTAINERS_CONF=${CONTAINERS_CONF:-/etc/containers/containers.conf}
 APT_LOG=${APT_LOG:-/tmp/berth-install-deps.apt.log}
 

@@ -37,7 +37,7 @@ impl berth_build::Host for BuildHost<'_> {
             ),
             "none" => (
                 Some(json!({"type": "network"})),
-                self.daemon.hosts_text(&[], c.hostname, &[]),
+                self.daemon.hosts_text(&[], &[], c.hostname, &[]),
                 self.daemon
                     .resolv_conf_text(&HostConfig::default(), false, &[]),
             ),
@@ -48,7 +48,7 @@ impl berth_build::Host for BuildHost<'_> {
                     .map_err(|e| e.to_string())?;
                 let wired = (
                     Some(json!({"type": "network", "path": n.path})),
-                    self.daemon.hosts_text(&[], c.hostname, &[n.ip]),
+                    self.daemon.hosts_text(&[], &[], c.hostname, &[n.ip.into()]),
                     n.resolv_conf.clone(),
                 );
                 hold = Some(Box::new(n));

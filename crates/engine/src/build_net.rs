@@ -55,7 +55,7 @@ impl Daemon {
             network_id: n.id.clone(),
             ..Endpoint::default()
         };
-        self.attach(owner, &n, &mut ep, &path, 0, &mut true)?;
+        self.attach(owner, &n, &mut ep, &path, 0, &mut Default::default())?;
         built.ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let upstream = self.default_upstream();
         if n.is_user_defined() {

@@ -42,6 +42,9 @@ pub struct Container {
     /// The host ports bound at the last start, while it runs.
     #[serde(default)]
     pub ports: Vec<crate::network::PortMapping>,
+    /// Legacy links on the default bridge (`--link NAME:ALIAS`), by the linked container's id.
+    #[serde(default)]
+    pub links: Vec<crate::links::Link>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -74,6 +77,33 @@ pub struct MountRecord {
     pub options: Vec<String>,
     /// Created for this container alone (`-v /path`, an image VOLUME): `rm -v` removes it.
     pub anonymous: bool,
+    /// The mode as inspect shows it: a `-v` spec's own (`ro,rslave`), dockerd's `z` for a
+    /// named volume; None in records written before it was kept.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// A volume's directory mounted instead of its root (`VolumeOptions.Subpath`).
+    #[serde(default)]
+    pub subpath: String,
+}
+
+/// The bind propagation modes, as `-v` options and `BindOptions.Propagation` name them.
+pub const PROPAGATION_MODES: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
+
+impl MountRecord {
+    /// The bind's propagation as dockerd reports and applies it: the one asked for, else
+    /// `rprivate`; none for volumes and tmpfs.
+    pub fn propagation(&self) -> &str {
+        if self.kind != "bind" {
+            return "";
+        }
+        self.options
+            .iter()
+            .map(String::as_str)
+            .find(|o| PROPAGATION_MODES.contains(o))
+            .unwrap_or("rprivate")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +152,7 @@ impl Container {
             userns: None,
             networks: BTreeMap::new(),
             ports: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -201,6 +232,15 @@ impl Containers {
         let name = key.strip_prefix('/').unwrap_or(key);
         if let Some(c) = all.values().find(|c| c.name == name) {
             return Ok(c);
+        }
+        // A link's name, `PARENT/ALIAS`, names the linked container (dockerd's).
+        if let Some((parent, alias)) = name.rsplit_once('/') {
+            let child = all
+                .values()
+                .find(|p| p.name == parent)
+                .and_then(|p| p.links.iter().find(|l| l.alias == alias))
+                .and_then(|l| all.get(&l.child));
+            return child.ok_or_else(|| ApiError::NotFound(format!("No such container: {key}")));
         }
         let mut matches = all
             .values()

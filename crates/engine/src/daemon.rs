@@ -237,14 +237,18 @@ fn bind(path: &std::path::Path, group: Option<u32>) -> Result<tokio::net::UnixLi
         crate::modes::create_dir_all(dir, 0o711)
             .map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    if berth_monitor::sock::connect_path(path).is_ok() {
         return Err(format!(
             "another daemon is already serving {} (remove it or use -H)",
             path.display()
         ));
     }
-    let _ = std::fs::remove_file(path);
-    let listener = tokio::net::UnixListener::bind(path)
+    // Any length of path (sun_path holds 108 bytes).
+    let listener = berth_monitor::sock::bind_path(path)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(l)
+        })
         .map_err(|e| format!("listen on {}: {e}", path.display()))?;
     std::os::unix::fs::chown(path, Some(0), group)
         .map_err(|e| format!("chown {}: {e}", path.display()))?;

@@ -16,11 +16,15 @@ mod files;
 mod gpu;
 mod health;
 mod lifecycle;
+mod links;
+mod log_driver;
 pub mod modes;
+mod mountinfo;
 mod network;
 mod proctree;
 mod seccomp;
 mod spec;
+mod subpath;
 mod userns;
 mod volumes;
 

@@ -195,7 +195,8 @@ impl Daemon {
         {
             host_config.network_mode = Some("bridge".into());
         }
-        let networks = self.plan_networks(&body, &host_config)?;
+        let mut networks = self.plan_networks(&body, &host_config)?;
+        let links = self.plan_links(&mut host_config, &mut networks)?;
         crate::network::published(&Container::probe(&host_config, &config))?;
         let mut config = config;
         if crate::network::mode_of(&host_config) == crate::network::Mode::Host
@@ -211,7 +212,10 @@ impl Daemon {
         if log.typ.as_deref().is_none_or(str::is_empty) {
             log.typ = Some("json-file".into());
         }
-        log.config.get_or_insert_with(Default::default);
+        let opts = log.config.get_or_insert_with(Default::default);
+        crate::log_driver::validate(log.typ.as_deref().unwrap_or_default(), opts)?;
+        // Inspect shows the runtime a container runs on, the daemon's default included.
+        host_config.runtime = Some(runtime.clone());
 
         let dir = self.container_dir(&id);
         crate::modes::own_container_dir(&dir, userns.map(|r| r.gid))
@@ -252,6 +256,7 @@ impl Daemon {
                 userns,
                 networks,
                 ports: Vec::new(),
+                links,
             })
         })();
         let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
@@ -304,15 +309,13 @@ impl Daemon {
                     "invalid volume specification: '{bind}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
                 )));
             }
+            if !valid_mode(mode) {
+                return Err(ApiError::BadRequest(format!("invalid mode: {mode}")));
+            }
             let read_only = mode.split(',').any(|o| o == "ro");
             let options: Vec<String> = mode
                 .split(',')
-                .filter(|o| {
-                    matches!(
-                        *o,
-                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
-                    )
-                })
+                .filter(|o| container::PROPAGATION_MODES.contains(o))
                 .map(str::to_owned)
                 .collect();
             let record = if src.starts_with('/') {
@@ -326,8 +329,15 @@ impl Daemon {
                     read_only,
                     options,
                     anonymous: false,
+                    mode: Some(mode.to_owned()),
+                    subpath: String::new(),
                 }
             } else {
+                if !options.is_empty() {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid volume specification: '{bind}': invalid mount config for type \"volume\": field BindOptions must not be specified"
+                    )));
+                }
                 let (name, anonymous) = self.mount_volume(src)?;
                 MountRecord {
                     kind: "volume".into(),
@@ -337,6 +347,13 @@ impl Daemon {
                     read_only,
                     options,
                     anonymous,
+                    // dockerd's label mode of a named volume given without a mode.
+                    mode: Some(if mode.is_empty() && !anonymous {
+                        "z".into()
+                    } else {
+                        mode.to_owned()
+                    }),
+                    subpath: String::new(),
                 }
             };
             mounts.retain(|m| m.destination != record.destination);
@@ -356,17 +373,35 @@ impl Daemon {
                     if !Path::new(&src).exists() {
                         return Err(ApiError::BadRequest(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}")));
                     }
+                    if v.get("VolumeOptions").is_some_and(|o| !o.is_null()) {
+                        return Err(ApiError::BadRequest("invalid mount config for type \"bind\": field VolumeOptions must not be specified".into()));
+                    }
+                    let propagation = v["BindOptions"]["Propagation"]
+                        .as_str()
+                        .filter(|p| !p.is_empty());
                     MountRecord {
                         kind,
                         name: String::new(),
                         source: src.into(),
                         destination: dst,
                         read_only,
-                        options: vec![],
+                        options: propagation.into_iter().map(str::to_owned).collect(),
                         anonymous: false,
+                        mode: Some(String::new()),
+                        subpath: String::new(),
                     }
                 }
                 "volume" => {
+                    if v.get("BindOptions").is_some_and(|o| !o.is_null()) {
+                        return Err(ApiError::BadRequest("invalid mount config for type \"volume\": field BindOptions must not be specified".into()));
+                    }
+                    let subpath = v["VolumeOptions"]["Subpath"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    if !subpath.is_empty() {
+                        crate::subpath::check(&src, &subpath)?;
+                    }
                     let (name, anonymous) = self.mount_volume(&src)?;
                     MountRecord {
                         kind,
@@ -376,6 +411,8 @@ impl Daemon {
                         read_only,
                         options: vec![],
                         anonymous,
+                        mode: Some("z".into()),
+                        subpath,
                     }
                 }
                 "tmpfs" => {
@@ -394,6 +431,8 @@ impl Daemon {
                         read_only,
                         options,
                         anonymous: false,
+                        mode: Some(String::new()),
+                        subpath: String::new(),
                     }
                 }
                 other => {
@@ -426,6 +465,8 @@ impl Daemon {
                     read_only: false,
                     options: vec![],
                     anonymous: true,
+                    mode: Some(String::new()),
+                    subpath: String::new(),
                 });
             }
         }
@@ -483,6 +524,7 @@ impl Daemon {
                 });
                 let _ =
                     berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
+                crate::subpath::release(&self.container_dir(&c.id).join("subpaths"));
                 // dockerd removes an AutoRemove container whose start failed; docker CLI
                 // waits for that removal before it reports the error.
                 if c.host_config.auto_remove.unwrap_or(false) {
@@ -558,9 +600,26 @@ impl Daemon {
             None => overlay.mount_at(&rootfs)?,
         }
         self.write_etc_files(&c, &dir)?;
-        for m in c.mounts.iter().filter(|m| m.kind == "volume") {
+        for m in c
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && m.subpath.is_empty())
+        {
             if self.volumes.claim_copy_up(&m.name)? {
                 copy_up(&rootfs, &m.destination, &m.source);
+            }
+        }
+        // The links' environment (their containers must run), then each volume's subpath
+        // bound, as resolved now, at a mount point of the container's own, which the spec
+        // binds in its place.
+        let mut c = c;
+        self.with_link_env(&mut c)?;
+        let subpaths = dir.join("subpaths");
+        crate::subpath::release(&subpaths);
+        for (i, m) in c.mounts.iter_mut().enumerate() {
+            if m.kind == "volume" && !m.subpath.is_empty() {
+                let fd = crate::subpath::open(&m.source, &m.subpath)?;
+                m.source = crate::subpath::bind(&fd, &subpaths, i)?;
             }
         }
         let spec = crate::spec::build(
@@ -602,6 +661,7 @@ impl Daemon {
                 path: self.log_path(id),
                 max_size,
                 max_files,
+                disabled: log_opts["Type"] == "none",
             },
             restart: berth_monitor::RestartPolicy {
                 name: restart["Name"]
@@ -676,21 +736,31 @@ impl Daemon {
             Some(d) => format!("{host}.{d} {host}"),
             None => host.clone(),
         };
-        let ips: Vec<std::net::Ipv4Addr> = c.networks.values().filter_map(|ep| ep.ip).collect();
+        let ips: Vec<std::net::IpAddr> = c
+            .networks
+            .values()
+            .flat_map(|ep| {
+                ep.ip
+                    .map(std::net::IpAddr::V4)
+                    .into_iter()
+                    .chain(ep.ip6.map(std::net::IpAddr::V6))
+            })
+            .collect();
         let extra = c.host_config.extra_hosts.clone().unwrap_or_default();
-        let hosts = self.hosts_text(&extra, &names, &ips);
+        let hosts = self.hosts_text(&extra, &self.link_hosts(c), &names, &ips);
         let path = self.container_dir(&c.id).join("hosts");
         files::write_in_place(&path, hosts.as_bytes())
             .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
 
-    /// /etc/hosts as dockerd writes it: its fixed lines, the `--add-host`s, then each of the
-    /// container's addresses with its names.
+    /// /etc/hosts as dockerd writes it: its fixed lines, the `--add-host`s, the links' lines,
+    /// then each of the container's addresses with its names.
     pub(crate) fn hosts_text(
         &self,
         extra_hosts: &[String],
+        links: &[String],
         names: &str,
-        ips: &[std::net::Ipv4Addr],
+        ips: &[std::net::IpAddr],
     ) -> String {
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -709,6 +779,10 @@ impl Daemon {
                 };
                 hosts.push_str(&format!("{ip}\t{name}\n"));
             }
+        }
+        for line in links {
+            hosts.push_str(line);
+            hosts.push('\n');
         }
         for ip in ips {
             hosts.push_str(&format!("{ip}\t{names}\n"));
@@ -846,6 +920,7 @@ impl Daemon {
                     continue;
                 }
                 let _ = berth_image::OverlayMount::unmount(&this.container_dir(&id).join("rootfs"));
+                crate::subpath::release(&this.container_dir(&id).join("subpaths"));
                 if c.host_config.auto_remove.unwrap_or(false) {
                     let _ = this.remove_container(&id, true, true).await;
                 }
@@ -901,7 +976,7 @@ impl Daemon {
     pub fn reconcile(self: &Arc<Self>) {
         self.remove_finished_execs();
         for c in self.containers.list() {
-            if !c.is_running() {
+            if !c.is_running() && !self.adopt_started(&c) {
                 continue;
             }
             match berth_monitor::read_state(&self.monitor_dir(&c.id)) {
@@ -940,6 +1015,29 @@ impl Daemon {
         }
     }
 
+    /// A container the daemon died while starting: its record never said running, but its
+    /// monitor (which outlives the daemon) started it. Recorded as running, so it is followed
+    /// like the others rather than started a second time.
+    fn adopt_started(&self, c: &Container) -> bool {
+        let Ok(s) = berth_monitor::read_state(&self.monitor_dir(&c.id)) else {
+            return false;
+        };
+        if !s.monitor_alive || s.status != berth_monitor::Status::Running {
+            return false;
+        }
+        self.containers
+            .update(&c.id, |r| {
+                r.state.status = "running".into();
+                r.state.pid = s.pid;
+                r.state.started_at = s.started_at.clone();
+                r.state.exit_code = 0;
+                r.state.error.clear();
+                r.restart_count = s.restart_count;
+                Ok(())
+            })
+            .is_ok()
+    }
+
     /// Sends `signal` to the container's init (the pid the monitor reports now: after a
     /// restart it is a new one).
     pub fn signal_container(&self, c: &Container, signal: &str) -> Result<()> {
@@ -975,10 +1073,18 @@ impl Daemon {
         let dir = self.monitor_dir(&c.id);
         let _ =
             tokio::task::spawn_blocking(move || berth_monitor::client::stop_restarting(&dir)).await;
+        // Subscribed before the signal, so the exit cannot be missed.
+        let mut exits = self.exit_watch(&c.id);
         self.signal_container(&c, signal)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("signal".into(), number.to_string());
         self.emit_container_with("kill", &c, attrs);
+        if number == libc::SIGKILL {
+            // dockerd answers a SIGKILL once the container is dead and its state recorded,
+            // so `kill` then `rm` (or an inspect) sees it exited. Bounded: a frozen process
+            // dies only when thawed.
+            let _ = tokio::time::timeout(KILL_WAIT, exits.changed()).await;
+        }
         Ok(())
     }
 
@@ -1044,6 +1150,7 @@ impl Daemon {
             this.teardown_network(&id);
             let dir = this.container_dir(&id);
             let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
+            crate::subpath::release(&dir.join("subpaths"));
             let _ = std::fs::remove_dir_all(this.monitor_dir(&id));
             let _ = std::fs::remove_dir_all(&dir);
         })
@@ -1104,6 +1211,30 @@ impl Daemon {
     }
 }
 
+/// A `-v` spec's mode as dockerd's parser takes it: `ro`/`rw`, a label mode (`z`, `Z`), a
+/// propagation, `nocopy`, a consistency, each at most once.
+fn valid_mode(mode: &str) -> bool {
+    if mode.is_empty() {
+        return true;
+    }
+    let mut seen = [0u8; 5];
+    for o in mode.split(',') {
+        let kind = match o {
+            "ro" | "rw" => 0,
+            "z" | "Z" => 1,
+            o if container::PROPAGATION_MODES.contains(&o) => 2,
+            "nocopy" => 3,
+            "consistent" | "cached" | "delegated" => 4,
+            _ => return false,
+        };
+        seen[kind] += 1;
+        if seen[kind] > 1 {
+            return false;
+        }
+    }
+    true
+}
+
 fn validate_restart(hc: &HostConfig) -> Result<()> {
     let v = serde_json::to_value(&hc.restart_policy).unwrap_or(Value::Null);
     let name = v["Name"].as_str().unwrap_or("");
@@ -1140,6 +1271,9 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// How long `kill` (SIGKILL) waits for the container's exit to be recorded.
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The label dockerd puts on the volumes it makes without a name.
 const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
@@ -1207,7 +1341,7 @@ fn familiar(name: &str) -> String {
 
 /// Copies what the image has at `dest` into a fresh volume, keeping owners and modes (dockerd's
 /// copy-up of a new volume's first mount).
-fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
+pub(crate) fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
     use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     use std::os::fd::{AsFd, AsRawFd};
     // The path comes from the image: resolve it inside the root, so that no symlink in it

@@ -4,11 +4,11 @@
 //! berth-network's; this module decides what to wire from the container records.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use berth_network::{dns, firewall, link, netns, ports, Ipv4Net, Network};
+use berth_network::{dns, firewall, link, netns, ports, Ipv4Net, Ipv6Net, Network};
 use bollard_stubs::models::{ContainerCreateBody, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,26 @@ pub struct Endpoint {
     pub prefix: u8,
     pub gateway: Option<Ipv4Addr>,
     pub mac: Option<String>,
+    /// `EndpointSettings.Links` on a user-defined network (`NAME[:ALIAS]`): names only this
+    /// container resolves.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// `--ip6` / `connect --ip6`: kept across restarts.
+    #[serde(default)]
+    pub ipv6_requested: Option<Ipv6Addr>,
+    /// The IPv6 address while the container runs (IPv6 networks only).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    /// `IPAMConfig.LinkLocalIPs`: added to the interface as they are.
+    #[serde(default)]
+    pub link_local_ips: Vec<IpAddr>,
+    /// `EndpointSettings.DriverOpts`, kept and shown as given.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A published port as bound at the container's last start.
@@ -63,7 +83,7 @@ pub struct Endpoint {
 pub struct PortMapping {
     pub proto: String,
     pub container_port: u16,
-    pub host_ip: Ipv4Addr,
+    pub host_ip: IpAddr,
     pub host_port: u16,
 }
 
@@ -90,6 +110,20 @@ pub struct Net {
     spares: Mutex<Vec<netns::Spare>>,
     /// Whether a refill of the spares is under way.
     refilling: std::sync::atomic::AtomicBool,
+}
+
+/// Which default routes a namespace still wants: one per family, through the first network
+/// (in order) that offers one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DefaultRoutes {
+    pub v4: bool,
+    pub v6: bool,
+}
+
+impl Default for DefaultRoutes {
+    fn default() -> Self {
+        DefaultRoutes { v4: true, v6: true }
+    }
 }
 
 /// How many network namespaces the daemon keeps made ahead: enough for back-to-back starts.
@@ -135,35 +169,24 @@ impl Net {
             None => None,
         };
         let mut pools = Vec::new();
+        let mut pools6 = Vec::new();
         for p in &opts.pools {
-            let mut base = None;
-            let mut size = None;
-            for kv in p.split(',') {
-                match kv.split_once('=') {
-                    Some(("base", v)) => {
-                        base = Some(
-                            v.parse::<Ipv4Net>()
-                                .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
-                        )
-                    }
-                    Some(("size", v)) => {
-                        size = Some(
-                            v.parse::<u8>()
-                                .map_err(|_| format!("--default-address-pool {p}: bad size"))?,
-                        )
-                    }
-                    _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N")),
-                }
-            }
-            match (base, size) {
-                (Some(base), Some(size)) if size >= base.prefix() && size <= 30 => {
-                    pools.push(berth_network::AddressPool { base, size })
-                }
-                _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ 30)")),
+            if p.contains(':') {
+                let (base, size) = parse_pool::<Ipv6Net>(p)?;
+                pools6.push(berth_network::AddressPool6 { base, size });
+            } else {
+                let (base, size) = parse_pool::<Ipv4Net>(p)?;
+                pools.push(berth_network::AddressPool { base, size });
             }
         }
         if pools.is_empty() {
             pools = berth_network::default_pools();
+        }
+        if pools6.is_empty() {
+            // A unique local /48 of this daemon: its root on this machine.
+            let mut seed = root.as_os_str().as_encoded_bytes().to_vec();
+            seed.extend(std::fs::read("/etc/machine-id").unwrap_or_default());
+            pools6 = berth_network::default_pools6(&seed);
         }
         let existing = match bip {
             Some(_) => None,
@@ -174,6 +197,7 @@ impl Net {
             bip,
             existing,
             pools,
+            pools6,
         };
         let backend = firewall::Backend::detect(opts.firewall_backend.as_deref())
             .map_err(|e| e.to_string())?;
@@ -270,6 +294,7 @@ impl Net {
                 Some(firewall::BridgeRules {
                     bridge: n.bridge.clone(),
                     subnet: n.subnet?,
+                    subnet6: n.ipv6().map(|p| p.subnet),
                     internal: n.internal,
                 })
             })
@@ -285,10 +310,52 @@ impl Net {
     }
 }
 
-fn ensure_bridge(n: &Network) -> berth_network::Result<()> {
+/// Makes (or finds) a network's bridge with its gateways.
+pub(crate) fn ensure_bridge(n: &Network) -> berth_network::Result<()> {
     match (n.gateway, n.subnet) {
-        (Some(gw), Some(s)) => link::ensure_bridge(&n.bridge, gw, s.prefix()),
+        (Some(gw), Some(s)) => link::ensure_bridge(
+            &n.bridge,
+            gw,
+            s.prefix(),
+            n.ipv6().map(|p| (p.gateway, p.subnet.prefix())),
+        ),
         _ => Ok(()),
+    }
+}
+
+/// `--default-address-pool base=CIDR,size=N` of either family (`base=fd00:1::/48,size=64`).
+fn parse_pool<N>(p: &str) -> std::result::Result<(N, u8), String>
+where
+    N: berth_network::Subnet + std::str::FromStr,
+    N::Err: std::fmt::Display,
+{
+    let mut base = None;
+    let mut size = None;
+    for kv in p.split(',') {
+        match kv.split_once('=') {
+            Some(("base", v)) => {
+                base = Some(
+                    v.parse::<N>()
+                        .map_err(|e| format!("--default-address-pool {p}: {e}"))?,
+                )
+            }
+            Some(("size", v)) => {
+                size = Some(
+                    v.parse::<u8>()
+                        .map_err(|_| format!("--default-address-pool {p}: bad size"))?,
+                )
+            }
+            _ => return Err(format!("--default-address-pool {p}: want base=CIDR,size=N")),
+        }
+    }
+    match (base, size) {
+        (Some(base), Some(size)) if size >= base.prefix() && size <= N::MAX_PREFIX => {
+            Ok((base, size))
+        }
+        _ => Err(format!(
+            "--default-address-pool {p}: want base=CIDR,size=N (size ≥ the base's prefix, ≤ {})",
+            N::MAX_PREFIX
+        )),
     }
 }
 
@@ -304,6 +371,7 @@ pub fn net_error(e: berth_network::Error) -> ApiError {
         | E::PortInUse { .. } => ApiError::Conflict(e.to_string()),
         E::InvalidCidr(_)
         | E::InvalidAddress(_)
+        | E::InvalidAddress6(_)
         | E::InvalidMac(_)
         | E::InvalidConfig(_)
         | E::AddressOutOfRange(_) => ApiError::BadRequest(e.to_string()),
@@ -429,19 +497,20 @@ impl Daemon {
 
     fn wire(self: &Arc<Self>, c: &Container, path: &Path) -> Result<()> {
         let mut endpoints = c.networks.clone();
-        let mut first_gateway = true;
+        let mut routes = DefaultRoutes::default();
         for (i, (name, ep)) in endpoints.iter_mut().enumerate() {
             let n = self
                 .net
                 .store
                 .find(&ep.network_id)
                 .ok_or_else(|| ApiError::NotFound(format!("network {name} not found")))?;
-            self.attach(&c.id, &n, ep, path, i, &mut first_gateway)?;
+            self.attach(&c.id, &n, ep, path, i, &mut routes)?;
         }
         let mut sandbox = Sandbox::default();
         let primary_ip = endpoints.values().find_map(|e| e.ip);
+        let primary_ip6 = endpoints.values().find_map(|e| e.ip6);
         if let Some(ip) = primary_ip {
-            let (reservations, rules, mappings) = reserve_ports(c, ip, &self.net)?;
+            let (reservations, rules, mappings) = reserve_ports(c, ip, primary_ip6, &self.net)?;
             sandbox.reservations = reservations;
             sandbox.rules = rules;
             self.containers.update(&c.id, |r| {
@@ -470,8 +539,9 @@ impl Daemon {
         Ok(())
     }
 
-    /// One endpoint of `owner` (a container, or a build's RUN container): an address from
-    /// IPAM, a veth into the namespace.
+    /// One endpoint of `owner` (a container, or a build's RUN container): addresses from
+    /// IPAM (IPv4, and IPv6 on an IPv6 network), a veth into the namespace, the default
+    /// routes `routes` still wants.
     pub(crate) fn attach(
         &self,
         owner: &str,
@@ -479,7 +549,7 @@ impl Daemon {
         ep: &mut Endpoint,
         path: &Path,
         index: usize,
-        first_gateway: &mut bool,
+        routes: &mut DefaultRoutes,
     ) -> Result<()> {
         let subnet = n
             .subnet
@@ -489,15 +559,27 @@ impl Daemon {
             .store
             .allocate(&n.id, owner, ep.ipv4_requested)
             .map_err(net_error)?;
+        let v6 = match n.ipv6() {
+            Some(p) => match self.net.store.allocate6(&n.id, owner, ep.ipv6_requested) {
+                Ok(ip6) => Some((ip6, p.subnet.prefix(), p.gateway)),
+                Err(e) => {
+                    let _ = self.net.store.release(Some(&n.id), owner);
+                    return Err(net_error(e));
+                }
+            },
+            None => None,
+        };
         let mac = match &ep.mac_requested {
             Some(m) => berth_network::parse_mac(m).map_err(net_error)?,
             None => berth_network::mac_for(ip),
         };
-        let gateway = (*first_gateway && !n.internal)
-            .then_some(n.gateway)
-            .flatten();
+        let gateway = (routes.v4 && !n.internal).then_some(n.gateway).flatten();
         if gateway.is_some() {
-            *first_gateway = false;
+            routes.v4 = false;
+        }
+        let gateway6 = v6.filter(|_| routes.v6 && !n.internal).map(|(_, _, gw)| gw);
+        if gateway6.is_some() {
+            routes.v6 = false;
         }
         let host_if = veth_name(owner, &n.id);
         let ifname = format!("eth{index}");
@@ -509,6 +591,9 @@ impl Daemon {
             address: ip,
             prefix: subnet.prefix(),
             gateway,
+            address6: v6.map(|(a, p, _)| (a, p)),
+            gateway6,
+            link_local: ep.link_local_ips.clone(),
             mac,
         });
         if let Err(e) = attached {
@@ -518,6 +603,9 @@ impl Daemon {
         ep.ip = Some(ip);
         ep.prefix = subnet.prefix();
         ep.gateway = n.gateway;
+        ep.ip6 = v6.map(|(a, _, _)| a);
+        ep.prefix6 = v6.map_or(0, |(_, p, _)| p);
+        ep.gateway6 = v6.map(|(_, _, g)| g);
         ep.mac = Some(berth_network::format_mac(&mac));
         if ep.endpoint_id.is_empty() {
             ep.endpoint_id = crate::container::new_id()?;
@@ -557,7 +645,7 @@ impl Daemon {
 
     /// The addresses `name` has for the container `asker`: the containers (by name, alias or
     /// short id) sharing a user-defined network with it.
-    fn resolve(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    fn resolve(&self, asker: &str, name: &str) -> Option<Vec<IpAddr>> {
         let me = self.containers.find(asker).ok()?;
         let mine: Vec<String> = me
             .networks
@@ -565,12 +653,41 @@ impl Daemon {
             .map(|e| e.network_id.clone())
             .filter(|id| self.net.store.find(id).is_some_and(|n| n.is_user_defined()))
             .collect();
+        // The asker's own links first: an alias names the linked container on that network.
+        for ep in me
+            .networks
+            .values()
+            .filter(|e| mine.contains(&e.network_id))
+        {
+            for (child, _) in ep
+                .links
+                .iter()
+                .filter_map(|l| crate::links::parse(l).ok())
+                .filter(|(_, alias)| alias.eq_ignore_ascii_case(name))
+            {
+                let linked = self
+                    .containers
+                    .find(&child)
+                    .ok()
+                    .filter(Container::is_running)
+                    .and_then(|c| {
+                        c.networks
+                            .values()
+                            .find(|o| o.network_id == ep.network_id)
+                            .map(addresses_of)
+                    })
+                    .filter(|ips| !ips.is_empty());
+                if linked.is_some() {
+                    return linked;
+                }
+            }
+        }
         self.resolve_on(&mine, name)
     }
 
     /// The addresses of the running containers named `name` (by name, alias or short id) on
     /// the networks `mine`; None when no container of theirs has that name.
-    pub(crate) fn resolve_on(&self, mine: &[String], name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(crate) fn resolve_on(&self, mine: &[String], name: &str) -> Option<Vec<IpAddr>> {
         let mut ips = Vec::new();
         let mut known = false;
         for other in self.containers.list() {
@@ -583,9 +700,11 @@ impl Daemon {
                     || ep.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
                 if named {
                     known = true;
-                    if let Some(ip) = ep.ip.filter(|_| other.is_running()) {
-                        if !ips.contains(&ip) {
-                            ips.push(ip);
+                    if other.is_running() {
+                        for ip in addresses_of(ep) {
+                            if !ips.contains(&ip) {
+                                ips.push(ip);
+                            }
                         }
                     }
                 }
@@ -646,6 +765,8 @@ impl Daemon {
                     ep.ip = None;
                     ep.mac = None;
                     ep.gateway = None;
+                    ep.ip6 = None;
+                    ep.gateway6 = None;
                 }
                 Ok(())
             });
@@ -665,7 +786,8 @@ impl Daemon {
             let path = self.net.netns_path(&c.id);
             let mut sandbox = Sandbox::default();
             if let Some(ip) = c.networks.values().find_map(|e| e.ip) {
-                match reserve_ports(c, ip, &self.net) {
+                let ip6 = c.networks.values().find_map(|e| e.ip6);
+                match reserve_ports(c, ip, ip6, &self.net) {
                     Ok((r, rules, _)) => {
                         sandbox.reservations = r;
                         sandbox.rules = rules;
@@ -735,8 +857,11 @@ impl Daemon {
         if c.is_running() {
             let path = self.net.netns_path(&c.id);
             let index = c.networks.len();
-            let mut first_gateway = !c.networks.values().any(|e| e.gateway.is_some());
-            self.attach(&c.id, n, &mut ep, &path, index, &mut first_gateway)?;
+            let mut routes = DefaultRoutes {
+                v4: !c.networks.values().any(|e| e.gateway.is_some()),
+                v6: !c.networks.values().any(|e| e.gateway6.is_some()),
+            };
+            self.attach(&c.id, n, &mut ep, &path, index, &mut routes)?;
             if n.is_user_defined() {
                 let needs_dns = self
                     .net
@@ -809,6 +934,15 @@ impl Daemon {
     }
 }
 
+/// An endpoint's live addresses, IPv4 then IPv6.
+fn addresses_of(ep: &Endpoint) -> Vec<IpAddr> {
+    ep.ip
+        .map(IpAddr::V4)
+        .into_iter()
+        .chain(ep.ip6.map(IpAddr::V6))
+        .collect()
+}
+
 /// An endpoint of network `n` from a request's EndpointSettings, checked as dockerd checks it.
 fn endpoint_from(
     n: &Network,
@@ -835,10 +969,63 @@ fn endpoint_from(
             let in_range = n.subnet.is_some_and(|s| s.contains(ip))
                 && n.ip_range.is_none_or(|r| r.contains(ip));
             if !in_range {
-                return Err(net_error(berth_network::Error::AddressOutOfRange(ip)));
+                return Err(net_error(berth_network::Error::AddressOutOfRange(
+                    IpAddr::V4(ip),
+                )));
             }
             ep.ipv4_requested = Some(ip);
         }
+        let want6 = cfg
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.ipv6_address.clone())
+            .filter(|s| !s.is_empty());
+        if let Some(ip) = want6 {
+            let ip = berth_network::parse_ipv6(&ip).map_err(net_error)?;
+            // Only a subnet the user chose can be picked from (dockerd's rule).
+            let p = n.ipv6().filter(|p| p.user_subnet).ok_or_else(|| {
+                ApiError::BadRequest(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+                )
+            })?;
+            let in_range = p.subnet.contains(ip) && p.ip_range.is_none_or(|r| r.contains(ip));
+            if !in_range {
+                return Err(net_error(berth_network::Error::AddressOutOfRange(
+                    IpAddr::V6(ip),
+                )));
+            }
+            ep.ipv6_requested = Some(ip);
+        }
+        for ll in cfg
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.link_local_ips.clone())
+            .unwrap_or_default()
+        {
+            let link_local = match ll.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => a.is_link_local().then_some(IpAddr::V4(a)),
+                Ok(IpAddr::V6(a)) => (a.segments()[0] & 0xffc0 == 0xfe80).then_some(IpAddr::V6(a)),
+                Err(_) => None,
+            };
+            let ll = link_local.ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid link local IP address: {ll}"))
+            })?;
+            if ll.is_ipv6() && n.ipv6().is_none() {
+                // dockerd turns IPv6 off on such an interface and then fails the start.
+                return Err(ApiError::BadRequest(format!(
+                    "link-local IPv6 address {ll} on network {}, which is not an IPv6 network",
+                    n.name
+                )));
+            }
+            ep.link_local_ips.push(ll);
+        }
+        ep.driver_opts = cfg
+            .driver_opts
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        ep.links = cfg.links.clone().unwrap_or_default();
         let aliases: Vec<String> = cfg.aliases.clone().unwrap_or_default();
         if !aliases.is_empty() && n.is_predefined() {
             return Err(ApiError::BadRequest(
@@ -859,10 +1046,13 @@ fn endpoint_from(
 }
 
 /// Binds the host ports the container publishes (PortBindings, and with `-P` every exposed
-/// port on an ephemeral one). All or none: on an error the ones bound are let go.
+/// port on an ephemeral one). A port published on every address is published on IPv6's too
+/// when the container has an IPv6 address (`[::]:P`, the same port), as dockerd does. All or
+/// none: on an error the ones bound are let go.
 fn reserve_ports(
     c: &Container,
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     net: &Net,
 ) -> Result<(
     Vec<ports::Reservation>,
@@ -873,7 +1063,7 @@ fn reserve_ports(
     let mut held = Vec::new();
     let mut rules = Vec::new();
     let mut maps = Vec::new();
-    let taken: Vec<(String, Ipv4Addr, u16)> = net
+    let taken: Vec<(String, IpAddr, u16)> = net
         .sandboxes()
         .iter()
         .filter(|(id, _)| **id != c.id)
@@ -883,61 +1073,88 @@ fn reserve_ports(
                 .map(|r| (r.proto.clone(), r.host_ip, r.host_port))
         })
         .collect();
+    let failed = |e: berth_network::Error| match e {
+        berth_network::Error::PortInUse { .. } => ApiError::Conflict(format!(
+            "driver failed programming external connectivity on endpoint {} ({}): {e}",
+            c.name,
+            c.short_id()
+        )),
+        other => net_error(other),
+    };
     for (proto, cport, host_ip, host_port) in wanted {
-        let clash = host_port != 0
-            && taken.iter().any(|(p, hip, hp)| {
-                *p == proto
-                    && *hp == host_port
-                    && (*hip == host_ip || hip.is_unspecified() || host_ip.is_unspecified())
-            });
-        if clash {
-            return Err(ApiError::Conflict(format!(
-                "driver failed programming external connectivity on endpoint {} ({}): {}",
-                c.name,
-                c.short_id(),
-                berth_network::Error::PortAllocated {
-                    addr: format!("{host_ip}:{host_port}")
+        // (host address, container address) of each family the port is published on.
+        let mut sides: Vec<(IpAddr, IpAddr)> = Vec::new();
+        match host_ip {
+            None => {
+                sides.push((Ipv4Addr::UNSPECIFIED.into(), ip.into()));
+                if let Some(ip6) = ip6 {
+                    sides.push((Ipv6Addr::UNSPECIFIED.into(), ip6.into()));
                 }
-            )));
+            }
+            Some(h @ IpAddr::V4(_)) => sides.push((h, ip.into())),
+            Some(h @ IpAddr::V6(_)) => {
+                let ip6 = ip6.ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "cannot publish {cport}/{proto} on {h}: the container has no IPv6 address (it is on no IPv6 network)"
+                    ))
+                })?;
+                sides.push((h, ip6.into()));
+            }
         }
-        let r = ports::reserve(&proto, host_ip, host_port).map_err(|e| match e {
-            berth_network::Error::PortInUse { .. } => ApiError::Conflict(format!(
-                "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                c.name,
-                c.short_id()
-            )),
-            other => net_error(other),
-        })?;
-        rules.push(firewall::PortRule {
-            proto: proto.clone(),
-            host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
-            host_port: r.host_port,
-            ip,
-            port: cport,
-        });
-        maps.push(PortMapping {
-            proto,
-            container_port: cport,
-            host_ip,
-            host_port: r.host_port,
-        });
-        held.push(r);
+        let mut port = host_port;
+        for (h, target) in sides {
+            let clash = port != 0
+                && taken.iter().any(|(p, hip, hp)| {
+                    *p == proto
+                        && *hp == port
+                        && hip.is_ipv6() == h.is_ipv6()
+                        && (*hip == h || hip.is_unspecified() || h.is_unspecified())
+                });
+            if clash {
+                return Err(ApiError::Conflict(format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): {}",
+                    c.name,
+                    c.short_id(),
+                    berth_network::Error::PortAllocated {
+                        addr: std::net::SocketAddr::new(h, port).to_string()
+                    }
+                )));
+            }
+            let r = ports::reserve(&proto, h, port).map_err(failed)?;
+            // An ephemeral port picked for IPv4 is the one IPv6 takes too.
+            port = r.host_port;
+            rules.push(firewall::PortRule {
+                proto: proto.clone(),
+                host_ip: (!h.is_unspecified()).then_some(h),
+                host_port: r.host_port,
+                ip: target,
+                port: cport,
+            });
+            maps.push(PortMapping {
+                proto: proto.clone(),
+                container_port: cport,
+                host_ip: h,
+                host_port: r.host_port,
+            });
+            held.push(r);
+        }
     }
     Ok((held, rules, maps))
 }
 
-/// (proto, container port, host ip, host port — 0 for any) of every published port.
-pub fn published(c: &Container) -> Result<Vec<(String, u16, Ipv4Addr, u16)>> {
+/// One published port as asked: `proto`, the container's port, the host address (None: every
+/// address) and port (0: any).
+type Published = (String, u16, Option<IpAddr>, u16);
+
+/// Every port the container publishes.
+pub fn published(c: &Container) -> Result<Vec<Published>> {
     let mut out = Vec::new();
     let bindings = c.host_config.port_bindings.clone().unwrap_or_default();
     let mut keys: Vec<&String> = bindings.keys().collect();
     if c.host_config.publish_all_ports.unwrap_or(false) {
         for p in c.config.exposed_ports.iter().flatten() {
             if !bindings.contains_key(p) {
-                out.push(
-                    parse_port_key(p)
-                        .map(|(proto, port)| (proto, port, Ipv4Addr::UNSPECIFIED, 0))?,
-                );
+                out.push(parse_port_key(p).map(|(proto, port)| (proto, port, None, 0))?);
             }
         }
     }
@@ -946,14 +1163,17 @@ pub fn published(c: &Container) -> Result<Vec<(String, u16, Ipv4Addr, u16)>> {
         let (proto, port) = parse_port_key(key)?;
         let list = bindings.get(key).cloned().flatten().unwrap_or_default();
         if list.is_empty() && c.host_config.publish_all_ports.unwrap_or(false) {
-            out.push((proto.clone(), port, Ipv4Addr::UNSPECIFIED, 0));
+            out.push((proto.clone(), port, None, 0));
         }
         for b in list {
             let ip = match b.host_ip.as_deref().filter(|s| !s.is_empty()) {
-                None => Ipv4Addr::UNSPECIFIED,
-                Some(s) => s
-                    .parse()
-                    .map_err(|_| ApiError::BadRequest(format!("invalid IP address: {s}")))?,
+                None => None,
+                Some(s) => Some(
+                    s.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .map_err(|_| ApiError::BadRequest(format!("invalid IP address: {s}")))?,
+                ),
             };
             let hp = match b.host_port.as_deref().filter(|s| !s.is_empty()) {
                 None => 0,

@@ -230,6 +230,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     if let Some(sysctls) = &hc.sysctls {
         linux["sysctl"] = json!(sysctls);
     }
+    if let Some(p) = rootfs_propagation(&c.mounts)? {
+        linux["rootfsPropagation"] = json!(p);
+    }
     if let Some(r) = c.userns {
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": r.uid, "size": r.size}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": r.gid, "size": r.size}]);
@@ -344,11 +347,41 @@ fn mount_entry(m: &MountRecord) -> Value {
         }
         _ => {
             let mut options = vec!["rbind".to_owned()];
-            options.extend(m.options.iter().cloned());
+            // A bind's propagation, `rprivate` unless asked (dockerd's); a volume's none.
+            if m.kind == "bind" {
+                options.push(m.propagation().to_owned());
+            }
+            options.extend(
+                m.options
+                    .iter()
+                    .filter(|o| !crate::container::PROPAGATION_MODES.contains(&o.as_str()))
+                    .cloned(),
+            );
             options.push(if m.read_only { "ro" } else { "rw" }.into());
             json!({"destination": m.destination, "type": "bind", "source": m.source, "options": options})
         }
     }
+}
+
+/// The root's propagation that the binds' need, as dockerd decides it: `shared` when a bind
+/// is shared (its source must sit on a shared mount), else `rslave` when one is a slave (its
+/// source on a shared or slave mount); None (the runtime's default) otherwise.
+fn rootfs_propagation(mounts: &[MountRecord]) -> Result<Option<&'static str>> {
+    let mut root = None;
+    for m in mounts.iter().filter(|m| m.kind == "bind") {
+        match m.propagation() {
+            "shared" | "rshared" => {
+                crate::mountinfo::ensure_shared(&m.source)?;
+                root = Some("shared");
+            }
+            "slave" | "rslave" => {
+                crate::mountinfo::ensure_shared_or_slave(&m.source)?;
+                root = root.or(Some("rslave"));
+            }
+            _ => {}
+        }
+    }
+    Ok(root)
 }
 
 /// The OCI `linux.resources` of a HostConfig's limits, without device rules (for update).

@@ -43,6 +43,9 @@ pub struct LogConfig {
     pub max_size: Option<u64>,
     /// `max-file`: how many files to keep, the live one included.
     pub max_files: u32,
+    /// The `none` driver: no log is kept.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Docker's restart policy: `no`, `always`, `on-failure` (with `max_retries`), `unless-stopped`.

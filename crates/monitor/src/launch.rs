@@ -80,7 +80,19 @@ pub(crate) fn start(cfg: &MonitorConfig) -> Result<Run> {
         )
     };
     let console_path = cfg.dir.join(sock::CONSOLE);
-    let console_socket = console.as_ref().map(|_| console_path.as_path());
+    // What the runtime connects to: a path that fits a socket address however long the exec
+    // root is (held open until the runtime is done with it).
+    let console_short = match &console {
+        Some(_) => Some(
+            sock::ShortPath::new(&console_path).map_err(|e| Error::Socket {
+                what: "name",
+                path: console_path.clone(),
+                source: e,
+            })?,
+        ),
+        None => None,
+    };
+    let console_socket = console_short.as_ref().map(sock::ShortPath::path);
     let started = match (&cfg.runtime, &cfg.exec) {
         (None, None) => start_in_process(cfg, ends, console_socket),
         (Some(bin), None) => start_binary(cfg, bin, ends, console_socket),

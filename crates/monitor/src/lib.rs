@@ -14,7 +14,7 @@ mod footprint;
 mod launch;
 mod log;
 mod monitor;
-mod sock;
+pub mod sock;
 mod state;
 
 use std::io::Read;

@@ -182,6 +182,7 @@ mod tests {
             path: path.clone(),
             max_size: None,
             max_files: 1,
+            disabled: false,
         })
         .unwrap();
         log.write(Stream::Stdout, b"one\ntw");
@@ -214,6 +215,7 @@ mod tests {
             path: path.clone(),
             max_size: Some(200),
             max_files: 3,
+            disabled: false,
         })
         .unwrap();
         for i in 0..40 {

@@ -316,8 +316,8 @@ impl Monitor {
         }
         setup_signals().map_err(early)?;
         let log = match cfg.exec {
-            None => Some(JsonLog::open(&cfg.log).map_err(early)?),
-            Some(_) => None,
+            None if !cfg.log.disabled => Some(JsonLog::open(&cfg.log).map_err(early)?),
+            _ => None,
         };
         let listen = |name: &str| {
             sock::bind(dir, name).map_err(|e| Error::Socket {

@@ -1,6 +1,10 @@
-//! The monitor's Unix sockets in its directory. A socket address holds at most 107 bytes, and
-//! `/run/berth/containers/<64 hex>/attach.sock` comes close: longer paths go through the
-//! directory's descriptor in /proc/self/fd, which the kernel resolves like any path.
+//! Unix sockets bound and reached by path, whatever the path's length. A socket address holds
+//! at most 107 bytes, and `<exec-root>/containers/<64 hex>/attach.sock` passes that as soon as
+//! the exec root is longer than about 18 bytes: a longer path goes through a descriptor of its
+//! directory in /proc (`/proc/self/fd/N/NAME`), which the kernel resolves like any path.
+//!
+//! The monitor's own sockets live in its directory (`attach.sock`, `control.sock`, and
+//! `console.sock`, which another process — the runtime — connects to: [`ShortPath`]).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -15,29 +19,74 @@ pub(crate) const CONSOLE: &str = "console.sock";
 /// sun_path is 108 bytes with its terminating NUL; stay clear of it.
 const MAX_PATH: usize = 100;
 
-fn with_path<T>(dir: &Path, name: &str, f: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
-    let full = dir.join(name);
-    if full.as_os_str().len() < MAX_PATH {
-        return f(&full);
-    }
-    let handle = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(dir)?;
-    f(&PathBuf::from(format!(
-        "/proc/self/fd/{}/{name}",
-        handle.as_raw_fd()
-    )))
+/// A socket path short enough for sun_path that names the same file as a long one, valid
+/// while this value lives (it holds the directory's descriptor).
+#[derive(Debug)]
+pub struct ShortPath {
+    path: PathBuf,
+    _dir: Option<std::fs::File>,
 }
 
+impl ShortPath {
+    /// `path` itself when it fits; else `/proc/<pid>/fd/<N>/<file name>` through a
+    /// descriptor of its directory that this value holds. The pid is this process's own, not
+    /// `self`, so another process (a runtime binary given `--console-socket`) resolves the
+    /// same directory.
+    pub fn new(path: &Path) -> io::Result<ShortPath> {
+        if path.as_os_str().len() < MAX_PATH {
+            return Ok(ShortPath {
+                path: path.to_owned(),
+                _dir: None,
+            });
+        }
+        let (dir, name) = match (path.parent(), path.file_name()) {
+            (Some(d), Some(n)) => (d, n),
+            _ => return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG)),
+        };
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)?;
+        let short = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            handle.as_raw_fd()
+        ))
+        .join(name);
+        if short.as_os_str().len() >= MAX_PATH {
+            // Only a file name of ~80 bytes gets here; berth's are short.
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        Ok(ShortPath {
+            path: short,
+            _dir: Some(handle),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Binds a listening socket at `path` (any length). A socket file left by a process that died
+/// is replaced.
+pub fn bind_path(path: &Path) -> io::Result<UnixListener> {
+    let _ = std::fs::remove_file(path);
+    UnixListener::bind(ShortPath::new(path)?.path())
+}
+
+/// Connects to the socket at `path` (any length).
+pub fn connect_path(path: &Path) -> io::Result<UnixStream> {
+    UnixStream::connect(ShortPath::new(path)?.path())
+}
+
+/// The monitor's socket `name` in `dir`, listening and non-blocking.
 pub(crate) fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
-    // A socket file left by a monitor that died would make bind fail with EADDRINUSE.
-    let _ = std::fs::remove_file(dir.join(name));
     // The socket is made with the umask's mode: 0600, root's alone (connecting takes write
     // permission), from its first instant. The monitor is single-threaded: the process-wide
     // umask is its own to swap.
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-    let bound = with_path(dir, name, |p| UnixListener::bind(p));
+    let bound = bind_path(&dir.join(name));
     nix::sys::stat::umask(umask);
     let listener = bound?;
     listener.set_nonblocking(true)?;
@@ -45,5 +94,31 @@ pub(crate) fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
 }
 
 pub(crate) fn connect(dir: &Path, name: &str) -> io::Result<UnixStream> {
-    with_path(dir, name, |p| UnixStream::connect(p))
+    connect_path(&dir.join(name))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_bind_and_connect_under_a_directory_past_sun_path() {
+        let base = std::env::temp_dir().join(format!("berth-sock-{}", std::process::id()));
+        let dir = base.join("d".repeat(120));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONSOLE);
+        assert!(path.as_os_str().len() > 108);
+        let listener = bind_path(&path).unwrap();
+        let short = ShortPath::new(&path).unwrap();
+        assert!(
+            short.path().as_os_str().len() < MAX_PATH,
+            "{:?}",
+            short.path()
+        );
+        let _client = UnixStream::connect(short.path()).unwrap();
+        let _ = listener.accept().unwrap();
+        let _again = connect_path(&path).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -1,13 +1,14 @@
 //! The embedded DNS server that user-defined networks give their containers, as Docker's
 //! 127.0.0.11: the names and aliases of containers on the same networks are answered from the
-//! daemon's state, every other question is forwarded to the host's resolvers.
+//! daemon's state (A records, and AAAA on IPv6 networks), every other question is forwarded to
+//! the host's resolvers.
 //!
 //! No packet-filter rule is needed: the daemon binds UDP and TCP sockets on 127.0.0.11:53
 //! inside the container's namespace (a thread that `setns`'s, binds and returns), and serves
 //! them from its own runtime. The upstream sockets are opened in the daemon's namespace, so a
 //! host resolver on 127.0.0.53 is reachable too.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +26,9 @@ const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 const TYPE_OPT: u16 = 41;
 const TTL: u32 = 600;
-/// The bytes of one A record in a reply (a pointer to the question's name, type, class, TTL,
-/// length, address).
-const A_RECORD_LEN: usize = 16;
+/// The bytes of a record in a reply before its address (a pointer to the question's name,
+/// type, class, TTL, length).
+const RECORD_HEAD_LEN: usize = 12;
 /// What a UDP reply may hold when the query offers no more (RFC 1035 4.2.1).
 const UDP_DEFAULT_LIMIT: usize = 512;
 /// The most an EDNS0 offer is taken at (the usual default of resolvers and of Docker's server).
@@ -35,8 +36,8 @@ const UDP_EDNS_LIMIT: usize = 4096;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Answers a name (lower case, no trailing dot): `Some(addresses)` for a container's name or
-/// alias (possibly none of the asked type), `None` for a name to forward.
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// alias (of both families, possibly none of the asked type), `None` for a name to forward.
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// The sockets of one container's server, bound inside its namespace.
 #[derive(Debug)]
@@ -157,13 +158,17 @@ async fn answer(
     let q = Question::parse(query)?;
     if q.class == CLASS_IN && (q.qtype == TYPE_A || q.qtype == TYPE_AAAA) {
         if let Some(ips) = lookup(&q.name) {
-            let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+            let ips: Vec<IpAddr> = ips
+                .into_iter()
+                .filter(|ip| ip.is_ipv4() == (q.qtype == TYPE_A))
+                .collect();
             let limit = if tcp {
                 usize::from(u16::MAX)
             } else {
                 udp_limit(query, &q)
             };
-            let fit = limit.saturating_sub(q.end) / A_RECORD_LEN;
+            let record_len = RECORD_HEAD_LEN + if q.qtype == TYPE_A { 4 } else { 16 };
+            let fit = limit.saturating_sub(q.end) / record_len;
             if ips.len() > fit {
                 let mut r = reply(query, &q, &ips[..fit], 0);
                 r[2] |= 0x02;
@@ -276,9 +281,9 @@ fn udp_limit(query: &[u8], q: &Question) -> usize {
     }
 }
 
-/// A reply with the query's id and question and one A record per address.
-fn reply(query: &[u8], q: &Question, ips: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
-    let mut r = Vec::with_capacity(q.end + ips.len() * 16);
+/// A reply with the query's id and question and one A or AAAA record per address.
+fn reply(query: &[u8], q: &Question, ips: &[IpAddr], rcode: u8) -> Vec<u8> {
+    let mut r = Vec::with_capacity(q.end + ips.len() * (RECORD_HEAD_LEN + 16));
     r.extend_from_slice(&query[..2]);
     // QR, the query's opcode and RD, AA (we own these names), RA.
     let flags_hi = 0x80 | (query[2] & 0x79) | if rcode == 0 { 0x04 } else { 0 };
@@ -289,12 +294,16 @@ fn reply(query: &[u8], q: &Question, ips: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
     r.extend_from_slice(&[0, 0, 0, 0]);
     r.extend_from_slice(&query[12..q.end]);
     for ip in ips {
+        let (qtype, data) = match ip {
+            IpAddr::V4(a) => (TYPE_A, a.octets().to_vec()),
+            IpAddr::V6(a) => (TYPE_AAAA, a.octets().to_vec()),
+        };
         r.extend_from_slice(&[0xc0, 0x0c]);
-        r.extend_from_slice(&TYPE_A.to_be_bytes());
+        r.extend_from_slice(&qtype.to_be_bytes());
         r.extend_from_slice(&CLASS_IN.to_be_bytes());
         r.extend_from_slice(&TTL.to_be_bytes());
-        r.extend_from_slice(&4u16.to_be_bytes());
-        r.extend_from_slice(&ip.octets());
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
     }
     r
 }
@@ -321,7 +330,7 @@ mod tests {
         let q = query("Web.", TYPE_A);
         let parsed = Question::parse(&q).unwrap();
         assert_eq!(parsed.name, "web");
-        let r = reply(&q, &parsed, &[Ipv4Addr::new(10, 0, 0, 2)], 0);
+        let r = reply(&q, &parsed, &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))], 0);
         assert_eq!(&r[..2], &[0x12, 0x34]);
         assert_eq!(r[2] & 0x80, 0x80, "a response");
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
@@ -331,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_names_fail_without_upstream() {
         let lookup: Lookup =
-            Arc::new(|n: &str| (n == "db").then(|| vec![Ipv4Addr::new(10, 0, 0, 3)]));
+            Arc::new(|n: &str| (n == "db").then(|| vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3))]));
         let r = answer(&query("db", TYPE_AAAA), &lookup, &[], false)
             .await
             .unwrap();
@@ -345,7 +354,9 @@ mod tests {
 
     #[tokio::test]
     async fn long_udp_answers_are_truncated_with_tc_and_whole_over_tcp() {
-        let many: Vec<Ipv4Addr> = (1..=60).map(|i| Ipv4Addr::new(10, 0, 1, i)).collect();
+        let many: Vec<IpAddr> = (1..=60)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 1, i)))
+            .collect();
         let all = many.clone();
         let lookup: Lookup = Arc::new(move |n: &str| (n == "many").then(|| all.clone()));
         let q = query("many", TYPE_A);
@@ -365,5 +376,28 @@ mod tests {
         let big = answer(&edns, &lookup, &[], false).await.unwrap();
         assert_eq!(big[2] & 0x02, 0);
         assert_eq!(u16::from_be_bytes([big[6], big[7]]), 60);
+    }
+
+    #[tokio::test]
+    async fn aaaa_questions_get_the_ipv6_addresses() {
+        let lookup: Lookup = Arc::new(|n: &str| {
+            (n == "web").then(|| {
+                vec![
+                    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                    "fd42::2".parse().unwrap(),
+                ]
+            })
+        });
+        let r = answer(&query("web", TYPE_AAAA), &lookup, &[], false)
+            .await
+            .unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one AAAA record");
+        let ip: [u8; 16] = r[r.len() - 16..].try_into().unwrap();
+        assert_eq!(std::net::Ipv6Addr::from(ip).to_string(), "fd42::2");
+        let a = answer(&query("web", TYPE_A), &lookup, &[], false)
+            .await
+            .unwrap();
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1, "one A record");
+        assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 2]);
     }
 }

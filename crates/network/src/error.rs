@@ -22,6 +22,9 @@ pub enum Error {
     /// An address that is not a dotted IPv4 address.
     #[error("invalid IPv4 address: {0}")]
     InvalidAddress(String),
+    /// An address that is not an IPv6 address.
+    #[error("invalid IPv6 address: {0}")]
+    InvalidAddress6(String),
     /// A MAC address that is not six colon-separated hex bytes.
     #[error("invalid MAC address: {0}")]
     InvalidMac(String),
@@ -32,23 +35,31 @@ pub enum Error {
     #[error("Pool overlaps with other one on this address space")]
     PoolOverlap,
     /// Every address of the network's range is handed out.
-    #[error("no available IPv4 addresses on this network's address pools: {network}")]
-    PoolExhausted { network: String },
+    #[error("no available {family} addresses on this network's address pools: {network}")]
+    PoolExhausted {
+        family: &'static str,
+        network: String,
+    },
     /// Every default subnet overlaps something: the pool needs to be configured.
-    #[error("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")]
-    NoFreeSubnet,
-    /// A requested address that another endpoint holds.
+    #[error("could not find an available, non-overlapping {0} address pool among the defaults to assign to the network")]
+    NoFreeSubnet(&'static str),
+    /// A requested address that another endpoint holds (or the gateway, or an auxiliary
+    /// address).
     #[error("Address already in use")]
-    AddressInUse(std::net::Ipv4Addr),
+    AddressInUse(std::net::IpAddr),
     /// A requested address outside the network's subnet or ip-range.
     #[error("no configured subnet or ip-range contain the IP address {0}")]
-    AddressOutOfRange(std::net::Ipv4Addr),
+    AddressOutOfRange(std::net::IpAddr),
     /// A host port that another container of this daemon publishes.
     #[error("Bind for {addr} failed: port is already allocated")]
     PortAllocated { addr: String },
     /// A host port some other program holds.
-    #[error("Error starting userland proxy: listen {proto}4 {addr}: bind: address already in use")]
-    PortInUse { proto: String, addr: String },
+    #[error("Error starting userland proxy: listen {proto}{family} {addr}: bind: address already in use")]
+    PortInUse {
+        proto: String,
+        family: u8,
+        addr: String,
+    },
     /// A host port that cannot be bound for another reason.
     #[error("cannot reserve {proto} {addr}: {source}")]
     PortBind {

@@ -6,15 +6,24 @@
 //! Each change rewrites the chains with one `iptables-restore --noflush` (a chain that is
 //! declared is flushed, and each table's part is committed at once), then makes sure the jumps
 //! are there (`-C`, else add): a firewall reload that dropped them gets them back at the next
-//! change. Other chains of the host are never touched.
+//! change. Other chains of the host are never touched. IPv6 networks' rules go into the same
+//! chains of ip6tables (`ip6tables-restore`), which exist only while an IPv6 network does.
 
 use std::fmt::Write as _;
 
 use crate::error::Result;
-use crate::firewall::{quiet, run, Ruleset};
+use crate::firewall::{quiet, run, with_port, Family, Ruleset};
 
 /// What this backend runs: both must be on PATH for it to be chosen.
 pub(crate) const COMMANDS: [&str; 2] = ["iptables", "iptables-restore"];
+
+/// The commands of a family: (iptables, iptables-restore).
+fn commands(family: Family) -> (&'static str, &'static str) {
+    match family {
+        Family::V4 => ("iptables", "iptables-restore"),
+        Family::V6 => ("ip6tables", "ip6tables-restore"),
+    }
+}
 
 /// The longest chain name iptables takes.
 const CHAIN_MAX: usize = 28;
@@ -59,62 +68,77 @@ fn prefix(table: &str) -> String {
     )
 }
 
-/// The chains' contents as iptables-restore's input.
-pub(crate) fn render(rs: &Ruleset, table: &str) -> String {
+/// The chains' contents of one family as iptables-restore's input.
+pub(crate) fn render(rs: &Ruleset, table: &str, family: Family) -> String {
     let [(_, dnat), (_, post), (_, fwd)] = chains(table);
+    let host = if family == Family::V4 { "32" } else { "128" };
     let mut s = format!("*nat\n:{dnat} - [0:0]\n:{post} - [0:0]\n");
-    for p in &rs.ports {
+    for p in rs.ports_of(family) {
         let dst = p
             .host_addr()
-            .map(|ip| format!("-d {ip}/32 "))
+            .map(|ip| format!("-d {ip}/{host} "))
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "-A {dnat} {dst}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination {ip}:{port}",
+            "-A {dnat} {dst}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination {to}",
             proto = p.proto,
             hp = p.host_port,
-            ip = p.ip,
-            port = p.port
+            to = with_port(p.ip, p.port),
         );
     }
-    for b in &rs.bridges {
-        let (br, net) = (&b.bridge, b.subnet);
-        let _ = writeln!(s, "-A {post} -s 127.0.0.0/8 -o {br} -j MASQUERADE");
+    let subnets = rs.subnets(family);
+    for (br, net, internal) in &subnets {
+        if family == Family::V4 {
+            let _ = writeln!(s, "-A {post} -s 127.0.0.0/8 -o {br} -j MASQUERADE");
+        }
         let _ = writeln!(
             s,
             "-A {post} -s {net} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE"
         );
-        if !b.internal {
+        if !internal {
             let _ = writeln!(s, "-A {post} -s {net} ! -o {br} -j MASQUERADE");
         }
     }
     let _ = write!(s, "COMMIT\n*filter\n:{fwd} - [0:0]\n");
-    for b in &rs.bridges {
-        let br = &b.bridge;
-        if b.internal {
+    for (br, _, internal) in &subnets {
+        if *internal {
             let _ = writeln!(s, "-A {fwd} -i {br} ! -o {br} -j DROP");
             let _ = writeln!(s, "-A {fwd} -o {br} ! -i {br} -j DROP");
             continue;
         }
-        for o in rs.isolated_from(b) {
-            let _ = writeln!(s, "-A {fwd} -i {br} -o {} -j DROP", o.bridge);
+        for (o, _, _) in subnets.iter().filter(|(o, _, _)| o != br) {
+            let _ = writeln!(s, "-A {fwd} -i {br} -o {o} -j DROP");
         }
     }
     s.push_str("COMMIT\n");
     s
 }
 
-/// Rewrites the daemon's chains, then makes sure the jumps to them exist.
+/// Rewrites the daemon's chains, then makes sure the jumps to them exist; IPv6's too while an
+/// IPv6 network exists, else they are removed.
 pub(crate) fn apply(rs: &Ruleset, table: &str) -> Result<()> {
+    apply_family(rs, table, Family::V4)?;
+    if rs.has_v6() {
+        apply_family(rs, table, Family::V6)
+    } else {
+        if exists_family(table, Family::V6) {
+            remove_family(table, Family::V6);
+        }
+        Ok(())
+    }
+}
+
+fn apply_family(rs: &Ruleset, table: &str, family: Family) -> Result<()> {
+    let (cmd, restore) = commands(family);
     run(
-        "iptables-restore",
+        restore,
         &["--wait", "--noflush"],
-        &render(rs, table),
+        &render(rs, table, family),
     )?;
     for (t, builtin, rule) in jumps(table) {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
         if !quiet(
-            "iptables",
+            cmd,
             &[&["--wait", "-t", t, "-C", builtin], &rule[..]].concat(),
         ) {
             let add: &[&str] = if builtin == "FORWARD" {
@@ -122,24 +146,27 @@ pub(crate) fn apply(rs: &Ruleset, table: &str) -> Result<()> {
             } else {
                 &["-A", builtin]
             };
-            run(
-                "iptables",
-                &[&["--wait", "-t", t], add, &rule[..]].concat(),
-                "",
-            )?;
+            run(cmd, &[&["--wait", "-t", t], add, &rule[..]].concat(), "")?;
         }
     }
     Ok(())
 }
 
-/// Removes the jumps and the chains; what is not there is fine.
+/// Removes the jumps and the chains of both families; what is not there is fine.
 pub(crate) fn remove(table: &str) -> Result<()> {
+    remove_family(table, Family::V4);
+    remove_family(table, Family::V6);
+    Ok(())
+}
+
+fn remove_family(table: &str, family: Family) {
+    let (cmd, _) = commands(family);
     for (t, builtin, rule) in jumps(table) {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
         // A jump added twice (by hand, or by a firewall reload) goes too; bounded.
         for _ in 0..8 {
             if !quiet(
-                "iptables",
+                cmd,
                 &[&["--wait", "-t", t, "-D", builtin], &rule[..]].concat(),
             ) {
                 break;
@@ -147,16 +174,19 @@ pub(crate) fn remove(table: &str) -> Result<()> {
         }
     }
     for (t, chain) in chains(table) {
-        quiet("iptables", &["--wait", "-t", t, "-F", &chain]);
-        quiet("iptables", &["--wait", "-t", t, "-X", &chain]);
+        quiet(cmd, &["--wait", "-t", t, "-F", &chain]);
+        quiet(cmd, &["--wait", "-t", t, "-X", &chain]);
     }
-    Ok(())
 }
 
 /// Whether the daemon's DNAT chain exists.
 pub(crate) fn exists(table: &str) -> bool {
+    exists_family(table, Family::V4)
+}
+
+fn exists_family(table: &str, family: Family) -> bool {
     let [(t, dnat), _, _] = chains(table);
-    quiet("iptables", &["--wait", "-t", t, "-n", "-L", &dnat])
+    quiet(commands(family).0, &["--wait", "-t", t, "-n", "-L", &dnat])
 }
 
 #[cfg(test)]
@@ -167,8 +197,8 @@ mod tests {
 
     #[test]
     fn renders_the_nft_rules_as_the_daemons_own_chains() {
-        let rs = sample("udp", 5353, 53);
-        let s = render(&rs, "t");
+        let rs = sample("udp", 5353, 53, false);
+        let s = render(&rs, "t", Family::V4);
         assert!(
             s.starts_with("*nat\n:t-DNAT - [0:0]\n:t-POST - [0:0]\n"),
             "{s}"
@@ -188,6 +218,20 @@ mod tests {
         assert!(s.contains("-A t-FWD -i b1 ! -o b1 -j DROP"));
         assert!(s.ends_with("COMMIT\n"));
         assert_eq!(jumps("t")[3].2, ["-j", "t-FWD"]);
+    }
+
+    #[test]
+    fn renders_ipv6_rules_for_ip6tables() {
+        let rs = sample("tcp", 8080, 80, true);
+        let s = render(&rs, "t", Family::V6);
+        assert!(
+            s.contains(
+                "-A t-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd09::2]:80"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("-A t-POST -s fd09::/64 ! -o b0 -j MASQUERADE"));
+        assert!(!s.contains("127.0.0.0/8") && !s.contains("10.9."), "{s}");
     }
 
     #[test]

@@ -8,17 +8,18 @@ mod cidr;
 pub mod dns;
 mod error;
 pub mod firewall;
+mod ipam;
 mod iptables;
 pub mod link;
 pub mod netns;
 pub mod ports;
 mod store;
 
-pub use cidr::{parse_ipv4, Ipv4Net};
+pub use cidr::{parse_ipv4, parse_ipv6, Ipv4Net, Ipv6Net, Subnet};
 pub use error::{Error, Result};
 pub use store::{
-    default_pools, pick_subnet, AddressPool, CreateRequest, Defaults, Network, Networks,
-    BRIDGE_NAME_OPTION,
+    default_pools, default_pools6, pick_subnet, pick_subnet6, AddressPool, AddressPool6,
+    CreateRequest, Defaults, Ipv6Pool, Network, Networks, BRIDGE_NAME_OPTION,
 };
 
 /// A MAC address as Docker writes it (`02:42:ac:11:00:02`).

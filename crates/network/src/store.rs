@@ -4,14 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::Ipv4Net;
+use crate::cidr::{Ipv4Net, Ipv6Net, Subnet};
 use crate::error::{Error, Result};
+use crate::ipam;
 
 /// dockerd's option naming the bridge interface of a network.
 pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
@@ -27,7 +28,7 @@ pub struct Network {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Net>,
-    /// Whether the user gave the IPAM config (inspect shows only what was asked or picked).
+    /// Whether the user gave the IPv4 subnet (inspect shows only what was asked or picked).
     #[serde(default)]
     pub user_ipam: bool,
     pub internal: bool,
@@ -42,9 +43,44 @@ pub struct Network {
     /// not reused at once (peers' ARP caches still name its old MAC).
     #[serde(default)]
     pub last: Option<Ipv4Addr>,
+    /// Whether the user gave the IPv4 gateway (inspect shows a gateway the daemon chose only
+    /// for a subnet it chose too, as dockerd does).
+    #[serde(default)]
+    pub gateway_given: bool,
+    /// IPAM.Config[].AuxiliaryAddresses of the IPv4 subnet: names for addresses the daemon
+    /// never hands out.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// IPAM.Options, kept as given.
+    #[serde(default)]
+    pub ipam_options: BTreeMap<String, String>,
+    /// IPv6 (`--ipv6`, `EnableIPv6`): each endpoint gets an address of `subnet6` too.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
+    pub v6: Option<Ipv6Pool>,
+}
+
+/// A network's IPv6 subnet and what is handed out of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ipv6Pool {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
+    pub ip_range: Option<Ipv6Net>,
+    /// Whether the user gave the subnet (then `--ip6` may pick an address) and the gateway.
+    pub user_subnet: bool,
+    pub gateway_given: bool,
+    pub aux_addresses: BTreeMap<String, Ipv6Addr>,
+    pub allocated: BTreeMap<Ipv6Addr, String>,
+    pub last: Option<Ipv6Addr>,
 }
 
 impl Network {
+    /// The IPv6 subnet containers get addresses of: only on an IPv6 network.
+    pub fn ipv6(&self) -> Option<&Ipv6Pool> {
+        self.v6.as_ref().filter(|_| self.enable_ipv6)
+    }
+
     /// bridge, host and none: made by the daemon, never removed.
     pub fn is_predefined(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
@@ -83,6 +119,28 @@ pub fn default_pools() -> Vec<AddressPool> {
     v
 }
 
+/// Where default IPv6 subnets come from: `base` split into subnets of `size` bits.
+#[derive(Debug, Clone)]
+pub struct AddressPool6 {
+    pub base: Ipv6Net,
+    pub size: u8,
+}
+
+/// The default IPv6 pool, as recent dockerd makes one without configuration: a unique local
+/// /48 (RFC 4193: `fd` and 40 bits that identify this daemon — here a digest of `seed`, its
+/// root and the machine's id) split into /64s.
+pub fn default_pools6(seed: &[u8]) -> Vec<AddressPool6> {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(seed);
+    let mut b = [0u8; 16];
+    b[0] = 0xfd;
+    b[1..6].copy_from_slice(&d[..5]);
+    vec![AddressPool6 {
+        base: Ipv6Net::known6(Ipv6Addr::from(b), 48),
+        size: 64,
+    }]
+}
+
 /// What `POST /networks/create` asks for, already parsed.
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -91,6 +149,13 @@ pub struct CreateRequest {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Net>,
+    pub enable_ipv6: bool,
+    pub subnet6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
+    pub ip_range6: Option<Ipv6Net>,
+    /// AuxiliaryAddresses of both subnets, by name.
+    pub aux_addresses: Vec<(String, IpAddr)>,
+    pub ipam_options: BTreeMap<String, String>,
     pub internal: bool,
     pub attachable: bool,
     pub options: BTreeMap<String, String>,
@@ -110,6 +175,7 @@ pub struct Defaults {
     /// a fresh root adopts it, as dockerd adopts docker0's, rather than add another).
     pub existing: Option<(Ipv4Addr, Ipv4Net)>,
     pub pools: Vec<AddressPool>,
+    pub pools6: Vec<AddressPool6>,
 }
 
 /// All networks of a daemon.
@@ -117,6 +183,7 @@ pub struct Defaults {
 pub struct Networks {
     dir: PathBuf,
     pools: Vec<AddressPool>,
+    pools6: Vec<AddressPool6>,
     all: Mutex<BTreeMap<String, Network>>,
 }
 
@@ -150,6 +217,7 @@ impl Networks {
         let store = Networks {
             dir: dir.to_owned(),
             pools: defaults.pools.clone(),
+            pools6: defaults.pools6.clone(),
             all: Mutex::new(all),
         };
         store.ensure_predefined(defaults, host_routes, now)?;
@@ -233,9 +301,15 @@ impl Networks {
     }
 
     /// Records a new network (its bridge is the caller's to make). Refuses a name in use, an
-    /// unknown driver, a gateway or range outside the subnet, and a subnet overlapping another
-    /// network's.
-    pub fn create(&self, req: CreateRequest, host_routes: &[Ipv4Net]) -> Result<Network> {
+    /// unknown driver, a gateway, range or auxiliary address outside its subnet, and a subnet
+    /// overlapping another network's. `host_routes` (both families) are what a subnet the
+    /// daemon picks must not overlap.
+    pub fn create(
+        &self,
+        req: CreateRequest,
+        host_routes: &[Ipv4Net],
+        host_routes6: &[Ipv6Net],
+    ) -> Result<Network> {
         let mut all = self.lock();
         if all.values().any(|n| n.name == req.name) {
             return Err(Error::NameInUse(req.name));
@@ -249,50 +323,39 @@ impl Networks {
             return Err(Error::DriverNotFound(driver));
         }
         let taken: Vec<Ipv4Net> = all.values().filter_map(|n| n.subnet).collect();
-        let (subnet, user_ipam) = match req.subnet {
-            Some(s) => {
-                if taken.iter().any(|t| t.overlaps(&s)) {
-                    return Err(Error::PoolOverlap);
+        let (subnet, gateway, user_ipam) =
+            ipam::plan_subnet(req.subnet, req.gateway, req.ip_range, &taken, || {
+                pick_subnet(&self.pools, &taken, host_routes)
+            })?;
+        let mut v6 = self.plan_v6(&req, &all, host_routes6)?;
+        let mut n = blank(&req.name, &driver, &req.created)?;
+        for (name, ip) in &req.aux_addresses {
+            let outside = |pool: String| {
+                Error::InvalidConfig(format!(
+                    "auxiliary address: ({name}:{ip}) must belong to the master pool: {pool}"
+                ))
+            };
+            match (ip, v6.as_mut()) {
+                (IpAddr::V4(a), _) if subnet.contains(*a) => {
+                    n.aux_addresses.insert(name.clone(), *a);
                 }
-                if s.prefix() > 30 {
-                    return Err(Error::InvalidConfig(format!(
-                        "invalid subnet {s}: too small for a gateway and a container"
-                    )));
+                (IpAddr::V4(_), _) => return Err(outside(subnet.to_string())),
+                (IpAddr::V6(a), Some(p)) if p.subnet.contains(*a) => {
+                    p.aux_addresses.insert(name.clone(), *a);
                 }
-                (s, true)
-            }
-            None => {
-                if req.gateway.is_some() || req.ip_range.is_some() {
-                    return Err(Error::InvalidConfig(
-                        "invalid pool request: gateway or ip-range needs a subnet".into(),
-                    ));
+                (IpAddr::V6(_), p) => {
+                    return Err(outside(p.map(|p| p.subnet.to_string()).unwrap_or_default()))
                 }
-                (pick_subnet(&self.pools, &taken, host_routes)?, false)
-            }
-        };
-        let gateway = match req.gateway {
-            Some(g) if !subnet.contains(g) || g == subnet.base() || g == subnet.broadcast() => {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for gateway {g}"
-                )))
-            }
-            Some(g) => g,
-            None => subnet
-                .nth(1)
-                .ok_or_else(|| Error::InvalidCidr(subnet.to_string()))?,
-        };
-        if let Some(r) = req.ip_range {
-            if !subnet.contains_net(&r) {
-                return Err(Error::InvalidConfig(format!(
-                    "no matching subnet for range {r}"
-                )));
             }
         }
-        let mut n = blank(&req.name, &driver, &req.created)?;
+        n.v6 = v6;
+        n.enable_ipv6 = req.enable_ipv6;
         n.subnet = Some(subnet);
         n.gateway = Some(gateway);
+        n.gateway_given = req.gateway.is_some();
         n.ip_range = req.ip_range;
         n.user_ipam = user_ipam;
+        n.ipam_options = req.ipam_options;
         n.internal = req.internal;
         n.attachable = req.attachable;
         n.labels = req.labels;
@@ -320,6 +383,39 @@ impl Networks {
         Ok(n)
     }
 
+    /// The IPv6 subnet of a new network: the one asked for (kept even without `EnableIPv6`, as
+    /// dockerd shows it), else with `EnableIPv6` the first /64 of the pools that overlaps no
+    /// network and no host route.
+    fn plan_v6(
+        &self,
+        req: &CreateRequest,
+        all: &BTreeMap<String, Network>,
+        host_routes6: &[Ipv6Net],
+    ) -> Result<Option<Ipv6Pool>> {
+        let taken: Vec<Ipv6Net> = all
+            .values()
+            .filter_map(|n| n.v6.as_ref().map(|p| p.subnet))
+            .collect();
+        let asked = req.subnet6.is_some() || req.gateway6.is_some() || req.ip_range6.is_some();
+        if !req.enable_ipv6 && !asked {
+            return Ok(None);
+        }
+        let (subnet, gateway, user_subnet) =
+            ipam::plan_subnet(req.subnet6, req.gateway6, req.ip_range6, &taken, || {
+                pick_subnet6(&self.pools6, &taken, host_routes6)
+            })?;
+        Ok(Some(Ipv6Pool {
+            subnet,
+            gateway,
+            ip_range: req.ip_range6,
+            user_subnet,
+            gateway_given: req.gateway6.is_some(),
+            aux_addresses: BTreeMap::new(),
+            allocated: BTreeMap::new(),
+            last: None,
+        }))
+    }
+
     /// Forgets a network (its bridge is the caller's to delete).
     pub fn remove(&self, id: &str) -> Result<()> {
         let path = self.dir.join(format!("{id}.json"));
@@ -342,38 +438,86 @@ impl Networks {
         let subnet = n
             .subnet
             .ok_or_else(|| Error::InvalidConfig(format!("network {} has no subnet", n.name)))?;
-        let reserved = |n: &Network, ip: Ipv4Addr| {
-            ip == subnet.base() || ip == subnet.broadcast() || Some(ip) == n.gateway
+        // The gateway and the auxiliary addresses are in use; the base and the broadcast
+        // address are no host's.
+        let in_use = |n: &Network, ip: Ipv4Addr| {
+            Some(ip) == n.gateway || n.aux_addresses.values().any(|a| *a == ip)
         };
         let ip = match want {
             Some(ip) => {
-                if !subnet.contains(ip) || reserved(n, ip) {
-                    return Err(Error::AddressOutOfRange(ip));
+                if !subnet.is_host(ip) {
+                    return Err(Error::AddressOutOfRange(IpAddr::V4(ip)));
                 }
                 match n.allocated.get(&ip) {
-                    Some(o) if o != owner => return Err(Error::AddressInUse(ip)),
+                    Some(o) if o != owner => return Err(Error::AddressInUse(IpAddr::V4(ip))),
+                    _ if in_use(n, ip) => return Err(Error::AddressInUse(IpAddr::V4(ip))),
                     _ => ip,
                 }
             }
             None => {
+                let held = n.allocated.len() + n.aux_addresses.len();
                 let range = n.ip_range.unwrap_or(subnet);
-                let start = n
-                    .last
-                    .and_then(|l| range.offset(l))
-                    .map(|o| o + 1)
-                    .unwrap_or(0);
-                let size = range.size();
-                (0..size)
-                    .filter_map(|i| range.nth((start + i) % size))
-                    .find(|ip| !reserved(n, *ip) && !n.allocated.contains_key(ip))
-                    .ok_or_else(|| Error::PoolExhausted {
-                        network: n.name.clone(),
-                    })?
+                ipam::next_free(subnet, range, n.last, held, |ip| {
+                    in_use(n, ip) || n.allocated.contains_key(&ip)
+                })
+                .ok_or_else(|| Error::PoolExhausted {
+                    family: "IPv4",
+                    network: n.name.clone(),
+                })?
             }
         };
         n.allocated.insert(ip, owner.to_owned());
         if want.is_none() {
             n.last = Some(ip);
+        }
+        let n = n.clone();
+        self.persist(&n)?;
+        Ok(ip)
+    }
+
+    /// `allocate` for the network's IPv6 subnet (an IPv6 network only).
+    pub fn allocate6(&self, id: &str, owner: &str, want: Option<Ipv6Addr>) -> Result<Ipv6Addr> {
+        let mut all = self.lock();
+        let n = all
+            .get_mut(id)
+            .ok_or_else(|| Error::NetworkNotFound(id.to_owned()))?;
+        let name = n.name.clone();
+        let p = n.v6.as_mut().filter(|_| n.enable_ipv6).ok_or_else(|| {
+            Error::InvalidConfig(format!("network {name} is not an IPv6 network"))
+        })?;
+        let subnet = p.subnet;
+        // The subnet-router anycast address (the base), the gateway and the auxiliary
+        // addresses are never handed out.
+        let taken = |p: &Ipv6Pool, ip: Ipv6Addr| {
+            ip == p.gateway
+                || p.aux_addresses.values().any(|a| *a == ip)
+                || p.allocated.contains_key(&ip)
+        };
+        let ip = match want {
+            Some(ip) => {
+                if !subnet.is_host(ip) {
+                    return Err(Error::AddressOutOfRange(IpAddr::V6(ip)));
+                }
+                match p.allocated.get(&ip) {
+                    Some(o) if o == owner => ip,
+                    _ if taken(p, ip) => return Err(Error::AddressInUse(IpAddr::V6(ip))),
+                    _ => ip,
+                }
+            }
+            None => {
+                let held = p.allocated.len() + p.aux_addresses.len();
+                let range = p.ip_range.unwrap_or(subnet);
+                ipam::next_free(subnet, range, p.last, held, |ip| taken(p, ip)).ok_or_else(
+                    || Error::PoolExhausted {
+                        family: "IPv6",
+                        network: name.clone(),
+                    },
+                )?
+            }
+        };
+        p.allocated.insert(ip, owner.to_owned());
+        if want.is_none() {
+            p.last = Some(ip);
         }
         let n = n.clone();
         self.persist(&n)?;
@@ -398,9 +542,13 @@ impl Networks {
             if id.is_some_and(|id| id != n.id) {
                 continue;
             }
-            let before = n.allocated.len();
+            let before = n.allocated.len() + n.v6.as_ref().map_or(0, |p| p.allocated.len());
             n.allocated.retain(|_, o| keep(o));
-            if n.allocated.len() != before {
+            if let Some(p) = n.v6.as_mut() {
+                p.allocated.retain(|_, o| keep(o));
+            }
+            let after = n.allocated.len() + n.v6.as_ref().map_or(0, |p| p.allocated.len());
+            if after != before {
                 changed.push(n.clone());
             }
         }
@@ -453,6 +601,11 @@ fn blank(name: &str, driver: &str, created: &str) -> Result<Network> {
         bridge: String::new(),
         allocated: BTreeMap::new(),
         last: None,
+        gateway_given: false,
+        aux_addresses: BTreeMap::new(),
+        ipam_options: BTreeMap::new(),
+        enable_ipv6: false,
+        v6: None,
     })
 }
 
@@ -463,13 +616,26 @@ pub fn pick_subnet(
     taken: &[Ipv4Net],
     host_routes: &[Ipv4Net],
 ) -> Result<Ipv4Net> {
-    pools
-        .iter()
-        .flat_map(|p| p.base.subnets(p.size))
-        .find(|s| {
-            !taken.iter().any(|t| t.overlaps(s)) && !host_routes.iter().any(|r| r.overlaps(s))
-        })
-        .ok_or(Error::NoFreeSubnet)
+    ipam::first_free(
+        pools.iter().flat_map(|p| p.base.subnets(p.size)),
+        taken,
+        host_routes,
+    )
+    .ok_or(Error::NoFreeSubnet("IPv4"))
+}
+
+/// `pick_subnet` for IPv6.
+pub fn pick_subnet6(
+    pools: &[AddressPool6],
+    taken: &[Ipv6Net],
+    host_routes: &[Ipv6Net],
+) -> Result<Ipv6Net> {
+    ipam::first_free(
+        pools.iter().flat_map(|p| p.base.subnets(p.size)),
+        taken,
+        host_routes,
+    )
+    .ok_or(Error::NoFreeSubnet("IPv6"))
 }
 
 fn new_id() -> Result<String> {
@@ -494,6 +660,7 @@ mod tests {
                 base: "10.77.0.0/16".parse().unwrap(),
                 size: 24,
             }],
+            pools6: default_pools6(b"test"),
         };
         let routes = vec!["10.77.0.0/24".parse().unwrap()];
         Networks::open(dir, &defaults, &routes, "2024-01-01T00:00:00Z").unwrap()
@@ -513,6 +680,7 @@ mod tests {
                     base: "10.77.0.0/16".parse().unwrap(),
                     size: 24,
                 }],
+                pools6: Vec::new(),
             };
             // The bridge's own route is among the host's: adopting must not skip it.
             let routes = vec![existing.parse().unwrap()];
@@ -547,6 +715,7 @@ mod tests {
                     subnet: Some("10.88.0.0/29".parse().unwrap()),
                     ..Default::default()
                 },
+                &[],
                 &[],
             )
             .unwrap();
@@ -588,6 +757,7 @@ mod tests {
                     subnet: Some("10.88.0.0/16".parse().unwrap()),
                     ..Default::default()
                 },
+                &[],
                 &[]
             ),
             Err(Error::PoolOverlap)
@@ -598,10 +768,129 @@ mod tests {
                     name: "n1".into(),
                     ..Default::default()
                 },
+                &[],
                 &[]
             ),
             Err(Error::NameInUse(_))
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn ipv6_ipam_picks_subnets_reserves_and_hands_out_in_turn() {
+        let dir = std::env::temp_dir().join(format!("berth-ipam6-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = store(&dir);
+        let pool = default_pools6(b"test")[0].base;
+        assert_eq!(pool.prefix(), 48);
+        assert_eq!(pool.base().octets()[0], 0xfd, "a unique local address");
+        // A host route over the pool's first /64 is skipped.
+        let first: Ipv6Net = pool.subnets(64).next().unwrap();
+        let auto = s
+            .create(
+                CreateRequest {
+                    name: "auto".into(),
+                    enable_ipv6: true,
+                    ..Default::default()
+                },
+                &[],
+                &[first],
+            )
+            .unwrap();
+        let p = auto.ipv6().unwrap();
+        assert_eq!(p.subnet.prefix(), 64);
+        assert!(pool.contains_net(&p.subnet) && p.subnet != first);
+        assert!(!p.user_subnet);
+        let n = s
+            .create(
+                CreateRequest {
+                    name: "v6".into(),
+                    enable_ipv6: true,
+                    subnet6: Some("fd42:1::/64".parse().unwrap()),
+                    aux_addresses: vec![("r".into(), "fd42:1::2".parse().unwrap())],
+                    ..Default::default()
+                },
+                &[],
+                &[],
+            )
+            .unwrap();
+        let p = n.ipv6().unwrap();
+        assert_eq!(p.gateway.to_string(), "fd42:1::1");
+        // ::0 (subnet-router anycast), ::1 (gateway) and ::2 (auxiliary) are never handed out.
+        let a = s.allocate6(&n.id, "c1", None).unwrap();
+        assert_eq!(a.to_string(), "fd42:1::3");
+        for taken in ["fd42:1::1", "fd42:1::2", "fd42:1::3"] {
+            assert!(
+                matches!(
+                    s.allocate6(&n.id, "c2", Some(taken.parse().unwrap())),
+                    Err(Error::AddressInUse(_))
+                ),
+                "{taken}"
+            );
+        }
+        assert!(matches!(
+            s.allocate6(&n.id, "c2", Some("fd42:2::5".parse().unwrap())),
+            Err(Error::AddressOutOfRange(_))
+        ));
+        assert_eq!(
+            s.allocate6(&n.id, "c2", Some("fd42:1::99".parse().unwrap()))
+                .unwrap()
+                .to_string(),
+            "fd42:1::99"
+        );
+        s.release(Some(&n.id), "c1").unwrap();
+        assert_eq!(
+            s.allocate6(&n.id, "c3", None).unwrap().to_string(),
+            "fd42:1::4"
+        );
+        for (bad, why) in [
+            (
+                CreateRequest {
+                    name: "x1".into(),
+                    enable_ipv6: true,
+                    subnet6: Some("fd42:1::/80".parse().unwrap()),
+                    ..Default::default()
+                },
+                "overlap",
+            ),
+            (
+                CreateRequest {
+                    name: "x2".into(),
+                    enable_ipv6: true,
+                    subnet6: Some("fd43::/64".parse().unwrap()),
+                    gateway6: Some("fd44::1".parse().unwrap()),
+                    ..Default::default()
+                },
+                "no matching subnet for gateway",
+            ),
+            (
+                CreateRequest {
+                    name: "x3".into(),
+                    enable_ipv6: true,
+                    subnet6: Some("fd45::/64".parse().unwrap()),
+                    aux_addresses: vec![("a".into(), "fd46::1".parse().unwrap())],
+                    ..Default::default()
+                },
+                "must belong to the master pool",
+            ),
+        ] {
+            let e = s.create(bad, &[], &[]).unwrap_err();
+            assert!(
+                e.to_string().contains(why)
+                    || (why == "overlap" && matches!(e, Error::PoolOverlap)),
+                "{e}"
+            );
+        }
+        // Not an IPv6 network: no IPv6 address.
+        let plain = s.find("bridge").unwrap();
+        assert!(s.allocate6(&plain.id, "c9", None).is_err());
+        drop(s);
+        let s = store(&dir);
+        assert_eq!(
+            s.find("v6").unwrap().ipv6().unwrap().allocated.len(),
+            2,
+            "kept across a reopen"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

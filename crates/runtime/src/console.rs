@@ -25,10 +25,27 @@ pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
         None,
     )
     .map_err(|e| Error::sys("create a socket for the console", e))?;
-    let addr = UnixAddr::new(path)
+    let failed = |e| Error::sys(format!("connect to console socket {}", path.display()), e);
+    // A path past sun_path's 108 bytes is reached through a descriptor of its directory.
+    let (parent, name) = (path.parent(), path.file_name());
+    let dir = match (parent, name) {
+        (Some(dir), Some(_)) if path.as_os_str().len() >= 108 => Some(
+            open(
+                dir,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(failed)?,
+        ),
+        _ => None,
+    };
+    let short = dir
+        .as_ref()
+        .zip(name)
+        .map(|(d, n)| Path::new(&format!("/proc/self/fd/{}", d.as_raw_fd())).join(n));
+    let addr = UnixAddr::new(short.as_deref().unwrap_or(path))
         .map_err(|e| Error::sys(format!("console socket path {}", path.display()), e))?;
-    connect(fd.as_raw_fd(), &addr)
-        .map_err(|e| Error::sys(format!("connect to console socket {}", path.display()), e))?;
+    connect(fd.as_raw_fd(), &addr).map_err(failed)?;
     Ok(fd)
 }
 

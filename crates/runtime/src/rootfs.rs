@@ -69,13 +69,12 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
         Some(p) => propagation_flag(p)
             .ok_or_else(|| Error::InvalidConfig(format!("unknown rootfsPropagation {p:?}")))?,
     };
-    // Mount events inside the container must never propagate to the host. shared root
-    // propagation is applied after pivot_root, once the host is out of reach.
-    let initial = if propagation.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
-    } else {
-        propagation
-    };
+    // Mount events inside the container must never propagate to the host: the mount holding
+    // the rootfs is made private below, before anything is mounted into it. A shared root
+    // propagation is applied as given (runc's order), so that the host's shared mounts stay
+    // peers of theirs in here and a shared bind of one is in the host's peer group; a
+    // recursive slave first would cut that tie.
+    let initial = propagation;
     mount(None::<&str>, "/", None::<&str>, initial, None::<&str>).map_err(|e| {
         Error::sys(
             "make / non-propagating in the container's mount namespace",
@@ -184,8 +183,21 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
         // then removes the old root without needing a directory for it inside the rootfs.
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open the old root", e))?;
         pivot_root(".", ".")
             .map_err(|e| Error::sys(format!("pivot_root to {}", rootfs.display()), e))?;
+        // "." must be the old root, stacked on the new one, and only it: the kernel gives no
+        // promise of where the cwd is after pivot_root, and a recursive slave of the new root
+        // would undo the propagation of the container's shared binds.
+        nix::unistd::fchdir(&old_root).map_err(|e| Error::sys("fchdir to the old root", e))?;
+        drop(old_root);
         mount(
             None::<&str>,
             ".",

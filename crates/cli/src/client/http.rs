@@ -170,7 +170,7 @@ impl Client {
     }
 
     async fn dial(&self) -> Result<UnixStream> {
-        match UnixStream::connect(&self.socket).await {
+        match connect(&self.socket).await {
             Ok(s) => Ok(s),
             Err(e)
                 if self.autostart
@@ -180,7 +180,7 @@ impl Client {
                     ) =>
             {
                 self.start_daemon().await?;
-                UnixStream::connect(&self.socket)
+                connect(&self.socket)
                     .await
                     .map_err(|_| self.connect_error())
             }
@@ -210,7 +210,7 @@ impl Client {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut delay = Duration::from_millis(5);
         while Instant::now() < deadline {
-            if let Ok(s) = UnixStream::connect(&self.socket).await {
+            if let Ok(s) = connect(&self.socket).await {
                 if ping(s).await {
                     return Ok(());
                 }
@@ -454,6 +454,17 @@ where
         }
     }
     Ok(())
+}
+
+/// Connects to the daemon's socket; a path past sun_path's 108 bytes through a descriptor of
+/// its directory (a unix connect does not wait on anything, so the blocking call is brief).
+async fn connect(path: &std::path::Path) -> io::Result<UnixStream> {
+    if path.as_os_str().len() < 100 {
+        return UnixStream::connect(path).await;
+    }
+    let s = berth_monitor::sock::connect_path(path)?;
+    s.set_nonblocking(true)?;
+    UnixStream::from_std(s)
 }
 
 #[cfg(test)]

@@ -537,10 +537,12 @@ impl Drop for Daemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.nft_table])
-            .stderr(Stdio::null())
-            .status();
+        for family in ["ip", "ip6"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &self.nft_table])
+                .stderr(Stdio::null())
+                .status();
+        }
         for id in &ids {
             for dir in cgroup_dirs(id) {
                 for _ in 0..50 {
@@ -754,6 +756,36 @@ fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<ExitStatus, ExitSt
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Runs `tests/dockerpy/SCRIPT` (docker-py from PyPI) against daemon `d` with the socket and
+/// the image as its first arguments, then `args`; asserts it printed `done`.
+pub fn docker_py(d: &Daemon, script: &str, args: &[&std::ffi::OsStr], done: &str) {
+    let has = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "docker-py is missing: scripts/install-deps.sh installs it (python3 -m pip install docker)"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/dockerpy")
+            .join(script),
+    )
+    .arg(&d.socket)
+    .arg(IMAGE)
+    .args(args);
+    let o = run_cmd(cmd, None, 180);
+    assert!(
+        o.status.success() && out(&o).contains(done),
+        "{}{}\n--- daemon log:\n{}",
+        out(&o),
+        err(&o),
+        d.daemon_log()
+    );
 }
 
 pub fn out(o: &Output) -> String {

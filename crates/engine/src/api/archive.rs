@@ -51,9 +51,22 @@ fn in_container<T: Send + 'static>(
         ));
         crate::modes::create_private_dir(&target)
             .map_err(|e| ApiError::internal("create a mount point", e))?;
+        // A fresh volume gets the image's content before anything is copied in or out, as
+        // dockerd copies it at create; the start then finds it populated.
+        let mut copy_up = Vec::new();
+        for m in c
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && m.subpath.is_empty())
+        {
+            if d.volumes.claim_copy_up(&m.name)? {
+                copy_up.push(m.destination.clone());
+            }
+        }
         Enter::Mount {
             overlay: c.rootfs.overlay(),
             mounts: c.mounts.clone(),
+            copy_up,
             idmap: c.userns.map(|r| d.remap.namespace(r)).transpose()?,
             target,
         }
@@ -90,6 +103,8 @@ enum Enter {
     Mount {
         overlay: berth_image::OverlayMount,
         mounts: Vec<crate::container::MountRecord>,
+        /// The destinations of the volumes to fill from the image first.
+        copy_up: Vec<String>,
         /// The remapped container's id-mapping namespace: its layers are shown shifted.
         idmap: Option<std::sync::Arc<OwnedFd>>,
         target: PathBuf,
@@ -113,6 +128,7 @@ impl Enter {
             Enter::Mount {
                 overlay,
                 mounts,
+                copy_up,
                 idmap,
                 target,
             } => {
@@ -135,13 +151,26 @@ impl Enter {
                     None => overlay.mount_at(&target)?,
                 }
                 for m in mounts.iter().filter(|m| m.kind != "tmpfs") {
-                    // A destination the image lacks is made at the container's start; until
-                    // then nothing can be copied there.
-                    let Ok(dest) = open_in_root(&target, &m.destination, OFlag::O_PATH) else {
-                        continue;
+                    if copy_up.contains(&m.destination) {
+                        crate::lifecycle::copy_up(&target, &m.destination, &m.source);
+                    }
+                    // A volume's subpath, resolved inside the volume as at the start.
+                    let subpath = (!m.subpath.is_empty())
+                        .then(|| crate::subpath::open(&m.source, &m.subpath))
+                        .transpose()?;
+                    let source = subpath.as_ref().map(fd_path).unwrap_or(m.source.clone());
+                    // A mount point the image lacks is made in the container's root, as
+                    // dockerd makes it at create: a created container's volume takes a copy.
+                    let dest = match open_in_root(&target, &m.destination, OFlag::O_PATH) {
+                        Ok(dest) => dest,
+                        Err(ApiError::NotFound(_)) => {
+                            let is_dir = std::fs::metadata(&source).map_or(true, |s| s.is_dir());
+                            make_in_root(&target, &m.destination, is_dir)?
+                        }
+                        Err(e) => return Err(e),
                     };
                     nix::mount::mount(
-                        Some(&m.source),
+                        Some(&source),
                         &fd_path(&dest),
                         None::<&str>,
                         nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
@@ -207,6 +236,39 @@ fn open_in_root(root: &FsPath, path: &str, flags: OFlag) -> Result<OwnedFd> {
         }
         other => ApiError::BadRequest(format!("{path}: {other}")),
     })
+}
+
+/// Makes `path` inside `root` (missing parents as directories, the last one a directory or an
+/// empty file), each step resolved in the root; returns it opened O_PATH.
+fn make_in_root(root: &FsPath, path: &str, dir: bool) -> Result<OwnedFd> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut done = String::from("/");
+    for (i, name) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let parent = open_in_root(root, &done, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let made = if last && !dir {
+            nix::fcntl::openat(
+                &parent,
+                *name,
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o755),
+            )
+            .map(drop)
+        } else {
+            nix::sys::stat::mkdirat(&parent, *name, Mode::from_bits_truncate(0o755))
+        };
+        match made {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(ApiError::internal(
+                    format!("make the mount point {path} in the container"),
+                    e,
+                ))
+            }
+        }
+        done = format!("{}/{name}", done.trim_end_matches('/'));
+    }
+    open_in_root(root, path, OFlag::O_PATH)
 }
 
 fn fd_path(fd: &OwnedFd) -> PathBuf {

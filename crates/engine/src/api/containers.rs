@@ -39,7 +39,73 @@ fn normalise_create_body(body: &Bytes) -> Result<ContainerCreateBody> {
             return Err(ApiError::BadRequest(format!("invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")));
         }
     }
+    // The typed body refuses an unknown propagation with serde's words; dockerd's are these.
+    for m in v["HostConfig"]["Mounts"].as_array().into_iter().flatten() {
+        if let Some(p) = m["BindOptions"]["Propagation"].as_str() {
+            if !p.is_empty() && !crate::container::PROPAGATION_MODES.contains(&p) {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid mount config for type \"bind\": invalid propagation mode: {p}"
+                )));
+            }
+        }
+    }
+    config_mac_to_endpoint(&mut v)?;
     serde_json::from_value(v).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// `Config.MacAddress` (docker-py and API < 1.44 clients send the container's MAC there) goes
+/// to the endpoint of the network the container runs on, where API 1.44 keeps it, as dockerd
+/// moves it.
+fn config_mac_to_endpoint(v: &mut Value) -> Result<()> {
+    let Some(mac) = v
+        .get("MacAddress")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    berth_network::parse_mac(&mac).map_err(crate::network::net_error)?;
+    let mode = v["HostConfig"]["NetworkMode"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .unwrap_or("default")
+        .to_owned();
+    if mode == "host" || mode.starts_with("container:") {
+        return Err(ApiError::BadRequest(
+            "conflicting options: mac-address and the network mode".into(),
+        ));
+    }
+    if mode == "none" {
+        // No interface to give it to (dockerd accepts it all the same).
+        return Ok(());
+    }
+    if !v["NetworkingConfig"].is_object() {
+        v["NetworkingConfig"] = json!({});
+    }
+    if !v["NetworkingConfig"]["EndpointsConfig"].is_object() {
+        v["NetworkingConfig"]["EndpointsConfig"] = json!({});
+    }
+    let endpoints = &mut v["NetworkingConfig"]["EndpointsConfig"];
+    // The CLI names the default network "default" or "bridge".
+    let key = ["default", "bridge"]
+        .into_iter()
+        .find(|k| mode == "default" && endpoints.get(*k).is_some())
+        .unwrap_or(&mode)
+        .to_owned();
+    if !endpoints[&key].is_object() {
+        endpoints[&key] = json!({});
+    }
+    let ep = &mut endpoints[&key];
+    match ep["MacAddress"].as_str().filter(|m| !m.is_empty()) {
+        Some(other) if !other.eq_ignore_ascii_case(&mac) => Err(ApiError::BadRequest(format!(
+            "the container's MacAddress ({mac}) and its endpoint's on {key} ({other}) differ"
+        ))),
+        _ => {
+            ep["MacAddress"] = json!(mac);
+            Ok(())
+        }
+    }
 }
 
 pub async fn create(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Response> {
@@ -121,8 +187,27 @@ pub async fn wait(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
 }
 
 pub async fn remove(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
-    d.remove_container(&id, flag(&q, "force"), flag(&q, "v"))
-        .await?;
+    remove_named(&d, &id, &q).await
+}
+
+/// `DELETE /containers/PARENT/ALIAS`: a link's own name (dockerd resolves it as the linked
+/// container's).
+pub async fn remove_link_name(
+    State(d): State<Shared>,
+    Path((parent, alias)): Path<(String, String)>,
+    q: Query,
+) -> Result<Response> {
+    remove_named(&d, &format!("{parent}/{alias}"), &q).await
+}
+
+/// With `link=1` only the link `name` goes; else the container `name` names.
+async fn remove_named(d: &Shared, name: &str, q: &HashMap<String, String>) -> Result<Response> {
+    if flag(q, "link") {
+        d.remove_link(name)?;
+    } else {
+        d.remove_container(name, flag(q, "force"), flag(q, "v"))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -249,7 +334,7 @@ pub async fn top(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> R
 pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
     let c = d.containers.find(&id)?;
     let image = d.images.get(&c.image_id)?;
-    let list = d.images.changes(&image, &c.rootfs.upper)?;
+    let list = without_own_mount_points(d.images.changes(&image, &c.rootfs.upper)?);
     let out: Vec<Value> = list
         .iter()
         .map(|ch| {
@@ -262,6 +347,37 @@ pub async fn changes(State(d): State<Shared>, Path(id): Path<String>) -> Result<
         })
         .collect();
     Ok(json(StatusCode::OK, &out))
+}
+
+/// The mount points berth makes in every container's root: dockerd makes them in an "init"
+/// layer under the container's own, so its `/changes` never lists them.
+const OWN_MOUNT_POINTS: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// `changes` less berth's own mount points, and less the directories listed only because they
+/// hold one (`C /etc` when nothing else in /etc changed).
+fn without_own_mount_points(list: Vec<berth_image::Change>) -> Vec<berth_image::Change> {
+    let kept: Vec<berth_image::Change> = list
+        .into_iter()
+        .filter(|c| !OWN_MOUNT_POINTS.contains(&c.path.as_str()))
+        .collect();
+    let under = |dir: &str, path: &str| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    kept.iter()
+        .filter(|c| {
+            let holds_own = OWN_MOUNT_POINTS.iter().any(|m| under(&c.path, m));
+            !holds_own || kept.iter().any(|o| under(&c.path, &o.path))
+        })
+        .cloned()
+        .collect()
 }
 
 pub async fn export(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
@@ -436,7 +552,8 @@ fn mount_points(c: &Container) -> Vec<Value> {
                 "Type": m.kind, "Name": if m.name.is_empty() { Value::Null } else { json!(m.name) },
                 "Source": m.source, "Destination": m.destination,
                 "Driver": if m.kind == "volume" { json!("local") } else { Value::Null },
-                "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only, "Propagation": "",
+                "Mode": m.mode.clone().unwrap_or_else(|| if m.read_only { "ro" } else { "" }.into()),
+                "RW": !m.read_only, "Propagation": m.propagation(),
             })
         })
         .collect()
@@ -524,6 +641,13 @@ pub async fn inspect(
     if flag(&q, "size") {
         v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
     }
+    // The MAC asked for the network the container runs on, where clients before API 1.44
+    // (and docker-py) set and read it.
+    v["HostConfig"]["Links"] = json!(d.host_config_links(&c));
+    let mode = c.host_config.network_mode.clone().unwrap_or_default();
+    if let Some(mac) = c.networks.get(&mode).and_then(|e| e.mac_requested.clone()) {
+        v["Config"]["MacAddress"] = json!(mac);
+    }
     Ok(json(StatusCode::OK, &v))
 }
 
@@ -582,20 +706,34 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
             v.push(c.short_id().to_owned());
             v
         });
+        // What was asked for: dockerd shows only the keys given.
+        let mut ipam = serde_json::Map::new();
+        if let Some(i) = ep.ipv4_requested {
+            ipam.insert("IPv4Address".into(), json!(i.to_string()));
+        }
+        if let Some(i) = ep.ipv6_requested {
+            ipam.insert("IPv6Address".into(), json!(i.to_string()));
+        }
+        if !ep.link_local_ips.is_empty() {
+            let ll: Vec<String> = ep.link_local_ips.iter().map(|a| a.to_string()).collect();
+            ipam.insert("LinkLocalIPs".into(), json!(ll));
+        }
         networks.insert(
             name.clone(),
             json!({
-                "IPAMConfig": ep.ipv4_requested.map(|i| json!({"IPv4Address": i.to_string()})),
-                "Links": null,
+                "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
+                "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac.clone().unwrap_or_default(),
-                "DriverOpts": null,
+                "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) },
                 "NetworkID": ep.network_id,
                 "EndpointID": if ep.ip.is_some() { ep.endpoint_id.clone() } else { String::new() },
                 "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
                 "IPAddress": ip,
                 "IPPrefixLen": if ep.ip.is_some() { ep.prefix } else { 0 },
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": ep.ip6.map(|a| a.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": if ep.ip6.is_some() { ep.prefix6 } else { 0 },
                 "DNSNames": dns_names,
             }),
         );
@@ -629,10 +767,11 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.filter(|e| e.ip.is_some()).map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": bridge.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": bridge.and_then(|e| e.ip6).map(|i| i.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": bridge.filter(|e| e.ip6.is_some()).map(|e| e.prefix6).unwrap_or(0),
         "IPAddress": bridge.and_then(|e| e.ip).map(|i| i.to_string()).unwrap_or_default(),
         "IPPrefixLen": bridge.filter(|e| e.ip.is_some()).map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": bridge.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
         "MacAddress": bridge.and_then(|e| e.mac.clone()).unwrap_or_default(),
         "Networks": networks,
     })

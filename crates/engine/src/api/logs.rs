@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::{flag, Query, Shared};
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 
 pub type Chunk = std::result::Result<Bytes, std::io::Error>;
 
@@ -92,6 +92,16 @@ fn line_time(t: &str) -> f64 {
 
 pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> Result<Response> {
     let c = d.containers.find(&id)?;
+    let driver = c
+        .host_config
+        .log_config
+        .as_ref()
+        .and_then(|l| l.typ.as_deref());
+    if driver == Some("none") {
+        return Err(ApiError::NotImplemented(
+            crate::log_driver::NO_READING.into(),
+        ));
+    }
     let follow = flag(&q, "follow");
     let (stdout, stderr) = (flag(&q, "stdout"), flag(&q, "stderr"));
     let timestamps = flag(&q, "timestamps");

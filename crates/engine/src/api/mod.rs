@@ -48,6 +48,11 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/containers/{id}/kill", post(containers::kill))
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}", delete(containers::remove))
+        // A link's own name, `/PARENT/ALIAS` (`docker rm --link`).
+        .route(
+            "/containers/{parent}/{alias}",
+            delete(containers::remove_link_name),
+        )
         .route("/containers/{id}/attach", post(hijack::attach))
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/resize", post(containers::resize))

@@ -25,36 +25,59 @@ pub fn network_json(d: &Shared, n: &Network) -> Value {
                     json!({
                         "Name": c.name, "EndpointID": ep.endpoint_id,
                         "MacAddress": ep.mac.clone().unwrap_or_default(),
-                        "IPv4Address": format!("{ip}/{}", ep.prefix), "IPv6Address": "",
+                        "IPv4Address": format!("{ip}/{}", ep.prefix),
+                        "IPv6Address": ep.ip6.map(|a| format!("{a}/{}", ep.prefix6)).unwrap_or_default(),
                     }),
                 );
             }
         }
     }
-    let ipam_config: Vec<Value> = match (n.subnet, n.gateway) {
-        (Some(s), g) => {
-            let mut m = json!({"Subnet": s.to_string()});
-            if let Some(g) = g {
-                m["Gateway"] = json!(g.to_string());
-            }
-            if let Some(r) = n.ip_range {
-                m["IPRange"] = json!(r.to_string());
-            }
-            vec![m]
-        }
-        _ => vec![],
-    };
+    let mut ipam_config: Vec<Value> = Vec::new();
+    if let Some(s) = n.subnet {
+        // A gateway the daemon chose shows only with a subnet it chose (dockerd's).
+        let gateway = n.gateway.filter(|_| !n.user_ipam || n.gateway_given);
+        ipam_config.push(ipam_entry(s, n.ip_range, gateway, &n.aux_addresses));
+    }
+    if let Some(p) = &n.v6 {
+        let gateway = Some(p.gateway).filter(|_| !p.user_subnet || p.gateway_given);
+        ipam_config.push(ipam_entry(p.subnet, p.ip_range, gateway, &p.aux_addresses));
+    }
+    let ipam_options = (!n.ipam_options.is_empty()).then_some(&n.ipam_options);
     // Only the options the network was created with, as dockerd shows them: docker-compose
     // compares them with the file's `driver_opts` to decide whether to recreate the network.
     let options = &n.options;
     json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-        "EnableIPv4": true, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
+        "EnableIPv4": true, "EnableIPv6": n.enable_ipv6,
+        "IPAM": {"Driver": "default", "Options": ipam_options, "Config": ipam_config},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": false,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": containers, "Options": options, "Labels": n.labels,
     })
+}
+
+/// One IPAM.Config entry: only the fields that have a value, as dockerd shows them.
+fn ipam_entry<N: std::fmt::Display, A: std::fmt::Display>(
+    subnet: N,
+    range: Option<N>,
+    gateway: Option<A>,
+    aux: &std::collections::BTreeMap<String, A>,
+) -> Value {
+    let mut m = json!({"Subnet": subnet.to_string()});
+    if let Some(r) = range {
+        m["IPRange"] = json!(r.to_string());
+    }
+    if let Some(g) = gateway {
+        m["Gateway"] = json!(g.to_string());
+    }
+    if !aux.is_empty() {
+        let a: serde_json::Map<String, Value> = aux
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v.to_string())))
+            .collect();
+        m["AuxiliaryAddresses"] = Value::Object(a);
+    }
+    m
 }
 
 fn matches(d: &Shared, n: &Network, filt: &HashMap<String, Vec<String>>) -> bool {
@@ -103,43 +126,67 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     if req.name.trim().is_empty() {
         return Err(ApiError::BadRequest("network name cannot be empty".into()));
     }
-    if req.enable_ipv6.unwrap_or(false) {
-        return Err(ApiError::BadRequest(
-            "IPv6 networks are not supported by berth yet".into(),
-        ));
+    let ipam = req.ipam.clone().unwrap_or_default();
+    // One subnet of each family: the entry's family is its subnet's (or its gateway's).
+    let (mut v4, mut v6) = (None, None);
+    for cfg in ipam.config.clone().unwrap_or_default() {
+        let family_of = |s: &Option<String>| {
+            s.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.contains(':'))
+        };
+        let Some(is_v6) = family_of(&cfg.subnet)
+            .or(family_of(&cfg.gateway))
+            .or(family_of(&cfg.ip_range))
+        else {
+            continue;
+        };
+        let slot = if is_v6 { &mut v6 } else { &mut v4 };
+        if slot.replace(cfg).is_some() {
+            return Err(ApiError::BadRequest(
+                "bridge driver doesn't support multiple subnets".into(),
+            ));
+        }
     }
-    let configs = req
-        .ipam
-        .as_ref()
-        .and_then(|i| i.config.clone())
-        .unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::BadRequest(
-            "berth networks have one IPv4 subnet; more than one was given".into(),
-        ));
+    let (subnet, gateway, ip_range) =
+        ipam_of::<berth_network::Ipv4Net>(v4.as_ref(), berth_network::parse_ipv4)?;
+    let (subnet6, gateway6, ip_range6) =
+        ipam_of::<berth_network::Ipv6Net>(v6.as_ref(), berth_network::parse_ipv6)?;
+    let mut aux_addresses = Vec::new();
+    for c in v4.iter().chain(v6.iter()) {
+        let mut aux: Vec<(String, String)> = c
+            .auxiliary_addresses
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        aux.sort();
+        for (name, ip) in aux {
+            let parsed = ip.parse::<std::net::IpAddr>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "invalid network config:\ninvalid auxiliary address {name}: {ip}"
+                ))
+            })?;
+            aux_addresses.push((name, parsed));
+        }
     }
-    let cfg = configs.into_iter().next().unwrap_or_default();
-    let bad = |what: &str, v: &str, e: berth_network::Error| {
-        ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
-    };
-    let subnet = match cfg.subnet.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse().map_err(|e| bad("subnet", s, e))?),
-        None => None,
-    };
-    let ip_range = match cfg.ip_range.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse().map_err(|e| bad("ip-range", s, e))?),
-        None => None,
-    };
-    let gateway = match cfg.gateway.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(berth_network::parse_ipv4(s).map_err(|e| bad("gateway", s, e))?),
-        None => None,
-    };
     let request = berth_network::CreateRequest {
         name: req.name.clone(),
         driver: req.driver.clone().unwrap_or_default(),
         subnet,
         gateway,
         ip_range,
+        enable_ipv6: req.enable_ipv6.unwrap_or(false),
+        subnet6,
+        gateway6,
+        ip_range6,
+        aux_addresses,
+        ipam_options: ipam
+            .options
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         internal: req.internal.unwrap_or(false),
         attachable: req.attachable.unwrap_or(false),
         options: req
@@ -154,14 +201,19 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     let dd = d.clone();
     let n = tokio::task::spawn_blocking(move || -> Result<Network> {
         let routes = berth_network::link::host_routes().map_err(net_error)?;
-        let n = dd.net.store.create(request, &routes).map_err(net_error)?;
-        let made = berth_network::link::ensure_bridge(
-            &n.bridge,
-            n.gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            n.subnet.map(|s| s.prefix()).unwrap_or(32),
-        )
-        .map_err(net_error)
-        .and_then(|_| dd.net.apply_firewall());
+        let routes6 = if request.enable_ipv6 && request.subnet6.is_none() {
+            berth_network::link::host_routes6().map_err(net_error)?
+        } else {
+            Vec::new()
+        };
+        let n = dd
+            .net
+            .store
+            .create(request, &routes, &routes6)
+            .map_err(net_error)?;
+        let made = crate::network::ensure_bridge(&n)
+            .map_err(net_error)
+            .and_then(|_| dd.net.apply_firewall());
         if let Err(e) = made {
             // Nothing half-made: no record, no bridge.
             let _ = berth_network::link::delete(&n.bridge);
@@ -178,6 +230,39 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
         StatusCode::CREATED,
         &json!({"Id": n.id, "Warning": ""}),
     ))
+}
+
+/// One IPAM config's subnet, gateway and range, parsed as the family `N`, with dockerd's words
+/// for what does not parse.
+type Ipam<N> = (
+    Option<N>,
+    Option<<N as berth_network::Subnet>::Addr>,
+    Option<N>,
+);
+
+fn ipam_of<N>(
+    c: Option<&bollard_stubs::models::IpamConfig>,
+    address: fn(&str) -> berth_network::Result<N::Addr>,
+) -> Result<Ipam<N>>
+where
+    N: berth_network::Subnet + std::str::FromStr<Err = berth_network::Error>,
+{
+    let bad = |what: &str, v: &str, e: berth_network::Error| {
+        ApiError::BadRequest(format!("invalid network config:\ninvalid {what} {v}: {e}"))
+    };
+    let field = |f: fn(&bollard_stubs::models::IpamConfig) -> &Option<String>| {
+        c.and_then(|c| f(c).clone()).filter(|s| !s.is_empty())
+    };
+    let net = |what: &str, v: Option<String>| -> Result<Option<N>> {
+        v.map(|s| s.parse().map_err(|e| bad(what, &s, e)))
+            .transpose()
+    };
+    let subnet = net("subnet", field(|c| &c.subnet))?;
+    let range = net("ip-range", field(|c| &c.ip_range))?;
+    let gateway = field(|c| &c.gateway)
+        .map(|s| address(&s).map_err(|e| bad("gateway", &s, e)))
+        .transpose()?;
+    Ok((subnet, gateway, range))
 }
 
 /// Removes a user-defined network with no containers: its bridge, its rules, its record.

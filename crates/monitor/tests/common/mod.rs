@@ -63,6 +63,7 @@ impl Sandbox {
             open_stdin: false,
             stdin_once: false,
             log: LogConfig {
+                disabled: false,
                 path: dir.join("mon/c.log"),
                 max_size: None,
                 max_files: 1,
