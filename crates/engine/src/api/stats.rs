@@ -153,8 +153,14 @@ fn host_memory() -> u64 {
 
 pub async fn stats(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
     let c = d.containers.find(&key)?;
-    let stream = !matches!(q.get("stream").map(|s| s.as_str()), Some("0" | "false"))
-        && !super::flag(&q, "one-shot");
+    // As dockerd: `stream` defaults to true and is read as its other booleans are
+    // (`stream=False` from Python clients means once).
+    let stream = q.bool_or("stream", true);
+    if stream && q.bool("one-shot") {
+        return Err(ApiError::BadRequest(
+            "cannot have stream=true and one-shot=true".into(),
+        ));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
     let dd = d.clone();
     tokio::spawn(async move {
