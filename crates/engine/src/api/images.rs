@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::logs::{stream_response, ChannelWriter, Chunk};
-use super::{filters, flag, json, label_matches, Query, Shared};
+use super::{filters, flag, json, label_matches, ApiVersion, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::files::unix_seconds;
 
@@ -32,7 +32,7 @@ fn labels(i: &berth_image::Image) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
-pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+pub async fn list(State(d): State<Shared>, q: Query, v: ApiVersion) -> Result<Response> {
     let filt = filters(&q)?;
     let all_images = d.images.list()?;
     let containers = d.containers.list();
@@ -84,18 +84,29 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 .collect(),
             None => i.repo_tags.iter().collect(),
         };
-        out.push(json!({
+        let mut item = json!({
             "Id": i.id,
-            "ParentId": "",
+            "ParentId": i.parent.clone().unwrap_or_default(),
             "RepoTags": repo_tags,
             "RepoDigests": i.repo_digests,
             "Created": i.created.as_deref().map(unix_seconds).unwrap_or(0),
             "Size": i.size,
             "SharedSize": -1,
-            "VirtualSize": i.size,
             "Labels": labels(i),
             "Containers": if flag(&q, "shared-size") { json!(containers.iter().filter(|c| c.image_id == i.id).count()) } else { json!(-1) },
-        }));
+        });
+        // Before 1.43 dockerd wrote placeholders for an untagged image; before 1.44 it had
+        // VirtualSize (the same as Size).
+        if v.before(43) && i.repo_tags.is_empty() {
+            item["RepoTags"] = json!(["<none>:<none>"]);
+        }
+        if v.before(43) && i.repo_digests.is_empty() {
+            item["RepoDigests"] = json!(["<none>@<none>"]);
+        }
+        if v.before(44) {
+            item["VirtualSize"] = json!(i.size);
+        }
+        out.push(item);
     }
     out.sort_by(|a, b| b["Created"].as_i64().cmp(&a["Created"].as_i64()));
     Ok(json(StatusCode::OK, &out))
@@ -124,33 +135,132 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     rec(pattern.as_bytes(), s.as_bytes())
 }
 
-fn inspect_json(d: &Shared, i: &berth_image::Image) -> Value {
-    let cfg = serde_json::to_value(&i.config).unwrap_or(Value::Null);
-    json!({
-        "Id": i.id,
-        "RepoTags": i.repo_tags,
-        "RepoDigests": i.repo_digests,
-        "Parent": "",
-        "Comment": "",
-        "Created": i.created.clone().unwrap_or_default(),
-        "DockerVersion": "",
-        "Author": cfg["author"].as_str().unwrap_or_default(),
-        "Config": cfg["config"],
-        "Architecture": cfg["architecture"],
-        "Os": cfg["os"],
-        "Size": i.size,
-        "VirtualSize": i.size,
-        "GraphDriver": {"Name": "overlay2", "Data": {}},
-        "RootFS": {"Type": "layers", "Layers": i.layers},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        "Containers": in_use(d, &i.id).len(),
-    })
+/// An image's config (or a container's, for `ContainerConfig`) in the shape dockerd gives
+/// it: Go's `container.Config`, whose fields are there even when empty (`null`, `""`,
+/// `false`) except those it omits when unset.
+pub(crate) fn docker_config(c: &Value) -> Value {
+    let s = |k: &str| c.get(k).cloned().filter(|v| v.is_string()).unwrap_or(json!(""));
+    let b = |k: &str| json!(c.get(k).and_then(Value::as_bool).unwrap_or(false));
+    let or_null = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+    let mut out = serde_json::Map::new();
+    out.insert("Hostname".into(), s("Hostname"));
+    out.insert("Domainname".into(), s("Domainname"));
+    out.insert("User".into(), s("User"));
+    for k in ["AttachStdin", "AttachStdout", "AttachStderr"] {
+        out.insert(k.into(), b(k));
+    }
+    let optional = |out: &mut serde_json::Map<String, Value>, k: &str| {
+        if let Some(v) = c.get(k).filter(|v| !v.is_null()) {
+            out.insert(k.into(), v.clone());
+        }
+    };
+    optional(&mut out, "ExposedPorts");
+    for k in ["Tty", "OpenStdin", "StdinOnce"] {
+        out.insert(k.into(), b(k));
+    }
+    out.insert("Env".into(), or_null("Env"));
+    out.insert("Cmd".into(), or_null("Cmd"));
+    optional(&mut out, "Healthcheck");
+    if c.get("ArgsEscaped").and_then(Value::as_bool) == Some(true) {
+        out.insert("ArgsEscaped".into(), json!(true));
+    }
+    out.insert("Image".into(), s("Image"));
+    out.insert("Volumes".into(), or_null("Volumes"));
+    out.insert("WorkingDir".into(), s("WorkingDir"));
+    out.insert("Entrypoint".into(), or_null("Entrypoint"));
+    if c.get("NetworkDisabled").and_then(Value::as_bool) == Some(true) {
+        out.insert("NetworkDisabled".into(), json!(true));
+    }
+    if c.get("MacAddress").and_then(Value::as_str).is_some_and(|m| !m.is_empty()) {
+        out.insert("MacAddress".into(), s("MacAddress"));
+    }
+    out.insert("OnBuild".into(), or_null("OnBuild"));
+    out.insert("Labels".into(), or_null("Labels"));
+    if c.get("StopSignal").and_then(Value::as_str).is_some_and(|m| !m.is_empty()) {
+        out.insert("StopSignal".into(), s("StopSignal"));
+    }
+    optional(&mut out, "StopTimeout");
+    optional(&mut out, "Shell");
+    Value::Object(out)
 }
 
-pub async fn by_name(State(d): State<Shared>, Path(path): Path<String>) -> Result<Response> {
+/// `GET /images/{name}/json` as dockerd answers the version asked for: `Container` and
+/// `ContainerConfig` before 1.45 (docker-compose 1.29 reads `ContainerConfig.Volumes` when
+/// it recreates a service), `VirtualSize` before 1.44.
+fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
+    let cfg = serde_json::to_value(&i.config).unwrap_or(Value::Null);
+    let text = |k: &str| cfg[k].as_str().unwrap_or_default().to_owned();
+    let mut out = serde_json::Map::new();
+    out.insert("Id".into(), json!(i.id));
+    out.insert("RepoTags".into(), json!(i.repo_tags));
+    out.insert("RepoDigests".into(), json!(i.repo_digests));
+    out.insert("Parent".into(), json!(i.parent.clone().unwrap_or_default()));
+    out.insert("Comment".into(), json!(text("comment")));
+    if i.created.is_some() || v.before(44) {
+        out.insert("Created".into(), json!(i.created.clone().unwrap_or_default()));
+    }
+    if v.before(45) {
+        out.insert("Container".into(), json!(text("container")));
+        // The config of the container the image was made from, as the image recorded it
+        // (Docker-built and committed images); else the image's own config, which is what a
+        // classic build's last step ran with.
+        let container_config = match cfg.get("container_config").filter(|c| c.is_object()) {
+            Some(c) => c,
+            None => &cfg["config"],
+        };
+        out.insert("ContainerConfig".into(), docker_config(container_config));
+    }
+    out.insert("DockerVersion".into(), json!(text("docker_version")));
+    out.insert("Author".into(), json!(text("author")));
+    out.insert("Config".into(), docker_config(&cfg["config"]));
+    out.insert("Architecture".into(), cfg["architecture"].clone());
+    if let Some(variant) = cfg.get("variant").filter(|x| x.is_string()) {
+        out.insert("Variant".into(), variant.clone());
+    }
+    out.insert("Os".into(), cfg["os"].clone());
+    out.insert("Size".into(), json!(i.size));
+    if v.before(44) {
+        out.insert("VirtualSize".into(), json!(i.size));
+    }
+    out.insert(
+        "GraphDriver".into(),
+        json!({"Name": "overlay2", "Data": graph_data(d, i)}),
+    );
+    out.insert(
+        "RootFS".into(),
+        json!({"Type": "layers", "Layers": i.layers}),
+    );
+    out.insert(
+        "Metadata".into(),
+        json!({"LastTagTime": "0001-01-01T00:00:00Z"}),
+    );
+    Value::Object(out)
+}
+
+/// Inspect's `GraphDriver.Data` of an image: its top layer's snapshot as `UpperDir`, the
+/// others (top down, as overlayfs lists lower dirs) as `LowerDir`. An image has no merged
+/// or work directory in berth (docs/api.md).
+fn graph_data(d: &Shared, i: &berth_image::Image) -> Value {
+    let mut dirs = d.images.layer_dirs(i);
+    let Some(upper) = dirs.pop() else {
+        return json!({});
+    };
+    let mut data = json!({"UpperDir": upper});
+    if !dirs.is_empty() {
+        let lower: Vec<String> = dirs.iter().rev().map(|p| p.display().to_string()).collect();
+        data["LowerDir"] = json!(lower.join(":"));
+    }
+    data
+}
+
+pub async fn by_name(
+    State(d): State<Shared>,
+    Path(path): Path<String>,
+    v: ApiVersion,
+) -> Result<Response> {
     if let Some(name) = path.strip_suffix("/json") {
         let i = d.images.get(name)?;
-        return Ok(json(StatusCode::OK, &inspect_json(&d, &i)));
+        return Ok(json(StatusCode::OK, &inspect_json(&d, &i, v)));
     }
     if let Some(name) = path.strip_suffix("/history") {
         let i = d.images.get(name)?;
@@ -317,14 +427,8 @@ pub async fn load(State(d): State<Shared>, req: Request) -> Result<Response> {
     Ok(resp)
 }
 
-pub async fn save(State(d): State<Shared>, q: axum::extract::RawQuery) -> Result<Response> {
-    let names: Vec<String> =
-        q.0.unwrap_or_default()
-            .split('&')
-            .filter_map(|kv| kv.strip_prefix("names="))
-            .map(percent_decode)
-            .collect();
-    save_names(d, names).await
+pub async fn save(State(d): State<Shared>, q: Query) -> Result<Response> {
+    save_names(d, q.all("names").cloned().collect()).await
 }
 
 async fn save_names(d: Shared, names: Vec<String>) -> Result<Response> {
@@ -383,10 +487,7 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         if let Some(r) = &reference {
             berth_image::Reference::parse(r)?;
         }
-        let changes: Vec<String> = q
-            .get("changes")
-            .map(|c| vec![c.clone()])
-            .unwrap_or_default();
+        let changes: Vec<String> = q.all("changes").cloned().collect();
         let config = changes_to_config(&changes)?;
         let opts = berth_image::ImportOptions {
             reference,
@@ -498,19 +599,25 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
     let parent = d.images.get(&c.image_id)?;
     let mut config = parent.config.clone();
     let override_cfg: Value = super::parse_body(&body)?;
-    let mut inner = serde_json::to_value(&config.config).unwrap_or(json!({}));
-    // The container's own settings become the new image's, as docker commit does.
-    inner["Env"] = json!(c.config.env);
-    inner["Cmd"] = json!(c.config.cmd);
-    if let Some(e) = &c.config.entrypoint {
-        inner["Entrypoint"] = json!(e);
+    // As dockerd: the container's config (the image's, merged with what the container was
+    // created with) is the new image's, then the request's config and changes on top; and
+    // the image records which container it came from and that container's config
+    // (inspect's `Container` and `ContainerConfig`).
+    let container_config = serde_json::to_value(&c.config).unwrap_or(json!({}));
+    let mut inner = json!({});
+    for (k, v) in container_config.as_object().into_iter().flatten() {
+        if !v.is_null() {
+            inner[k] = v.clone();
+        }
     }
-    if let Some(w) = &c.config.working_dir {
-        inner["WorkingDir"] = json!(w);
-    }
-    if let Some(u) = &c.config.user {
-        inner["User"] = json!(u);
-    }
+    config.extra.insert("container".into(), json!(c.id));
+    match q.get("comment").filter(|m| !m.is_empty()) {
+        Some(m) => config.extra.insert("comment".into(), json!(m)),
+        None => config.extra.remove("comment"),
+    };
+    config
+        .extra
+        .insert("container_config".into(), container_config.clone());
     if let Some(obj) = override_cfg.as_object() {
         for (k, v) in obj {
             if !v.is_null() {
@@ -518,11 +625,7 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
             }
         }
     }
-    if let Some(ch) = changes_to_config(
-        &q.get("changes")
-            .map(|c| vec![c.clone()])
-            .unwrap_or_default(),
-    )? {
+    if let Some(ch) = changes_to_config(&q.all("changes").cloned().collect::<Vec<_>>())? {
         if let Some(obj) = serde_json::to_value(ch)
             .ok()
             .and_then(|v| v.as_object().cloned())
