@@ -55,10 +55,10 @@ pub struct PullOutcome {
 }
 
 /// A manifest fetched and verified.
-struct Fetched {
-    bytes: Vec<u8>,
-    media_type: String,
-    digest: String,
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
 }
 
 impl Registries {
@@ -280,7 +280,12 @@ impl Registries {
     }
 
     /// `GET /v2/<repo>/manifests/<ref>`, bounded in size and verified when asked by digest.
-    async fn manifest(&self, s: &Session<'_>, r: &str, digest: Option<&str>) -> Result<Fetched> {
+    pub(crate) async fn manifest(
+        &self,
+        s: &Session<'_>,
+        r: &str,
+        digest: Option<&str>,
+    ) -> Result<Fetched> {
         let url = s.url(&format!("manifests/{r}"));
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MANIFESTS));
@@ -337,7 +342,12 @@ impl Registries {
     }
 
     /// A small blob (the config), read whole, size-bounded and verified.
-    async fn small_blob(&self, s: &Session<'_>, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) async fn small_blob(
+        &self,
+        s: &Session<'_>,
+        d: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
         let url = s.url(&format!("blobs/{}", d.digest));
         let resp = s.get(Method::GET, &url, HeaderMap::new()).await?;
         if !resp.status().is_success() {
@@ -559,10 +569,39 @@ impl Registries {
         Ok(())
     }
 
-    /// `GET /v2/<repo>/tags/list`: every tag, for `pull --all-tags`.
+    /// `GET /v2/<repo>/tags/list`: every tag, for `pull --all-tags`; a Docker Hub name asks
+    /// the mirrors first, as its pulls do.
     pub async fn tags(
         &self,
         reference: &Reference,
+        creds: Option<&Credentials>,
+    ) -> Result<Vec<String>> {
+        let mirrors = if reference.domain() == "docker.io" {
+            self.opts.mirrors.clone()
+        } else {
+            Vec::new()
+        };
+        let mut last = None;
+        for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
+            match self.tags_from(reference, base, creds).await {
+                Ok(t) => return Ok(t),
+                Err(e) if base.is_some() => {
+                    tracing::warn!(
+                        "mirror {base:?} failed to list the tags of {}: {e}",
+                        reference.familiar_repository()
+                    );
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::Invalid("nowhere to list tags from".into())))
+    }
+
+    async fn tags_from(
+        &self,
+        reference: &Reference,
+        base: Option<&str>,
         creds: Option<&Credentials>,
     ) -> Result<Vec<String>> {
         let image = reference.familiar_repository();
@@ -570,7 +609,7 @@ impl Registries {
         let s = self
             .session(
                 reference.domain(),
-                None,
+                base,
                 repo,
                 vec![format!("repository:{repo}:pull")],
                 creds,
@@ -605,7 +644,7 @@ impl Registries {
 }
 
 /// A token refused for a pull is Docker's "pull access denied".
-fn deny_as_pull(e: Error, r: &Reference) -> Error {
+pub(crate) fn deny_as_pull(e: Error, r: &Reference) -> Error {
     match e {
         Error::Unauthorized { message, .. } => Error::PullDenied {
             repository: r.familiar_repository(),
@@ -621,7 +660,7 @@ fn repo_of(image: &str) -> String {
         .unwrap_or_else(|_| image.to_string())
 }
 
-fn bad<E: std::fmt::Display>(image: &str) -> impl Fn(E) -> Error + '_ {
+pub(crate) fn bad<E: std::fmt::Display>(image: &str) -> impl Fn(E) -> Error + '_ {
     move |e| Error::BadManifest {
         image: image.to_string(),
         reason: e.to_string(),

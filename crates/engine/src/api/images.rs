@@ -406,7 +406,21 @@ pub async fn load(State(d): State<Shared>, req: Request) -> Result<Response> {
     let loaded = tokio::task::spawn_blocking(move || dd.images.load(&mut reader))
         .await
         .map_err(|e| ApiError::internal("load", e))?;
-    let loaded = loaded.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // As dockerd: a body that is no image archive is told in the answer's stream, not by its
+    // status (docker-py raises ImageLoadError from that message).
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = e.to_string();
+            let line = json!({"errorDetail": {"message": msg}, "error": msg});
+            let mut resp = format!("{line}\n").into_response();
+            resp.headers_mut().insert(
+                "Content-Type",
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            return Ok(resp);
+        }
+    };
     let mut out = String::new();
     for l in &loaded {
         if l.tags.is_empty() {

@@ -86,6 +86,7 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/images/prune", post(images::prune))
         .route("/images/search", get(registry::search))
         .route("/auth", post(registry::auth))
+        .route("/distribution/{*name}", get(registry::distribution))
         .route(
             "/images/{*name}",
             get(images::by_name)

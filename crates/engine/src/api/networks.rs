@@ -103,6 +103,7 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     if req.name.trim().is_empty() {
         return Err(ApiError::BadRequest("network name cannot be empty".into()));
     }
+    super::swarm::check_network_scope(&req)?;
     if req.enable_ipv6.unwrap_or(false) {
         return Err(ApiError::BadRequest(
             "IPv6 networks are not supported by berth yet".into(),

@@ -174,6 +174,31 @@ async fn update_object(
     Err(no_manager())
 }
 
+/// A network create that needs a swarm (swarm scope, an ingress network, a multi-host
+/// driver) is refused as dockerd refuses it on a node in no swarm; `Attachable` alone is
+/// a local network's option and passes.
+pub fn check_network_scope(req: &bollard_stubs::models::NetworkCreateRequest) -> Result<()> {
+    if req.ingress.unwrap_or(false) {
+        return Err(ApiError::Forbidden(
+            "Ingress network can only be global scope network".into(),
+        ));
+    }
+    match req.scope.as_deref().unwrap_or_default() {
+        "" | "local" => {}
+        "swarm" => {
+            return Err(ApiError::Forbidden(
+                "cannot create a swarm scoped network when swarm is not active".into(),
+            ))
+        }
+        // dockerd hands any other scope to the swarm's manager, which is not there.
+        _ => return Err(ApiError::Internal(NOT_MANAGER.into())),
+    }
+    if req.driver.as_deref() == Some("overlay") {
+        return Err(ApiError::Internal(NOT_MANAGER.into()));
+    }
+    Ok(())
+}
+
 /// `GET /{services,tasks}/{id}/logs`: dockerd checks the streams first, and answers a
 /// request for none with a 500.
 async fn logs(Path(_id): Path<String>, q: Query) -> Result<()> {
