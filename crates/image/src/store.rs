@@ -461,7 +461,13 @@ impl Store {
         let reference = reference.map(parse_tag_ref).transpose()?;
         let _g = self.lock();
         let parent_layers = image.map(|i| i.layers.clone()).unwrap_or_default();
-        let layer = self.layer_from_upper(&parent_layers, upper)?;
+        // As dockerd: a container that changed no file adds no layer, only a history entry
+        // marked `empty_layer`.
+        let layer = if !crate::diff::has_changes(upper)? {
+            None
+        } else {
+            Some(self.layer_from_upper(&parent_layers, upper)?)
+        };
 
         let now = now_rfc3339();
         if config.created.is_none() {
@@ -483,11 +489,12 @@ impl Store {
             config.history.push(History {
                 created: config.created.clone(),
                 author: config.author.clone(),
+                empty_layer: layer.is_none(),
                 ..History::default()
             });
         }
         let mut diff_ids = parent_layers.clone();
-        diff_ids.push(layer.diff_id.clone());
+        diff_ids.extend(layer.iter().map(|l| l.diff_id.clone()));
         config.rootfs = RootFs {
             kind: "layers".to_string(),
             diff_ids,
@@ -499,7 +506,7 @@ impl Store {
             .map(|r| r.layer_sizes.clone())
             .unwrap_or_default();
         sizes.resize(parent_layers.len(), 0);
-        sizes.push(layer.unpacked);
+        sizes.extend(layer.iter().map(|l| l.unpacked));
         // The parent's layers as its manifest names them: a pulled image's are compressed
         // blobs, not blobs named by their diff_ids.
         let mut descs: Vec<serde_json::Value> = match image {
@@ -511,7 +518,9 @@ impl Store {
             }
             None => Vec::new(),
         };
-        descs.push(self.layer_descriptor(&layer.diff_id)?);
+        if let Some(l) = &layer {
+            descs.push(self.layer_descriptor(&l.diff_id)?);
+        }
         let id = self.blobs.put(&bytes)?;
         self.register_manifest(
             &mut db,
@@ -975,6 +984,12 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = remove_any(&self.0);
     }
+}
+
+/// Whether a directory (an overlay's upper dir) holds nothing; an unreadable one is not
+/// taken for empty.
+pub fn dir_is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
 pub(crate) fn remove_any(p: &Path) -> std::io::Result<()> {

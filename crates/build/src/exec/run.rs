@@ -131,7 +131,10 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     drop(hold);
     for (stderr, rest) in pending.iter().enumerate() {
         if !rest.is_empty() {
-            s.say(colour(stderr == 1, String::from_utf8_lossy(rest).into_owned()))?;
+            s.say(colour(
+                stderr == 1,
+                String::from_utf8_lossy(rest).into_owned(),
+            ))?;
         }
     }
     fs.unmount()?;
