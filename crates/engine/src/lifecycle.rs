@@ -139,7 +139,7 @@ impl Daemon {
             cmd: Some(cmd),
             healthcheck: merged_healthcheck(body.healthcheck.as_ref(), &img["Healthcheck"]),
             image: Some(image_name.clone()),
-            volumes: body.volumes.clone(),
+            volumes: merged_volumes(body.volumes.as_ref(), &img["Volumes"]),
             working_dir: body
                 .working_dir
                 .clone()
@@ -1146,6 +1146,21 @@ const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
 
 /// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
 /// them (a request without a test keeps the image's test and takes its own timings).
+/// The container's `Volumes`: the image's VOLUMEs and the request's, as dockerd merges them
+/// into the container's config (docker-compose reads them back to keep anonymous volumes).
+fn merged_volumes(own: Option<&Vec<String>>, image: &Value) -> Option<Vec<String>> {
+    let mut all: Vec<String> = image
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for v in own.into_iter().flatten() {
+        if !all.contains(v) {
+            all.push(v.clone());
+        }
+    }
+    (!all.is_empty()).then_some(all)
+}
+
 fn merged_healthcheck(
     own: Option<&bollard_stubs::models::HealthConfig>,
     image: &Value,

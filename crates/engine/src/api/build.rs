@@ -69,7 +69,11 @@ fn options(q: &Form) -> Result<(berth_build::BuildOptions, bool)> {
                 .map_err(|e| ApiError::BadRequest(format!("invalid cachefrom: {e}")))?,
             None => Vec::new(),
         },
-        extra_hosts: q.all("extrahosts").filter(|h| !h.is_empty()).cloned().collect(),
+        extra_hosts: q
+            .all("extrahosts")
+            .filter(|h| !h.is_empty())
+            .cloned()
+            .collect(),
     };
     Ok((opts, q.bool("q")))
 }
@@ -112,11 +116,7 @@ fn api_error(e: berth_build::Error) -> ApiError {
 }
 
 /// `POST /build`.
-pub async fn build(
-    State(d): State<Shared>,
-    q: Query,
-    req: Request,
-) -> Result<Response> {
+pub async fn build(State(d): State<Shared>, q: Query, req: Request) -> Result<Response> {
     let (opts, quiet) = options(&q)?;
     // RUN's network: a user-defined one must exist (dockerd's 404) before anything runs.
     if !matches!(opts.network.as_str(), "none" | "host") {

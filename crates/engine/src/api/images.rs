@@ -97,10 +97,8 @@ pub async fn list(State(d): State<Shared>, q: Query, v: ApiVersion) -> Result<Re
         });
         // Before 1.43 dockerd wrote placeholders for an untagged image; before 1.44 it had
         // VirtualSize (the same as Size).
-        if v.before(43) && i.repo_tags.is_empty() {
+        if v.before(43) && i.repo_tags.is_empty() && i.repo_digests.is_empty() {
             item["RepoTags"] = json!(["<none>:<none>"]);
-        }
-        if v.before(43) && i.repo_digests.is_empty() {
             item["RepoDigests"] = json!(["<none>@<none>"]);
         }
         if v.before(44) {
@@ -135,55 +133,6 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     rec(pattern.as_bytes(), s.as_bytes())
 }
 
-/// An image's config (or a container's, for `ContainerConfig`) in the shape dockerd gives
-/// it: Go's `container.Config`, whose fields are there even when empty (`null`, `""`,
-/// `false`) except those it omits when unset.
-pub(crate) fn docker_config(c: &Value) -> Value {
-    let s = |k: &str| c.get(k).cloned().filter(|v| v.is_string()).unwrap_or(json!(""));
-    let b = |k: &str| json!(c.get(k).and_then(Value::as_bool).unwrap_or(false));
-    let or_null = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
-    let mut out = serde_json::Map::new();
-    out.insert("Hostname".into(), s("Hostname"));
-    out.insert("Domainname".into(), s("Domainname"));
-    out.insert("User".into(), s("User"));
-    for k in ["AttachStdin", "AttachStdout", "AttachStderr"] {
-        out.insert(k.into(), b(k));
-    }
-    let optional = |out: &mut serde_json::Map<String, Value>, k: &str| {
-        if let Some(v) = c.get(k).filter(|v| !v.is_null()) {
-            out.insert(k.into(), v.clone());
-        }
-    };
-    optional(&mut out, "ExposedPorts");
-    for k in ["Tty", "OpenStdin", "StdinOnce"] {
-        out.insert(k.into(), b(k));
-    }
-    out.insert("Env".into(), or_null("Env"));
-    out.insert("Cmd".into(), or_null("Cmd"));
-    optional(&mut out, "Healthcheck");
-    if c.get("ArgsEscaped").and_then(Value::as_bool) == Some(true) {
-        out.insert("ArgsEscaped".into(), json!(true));
-    }
-    out.insert("Image".into(), s("Image"));
-    out.insert("Volumes".into(), or_null("Volumes"));
-    out.insert("WorkingDir".into(), s("WorkingDir"));
-    out.insert("Entrypoint".into(), or_null("Entrypoint"));
-    if c.get("NetworkDisabled").and_then(Value::as_bool) == Some(true) {
-        out.insert("NetworkDisabled".into(), json!(true));
-    }
-    if c.get("MacAddress").and_then(Value::as_str).is_some_and(|m| !m.is_empty()) {
-        out.insert("MacAddress".into(), s("MacAddress"));
-    }
-    out.insert("OnBuild".into(), or_null("OnBuild"));
-    out.insert("Labels".into(), or_null("Labels"));
-    if c.get("StopSignal").and_then(Value::as_str).is_some_and(|m| !m.is_empty()) {
-        out.insert("StopSignal".into(), s("StopSignal"));
-    }
-    optional(&mut out, "StopTimeout");
-    optional(&mut out, "Shell");
-    Value::Object(out)
-}
-
 /// `GET /images/{name}/json` as dockerd answers the version asked for: `Container` and
 /// `ContainerConfig` before 1.45 (docker-compose 1.29 reads `ContainerConfig.Volumes` when
 /// it recreates a service), `VirtualSize` before 1.44.
@@ -197,7 +146,10 @@ fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
     out.insert("Parent".into(), json!(i.parent.clone().unwrap_or_default()));
     out.insert("Comment".into(), json!(text("comment")));
     if i.created.is_some() || v.before(44) {
-        out.insert("Created".into(), json!(i.created.clone().unwrap_or_default()));
+        out.insert(
+            "Created".into(),
+            json!(i.created.clone().unwrap_or_default()),
+        );
     }
     if v.before(45) {
         out.insert("Container".into(), json!(text("container")));
@@ -208,11 +160,14 @@ fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
             Some(c) => c,
             None => &cfg["config"],
         };
-        out.insert("ContainerConfig".into(), docker_config(container_config));
+        out.insert(
+            "ContainerConfig".into(),
+            super::shape::docker_config(container_config),
+        );
     }
     out.insert("DockerVersion".into(), json!(text("docker_version")));
     out.insert("Author".into(), json!(text("author")));
-    out.insert("Config".into(), docker_config(&cfg["config"]));
+    out.insert("Config".into(), super::shape::docker_config(&cfg["config"]));
     out.insert("Architecture".into(), cfg["architecture"].clone());
     if let Some(variant) = cfg.get("variant").filter(|x| x.is_string()) {
         out.insert("Variant".into(), variant.clone());
@@ -529,69 +484,83 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
     if changes.is_empty() {
         return Ok(None);
     }
-    let mut cfg = serde_json::Map::new();
+    let mut cfg = json!({});
+    apply_changes(&mut cfg, changes)?;
+    serde_json::from_value(cfg)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
+}
+
+/// Applies `--change` instructions to a container config (JSON, Docker's field names) as
+/// dockerd applies them, as Dockerfile instructions on top of it: ENV replaces a variable or
+/// adds one, LABEL, EXPOSE and VOLUME add to what is there, the others set their field. Each
+/// repeated `changes=` parameter is one or more instructions (one per line).
+fn apply_changes(cfg: &mut Value, changes: &[String]) -> Result<()> {
     for ch in changes.iter().flat_map(|c| c.lines()) {
-        let (instr, rest) = ch
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((ch.trim(), ""));
+        let line = ch.trim();
+        let (instr, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
         let list = || -> Value {
             serde_json::from_str::<Vec<String>>(rest)
                 .map(|v| json!(v))
                 .unwrap_or_else(|_| json!(["/bin/sh", "-c", rest]))
         };
+        let map = |cfg: &mut Value, key: &str| -> serde_json::Map<String, Value> {
+            cfg.get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
         match instr.to_ascii_uppercase().as_str() {
-            "CMD" => {
-                cfg.insert("Cmd".into(), list());
-            }
-            "ENTRYPOINT" => {
-                cfg.insert("Entrypoint".into(), list());
-            }
-            "WORKDIR" => {
-                cfg.insert("WorkingDir".into(), json!(rest));
-            }
-            "USER" => {
-                cfg.insert("User".into(), json!(rest));
-            }
-            "STOPSIGNAL" => {
-                cfg.insert("StopSignal".into(), json!(rest));
-            }
+            "CMD" => cfg["Cmd"] = list(),
+            "ENTRYPOINT" => cfg["Entrypoint"] = list(),
+            "WORKDIR" => cfg["WorkingDir"] = json!(rest),
+            "USER" => cfg["User"] = json!(rest),
+            "STOPSIGNAL" => cfg["StopSignal"] = json!(rest),
             "ENV" => {
-                let kv = rest.replacen(' ', "=", if rest.contains('=') { 0 } else { 1 });
-                if let Some(a) = cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut() {
-                    a.push(json!(kv));
+                let mut env: Vec<String> = cfg
+                    .get("Env")
+                    .and_then(|e| serde_json::from_value(e.clone()).ok())
+                    .unwrap_or_default();
+                for (k, v) in key_values(rest) {
+                    let kv = format!("{k}={v}");
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split('=').next() == Some(k.as_str()))
+                    {
+                        Some(e) => *e = kv,
+                        None => env.push(kv),
+                    }
                 }
+                cfg["Env"] = json!(env);
             }
             "LABEL" => {
-                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-                cfg.entry("Labels")
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .map(|m| m.insert(k.trim_matches('"').into(), json!(v.trim_matches('"'))));
+                let mut labels = map(cfg, "Labels");
+                for (k, v) in key_values(rest) {
+                    labels.insert(k, json!(v));
+                }
+                cfg["Labels"] = Value::Object(labels);
             }
             "EXPOSE" => {
+                let mut ports = map(cfg, "ExposedPorts");
                 for p in rest.split_whitespace() {
                     let p = if p.contains('/') {
                         p.to_owned()
                     } else {
                         format!("{p}/tcp")
                     };
-                    cfg.entry("ExposedPorts")
-                        .or_insert_with(|| json!({}))
-                        .as_object_mut()
-                        .map(|m| m.insert(p, json!({})));
+                    ports.insert(p, json!({}));
                 }
+                cfg["ExposedPorts"] = Value::Object(ports);
             }
             "VOLUME" => {
-                let vols: Vec<String> = serde_json::from_str(rest)
+                let mut vols = map(cfg, "Volumes");
+                let given: Vec<String> = serde_json::from_str(rest)
                     .unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
-                for v in vols {
-                    cfg.entry("Volumes")
-                        .or_insert_with(|| json!({}))
-                        .as_object_mut()
-                        .map(|m| m.insert(v, json!({})));
+                for v in given {
+                    vols.insert(v, json!({}));
                 }
+                cfg["Volumes"] = Value::Object(vols);
             }
             "" => {}
             other => {
@@ -601,9 +570,21 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
             }
         }
     }
-    serde_json::from_value(Value::Object(cfg))
-        .map(Some)
-        .map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
+    Ok(())
+}
+
+/// `KEY=VALUE …` pairs (quotes around a value dropped), or the old `KEY VALUE` form.
+fn key_values(rest: &str) -> Vec<(String, String)> {
+    let unquote = |s: &str| s.trim_matches('"').to_owned();
+    let first = rest.split_whitespace().next().unwrap_or_default();
+    if !first.contains('=') {
+        let (k, v) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        return vec![(k.to_owned(), unquote(v.trim()))];
+    }
+    rest.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (unquote(k), unquote(v)))
+        .collect()
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
@@ -639,18 +620,7 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
             }
         }
     }
-    if let Some(ch) = changes_to_config(&q.all("changes").cloned().collect::<Vec<_>>())? {
-        if let Some(obj) = serde_json::to_value(ch)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-        {
-            for (k, v) in obj {
-                if !v.is_null() {
-                    inner[k] = v;
-                }
-            }
-        }
-    }
+    apply_changes(&mut inner, &q.all("changes").cloned().collect::<Vec<_>>())?;
     config.config = serde_json::from_value(inner)
         .map_err(|e| ApiError::BadRequest(format!("invalid config: {e}")))?;
     if let Some(a) = q.get("author").filter(|a| !a.is_empty()) {
@@ -693,10 +663,14 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
     })
     .await
     .map_err(|e| ApiError::internal("prune", e))??;
+    // One of the two per item, as dockerd writes them (`omitempty`).
     let deleted: Vec<Value> = report
         .deleted
         .iter()
-        .map(|x| json!({"Untagged": x.untagged, "Deleted": x.deleted}))
+        .map(|x| match (&x.untagged, &x.deleted) {
+            (Some(u), _) => json!({"Untagged": u}),
+            (None, d) => json!({"Deleted": d}),
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -721,5 +695,23 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("busybox%3Alatest"), "busybox:latest");
+    }
+
+    #[test]
+    fn changes_apply_as_dockerfile_instructions() {
+        let mut cfg = json!({"Env": ["A=1", "B=0"], "Labels": {"x": "y"}, "Cmd": ["sleep", "9"]});
+        let changes = [
+            "ENV B=2 C=3".to_owned(),
+            "LABEL k=v\nCMD [\"sh\"]".to_owned(),
+        ];
+        apply_changes(&mut cfg, &changes).unwrap_or_default();
+        assert_eq!(cfg["Env"], json!(["A=1", "B=2", "C=3"]));
+        assert_eq!(cfg["Labels"], json!({"x": "y", "k": "v"}));
+        assert_eq!(cfg["Cmd"], json!(["sh"]));
+        assert!(apply_changes(&mut cfg, &["RUN true".to_owned()]).is_err());
+        assert_eq!(
+            key_values("PATH /bin"),
+            [("PATH".to_owned(), "/bin".to_owned())]
+        );
     }
 }

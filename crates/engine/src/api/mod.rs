@@ -12,6 +12,7 @@ mod networks;
 mod plugins;
 pub(crate) mod query;
 pub(crate) mod registry;
+mod shape;
 mod stats;
 mod swarm;
 mod system;

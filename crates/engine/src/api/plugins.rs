@@ -49,7 +49,10 @@ async fn list(q: Query) -> Result<axum::response::Response> {
     for (k, vals) in filters(&q)? {
         match k.as_str() {
             "enabled" => {
-                if let Some(v) = vals.iter().find(|v| !matches!(v.as_str(), "true" | "false")) {
+                if let Some(v) = vals
+                    .iter()
+                    .find(|v| !matches!(v.as_str(), "true" | "false"))
+                {
                     return Err(ApiError::BadRequest(format!(
                         "Invalid filter 'enabled=[{v}]'"
                     )));

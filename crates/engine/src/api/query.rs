@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn first_value_wins_and_all_values_are_kept() {
         let f = Form::parse("dockerfile=.dockerfile.abc&dockerfile=Dockerfile&t=a&t=b%3A1");
-        assert_eq!(f.get("dockerfile").map(String::as_str), Some(".dockerfile.abc"));
+        assert_eq!(
+            f.get("dockerfile").map(String::as_str),
+            Some(".dockerfile.abc")
+        );
         assert_eq!(f.all("t").collect::<Vec<_>>(), ["a", "b:1"]);
         assert_eq!(f.get("missing"), None);
     }
