@@ -7,7 +7,8 @@
 #     (nft: berth's network rules), and for the registry tests docker-registry skopeo
 #     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
 #     only when one is missing; no service is started: the tests start their own registries);
-#     docker-compose (v1, python: the peer that runs the compose tests' files)
+#     docker-compose (v1, python: the peer that runs the compose tests' files); docker.io
+#     (dockerd 20.10, the reference of the Engine API differential test; not started)
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -66,6 +67,9 @@ is_installed() {
 
 # iptables (its legacy commands): the e2e test of berth's iptables backend.
 PACKAGES+=(iptables)
+# docker.io (dockerd 20.10 and its containerd, services not started): the Engine API's
+# reference in crates/cli/tests/engine_api_diff.rs, which runs its own private dockerd.
+PACKAGES+=(docker.io)
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
 fi
