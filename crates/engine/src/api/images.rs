@@ -133,9 +133,12 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     rec(pattern.as_bytes(), s.as_bytes())
 }
 
-/// `GET /images/{name}/json` as dockerd answers the version asked for: `Container` and
-/// `ContainerConfig` before 1.45 (docker-compose 1.29 reads `ContainerConfig.Volumes` when
-/// it recreates a service), `VirtualSize` before 1.44.
+/// `GET /images/{name}/json` as dockerd answers the version asked for (`VirtualSize` before
+/// 1.44, `Created` even when unknown before 1.44), with one deliberate exception: dockerd
+/// drops `Container` and `ContainerConfig` from 1.45 on, but docker-compose 1.29 negotiates
+/// the daemon's newest version and then reads `ContainerConfig.Volumes` when it recreates a
+/// service (KeyError 'ContainerConfig' on dockerd 25+), so berth keeps both in every
+/// version; a newer client ignores them (docs/api.md).
 fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
     let cfg = serde_json::to_value(&i.config).unwrap_or(Value::Null);
     let text = |k: &str| cfg[k].as_str().unwrap_or_default().to_owned();
@@ -151,7 +154,7 @@ fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
             json!(i.created.clone().unwrap_or_default()),
         );
     }
-    if v.before(45) {
+    {
         out.insert("Container".into(), json!(text("container")));
         // The config of the container the image was made from, as the image recorded it
         // (Docker-built and committed images); else the image's own config, which is what a
