@@ -85,7 +85,10 @@ impl Registries {
         let platforms = match kind_of(&top.media_type, &top.bytes).map_err(bad(&image))? {
             Kind::Index => {
                 let idx: Index = serde_json::from_slice(&top.bytes).map_err(bad(&image))?;
-                idx.manifests.into_iter().filter_map(|d| d.platform).collect()
+                idx.manifests
+                    .into_iter()
+                    .filter_map(|d| d.platform)
+                    .collect()
             }
             Kind::Manifest => {
                 let m: Manifest = serde_json::from_slice(&top.bytes).map_err(bad(&image))?;
