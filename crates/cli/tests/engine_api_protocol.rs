@@ -183,6 +183,8 @@ fn bad_requests_get_dockerd_status_and_message() {
         ("GET", "/v1.23/version", None, 400, "client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"),
         ("GET", "/v1.99/info", None, 400, "client version 1.99 is too new. Maximum supported API version is 1.47"),
         ("GET", "/v1.41/nosuchthing", None, 404, "page not found"),
+        ("PUT", "/volumes/x", None, 404, "page not found"),
+        ("DELETE", "/info", None, 404, "page not found"),
         ("POST", "/swarm/init", None, 400, "got EOF while reading request body"),
         ("POST", "/swarm/init", Some("{}"), 400, "invalid ListenAddr \"\": invalid empty address"),
         ("POST", "/swarm/join", Some("{\"ListenAddr\":\"0.0.0.0:2377\"}"), 400, "at least 1 RemoteAddr is required to join"),

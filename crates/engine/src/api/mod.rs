@@ -113,6 +113,8 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .merge(swarm::routes())
         .merge(plugins::routes())
         .fallback(not_found)
+        // dockerd answers a known path with another method as an unknown path.
+        .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn(check_version))
         .layer(axum::middleware::map_response(api_headers))
         .with_state(daemon);
