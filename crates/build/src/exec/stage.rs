@@ -590,6 +590,15 @@ fn expose_ports(p: &str) -> std::result::Result<Vec<String>, String> {
     Ok((lo..=hi).map(|n| format!("{n}/{proto}")).collect())
 }
 
+/// A Linux stage's config gets the default PATH when its base has none, as dockerd's
+/// classic builder adds it to every stage (and so to the image it makes).
+fn set_default_path(config: &mut ImageConfig) {
+    let env = config.config.env.get_or_insert_with(Vec::new);
+    if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
+        env.push(DEFAULT_PATH.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,14 +610,5 @@ mod tests {
         assert_eq!(expose_ports("8000-8002").map(|v| v.len()), Ok(3));
         assert!(expose_ports("x").is_err());
         assert!(expose_ports("80/abc").is_err());
-    }
-}
-
-/// A Linux stage's config gets the default PATH when its base has none, as dockerd's
-/// classic builder adds it to every stage (and so to the image it makes).
-fn set_default_path(config: &mut ImageConfig) {
-    let env = config.config.env.get_or_insert_with(Vec::new);
-    if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
-        env.push(DEFAULT_PATH.to_string());
     }
 }
