@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::engine::{err, out, run_cmd, Daemon, IMAGE};
+use common::engine::{err, out, run_cmd, run_dockerpy, Daemon, IMAGE};
 use common::registry::{Auth, Registry};
 use common::unique;
 use serde_json::Value;
@@ -19,23 +19,12 @@ const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm 
 fn docker_py_sees_dockerd_answers() {
     let reg = Registry::start(Auth::None, None);
     let d = Daemon::start();
-    let mut cmd = Command::new("python3");
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/dockerpy/api_protocol.py"
-    ))
-    .arg(&d.socket)
-    .arg(IMAGE)
-    .arg(&reg.host);
-    let o = run_cmd(cmd, None, 300);
-    assert!(
-        o.status.success(),
-        "{}{}\n--- daemon log:\n{}",
-        out(&o),
-        err(&o),
-        d.daemon_log()
+    run_dockerpy(
+        &d,
+        "api_protocol.py",
+        &[IMAGE, &reg.host],
+        "docker-py api protocol ok",
     );
-    assert!(out(&o).contains("docker-py api protocol ok"));
 }
 
 /// The docker CLI's error line for a request the daemon refused.

@@ -6,9 +6,9 @@ use berth_image::manifest::{kind_of, Index, Kind, Manifest, Platform};
 use berth_image::{ImageConfig, Reference};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::Credentials;
-use crate::pull::{bad, deny_as_pull};
+use crate::pull::bad;
 use crate::transport::Registries;
 
 /// A config larger than this is refused, as a pull refuses it.
@@ -40,20 +40,11 @@ impl Registries {
         reference: &Reference,
         creds: Option<&Credentials>,
     ) -> Result<Distribution> {
-        let mirrors = if reference.domain() == "docker.io" {
-            self.opts.mirrors.clone()
-        } else {
-            Vec::new()
-        };
-        let mut last = None;
-        for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
-            match self.distribution_from(reference, base, creds).await {
-                Ok(d) => return Ok(d),
-                Err(e) if base.is_some() => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or(Error::Invalid("nowhere to look the image up".into())))
+        self.mirrors_first(reference, "look up", |base| async move {
+            self.distribution_from(reference, base.as_deref(), creds)
+                .await
+        })
+        .await
     }
 
     async fn distribution_from(
@@ -63,25 +54,8 @@ impl Registries {
         creds: Option<&Credentials>,
     ) -> Result<Distribution> {
         let image = reference.familiar();
-        let repo = reference.path();
-        let s = self
-            .session(
-                reference.domain(),
-                base,
-                repo,
-                vec![format!("repository:{repo}:pull")],
-                creds,
-                "pull",
-                &image,
-            )
-            .await
-            .map_err(|e| deny_as_pull(e, reference))?;
-        let want = reference
-            .digest()
-            .or(reference.tag())
-            .unwrap_or("latest")
-            .to_string();
-        let top = self.manifest(&s, &want, reference.digest()).await?;
+        let s = self.pull_session(reference, base, creds, &image).await?;
+        let top = self.top_manifest(&s, reference).await?;
         let platforms = match kind_of(&top.media_type, &top.bytes).map_err(bad(&image))? {
             Kind::Index => {
                 let idx: Index = serde_json::from_slice(&top.bytes).map_err(bad(&image))?;

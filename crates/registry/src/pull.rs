@@ -86,28 +86,63 @@ impl Registries {
         platform: &Platform,
         sink: &dyn ProgressSink,
     ) -> Result<PullOutcome> {
-        let image = reference.familiar();
+        let store = &store;
+        self.mirrors_first(reference, "pull", |base| async move {
+            self.pull_from(store, reference, base.as_deref(), opts, platform, sink)
+                .await
+        })
+        .await
+    }
+
+    /// `each` against the mirrors first (Docker Hub names only), then the registry itself:
+    /// a mirror's failure is logged and the next one tried; the registry's is the answer.
+    pub(crate) async fn mirrors_first<T, F, Fut>(
+        &self,
+        reference: &Reference,
+        what: &str,
+        mut each: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mirrors = if reference.domain() == "docker.io" {
             self.opts.mirrors.clone()
         } else {
             Vec::new()
         };
-        // Mirrors first (Docker Hub images only), then the registry itself.
-        let mut last = None;
-        for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
-            match self
-                .pull_from(&store, reference, base, opts, platform, sink)
-                .await
-            {
-                Ok(o) => return Ok(o),
-                Err(e) if base.is_some() => {
-                    tracing::warn!("mirror {base:?} failed for {image}: {e}");
-                    last = Some(e);
+        for m in mirrors {
+            match each(Some(m.clone())).await {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    tracing::warn!("mirror {m} failed to {what} {}: {e}", reference.familiar())
                 }
-                Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(Error::Invalid(format!("{image}: nowhere to pull from"))))
+        each(None).await
+    }
+
+    /// A session to read `reference`'s repository (at `base`, a mirror, when given); a
+    /// refused token is Docker's "pull access denied". `image` names it in messages.
+    pub(crate) async fn pull_session(
+        &self,
+        reference: &Reference,
+        base: Option<&str>,
+        creds: Option<&Credentials>,
+        image: &str,
+    ) -> Result<Session<'_>> {
+        let repo = reference.path();
+        self.session(
+            reference.domain(),
+            base,
+            repo,
+            vec![format!("repository:{repo}:pull")],
+            creds,
+            "pull",
+            image,
+        )
+        .await
+        .map_err(|e| deny_as_pull(e, reference))
     }
 
     async fn pull_from(
@@ -122,23 +157,9 @@ impl Registries {
         let image = reference.familiar();
         let repo = reference.path();
         let s = self
-            .session(
-                reference.domain(),
-                base,
-                repo,
-                vec![format!("repository:{repo}:pull")],
-                opts.creds.as_ref(),
-                "pull",
-                &image,
-            )
-            .await
-            .map_err(|e| deny_as_pull(e, reference))?;
-        let want = reference
-            .digest()
-            .or(reference.tag())
-            .unwrap_or("latest")
-            .to_string();
-        let top = self.manifest(&s, &want, reference.digest()).await?;
+            .pull_session(reference, base, opts.creds.as_ref(), &image)
+            .await?;
+        let top = self.top_manifest(&s, reference).await?;
         let resolved = match kind_of(&top.media_type, &top.bytes).map_err(bad(&image))? {
             Kind::Index => {
                 let idx: Index = serde_json::from_slice(&top.bytes).map_err(bad(&image))?;
@@ -280,6 +301,16 @@ impl Registries {
     }
 
     /// `GET /v2/<repo>/manifests/<ref>`, bounded in size and verified when asked by digest.
+    /// The manifest (or index) `reference` names: by digest, else by tag (`latest`).
+    pub(crate) async fn top_manifest(
+        &self,
+        s: &Session<'_>,
+        reference: &Reference,
+    ) -> Result<Fetched> {
+        let want = reference.digest().or(reference.tag()).unwrap_or("latest");
+        self.manifest(s, want, reference.digest()).await
+    }
+
     pub(crate) async fn manifest(
         &self,
         s: &Session<'_>,
@@ -576,26 +607,10 @@ impl Registries {
         reference: &Reference,
         creds: Option<&Credentials>,
     ) -> Result<Vec<String>> {
-        let mirrors = if reference.domain() == "docker.io" {
-            self.opts.mirrors.clone()
-        } else {
-            Vec::new()
-        };
-        let mut last = None;
-        for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
-            match self.tags_from(reference, base, creds).await {
-                Ok(t) => return Ok(t),
-                Err(e) if base.is_some() => {
-                    tracing::warn!(
-                        "mirror {base:?} failed to list the tags of {}: {e}",
-                        reference.familiar_repository()
-                    );
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or(Error::Invalid("nowhere to list tags from".into())))
+        self.mirrors_first(reference, "list the tags of", |base| async move {
+            self.tags_from(reference, base.as_deref(), creds).await
+        })
+        .await
     }
 
     async fn tags_from(
@@ -605,19 +620,7 @@ impl Registries {
         creds: Option<&Credentials>,
     ) -> Result<Vec<String>> {
         let image = reference.familiar_repository();
-        let repo = reference.path();
-        let s = self
-            .session(
-                reference.domain(),
-                base,
-                repo,
-                vec![format!("repository:{repo}:pull")],
-                creds,
-                "pull",
-                &image,
-            )
-            .await
-            .map_err(|e| deny_as_pull(e, reference))?;
+        let s = self.pull_session(reference, base, creds, &image).await?;
         let url = s.url("tags/list");
         let resp = s.get(Method::GET, &url, HeaderMap::new()).await?;
         let st = resp.status();

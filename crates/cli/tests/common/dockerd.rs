@@ -8,11 +8,11 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::engine::{try_api_on, unmount_under};
+use super::engine::{stop_child, try_api_on, unmount_under, wait_for_ping};
 use super::unique;
 
 /// Where Debian's docker.io puts dockerd (scripts/install-deps.sh installs it).
@@ -110,17 +110,10 @@ impl Dockerd {
             .spawn()
             .unwrap();
         d.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok((200, _)) = d.try_api("GET", "/_ping", None) {
-                return d;
-            }
-            if let Some(Ok(Some(st))) = d.child.as_mut().map(|c| c.try_wait()) {
-                panic!("dockerd exited ({st}): {}", d.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = wait_for_ping(d.child.as_mut(), &d.socket, 60) {
+            panic!("dockerd {e}: {}", d.log());
         }
-        panic!("dockerd never answered /_ping: {}", d.log());
+        d
     }
 
     pub fn log(&self) -> String {
@@ -187,17 +180,7 @@ impl Drop for Dockerd {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(20));
         }
         for pid in self.our_processes() {
             let _ = nix::sys::signal::kill(
