@@ -336,3 +336,80 @@ fn queries_take_go_s_first_value_booleans_and_every_repeated_value() {
     assert_eq!(names("all=1&all=0"), ["/qc"]);
     d.docker_ok(&["rm", "qc"]);
 }
+
+#[test]
+fn a_burst_of_commits_with_a_daemon_kill_leaves_only_whole_images() {
+    const N: usize = 16;
+    let mut d = Daemon::start();
+    for i in 0..N {
+        let name = format!("burst{i}");
+        d.docker_ok(&[
+            "run",
+            "--name",
+            &name,
+            IMAGE,
+            "sh",
+            "-c",
+            &format!("echo {i} > /mark"),
+        ]);
+    }
+    // All at once, with repeated changes; the daemon is SIGKILLed once the first is there.
+    let socket = d.socket.clone();
+    let commits: Vec<_> = (0..N)
+        .map(|i| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let path = format!(
+                    "/commit?container=burst{i}&repo=burst&tag={i}&changes=ENV+I%3D{i}&changes=LABEL+n%3D{i}"
+                );
+                common::engine::try_api_on(&socket, "POST", &path, None).ok()
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while d.docker_ok(&["images", "-q", "burst"]).is_empty() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    d.kill_daemon();
+    let answered: Vec<usize> = commits
+        .into_iter()
+        .map(|h| h.join().ok().flatten())
+        .enumerate()
+        .filter(|(_, answer)| matches!(answer, Some((201, _))))
+        .map(|(i, _)| i)
+        .collect();
+    d.spawn();
+    // Every commit that was answered is there; every image there is whole: its layer, its
+    // config (both changes), its parent.
+    let tags = d.docker_ok(&["images", "--format", "{{.Tag}}", "burst"]);
+    let present: Vec<usize> = tags.lines().filter_map(|t| t.parse().ok()).collect();
+    println!("{} commits answered before the kill, {} images after it", answered.len(), present.len());
+    for i in &answered {
+        assert!(
+            present.contains(i),
+            "commit {i} was answered but is gone: {tags}"
+        );
+    }
+    let base = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", IMAGE]);
+    for i in &present {
+        let image = format!("burst:{i}");
+        let out = d.docker_ok(&["run", "--rm", &image, "sh", "-c", "cat /mark; echo $I"]);
+        assert_eq!(out, format!("{i}\n{i}"), "{image}");
+        assert_eq!(
+            d.docker_ok(&[
+                "image",
+                "inspect",
+                "-f",
+                "{{.Config.Labels.n}} {{.Parent}}",
+                &image
+            ]),
+            format!("{i} {base}")
+        );
+    }
+    // Nothing half-made is left in the store's scratch space.
+    let scratch: Vec<_> = std::fs::read_dir(d.root.join("tmp"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(scratch.is_empty(), "{scratch:?}");
+}
