@@ -384,7 +384,11 @@ fn a_burst_of_commits_with_a_daemon_kill_leaves_only_whole_images() {
     // config (both changes), its parent.
     let tags = d.docker_ok(&["images", "--format", "{{.Tag}}", "burst"]);
     let present: Vec<usize> = tags.lines().filter_map(|t| t.parse().ok()).collect();
-    println!("{} commits answered before the kill, {} images after it", answered.len(), present.len());
+    println!(
+        "{} commits answered before the kill, {} images after it",
+        answered.len(),
+        present.len()
+    );
     for i in &answered {
         assert!(
             present.contains(i),
