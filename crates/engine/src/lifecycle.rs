@@ -1144,8 +1144,6 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
 /// The label dockerd puts on the volumes it makes without a name.
 const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
 
-/// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
-/// them (a request without a test keeps the image's test and takes its own timings).
 /// The container's `Volumes`: the image's VOLUMEs and the request's, as dockerd merges them
 /// into the container's config (docker-compose reads them back to keep anonymous volumes).
 fn merged_volumes(own: Option<&Vec<String>>, image: &Value) -> Option<Vec<String>> {
@@ -1161,6 +1159,8 @@ fn merged_volumes(own: Option<&Vec<String>>, image: &Value) -> Option<Vec<String
     (!all.is_empty()).then_some(all)
 }
 
+/// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
+/// them (a request without a test keeps the image's test and takes its own timings).
 fn merged_healthcheck(
     own: Option<&bollard_stubs::models::HealthConfig>,
     image: &Value,

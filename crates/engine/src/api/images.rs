@@ -154,20 +154,18 @@ fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
             json!(i.created.clone().unwrap_or_default()),
         );
     }
-    {
-        out.insert("Container".into(), json!(text("container")));
-        // The config of the container the image was made from, as the image recorded it
-        // (Docker-built and committed images); else the image's own config, which is what a
-        // classic build's last step ran with.
-        let container_config = match cfg.get("container_config").filter(|c| c.is_object()) {
-            Some(c) => c,
-            None => &cfg["config"],
-        };
-        out.insert(
-            "ContainerConfig".into(),
-            super::shape::docker_config(container_config),
-        );
-    }
+    out.insert("Container".into(), json!(text("container")));
+    // The config of the container the image was made from, as the image recorded it
+    // (Docker-built and committed images); else the image's own config, which is what a
+    // classic build's last step ran with.
+    let container_config = match cfg.get("container_config").filter(|c| c.is_object()) {
+        Some(c) => c,
+        None => &cfg["config"],
+    };
+    out.insert(
+        "ContainerConfig".into(),
+        super::shape::docker_config(container_config),
+    );
     out.insert("DockerVersion".into(), json!(text("docker_version")));
     out.insert("Author".into(), json!(text("author")));
     out.insert("Config".into(), super::shape::docker_config(&cfg["config"]));

@@ -10,13 +10,13 @@ pub(crate) mod images;
 mod logs;
 mod networks;
 mod plugins;
-pub(crate) mod query;
+mod query;
 pub(crate) mod registry;
 mod shape;
 mod stats;
 mod swarm;
 mod system;
-pub(crate) mod version;
+mod version;
 mod volumes;
 
 use std::collections::HashMap;
@@ -31,8 +31,8 @@ use axum::Router;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
-pub use query::{Form, Query};
-pub use version::ApiVersion;
+pub(crate) use query::{Form, Query};
+pub(crate) use version::ApiVersion;
 
 pub const API_VERSION: &str = "1.47";
 pub const MIN_API_VERSION: &str = "1.24";
