@@ -94,4 +94,10 @@ mod tests {
         assert_eq!(ApiVersion::parse("1.x"), None);
         assert_eq!(v("1.41").to_string(), "1.41");
     }
+
+    #[test]
+    fn the_range_is_the_one_the_api_announces() {
+        assert_eq!(ApiVersion::CURRENT.to_string(), super::super::API_VERSION);
+        assert_eq!(ApiVersion::MIN.to_string(), super::super::MIN_API_VERSION);
+    }
 }
