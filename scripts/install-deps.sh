@@ -8,7 +8,8 @@
 #     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
 #     only when one is missing; no service is started: the tests start their own registries);
 #     docker-compose (v1, python: the peer that runs the compose tests' files); zsh, fish,
-#     man-db and groff-base for the CLI's completion and man page tests
+#     man-db and groff-base for the CLI's completion and man page tests; docker.io
+#     (dockerd 20.10, the reference of the Engine API differential test; not started)
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -72,9 +73,9 @@ PACKAGES+=(iptables)
 # zsh and fish load `berth completion zsh|fish`, man-db and groff render `berth man`'s pages
 # (crates/cli/tests/cli_help.rs).
 PACKAGES+=(zsh fish man-db groff-base)
-if ((for_engine_bench)); then
-    PACKAGES+=(docker.io)
-fi
+# docker.io (dockerd 20.10 and its containerd, services not started): the Engine API's
+# reference in crates/cli/tests/engine_api_diff.rs, which runs its own private dockerd.
+PACKAGES+=(docker.io)
 if ((for_network_bench)); then
     PACKAGES+=(iperf3 ethtool)
 fi

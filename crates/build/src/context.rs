@@ -105,12 +105,32 @@ impl<R: Read> Read for Keep<'_, R> {
     }
 }
 
+/// `r` through the decompressor its first bytes call for: gzip, zstd, or none.
+fn decompressed<'a>(r: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>> {
+    let bad = |e: std::io::Error| Error::Context(format!("reading the context: {e}"));
+    let mut br = std::io::BufReader::new(r);
+    let head = std::io::BufRead::fill_buf(&mut br).map_err(bad)?;
+    Ok(match head {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(br)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(zstd::Decoder::with_buffer(br).map_err(bad)?),
+        [b'B', b'Z', b'h', ..] | [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => {
+            return Err(Error::Context(
+                "build contexts compressed with bzip2 or xz are not supported: send a plain, gzip or zstd tar".into(),
+            ))
+        }
+        _ => Box::new(br),
+    })
+}
+
 impl Context {
-    /// Reads a context tar (plain; the client sends it so). `spill` is where it goes when it
-    /// is too large for memory.
+    /// Reads a context tar, plain or compressed (gzip or zstd, known by their magic bytes as
+    /// dockerd knows them: docker-py gzips a context with `gzip=True` and says so only in
+    /// `Content-Encoding`). `spill` is where the plain tar goes when it is too large for
+    /// memory.
     pub fn from_tar(r: &mut dyn Read, spill: &Path) -> Result<Context> {
+        let mut plain = decompressed(r)?;
         let mut keep = Keep {
-            inner: r,
+            inner: &mut plain,
             mem: Vec::new(),
             file: None,
             spill,

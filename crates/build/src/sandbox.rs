@@ -2,8 +2,9 @@
 //! binary. The runtime forks the container's init, which is only sound in a single-threaded
 //! process, and the daemon is not one. So the daemon forks a small helper, the *sandbox
 //! process*, before it starts any thread; the daemon sends it one request per RUN over a
-//! socket (the bundle, the container id, and two descriptors: where the output goes and
-//! where the result goes), and it forks a worker for each, which creates and starts the
+//! socket (the bundle, the container id, and three descriptors: where its stdout and its
+//! stderr go — apart, since the build's output marks stderr as dockerd does — and where the
+//! result goes), and it forks a worker for each, which creates and starts the
 //! container with the runtime library, waits for it, deletes it and reports the exit code.
 //!
 //! The worker watches its result socket while the container runs: when the daemon drops it
@@ -106,16 +107,21 @@ impl Sandbox {
         &self.runtime_root
     }
 
-    /// Runs a container to its end; its stdout and stderr go to `output` as they come. Returns
-    /// its exit code (128+N for a signal). When `cancel` fires, the container is killed.
+    /// Runs a container to its end; its stdout and stderr go to `output` as they come (with
+    /// `true` for stderr). Returns its exit code (128+N for a signal). When `cancel` fires,
+    /// the container is killed.
     pub fn run(
         &self,
         req: &RunRequest<'_>,
-        output: &mut dyn FnMut(&[u8]),
+        output: &mut dyn FnMut(bool, &[u8]),
         cancel: &Cancel,
     ) -> Result<i32> {
-        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::Sandbox(format!("pipe: {e}")))?;
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Error::Sandbox(format!("pipe: {e}")))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
         let (reply, reply_theirs) =
             UnixStream::pair().map_err(|e| Error::Sandbox(format!("socketpair: {e}")))?;
         let body = serde_json::to_vec(&Request {
@@ -126,7 +132,11 @@ impl Sandbox {
         .map_err(|e| Error::Sandbox(e.to_string()))?;
         {
             let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-            let fds = [out_w.as_raw_fd(), reply_theirs.as_raw_fd()];
+            let fds = [
+                out_w.as_raw_fd(),
+                err_w.as_raw_fd(),
+                reply_theirs.as_raw_fd(),
+            ];
             sendmsg::<UnixAddr>(
                 sock.as_raw_fd(),
                 &[IoSlice::new(&body)],
@@ -136,24 +146,29 @@ impl Sandbox {
             )
             .map_err(|e| Error::Sandbox(format!("the sandbox process is gone ({e})")))?;
         }
-        // Only the worker (and the container) may hold the write end now: EOF on the pipe
+        // Only the worker (and the container) may hold the write ends now: EOF on a pipe
         // means they are done with it.
         drop(out_w);
+        drop(err_w);
         drop(reply_theirs);
-        let mut out = std::fs::File::from(out_r);
+        let mut streams = [
+            (std::fs::File::from(out_r), true),
+            (std::fs::File::from(err_r), true),
+        ];
         let mut reply = reply;
         let mut buf = vec![0u8; 64 << 10];
         let mut report = Vec::new();
-        let mut out_open = true;
         let mut reply_open = true;
-        while out_open || reply_open {
+        while streams.iter().any(|(_, open)| *open) || reply_open {
             if cancel.is_cancelled() {
                 // Dropping the reply socket tells the worker to kill the container.
                 return Err(Error::Cancelled);
             }
             let mut fds = Vec::new();
-            if out_open {
-                fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
+            for (f, open) in &streams {
+                if *open {
+                    fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                }
             }
             if reply_open {
                 fds.push(PollFd::new(reply.as_fd(), PollFlags::POLLIN));
@@ -170,11 +185,14 @@ impl Sandbox {
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             let mut k = 0;
-            if out_open {
+            for (i, (f, open)) in streams.iter_mut().enumerate() {
+                if !*open {
+                    continue;
+                }
                 if ready[k] {
-                    match out.read(&mut buf) {
-                        Ok(0) => out_open = false,
-                        Ok(n) => output(&buf[..n]),
+                    match f.read(&mut buf) {
+                        Ok(0) => *open = false,
+                        Ok(n) => output(i == 1, &buf[..n]),
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(Error::Sandbox(format!("read output: {e}"))),
                     }
@@ -209,7 +227,7 @@ fn sandbox_main(sock: OwnedFd) -> ! {
     let _ = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigIgn) };
     let mut buf = vec![0u8; MAX_REQUEST];
     loop {
-        let mut cmsg = nix::cmsg_space!([RawFd; 2]);
+        let mut cmsg = nix::cmsg_space!([RawFd; 3]);
         let (n, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = match recvmsg::<UnixAddr>(
@@ -244,7 +262,7 @@ fn sandbox_main(sock: OwnedFd) -> ! {
             continue;
         };
         let mut fds = fds.into_iter();
-        let (Some(out), Some(reply)) = (fds.next(), fds.next()) else {
+        let (Some(out), Some(err), Some(reply)) = (fds.next(), fds.next(), fds.next()) else {
             continue;
         };
         // SAFETY: the sandbox process is single-threaded (forked from a single-threaded
@@ -252,7 +270,7 @@ fn sandbox_main(sock: OwnedFd) -> ! {
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 drop(sock);
-                worker(req, out, reply)
+                worker(req, out, err, reply)
             }
             // The worker holds its own copies; a failed fork drops the reply socket, which
             // the daemon reads as a worker that ended without a result.
@@ -262,9 +280,9 @@ fn sandbox_main(sock: OwnedFd) -> ! {
 }
 
 /// One RUN: create, start, wait (or kill when the daemon goes), delete, report.
-fn worker(req: Request, out: OwnedFd, reply: OwnedFd) -> ! {
+fn worker(req: Request, out: OwnedFd, err: OwnedFd, reply: OwnedFd) -> ! {
     let mut reply = UnixStream::from(reply);
-    let report = match run_container(&req, &out, reply.as_fd()) {
+    let report = match run_container(&req, &out, &err, reply.as_fd()) {
         Ok(code) => Report {
             exit: Some(code),
             error: None,
@@ -275,6 +293,7 @@ fn worker(req: Request, out: OwnedFd, reply: OwnedFd) -> ! {
         },
     };
     drop(out);
+    drop(err);
     if let Ok(bytes) = serde_json::to_vec(&report) {
         let _ = reply.write_all(&bytes);
     }
@@ -284,6 +303,7 @@ fn worker(req: Request, out: OwnedFd, reply: OwnedFd) -> ! {
 fn run_container(
     req: &Request,
     out: &OwnedFd,
+    err: &OwnedFd,
     reply: BorrowedFd<'_>,
 ) -> std::result::Result<i32, String> {
     // The init inherits the worker's signal state, and ignored signals stay ignored across
@@ -301,7 +321,7 @@ fn run_container(
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|e| format!("dup2: {e}"))?;
     nix::unistd::dup2_stdout(out).map_err(|e| format!("dup2: {e}"))?;
-    nix::unistd::dup2_stderr(out).map_err(|e| format!("dup2: {e}"))?;
+    nix::unistd::dup2_stderr(err).map_err(|e| format!("dup2: {e}"))?;
 
     let runtime = berth_runtime::Runtime::new(&req.runtime_root);
     let opts = berth_runtime::CreateOptions {

@@ -695,9 +695,15 @@ fn network_bad_input_is_refused_with_dockerd_words() {
             "invalid IPv4 address: 1.2.3",
         ),
         (
-            r#"{"Name":"drv","Driver":"overlay"}"#.into(),
+            r#"{"Name":"drv","Driver":"nosuchdriver"}"#.into(),
             404,
-            "plugin \"overlay\" not found",
+            "plugin \"nosuchdriver\" not found",
+        ),
+        // overlay is a swarm's driver: dockerd with no swarm hands it to the absent manager.
+        (
+            r#"{"Name":"drv","Driver":"overlay"}"#.into(),
+            500,
+            "This node is not a swarm manager.",
         ),
     ];
     for (body, status, msg) in &cases {

@@ -1116,6 +1116,15 @@ fn a_mirror_serves_docker_hub_names_and_a_fallback_cannot_leave_the_machine() {
         "{again}"
     );
 
+    // Every tag of a Docker Hub name (`--all-tags`: a request with no tag) is listed through
+    // the mirror too, never by asking Docker Hub.
+    let all = d.docker_ok(&["pull", "--all-tags", "busybox"]);
+    assert!(
+        all.contains("latest: Pulling from library/busybox")
+            && all.contains("Status: Image is up to date for busybox"),
+        "{all}"
+    );
+
     // The mirror lacks a tag, or a repository: Docker falls back to Docker Hub, which
     // cannot be reached from here; the error says so at once and the store is untouched.
     assert_hub_unreachable(&d, "busybox:absent", 20);

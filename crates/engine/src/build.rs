@@ -32,12 +32,13 @@ impl berth_build::Host for BuildHost<'_> {
         let (netns, hosts, resolv) = match c.network {
             "host" => (
                 None,
-                std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+                    + &extra_hosts_lines(c.extra_hosts),
                 std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             ),
             "none" => (
                 Some(json!({"type": "network"})),
-                self.daemon.hosts_text(&[], &[], c.hostname, &[]),
+                self.daemon.hosts_text(c.extra_hosts, &[], c.hostname, &[]),
                 self.daemon
                     .resolv_conf_text(&HostConfig::default(), false, &[]),
             ),
@@ -48,7 +49,7 @@ impl berth_build::Host for BuildHost<'_> {
                     .map_err(|e| e.to_string())?;
                 let wired = (
                     Some(json!({"type": "network", "path": n.path})),
-                    self.daemon.hosts_text(&[], &[], c.hostname, &[n.ip.into()]),
+                    self.daemon.hosts_text(c.extra_hosts, &[], c.hostname, &[n.ip.into()]),
                     n.resolv_conf.clone(),
                 );
                 hold = Some(Box::new(n));
@@ -121,6 +122,15 @@ impl berth_build::Host for BuildHost<'_> {
     fn fetch(&self, url: &str, dest: &Path) -> Result<Fetched, String> {
         self.daemon.fetch_url(url, dest)
     }
+}
+
+/// `name:ip` entries as /etc/hosts lines (appended to the host's own on `--network host`).
+fn extra_hosts_lines(extra: &[String]) -> String {
+    extra
+        .iter()
+        .filter_map(|e| e.split_once([':', '=']))
+        .map(|(name, ip)| format!("{ip}\t{name}\n"))
+        .collect()
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf of a RUN container.

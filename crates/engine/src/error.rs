@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 304 for start on a running container and stop on a stopped one, as dockerd answers.
     #[error("not modified")]
     NotModified,
+    /// 503: dockerd's Unavailable (swarm routes on a node in no swarm).
+    #[error("{0}")]
+    Unavailable(String),
     /// 501: an endpoint berth knows of but does not serve yet.
     #[error("{0}")]
     NotImplemented(String),
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -50,10 +50,11 @@ impl Execs {
         }
     }
 
-    pub fn ids_of(&self, container: &str) -> Vec<String> {
+    /// The execs of `container` whose process still runs.
+    pub fn running_ids_of(&self, container: &str) -> Vec<String> {
         self.lock()
             .values()
-            .filter(|e| e.container_id == container)
+            .filter(|e| e.container_id == container && e.running)
             .map(|e| e.id.clone())
             .collect()
     }

@@ -139,7 +139,7 @@ impl Daemon {
             cmd: Some(cmd),
             healthcheck: merged_healthcheck(body.healthcheck.as_ref(), &img["Healthcheck"]),
             image: Some(image_name.clone()),
-            volumes: body.volumes.clone(),
+            volumes: merged_volumes(body.volumes.as_ref(), &img["Volumes"]),
             working_dir: body
                 .working_dir
                 .clone()
@@ -1277,6 +1277,21 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The label dockerd puts on the volumes it makes without a name.
 const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";
+
+/// The container's `Volumes`: the image's VOLUMEs and the request's, as dockerd merges them
+/// into the container's config (docker-compose reads them back to keep anonymous volumes).
+fn merged_volumes(own: Option<&Vec<String>>, image: &Value) -> Option<Vec<String>> {
+    let mut all: Vec<String> = image
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for v in own.into_iter().flatten() {
+        if !all.contains(v) {
+            all.push(v.clone());
+        }
+    }
+    (!all.is_empty()).then_some(all)
+}
 
 /// The request's healthcheck over the image's HEALTHCHECK, field by field, as dockerd merges
 /// them (a request without a test keeps the image's test and takes its own timings).

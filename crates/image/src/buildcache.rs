@@ -102,6 +102,30 @@ impl Store {
         })
     }
 
+    /// The build cache a build with `--cache-from` may use, as dockerd's classic builder
+    /// limits it: only the steps whose layers lie on one of those images' layer chains (a
+    /// prefix of its layers). A reference that names no local image adds nothing, as dockerd
+    /// skips it; with none found, nothing of the local cache is used.
+    pub fn build_cache_from(&self, sources: &[String]) -> Result<BuildCache> {
+        let chains: Vec<Vec<String>> = sources
+            .iter()
+            .filter_map(|r| self.get(r).ok())
+            .filter_map(|i| self.layer_blobs(&i.id).ok())
+            .collect();
+        let mut cache = self.build_cache()?;
+        cache.entries.retain(|_, state| {
+            let layers: Vec<&str> = state
+                .layers
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap_or_default())
+                .collect();
+            chains.iter().any(|chain| {
+                layers.len() <= chain.len() && layers.iter().zip(chain).all(|(a, b)| *a == b)
+            })
+        });
+        Ok(cache)
+    }
+
     /// The state of an image (the starting point of a `FROM`).
     pub fn state_of(&self, image: &Image) -> Result<BuildState> {
         let db = self.load_db()?;

@@ -25,6 +25,10 @@ pub(crate) struct ImageRecord {
     pub(crate) manifest: String,
     /// Unpacked size of each layer, bottom first (parallel to the config's diff_ids).
     pub(crate) layer_sizes: Vec<u64>,
+    /// The image this one was committed from (dockerd's `Parent`): local history, not part
+    /// of the image's content, so it is kept here rather than in the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parent: Option<String>,
 }
 
 pub(crate) fn db_path(root: &Path) -> PathBuf {

@@ -129,6 +129,41 @@ fn in_lowers(lowers: &[PathBuf], path: &str) -> bool {
 
 /// Writes the upper dir as a layer tar: overlay whiteouts become `.wh.` files and opaque
 /// dirs get a `.wh..wh..opq` entry, the form every image consumer understands.
+/// The files berth makes in a container's upper dir only as targets of its bind mounts: what
+/// the container writes there goes to the daemon's own copies, so they are never part of
+/// what it changed (dockerd keeps them in an "init" layer under the container's).
+pub const MOUNT_STUBS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// Whether `path` (relative to the upper dir) is one of [`MOUNT_STUBS`], still empty.
+fn is_stub(path: &str, m: &fs::Metadata) -> bool {
+    MOUNT_STUBS.contains(&path) && m.file_type().is_file() && m.len() == 0
+}
+
+/// Whether an upper dir holds a change of the container's own: anything but the mount stubs
+/// and the directories made only to hold them.
+pub fn has_changes(upper: &Path) -> Result<bool> {
+    fn walk(dir: &Path, rel: &str) -> Result<bool> {
+        for (name, p, m) in sorted_children(dir)? {
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let only_stubs = m.file_type().is_dir()
+                && MOUNT_STUBS
+                    .iter()
+                    .any(|s| s.starts_with(&format!("{path}/")))
+                && !is_opaque(&p)
+                && !walk(&p, &path)?;
+            if !(is_stub(&path, &m) || only_stubs) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    walk(upper, "")
+}
+
 pub(crate) fn tar_upper(upper: &Path, out: &mut dyn Write) -> Result<()> {
     let mut b = tar::Builder::new(out);
     let mut links = HashMap::new();
@@ -161,6 +196,9 @@ fn write_tree(
             format!("{rel}/{name}")
         };
         let werr = Error::io("write tar entry for", &p);
+        if overlay && is_stub(&path, &m) {
+            continue;
+        }
         if overlay && is_whiteout(&m) {
             let wh = match rel {
                 "" => format!("{WHITEOUT_PREFIX}{name}"),

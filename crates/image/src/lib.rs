@@ -34,6 +34,6 @@ pub use pulled::{Ingest, PullLayer};
 pub use reference::Reference;
 pub use snapshot::OverlayMount;
 pub use store::{
-    Change, ChangeKind, Deleted, DiskUsage, HistoryEntry, Image, ImportOptions, LoadedImage,
-    PruneReport, Store,
+    dir_is_empty, Change, ChangeKind, Deleted, DiskUsage, HistoryEntry, Image, ImportOptions,
+    LoadedImage, PruneReport, Store,
 };

@@ -271,6 +271,7 @@ impl Ingest {
             ImageRecord {
                 manifest: manifest_digest,
                 layer_sizes: layer_sizes.to_vec(),
+                parent: db.images.get(&id).and_then(|r| r.parent.clone()),
             },
         );
         for r in refs {

@@ -39,6 +39,8 @@ pub struct Image {
     pub created: Option<String>,
     /// diff_ids, bottom first.
     pub layers: Vec<String>,
+    /// The image this one was committed from, while that image is still here.
+    pub parent: Option<String>,
 }
 
 /// One item of an image delete response.
@@ -321,6 +323,9 @@ impl Store {
         if let Some(v) = variant {
             config.extra.insert("variant".to_string(), json!(v));
         }
+        // As dockerd writes it: the image's comment (inspect's `Comment`) is the history's.
+        let comment = config.history[0].comment.clone();
+        config.extra.insert("comment".to_string(), json!(comment));
         let bytes = serde_json::to_vec(&config).map_err(Error::json("image config"))?;
         let mut db = self.load_db()?;
         let id = self.register(
@@ -405,6 +410,15 @@ impl Store {
         })
     }
 
+    /// Where the snapshot of each of the image's layers lives, bottom first (what inspect's
+    /// `GraphDriver` shows; nothing is unpacked).
+    pub fn layer_dirs(&self, image: &Image) -> Vec<PathBuf> {
+        chain_ids(&image.layers)
+            .iter()
+            .map(|c| self.snapshot_dir(c))
+            .collect()
+    }
+
     /// The snapshot directory of each layer of a stack (diff_ids, bottom first), unpacked
     /// again where missing from its blob (`blobs[i]`, compressed or not: the manifest's
     /// digest of that layer); bottom first.
@@ -448,7 +462,13 @@ impl Store {
         let reference = reference.map(parse_tag_ref).transpose()?;
         let _g = self.lock();
         let parent_layers = image.map(|i| i.layers.clone()).unwrap_or_default();
-        let layer = self.layer_from_upper(&parent_layers, upper)?;
+        // As dockerd: a container that changed no file adds no layer, only a history entry
+        // marked `empty_layer`.
+        let layer = if !crate::diff::has_changes(upper)? {
+            None
+        } else {
+            Some(self.layer_from_upper(&parent_layers, upper)?)
+        };
 
         let now = now_rfc3339();
         if config.created.is_none() {
@@ -470,30 +490,50 @@ impl Store {
             config.history.push(History {
                 created: config.created.clone(),
                 author: config.author.clone(),
+                empty_layer: layer.is_none(),
                 ..History::default()
             });
         }
         let mut diff_ids = parent_layers.clone();
-        diff_ids.push(layer.diff_id.clone());
+        diff_ids.extend(layer.iter().map(|l| l.diff_id.clone()));
         config.rootfs = RootFs {
             kind: "layers".to_string(),
             diff_ids,
         };
         let bytes = serde_json::to_vec(&config).map_err(Error::json("image config"))?;
         let mut db = self.load_db()?;
-        let mut layers = Vec::new();
-        let parent_sizes = image
+        let mut sizes = image
             .and_then(|i| db.images.get(&i.id))
             .map(|r| r.layer_sizes.clone())
             .unwrap_or_default();
-        for (i, d) in parent_layers.iter().enumerate() {
-            layers.push(LayerInfo {
-                diff_id: d.clone(),
-                unpacked: parent_sizes.get(i).copied().unwrap_or(0),
-            });
+        sizes.resize(parent_layers.len(), 0);
+        sizes.extend(layer.iter().map(|l| l.unpacked));
+        // The parent's layers as its manifest names them: a pulled image's are compressed
+        // blobs, not blobs named by their diff_ids.
+        let mut descs: Vec<serde_json::Value> = match image {
+            Some(p) => {
+                let (digest, m) = self.manifest_of(&p.id)?;
+                let m: serde_json::Value = serde_json::from_slice(&m)
+                    .map_err(Error::json(format!("manifest {digest}")))?;
+                m["layers"].as_array().cloned().unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        if let Some(l) = &layer {
+            descs.push(self.layer_descriptor(&l.diff_id)?);
         }
-        layers.push(layer);
-        let id = self.register(&mut db, &bytes, &layers, reference.into_iter().collect())?;
+        let id = self.blobs.put(&bytes)?;
+        self.register_manifest(
+            &mut db,
+            &id,
+            bytes.len(),
+            descs,
+            sizes,
+            reference.into_iter().collect(),
+        )?;
+        if let (Some(p), Some(rec)) = (image, db.images.get_mut(&id)) {
+            rec.parent = Some(p.id.clone());
+        }
         self.save_db(&db)?;
         self.image_from(&db, &id)
     }
@@ -725,6 +765,7 @@ impl Store {
             size: rec.layer_sizes.iter().sum(),
             created: config.created.clone(),
             layers: config.rootfs.diff_ids.clone(),
+            parent: rec.parent.clone().filter(|p| db.images.contains_key(p)),
             config,
         })
     }
@@ -837,6 +878,7 @@ impl Store {
             ImageRecord {
                 manifest: manifest_digest,
                 layer_sizes,
+                parent: db.images.get(id).and_then(|r| r.parent.clone()),
             },
         );
         for r in refs {
@@ -944,6 +986,12 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = remove_any(&self.0);
     }
+}
+
+/// Whether a directory (an overlay's upper dir) holds nothing; an unreadable one is not
+/// taken for empty.
+pub fn dir_is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
 pub(crate) fn remove_any(p: &Path) -> std::io::Result<()> {

@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+mod inspect;
 mod options;
 mod progress;
 mod pull;
@@ -16,6 +17,7 @@ mod search;
 mod transport;
 
 pub use error::{Error, Result};
+pub use inspect::Distribution;
 pub use options::{Credentials, RegistryOptions};
 pub use progress::{NoProgress, Progress, ProgressSink, Step};
 pub use pull::{PullOptions, PullOutcome};

@@ -55,10 +55,10 @@ pub struct PullOutcome {
 }
 
 /// A manifest fetched and verified.
-struct Fetched {
-    bytes: Vec<u8>,
-    media_type: String,
-    digest: String,
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
 }
 
 impl Registries {
@@ -86,28 +86,63 @@ impl Registries {
         platform: &Platform,
         sink: &dyn ProgressSink,
     ) -> Result<PullOutcome> {
-        let image = reference.familiar();
+        let store = &store;
+        self.mirrors_first(reference, "pull", |base| async move {
+            self.pull_from(store, reference, base.as_deref(), opts, platform, sink)
+                .await
+        })
+        .await
+    }
+
+    /// `each` against the mirrors first (Docker Hub names only), then the registry itself:
+    /// a mirror's failure is logged and the next one tried; the registry's is the answer.
+    pub(crate) async fn mirrors_first<T, F, Fut>(
+        &self,
+        reference: &Reference,
+        what: &str,
+        mut each: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mirrors = if reference.domain() == "docker.io" {
             self.opts.mirrors.clone()
         } else {
             Vec::new()
         };
-        // Mirrors first (Docker Hub images only), then the registry itself.
-        let mut last = None;
-        for base in mirrors.iter().map(|m| Some(m.as_str())).chain([None]) {
-            match self
-                .pull_from(&store, reference, base, opts, platform, sink)
-                .await
-            {
-                Ok(o) => return Ok(o),
-                Err(e) if base.is_some() => {
-                    tracing::warn!("mirror {base:?} failed for {image}: {e}");
-                    last = Some(e);
+        for m in mirrors {
+            match each(Some(m.clone())).await {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    tracing::warn!("mirror {m} failed to {what} {}: {e}", reference.familiar())
                 }
-                Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(Error::Invalid(format!("{image}: nowhere to pull from"))))
+        each(None).await
+    }
+
+    /// A session to read `reference`'s repository (at `base`, a mirror, when given); a
+    /// refused token is Docker's "pull access denied". `image` names it in messages.
+    pub(crate) async fn pull_session(
+        &self,
+        reference: &Reference,
+        base: Option<&str>,
+        creds: Option<&Credentials>,
+        image: &str,
+    ) -> Result<Session<'_>> {
+        let repo = reference.path();
+        self.session(
+            reference.domain(),
+            base,
+            repo,
+            vec![format!("repository:{repo}:pull")],
+            creds,
+            "pull",
+            image,
+        )
+        .await
+        .map_err(|e| deny_as_pull(e, reference))
     }
 
     async fn pull_from(
@@ -122,23 +157,9 @@ impl Registries {
         let image = reference.familiar();
         let repo = reference.path();
         let s = self
-            .session(
-                reference.domain(),
-                base,
-                repo,
-                vec![format!("repository:{repo}:pull")],
-                opts.creds.as_ref(),
-                "pull",
-                &image,
-            )
-            .await
-            .map_err(|e| deny_as_pull(e, reference))?;
-        let want = reference
-            .digest()
-            .or(reference.tag())
-            .unwrap_or("latest")
-            .to_string();
-        let top = self.manifest(&s, &want, reference.digest()).await?;
+            .pull_session(reference, base, opts.creds.as_ref(), &image)
+            .await?;
+        let top = self.top_manifest(&s, reference).await?;
         let resolved = match kind_of(&top.media_type, &top.bytes).map_err(bad(&image))? {
             Kind::Index => {
                 let idx: Index = serde_json::from_slice(&top.bytes).map_err(bad(&image))?;
@@ -280,7 +301,22 @@ impl Registries {
     }
 
     /// `GET /v2/<repo>/manifests/<ref>`, bounded in size and verified when asked by digest.
-    async fn manifest(&self, s: &Session<'_>, r: &str, digest: Option<&str>) -> Result<Fetched> {
+    /// The manifest (or index) `reference` names: by digest, else by tag (`latest`).
+    pub(crate) async fn top_manifest(
+        &self,
+        s: &Session<'_>,
+        reference: &Reference,
+    ) -> Result<Fetched> {
+        let want = reference.digest().or(reference.tag()).unwrap_or("latest");
+        self.manifest(s, want, reference.digest()).await
+    }
+
+    pub(crate) async fn manifest(
+        &self,
+        s: &Session<'_>,
+        r: &str,
+        digest: Option<&str>,
+    ) -> Result<Fetched> {
         let url = s.url(&format!("manifests/{r}"));
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MANIFESTS));
@@ -337,7 +373,12 @@ impl Registries {
     }
 
     /// A small blob (the config), read whole, size-bounded and verified.
-    async fn small_blob(&self, s: &Session<'_>, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) async fn small_blob(
+        &self,
+        s: &Session<'_>,
+        d: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
         let url = s.url(&format!("blobs/{}", d.digest));
         let resp = s.get(Method::GET, &url, HeaderMap::new()).await?;
         if !resp.status().is_success() {
@@ -559,26 +600,27 @@ impl Registries {
         Ok(())
     }
 
-    /// `GET /v2/<repo>/tags/list`: every tag, for `pull --all-tags`.
+    /// `GET /v2/<repo>/tags/list`: every tag, for `pull --all-tags`; a Docker Hub name asks
+    /// the mirrors first, as its pulls do.
     pub async fn tags(
         &self,
         reference: &Reference,
         creds: Option<&Credentials>,
     ) -> Result<Vec<String>> {
+        self.mirrors_first(reference, "list the tags of", |base| async move {
+            self.tags_from(reference, base.as_deref(), creds).await
+        })
+        .await
+    }
+
+    async fn tags_from(
+        &self,
+        reference: &Reference,
+        base: Option<&str>,
+        creds: Option<&Credentials>,
+    ) -> Result<Vec<String>> {
         let image = reference.familiar_repository();
-        let repo = reference.path();
-        let s = self
-            .session(
-                reference.domain(),
-                None,
-                repo,
-                vec![format!("repository:{repo}:pull")],
-                creds,
-                "pull",
-                &image,
-            )
-            .await
-            .map_err(|e| deny_as_pull(e, reference))?;
+        let s = self.pull_session(reference, base, creds, &image).await?;
         let url = s.url("tags/list");
         let resp = s.get(Method::GET, &url, HeaderMap::new()).await?;
         let st = resp.status();
@@ -605,7 +647,7 @@ impl Registries {
 }
 
 /// A token refused for a pull is Docker's "pull access denied".
-fn deny_as_pull(e: Error, r: &Reference) -> Error {
+pub(crate) fn deny_as_pull(e: Error, r: &Reference) -> Error {
     match e {
         Error::Unauthorized { message, .. } => Error::PullDenied {
             repository: r.familiar_repository(),
@@ -621,7 +663,7 @@ fn repo_of(image: &str) -> String {
         .unwrap_or_else(|_| image.to_string())
 }
 
-fn bad<E: std::fmt::Display>(image: &str) -> impl Fn(E) -> Error + '_ {
+pub(crate) fn bad<E: std::fmt::Display>(image: &str) -> impl Fn(E) -> Error + '_ {
     move |e| Error::BadManifest {
         image: image.to_string(),
         reason: e.to_string(),

@@ -51,6 +51,11 @@ pub struct BuildOptions {
     pub network: String,
     /// `--platform`; only this machine's is supported.
     pub platform: Option<String>,
+    /// `--cache-from`: when given, only steps on these images' layer chains are cache hits
+    /// (none when no such image is here), as dockerd's classic builder does.
+    pub cache_from: Vec<String>,
+    /// `--add-host` (`name:ip`): lines added to the /etc/hosts of RUN containers.
+    pub extra_hosts: Vec<String>,
 }
 
 /// A RUN container the host makes the OCI spec of.
@@ -67,6 +72,8 @@ pub struct RunContainer<'a> {
     /// name.
     pub network: &'a str,
     pub hostname: &'a str,
+    /// `--add-host` entries (`name:ip`) for its /etc/hosts.
+    pub extra_hosts: &'a [String],
     /// A directory of this step the host may write files into (hosts, resolv.conf).
     pub dir: &'a Path,
 }
@@ -294,6 +301,8 @@ impl Builder {
             + label_step;
         let cache = if opts.no_cache {
             BuildCache::default()
+        } else if !opts.cache_from.is_empty() {
+            store.build_cache_from(&opts.cache_from)?
         } else {
             store.build_cache()?
         };

@@ -83,6 +83,7 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
             user: &user,
             network: &network,
             hostname: &id[..12],
+            extra_hosts: &s.job.opts.extra_hosts,
             dir: &etc,
         })
         .map_err(|e| s.invalid(format!("RUN: {e}")))?;
@@ -102,17 +103,19 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     crate::private::write_file(&cfg_path, &bytes, 0o600)?;
 
     s.say(format!(" ---> Running in {}\n", &id[..12]))?;
-    let mut pending: Vec<u8> = Vec::new();
+    // Per stream (stdout, stderr): the bytes of a UTF-8 character split between chunks.
+    let mut pending: [Vec<u8>; 2] = Default::default();
     let out = s.out;
     let code = s.job.sandbox.run(
         &RunRequest {
             id: &id,
             bundle: &bundle,
         },
-        &mut |chunk| {
+        &mut |stderr, chunk| {
             // Whole UTF-8 characters only: a chunk may end inside one.
+            let pending = &mut pending[usize::from(stderr)];
             pending.extend_from_slice(chunk);
-            let valid = match std::str::from_utf8(&pending) {
+            let valid = match std::str::from_utf8(pending) {
                 Ok(_) => pending.len(),
                 Err(e) if e.error_len().is_none() => e.valid_up_to(),
                 Err(_) => pending.len(),
@@ -120,14 +123,19 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
             let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
             pending.drain(..valid);
             if !text.is_empty() {
-                out.say(text);
+                out.say(colour(stderr, text));
             }
         },
         s.job.cancel,
     )?;
     drop(hold);
-    if !pending.is_empty() {
-        s.say(String::from_utf8_lossy(&pending).into_owned())?;
+    for (stderr, rest) in pending.iter().enumerate() {
+        if !rest.is_empty() {
+            s.say(colour(
+                stderr == 1,
+                String::from_utf8_lossy(rest).into_owned(),
+            ))?;
+        }
     }
     fs.unmount()?;
     if code != 0 {
@@ -143,6 +151,16 @@ pub(crate) fn run(s: &mut StageRun<'_, '_>, ins: &Instruction, r: &Run) -> Resul
     let upper = fs.upper.clone();
     let cfg = s.config.clone();
     s.commit(&key, cfg, Some(&upper), &created_by)
+}
+
+/// A RUN's stderr is shown in bright red, as dockerd's classic builder marks it
+/// (`ESC[91m…ESC[0m` around each write): clients and scripts tell the two streams apart so.
+fn colour(stderr: bool, text: String) -> String {
+    if stderr {
+        format!("\x1b[91m{text}\x1b[0m")
+    } else {
+        text
+    }
 }
 
 /// The command line to run, and the script of a `RUN <<EOF` whose body starts with `#!`.

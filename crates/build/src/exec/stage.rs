@@ -170,6 +170,8 @@ impl StageRun<'_, '_> {
         created_by: &str,
     ) -> Result<()> {
         let now = berth_image::timefmt::now_rfc3339();
+        // A step that changed no file adds no layer (as dockerd: `empty_layer` history).
+        let upper = upper.filter(|u| !berth_image::dir_is_empty(u));
         config.created = Some(now.clone());
         config.history.push(History {
             created: Some(now),
@@ -251,6 +253,7 @@ impl StageRun<'_, '_> {
                 ..ImageConfig::default()
             };
             self.state = BuildState::default();
+            set_default_path(&mut self.config);
             return self.say(" ---> \n");
         }
         if name.is_empty() {
@@ -264,6 +267,11 @@ impl StageRun<'_, '_> {
             let image = self.base_image(&name, "FROM")?;
             self.state = self.job.store.state_of(&image)?;
             self.config = image.config.clone();
+            // What described how the base was made describes nothing of the new image.
+            for k in ["comment", "container", "container_config", "docker_version"] {
+                self.config.extra.remove(k);
+            }
+            set_default_path(&mut self.config);
         }
         self.done()?;
         self.triggers()
@@ -580,6 +588,15 @@ fn expose_ports(p: &str) -> std::result::Result<Vec<String>, String> {
         return Err(bad());
     }
     Ok((lo..=hi).map(|n| format!("{n}/{proto}")).collect())
+}
+
+/// A Linux stage's config gets the default PATH when its base has none, as dockerd's
+/// classic builder adds it to every stage (and so to the image it makes).
+fn set_default_path(config: &mut ImageConfig) {
+    let env = config.config.env.get_or_insert_with(Vec::new);
+    if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
+        env.push(DEFAULT_PATH.to_string());
+    }
 }
 
 #[cfg(test)]

@@ -172,17 +172,9 @@ impl Daemon {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok((200, _)) = self.try_api("GET", "/_ping", None) {
-                return;
-            }
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("berth daemon exited ({st}): {}", self.daemon_log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = wait_for_ping(self.child.as_mut(), &self.socket, 20) {
+            panic!("berth daemon {e}: {}", self.daemon_log());
         }
-        panic!("berth daemon never answered /_ping: {}", self.daemon_log());
     }
 
     /// The `i`th /24 of this daemon's block, counted from its top (the daemon's own picks
@@ -352,39 +344,7 @@ impl Daemon {
         path: &str,
         body: Option<&[u8]>,
     ) -> std::io::Result<(u16, String)> {
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n");
-        if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes())?;
-        if let Some(b) = body {
-            s.write_all(b)?;
-        }
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        });
-        let body = if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
-        Ok((status, body))
+        try_api_on(&self.socket, method, path, body)
     }
 
     /// `docker inspect -f FORMAT X`.
@@ -492,17 +452,7 @@ impl Drop for Daemon {
         }
         self.remember_ids();
         if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(5));
         }
         let ids = self.seen_ids.borrow().clone();
         for (id, monitor, init) in self.recorded_pids() {
@@ -636,6 +586,105 @@ fn unescape_mountinfo(s: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// Waits until the daemon on `socket` answers `/_ping`; an error says why it never did (it
+/// exited, or `secs` passed).
+pub fn wait_for_ping(
+    mut child: Option<&mut Child>,
+    socket: &Path,
+    secs: u64,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = try_api_on(socket, "GET", "/_ping", None) {
+            return Ok(());
+        }
+        if let Some(Ok(Some(st))) = child.as_mut().map(|c| c.try_wait()) {
+            return Err(format!("exited ({st})"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("never answered /_ping in {secs} s"))
+}
+
+/// SIGTERM to a daemon we started, SIGKILL if it has not exited within `grace`; reaped.
+pub fn stop_child(c: &mut Child, grace: Duration) {
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Runs `tests/dockerpy/SCRIPT SOCKET ARGS…` (docker-py against `d`) and asserts that it
+/// succeeded and printed `done`.
+pub fn run_dockerpy(d: &Daemon, script: &str, args: &[&str], done: &str) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/dockerpy")
+            .join(script),
+    )
+    .arg(&d.socket)
+    .args(args);
+    let o = run_cmd(cmd, None, 300);
+    assert!(
+        o.status.success() && out(&o).contains(done),
+        "{}{}\n--- daemon log:\n{}",
+        out(&o),
+        err(&o),
+        d.daemon_log()
+    );
+}
+
+/// One request over the Engine API socket `socket` (berth's or dockerd's): status and body
+/// (de-chunked).
+pub fn try_api_on(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n");
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    if let Some(b) = body {
+        s.write_all(b)?;
+    }
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    Ok((status, body))
 }
 
 fn dechunk(s: &str) -> String {

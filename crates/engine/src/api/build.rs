@@ -7,35 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::images::{body_reader, percent_decode};
-use super::{json, Shared};
+use super::images::body_reader;
+use super::{json, Form, Query, Shared};
 use crate::build::BuildHost;
 use crate::error::{ApiError, Result};
-
-/// The query of `/build`, several values per key kept (`t` may repeat).
-fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
-    raw.unwrap_or_default()
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn truthy(v: Option<&String>) -> bool {
-    matches!(
-        v.map(|s| s.as_str()),
-        Some("1" | "true" | "True" | "TRUE" | "yes")
-    )
-}
 
 /// A JSON object of strings (`buildargs`, `labels`); null values kept as None.
 fn string_map(raw: Option<&String>, what: &str) -> Result<BTreeMap<String, Option<String>>> {
@@ -47,8 +28,11 @@ fn string_map(raw: Option<&String>, what: &str) -> Result<BTreeMap<String, Optio
     Ok(v)
 }
 
-fn options(pairs: &[(String, String)]) -> Result<(berth_build::BuildOptions, bool)> {
-    let get = |k: &str| pairs.iter().rev().find(|(x, _)| x == k).map(|(_, v)| v);
+/// The build's options from its query, read as dockerd reads them: one value per key is the
+/// first (docker-py sends `dockerfile` twice, its own first), `t` and `extrahosts` keep
+/// every value, booleans as `BoolValue`.
+fn options(q: &Form) -> Result<(berth_build::BuildOptions, bool)> {
+    let get = |k: &str| q.get(k);
     if let Some(remote) = get("remote").filter(|r| !r.is_empty()) {
         return Err(ApiError::BadRequest(format!(
             "remote build contexts are not supported ({remote}): send the context as a tar"
@@ -60,11 +44,7 @@ fn options(pairs: &[(String, String)]) -> Result<(berth_build::BuildOptions, boo
                 .into(),
         ));
     }
-    let tags: Vec<String> = pairs
-        .iter()
-        .filter(|(k, v)| k == "t" && !v.is_empty())
-        .map(|(_, v)| v.clone())
-        .collect();
+    let tags: Vec<String> = q.all("t").filter(|v| !v.is_empty()).cloned().collect();
     for t in &tags {
         berth_image::Reference::parse(t)
             .map_err(|e| ApiError::BadRequest(format!("invalid tag {t:?}: {e}")))?;
@@ -79,13 +59,23 @@ fn options(pairs: &[(String, String)]) -> Result<(berth_build::BuildOptions, boo
         tags,
         build_args: string_map(get("buildargs"), "buildargs")?,
         target: get("target").cloned().filter(|t| !t.is_empty()),
-        no_cache: truthy(get("nocache")),
-        pull: truthy(get("pull")),
+        no_cache: q.bool("nocache"),
+        pull: q.bool("pull"),
         labels,
         network,
         platform: get("platform").cloned().filter(|p| !p.is_empty()),
+        cache_from: match get("cachefrom").filter(|c| !c.is_empty()) {
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|e| ApiError::BadRequest(format!("invalid cachefrom: {e}")))?,
+            None => Vec::new(),
+        },
+        extra_hosts: q
+            .all("extrahosts")
+            .filter(|h| !h.is_empty())
+            .cloned()
+            .collect(),
     };
-    Ok((opts, truthy(get("q"))))
+    Ok((opts, q.bool("q")))
 }
 
 /// One item between the build thread and the response.
@@ -126,13 +116,8 @@ fn api_error(e: berth_build::Error) -> ApiError {
 }
 
 /// `POST /build`.
-pub async fn build(
-    State(d): State<Shared>,
-    RawQuery(q): RawQuery,
-    req: Request,
-) -> Result<Response> {
-    let pairs = query_pairs(q);
-    let (opts, quiet) = options(&pairs)?;
+pub async fn build(State(d): State<Shared>, q: Query, req: Request) -> Result<Response> {
+    let (opts, quiet) = options(&q)?;
     // RUN's network: a user-defined one must exist (dockerd's 404) before anything runs.
     if !matches!(opts.network.as_str(), "none" | "host") {
         d.network_for_build(&opts.network)?;
@@ -264,9 +249,8 @@ pub async fn prune(State(d): State<Shared>) -> Result<Response> {
 pub async fn image_hygiene(
     State(d): State<Shared>,
     Path(path): Path<String>,
-    RawQuery(q): RawQuery,
+    q: Query,
 ) -> Result<Response> {
-    let pairs = query_pairs(q);
     let (name, what) = if let Some(n) = path.strip_suffix("/analyze") {
         (n.to_string(), "analyze")
     } else if let Some(n) = path.strip_suffix("/lint") {
@@ -276,10 +260,9 @@ pub async fn image_hygiene(
             "page not found: GET /berth/images/{path}"
         )));
     };
-    let limit = pairs
-        .iter()
-        .find(|(k, _)| k == "changes")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
+    let limit = q
+        .get("changes")
+        .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(100);
     let image = d.images.get(&name)?;
     let dd = d.clone();

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Value};
 
-use super::{filters, flag, json, label_matches, passes, Query, Shared};
+use super::{filters, flag, json, label_matches, passes, ApiVersion, Query, Shared};
 use crate::container::Container;
 use crate::error::{ApiError, Result};
 
@@ -440,7 +440,7 @@ fn has_label(c: &Container, filter: &str) -> bool {
     label_matches(filter, |k| labels?.get(k).map(String::as_str))
 }
 
-pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+pub async fn list(State(d): State<Shared>, q: Query, v: ApiVersion) -> Result<Response> {
     let all = flag(&q, "all");
     let filt = filters(&q)?;
     let limit: i64 = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
@@ -461,7 +461,14 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
     if limit > 0 {
         list.truncate(limit as usize);
     }
-    let out: Vec<Value> = list.iter().map(|c| summary(&d, c, with_size)).collect();
+    let out: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let mut s = summary(&d, c, with_size);
+            super::shape::container_summary(&mut s, v);
+            s
+        })
+        .collect();
     Ok(json(StatusCode::OK, &out))
 }
 
@@ -565,7 +572,7 @@ fn summary(d: &Shared, c: &Container, with_size: bool) -> Value {
         "Names": [format!("/{}", c.name)],
         "Image": c.image,
         "ImageID": c.image_id,
-        "Command": crate::spec::args(c).join(" "),
+        "Command": super::shape::command_line(&crate::spec::args(c)),
         "Created": crate::files::unix_seconds(&c.created),
         "Ports": port_list(c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
@@ -586,6 +593,7 @@ pub async fn inspect(
     State(d): State<Shared>,
     Path(id): Path<String>,
     q: Query,
+    version: ApiVersion,
 ) -> Result<Response> {
     let c = d.containers.find(&id)?;
     let mut state = json!({
@@ -627,7 +635,8 @@ pub async fn inspect(
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": d.execs.ids_of(&c.id),
+        // As dockerd: the execs still running (a finished one is forgotten by its container).
+        "ExecIDs": d.execs.running_ids_of(&c.id),
         "HostConfig": c.host_config,
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": c.rootfs.lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
@@ -641,6 +650,7 @@ pub async fn inspect(
     if flag(&q, "size") {
         v["SizeRw"] = json!(crate::volumes::dir_size(&c.rootfs.upper));
     }
+    super::shape::container_inspect(&mut v, &c, version);
     // The MAC asked for the network the container runs on, where clients before API 1.44
     // (and docker-py) set and read it.
     v["HostConfig"]["Links"] = json!(d.host_config_links(&c));
@@ -680,6 +690,9 @@ fn port_list(c: &Container) -> Vec<Value> {
 /// bridge only; `Networks` has every endpoint; `Ports` every exposed port, bound or null.
 fn network_settings(d: &Shared, c: &Container) -> Value {
     let running = c.is_running();
+    // As dockerd: a container's addresses are shown while it runs, its network ids and
+    // sandbox from its first start on (a stopped one keeps them).
+    let started = !c.state.started_at.starts_with("0001-");
     let mut networks = serde_json::Map::new();
     let mode = c.host_config.network_mode.clone().unwrap_or_default();
     if matches!(mode.as_str(), "host" | "none") {
@@ -694,6 +707,10 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
         }
     }
     for (name, ep) in &c.networks {
+        let ep = &crate::network::Endpoint {
+            ip: ep.ip.filter(|_| running),
+            ..ep.clone()
+        };
         let ip = ep.ip.map(|i| i.to_string()).unwrap_or_default();
         let user = d
             .net
@@ -724,11 +741,11 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
                 "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
                 "Links": if ep.links.is_empty() { Value::Null } else { json!(ep.links) },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
-                "MacAddress": ep.mac.clone().unwrap_or_default(),
+                "MacAddress": ep.mac.clone().filter(|_| running).unwrap_or_default(),
                 "DriverOpts": if ep.driver_opts.is_empty() { Value::Null } else { json!(ep.driver_opts) },
-                "NetworkID": ep.network_id,
+                "NetworkID": if started { ep.network_id.clone() } else { String::new() },
                 "EndpointID": if ep.ip.is_some() { ep.endpoint_id.clone() } else { String::new() },
-                "Gateway": ep.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                "Gateway": ep.gateway.filter(|_| running).map(|g| g.to_string()).unwrap_or_default(),
                 "IPAddress": ip,
                 "IPPrefixLen": if ep.ip.is_some() { ep.prefix } else { 0 },
                 "IPv6Gateway": ep.gateway6.map(|g| g.to_string()).unwrap_or_default(),
@@ -756,12 +773,16 @@ fn network_settings(d: &Shared, c: &Container) -> Value {
             }
         }
     }
-    let bridge = c.networks.get("bridge").filter(|_| mode == "bridge");
+    let bridge = c
+        .networks
+        .get("bridge")
+        .filter(|_| mode == "bridge" && running);
     let netns = d.net.netns_path(&c.id);
+    let sandbox = started && mode != "host" && !mode.starts_with("container:");
     json!({
         "Bridge": "",
-        "SandboxID": if running && netns.exists() { c.id.clone() } else { String::new() },
-        "SandboxKey": if running && netns.exists() { netns.display().to_string() } else { String::new() },
+        "SandboxID": if sandbox { c.id.clone() } else { String::new() },
+        "SandboxKey": if sandbox { netns.display().to_string() } else { String::new() },
         "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "Ports": ports,
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,

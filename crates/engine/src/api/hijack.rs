@@ -290,7 +290,7 @@ pub async fn exec_inspect(State(d): State<Shared>, Path(id): Path<String>) -> Re
             "OpenStdin": e.config.attach_stdin.unwrap_or(false),
             "OpenStdout": e.config.attach_stdout.unwrap_or(true),
             "OpenStderr": e.config.attach_stderr.unwrap_or(true),
-            "ProcessConfig": {"tty": e.config.tty.unwrap_or(false), "entrypoint": e.config.cmd.as_ref().and_then(|c| c.first()), "arguments": e.config.cmd.as_ref().map(|c| c[1..].to_vec()), "privileged": e.config.privileged.unwrap_or(false), "user": e.config.user},
+            "ProcessConfig": process_config(&e.config),
             "CanRemove": false, "DetachKeys": "",
         }),
     ))
@@ -322,4 +322,18 @@ pub async fn exec_resize(
         .await
         .map_err(|err| ApiError::internal("resize", err))??;
     Ok(StatusCode::OK.into_response())
+}
+
+/// exec inspect's `ProcessConfig`, as dockerd writes it (`user` only when set).
+fn process_config(c: &bollard_stubs::models::ExecConfig) -> Value {
+    let mut p = json!({
+        "tty": c.tty.unwrap_or(false),
+        "entrypoint": c.cmd.as_ref().and_then(|c| c.first()),
+        "arguments": c.cmd.as_ref().map(|c| c[1..].to_vec()),
+        "privileged": c.privileged.unwrap_or(false),
+    });
+    if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty()) {
+        p["user"] = json!(u);
+    }
+    p
 }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::logs::{stream_response, ChannelWriter, Chunk};
-use super::{filters, flag, json, label_matches, Query, Shared};
+use super::{filters, flag, json, label_matches, ApiVersion, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::files::unix_seconds;
 
@@ -32,7 +32,7 @@ fn labels(i: &berth_image::Image) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
-pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+pub async fn list(State(d): State<Shared>, q: Query, v: ApiVersion) -> Result<Response> {
     let filt = filters(&q)?;
     let all_images = d.images.list()?;
     let containers = d.containers.list();
@@ -84,18 +84,27 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
                 .collect(),
             None => i.repo_tags.iter().collect(),
         };
-        out.push(json!({
+        let mut item = json!({
             "Id": i.id,
-            "ParentId": "",
+            "ParentId": i.parent.clone().unwrap_or_default(),
             "RepoTags": repo_tags,
             "RepoDigests": i.repo_digests,
             "Created": i.created.as_deref().map(unix_seconds).unwrap_or(0),
             "Size": i.size,
             "SharedSize": -1,
-            "VirtualSize": i.size,
             "Labels": labels(i),
             "Containers": if flag(&q, "shared-size") { json!(containers.iter().filter(|c| c.image_id == i.id).count()) } else { json!(-1) },
-        }));
+        });
+        // Before 1.43 dockerd wrote placeholders for an untagged image; before 1.44 it had
+        // VirtualSize (the same as Size).
+        if v.before(43) && i.repo_tags.is_empty() && i.repo_digests.is_empty() {
+            item["RepoTags"] = json!(["<none>:<none>"]);
+            item["RepoDigests"] = json!(["<none>@<none>"]);
+        }
+        if v.before(44) {
+            item["VirtualSize"] = json!(i.size);
+        }
+        out.push(item);
     }
     out.sort_by(|a, b| b["Created"].as_i64().cmp(&a["Created"].as_i64()));
     Ok(json(StatusCode::OK, &out))
@@ -124,33 +133,90 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     rec(pattern.as_bytes(), s.as_bytes())
 }
 
-fn inspect_json(d: &Shared, i: &berth_image::Image) -> Value {
+/// `GET /images/{name}/json` as dockerd answers the version asked for (`VirtualSize` before
+/// 1.44, `Created` even when unknown before 1.44), with one deliberate exception: dockerd
+/// drops `Container` and `ContainerConfig` from 1.45 on, but docker-compose 1.29 negotiates
+/// the daemon's newest version and then reads `ContainerConfig.Volumes` when it recreates a
+/// service (KeyError 'ContainerConfig' on dockerd 25+), so berth keeps both in every
+/// version; a newer client ignores them (docs/api.md).
+fn inspect_json(d: &Shared, i: &berth_image::Image, v: ApiVersion) -> Value {
     let cfg = serde_json::to_value(&i.config).unwrap_or(Value::Null);
-    json!({
-        "Id": i.id,
-        "RepoTags": i.repo_tags,
-        "RepoDigests": i.repo_digests,
-        "Parent": "",
-        "Comment": "",
-        "Created": i.created.clone().unwrap_or_default(),
-        "DockerVersion": "",
-        "Author": cfg["author"].as_str().unwrap_or_default(),
-        "Config": cfg["config"],
-        "Architecture": cfg["architecture"],
-        "Os": cfg["os"],
-        "Size": i.size,
-        "VirtualSize": i.size,
-        "GraphDriver": {"Name": "overlay2", "Data": {}},
-        "RootFS": {"Type": "layers", "Layers": i.layers},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        "Containers": in_use(d, &i.id).len(),
-    })
+    let text = |k: &str| cfg[k].as_str().unwrap_or_default().to_owned();
+    let mut out = serde_json::Map::new();
+    out.insert("Id".into(), json!(i.id));
+    out.insert("RepoTags".into(), json!(i.repo_tags));
+    out.insert("RepoDigests".into(), json!(i.repo_digests));
+    out.insert("Parent".into(), json!(i.parent.clone().unwrap_or_default()));
+    out.insert("Comment".into(), json!(text("comment")));
+    if i.created.is_some() || v.before(44) {
+        out.insert(
+            "Created".into(),
+            json!(i.created.clone().unwrap_or_default()),
+        );
+    }
+    out.insert("Container".into(), json!(text("container")));
+    // The config of the container the image was made from, as the image recorded it
+    // (Docker-built and committed images); else the image's own config, which is what a
+    // classic build's last step ran with.
+    let container_config = match cfg.get("container_config").filter(|c| c.is_object()) {
+        Some(c) => c,
+        None => &cfg["config"],
+    };
+    out.insert(
+        "ContainerConfig".into(),
+        super::shape::docker_config(container_config),
+    );
+    out.insert("DockerVersion".into(), json!(text("docker_version")));
+    out.insert("Author".into(), json!(text("author")));
+    out.insert("Config".into(), super::shape::docker_config(&cfg["config"]));
+    out.insert("Architecture".into(), cfg["architecture"].clone());
+    if let Some(variant) = cfg.get("variant").filter(|x| x.is_string()) {
+        out.insert("Variant".into(), variant.clone());
+    }
+    out.insert("Os".into(), cfg["os"].clone());
+    out.insert("Size".into(), json!(i.size));
+    if v.before(44) {
+        out.insert("VirtualSize".into(), json!(i.size));
+    }
+    out.insert(
+        "GraphDriver".into(),
+        json!({"Name": "overlay2", "Data": graph_data(d, i)}),
+    );
+    out.insert(
+        "RootFS".into(),
+        json!({"Type": "layers", "Layers": i.layers}),
+    );
+    out.insert(
+        "Metadata".into(),
+        json!({"LastTagTime": "0001-01-01T00:00:00Z"}),
+    );
+    Value::Object(out)
 }
 
-pub async fn by_name(State(d): State<Shared>, Path(path): Path<String>) -> Result<Response> {
+/// Inspect's `GraphDriver.Data` of an image: its top layer's snapshot as `UpperDir`, the
+/// others (top down, as overlayfs lists lower dirs) as `LowerDir`. An image has no merged
+/// or work directory in berth (docs/api.md).
+fn graph_data(d: &Shared, i: &berth_image::Image) -> Value {
+    let mut dirs = d.images.layer_dirs(i);
+    let Some(upper) = dirs.pop() else {
+        return json!({});
+    };
+    let mut data = json!({"UpperDir": upper});
+    if !dirs.is_empty() {
+        let lower: Vec<String> = dirs.iter().rev().map(|p| p.display().to_string()).collect();
+        data["LowerDir"] = json!(lower.join(":"));
+    }
+    data
+}
+
+pub async fn by_name(
+    State(d): State<Shared>,
+    Path(path): Path<String>,
+    v: ApiVersion,
+) -> Result<Response> {
     if let Some(name) = path.strip_suffix("/json") {
         let i = d.images.get(name)?;
-        return Ok(json(StatusCode::OK, &inspect_json(&d, &i)));
+        return Ok(json(StatusCode::OK, &inspect_json(&d, &i, v)));
     }
     if let Some(name) = path.strip_suffix("/history") {
         let i = d.images.get(name)?;
@@ -296,7 +362,21 @@ pub async fn load(State(d): State<Shared>, req: Request) -> Result<Response> {
     let loaded = tokio::task::spawn_blocking(move || dd.images.load(&mut reader))
         .await
         .map_err(|e| ApiError::internal("load", e))?;
-    let loaded = loaded.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // As dockerd: a body that is no image archive is told in the answer's stream, not by its
+    // status (docker-py raises ImageLoadError from that message).
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = e.to_string();
+            let line = json!({"errorDetail": {"message": msg}, "error": msg});
+            let mut resp = format!("{line}\n").into_response();
+            resp.headers_mut().insert(
+                "Content-Type",
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            return Ok(resp);
+        }
+    };
     let mut out = String::new();
     for l in &loaded {
         if l.tags.is_empty() {
@@ -317,14 +397,8 @@ pub async fn load(State(d): State<Shared>, req: Request) -> Result<Response> {
     Ok(resp)
 }
 
-pub async fn save(State(d): State<Shared>, q: axum::extract::RawQuery) -> Result<Response> {
-    let names: Vec<String> =
-        q.0.unwrap_or_default()
-            .split('&')
-            .filter_map(|kv| kv.strip_prefix("names="))
-            .map(percent_decode)
-            .collect();
-    save_names(d, names).await
+pub async fn save(State(d): State<Shared>, q: Query) -> Result<Response> {
+    save_names(d, q.all("names").cloned().collect()).await
 }
 
 async fn save_names(d: Shared, names: Vec<String>) -> Result<Response> {
@@ -383,10 +457,7 @@ pub async fn create(State(d): State<Shared>, q: Query, req: Request) -> Result<R
         if let Some(r) = &reference {
             berth_image::Reference::parse(r)?;
         }
-        let changes: Vec<String> = q
-            .get("changes")
-            .map(|c| vec![c.clone()])
-            .unwrap_or_default();
+        let changes: Vec<String> = q.all("changes").cloned().collect();
         let config = changes_to_config(&changes)?;
         let opts = berth_image::ImportOptions {
             reference,
@@ -414,69 +485,83 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
     if changes.is_empty() {
         return Ok(None);
     }
-    let mut cfg = serde_json::Map::new();
+    let mut cfg = json!({});
+    apply_changes(&mut cfg, changes)?;
+    serde_json::from_value(cfg)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
+}
+
+/// Applies `--change` instructions to a container config (JSON, Docker's field names) as
+/// dockerd applies them, as Dockerfile instructions on top of it: ENV replaces a variable or
+/// adds one, LABEL, EXPOSE and VOLUME add to what is there, the others set their field. Each
+/// repeated `changes=` parameter is one or more instructions (one per line).
+fn apply_changes(cfg: &mut Value, changes: &[String]) -> Result<()> {
     for ch in changes.iter().flat_map(|c| c.lines()) {
-        let (instr, rest) = ch
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((ch.trim(), ""));
+        let line = ch.trim();
+        let (instr, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
         let list = || -> Value {
             serde_json::from_str::<Vec<String>>(rest)
                 .map(|v| json!(v))
                 .unwrap_or_else(|_| json!(["/bin/sh", "-c", rest]))
         };
+        let map = |cfg: &mut Value, key: &str| -> serde_json::Map<String, Value> {
+            cfg.get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
         match instr.to_ascii_uppercase().as_str() {
-            "CMD" => {
-                cfg.insert("Cmd".into(), list());
-            }
-            "ENTRYPOINT" => {
-                cfg.insert("Entrypoint".into(), list());
-            }
-            "WORKDIR" => {
-                cfg.insert("WorkingDir".into(), json!(rest));
-            }
-            "USER" => {
-                cfg.insert("User".into(), json!(rest));
-            }
-            "STOPSIGNAL" => {
-                cfg.insert("StopSignal".into(), json!(rest));
-            }
+            "CMD" => cfg["Cmd"] = list(),
+            "ENTRYPOINT" => cfg["Entrypoint"] = list(),
+            "WORKDIR" => cfg["WorkingDir"] = json!(rest),
+            "USER" => cfg["User"] = json!(rest),
+            "STOPSIGNAL" => cfg["StopSignal"] = json!(rest),
             "ENV" => {
-                let kv = rest.replacen(' ', "=", if rest.contains('=') { 0 } else { 1 });
-                if let Some(a) = cfg.entry("Env").or_insert_with(|| json!([])).as_array_mut() {
-                    a.push(json!(kv));
+                let mut env: Vec<String> = cfg
+                    .get("Env")
+                    .and_then(|e| serde_json::from_value(e.clone()).ok())
+                    .unwrap_or_default();
+                for (k, v) in key_values(rest) {
+                    let kv = format!("{k}={v}");
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split('=').next() == Some(k.as_str()))
+                    {
+                        Some(e) => *e = kv,
+                        None => env.push(kv),
+                    }
                 }
+                cfg["Env"] = json!(env);
             }
             "LABEL" => {
-                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-                cfg.entry("Labels")
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .map(|m| m.insert(k.trim_matches('"').into(), json!(v.trim_matches('"'))));
+                let mut labels = map(cfg, "Labels");
+                for (k, v) in key_values(rest) {
+                    labels.insert(k, json!(v));
+                }
+                cfg["Labels"] = Value::Object(labels);
             }
             "EXPOSE" => {
+                let mut ports = map(cfg, "ExposedPorts");
                 for p in rest.split_whitespace() {
                     let p = if p.contains('/') {
                         p.to_owned()
                     } else {
                         format!("{p}/tcp")
                     };
-                    cfg.entry("ExposedPorts")
-                        .or_insert_with(|| json!({}))
-                        .as_object_mut()
-                        .map(|m| m.insert(p, json!({})));
+                    ports.insert(p, json!({}));
                 }
+                cfg["ExposedPorts"] = Value::Object(ports);
             }
             "VOLUME" => {
-                let vols: Vec<String> = serde_json::from_str(rest)
+                let mut vols = map(cfg, "Volumes");
+                let given: Vec<String> = serde_json::from_str(rest)
                     .unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
-                for v in vols {
-                    cfg.entry("Volumes")
-                        .or_insert_with(|| json!({}))
-                        .as_object_mut()
-                        .map(|m| m.insert(v, json!({})));
+                for v in given {
+                    vols.insert(v, json!({}));
                 }
+                cfg["Volumes"] = Value::Object(vols);
             }
             "" => {}
             other => {
@@ -486,9 +571,21 @@ fn changes_to_config(changes: &[String]) -> Result<Option<berth_image::Container
             }
         }
     }
-    serde_json::from_value(Value::Object(cfg))
-        .map(Some)
-        .map_err(|e| ApiError::BadRequest(format!("invalid change: {e}")))
+    Ok(())
+}
+
+/// `KEY=VALUE …` pairs (quotes around a value dropped), or the old `KEY VALUE` form.
+fn key_values(rest: &str) -> Vec<(String, String)> {
+    let unquote = |s: &str| s.trim_matches('"').to_owned();
+    let first = rest.split_whitespace().next().unwrap_or_default();
+    if !first.contains('=') {
+        let (k, v) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        return vec![(k.to_owned(), unquote(v.trim()))];
+    }
+    rest.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (unquote(k), unquote(v)))
+        .collect()
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
@@ -498,19 +595,25 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
     let parent = d.images.get(&c.image_id)?;
     let mut config = parent.config.clone();
     let override_cfg: Value = super::parse_body(&body)?;
-    let mut inner = serde_json::to_value(&config.config).unwrap_or(json!({}));
-    // The container's own settings become the new image's, as docker commit does.
-    inner["Env"] = json!(c.config.env);
-    inner["Cmd"] = json!(c.config.cmd);
-    if let Some(e) = &c.config.entrypoint {
-        inner["Entrypoint"] = json!(e);
+    // As dockerd: the container's config (the image's, merged with what the container was
+    // created with) is the new image's, then the request's config and changes on top; and
+    // the image records which container it came from and that container's config
+    // (inspect's `Container` and `ContainerConfig`).
+    let container_config = serde_json::to_value(&c.config).unwrap_or(json!({}));
+    let mut inner = json!({});
+    for (k, v) in container_config.as_object().into_iter().flatten() {
+        if !v.is_null() {
+            inner[k] = v.clone();
+        }
     }
-    if let Some(w) = &c.config.working_dir {
-        inner["WorkingDir"] = json!(w);
-    }
-    if let Some(u) = &c.config.user {
-        inner["User"] = json!(u);
-    }
+    config.extra.insert("container".into(), json!(c.id));
+    match q.get("comment").filter(|m| !m.is_empty()) {
+        Some(m) => config.extra.insert("comment".into(), json!(m)),
+        None => config.extra.remove("comment"),
+    };
+    config
+        .extra
+        .insert("container_config".into(), container_config.clone());
     if let Some(obj) = override_cfg.as_object() {
         for (k, v) in obj {
             if !v.is_null() {
@@ -518,22 +621,7 @@ pub async fn commit(State(d): State<Shared>, q: Query, body: Bytes) -> Result<Re
             }
         }
     }
-    if let Some(ch) = changes_to_config(
-        &q.get("changes")
-            .map(|c| vec![c.clone()])
-            .unwrap_or_default(),
-    )? {
-        if let Some(obj) = serde_json::to_value(ch)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-        {
-            for (k, v) in obj {
-                if !v.is_null() {
-                    inner[k] = v;
-                }
-            }
-        }
-    }
+    apply_changes(&mut inner, &q.all("changes").cloned().collect::<Vec<_>>())?;
     config.config = serde_json::from_value(inner)
         .map_err(|e| ApiError::BadRequest(format!("invalid config: {e}")))?;
     if let Some(a) = q.get("author").filter(|a| !a.is_empty()) {
@@ -576,10 +664,14 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
     })
     .await
     .map_err(|e| ApiError::internal("prune", e))??;
+    // One of the two per item, as dockerd writes them (`omitempty`).
     let deleted: Vec<Value> = report
         .deleted
         .iter()
-        .map(|x| json!({"Untagged": x.untagged, "Deleted": x.deleted}))
+        .map(|x| match (&x.untagged, &x.deleted) {
+            (Some(u), _) => json!({"Untagged": u}),
+            (None, d) => json!({"Deleted": d}),
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -604,5 +696,23 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("busybox%3Alatest"), "busybox:latest");
+    }
+
+    #[test]
+    fn changes_apply_as_dockerfile_instructions() {
+        let mut cfg = json!({"Env": ["A=1", "B=0"], "Labels": {"x": "y"}, "Cmd": ["sleep", "9"]});
+        let changes = [
+            "ENV B=2 C=3".to_owned(),
+            "LABEL k=v\nCMD [\"sh\"]".to_owned(),
+        ];
+        apply_changes(&mut cfg, &changes).unwrap_or_default();
+        assert_eq!(cfg["Env"], json!(["A=1", "B=2", "C=3"]));
+        assert_eq!(cfg["Labels"], json!({"x": "y", "k": "v"}));
+        assert_eq!(cfg["Cmd"], json!(["sh"]));
+        assert!(apply_changes(&mut cfg, &["RUN true".to_owned()]).is_err());
+        assert_eq!(
+            key_values("PATH /bin"),
+            [("PATH".to_owned(), "/bin".to_owned())]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The Docker Engine API router. Paths may carry a version prefix (`/v1.44/containers/json`);
-//! it is stripped before routing, as dockerd accepts every version from its minimum up.
+//! it is stripped before routing and kept in the request (`ApiVersion`) for the handlers that
+//! answer each version as dockerd does; a version out of berth's range is refused.
 
 mod archive;
 mod build;
@@ -8,9 +9,14 @@ mod hijack;
 pub(crate) mod images;
 mod logs;
 mod networks;
+mod plugins;
+mod query;
 pub(crate) mod registry;
+mod shape;
 mod stats;
+mod swarm;
 mod system;
+mod version;
 mod volumes;
 
 use std::collections::HashMap;
@@ -25,6 +31,8 @@ use axum::Router;
 
 use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
+pub(crate) use query::{Form, Query};
+pub(crate) use version::ApiVersion;
 
 pub const API_VERSION: &str = "1.47";
 pub const MIN_API_VERSION: &str = "1.24";
@@ -84,6 +92,7 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/images/prune", post(images::prune))
         .route("/images/search", get(registry::search))
         .route("/auth", post(registry::auth))
+        .route("/distribution/{*name}", get(registry::distribution))
         .route(
             "/images/{*name}",
             get(images::by_name)
@@ -106,29 +115,32 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .merge(swarm::routes())
+        .merge(plugins::routes())
         .fallback(not_found)
+        // dockerd answers a known path with another method as an unknown path.
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn(check_version))
         .layer(axum::middleware::map_response(api_headers))
         .with_state(daemon);
     tower::util::MapRequest::new(app, strip_version as fn(Request) -> Request)
 }
 
-/// `/v1.44/x` → `/x`.
+/// `/v1.44/x` → `/x`, with the version kept in the request's extensions.
 fn strip_version(mut req: Request) -> Request {
-    let path = req.uri().path();
-    if let Some(rest) = path.strip_prefix("/v") {
-        if let Some(slash) = rest.find('/') {
-            let ver = &rest[..slash];
-            if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                let new_path = rest[slash..].to_owned();
-                let pq = match req.uri().query() {
-                    Some(q) => format!("{new_path}?{q}"),
-                    None => new_path,
-                };
-                if let Ok(uri) = pq.parse::<Uri>() {
-                    *req.uri_mut() = uri;
-                }
-            }
-        }
+    let Some((version, rest)) = req.uri().path().strip_prefix("/v").and_then(|rest| {
+        let slash = rest.find('/')?;
+        Some((ApiVersion::parse(&rest[..slash])?, rest[slash..].to_owned()))
+    }) else {
+        return req;
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest,
+    };
+    if let Ok(uri) = pq.parse::<Uri>() {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(version);
     }
     req
 }
@@ -145,23 +157,25 @@ async fn api_headers(mut resp: Response) -> Response {
     resp
 }
 
-async fn not_found(req: Request) -> Response {
-    ApiError::NotFound(format!(
-        "page not found: {} {}",
-        req.method(),
-        req.uri().path()
-    ))
-    .into_response()
+/// A version out of berth's range is refused before any handler runs, in dockerd's words.
+async fn check_version(
+    req: Request,
+    next: axum::middleware::Next,
+) -> std::result::Result<Response, ApiError> {
+    if let Some(v) = req.extensions().get::<ApiVersion>() {
+        v.check()?;
+    }
+    Ok(next.run(req).await)
 }
 
-/// Query parameters, one value per key (the last wins).
-pub type Query = axum::extract::Query<HashMap<String, String>>;
+/// dockerd's answer to a path it has no route for.
+async fn not_found() -> Response {
+    ApiError::NotFound("page not found".into()).into_response()
+}
 
-pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    matches!(
-        q.get(key).map(|s| s.as_str()),
-        Some("1" | "true" | "True" | "TRUE" | "yes")
-    )
+/// A boolean query parameter as dockerd reads it (`BoolValue`).
+pub fn flag(q: &Form, key: &str) -> bool {
+    q.bool(key)
 }
 
 /// A JSON request body, with dockerd's 400 wording when it does not parse.
@@ -199,7 +213,7 @@ pub fn label_matches<'a>(filter: &str, get: impl Fn(&str) -> Option<&'a str>) ->
 }
 
 /// Docker's `filters` query parameter: `{"key":["v1","v2"]}` (or the legacy `{"key":{"v":true}}`).
-pub fn filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>> {
+pub fn filters(q: &Form) -> Result<HashMap<String, Vec<String>>> {
     let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
         return Ok(HashMap::new());
     };

@@ -10,7 +10,7 @@ use berth_network::Network;
 use bollard_stubs::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest};
 use serde_json::{json, Value};
 
-use super::{filters, json, label_matches, parse_body, passes, Query, Shared};
+use super::{filters, json, label_matches, parse_body, passes, ApiVersion, Query, Shared};
 use crate::error::{ApiError, Result};
 use crate::network::net_error;
 
@@ -103,7 +103,7 @@ fn in_use(d: &Shared, n: &Network) -> bool {
         .any(|c| c.networks.contains_key(&n.name))
 }
 
-pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
+pub async fn list(State(d): State<Shared>, q: Query, v: ApiVersion) -> Result<Response> {
     let filt = filters(&q)?;
     let out: Vec<Value> = d
         .net
@@ -111,14 +111,21 @@ pub async fn list(State(d): State<Shared>, q: Query) -> Result<Response> {
         .list()
         .iter()
         .filter(|n| matches(&d, n, &filt))
-        .map(|n| network_json(&d, n))
+        .map(|n| super::shape::network(network_json(&d, n), v))
         .collect();
     Ok(json(StatusCode::OK, &out))
 }
 
-pub async fn inspect(State(d): State<Shared>, Path(id): Path<String>) -> Result<Response> {
+pub async fn inspect(
+    State(d): State<Shared>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+) -> Result<Response> {
     let n = d.net.find(&id)?;
-    Ok(json(StatusCode::OK, &network_json(&d, &n)))
+    Ok(json(
+        StatusCode::OK,
+        &super::shape::network(network_json(&d, &n), v),
+    ))
 }
 
 pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
@@ -126,6 +133,7 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     if req.name.trim().is_empty() {
         return Err(ApiError::BadRequest("network name cannot be empty".into()));
     }
+    super::swarm::check_network_scope(&req)?;
     let ipam = req.ipam.clone().unwrap_or_default();
     // One subnet of each family: the entry's family is its subnet's (or its gateway's).
     let (mut v4, mut v6) = (None, None);

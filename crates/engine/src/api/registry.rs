@@ -359,6 +359,26 @@ pub async fn auth(
     ))
 }
 
+/// `GET /distribution/{name}/json`: the descriptor and platforms a registry has for `name`,
+/// without pulling it (`docker manifest`-like; docker-py's `get_registry_data`).
+pub async fn distribution(
+    axum::extract::State(d): axum::extract::State<Shared>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Some(name) = path.strip_suffix("/json") else {
+        return Err(ApiError::NotFound("page not found".into()));
+    };
+    let r = berth_image::Reference::parse(name).map_err(bad_ref)?;
+    let creds = creds(&headers)?;
+    let info = d
+        .registries
+        .distribution(&r, creds.as_ref())
+        .await
+        .map_err(api_error)?;
+    Ok(json(StatusCode::OK, &info))
+}
+
 /// `GET /images/search?term=&limit=&filters=`.
 pub async fn search(
     axum::extract::State(d): axum::extract::State<Shared>,

@@ -92,17 +92,107 @@ fn system_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn sample(files: &CgroupFiles, id: &str, name: &str) -> Value {
+/// The memory.stat keys dockerd reports on a cgroup v1 host (containerd's v1 metrics); on
+/// cgroup v2 every key of memory.stat is reported, as dockerd does there.
+const MEMORY_V1_KEYS: &[&str] = &[
+    "active_anon",
+    "active_file",
+    "cache",
+    "dirty",
+    "hierarchical_memory_limit",
+    "hierarchical_memsw_limit",
+    "inactive_anon",
+    "inactive_file",
+    "mapped_file",
+    "pgfault",
+    "pgmajfault",
+    "pgpgin",
+    "pgpgout",
+    "rss",
+    "rss_huge",
+    "unevictable",
+    "writeback",
+];
+
+/// A blkio v1 file (`MAJ:MIN Op value` lines) as dockerd's entries; `Total` lines left out.
+fn blkio_entries(text: Option<String>) -> Value {
+    let entries: Vec<Value> = text
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (dev, op, value) = (f.next()?, f.next()?, f.next()?);
+            let (major, minor) = dev.split_once(':')?;
+            Some(
+                json!({"major": major.parse::<u64>().ok()?, "minor": minor.parse::<u64>().ok()?,
+                        "op": op, "value": value.parse::<u64>().ok()?}),
+            )
+        })
+        .collect();
+    json!(entries)
+}
+
+/// The container's interfaces but loopback, from its network namespace's /proc/PID/net/dev.
+fn networks(pid: i32) -> Option<Value> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    let mut out = serde_json::Map::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let n: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if name == "lo" || n.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_owned(),
+            json!({
+                "rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
+                "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11],
+            }),
+        );
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+fn sample(files: &CgroupFiles, pid: i32, id: &str, name: &str) -> Value {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let cpu_stat = files
+        .read("cpu", "cpu.stat", "cpu.stat")
+        .map(|s| keyed(&s))
+        .unwrap_or_default();
+    let stat_n = |k: &str| cpu_stat.get(k).and_then(Value::as_u64).unwrap_or(0);
     let cpu_total = files
         .number("cpuacct", "cpuacct.usage", "")
-        .or_else(|| {
-            let stat = files.read("cpu", "", "cpu.stat")?;
-            keyed(&stat).get("usage_usec")?.as_u64().map(|u| u * 1000)
-        })
-        .unwrap_or(0);
+        .unwrap_or_else(|| stat_n("usage_usec") * 1000);
+    let (user, system) = match files.read("cpuacct", "cpuacct.stat", "") {
+        Some(t) => {
+            let k = keyed(&t);
+            let ticks =
+                |x: &str| k.get(x).and_then(Value::as_u64).unwrap_or(0) * 1_000_000_000 / hz;
+            (ticks("user"), ticks("system"))
+        }
+        None => (stat_n("user_usec") * 1000, stat_n("system_usec") * 1000),
+    };
+    let mut cpu_usage = json!({"total_usage": cpu_total, "usage_in_kernelmode": system,
+                               "usage_in_usermode": user});
+    if let Some(per) = files.read("cpuacct", "cpuacct.usage_percpu", "") {
+        let per: Vec<u64> = per
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .take(cpus)
+            .collect();
+        cpu_usage["percpu_usage"] = json!(per);
+    }
+    let throttled = stat_n("throttled_time").max(stat_n("throttled_usec") * 1000);
     let mem_usage = files
         .number("memory", "memory.usage_in_bytes", "memory.current")
         .unwrap_or(0);
@@ -110,30 +200,63 @@ fn sample(files: &CgroupFiles, id: &str, name: &str) -> Value {
         .read("memory", "memory.limit_in_bytes", "memory.max")
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or_else(host_memory);
-    let mem_stat = files
+    let v1_memory = files.v1.iter().any(|(c, _)| c == "memory");
+    let mut mem_stat = files
         .read("memory", "memory.stat", "memory.stat")
         .map(|s| keyed(&s))
         .unwrap_or_default();
-    let pids = files
-        .number("pids", "pids.current", "pids.current")
-        .unwrap_or(0);
-    let pids_limit = files.number("pids", "pids.max", "pids.max");
-    json!({
+    if v1_memory {
+        mem_stat.retain(|k, _| {
+            let base = k.strip_prefix("total_").unwrap_or(k);
+            MEMORY_V1_KEYS.contains(&base)
+                && !(k.starts_with("total_") && base.starts_with("hierarchical_"))
+        });
+    }
+    let mut memory =
+        json!({"usage": mem_usage, "stats": mem_stat, "limit": mem_limit.min(host_memory())});
+    if let Some(max) = files.number("memory", "memory.max_usage_in_bytes", "") {
+        memory["max_usage"] = json!(max);
+    }
+    let mut pids_stats =
+        json!({"current": files.number("pids", "pids.current", "pids.current").unwrap_or(0)});
+    if let Some(limit) = files.number("pids", "pids.max", "pids.max") {
+        pids_stats["limit"] = json!(limit);
+    }
+    let blkio = |name: &str| {
+        blkio_entries(
+            files
+                .read("blkio", &format!("{name}_recursive"), "")
+                .or_else(|| files.read("blkio", name, "")),
+        )
+    };
+    let mut out = json!({
         "read": crate::files::now_rfc3339(),
         "preread": "0001-01-01T00:00:00Z",
-        "id": id,
-        "name": format!("/{name}"),
-        "pids_stats": {"current": pids, "limit": pids_limit},
+        "pids_stats": pids_stats,
+        "blkio_stats": {
+            "io_service_bytes_recursive": blkio("blkio.throttle.io_service_bytes"),
+            "io_serviced_recursive": blkio("blkio.throttle.io_serviced"),
+            "io_queue_recursive": [], "io_service_time_recursive": [], "io_wait_time_recursive": [],
+            "io_merged_recursive": [], "io_time_recursive": [], "sectors_recursive": [],
+        },
+        "num_procs": 0,
+        "storage_stats": {},
         "cpu_stats": {
-            "cpu_usage": {"total_usage": cpu_total, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "cpu_usage": cpu_usage,
             "system_cpu_usage": system_cpu_ns(),
             "online_cpus": cpus,
-            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+            "throttling_data": {"periods": stat_n("nr_periods"),
+                                "throttled_periods": stat_n("nr_throttled"),
+                                "throttled_time": throttled},
         },
-        "memory_stats": {"usage": mem_usage, "limit": mem_limit.min(host_memory()), "stats": mem_stat},
-        "blkio_stats": {"io_service_bytes_recursive": null},
-        "networks": {},
-    })
+        "memory_stats": memory,
+        "name": format!("/{name}"),
+        "id": id,
+    });
+    if let Some(n) = networks(pid) {
+        out["networks"] = n;
+    }
+    out
 }
 
 fn host_memory() -> u64 {
@@ -153,8 +276,15 @@ fn host_memory() -> u64 {
 
 pub async fn stats(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
     let c = d.containers.find(&key)?;
-    let stream = !matches!(q.get("stream").map(|s| s.as_str()), Some("0" | "false"))
-        && !super::flag(&q, "one-shot");
+    // As dockerd: `stream` defaults to true and is read as its other booleans are
+    // (`stream=False` from Python clients means once).
+    let stream = q.bool_or("stream", true);
+    if stream && q.bool("one-shot") {
+        return Err(ApiError::BadRequest(
+            "cannot have stream=true and one-shot=true".into(),
+        ));
+    }
+    let one_shot = q.bool("one-shot");
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
     let dd = d.clone();
     tokio::spawn(async move {
@@ -164,25 +294,42 @@ pub async fn stats(State(d): State<Shared>, Path(key): Path<String>, q: Query) -
                 .ok()
                 .filter(|s| matches!(s.status, berth_monitor::Status::Running))
                 .map(|s| s.pid);
-            let mut now = match pid.and_then(CgroupFiles::of) {
-                Some(files) => sample(&files, &c.id, &c.name),
+            let mut now = match pid.and_then(|p| Some((p, CgroupFiles::of(p)?))) {
+                Some((p, files)) => sample(&files, p, &c.id, &c.name),
                 // A stopped container reports zeros, as dockerd does.
                 None => {
-                    json!({"read": "0001-01-01T00:00:00Z", "id": c.id, "name": format!("/{}", c.name),
-                               "cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {}, "pids_stats": {}, "networks": {}})
+                    json!({"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z",
+                           "pids_stats": {}, "blkio_stats": {"io_service_bytes_recursive": null,
+                           "io_serviced_recursive": null, "io_queue_recursive": null,
+                           "io_service_time_recursive": null, "io_wait_time_recursive": null,
+                           "io_merged_recursive": null, "io_time_recursive": null,
+                           "sectors_recursive": null}, "num_procs": 0, "storage_stats": {},
+                           "cpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
+                           "usage_in_usermode": 0}, "throttling_data": {"periods": 0,
+                           "throttled_periods": 0, "throttled_time": 0}},
+                           "memory_stats": {}, "name": format!("/{}", c.name), "id": c.id})
                 }
             };
-            if let Some(p) = &previous {
-                now["precpu_stats"] = p["cpu_stats"].clone();
-                now["preread"] = p["read"].clone();
-            } else {
-                now["precpu_stats"] =
-                    json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0});
+            match &previous {
+                Some(p) => {
+                    now["precpu_stats"] = p["cpu_stats"].clone();
+                    now["preread"] = p["read"].clone();
+                }
+                None => {
+                    now["precpu_stats"] = json!({"cpu_usage": {"total_usage": 0,
+                        "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}});
+                }
             }
-            let mut line = now.to_string();
-            line.push('\n');
-            if tx.send(Ok(Bytes::from(line))).await.is_err() || !stream || pid.is_none() {
-                return;
+            // As dockerd: `stream=false` answers with a second sample a second after the
+            // first (so that CPU use can be computed from the pair), `one-shot` with one.
+            let wanted = stream || one_shot || previous.is_some() || pid.is_none();
+            if wanted {
+                let mut line = now.to_string();
+                line.push('\n');
+                if tx.send(Ok(Bytes::from(line))).await.is_err() || !stream || pid.is_none() {
+                    return;
+                }
             }
             previous = Some(now);
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{filters, json, label_matches, Query, Shared};
 use crate::error::Result;
@@ -35,8 +35,9 @@ pub async fn version() -> Response {
         &json!({
             "Platform": {"Name": "berth"},
             "Components": [{"Name": "Engine", "Version": version, "Details": {
-                "ApiVersion": super::API_VERSION, "MinAPIVersion": super::MIN_API_VERSION,
-                "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel(),
+                "ApiVersion": super::API_VERSION, "Arch": go_arch(), "BuildTime": "",
+                "Experimental": "false", "GitCommit": "", "GoVersion": "n/a (Rust)",
+                "KernelVersion": kernel(), "MinAPIVersion": super::MIN_API_VERSION, "Os": "linux",
             }}],
             "Version": version,
             "ApiVersion": super::API_VERSION,
@@ -60,7 +61,7 @@ pub fn go_arch() -> &'static str {
     }
 }
 
-pub async fn info(State(d): State<Shared>) -> Response {
+pub async fn info(State(d): State<Shared>, v: super::ApiVersion) -> Response {
     let all = d.containers.list();
     let running = all.iter().filter(|c| c.state.status == "running").count();
     let paused = all.iter().filter(|c| c.state.status == "paused").count();
@@ -89,9 +90,22 @@ pub async fn info(State(d): State<Shared>) -> Response {
     for (name, path) in &d.opts.runtimes {
         runtimes.insert(name.clone(), json!({"path": path}));
     }
-    json(
-        StatusCode::OK,
-        &json!({
+    // The pools given with --default-address-pool (`base=CIDR,size=N`), as dockerd lists them.
+    let pools: Vec<Value> = d
+        .opts
+        .network
+        .pools
+        .iter()
+        .map(|p| {
+            let field = |k: &str| {
+                p.split(',')
+                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                    .unwrap_or_default()
+            };
+            json!({"Base": field("base"), "Size": field("size").parse::<u8>().unwrap_or(0)})
+        })
+        .collect();
+    let mut out = json!({
             "ID": machine_id(),
             "Containers": all.len(),
             "ContainersRunning": running,
@@ -100,10 +114,11 @@ pub async fn info(State(d): State<Shared>) -> Response {
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "OomKillDisable": !cgroup_v2,
-            "IPv4Forwarding": true, "Debug": false,
+            "IPv4Forwarding": true, "BridgeNfIptables": true, "BridgeNfIp6tables": true,
+            "Debug": false,
             "NFd": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
             "NGoroutines": 0,
             "SystemTime": crate::files::now_rfc3339(),
@@ -113,11 +128,16 @@ pub async fn info(State(d): State<Shared>) -> Response {
             "NEventsListener": 0,
             "KernelVersion": kernel(),
             "OperatingSystem": os_name(),
+            "OSVersion": os_release("VERSION_ID"),
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "MemTotal": mem,
             "IndexServerAddress": "https://index.docker.io/v1/",
+            "GenericResources": null,
+            "HttpProxy": std::env::var("HTTP_PROXY").unwrap_or_default(),
+            "HttpsProxy": std::env::var("HTTPS_PROXY").unwrap_or_default(),
+            "NoProxy": std::env::var("NO_PROXY").unwrap_or_default(),
             "RegistryConfig": super::registry::info(&d),
             "DockerRootDir": d.opts.root,
             "Name": hostname,
@@ -126,14 +146,23 @@ pub async fn info(State(d): State<Shared>) -> Response {
             "ServerVersion": env!("CARGO_PKG_VERSION"),
             "Runtimes": runtimes,
             "DefaultRuntime": "berth",
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "DefaultAddressPools": pools,
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "docker-init",
             "SecurityOptions": security_options(&d),
             "Warnings": [],
-        }),
-    )
+    });
+    // KernelMemory* went in API 1.42 (berth has no kernel memory limit).
+    if v.before(42) {
+        out["KernelMemory"] = json!(false);
+        out["KernelMemoryTCP"] = json!(false);
+    }
+    json(StatusCode::OK, &out)
 }
 
 /// What `docker info` lists under Security Options: the default seccomp profile every
@@ -149,6 +178,20 @@ fn security_options(d: &Shared) -> Vec<&'static str> {
 fn machine_id() -> String {
     std::fs::read_to_string("/etc/machine-id")
         .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A field of /etc/os-release (`VERSION_ID`), unquoted; empty when absent.
+fn os_release(key: &str) -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|r| r.strip_prefix('='))
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+        })
         .unwrap_or_default()
 }
 
@@ -234,7 +277,7 @@ pub async fn events(State(d): State<Shared>, q: Query) -> Result<Response> {
     Ok(resp)
 }
 
-pub async fn df(State(d): State<Shared>) -> Result<Response> {
+pub async fn df(State(d): State<Shared>, v: super::ApiVersion) -> Result<Response> {
     let usage = d.images.disk_usage()?;
     let containers = d.containers.list();
     let images: Vec<_> = d
@@ -248,12 +291,18 @@ pub async fn df(State(d): State<Shared>) -> Result<Response> {
                 .find(|(id, _, _)| *id == i.id)
                 .map(|(_, s, sh)| (*s, *sh))
                 .unwrap_or((i.size, 0));
-            json!({
-                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
+            let mut item = json!({
+                "Id": i.id, "ParentId": i.parent.clone().unwrap_or_default(),
+                "RepoTags": i.repo_tags, "RepoDigests": i.repo_digests,
                 "Created": i.created.as_deref().map(crate::files::unix_seconds).unwrap_or(0),
-                "Size": size, "SharedSize": shared, "VirtualSize": size, "Labels": {},
+                "Size": size, "SharedSize": shared, "Labels": {},
                 "Containers": containers.iter().filter(|c| c.image_id == i.id).count(),
-            })
+            });
+            // VirtualSize (= Size) went in API 1.44.
+            if v.before(44) {
+                item["VirtualSize"] = json!(size);
+            }
+            item
         })
         .collect();
     let cs: Vec<_> = containers
@@ -281,14 +330,16 @@ pub async fn df(State(d): State<Shared>) -> Result<Response> {
             v
         })
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "LayersSize": usage.layers_size,
-            "Images": images,
-            "Containers": cs,
-            "Volumes": vols,
-            "BuildCache": [],
-        }),
-    ))
+    let mut out = json!({
+        "LayersSize": usage.layers_size,
+        "Images": images,
+        "Containers": cs,
+        "Volumes": vols,
+        "BuildCache": [],
+    });
+    // BuilderSize went in API 1.42.
+    if v.before(42) {
+        out["BuilderSize"] = json!(0);
+    }
+    Ok(json(StatusCode::OK, &out))
 }
