@@ -201,7 +201,7 @@ pub async fn remove_link_name(
 }
 
 /// With `link=1` only the link `name` goes; else the container `name` names.
-async fn remove_named(d: &Shared, name: &str, q: &HashMap<String, String>) -> Result<Response> {
+async fn remove_named(d: &Shared, name: &str, q: &super::query::Form) -> Result<Response> {
     if flag(q, "link") {
         d.remove_link(name)?;
     } else {
