@@ -86,9 +86,15 @@ pub fn read_state(dir: &Path) -> Result<MonitorState> {
 }
 
 /// Writes through a temporary file and a rename: a reader sees the old file or the new one.
+/// Each write has a temp file of its own, so two writers never rename each other's.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).map_err(|e| Error::file("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::file("rename into place", path, e))
