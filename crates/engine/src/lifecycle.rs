@@ -56,23 +56,17 @@ impl Daemon {
             other => other.into(),
         })?;
         let id = container::new_id()?;
+        let generated = name.filter(|n| !n.is_empty()).is_none();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 container::validate_name(n)?;
                 n.to_owned()
             }
-            None => {
-                let base = container::generate_name(&id);
-                let taken: Vec<String> =
-                    self.containers.list().into_iter().map(|c| c.name).collect();
-                if taken.contains(&base) {
-                    format!("{base}_{}", &id[..4])
-                } else {
-                    base
-                }
-            }
+            // Drawn again at insert if another container has it by then.
+            None => container::generate_name(0)?,
         };
+
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let img = image_config(&image);
 
@@ -254,7 +248,7 @@ impl Daemon {
                 ports: Vec::new(),
             })
         })();
-        let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
+        let c = match made.and_then(|c| self.containers.insert(c, generated)) {
             Ok(c) => c,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -459,22 +453,25 @@ impl Daemon {
         if c.is_running() {
             return Err(ApiError::NotModified);
         }
-        // Attachers waiting for this start connect as soon as the monitor listens, and the
-        // monitor holds the container's process until they have.
-        let pending = self.take_pending_attach(&c.id);
-        let attachers = pending.len() as u32;
-        let monitor_dir = self.monitor_dir(&c.id);
-        for tx in pending {
-            let _ = tx.send(monitor_dir.clone());
-        }
+        // The clients that attached before this start are handed to the monitor at its
+        // birth, before the process runs: they see all of its output.
+        let attachers = self.take_early_attachers(&c.id);
         let this = self.clone();
         let id = c.id.clone();
         let started = tokio::task::spawn_blocking(move || this.start_blocking(&id, attachers))
             .await
-            .map_err(|e| ApiError::internal("start", e))?;
+            .map_err(|e| ApiError::internal("start", e));
+        let started = match started {
+            Ok(r) => r,
+            Err(e) => {
+                self.start_done(&c.id);
+                return Err(e);
+            }
+        };
         let state = match started {
             Ok(s) => s,
             Err(e) => {
+                self.start_done(&c.id);
                 let msg = e.to_string();
                 let _ = self.containers.update(&c.id, |c| {
                     c.state.error = msg.clone();
@@ -491,7 +488,7 @@ impl Daemon {
                 return Err(e);
             }
         };
-        let c = self.containers.update(&c.id, |c| {
+        let updated = self.containers.update(&c.id, |c| {
             c.state = State {
                 status: "running".into(),
                 pid: state.pid,
@@ -506,7 +503,10 @@ impl Daemon {
             // ResetRestartManager); the new monitor counts from 0 too.
             c.restart_count = 0;
             Ok(c.clone())
-        })?;
+        });
+        // The record says running now: later attachers go to the monitor directly.
+        self.start_done(&c.id);
+        let c = updated?;
         self.emit_container("start", &c);
         self.start_health(&c.id);
         self.watch_exit(c.id.clone(), 0);
@@ -516,7 +516,7 @@ impl Daemon {
     fn start_blocking(
         self: &Arc<Self>,
         id: &str,
-        attachers: u32,
+        attachers: Vec<berth_monitor::client::EarlyAttach>,
     ) -> Result<berth_monitor::MonitorState> {
         let c = self.containers.find(id)?;
         let netns = self.setup_network(&c)?;
@@ -530,7 +530,7 @@ impl Daemon {
     fn start_wired(
         &self,
         id: &str,
-        attachers: u32,
+        attachers: Vec<berth_monitor::client::EarlyAttach>,
         netns: Option<&Path>,
     ) -> Result<berth_monitor::MonitorState> {
         // The record as wiring left it: addresses, MACs, host ports.
@@ -612,10 +612,14 @@ impl Daemon {
                 max_retries: restart["MaximumRetryCount"].as_u64().unwrap_or(0) as u32,
             },
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
-            attachers,
+            attachers: 0,
             exec: None,
         };
-        Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
+        Ok(berth_monitor::spawn(
+            &config,
+            &self.opts.berth_exe,
+            attachers,
+        )?)
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {
@@ -1050,6 +1054,7 @@ impl Daemon {
         .await
         .map_err(|e| ApiError::internal("remove", e))?;
         self.containers.remove(&c.id);
+        self.drop_attachers(&c.id);
         if volumes {
             for m in c.mounts.iter().filter(|m| m.anonymous) {
                 let _ = self.volumes.remove(&m.name, &[], true);

@@ -9,6 +9,7 @@ pub(crate) mod images;
 mod logs;
 mod networks;
 pub(crate) mod registry;
+mod relay;
 mod stats;
 mod system;
 mod volumes;

@@ -1,0 +1,264 @@
+//! Carrying a monitor's attach stream to a hijacked client and the client's input back, as
+//! dockerd does: the output reframed when the client asked for other framing than the process
+//! has (an exec made with a tty and started without one is multiplexed), and the input of a
+//! terminal scanned for the detach keys, which end the attachment and are not passed on.
+
+use axum::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::logs::frame;
+use crate::error::{ApiError, Result};
+
+/// ctrl-p ctrl-q, Docker's default detach keys.
+pub const DEFAULT_DETACH_KEYS: &[u8] = &[16, 17];
+
+pub type Client = TokioIo<hyper::upgrade::Upgraded>;
+pub type ClientWrite = tokio::io::WriteHalf<Client>;
+
+/// How the monitor's stream must change on its way to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// The client takes what the monitor sends.
+    AsIs,
+    /// The process has a terminal (raw bytes) and the client wants Docker's frames: each
+    /// chunk goes as stdout.
+    Multiplex,
+    /// The process has pipes (frames) and the client wants raw bytes: the payloads only.
+    Demultiplex,
+}
+
+impl Framing {
+    /// From whether the process has a terminal and whether the client's stream is raw.
+    pub fn between(process_tty: bool, client_raw: bool) -> Framing {
+        match (process_tty, client_raw) {
+            (true, false) => Framing::Multiplex,
+            (false, true) => Framing::Demultiplex,
+            _ => Framing::AsIs,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// The client's input goes to the process's stdin.
+    pub stdin: bool,
+    /// The detach keys, scanned for in the client's input (a terminal's only, as dockerd).
+    pub detach_keys: Option<Vec<u8>>,
+    pub framing: Framing,
+}
+
+/// How a relay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The monitor's stream ended: the process is done (or the monitor is gone).
+    Output,
+    /// The client typed the detach keys.
+    Detached,
+}
+
+/// Carries the stream both ways until the output ends or the client detaches. Returns the
+/// client's write half, still open, so that the caller decides when the client sees the end.
+pub async fn relay(
+    client: Client,
+    monitor: std::os::unix::net::UnixStream,
+    opts: RelayOptions,
+) -> Option<(ClientWrite, Ended)> {
+    monitor.set_nonblocking(true).ok()?;
+    let monitor = tokio::net::UnixStream::from_std(monitor).ok()?;
+    let (mut mon_read, mut mon_write) = monitor.into_split();
+    let (mut cli_read, mut cli_write) = tokio::io::split(client);
+    let to_client = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut demux = Demux::default();
+        loop {
+            let n = match mon_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let data = &buf[..n];
+            let sent = match opts.framing {
+                Framing::AsIs => cli_write.write_all(data).await,
+                Framing::Multiplex => cli_write.write_all(&frame(1, data)).await,
+                Framing::Demultiplex => {
+                    let payload = demux.feed(data);
+                    cli_write.write_all(&payload).await
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = cli_write.flush().await;
+    };
+    let from_client = async {
+        let mut scanner = opts.detach_keys.clone().map(DetachScanner::new);
+        if opts.stdin {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                let n = match cli_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (pass, detached) = match scanner.as_mut() {
+                    Some(s) => s.feed(&buf[..n]),
+                    None => (Bytes::copy_from_slice(&buf[..n]), false),
+                };
+                if !pass.is_empty() && mon_write.write_all(&pass).await.is_err() {
+                    break;
+                }
+                if detached {
+                    return Ended::Detached;
+                }
+            }
+        }
+        let _ = mon_write.shutdown().await;
+        // Keep reading nothing; the output side decides when the stream ends.
+        std::future::pending::<Ended>().await
+    };
+    let ended = tokio::select! {
+        _ = to_client => Ended::Output,
+        e = from_client => e,
+    };
+    Some((cli_write, ended))
+}
+
+/// Docker's detach keys (`detachKeys=`, `--detach-keys`, config.json's `detachKeys`): a
+/// comma-separated list of single characters and `ctrl-X` (X one of a-z @ [ \ ] ^ _).
+pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
+    let bad = || ApiError::BadRequest(format!("Invalid detach keys ({text}) provided"));
+    let mut out = Vec::new();
+    for key in text.split(',') {
+        let lower = key.to_ascii_lowercase();
+        match lower.strip_prefix("ctrl-") {
+            Some(rest) if rest.len() == 1 => {
+                let c = rest.as_bytes()[0];
+                let code = match c {
+                    b'a'..=b'z' => c - b'a' + 1,
+                    b'@' => 0,
+                    b'[' => 27,
+                    b'\\' => 28,
+                    b']' => 29,
+                    b'^' => 30,
+                    b'_' => 31,
+                    _ => return Err(bad()),
+                };
+                out.push(code);
+            }
+            Some(_) => return Err(bad()),
+            None if key.len() == 1 => out.push(key.as_bytes()[0]),
+            None => return Err(bad()),
+        }
+    }
+    Ok(out)
+}
+
+/// Passes input through, holding back bytes that may begin the detach sequence until they
+/// prove not to; the whole sequence detaches and is dropped.
+#[derive(Debug)]
+struct DetachScanner {
+    keys: Vec<u8>,
+    /// How many of `keys` the input has matched so far (held back).
+    matched: usize,
+}
+
+impl DetachScanner {
+    fn new(keys: Vec<u8>) -> DetachScanner {
+        DetachScanner { keys, matched: 0 }
+    }
+
+    /// The bytes to pass on, and whether the sequence is complete (nothing after it passes).
+    fn feed(&mut self, input: &[u8]) -> (Bytes, bool) {
+        if self.keys.is_empty() {
+            return (Bytes::copy_from_slice(input), false);
+        }
+        let mut out = Vec::with_capacity(input.len());
+        for &b in input {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (Bytes::from(out), true);
+                }
+                continue;
+            }
+            // Not the sequence after all: what was held back goes on, and this byte may
+            // begin it anew.
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    return (Bytes::from(out), true);
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        (Bytes::from(out), false)
+    }
+}
+
+/// Splits Docker's frames across reads of any size, keeping the payloads.
+#[derive(Debug, Default)]
+struct Demux {
+    buf: Vec<u8>,
+}
+
+impl Demux {
+    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        self.buf.extend_from_slice(data);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while self.buf.len() - pos >= 8 {
+            let h = &self.buf[pos..pos + 8];
+            let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            if self.buf.len() - pos - 8 < len {
+                break;
+            }
+            out.extend_from_slice(&self.buf[pos + 8..pos + 8 + len]);
+            pos += 8 + len;
+        }
+        self.buf.drain(..pos);
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_as_docker_reads_them() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
+        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_").unwrap(), vec![0, 31]);
+        assert_eq!(parse_detach_keys("a,ctrl-X").unwrap(), vec![b'a', 24]);
+        for bad in ["", "ctrl-", "ctrl-pq", "ab", "ctrl-1", "a,,b"] {
+            let e = parse_detach_keys(bad).unwrap_err().to_string();
+            assert!(e.contains("Invalid detach keys"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_scanner_passes_near_misses_and_stops_at_the_sequence() {
+        let mut s = DetachScanner::new(vec![16, 17]);
+        assert_eq!(s.feed(b"ab\x10"), (Bytes::from_static(b"ab"), false));
+        // Held back across reads, then released by a byte that is not the second key.
+        assert_eq!(s.feed(b"c"), (Bytes::from_static(b"\x10c"), false));
+        assert_eq!(s.feed(b"\x10\x10"), (Bytes::from_static(b"\x10"), false));
+        assert_eq!(s.feed(b"\x11rest"), (Bytes::new(), true));
+        let mut one = DetachScanner::new(vec![b'q']);
+        assert_eq!(one.feed(b"xyq1"), (Bytes::from_static(b"xy"), true));
+    }
+
+    #[test]
+    fn demux_keeps_payloads_across_split_frames() {
+        let mut d = Demux::default();
+        let mut data = frame(1, b"hello").to_vec();
+        data.extend_from_slice(&frame(2, b" world"));
+        let (a, b) = data.split_at(11);
+        let mut out = d.feed(a);
+        out.extend(d.feed(b));
+        assert_eq!(out, b"hello world");
+    }
+}
