@@ -151,13 +151,30 @@ pub struct Containers {
 impl Containers {
     /// Loads every record under `dir` (root/containers); a record that cannot be read is
     /// reported and skipped rather than stopping the daemon.
+    /// What a daemon killed mid-way left is finished here: a removal's renamed directory is
+    /// removed, and so is a create's directory that never got its record.
     pub fn load(dir: &Path) -> std::io::Result<Containers> {
         std::fs::create_dir_all(dir)?;
         let mut all = BTreeMap::new();
         for entry in std::fs::read_dir(dir)?.flatten() {
-            let path = entry.path().join("config.v2.json");
-            let Ok(data) = std::fs::read(&path) else {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(DOOMED_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
                 continue;
+            }
+            let path = entry.path().join("config.v2.json");
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // Never started (a record is written before any start), so nothing is
+                    // mounted there.
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    continue;
+                }
+                Err(_) => continue,
             };
             match serde_json::from_slice::<Container>(&data) {
                 Ok(c) => {
@@ -275,6 +292,15 @@ impl Containers {
         files::write_json_atomic(&path, c)
             .map_err(|e| ApiError::internal(format!("write {}", path.display()), e))
     }
+}
+
+/// A container directory being removed is renamed to this prefix first.
+const DOOMED_PREFIX: &str = ".removing-";
+
+/// Where a container's directory goes while it is removed.
+pub fn doomed_dir(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    dir.with_file_name(format!("{DOOMED_PREFIX}{}", name.unwrap_or_default()))
 }
 
 fn name_conflict(name: &str, other: &str) -> ApiError {

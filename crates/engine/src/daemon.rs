@@ -64,6 +64,14 @@ pub struct Daemon {
     /// Attach requests of containers that are not running, by container id (`docker run`
     /// attaches first, then starts).
     attaches: Mutex<HashMap<String, AttachQueue>>,
+    /// Held for reading while references to networks and volumes are recorded (a container's
+    /// create, a network connect), for writing while a network or volume is made or removed:
+    /// a removal's in-use check cannot miss a container being created on it, and a name is
+    /// made or removed by one request at a time.
+    references: std::sync::RwLock<()>,
+    /// One start or removal of a container at a time (an `rm -f` during a `start` waits for
+    /// it, then kills what it started; two starts never make two monitors).
+    container_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     #[allow(dead_code)] // for uptime in /info; not read yet
     pub started: std::time::Instant,
 }
@@ -101,6 +109,32 @@ impl Daemon {
         if removed {
             map.remove(id);
         }
+    }
+
+    /// Waits for the container's other start or removal, if one is under way; holds its
+    /// turn until the guard is dropped.
+    pub async fn container_op(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut ops = self.container_ops.lock().unwrap_or_else(|p| p.into_inner());
+            ops.entry(id.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// The container is gone: forget its turn (a waiter still holding it is unaffected).
+    pub fn forget_container_op(&self, id: &str) {
+        let mut ops = self.container_ops.lock().unwrap_or_else(|p| p.into_inner());
+        ops.remove(id);
+    }
+
+    /// See `references` (blocking: call it off the runtime's threads).
+    pub fn referencing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.references.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// See `references` (blocking: call it off the runtime's threads).
+    pub fn changing_references(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.references.write().unwrap_or_else(|p| p.into_inner())
     }
 
     fn attach_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, AttachQueue>> {
@@ -273,6 +307,8 @@ pub async fn serve(
         builder,
         exits: Mutex::new(HashMap::new()),
         attaches: Mutex::new(HashMap::new()),
+        references: std::sync::RwLock::new(()),
+        container_ops: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),
     });
     daemon.reconcile();

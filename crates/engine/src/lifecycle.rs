@@ -55,6 +55,8 @@ impl Daemon {
             }
             other => other.into(),
         })?;
+        // Networks and volumes it names stay until it is recorded as using them.
+        let _refs = self.referencing();
         let id = container::new_id()?;
         let generated = name.filter(|n| !n.is_empty()).is_none();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -449,9 +451,33 @@ impl Daemon {
     }
 
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
-        let c = self.containers.find(key)?;
+        let id = self.containers.find(key)?.id;
+        let turn = self.container_op(&id).await;
+        let started = self.start_in_turn(&id).await;
+        drop(turn);
+        match started {
+            Ok(()) => Ok(()),
+            Err((e, remove)) => {
+                // dockerd removes an AutoRemove container whose start failed; docker CLI
+                // waits for that removal before it reports the error.
+                if remove {
+                    let _ = Box::pin(self.remove_container(&id, true, true)).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A start, in the container's turn (see `container_op`). The error says whether the
+    /// container is to be removed (AutoRemove) once the turn is over.
+    async fn start_in_turn(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> std::result::Result<(), (ApiError, bool)> {
+        // Found again in its turn: a removal before it leaves nothing to start.
+        let c = self.containers.find(id).map_err(|e| (e, false))?;
         if c.is_running() {
-            return Err(ApiError::NotModified);
+            return Err((ApiError::NotModified, false));
         }
         // The clients that attached before this start are handed to the monitor at its
         // birth, before the process runs: they see all of its output.
@@ -465,7 +491,7 @@ impl Daemon {
             Ok(r) => r,
             Err(e) => {
                 self.start_done(&c.id);
-                return Err(e);
+                return Err((e, false));
             }
         };
         let state = match started {
@@ -480,12 +506,7 @@ impl Daemon {
                 });
                 let _ =
                     berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
-                // dockerd removes an AutoRemove container whose start failed; docker CLI
-                // waits for that removal before it reports the error.
-                if c.host_config.auto_remove.unwrap_or(false) {
-                    let _ = Box::pin(self.remove_container(&c.id, true, true)).await;
-                }
-                return Err(e);
+                return Err((e, c.host_config.auto_remove.unwrap_or(false)));
             }
         };
         let updated = self.containers.update(&c.id, |c| {
@@ -506,7 +527,7 @@ impl Daemon {
         });
         // The record says running now: later attachers go to the monitor directly.
         self.start_done(&c.id);
-        let c = updated?;
+        let c = updated.map_err(|e| (e, false))?;
         self.emit_container("start", &c);
         self.start_health(&c.id);
         self.watch_exit(c.id.clone(), 0);
@@ -905,9 +926,9 @@ impl Daemon {
     pub fn reconcile(self: &Arc<Self>) {
         self.remove_finished_execs();
         for c in self.containers.list() {
-            if !c.is_running() {
+            let Some(c) = self.unrecorded_start(c) else {
                 continue;
-            }
+            };
             match berth_monitor::read_state(&self.monitor_dir(&c.id)) {
                 Ok(s) if s.monitor_alive && !matches!(s.status, berth_monitor::Status::Exited) => {
                     let _ = self.containers.update(&c.id, |c| {
@@ -942,6 +963,32 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// At a daemon's start, the record of a container to follow: one recorded as running, or
+    /// one whose start the last daemon was killed in the middle of (a monitor spawned, the
+    /// record not yet updated: the monitor's state tells of a run the record does not), which
+    /// is recorded as running now and followed like the others.
+    fn unrecorded_start(&self, c: Container) -> Option<Container> {
+        if c.is_running() {
+            return Some(c);
+        }
+        let s = berth_monitor::read_state(&self.monitor_dir(&c.id)).ok()?;
+        if s.started_at == berth_monitor::ZERO_TIME || s.started_at == c.state.started_at {
+            return None;
+        }
+        self.containers
+            .update(&c.id, |c| {
+                c.state.status = "running".into();
+                c.state.pid = s.pid;
+                c.state.exit_code = 0;
+                c.state.error.clear();
+                c.state.started_at = s.started_at.clone();
+                c.state.finished_at = NEVER.into();
+                c.restart_count = 0;
+                Ok(c.clone())
+            })
+            .ok()
     }
 
     /// Sends `signal` to the container's init (the pid the monitor reports now: after a
@@ -1025,7 +1072,10 @@ impl Daemon {
         force: bool,
         volumes: bool,
     ) -> Result<()> {
-        let c = self.containers.find(key)?;
+        let id = self.containers.find(key)?.id;
+        // After a start under way: what it started is then seen running, and killed.
+        let _turn = self.container_op(&id).await;
+        let c = self.containers.find(&id)?;
         if c.is_running() {
             if !force {
                 return Err(ApiError::Conflict(format!(
@@ -1049,12 +1099,23 @@ impl Daemon {
             let dir = this.container_dir(&id);
             let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
             let _ = std::fs::remove_dir_all(this.monitor_dir(&id));
-            let _ = std::fs::remove_dir_all(&dir);
+            // The record goes first, in one rename: a daemon killed while the rest is
+            // removed finds no half-removed container, and its next start finishes the job.
+            let doomed = container::doomed_dir(&dir);
+            match std::fs::rename(&dir, &doomed) {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&doomed);
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
         })
         .await
         .map_err(|e| ApiError::internal("remove", e))?;
         self.containers.remove(&c.id);
         self.drop_attachers(&c.id);
+        self.forget_container_op(&c.id);
         if volumes {
             for m in c.mounts.iter().filter(|m| m.anonymous) {
                 let _ = self.volumes.remove(&m.name, &[], true);
