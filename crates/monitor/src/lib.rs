@@ -9,6 +9,7 @@
 
 pub mod client;
 mod config;
+pub mod detach;
 mod error;
 mod footprint;
 mod launch;

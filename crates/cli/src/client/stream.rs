@@ -88,14 +88,44 @@ pub async fn copy_body(body: Incoming, tty: bool) -> Result<()> {
     Ok(())
 }
 
+/// How an attached stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pumped {
+    /// The output ended: the process is done.
+    Done,
+    /// The user typed the detach keys: the container goes on without us.
+    Detached,
+}
+
+/// The detach keys of `--detach-keys`, else of config.json's `detachKeys`, else Docker's
+/// ctrl-p ctrl-q; and the text to send the daemon (none for the default).
+pub fn detach_keys(flag: Option<&str>) -> (Vec<u8>, Option<String>) {
+    let text = flag.map(str::to_owned).or_else(|| {
+        super::credentials::read_config()
+            .ok()
+            .and_then(|c| c["detachKeys"].as_str().map(str::to_owned))
+    });
+    let text = text.filter(|t| !t.is_empty());
+    // An invalid sequence is the daemon's to refuse (with its message); ours stays the default.
+    let keys = text
+        .as_deref()
+        .and_then(berth_monitor::detach::parse_keys)
+        .unwrap_or_else(|| berth_monitor::detach::DEFAULT_KEYS.to_vec());
+    (keys, text)
+}
+
 /// Runs a hijacked stream to its end: stdin (if `stdin`) copied in and half-closed at EOF,
-/// output copied out. Returns when the output ends.
-pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
+/// output copied out. Returns when the output ends, or (with a terminal's stdin, as the
+/// docker CLI) when `detach_keys` are typed.
+pub async fn pump(h: Hijacked, tty: bool, stdin: bool, detach_keys: &[u8]) -> Result<Pumped> {
     match h {
-        Hijacked::Body(b) => copy_body(b, tty).await,
+        Hijacked::Body(b) => copy_body(b, tty).await.map(|()| Pumped::Done),
         Hijacked::Raw(io) => {
             let (rd, mut wr) = tokio::io::split(io);
+            let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
             if stdin {
+                let mut scanner =
+                    tty.then(|| berth_monitor::detach::Scanner::new(detach_keys.to_vec()));
                 tokio::spawn(async move {
                     let mut input = tokio::io::stdin();
                     let mut buf = vec![0u8; 32 * 1024];
@@ -103,10 +133,18 @@ pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
                         match input.read(&mut buf).await {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
-                                if wr.write_all(&buf[..n]).await.is_err() {
+                                let (pass, detached) = match scanner.as_mut() {
+                                    Some(s) => s.feed(&buf[..n]),
+                                    None => (std::borrow::Cow::Borrowed(&buf[..n]), false),
+                                };
+                                if wr.write_all(&pass).await.is_err() {
                                     return;
                                 }
                                 let _ = wr.flush().await;
+                                if detached {
+                                    let _ = detached_tx.send(());
+                                    return;
+                                }
                             }
                         }
                     }
@@ -115,7 +153,13 @@ pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
             } else {
                 drop(wr);
             }
-            copy_output(rd, tty).await
+            tokio::select! {
+                out = copy_output(rd, tty) => out.map(|()| Pumped::Done),
+                Ok(()) = detached_rx => {
+                    eprintln!("read escape sequence");
+                    Ok(Pumped::Detached)
+                }
+            }
         }
     }
 }

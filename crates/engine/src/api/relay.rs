@@ -3,15 +3,13 @@
 //! has (an exec made with a tty and started without one is multiplexed), and the input of a
 //! terminal scanned for the detach keys, which end the attachment and are not passed on.
 
-use axum::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::logs::frame;
 use crate::error::{ApiError, Result};
 
-/// ctrl-p ctrl-q, Docker's default detach keys.
-pub const DEFAULT_DETACH_KEYS: &[u8] = &[16, 17];
+pub use berth_monitor::detach::DEFAULT_KEYS as DEFAULT_DETACH_KEYS;
 
 pub type Client = TokioIo<hyper::upgrade::Upgraded>;
 pub type ClientWrite = tokio::io::WriteHalf<Client>;
@@ -92,7 +90,10 @@ pub async fn relay(
         let _ = cli_write.flush().await;
     };
     let from_client = async {
-        let mut scanner = opts.detach_keys.clone().map(DetachScanner::new);
+        let mut scanner = opts
+            .detach_keys
+            .clone()
+            .map(berth_monitor::detach::Scanner::new);
         if opts.stdin {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
@@ -102,7 +103,7 @@ pub async fn relay(
                 };
                 let (pass, detached) = match scanner.as_mut() {
                     Some(s) => s.feed(&buf[..n]),
-                    None => (Bytes::copy_from_slice(&buf[..n]), false),
+                    None => (std::borrow::Cow::Borrowed(&buf[..n]), false),
                 };
                 if !pass.is_empty() && mon_write.write_all(&pass).await.is_err() {
                     break;
@@ -123,79 +124,10 @@ pub async fn relay(
     Some((cli_write, ended))
 }
 
-/// Docker's detach keys (`detachKeys=`, `--detach-keys`, config.json's `detachKeys`): a
-/// comma-separated list of single characters and `ctrl-X` (X one of a-z @ [ \ ] ^ _).
+/// Docker's detach keys, read as dockerd reads them (see `berth_monitor::detach`).
 pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
-    let bad = || ApiError::BadRequest(format!("Invalid detach keys ({text}) provided"));
-    let mut out = Vec::new();
-    for key in text.split(',') {
-        let lower = key.to_ascii_lowercase();
-        match lower.strip_prefix("ctrl-") {
-            Some(rest) if rest.len() == 1 => {
-                let c = rest.as_bytes()[0];
-                let code = match c {
-                    b'a'..=b'z' => c - b'a' + 1,
-                    b'@' => 0,
-                    b'[' => 27,
-                    b'\\' => 28,
-                    b']' => 29,
-                    b'^' => 30,
-                    b'_' => 31,
-                    _ => return Err(bad()),
-                };
-                out.push(code);
-            }
-            Some(_) => return Err(bad()),
-            None if key.len() == 1 => out.push(key.as_bytes()[0]),
-            None => return Err(bad()),
-        }
-    }
-    Ok(out)
-}
-
-/// Passes input through, holding back bytes that may begin the detach sequence until they
-/// prove not to; the whole sequence detaches and is dropped.
-#[derive(Debug)]
-struct DetachScanner {
-    keys: Vec<u8>,
-    /// How many of `keys` the input has matched so far (held back).
-    matched: usize,
-}
-
-impl DetachScanner {
-    fn new(keys: Vec<u8>) -> DetachScanner {
-        DetachScanner { keys, matched: 0 }
-    }
-
-    /// The bytes to pass on, and whether the sequence is complete (nothing after it passes).
-    fn feed(&mut self, input: &[u8]) -> (Bytes, bool) {
-        if self.keys.is_empty() {
-            return (Bytes::copy_from_slice(input), false);
-        }
-        let mut out = Vec::with_capacity(input.len());
-        for &b in input {
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return (Bytes::from(out), true);
-                }
-                continue;
-            }
-            // Not the sequence after all: what was held back goes on, and this byte may
-            // begin it anew.
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if b == self.keys[0] {
-                self.matched = 1;
-                if self.keys.len() == 1 {
-                    return (Bytes::from(out), true);
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        (Bytes::from(out), false)
-    }
+    berth_monitor::detach::parse_keys(text)
+        .ok_or_else(|| ApiError::BadRequest(format!("Invalid detach keys ({text}) provided")))
 }
 
 /// Splits Docker's frames across reads of any size, keeping the payloads.
@@ -227,29 +159,6 @@ impl Demux {
 #[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
-
-    #[test]
-    fn detach_keys_parse_as_docker_reads_them() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
-        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_").unwrap(), vec![0, 31]);
-        assert_eq!(parse_detach_keys("a,ctrl-X").unwrap(), vec![b'a', 24]);
-        for bad in ["", "ctrl-", "ctrl-pq", "ab", "ctrl-1", "a,,b"] {
-            let e = parse_detach_keys(bad).unwrap_err().to_string();
-            assert!(e.contains("Invalid detach keys"), "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn the_scanner_passes_near_misses_and_stops_at_the_sequence() {
-        let mut s = DetachScanner::new(vec![16, 17]);
-        assert_eq!(s.feed(b"ab\x10"), (Bytes::from_static(b"ab"), false));
-        // Held back across reads, then released by a byte that is not the second key.
-        assert_eq!(s.feed(b"c"), (Bytes::from_static(b"\x10c"), false));
-        assert_eq!(s.feed(b"\x10\x10"), (Bytes::from_static(b"\x10"), false));
-        assert_eq!(s.feed(b"\x11rest"), (Bytes::new(), true));
-        let mut one = DetachScanner::new(vec![b'q']);
-        assert_eq!(one.feed(b"xyq1"), (Bytes::from_static(b"xy"), true));
-    }
 
     #[test]
     fn demux_keeps_payloads_across_split_frames() {
