@@ -155,10 +155,7 @@ pub async fn pump(h: Hijacked, tty: bool, stdin: bool, detach_keys: &[u8]) -> Re
             }
             tokio::select! {
                 out = copy_output(rd, tty) => out.map(|()| Pumped::Done),
-                Ok(()) = detached_rx => {
-                    eprintln!("read escape sequence");
-                    Ok(Pumped::Detached)
-                }
+                Ok(()) = detached_rx => Ok(Pumped::Detached),
             }
         }
     }

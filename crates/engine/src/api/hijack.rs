@@ -170,7 +170,17 @@ pub async fn exec_create(
             c.id
         )));
     }
-    let config: bollard_stubs::models::ExecConfig = parse_body(&body)?;
+    let mut config: bollard_stubs::models::ExecConfig = parse_body(&body)?;
+    if config.detach_keys.is_none() {
+        // Go's JSON matches field names whatever their case, and docker-py sends
+        // `detachKeys`.
+        let raw: Value = parse_body(&body)?;
+        config.detach_keys = raw.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("DetachKeys"))
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        });
+    }
     if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(ApiError::BadRequest("No exec command specified".into()));
     }

@@ -692,6 +692,15 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
     attached_start(c, &id, hijack, how, condition).await
 }
 
+/// The docker CLI's answer to the detach keys in `attach` and `exec` (an error it prints,
+/// status 1); `run` and `start` end quietly with 0.
+fn detached() -> anyhow::Error {
+    anyhow::Error::new(StatusError {
+        code: 1,
+        message: Some("read escape sequence".into()),
+    })
+}
+
 /// `POST /containers/{id}/attach` with its streams and the detach keys (none: the daemon's
 /// default).
 fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool, keys: Option<&str>) -> String {
@@ -897,7 +906,7 @@ pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     let pumped = stream::pump(hijack, a.tty, a.interactive, &keys.0).await?;
     drop(raw);
     if pumped == stream::Pumped::Detached {
-        return Ok(());
+        return Err(detached());
     }
     let v = c.get_json(&format!("/exec/{exec_id}/json")).await?;
     let code = i32::try_from(v["ExitCode"].as_i64().unwrap_or(0)).unwrap_or(1);
@@ -933,7 +942,7 @@ pub(crate) async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     let pumped = stream::pump(hijack, tty, stdin, &keys.0).await?;
     drop(raw);
     if pumped == stream::Pumped::Detached {
-        return Ok(());
+        return Err(detached());
     }
     let v = c
         .post_json(&format!("/containers/{id}/wait"), &Value::Null)
