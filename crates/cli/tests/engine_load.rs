@@ -709,3 +709,58 @@ fn rm_force_during_a_start_and_exec_during_a_stop_leave_nothing_running() {
         .unwrap_or(0);
     assert_eq!(execs, 0, "exec monitors left");
 }
+
+#[test]
+fn concurrent_pulls_of_one_image_all_succeed_and_store_it_once() {
+    let reg = common::registry::Registry::start(common::registry::Auth::None, None);
+    let d = Daemon::start();
+    let image = format!("{}/{}:1", reg.host, unique("pl"));
+    d.commit_layer("echo two > /two", &image);
+    d.docker_ok(&["push", &image]);
+    d.docker_ok(&["rmi", &image]);
+    let outputs = burst(
+        (0..8).map(|_| d.docker_cmd(&["pull", &image])).collect(),
+        120,
+    );
+    for o in &outputs {
+        assert_eq!(code(o), 0, "pull: {}{}", out(o), err(o));
+    }
+    let ids = d.docker_ok(&["images", "-q", "--no-trunc", &image]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert_eq!(d.docker_ok(&["run", "--rm", &image, "cat", "/two"]), "two");
+}
+
+#[test]
+fn concurrent_builds_of_one_dockerfile_share_the_cache_and_all_succeed() {
+    let d = Daemon::start();
+    let ctx = d.dir.join(unique("ctx"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("f"), "file\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMAGE}\nRUN echo one > /one\nRUN echo two > /two\nCOPY f /f\n"),
+    )
+    .unwrap();
+    let tag = unique("bt");
+    let cmds = (0..4)
+        .map(|i| {
+            let mut c = d.docker_cmd(&["build", "-t", &format!("{tag}:{i}"), "."]);
+            c.current_dir(&ctx).env("DOCKER_BUILDKIT", "0");
+            c
+        })
+        .collect();
+    for (i, o) in burst(cmds, 240).iter().enumerate() {
+        assert_eq!(code(o), 0, "build {i}: {}{}", out(o), err(o));
+        let image = format!("{tag}:{i}");
+        assert_eq!(
+            d.docker_ok(&["run", "--rm", &image, "cat", "/one", "/two", "/f"]),
+            "one\ntwo\nfile"
+        );
+    }
+    // What they left in the cache serves the next build whole.
+    let mut c = d.docker_cmd(&["build", "-t", &format!("{tag}:again"), "."]);
+    c.current_dir(&ctx).env("DOCKER_BUILDKIT", "0");
+    let o = run_cmd(c, None, 120);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(out(&o).matches("Using cache").count(), 3, "{}", out(&o));
+}
