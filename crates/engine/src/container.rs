@@ -474,7 +474,7 @@ mod tests {
     fn generated_names_are_valid_and_drawn_independently() {
         let names: std::collections::HashSet<String> =
             (0..50).map(|_| generate_name(0).unwrap()).collect();
-        // 97 × 97 names: fifty draws that all collided would mean a seeded generator.
+        // 97 × 98 names: fifty draws that mostly collided would mean a seeded generator.
         assert!(names.len() > 40, "{names:?}");
         for n in &names {
             validate_name(n).unwrap();
