@@ -184,14 +184,7 @@ def report(engines: list[er.Engine], levels: list[int], skipped: list[str], meta
                       f"{er.fmt(ratio, '7.2f')} | {e.version}")
                 for f in b.failures[:3]:
                     print(f"       {e.name}: {f}")
-    for e in engines:
-        if e.disabled:
-            print(f"note: {e.name} dropped: {e.disabled}")
-    for s in skipped:
-        print(f"note: skipped {s}")
-    la = meta["loadavg_1m_before_after"]
-    print(f"{meta['cpus']} CPUs, kernel {meta['kernel']}, cgroups {meta['cgroups']}, "
-          f"load average {la[0]} -> {la[1]}, {meta['date']}")
+    er.print_notes(engines, skipped, meta)
     return res
 
 
@@ -247,10 +240,8 @@ def main(argv=None) -> int:
     try:
         tar_path = er.make_image_tar(ctx)
         for i, name in enumerate(args.engine_list):
-            e = er.Engine(name=name, kind=name, base=os.path.join(ctx.tmp, name))
+            e = er.new_engine(ctx, name, name)
             e.bursts = {}
-            os.makedirs(e.base)
-            e.errlog = os.path.join(e.base, "stderr.log")
             engines.append(e)
             try:
                 SETUP[name](ctx, e, args, i)

@@ -12,6 +12,7 @@ mod config;
 pub mod detach;
 mod error;
 mod footprint;
+pub mod frames;
 mod launch;
 mod log;
 mod monitor;

@@ -68,7 +68,7 @@ pub async fn relay(
     let (mut cli_read, mut cli_write) = tokio::io::split(client);
     let to_client = async {
         let mut buf = vec![0u8; 32 * 1024];
-        let mut demux = Demux::default();
+        let mut demux = berth_monitor::frames::Demux::default();
         loop {
             let n = match mon_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -79,7 +79,8 @@ pub async fn relay(
                 Framing::AsIs => cli_write.write_all(data).await,
                 Framing::Multiplex => cli_write.write_all(&frame(1, data)).await,
                 Framing::Demultiplex => {
-                    let payload = demux.feed(data);
+                    let mut payload = Vec::with_capacity(data.len());
+                    demux.feed(data, &mut |_, p| payload.extend_from_slice(p));
                     cli_write.write_all(&payload).await
                 }
             };
@@ -130,44 +131,16 @@ pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
         .ok_or_else(|| ApiError::BadRequest(format!("Invalid detach keys ({text}) provided")))
 }
 
-/// Splits Docker's frames across reads of any size, keeping the payloads.
-#[derive(Debug, Default)]
-struct Demux {
-    buf: Vec<u8>,
-}
-
-impl Demux {
-    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
-        self.buf.extend_from_slice(data);
-        let mut out = Vec::new();
-        let mut pos = 0;
-        while self.buf.len() - pos >= 8 {
-            let h = &self.buf[pos..pos + 8];
-            let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
-            if self.buf.len() - pos - 8 < len {
-                break;
-            }
-            out.extend_from_slice(&self.buf[pos + 8..pos + 8 + len]);
-            pos += 8 + len;
-        }
-        self.buf.drain(..pos);
-        out
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
 mod tests {
     use super::*;
 
     #[test]
-    fn demux_keeps_payloads_across_split_frames() {
-        let mut d = Demux::default();
-        let mut data = frame(1, b"hello").to_vec();
-        data.extend_from_slice(&frame(2, b" world"));
-        let (a, b) = data.split_at(11);
-        let mut out = d.feed(a);
-        out.extend(d.feed(b));
-        assert_eq!(out, b"hello world");
+    fn framing_follows_the_process_and_the_client() {
+        assert_eq!(Framing::between(true, false), Framing::Multiplex);
+        assert_eq!(Framing::between(false, true), Framing::Demultiplex);
+        assert_eq!(Framing::between(true, true), Framing::AsIs);
+        assert_eq!(Framing::between(false, false), Framing::AsIs);
     }
 }
