@@ -327,7 +327,9 @@ pub async fn serve(
     let socket = daemon.opts.socket.clone();
     let serve = axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            crate::api::ConnFd,
+        >(app),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {

@@ -7,11 +7,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::relay::{parse_detach_keys, relay, Ended, Framing, RelayOptions, DEFAULT_DETACH_KEYS};
+use super::relay::{
+    client_of, parse_detach_keys, relay, ConnFd, Ended, Framing, RelayOptions, DEFAULT_DETACH_KEYS,
+};
 use super::{flag, json, parse_body, Query, Shared};
 use crate::daemon::{AttachFlags, AttachWay};
 use crate::error::{ApiError, Result};
@@ -74,6 +75,7 @@ pub async fn attach(
         stderr: flag(&q, "stderr"),
     };
     let (logs, stream) = (flag(&q, "logs"), flag(&q, "stream"));
+    let fd = conn_fd(&req);
     let (resp, on) = upgrade(&mut req, c.tty())?;
     // Decided before the 101 goes out: a client that starts the container once it has the
     // answer (`docker run`) is then sure to be connected before the process runs.
@@ -96,7 +98,7 @@ pub async fn attach(
     let dd = d.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on.await else { return };
-        let mut client = TokioIo::new(upgraded);
+        let mut client = client_of(upgraded, fd).await;
         if logs && send_logs(&mut client, log_path, tty, flags).await.is_err() {
             return;
         }
@@ -127,6 +129,13 @@ pub async fn attach(
         }
     });
     Ok(resp)
+}
+
+/// The API connection's descriptor, when the daemon serves a Unix socket (see `ConnFd`).
+fn conn_fd(req: &Request) -> Option<ConnFd> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<ConnFd>>()
+        .map(|c| c.0)
 }
 
 /// The stored log, for `logs=1`, written before anything live.
@@ -262,6 +271,7 @@ pub async fn exec_start(
         detach_keys: tty.then_some(detach_keys),
         framing: Framing::between(tty, client_raw),
     };
+    let fd = conn_fd(&req);
     let (resp, on) = upgrade(&mut req, client_raw)?;
     let dd = d.clone();
     tokio::spawn(async move {
@@ -288,7 +298,7 @@ pub async fn exec_start(
                 // The client reads the failure from the stream, then the exit code from
                 // the exec's inspect, as with dockerd.
                 if let Some(u) = upgraded {
-                    let mut io = TokioIo::new(u);
+                    let mut io = client_of(u, fd).await;
                     let text = format!("{message}\r\n");
                     let bytes = if client_raw {
                         Bytes::from(text)
@@ -304,7 +314,7 @@ pub async fn exec_start(
         dd.execs.update(&id, |x| x.pid = state.pid);
         resize_exec(&dd, &id, size).await;
         let relayed = match (upgraded, ours) {
-            (Some(u), Some(ours)) => relay(TokioIo::new(u), ours, opts).await,
+            (Some(u), Some(ours)) => relay(client_of(u, fd).await, ours, opts).await,
             _ => None,
         };
         match relayed {

@@ -14,6 +14,8 @@ mod stats;
 mod system;
 mod volumes;
 
+pub use relay::ConnFd;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -3,6 +3,9 @@
 //! has (an exec made with a tty and started without one is multiplexed), and the input of a
 //! terminal scanned for the detach keys, which end the attachment and are not passed on.
 
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -11,8 +14,59 @@ use crate::error::{ApiError, Result};
 
 pub use berth_monitor::detach::DEFAULT_KEYS as DEFAULT_DETACH_KEYS;
 
-pub type Client = TokioIo<hyper::upgrade::Upgraded>;
 pub type ClientWrite = tokio::io::WriteHalf<Client>;
+
+/// A hijacked connection's client side (hyper's upgraded stream).
+pub type Client = TokioIo<hyper::upgrade::Upgraded>;
+
+/// The API connection's socket descriptor, noted when the connection is accepted (each
+/// request carries it as `ConnectInfo`). Used only while its connection's stream is held,
+/// which keeps the descriptor open and its number ours.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnFd(pub std::os::fd::RawFd);
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, tokio::net::UnixListener>,
+    > for ConnFd
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        ConnFd(stream.io().as_raw_fd())
+    }
+}
+
+/// How long a client may take to read the answer's head before the stream goes anyway.
+const HEAD_READ_WAIT: Duration = Duration::from_secs(2);
+
+/// The client's side of an upgraded connection, once the client has read the 101 answer.
+/// docker-py reads that head through a buffered reader, then reads the stream from the raw
+/// socket: a stream byte that arrived with the head would sit unseen in its buffer (its
+/// issue 1799). dockerd's own latency usually hides this; berth writes at once, so it waits
+/// until the socket's queue towards the client is empty (SIOCOUTQ: sent, not yet read).
+/// No event tells of a peer's read: this polls, each millisecond, for that short moment.
+pub async fn client_of(upgraded: hyper::upgrade::Upgraded, fd: Option<ConnFd>) -> Client {
+    if let Some(ConnFd(fd)) = fd {
+        let deadline = tokio::time::Instant::now() + HEAD_READ_WAIT;
+        // `upgraded` owns the connection: `fd` is open and still this connection's.
+        while unread_by_peer(fd) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    TokioIo::new(upgraded)
+}
+
+/// Bytes written to a Unix stream socket that its peer has not read yet.
+fn unread_by_peer(fd: std::os::fd::RawFd) -> i32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, valid for the call; an
+    // ioctl on a descriptor that is not a socket fails and writes nothing.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    if rc == 0 {
+        n
+    } else {
+        0
+    }
+}
 
 /// How the monitor's stream must change on its way to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
