@@ -150,9 +150,9 @@ pub struct Containers {
 
 impl Containers {
     /// Loads every record under `dir` (root/containers); a record that cannot be read is
-    /// reported and skipped rather than stopping the daemon.
-    /// What a daemon killed mid-way left is finished here: a removal's renamed directory is
-    /// removed, and so is a create's directory that never got its record.
+    /// reported and skipped rather than stopping the daemon. What a daemon killed mid-way left
+    /// is finished here: a removal's renamed directory is removed, and so is a create's
+    /// directory that never got its record.
     pub fn load(dir: &Path) -> std::io::Result<Containers> {
         std::fs::create_dir_all(dir)?;
         let mut all = BTreeMap::new();
@@ -338,127 +338,35 @@ pub fn new_id() -> Result<String> {
 /// (never from the id or a clock, so requests made at the same instant draw independently).
 /// `retry` > 0 adds a digit, as dockerd's later draws do.
 pub fn generate_name(retry: u32) -> Result<String> {
-    const LEFT: &[&str] = &[
-        "able", "agile", "amazing", "amused", "ardent", "awake", "beloved", "blissful", "bold",
-        "brave", "bright", "busy", "calm", "candid", "careful", "charming", "cheerful", "clever",
-        "cool", "cosmic", "crisp", "curious", "daring", "dazzling", "devoted", "eager", "earnest",
-        "elated", "elegant", "epic", "fervent", "festive", "fierce", "fond", "focused", "frosty",
-        "gallant", "generous", "gentle", "gifted", "glad", "graceful", "happy", "hardy", "honest",
-        "hopeful", "humble", "jolly", "jovial", "keen", "kind", "lively", "loving", "lucid",
-        "lucky", "merry", "mighty", "modest", "nifty", "noble", "patient", "peaceful", "plucky",
-        "polite", "proud", "quick", "quiet", "quirky", "radiant", "relaxed", "resolute", "serene",
-        "sharp", "shiny", "silly", "sincere", "sleepy", "smart", "snappy", "spry", "steady",
-        "stoic", "sunny", "swift", "tender", "thrifty", "tidy", "trusty", "upbeat", "valiant",
-        "vibrant", "vigilant", "warm", "wise", "witty", "zealous", "zen",
-    ];
-    const RIGHT: &[&str] = &[
-        "agnesi",
-        "allen",
-        "archimedes",
-        "babbage",
-        "banach",
-        "bardeen",
-        "bell",
-        "bohr",
-        "boole",
-        "borg",
-        "bose",
-        "brahe",
-        "cantor",
-        "carson",
-        "cauchy",
-        "cerf",
-        "chandra",
-        "clarke",
-        "conway",
-        "copernicus",
-        "curie",
-        "darwin",
-        "dijkstra",
-        "dirac",
-        "easley",
-        "edison",
-        "einstein",
-        "euclid",
-        "euler",
-        "faraday",
-        "fermat",
-        "fermi",
-        "feynman",
-        "franklin",
-        "galileo",
-        "gauss",
-        "germain",
-        "goldberg",
-        "goodall",
-        "hamilton",
-        "hawking",
-        "heisenberg",
-        "hertz",
-        "hilbert",
-        "hodgkin",
-        "hopper",
-        "hoover",
-        "hubble",
-        "hypatia",
-        "jackson",
-        "jemison",
-        "johnson",
-        "joule",
-        "kalam",
-        "kepler",
-        "khayyam",
-        "knuth",
-        "kowalevski",
-        "lamarr",
-        "lamport",
-        "laplace",
-        "leibniz",
-        "liskov",
-        "lovelace",
-        "lumiere",
-        "maxwell",
-        "mcclintock",
-        "meitner",
-        "mendel",
-        "mirzakhani",
-        "morse",
-        "newton",
-        "nobel",
-        "noether",
-        "noyce",
-        "pascal",
-        "pasteur",
-        "payne",
-        "perlman",
-        "planck",
-        "poincare",
-        "ramanujan",
-        "ride",
-        "ritchie",
-        "rosalind",
-        "sagan",
-        "shannon",
-        "shockley",
-        "sinoussi",
-        "tesla",
-        "thompson",
-        "torvalds",
-        "turing",
-        "volta",
-        "wilson",
-        "wozniak",
-        "wright",
-        "yalow",
-    ];
+    const LEFT: &str = "\
+        able agile amazing amused ardent awake beloved blissful bold brave bright busy calm \
+        candid careful charming cheerful clever cool cosmic crisp curious daring dazzling \
+        devoted eager earnest elated elegant epic fervent festive fierce fond focused frosty \
+        gallant generous gentle gifted glad graceful happy hardy honest hopeful humble jolly \
+        jovial keen kind lively loving lucid lucky merry mighty modest nifty noble patient \
+        peaceful plucky polite proud quick quiet quirky radiant relaxed resolute serene \
+        sharp shiny silly sincere sleepy smart snappy spry steady stoic sunny swift tender \
+        thrifty tidy trusty upbeat valiant vibrant vigilant warm wise witty zealous zen";
+    const RIGHT: &str = "\
+        agnesi allen archimedes babbage banach bardeen bell bohr boole borg bose brahe \
+        cantor carson cauchy cerf chandra clarke conway copernicus curie darwin dijkstra \
+        dirac easley edison einstein euclid euler faraday fermat fermi feynman franklin \
+        galileo gauss germain goldberg goodall hamilton hawking heisenberg hertz hilbert \
+        hodgkin hopper hoover hubble hypatia jackson jemison johnson joule kalam kepler \
+        khayyam knuth kowalevski lamarr lamport laplace leibniz liskov lovelace lumiere \
+        maxwell mcclintock meitner mendel mirzakhani morse newton nobel noether noyce pascal \
+        pasteur payne perlman planck poincare ramanujan ride ritchie rosalind sagan shannon \
+        shockley sinoussi tesla thompson torvalds turing volta wilson wozniak wright yalow";
+    let left: Vec<&str> = LEFT.split_whitespace().collect();
+    let right: Vec<&str> = RIGHT.split_whitespace().collect();
     let mut b = [0u8; 6];
     let mut f = std::fs::File::open("/dev/urandom")
         .map_err(|e| ApiError::internal("open /dev/urandom", e))?;
     std::io::Read::read_exact(&mut f, &mut b)
         .map_err(|e| ApiError::internal("read /dev/urandom", e))?;
-    let l = usize::from(u16::from_le_bytes([b[0], b[1]])) % LEFT.len();
-    let r = usize::from(u16::from_le_bytes([b[2], b[3]])) % RIGHT.len();
-    let mut name = format!("{}_{}", LEFT[l], RIGHT[r]);
+    let l = usize::from(u16::from_le_bytes([b[0], b[1]])) % left.len();
+    let r = usize::from(u16::from_le_bytes([b[2], b[3]])) % right.len();
+    let mut name = format!("{}_{}", left[l], right[r]);
     if retry > 0 {
         name.push(char::from(b'0' + b[4] % 10));
     }

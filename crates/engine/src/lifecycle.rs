@@ -68,7 +68,6 @@ impl Daemon {
             // Drawn again at insert if another container has it by then.
             None => container::generate_name(0)?,
         };
-
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let img = image_config(&image);
 

@@ -199,11 +199,29 @@ fn attach_inner(a: &Attachment<'_>) -> Result<()> {
         let br = index_of(&h, &bridge)
             .await?
             .ok_or_else(|| Error::netlink(format!("find bridge {bridge}"), "no such device"))?;
-        h.link()
+        let added = h
+            .link()
             .add(LinkVeth::new(&host_if, &peer_c).build())
             .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("create veth {host_if}"), e))?;
+            .await;
+        match added {
+            Ok(()) => {}
+            // The names are this container's on this network: a pair that has them is what a
+            // daemon killed in the middle of a start left. It is replaced.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                for name in [&host_if, &peer_c] {
+                    if let Some(index) = index_of(&h, name).await? {
+                        let _ = h.link().del(index).execute().await;
+                    }
+                }
+                h.link()
+                    .add(LinkVeth::new(&host_if, &peer_c).build())
+                    .execute()
+                    .await
+                    .map_err(|e| Error::netlink(format!("create veth {host_if}"), e))?;
+            }
+            Err(e) => return Err(Error::netlink(format!("create veth {host_if}"), e)),
+        }
         let host = index_of(&h, &host_if)
             .await?
             .ok_or_else(|| Error::netlink(format!("create veth {host_if}"), "vanished"))?;
