@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use berth_monitor::frames::Demux;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -14,8 +15,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::http::{Client, Hijacked};
-
-use berth_monitor::frames::Demux;
 
 /// Writes one frame's payload where it belongs.
 fn emit(stream: u8, data: &[u8]) {

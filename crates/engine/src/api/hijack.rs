@@ -2,6 +2,8 @@
 //! The client asks for `Upgrade: tcp`; after the 101 the socket carries the container's stdio
 //! both ways, framed as Docker's multiplexed stream unless the container has a tty.
 
+use std::os::unix::net::UnixStream;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,7 +19,6 @@ use super::{flag, json, parse_body, Query, Shared};
 use crate::daemon::{AttachFlags, AttachWay};
 use crate::error::{ApiError, Result};
 use crate::exec::Exec;
-use std::os::unix::net::UnixStream;
 
 fn upgrade(req: &mut Request, tty: bool) -> Result<(Response, OnUpgrade)> {
     let wants = req
