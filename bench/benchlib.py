@@ -147,6 +147,18 @@ def run_meta(t_start: float, load_before: tuple[float, float, float], **fields) 
     }
 
 
+def print_notes(engines, skipped: list[str], meta: dict) -> None:
+    """The end of a report: what was dropped or skipped, and the machine and its load."""
+    for e in engines:
+        if e.disabled:
+            print(f"note: {e.name} dropped: {e.disabled}")
+    for s in skipped:
+        print(f"note: skipped {s}")
+    la = meta["loadavg_1m_before_after"]
+    print(f"{meta['cpus']} CPUs, kernel {meta['kernel']}, cgroups {meta['cgroups']}, "
+          f"load average {la[0]} -> {la[1]}, {meta['date']}")
+
+
 def write_json(path: str, data) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)

@@ -53,7 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402,F401  (shared by every bench; others use them as er.*)
     LIBC, MNT_DETACH, REPO, SCRIPTS, STOP, BenchError, become_subreaper, catch_signals,
     cgroup_layout, check_rc, count_failure, file_tail, fmt, ignore_signals, install_deps, log,
-    on_signal, percentile, remove_cgroups, run_meta, summarize, timed_run, write_json,
+    on_signal, percentile, print_notes, remove_cgroups, run_meta, summarize, timed_run,
+    write_json,
 )
 
 ALL_ENGINES = ("berth", "podman", "docker", "crun")
@@ -97,6 +98,14 @@ class Ctx:
     def next_id(self) -> str:
         self.counter += 1
         return f"{self.tag}-{self.counter}"
+
+
+def new_engine(ctx: Ctx, name: str, kind: str) -> Engine:
+    """An engine of this run: its own directory under the temp dir and its stderr log."""
+    e = Engine(name=name, kind=kind, base=os.path.join(ctx.tmp, name))
+    os.makedirs(e.base)
+    e.errlog = os.path.join(e.base, "stderr.log")
+    return e
 
 
 def new_ctx(prefix: str) -> Ctx:
@@ -673,14 +682,7 @@ def report(engines: list[Engine], skipped: list[str], args, meta: dict) -> dict:
             print(f"{e.name:<11} {proc:<24} {len(e.mem):>2} | {fmt(m('VmRSS'), '7d')} "
                   f"{fmt(m('RssAnon'), '7d')} {fmt(m('RssFile'), '7d')} {fmt(m('Pss'), '7d')} "
                   f"| {daemons}")
-    for e in engines:
-        if e.disabled:
-            print(f"note: {e.name} dropped: {e.disabled}")
-    for s in skipped:
-        print(f"note: skipped {s}")
-    la = meta["loadavg_1m_before_after"]
-    print(f"{meta['cpus']} CPUs, kernel {meta['kernel']}, cgroups {meta['cgroups']}, "
-          f"load average {la[0]} -> {la[1]}, {meta['date']}")
+    print_notes(engines, skipped, meta)
     return res
 
 
@@ -742,9 +744,7 @@ def main(argv=None) -> int:
             if STOP["signal"]:
                 break
             kind = "podman" if name.startswith("podman") else name
-            e = Engine(name=name, kind=kind, base=os.path.join(ctx.tmp, name))
-            os.makedirs(e.base)
-            e.errlog = os.path.join(e.base, "stderr.log")
+            e = new_engine(ctx, name, kind)
             try:
                 SETUP[kind](ctx, e, args)  # podman-net: a root of its own, imported again
                 load_image(e, tar_path)

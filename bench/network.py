@@ -479,10 +479,8 @@ def main(argv=None) -> int:
     try:
         tar_path = er.make_image_tar(ctx)
         for i, name in enumerate(args.engines.split(",")):
-            e = er.Engine(name=name, kind=name, base=os.path.join(ctx.tmp, name))
+            e = er.new_engine(ctx, name, name)
             e.results = {}
-            os.makedirs(e.base)
-            e.errlog = os.path.join(e.base, "stderr.log")
             engines.append(e)
             try:
                 SETUP[name](ctx, e, args, i)

@@ -181,14 +181,31 @@ pub struct Containers {
 
 impl Containers {
     /// Loads every record under `dir` (root/containers); a record that cannot be read is
-    /// reported and skipped rather than stopping the daemon.
+    /// reported and skipped rather than stopping the daemon. What a daemon killed mid-way left
+    /// is finished here: a removal's renamed directory is removed, and so is a create's
+    /// directory that never got its record.
     pub fn load(dir: &Path) -> std::io::Result<Containers> {
         crate::modes::create_dir(dir, 0o710)?;
         let mut all = BTreeMap::new();
         for entry in std::fs::read_dir(dir)?.flatten() {
-            let path = entry.path().join("config.v2.json");
-            let Ok(data) = std::fs::read(&path) else {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(DOOMED_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
                 continue;
+            }
+            let path = entry.path().join("config.v2.json");
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // Never started (a record is written before any start), so nothing is
+                    // mounted there.
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    continue;
+                }
+                Err(_) => continue,
             };
             match serde_json::from_slice::<Container>(&data) {
                 Ok(c) => {
@@ -258,15 +275,29 @@ impl Containers {
         self.lock().values().cloned().collect()
     }
 
-    /// Adds a new container, refusing a name in use with dockerd's message.
-    pub fn insert(&self, c: Container) -> Result<()> {
+    /// Adds a new container. A name the user chose that is in use is refused with dockerd's
+    /// message; a generated one (`generated`) that is taken is drawn again under the same lock,
+    /// as dockerd does (five more draws, then the short id), so an unnamed create never fails
+    /// on a name.
+    pub fn insert(&self, mut c: Container, generated: bool) -> Result<Container> {
         let mut all = self.lock();
-        if let Some(other) = all.values().find(|o| o.name == c.name) {
-            return Err(name_conflict(&c.name, &other.id));
+        let mut retry = 0;
+        while let Some(other) = all.values().find(|o| o.name == c.name) {
+            if !generated {
+                return Err(name_conflict(&c.name, &other.id));
+            }
+            retry += 1;
+            c.name = if retry <= 5 {
+                generate_name(retry)?
+            } else if retry == 6 {
+                c.id[..12].to_owned()
+            } else {
+                return Err(name_conflict(&c.name, &other.id));
+            };
         }
         self.persist(&c)?;
-        all.insert(c.id.clone(), c);
-        Ok(())
+        all.insert(c.id.clone(), c.clone());
+        Ok(c)
     }
 
     /// Changes a container under the registry's lock and persists the result.
@@ -309,6 +340,15 @@ impl Containers {
     }
 }
 
+/// A container directory being removed is renamed to this prefix first.
+const DOOMED_PREFIX: &str = ".removing-";
+
+/// Where a container's directory goes while it is removed.
+pub fn doomed_dir(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    dir.with_file_name(format!("{DOOMED_PREFIX}{}", name.unwrap_or_default()))
+}
+
 fn name_conflict(name: &str, other: &str) -> ApiError {
     ApiError::Conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". \
@@ -340,18 +380,63 @@ pub fn new_id() -> Result<String> {
     Ok(hex::encode(buf))
 }
 
-/// A generated name in dockerd's adjective_surname style.
-pub fn generate_name(id: &str) -> String {
-    const LEFT: &[&str] = &[
-        "admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
-        "keen", "loving", "modest", "nifty", "quirky", "relaxed", "serene",
-    ];
-    const RIGHT: &[&str] = &[
-        "babbage", "curie", "darwin", "euler", "feynman", "galileo", "hopper", "hypatia",
-        "lovelace", "meitner", "noether", "pasteur", "ritchie", "shannon", "turing", "wozniak",
-    ];
-    let b = hex::decode(&id[..8]).unwrap_or_default();
-    let l = b.first().copied().unwrap_or(0) as usize % LEFT.len();
-    let r = b.get(1).copied().unwrap_or(0) as usize % RIGHT.len();
-    format!("{}_{}", LEFT[l], RIGHT[r])
+/// A generated name in dockerd's adjective_surname style, drawn from the kernel's random pool
+/// (never from the id or a clock, so requests made at the same instant draw independently).
+/// `retry` > 0 adds a digit, as dockerd's later draws do.
+pub fn generate_name(retry: u32) -> Result<String> {
+    const LEFT: &str = "\
+        able agile amazing amused ardent awake beloved blissful bold brave bright busy calm \
+        candid careful charming cheerful clever cool cosmic crisp curious daring dazzling \
+        devoted eager earnest elated elegant epic fervent festive fierce fond focused frosty \
+        gallant generous gentle gifted glad graceful happy hardy honest hopeful humble jolly \
+        jovial keen kind lively loving lucid lucky merry mighty modest nifty noble patient \
+        peaceful plucky polite proud quick quiet quirky radiant relaxed resolute serene \
+        sharp shiny silly sincere sleepy smart snappy spry steady stoic sunny swift tender \
+        thrifty tidy trusty upbeat valiant vibrant vigilant warm wise witty zealous zen";
+    const RIGHT: &str = "\
+        agnesi allen archimedes babbage banach bardeen bell bohr boole borg bose brahe \
+        cantor carson cauchy cerf chandra clarke conway copernicus curie darwin dijkstra \
+        dirac easley edison einstein euclid euler faraday fermat fermi feynman franklin \
+        galileo gauss germain goldberg goodall hamilton hawking heisenberg hertz hilbert \
+        hodgkin hopper hoover hubble hypatia jackson jemison johnson joule kalam kepler \
+        khayyam knuth kowalevski lamarr lamport laplace leibniz liskov lovelace lumiere \
+        maxwell mcclintock meitner mendel mirzakhani morse newton nobel noether noyce pascal \
+        pasteur payne perlman planck poincare ramanujan ride ritchie rosalind sagan shannon \
+        shockley sinoussi tesla thompson torvalds turing volta wilson wozniak wright yalow";
+    let left: Vec<&str> = LEFT.split_whitespace().collect();
+    let right: Vec<&str> = RIGHT.split_whitespace().collect();
+    let mut b = [0u8; 6];
+    let mut f = std::fs::File::open("/dev/urandom")
+        .map_err(|e| ApiError::internal("open /dev/urandom", e))?;
+    std::io::Read::read_exact(&mut f, &mut b)
+        .map_err(|e| ApiError::internal("read /dev/urandom", e))?;
+    let l = usize::from(u16::from_le_bytes([b[0], b[1]])) % left.len();
+    let r = usize::from(u16::from_le_bytes([b[2], b[3]])) % right.len();
+    let mut name = format!("{}_{}", left[l], right[r]);
+    if retry > 0 {
+        name.push(char::from(b'0' + b[4] % 10));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on what they did not expect.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_are_valid_and_drawn_independently() {
+        let names: std::collections::HashSet<String> =
+            (0..50).map(|_| generate_name(0).unwrap()).collect();
+        // 97 × 98 names: fifty draws that mostly collided would mean a seeded generator.
+        assert!(names.len() > 40, "{names:?}");
+        for n in &names {
+            validate_name(n).unwrap();
+        }
+        let retried = generate_name(1).unwrap();
+        assert!(
+            retried.chars().last().unwrap().is_ascii_digit(),
+            "{retried}"
+        );
+    }
 }

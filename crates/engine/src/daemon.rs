@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{oneshot, watch};
 
 use crate::container::Containers;
+
 use crate::events::Events;
 use crate::exec::Execs;
 use crate::volumes::Volumes;
@@ -63,9 +64,17 @@ pub struct Daemon {
     pub runtime: tokio::runtime::Handle,
     pub builder: berth_build::Builder,
     exits: Mutex<HashMap<String, watch::Sender<ExitNotice>>>,
-    /// Attach requests that arrived before their container started (`docker run` attaches
-    /// first): each is told the monitor's directory once the container is up.
-    pending_attach: Mutex<HashMap<String, Vec<oneshot::Sender<PathBuf>>>>,
+    /// Attach requests of containers that are not running, by container id (`docker run`
+    /// attaches first, then starts).
+    attaches: Mutex<HashMap<String, AttachQueue>>,
+    /// Held for reading while references to networks and volumes are recorded (a container's
+    /// create, a network connect), for writing while a network or volume is made or removed:
+    /// a removal's in-use check cannot miss a container being created on it, and a name is
+    /// made or removed by one request at a time.
+    references: std::sync::RwLock<()>,
+    /// One start or removal of a container at a time (an `rm -f` during a `start` waits for
+    /// it, then kills what it started; two starts never make two monitors).
+    container_ops: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     #[allow(dead_code)] // for uptime in /info; not read yet
     pub started: std::time::Instant,
 }
@@ -105,30 +114,158 @@ impl Daemon {
         }
     }
 
-    pub fn add_pending_attach(&self, id: &str) -> oneshot::Receiver<PathBuf> {
-        let (tx, rx) = oneshot::channel();
-        let mut map = self
-            .pending_attach
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        map.entry(id.to_owned()).or_default().push(tx);
-        rx
+    /// Waits for the container's other start or removal, if one is under way; holds its
+    /// turn until the guard is dropped.
+    pub async fn container_op(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut ops = self.container_ops.lock().unwrap_or_else(|p| p.into_inner());
+            ops.entry(id.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
-    pub fn take_pending_attach(&self, id: &str) -> Vec<oneshot::Sender<PathBuf>> {
-        let mut map = self
-            .pending_attach
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        map.remove(id)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|tx| !tx.is_closed())
-            .collect()
+    /// The container is gone: forget its turn (a waiter still holding it is unaffected).
+    pub fn forget_container_op(&self, id: &str) {
+        let mut ops = self.container_ops.lock().unwrap_or_else(|p| p.into_inner());
+        ops.remove(id);
+    }
+
+    /// See `references` (blocking: call it off the runtime's threads).
+    pub fn referencing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.references.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// See `references` (blocking: call it off the runtime's threads).
+    pub fn changing_references(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.references.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn attach_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, AttachQueue>> {
+        self.attaches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How an attach request reaches the container's output: a container that is not running
+    /// gets its attacher at the next start, connected before the process runs (so it sees the
+    /// first byte); one that runs is attached to at once; one that is starting right now, once
+    /// its start is done.
+    pub fn attach_way(&self, id: &str, flags: AttachFlags) -> crate::error::Result<AttachWay> {
+        let mut queues = self.attach_queues();
+        let q = queues.entry(id.to_owned()).or_default();
+        if q.starting {
+            let (tx, rx) = oneshot::channel();
+            q.late.push(tx);
+            return Ok(AttachWay::AfterStart(rx));
+        }
+        // Under the queue's lock: a start takes the early attachers under it too, so an
+        // attacher is either taken by a start or sees the container running.
+        match self.containers.find(id) {
+            Ok(c) if c.is_running() => Ok(AttachWay::Live),
+            Ok(_) => {
+                let (tx, rx) = oneshot::channel();
+                q.early.push(EarlyAttacher { flags, tx });
+                Ok(AttachWay::Early(rx))
+            }
+            Err(e) => {
+                if q.is_empty() {
+                    queues.remove(id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// For a start: the early attachers' connections (each client gets its end now, the
+    /// monitor gets the others at its birth). Until [`Daemon::start_done`], later attachers
+    /// wait for the start to finish.
+    pub fn take_early_attachers(&self, id: &str) -> Vec<berth_monitor::client::EarlyAttach> {
+        let mut queues = self.attach_queues();
+        let q = queues.entry(id.to_owned()).or_default();
+        q.starting = true;
+        let mut out = Vec::new();
+        for a in q.early.drain(..) {
+            if a.tx.is_closed() {
+                continue;
+            }
+            let AttachFlags {
+                stdin,
+                stdout,
+                stderr,
+            } = a.flags;
+            // A pair that cannot be made (out of descriptors) leaves that client without
+            // output, as a failed connect would; the start goes on.
+            if let Ok((ours, theirs)) = berth_monitor::client::attach_early(stdin, stdout, stderr) {
+                if a.tx.send(ours).is_ok() {
+                    out.push(theirs);
+                }
+            }
+        }
+        out
+    }
+
+    /// The start is over (done or failed): those who attached meanwhile go on.
+    pub fn start_done(&self, id: &str) {
+        let mut queues = self.attach_queues();
+        if let Some(q) = queues.get_mut(id) {
+            q.starting = false;
+            for tx in q.late.drain(..) {
+                let _ = tx.send(());
+            }
+            if q.is_empty() {
+                queues.remove(id);
+            }
+        }
+    }
+
+    /// The container is gone: its waiting attachers end (their clients see EOF).
+    pub fn drop_attachers(&self, id: &str) {
+        self.attach_queues().remove(id);
     }
 }
 
-pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
+/// Which of the container's streams a client attaches to.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachFlags {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// See [`Daemon::attach_way`].
+#[derive(Debug)]
+pub enum AttachWay {
+    /// Connected at the next start: the client's end of the pair arrives then.
+    Early(oneshot::Receiver<std::os::unix::net::UnixStream>),
+    /// The container runs: attach to its monitor now.
+    Live,
+    /// A start is under way: attach to the monitor once it is over.
+    AfterStart(oneshot::Receiver<()>),
+}
+
+#[derive(Debug)]
+struct EarlyAttacher {
+    flags: AttachFlags,
+    tx: oneshot::Sender<std::os::unix::net::UnixStream>,
+}
+
+#[derive(Debug, Default)]
+struct AttachQueue {
+    early: Vec<EarlyAttacher>,
+    starting: bool,
+    late: Vec<oneshot::Sender<()>>,
+}
+
+impl AttachQueue {
+    fn is_empty(&self) -> bool {
+        self.early.is_empty() && !self.starting && self.late.is_empty()
+    }
+}
+
+/// Serves until `stop` turns true (see `stop.rs`).
+pub async fn serve(
+    opts: DaemonOptions,
+    sandbox: berth_build::Sandbox,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<(), String> {
     let images = berth_image::Store::open(&opts.root)
         .map_err(|e| format!("open the image store in {}: {e}", opts.root.display()))?;
     let containers = Containers::load(&opts.root.join("containers"))
@@ -170,7 +307,9 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
         runtime: tokio::runtime::Handle::current(),
         builder,
         exits: Mutex::new(HashMap::new()),
-        pending_attach: Mutex::new(HashMap::new()),
+        attaches: Mutex::new(HashMap::new()),
+        references: std::sync::RwLock::new(()),
+        container_ops: Mutex::new(HashMap::new()),
         started: std::time::Instant::now(),
     });
     daemon.reconcile();
@@ -183,23 +322,15 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
     }
 
     let app = crate::api::router(daemon.clone());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
-        }
-        let _ = stop_tx.send(true);
-    });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let socket = daemon.opts.socket.clone();
     let serve = axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            crate::api::ConnFd,
+        >(app),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {

@@ -66,9 +66,13 @@ impl Daemon {
         self.opts.exec_root.join("execs").join(exec_id)
     }
 
-    /// Starts the exec's process under its own monitor (blocking: run it on the blocking pool).
-    /// With `attachers` the process waits until that many clients have attached.
-    pub fn spawn_exec(&self, e: &Exec, attachers: u32) -> Result<berth_monitor::MonitorState> {
+    /// Starts the exec's process under its own monitor (blocking: run it on the blocking pool),
+    /// with `attachers` connected before it runs.
+    pub fn spawn_exec(
+        &self,
+        e: &Exec,
+        attachers: Vec<berth_monitor::client::EarlyAttach>,
+    ) -> Result<berth_monitor::MonitorState> {
         let c = self.containers.find(&e.container_id)?;
         if !c.is_running() {
             return Err(ApiError::Conflict(format!(
@@ -100,10 +104,10 @@ impl Daemon {
             },
             restart: berth_monitor::RestartPolicy::default(),
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
-            attachers,
+            attachers: 0,
             exec: Some(process_file),
         };
-        berth_monitor::spawn(&config, &self.opts.berth_exe).map_err(|err| {
+        berth_monitor::spawn(&config, &self.opts.berth_exe, attachers).map_err(|err| {
             let _ = std::fs::remove_dir_all(&dir);
             err.into()
         })

@@ -1,19 +1,34 @@
 //! Writing the daemon's metadata so that a `kill -9` at any instant leaves the old or the new
-//! version of a file, never a torn one: write a temp file beside it, fsync, rename.
+//! version of a file, never a torn one: write a temp file beside it, fsync, rename. Each write
+//! has a temp file of its own, so two writers never rename each other's; which of two
+//! concurrent writes of one file lands last is the caller's to order (each object's writes
+//! happen under its registry's lock).
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    // Root's alone (docs/security.md) before the first byte: records hold environments.
-    let mut f = create_with_mode(&tmp, 0o600)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
+    let tmp = dir.join(format!(
+        ".{name}.tmp{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        // Root's alone (docs/security.md) before the first byte: records hold environments.
+        let mut f = create_with_mode(&tmp, 0o600)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Rewrites a file that a running container has bind-mounted (its /etc/hosts, resolv.conf,

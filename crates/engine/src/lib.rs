@@ -24,6 +24,7 @@ mod network;
 mod proctree;
 mod seccomp;
 mod spec;
+mod stop;
 mod subpath;
 mod userns;
 mod volumes;
@@ -46,12 +47,16 @@ pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
     let runtime_root = opts.exec_root.join("build-runtime");
     let sandbox = berth_build::Sandbox::start(&runtime_root)
         .map_err(|e| format!("start the build sandbox: {e}"))?;
+    let stop = stop::install(opts.socket.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("start the async runtime: {e}"))?;
-    rt.block_on(daemon::serve(opts, sandbox))
+    let served = rt.block_on(daemon::serve(opts, sandbox, stop));
+    // Blocking work still in flight (a stuck client's copy) must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// The default socket path, root and exec root, as the CLI also knows them.

@@ -55,23 +55,18 @@ impl Daemon {
             }
             other => other.into(),
         })?;
+        // Networks and volumes it names stay until it is recorded as using them.
+        let _refs = self.referencing();
         let id = container::new_id()?;
+        let generated = name.filter(|n| !n.is_empty()).is_none();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 container::validate_name(n)?;
                 n.to_owned()
             }
-            None => {
-                let base = container::generate_name(&id);
-                let taken: Vec<String> =
-                    self.containers.list().into_iter().map(|c| c.name).collect();
-                if taken.contains(&base) {
-                    format!("{base}_{}", &id[..4])
-                } else {
-                    base
-                }
-            }
+            // Drawn again at insert if another container has it by then.
+            None => container::generate_name(0)?,
         };
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let img = image_config(&image);
@@ -259,7 +254,7 @@ impl Daemon {
                 links,
             })
         })();
-        let c = match made.and_then(|c| self.containers.insert(c.clone()).map(|_| c)) {
+        let c = match made.and_then(|c| self.containers.insert(c, generated)) {
             Ok(c) => c,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -496,26 +491,53 @@ impl Daemon {
     }
 
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
-        let c = self.containers.find(key)?;
+        let id = self.containers.find(key)?.id;
+        let turn = self.container_op(&id).await;
+        let started = self.start_in_turn(&id).await;
+        drop(turn);
+        match started {
+            Ok(()) => Ok(()),
+            Err((e, remove)) => {
+                // dockerd removes an AutoRemove container whose start failed; docker CLI
+                // waits for that removal before it reports the error.
+                if remove {
+                    let _ = Box::pin(self.remove_container(&id, true, true)).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A start, in the container's turn (see `container_op`). The error says whether the
+    /// container is to be removed (AutoRemove) once the turn is over.
+    async fn start_in_turn(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> std::result::Result<(), (ApiError, bool)> {
+        // Found again in its turn: a removal before it leaves nothing to start.
+        let c = self.containers.find(id).map_err(|e| (e, false))?;
         if c.is_running() {
-            return Err(ApiError::NotModified);
+            return Err((ApiError::NotModified, false));
         }
-        // Attachers waiting for this start connect as soon as the monitor listens, and the
-        // monitor holds the container's process until they have.
-        let pending = self.take_pending_attach(&c.id);
-        let attachers = pending.len() as u32;
-        let monitor_dir = self.monitor_dir(&c.id);
-        for tx in pending {
-            let _ = tx.send(monitor_dir.clone());
-        }
+        // The clients that attached before this start are handed to the monitor at its
+        // birth, before the process runs: they see all of its output.
+        let attachers = self.take_early_attachers(&c.id);
         let this = self.clone();
         let id = c.id.clone();
         let started = tokio::task::spawn_blocking(move || this.start_blocking(&id, attachers))
             .await
-            .map_err(|e| ApiError::internal("start", e))?;
+            .map_err(|e| ApiError::internal("start", e));
+        let started = match started {
+            Ok(r) => r,
+            Err(e) => {
+                self.start_done(&c.id);
+                return Err((e, false));
+            }
+        };
         let state = match started {
             Ok(s) => s,
             Err(e) => {
+                self.start_done(&c.id);
                 let msg = e.to_string();
                 let _ = self.containers.update(&c.id, |c| {
                     c.state.error = msg.clone();
@@ -525,15 +547,10 @@ impl Daemon {
                 let _ =
                     berth_image::OverlayMount::unmount(&self.container_dir(&c.id).join("rootfs"));
                 crate::subpath::release(&self.container_dir(&c.id).join("subpaths"));
-                // dockerd removes an AutoRemove container whose start failed; docker CLI
-                // waits for that removal before it reports the error.
-                if c.host_config.auto_remove.unwrap_or(false) {
-                    let _ = Box::pin(self.remove_container(&c.id, true, true)).await;
-                }
-                return Err(e);
+                return Err((e, c.host_config.auto_remove.unwrap_or(false)));
             }
         };
-        let c = self.containers.update(&c.id, |c| {
+        let updated = self.containers.update(&c.id, |c| {
             c.state = State {
                 status: "running".into(),
                 pid: state.pid,
@@ -548,7 +565,10 @@ impl Daemon {
             // ResetRestartManager); the new monitor counts from 0 too.
             c.restart_count = 0;
             Ok(c.clone())
-        })?;
+        });
+        // The record says running now: later attachers go to the monitor directly.
+        self.start_done(&c.id);
+        let c = updated.map_err(|e| (e, false))?;
         self.emit_container("start", &c);
         self.start_health(&c.id);
         self.watch_exit(c.id.clone(), 0);
@@ -558,7 +578,7 @@ impl Daemon {
     fn start_blocking(
         self: &Arc<Self>,
         id: &str,
-        attachers: u32,
+        attachers: Vec<berth_monitor::client::EarlyAttach>,
     ) -> Result<berth_monitor::MonitorState> {
         let c = self.containers.find(id)?;
         let netns = self.setup_network(&c)?;
@@ -572,7 +592,7 @@ impl Daemon {
     fn start_wired(
         &self,
         id: &str,
-        attachers: u32,
+        attachers: Vec<berth_monitor::client::EarlyAttach>,
         netns: Option<&Path>,
     ) -> Result<berth_monitor::MonitorState> {
         // The record as wiring left it: addresses, MACs, host ports.
@@ -672,10 +692,14 @@ impl Daemon {
                 max_retries: restart["MaximumRetryCount"].as_u64().unwrap_or(0) as u32,
             },
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
-            attachers,
+            attachers: 0,
             exec: None,
         };
-        Ok(berth_monitor::spawn(&config, &self.opts.berth_exe)?)
+        Ok(berth_monitor::spawn(
+            &config,
+            &self.opts.berth_exe,
+            attachers,
+        )?)
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {
@@ -976,9 +1000,9 @@ impl Daemon {
     pub fn reconcile(self: &Arc<Self>) {
         self.remove_finished_execs();
         for c in self.containers.list() {
-            if !c.is_running() && !self.adopt_started(&c) {
+            let Some(c) = self.unrecorded_start(c) else {
                 continue;
-            }
+            };
             match berth_monitor::read_state(&self.monitor_dir(&c.id)) {
                 Ok(s) if s.monitor_alive && !matches!(s.status, berth_monitor::Status::Exited) => {
                     let _ = self.containers.update(&c.id, |c| {
@@ -1015,27 +1039,30 @@ impl Daemon {
         }
     }
 
-    /// A container the daemon died while starting: its record never said running, but its
-    /// monitor (which outlives the daemon) started it. Recorded as running, so it is followed
-    /// like the others rather than started a second time.
-    fn adopt_started(&self, c: &Container) -> bool {
-        let Ok(s) = berth_monitor::read_state(&self.monitor_dir(&c.id)) else {
-            return false;
-        };
-        if !s.monitor_alive || s.status != berth_monitor::Status::Running {
-            return false;
+    /// At a daemon's start, the record of a container to follow: one recorded as running, or
+    /// one whose start the last daemon was killed in the middle of (a monitor spawned, the
+    /// record not yet updated: the monitor's state tells of a run the record does not), which
+    /// is recorded as running now and followed like the others.
+    fn unrecorded_start(&self, c: Container) -> Option<Container> {
+        if c.is_running() {
+            return Some(c);
+        }
+        let s = berth_monitor::read_state(&self.monitor_dir(&c.id)).ok()?;
+        if s.started_at == berth_monitor::ZERO_TIME || s.started_at == c.state.started_at {
+            return None;
         }
         self.containers
-            .update(&c.id, |r| {
-                r.state.status = "running".into();
-                r.state.pid = s.pid;
-                r.state.started_at = s.started_at.clone();
-                r.state.exit_code = 0;
-                r.state.error.clear();
-                r.restart_count = s.restart_count;
-                Ok(())
+            .update(&c.id, |c| {
+                c.state.status = "running".into();
+                c.state.pid = s.pid;
+                c.state.exit_code = 0;
+                c.state.error.clear();
+                c.state.started_at = s.started_at.clone();
+                c.state.finished_at = NEVER.into();
+                c.restart_count = s.restart_count;
+                Ok(c.clone())
             })
-            .is_ok()
+            .ok()
     }
 
     /// Sends `signal` to the container's init (the pid the monitor reports now: after a
@@ -1127,7 +1154,10 @@ impl Daemon {
         force: bool,
         volumes: bool,
     ) -> Result<()> {
-        let c = self.containers.find(key)?;
+        let id = self.containers.find(key)?.id;
+        // After a start under way: what it started is then seen running, and killed.
+        let _turn = self.container_op(&id).await;
+        let c = self.containers.find(&id)?;
         if c.is_running() {
             if !force {
                 return Err(ApiError::Conflict(format!(
@@ -1152,11 +1182,23 @@ impl Daemon {
             let _ = berth_image::OverlayMount::unmount(&dir.join("rootfs"));
             crate::subpath::release(&dir.join("subpaths"));
             let _ = std::fs::remove_dir_all(this.monitor_dir(&id));
-            let _ = std::fs::remove_dir_all(&dir);
+            // The record goes first, in one rename: a daemon killed while the rest is
+            // removed finds no half-removed container, and its next start finishes the job.
+            let doomed = container::doomed_dir(&dir);
+            match std::fs::rename(&dir, &doomed) {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&doomed);
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
         })
         .await
         .map_err(|e| ApiError::internal("remove", e))?;
         self.containers.remove(&c.id);
+        self.drop_attachers(&c.id);
+        self.forget_container_op(&c.id);
         if volumes {
             for m in c.mounts.iter().filter(|m| m.anonymous) {
                 let _ = self.volumes.remove(&m.name, &[], true);

@@ -187,11 +187,13 @@ fn lexical_join(base: &str, rel: &str) -> Option<String> {
 
 impl Store {
     /// `docker load`: a docker-archive or OCI layout tar; layers may be tar, gzip or zstd.
+    /// The archive is read in full (into a private scratch dir) before the store's lock is
+    /// taken: a client that streams it slowly, or stops, holds up no one else.
     pub fn load(&self, tar: &mut dyn Read) -> Result<Vec<LoadedImage>> {
-        let _g = self.lock();
         let tmp = self.tmp_path("load");
         let _cleanup = RemoveOnDrop(tmp.clone());
         let ar = Unpacked::extract(tar, tmp)?;
+        let _g = self.lock();
         let mut db = self.load_db()?;
         let mut loaded = Vec::new();
         // Docker 25+ writes both layouts; manifest.json names the tags the docker way.
@@ -313,8 +315,39 @@ impl Store {
 
     /// `docker save`: one tar with docker-archive and OCI layout of the named images.
     /// A name that is a tag saves that tag; an id saves the image untagged.
+    /// What to write is decided under the store's lock, with every blob opened then (an open
+    /// file stays readable whatever a later `rmi` or gc removes); the writing, to a client
+    /// that may be slow or gone, happens after the lock is released.
     pub fn save(&self, names: &[String], out: &mut dyn Write) -> Result<()> {
-        let _g = self.lock();
+        let entries = {
+            let _g = self.lock();
+            self.save_entries(names)?
+        };
+        let mut b = tar::Builder::new(out);
+        let werr = |e| Error::BadArchive(format!("writing archive: {e}"));
+        for e in entries {
+            match e {
+                SaveEntry::Dir(name) => {
+                    let mut h = header(tar::EntryType::Directory, 0);
+                    h.set_mode(0o755);
+                    b.append_data(&mut h, name, std::io::empty())
+                        .map_err(werr)?;
+                }
+                SaveEntry::Blob { name, file, size } => {
+                    let mut h = header(tar::EntryType::Regular, size);
+                    b.append_data(&mut h, name, file.take(size)).map_err(werr)?;
+                }
+                SaveEntry::Data { name, data } => {
+                    let mut h = header(tar::EntryType::Regular, data.len() as u64);
+                    b.append_data(&mut h, name, data.as_slice()).map_err(werr)?;
+                }
+            }
+        }
+        b.finish().map_err(werr)
+    }
+
+    /// The entries of a save's archive, in order (under the store's lock).
+    fn save_entries(&self, names: &[String]) -> Result<Vec<SaveEntry>> {
         let db = self.load_db()?;
         let mut images: Vec<(String, Vec<Reference>)> = Vec::new();
         for n in names {
@@ -325,13 +358,7 @@ impl Store {
                 None => images.push((id, r.into_iter().collect())),
             }
         }
-        let mut b = tar::Builder::new(out);
-        let werr = |e| Error::BadArchive(format!("writing archive: {e}"));
-        for d in ["blobs/", "blobs/sha256/"] {
-            let mut h = header(tar::EntryType::Directory, 0);
-            h.set_mode(0o755);
-            b.append_data(&mut h, d, std::io::empty()).map_err(werr)?;
-        }
+        let mut out = vec![SaveEntry::Dir("blobs/"), SaveEntry::Dir("blobs/sha256/")];
         let mut written: HashSet<String> = HashSet::new();
         let mut index = Vec::new();
         let mut manifest_json = Vec::new();
@@ -357,10 +384,11 @@ impl Store {
                 if !written.insert(dg.clone()) {
                     continue;
                 }
-                let f = self.blobs.open_blob(dg)?;
-                let mut h = header(tar::EntryType::Regular, self.blobs.size(dg)?);
-                b.append_data(&mut h, format!("blobs/sha256/{}", hex_of(dg)), f)
-                    .map_err(werr)?;
+                out.push(SaveEntry::Blob {
+                    name: format!("blobs/sha256/{}", hex_of(dg)),
+                    file: self.blobs.open_blob(dg)?,
+                    size: self.blobs.size(dg)?,
+                });
             }
             let msize = self.blobs.size(&rec.manifest)?;
             let desc = |ann: Option<&Reference>| {
@@ -409,12 +437,28 @@ impl Store {
                 serde_json::to_vec(&repositories).map_err(Error::json("repositories"))?,
             ),
         ];
-        for (name, data) in files {
-            let mut h = header(tar::EntryType::Regular, data.len() as u64);
-            b.append_data(&mut h, name, data.as_slice()).map_err(werr)?;
-        }
-        b.finish().map_err(werr)
+        out.extend(
+            files
+                .into_iter()
+                .map(|(name, data)| SaveEntry::Data { name, data }),
+        );
+        Ok(out)
     }
+}
+
+/// One entry of a save's archive.
+enum SaveEntry {
+    Dir(&'static str),
+    /// A blob, opened while the store was locked.
+    Blob {
+        name: String,
+        file: std::fs::File,
+        size: u64,
+    },
+    Data {
+        name: &'static str,
+        data: Vec<u8>,
+    },
 }
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {

@@ -170,11 +170,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
+/// Each write has a temp file of its own (two writers never rename each other's); the
+/// store's lock orders the writes of one file.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
-        "{TMP_PREFIX}{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
+        "{TMP_PREFIX}{}.{}-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("db"),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let mut f = crate::private::create_file(&tmp).map_err(Error::io("create", &tmp))?;
     f.write_all(data).map_err(Error::io("write", &tmp))?;

@@ -158,6 +158,12 @@ impl Store {
     }
 
     fn remove_leftovers(&self) {
+        // The db's and the build cache's writes in flight when a daemon was killed.
+        for e in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let _ = remove_any(&e.path());
+            }
+        }
         for dir in [self.blobs.dir(), &self.snapshots, &self.tmp] {
             let Ok(rd) = fs::read_dir(dir) else { continue };
             for e in rd.flatten() {

@@ -11,43 +11,54 @@ use crate::error::{Error, Result};
 use crate::sock::{self, ATTACH, CONTROL};
 use crate::state::{read_state, MonitorState};
 
-/// Attaches to the container's live stdio. For `tty: false` the stream carries Docker's
-/// multiplexed frames (8-byte header: stream, 3 zero bytes, big-endian length); for a tty, raw
-/// bytes. What the caller writes goes to the container's stdin; shutting down the write half
-/// is EOF there.
-/// A client that attached before the start may call this before the monitor listens: a
-/// missing socket is retried for a few seconds.
+/// The monitor's end of a client's connection made before the container starts (see
+/// [`attach_early`]); [`crate::spawn`] hands it to the monitor at its birth.
+#[derive(Debug)]
+pub struct EarlyAttach(pub(crate) UnixStream);
+
+/// Connects a client that attaches before the start (`docker run`, `start -a`, an attached
+/// `compose up`, `exec`): a socket pair whose other end the monitor receives when it is
+/// spawned, before it starts the process. So the attacher is connected by construction: no
+/// socket to wait for, no time-out, nothing the process writes can come before it. The
+/// returned stream carries what [`attach`]'s does.
+pub fn attach_early(stdin: bool, stdout: bool, stderr: bool) -> Result<(UnixStream, EarlyAttach)> {
+    let (mut ours, theirs) = UnixStream::pair().map_err(|e| Error::Socket {
+        what: "make",
+        path: "an attach socket pair".into(),
+        source: e,
+    })?;
+    ours.write_all(request_line(stdin, stdout, stderr).as_bytes())
+        .map_err(|e| Error::Socket {
+            what: "send the attach request on",
+            path: "an attach socket pair".into(),
+            source: e,
+        })?;
+    Ok((ours, EarlyAttach(theirs)))
+}
+
+/// Attaches to the live stdio of a running container. For `tty: false` the stream carries
+/// Docker's multiplexed frames (8-byte header: stream, 3 zero bytes, big-endian length); for
+/// a tty, raw bytes. What the caller writes goes to the container's stdin; shutting down the
+/// write half is EOF there. A container that is not running (no monitor listening) is an
+/// error at once: clients that attach before the start use [`attach_early`].
 pub fn attach(dir: &Path, stdin: bool, stdout: bool, stderr: bool) -> Result<UnixStream> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut stream = loop {
-        match sock::connect(dir, ATTACH) {
-            Ok(s) => break s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            Err(e) => {
-                return Err(Error::Socket {
-                    what: "connect to",
-                    path: dir.join(ATTACH),
-                    source: e,
-                })
-            }
-        }
-    };
-    let line = json!({"stdin": stdin, "stdout": stdout, "stderr": stderr}).to_string() + "\n";
+    let mut stream = sock::connect(dir, ATTACH).map_err(|e| Error::Socket {
+        what: "connect to",
+        path: dir.join(ATTACH),
+        source: e,
+    })?;
     stream
-        .write_all(line.as_bytes())
+        .write_all(request_line(stdin, stdout, stderr).as_bytes())
         .map_err(|e| Error::Socket {
             what: "send the attach request to",
             path: dir.join(ATTACH),
             source: e,
         })?;
     Ok(stream)
+}
+
+fn request_line(stdin: bool, stdout: bool, stderr: bool) -> String {
+    json!({"stdin": stdin, "stdout": stdout, "stderr": stderr}).to_string() + "\n"
 }
 
 /// Sets the size of the container's terminal.

@@ -23,9 +23,9 @@ pub struct MonitorConfig {
     pub restart: RestartPolicy,
     /// `None`: berth's runtime library, in-process. `Some(path)`: a runc-compatible binary.
     pub runtime: Option<PathBuf>,
-    /// Clients that attached before the start (`docker run`, `start -a`): the container's
-    /// process starts only once this many have connected to attach.sock (or after a few
-    /// seconds), so that they see its first byte of output.
+    /// How many clients attached before the start (`docker run`, `start -a`, an exec): their
+    /// connections come on the report socket (`spawn` sets this and sends them), and the
+    /// monitor takes them before it starts the process, so they see its first byte.
     #[serde(default)]
     pub attachers: u32,
     /// Run this process.json in the running container `id` (`docker exec`) instead of creating

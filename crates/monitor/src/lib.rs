@@ -9,8 +9,10 @@
 
 pub mod client;
 mod config;
+pub mod detach;
 mod error;
 mod footprint;
+pub mod frames;
 mod launch;
 mod log;
 mod monitor;
@@ -18,6 +20,8 @@ pub mod sock;
 mod state;
 
 use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -29,35 +33,53 @@ pub use monitor::run_monitor;
 pub use state::{read_state, MonitorState, Status, ZERO_TIME};
 
 /// Starts a monitor for `config` (writing `<dir>/config.json`) and returns once the container
-/// runs, or with the reason it could not start. Safe to call from a multi-threaded process:
-/// the monitor is exec'd (`berth_exe monitor <dir>`), not forked from the caller.
-pub fn spawn(config: &MonitorConfig, berth_exe: &Path) -> Result<MonitorState> {
+/// runs, or with the reason it could not start. `attachers` are the clients that attached
+/// before the start ([`client::attach_early`]): the monitor receives them before it starts
+/// the process, so they see its first byte. Safe to call from a multi-threaded process: the
+/// monitor is exec'd (`berth_exe monitor <dir>`), not forked from the caller.
+pub fn spawn(
+    config: &MonitorConfig,
+    berth_exe: &Path,
+    attachers: Vec<client::EarlyAttach>,
+) -> Result<MonitorState> {
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&config.dir)
         .map_err(|e| Error::file("create", &config.dir, e))?;
-    let bytes = serde_json::to_vec(config).map_err(|e| Error::Parse {
+    let config = MonitorConfig {
+        attachers: u32::try_from(attachers.len()).unwrap_or(u32::MAX),
+        ..config.clone()
+    };
+    let bytes = serde_json::to_vec(&config).map_err(|e| Error::Parse {
         what: "monitor config".into(),
         source: e,
     })?;
     state::write_atomic(&config.dir.join(monitor::CONFIG_FILE), &bytes)?;
-    let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::sys("pipe for the monitor's report", e))?;
-    // The report pipe is the monitor's stdout, so std can use its posix_spawn path (no
-    // pre_exec closure); the Command is dropped at once to close our copy of the write end.
+    // The monitor's stdout is a socket: it reports on it, and receives the early attachers'
+    // connections on it (SCM_RIGHTS), which a pipe could not carry.
+    let (report, theirs) = UnixStream::pair().map_err(|e| Error::Socket {
+        what: "make",
+        path: "the monitor's report socket pair".into(),
+        source: e,
+    })?;
+    // The socket is given as stdout, so std can use its posix_spawn path (no pre_exec
+    // closure); the Command is dropped at once to close our copy of the other end.
     let mut child = {
         let mut cmd = Command::new(berth_exe);
         cmd.arg("monitor")
             .arg(&config.dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(report_w))
+            .stdout(Stdio::from(OwnedFd::from(theirs)))
             .stderr(Stdio::null());
         cmd.spawn().map_err(|e| Error::SpawnMonitor {
             exe: berth_exe.to_owned(),
             source: e,
         })?
     };
-    let mut report = String::new();
-    let read = std::fs::File::from(report_r).read_to_string(&mut report);
+    // A monitor that fails before it takes them just closes them: its attachers see EOF.
+    let _ = sock::send_fds(&report, attachers.iter().map(|a| a.0.as_fd()));
+    drop(attachers);
+    let mut report_text = String::new();
+    let read = (&report).read_to_string(&mut report_text);
     // The first process only forks the monitor and exits: this wait is short.
     let status = child.wait();
     #[derive(Deserialize)]
@@ -67,7 +89,7 @@ pub fn spawn(config: &MonitorConfig, berth_exe: &Path) -> Result<MonitorState> {
     }
     let parsed = read
         .ok()
-        .and_then(|_| serde_json::from_str::<Report>(report.trim()).ok());
+        .and_then(|_| serde_json::from_str::<Report>(report_text.trim()).ok());
     match parsed {
         Some(Report {
             state: Some(mut state),

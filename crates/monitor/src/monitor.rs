@@ -1,7 +1,6 @@
 //! The monitor process: one per container, single-threaded, a ppoll(2) loop over the
 //! container's stdio, the attach and control sockets, and SIGCHLD. It outlives the daemon.
 
-use std::fs::File;
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -36,6 +35,10 @@ const MAX_REQUEST: usize = 1024;
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 
+/// After the process exits, how long an attacher may take nothing of its pending output before
+/// the monitor stops waiting for it.
+const STALLED_ATTACHER: Duration = Duration::from_secs(30);
+
 /// How long a run lasts before the monitor trims itself (see `settle`).
 const SETTLE_AFTER: Duration = Duration::from_secs(1);
 
@@ -53,7 +56,7 @@ pub fn run_monitor(dir: &Path) -> ! {
         }
     }
     let report = daemonize();
-    let code = match Monitor::boot(dir) {
+    let code = match Monitor::boot(dir, report.as_ref()) {
         Ok(mut monitor) => {
             let line = serde_json::json!({ "state": monitor.state }).to_string();
             send_report(report, &line);
@@ -77,26 +80,18 @@ pub fn run_monitor(dir: &Path) -> ! {
     std::process::exit(code)
 }
 
-/// Waits (at most a few seconds) for the `want` clients that attached before the start, and
-/// reads each one's request, so that the container's first output reaches them. Returns them
-/// and any stdin they sent along with the request.
-fn accept_early_attachers(listener: &UnixListener, want: u32) -> (Vec<Attacher>, Vec<u8>) {
+/// Takes the `want` clients that attached before the start, which the daemon sends on the
+/// report socket, and reads each one's request (already written when the daemon sent it), so
+/// that they are attached before the container's process exists. Returns them and any stdin
+/// they sent along with the request.
+fn receive_early_attachers(report: Option<&UnixStream>, want: u32) -> (Vec<Attacher>, Vec<u8>) {
     let mut out = Vec::new();
     let mut stdin = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while out.len() < want as usize {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        if !matches!(nix::poll::poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
-            continue;
-        }
-        let Ok((mut conn, _)) = listener.accept() else {
-            continue;
-        };
+    let Some(report) = report.filter(|_| want > 0) else {
+        return (out, stdin);
+    };
+    for fd in sock::recv_fds(report, want as usize) {
+        let mut conn = UnixStream::from(fd);
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
         let mut line = Vec::new();
@@ -137,7 +132,7 @@ fn report_error(text: &str) -> String {
     serde_json::json!({ "error": text }).to_string()
 }
 
-fn send_report(report: Option<File>, line: &str) {
+fn send_report(report: Option<UnixStream>, line: &str) {
     if let Some(mut f) = report {
         let _ = f.write_all(line.as_bytes());
         let _ = f.write_all(b"\n");
@@ -157,8 +152,8 @@ fn start_failure_code(message: &str) -> i32 {
 }
 
 /// Leaves everything of the daemon's behind: its session, its cwd, its descriptors. Returns
-/// the report pipe, moved off fd 1.
-fn daemonize() -> Option<File> {
+/// the report socket, moved off fd 1.
+fn daemonize() -> Option<UnixStream> {
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     // SAFETY: close_range takes plain numbers; nothing of ours lives above 2 yet.
@@ -166,7 +161,7 @@ fn daemonize() -> Option<File> {
     let report = nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
         .ok()
         // SAFETY: F_DUPFD_CLOEXEC just returned a new descriptor that nothing else owns.
-        .map(|fd| File::from(unsafe { OwnedFd::from_raw_fd(fd) }));
+        .map(|fd| UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) }));
     if let Ok(null) = launch::open_null() {
         for fd in 0..=2 {
             let _ = launch::dup_onto(null.as_raw_fd(), fd);
@@ -292,7 +287,7 @@ struct Monitor {
 type BootError = (Error, bool);
 
 impl Monitor {
-    fn boot(dir: &Path) -> std::result::Result<Monitor, BootError> {
+    fn boot(dir: &Path, report: Option<&UnixStream>) -> std::result::Result<Monitor, BootError> {
         let path = dir.join(CONFIG_FILE);
         let bytes = std::fs::read(&path).map_err(|e| (Error::file("read", &path, e), false))?;
         let cfg: MonitorConfig = serde_json::from_slice(&bytes).map_err(|e| {
@@ -328,7 +323,7 @@ impl Monitor {
         };
         let attach_listener = listen(ATTACH).map_err(early)?;
         let control_listener = listen(CONTROL).map_err(early)?;
-        let (attachers, stdin_pending) = accept_early_attachers(&attach_listener, cfg.attachers);
+        let (attachers, stdin_pending) = receive_early_attachers(report, cfg.attachers);
         let run = launch::start(&cfg).map_err(early)?;
         state.status = Status::Running;
         state.pid = run.pid;
@@ -513,7 +508,7 @@ impl Monitor {
             }
             Token::Attacher(i) => {
                 if revents.contains(PollFlags::POLLOUT) {
-                    flush_pending(&mut self.attachers[i]);
+                    let _ = flush_pending(&mut self.attachers[i]);
                 }
                 if revents.intersects(readable) {
                     self.read_attacher(i, revents.contains(PollFlags::POLLHUP));
@@ -919,10 +914,34 @@ impl Monitor {
         }
     }
 
-    fn finish(&mut self) {
-        for a in &mut self.attachers {
-            flush_pending(a);
+    /// Once the process is gone, everything it wrote reaches each attacher that still takes
+    /// it: a client that is slow to read (or a daemon busy with many) is waited for, one that
+    /// takes nothing for `STALLED_ATTACHER` is given up, one that hung up is dropped.
+    fn flush_attachers(&mut self) {
+        let mut progress_at = Instant::now();
+        loop {
+            for a in &mut self.attachers {
+                if flush_pending(a) > 0 {
+                    progress_at = Instant::now();
+                }
+            }
+            self.attachers.retain(|a| !a.dead);
+            let waiting: Vec<usize> = (0..self.attachers.len())
+                .filter(|&i| !self.attachers[i].pending.is_empty())
+                .collect();
+            if waiting.is_empty() || progress_at.elapsed() >= STALLED_ATTACHER {
+                return;
+            }
+            let mut fds: Vec<PollFd<'_>> = waiting
+                .iter()
+                .map(|&i| PollFd::new(self.attachers[i].conn.as_fd(), PollFlags::POLLOUT))
+                .collect();
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(1000u16));
         }
+    }
+
+    fn finish(&mut self) {
+        self.flush_attachers();
         self.attachers.clear();
         self.controls.clear();
         let _ = std::fs::remove_file(self.cfg.dir.join(ATTACH));
@@ -969,22 +988,26 @@ fn send(a: &mut Attacher, parts: &[&[u8]]) {
     }
 }
 
-fn flush_pending(a: &mut Attacher) {
+/// Writes what the client can take now of what it has pending; returns how much that was.
+fn flush_pending(a: &mut Attacher) -> usize {
+    let mut written = 0;
     while !a.pending.is_empty() {
         match a.conn.write(&a.pending) {
             Ok(n) => {
                 a.pending.drain(..n);
+                written += n;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return written,
             Err(_) => {
                 a.dead = true;
                 a.pending = Vec::new();
-                return;
+                return written;
             }
         }
     }
     a.pending = Vec::new();
+    written
 }
 
 /// Small replies fit the socket buffer; a client that is gone just misses it.

@@ -122,3 +122,67 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
+
+/// Descriptors per SCM_RIGHTS message: well under the kernel's limit (SCM_MAX_FD, 253).
+const FDS_PER_MESSAGE: usize = 64;
+
+/// Sends descriptors over a Unix stream socket, a few dozen per message (each message one
+/// byte of data, which SCM_RIGHTS needs to ride on).
+pub(crate) fn send_fds<'a>(
+    sock: &UnixStream,
+    fds: impl Iterator<Item = std::os::fd::BorrowedFd<'a>>,
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let raw: Vec<std::os::fd::RawFd> = fds.map(|fd| fd.as_raw_fd()).collect();
+    for chunk in raw.chunks(FDS_PER_MESSAGE) {
+        sendmsg::<UnixAddr>(
+            sock.as_raw_fd(),
+            &[io::IoSlice::new(&[0])],
+            &[ControlMessage::ScmRights(chunk)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Receives `want` descriptors that [`send_fds`] sent (fewer if the sender went away).
+pub(crate) fn recv_fds(sock: &UnixStream, want: usize) -> Vec<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    let mut out: Vec<OwnedFd> = Vec::with_capacity(want);
+    while out.len() < want {
+        let mut byte = [0u8; 1];
+        let mut iov = [io::IoSliceMut::new(&mut byte)];
+        let mut cmsg = nix::cmsg_space!([RawFd; FDS_PER_MESSAGE]);
+        let msg = match recvmsg::<UnixAddr>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        let mut got = false;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    got = true;
+                    // SAFETY: descriptors received with SCM_RIGHTS are new in this process
+                    // and owned by nobody else.
+                    out.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+        }
+        if msg.bytes == 0 && !got {
+            break;
+        }
+    }
+    out
+}

@@ -86,13 +86,18 @@ pub fn read_state(dir: &Path) -> Result<MonitorState> {
 }
 
 /// Writes through a temporary file and a rename: a reader sees the old file or the new one.
-/// The file is root's alone (0600) before any byte is in it, a stale temporary file of an
-/// older, wider mode included.
+/// Each write has a temp file of its own, so two writers never rename each other's. The file
+/// is root's alone (0600) before any byte is in it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()

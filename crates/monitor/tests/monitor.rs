@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 fn logs_keep_their_streams_and_the_exit_code_is_recorded() {
     let sb = Sandbox::new(&["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"]);
     let t = Instant::now();
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     eprintln!("spawn (monitor + create + start): {:?}", t.elapsed());
     assert!(state.pid > 0);
     assert_eq!(state.status, Status::Running);
@@ -54,7 +54,7 @@ fn logs_keep_their_streams_and_the_exit_code_is_recorded() {
 #[test]
 fn a_container_killed_by_sigkill_exits_137() {
     let sb = Sandbox::new(&["sleep", "1000"]);
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     kill(Pid::from_raw(state.pid), Signal::SIGKILL).unwrap();
     let done = client::wait(&sb.config.dir).unwrap();
     assert_eq!(done.exit_code, 137);
@@ -65,7 +65,9 @@ fn a_container_killed_by_sigkill_exits_137() {
 #[test]
 fn spawn_reports_the_runtimes_error_for_a_missing_program() {
     let sb = Sandbox::new(&["nosuch"]);
-    let err = spawn(&sb.config, &monitor_exe()).unwrap_err().to_string();
+    let err = spawn(&sb.config, &monitor_exe(), Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nosuch"), "{err}");
     let state = read_state(&sb.config.dir).unwrap();
     assert_eq!(state.status, Status::Exited);
@@ -78,7 +80,7 @@ fn attach_gets_live_multiplexed_output_and_stdin_reaches_cat() {
     let mut sb = Sandbox::new(&["sh", "-c", "cat; echo done >&2"]);
     sb.config.open_stdin = true;
     sb.config.stdin_once = true;
-    spawn(&sb.config, &monitor_exe()).unwrap();
+    spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     let mut conn = client::attach(&sb.config.dir, true, true, true).unwrap();
     // A second attacher, output only, sees the same stream.
     let mut watcher = client::attach(&sb.config.dir, false, true, false).unwrap();
@@ -98,9 +100,47 @@ fn attach_gets_live_multiplexed_output_and_stdin_reaches_cat() {
 }
 
 #[test]
+fn early_attachers_get_every_byte_from_the_first_to_the_last() {
+    // 2 MB of output from a process that exits right after: far more than the pipes and
+    // sockets hold, so the process waits on its slowest attacher (as with dockerd), and the
+    // tail it wrote just before exiting must still reach both, then EOF.
+    let sb = Sandbox::new(&["sh", "-c", "seq 1 300000; echo last >&2"]);
+    let (a, early_a) = client::attach_early(false, true, true).unwrap();
+    let (b, early_b) = client::attach_early(false, true, false).unwrap();
+    spawn(&sb.config, &monitor_exe(), vec![early_a, early_b]).unwrap();
+    let read_late = |mut conn: std::os::unix::net::UnixStream| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            read_frames_until(&mut conn, 0, "to the end")
+        })
+    };
+    let (ra, rb) = (read_late(a), read_late(b));
+    let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    let (out, err) = ra.join().unwrap();
+    assert!(
+        out == want,
+        "{} of {} bytes of stdout",
+        out.len(),
+        want.len()
+    );
+    assert_eq!(err, "last\n");
+    let (out, err) = rb.join().unwrap();
+    assert!(
+        out == want,
+        "{} of {} bytes of stdout",
+        out.len(),
+        want.len()
+    );
+    assert_eq!(err, "");
+    assert_eq!(client::wait(&sb.config.dir).unwrap().exit_code, 0);
+}
+
+#[test]
 fn a_client_that_vanishes_mid_stream_does_not_hurt_the_monitor() {
     let sb = Sandbox::new(&["sh", "-c", "while true; do echo tick; done"]);
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     for _ in 0..3 {
         let mut conn = client::attach(&sb.config.dir, false, true, true).unwrap();
         let (out, _) = read_frames_until(&mut conn, 1, "tick\n");
@@ -118,7 +158,7 @@ fn tty_mode_gives_a_pty_and_resize_changes_stty_size() {
     let mut sb = Sandbox::new(&["sh", "-c", "tty; read x; stty size; read y; exit 5"]);
     sb.tty();
     sb.config.open_stdin = true;
-    spawn(&sb.config, &monitor_exe()).unwrap();
+    spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     sb.wait_log("/dev/pts/");
     let mut conn = client::attach(&sb.config.dir, true, true, true).unwrap();
     client::resize(&sb.config.dir, 40, 100).unwrap();
@@ -135,7 +175,7 @@ fn tty_mode_gives_a_pty_and_resize_changes_stty_size() {
 #[test]
 fn resize_without_a_tty_is_refused() {
     let sb = Sandbox::new(&["sleep", "1000"]);
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     let err = client::resize(&sb.config.dir, 10, 10)
         .unwrap_err()
         .to_string();
@@ -151,7 +191,7 @@ fn on_failure_2_restarts_exactly_twice() {
         name: "on-failure".into(),
         max_retries: 2,
     };
-    spawn(&sb.config, &monitor_exe()).unwrap();
+    spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     let mut last = None;
     for _ in 0..10 {
         let s = client::wait(&sb.config.dir).unwrap();
@@ -176,7 +216,7 @@ fn stop_restarting_keeps_always_from_restarting() {
         name: "always".into(),
         max_retries: 0,
     };
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     client::stop_restarting(&sb.config.dir).unwrap();
     kill(Pid::from_raw(state.pid), Signal::SIGKILL).unwrap();
     let done = client::wait(&sb.config.dir).unwrap();
@@ -246,7 +286,7 @@ fn log_rotation_keeps_max_files() {
     ]);
     sb.config.log.max_size = Some(2000);
     sb.config.log.max_files = 3;
-    spawn(&sb.config, &monitor_exe()).unwrap();
+    spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     client::wait(&sb.config.dir).unwrap();
     let rotated = |n: u32| {
         let mut p = sb.config.log.path.clone().into_os_string();
@@ -265,7 +305,7 @@ fn runtime_binary_runs_a_container(bin: &str) {
     }
     let mut sb = Sandbox::new(&["sh", "-c", "echo hi; echo oops >&2; exit 4"]);
     sb.config.runtime = Some(bin.into());
-    let state = spawn(&sb.config, &monitor_exe()).unwrap();
+    let state = spawn(&sb.config, &monitor_exe(), Vec::new()).unwrap();
     assert!(state.pid > 0);
     let done = client::wait(&sb.config.dir).unwrap();
     assert_eq!(done.exit_code, 4);
@@ -280,7 +320,9 @@ fn runtime_binary_runs_a_container(bin: &str) {
 
     let mut bad = Sandbox::new(&["nosuch"]);
     bad.config.runtime = Some(bin.into());
-    let err = spawn(&bad.config, &monitor_exe()).unwrap_err().to_string();
+    let err = spawn(&bad.config, &monitor_exe(), Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nosuch"), "{err}");
 }
 

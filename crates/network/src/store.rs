@@ -206,6 +206,11 @@ impl Networks {
             .flatten()
         {
             let path = entry.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                // A write a killed daemon left half-done; its record is the one beside it.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
@@ -418,13 +423,14 @@ impl Networks {
 
     /// Forgets a network (its bridge is the caller's to delete).
     pub fn remove(&self, id: &str) -> Result<()> {
+        let mut all = self.lock();
         let path = self.dir.join(format!("{id}.json"));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::file("remove", &path, e)),
         }
-        self.lock().remove(id);
+        all.remove(id);
         Ok(())
     }
 
@@ -552,16 +558,27 @@ impl Networks {
                 changed.push(n.clone());
             }
         }
-        drop(all);
+        // Under the lock, as every write of a record: a later change can never be
+        // overwritten on disk by an earlier one.
         for n in changed {
             self.persist(&n)?;
         }
+        drop(all);
         Ok(())
     }
 
+    /// Writes a record (the caller holds the lock): a temp file of its own, fsync, rename. A
+    /// kill at any instant leaves the old record or the new one, and at worst a temp file,
+    /// which `open` ignores (not `.json`) and removes.
     fn persist(&self, n: &Network) -> Result<()> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let path = self.dir.join(format!("{}.json", n.id));
-        let tmp = self.dir.join(format!(".{}.tmp", n.id));
+        let tmp = self.dir.join(format!(
+            ".{}.{}-{}.tmp",
+            n.id,
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let data = serde_json::to_vec_pretty(n).map_err(|e| Error::Parse {
             path: path.clone(),
             source: e,

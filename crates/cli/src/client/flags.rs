@@ -243,6 +243,9 @@ pub struct RunFlags {
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,

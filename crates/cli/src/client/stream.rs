@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use berth_monitor::frames::Demux;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -14,31 +15,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::http::{Client, Hijacked};
-
-/// Splits Docker's multiplexed stream into frames, across reads of any size.
-#[derive(Debug, Default)]
-pub struct Demux {
-    buf: Vec<u8>,
-}
-
-impl Demux {
-    /// Feeds bytes; calls `out(stream, payload)` for each whole frame (0 stdin, 1 stdout,
-    /// 2 stderr).
-    pub fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(u8, &[u8])) {
-        self.buf.extend_from_slice(data);
-        let mut pos = 0;
-        while self.buf.len() - pos >= 8 {
-            let h = &self.buf[pos..pos + 8];
-            let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
-            if self.buf.len() - pos - 8 < len {
-                break;
-            }
-            out(h[0], &self.buf[pos + 8..pos + 8 + len]);
-            pos += 8 + len;
-        }
-        self.buf.drain(..pos);
-    }
-}
 
 /// Writes one frame's payload where it belongs.
 fn emit(stream: u8, data: &[u8]) {
@@ -88,14 +64,44 @@ pub async fn copy_body(body: Incoming, tty: bool) -> Result<()> {
     Ok(())
 }
 
+/// How an attached stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pumped {
+    /// The output ended: the process is done.
+    Done,
+    /// The user typed the detach keys: the container goes on without us.
+    Detached,
+}
+
+/// The detach keys of `--detach-keys`, else of config.json's `detachKeys`, else Docker's
+/// ctrl-p ctrl-q; and the text to send the daemon (none for the default).
+pub fn detach_keys(flag: Option<&str>) -> (Vec<u8>, Option<String>) {
+    let text = flag.map(str::to_owned).or_else(|| {
+        super::credentials::read_config()
+            .ok()
+            .and_then(|c| c["detachKeys"].as_str().map(str::to_owned))
+    });
+    let text = text.filter(|t| !t.is_empty());
+    // An invalid sequence is the daemon's to refuse (with its message); ours stays the default.
+    let keys = text
+        .as_deref()
+        .and_then(berth_monitor::detach::parse_keys)
+        .unwrap_or_else(|| berth_monitor::detach::DEFAULT_KEYS.to_vec());
+    (keys, text)
+}
+
 /// Runs a hijacked stream to its end: stdin (if `stdin`) copied in and half-closed at EOF,
-/// output copied out. Returns when the output ends.
-pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
+/// output copied out. Returns when the output ends, or (with a terminal's stdin, as the
+/// docker CLI) when `detach_keys` are typed.
+pub async fn pump(h: Hijacked, tty: bool, stdin: bool, detach_keys: &[u8]) -> Result<Pumped> {
     match h {
-        Hijacked::Body(b) => copy_body(b, tty).await,
+        Hijacked::Body(b) => copy_body(b, tty).await.map(|()| Pumped::Done),
         Hijacked::Raw(io) => {
             let (rd, mut wr) = tokio::io::split(io);
+            let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
             if stdin {
+                let mut scanner =
+                    tty.then(|| berth_monitor::detach::Scanner::new(detach_keys.to_vec()));
                 tokio::spawn(async move {
                     let mut input = tokio::io::stdin();
                     let mut buf = vec![0u8; 32 * 1024];
@@ -103,10 +109,18 @@ pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
                         match input.read(&mut buf).await {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
-                                if wr.write_all(&buf[..n]).await.is_err() {
+                                let (pass, detached) = match scanner.as_mut() {
+                                    Some(s) => s.feed(&buf[..n]),
+                                    None => (std::borrow::Cow::Borrowed(&buf[..n]), false),
+                                };
+                                if wr.write_all(&pass).await.is_err() {
                                     return;
                                 }
                                 let _ = wr.flush().await;
+                                if detached {
+                                    let _ = detached_tx.send(());
+                                    return;
+                                }
                             }
                         }
                     }
@@ -115,7 +129,10 @@ pub async fn pump(h: Hijacked, tty: bool, stdin: bool) -> Result<()> {
             } else {
                 drop(wr);
             }
-            copy_output(rd, tty).await
+            tokio::select! {
+                out = copy_output(rd, tty) => out.map(|()| Pumped::Done),
+                Ok(()) = detached_rx => Ok(Pumped::Detached),
+            }
         }
     }
 }

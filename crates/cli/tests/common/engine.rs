@@ -245,6 +245,25 @@ impl Daemon {
         }
     }
 
+    /// SIGTERMs the daemon and waits (at most `limit`) for it to exit; how long it took, or
+    /// `None` if it was still running (then it is SIGKILLed).
+    pub fn terminate_daemon(&mut self, limit: Duration) -> Option<Duration> {
+        self.remember_ids();
+        let mut c = self.child.take()?;
+        let start = Instant::now();
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = c.try_wait() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
     /// `docker import` of a busybox rootfs made from the host's busybox-static.
     pub fn import_busybox(&self, reference: &str) {
         let out = run_cmd(

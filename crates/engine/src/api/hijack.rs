@@ -2,16 +2,21 @@
 //! The client asks for `Upgrade: tcp`; after the 101 the socket carries the container's stdio
 //! both ways, framed as Docker's multiplexed stream unless the container has a tty.
 
+use std::os::unix::net::UnixStream;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
+use super::relay::{
+    client_of, parse_detach_keys, relay, ConnFd, Ended, Framing, RelayOptions, DEFAULT_DETACH_KEYS,
+};
 use super::{flag, json, parse_body, Query, Shared};
+use crate::daemon::{AttachFlags, AttachWay};
 use crate::error::{ApiError, Result};
 use crate::exec::Exec;
 
@@ -41,73 +46,125 @@ fn upgrade(req: &mut Request, tty: bool) -> Result<(Response, OnUpgrade)> {
     Ok((resp, on))
 }
 
-/// `POST /containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1`.
+/// `POST /containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1[&logs=1][&detachKeys=]`:
+/// the stored log first (`logs`), then (`stream`) the live stdio until the container's
+/// process ends or the client types the detach keys.
 pub async fn attach(
     State(d): State<Shared>,
     Path(id): Path<String>,
     q: Query,
     mut req: Request,
 ) -> Result<Response> {
+    let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => parse_detach_keys(k)?,
+        None => DEFAULT_DETACH_KEYS.to_vec(),
+    };
     let c = d.containers.find(&id)?;
-    let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
-    // `docker run` and `docker start -a` attach first and start after: the stream waits.
-    let pending = (!c.is_running()).then(|| d.add_pending_attach(&c.id));
+    if c.state.status == "paused" {
+        return Err(ApiError::Conflict(format!(
+            "container {id} is paused, unpause the container before attach"
+        )));
+    }
+    if c.state.status == "restarting" {
+        return Err(ApiError::Conflict(format!(
+            "container {id} is restarting, wait until the container is running"
+        )));
+    }
+    let flags = AttachFlags {
+        stdin: flag(&q, "stdin"),
+        stdout: flag(&q, "stdout"),
+        stderr: flag(&q, "stderr"),
+    };
+    let (logs, stream) = (flag(&q, "logs"), flag(&q, "stream"));
+    let fd = conn_fd(&req);
     let (resp, on) = upgrade(&mut req, c.tty())?;
+    // Decided before the 101 goes out: a client that starts the container once it has the
+    // answer (`docker run`) is then sure to be connected before the process runs.
+    let way = if stream {
+        Some(d.attach_way(&c.id, flags)?)
+    } else {
+        None
+    };
+    d.emit_container("attach", &c);
     let monitor_dir = d.monitor_dir(&c.id);
+    let log_path = d.log_path(&c.id);
+    let tty = c.tty();
+    let opts = RelayOptions {
+        // The process's stdin is the client's only if the container keeps one open.
+        stdin: flags.stdin && c.config.open_stdin.unwrap_or(false),
+        // As dockerd: only a terminal's input is scanned for the detach keys.
+        detach_keys: tty.then_some(detach_keys),
+        framing: Framing::AsIs,
+    };
+    let dd = d.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on.await else { return };
-        let dir = match pending {
-            // `docker run` attaches before it starts the container: wait for the start.
-            Some(rx) => match rx.await {
-                Ok(dir) => dir,
-                Err(_) => return,
-            },
-            None => monitor_dir,
-        };
-        let Ok(Ok(monitor)) = tokio::task::spawn_blocking(move || {
-            berth_monitor::client::attach(&dir, stdin, stdout, stderr)
-        })
-        .await
-        else {
+        let mut client = client_of(upgraded, fd).await;
+        if logs && send_logs(&mut client, log_path, tty, flags).await.is_err() {
+            return;
+        }
+        let Some(way) = way else {
+            let _ = client.shutdown().await;
             return;
         };
-        if let Some(mut w) = relay(upgraded, monitor, stdin).await {
+        let monitor = match way {
+            AttachWay::Early(rx) => rx.await.ok(),
+            AttachWay::Live => connect_live(monitor_dir, flags).await,
+            AttachWay::AfterStart(rx) => match rx.await {
+                Ok(()) => connect_live(monitor_dir, flags).await,
+                Err(_) => None,
+            },
+        };
+        // No monitor: the container ended (or was removed) meanwhile: the client sees EOF.
+        let Some(monitor) = monitor else {
+            let _ = client.shutdown().await;
+            return;
+        };
+        if let Some((mut w, ended)) = relay(client, monitor, opts).await {
+            if ended == Ended::Detached {
+                if let Ok(c) = dd.containers.find(&id) {
+                    dd.emit_container("detach", &c);
+                }
+            }
             let _ = w.shutdown().await;
         }
     });
     Ok(resp)
 }
 
-type ClientWrite = tokio::io::WriteHalf<TokioIo<hyper::upgrade::Upgraded>>;
+/// The API connection's descriptor, when the daemon serves a Unix socket (see `ConnFd`).
+fn conn_fd(req: &Request) -> Option<ConnFd> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<ConnFd>>()
+        .map(|c| c.0)
+}
 
-/// Carries a monitor's attach stream to the client (and the client's input to it, with
-/// `stdin`) until the output ends. Returns the client's write half, still open, so that the
-/// caller decides when the client sees the end; `None` if the monitor's socket was unusable.
-async fn relay(
-    upgraded: hyper::upgrade::Upgraded,
-    monitor: std::os::unix::net::UnixStream,
-    stdin: bool,
-) -> Option<ClientWrite> {
-    monitor.set_nonblocking(true).ok()?;
-    let monitor = tokio::net::UnixStream::from_std(monitor).ok()?;
-    let (mut mon_read, mut mon_write) = monitor.into_split();
-    let (mut cli_read, mut cli_write) = tokio::io::split(TokioIo::new(upgraded));
-    let to_client = async {
-        let _ = tokio::io::copy(&mut mon_read, &mut cli_write).await;
-    };
-    let from_client = async {
-        if stdin {
-            let _ = tokio::io::copy(&mut cli_read, &mut mon_write).await;
-        }
-        let _ = mon_write.shutdown().await;
-        // Keep reading nothing; the output side decides when the stream ends.
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        _ = to_client => {},
-        _ = from_client => {},
+/// The stored log, for `logs=1`, written before anything live.
+async fn send_logs(
+    client: &mut super::relay::Client,
+    path: std::path::PathBuf,
+    tty: bool,
+    flags: AttachFlags,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let reader = tokio::task::spawn_blocking(move || {
+        super::logs::send_stored_output(&path, tty, (flags.stdout, flags.stderr), &tx)
+    });
+    while let Some(chunk) = rx.recv().await {
+        client.write_all(&chunk).await?;
     }
-    Some(cli_write)
+    let _ = reader.await;
+    client.flush().await
+}
+
+/// The attach socket of a running container's monitor; none when it has none (any more).
+async fn connect_live(dir: std::path::PathBuf, f: AttachFlags) -> Option<UnixStream> {
+    tokio::task::spawn_blocking(move || {
+        berth_monitor::client::attach(&dir, f.stdin, f.stdout, f.stderr)
+    })
+    .await
+    .ok()?
+    .ok()
 }
 
 /// `POST /containers/{id}/exec`.
@@ -123,9 +180,22 @@ pub async fn exec_create(
             c.id
         )));
     }
-    let config: bollard_stubs::models::ExecConfig = parse_body(&body)?;
+    let mut config: bollard_stubs::models::ExecConfig = parse_body(&body)?;
+    if config.detach_keys.is_none() {
+        // Go's JSON matches field names whatever their case, and docker-py sends
+        // `detachKeys`.
+        let raw: Value = parse_body(&body)?;
+        config.detach_keys = raw.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("DetachKeys"))
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        });
+    }
     if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(ApiError::BadRequest("No exec command specified".into()));
+    }
+    if let Some(k) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+        parse_detach_keys(k)?;
     }
     let exec_id = crate::container::new_id()?;
     d.execs.insert(Exec {
@@ -164,13 +234,16 @@ pub async fn exec_start(
     let start: Value = parse_body(&body)?;
     let detach = start["Detach"].as_bool().unwrap_or(false);
     let tty = e.config.tty.unwrap_or(false);
+    // The framing is the start request's, as dockerd decides it: an exec made with a tty
+    // and started with `"Tty": false` is multiplexed.
+    let client_raw = start["Tty"].as_bool().unwrap_or(false);
     let size =
         console_size(&start["ConsoleSize"]).or_else(|| console_size(&json!(e.config.console_size)));
     d.execs.update(&id, |x| x.running = true);
     if detach {
         let spawned = {
             let (d, e) = (d.clone(), e.clone());
-            tokio::task::spawn_blocking(move || d.spawn_exec(&e, 0)).await
+            tokio::task::spawn_blocking(move || d.spawn_exec(&e, Vec::new())).await
         };
         let state = match spawned {
             Ok(Ok(state)) => state,
@@ -185,28 +258,37 @@ pub async fn exec_start(
         });
         return Ok(StatusCode::OK.into_response());
     }
-    let attach = (
-        e.config.attach_stdin.unwrap_or(false),
-        e.config.attach_stdout.unwrap_or(true),
-        e.config.attach_stderr.unwrap_or(true),
-    );
-    let (resp, on) = upgrade(&mut req, tty)?;
+    let flags = AttachFlags {
+        stdin: e.config.attach_stdin.unwrap_or(false),
+        stdout: e.config.attach_stdout.unwrap_or(true),
+        stderr: e.config.attach_stderr.unwrap_or(true),
+    };
+    let detach_keys = match e.config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+        Some(k) => parse_detach_keys(k)?,
+        None => DEFAULT_DETACH_KEYS.to_vec(),
+    };
+    let opts = RelayOptions {
+        stdin: flags.stdin,
+        detach_keys: tty.then_some(detach_keys),
+        framing: Framing::between(tty, client_raw),
+    };
+    let fd = conn_fd(&req);
+    let (resp, on) = upgrade(&mut req, client_raw)?;
     let dd = d.clone();
     tokio::spawn(async move {
         let upgraded = on.await.ok();
-        // The monitor holds the process until this attacher is connected: start it and
-        // attach at the same time.
+        // The client's connection is the monitor's from its birth: the process cannot
+        // write before it is attached.
+        let (ours, theirs) =
+            match berth_monitor::client::attach_early(flags.stdin, flags.stdout, flags.stderr) {
+                Ok((ours, theirs)) => (Some(ours), vec![theirs]),
+                Err(_) => (None, Vec::new()),
+            };
         let spawned = {
             let (d, e) = (dd.clone(), e.clone());
-            tokio::task::spawn_blocking(move || d.spawn_exec(&e, 1))
+            tokio::task::spawn_blocking(move || d.spawn_exec(&e, theirs)).await
         };
-        let attached = {
-            let dir = dd.exec_dir(&id);
-            tokio::task::spawn_blocking(move || {
-                berth_monitor::client::attach(&dir, attach.0, attach.1, attach.2)
-            })
-        };
-        let state = match spawned.await {
+        let state = match spawned {
             Ok(Ok(state)) => state,
             failed => {
                 let err = match failed {
@@ -217,9 +299,9 @@ pub async fn exec_start(
                 // The client reads the failure from the stream, then the exit code from
                 // the exec's inspect, as with dockerd.
                 if let Some(u) = upgraded {
-                    let mut io = TokioIo::new(u);
+                    let mut io = client_of(u, fd).await;
                     let text = format!("{message}\r\n");
-                    let bytes = if tty {
+                    let bytes = if client_raw {
                         Bytes::from(text)
                     } else {
                         super::logs::frame(1, text.as_bytes())
@@ -232,16 +314,25 @@ pub async fn exec_start(
         };
         dd.execs.update(&id, |x| x.pid = state.pid);
         resize_exec(&dd, &id, size).await;
-        if let (Some(u), Ok(Ok(monitor))) = (upgraded, attached.await) {
-            let cli_write = relay(u, monitor, attach.0).await;
-            // The exit code must be recorded before the client sees the end of the stream:
-            // docker reads it from the exec's inspect right after.
-            dd.finish_exec(&id).await;
-            if let Some(mut w) = cli_write {
+        let relayed = match (upgraded, ours) {
+            (Some(u), Some(ours)) => relay(client_of(u, fd).await, ours, opts).await,
+            _ => None,
+        };
+        match relayed {
+            Some((mut w, Ended::Detached)) => {
+                // The process goes on without the client; its end is recorded when it comes.
+                let _ = w.shutdown().await;
+                dd.finish_exec(&id).await;
+            }
+            Some((mut w, Ended::Output)) => {
+                // The exit code must be recorded before the client sees the end of the
+                // stream: docker reads it from the exec's inspect right after.
+                dd.finish_exec(&id).await;
                 let _ = w.shutdown().await;
             }
-        } else {
-            dd.finish_exec(&id).await;
+            None => {
+                dd.finish_exec(&id).await;
+            }
         }
     });
     Ok(resp)

@@ -318,11 +318,13 @@ pub async fn remove(
 
 /// Reads a request body into a blocking reader for the store (load/import stream through).
 pub(crate) fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(16);
+    // The sending side awaits room (never blocks a runtime thread): a slow reader only slows
+    // this one request.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
-            if tx.send(chunk.map_err(std::io::Error::other)).is_err() {
+            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
                 return;
             }
         }
@@ -333,18 +335,19 @@ pub(crate) fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     }
 }
 
+/// Read on a blocking thread (`blocking_recv` must never run on the runtime's).
 struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     buf: Bytes,
 }
 
 impl std::io::Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.buf.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.buf = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = out.len().min(self.buf.len());

@@ -72,6 +72,66 @@ struct LogLine {
     time: String,
 }
 
+/// A container's json-file log files: the rotated ones first (oldest = highest number), then
+/// the live one.
+fn log_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = (1..100)
+        .map(|n| std::path::PathBuf::from(format!("{}.{n}", path.display())))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    files.push(path.to_owned());
+    files
+}
+
+/// Each entry of the log, in order, until `f` says stop.
+fn each_stored_line(path: &std::path::Path, mut f: impl FnMut(LogLine) -> bool) {
+    for file in log_files(path) {
+        let Ok(file) = std::fs::File::open(file) else {
+            continue;
+        };
+        for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
+            if let Ok(l) = serde_json::from_str::<LogLine>(&line) {
+                if !f(l) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn stored_lines(path: &std::path::Path) -> Vec<LogLine> {
+    let mut lines = Vec::new();
+    each_stored_line(path, |l| {
+        lines.push(l);
+        true
+    });
+    lines
+}
+
+/// What `attach?logs=1` sends before (or instead of) the live stream: the stored log of the
+/// streams asked for, framed unless the container has a tty, into `tx` until the receiver
+/// goes (blocking: it reads files).
+pub fn send_stored_output(
+    path: &std::path::Path,
+    tty: bool,
+    (stdout, stderr): (bool, bool),
+    tx: &mpsc::Sender<Bytes>,
+) {
+    each_stored_line(path, |l| {
+        let err = l.stream == "stderr";
+        if !(if err { stderr } else { stdout }) {
+            return true;
+        }
+        let chunk = if tty {
+            Bytes::from(l.log.into_bytes())
+        } else {
+            frame(if err { 2 } else { 1 }, l.log.as_bytes())
+        };
+        tx.blocking_send(chunk).is_ok()
+    });
+}
+
 fn parse_since(s: Option<&String>) -> Option<f64> {
     let s = s?;
     if s.is_empty() || s == "0" {
@@ -138,23 +198,7 @@ pub async fn logs(State(d): State<Shared>, Path(id): Path<String>, q: Query) -> 
             };
             tx.blocking_send(Ok(chunk)).is_ok()
         };
-        // Rotated files first (oldest = highest number), then the live one.
-        let mut files: Vec<std::path::PathBuf> = (1..100)
-            .map(|n| std::path::PathBuf::from(format!("{}.{n}", path.display())))
-            .take_while(|p| p.exists())
-            .collect();
-        files.reverse();
-        files.push(path.clone());
-        let mut lines: Vec<LogLine> = Vec::new();
-        for f in &files {
-            if let Ok(file) = std::fs::File::open(f) {
-                for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
-                    if let Ok(l) = serde_json::from_str::<LogLine>(&line) {
-                        lines.push(l);
-                    }
-                }
-            }
-        }
+        let lines = stored_lines(&path);
         let skip = tail.map(|n| lines.len().saturating_sub(n)).unwrap_or(0);
         for l in &lines[skip..] {
             if !emit(l) {

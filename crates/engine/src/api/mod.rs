@@ -12,12 +12,15 @@ mod networks;
 mod plugins;
 mod query;
 pub(crate) mod registry;
+mod relay;
 mod shape;
 mod stats;
 mod swarm;
 mod system;
 mod version;
 mod volumes;
+
+pub use relay::ConnFd;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -208,6 +208,9 @@ pub async fn create(State(d): State<Shared>, body: Bytes) -> Result<Response> {
     };
     let dd = d.clone();
     let n = tokio::task::spawn_blocking(move || -> Result<Network> {
+        // The record, the bridge and the rules are made as one: a concurrent create of the
+        // name gets 409, a concurrent remove finds it whole or not at all.
+        let _one = dd.changing_references();
         let routes = berth_network::link::host_routes().map_err(net_error)?;
         let routes6 = if request.enable_ipv6 && request.subnet6.is_none() {
             berth_network::link::host_routes6().map_err(net_error)?
@@ -281,15 +284,21 @@ async fn remove_network(d: &Shared, n: Network) -> Result<()> {
             n.name
         )));
     }
-    if in_use(d, &n) {
-        return Err(ApiError::Conflict(format!(
-            "error while removing network: network {} id {} has active endpoints",
-            n.name, n.id
-        )));
-    }
     let dd = d.clone();
     let n2 = n.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
+        // Checked and removed as one: of concurrent removes one wins (the others find no
+        // network), and no container is created on it meanwhile.
+        let _one = dd.changing_references();
+        if dd.net.store.find(&n2.id).is_none() {
+            return Err(ApiError::NotFound(format!("network {} not found", n2.name)));
+        }
+        if in_use(&dd, &n2) {
+            return Err(ApiError::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n2.name, n2.id
+            )));
+        }
         dd.net.store.remove(&n2.id).map_err(net_error)?;
         berth_network::link::delete(&n2.bridge).map_err(net_error)?;
         dd.net.apply_firewall()
@@ -331,9 +340,12 @@ pub async fn connect(
     let container = req.container.clone();
     let cfg: Option<EndpointSettings> = req.endpoint_config.clone();
     let dd = d.clone();
-    tokio::task::spawn_blocking(move || dd.connect_container(&n, &container, cfg.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal("connect", e))??;
+    tokio::task::spawn_blocking(move || {
+        let _refs = dd.referencing();
+        dd.connect_container(&n, &container, cfg.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::internal("connect", e))??;
     Ok(StatusCode::OK.into_response())
 }
 

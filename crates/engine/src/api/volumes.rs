@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{filters, flag, json, label_matches, parse_body, passes, Query, Shared};
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 
 fn users(d: &Shared, name: &str) -> Vec<String> {
     d.containers
@@ -83,8 +83,16 @@ pub async fn remove(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    d.volumes
-        .remove(&name, &users(&d, &name), flag(&q, "force"))?;
+    let dd = d.clone();
+    let force = flag(&q, "force");
+    let name2 = name.clone();
+    tokio::task::spawn_blocking(move || {
+        // In-use check and removal as one, and no container created on it meanwhile.
+        let _one = dd.changing_references();
+        dd.volumes.remove(&name2, &users(&dd, &name2), force)
+    })
+    .await
+    .map_err(|e| ApiError::internal("remove volume", e))??;
     d.events.emit(
         "volume",
         "destroy",
@@ -100,20 +108,27 @@ pub async fn prune(State(d): State<Shared>, q: Query) -> Result<Response> {
     let all = filt
         .get("all")
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    for v in d.volumes.list() {
-        let name = v["Name"].as_str().unwrap_or_default().to_owned();
-        let anonymous = name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit());
-        if !users(&d, &name).is_empty() || (!all && !anonymous) {
-            continue;
+    let dd = d.clone();
+    let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
+        let _one = dd.changing_references();
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for v in dd.volumes.list() {
+            let name = v["Name"].as_str().unwrap_or_default().to_owned();
+            let anonymous = name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit());
+            if !users(&dd, &name).is_empty() || (!all && !anonymous) {
+                continue;
+            }
+            let size = dd.volumes.size(&name);
+            if dd.volumes.remove(&name, &[], false).is_ok() {
+                reclaimed += size;
+                deleted.push(name);
+            }
         }
-        let size = d.volumes.size(&name);
-        if d.volumes.remove(&name, &[], false).is_ok() {
-            reclaimed += size;
-            deleted.push(name);
-        }
-    }
+        (deleted, reclaimed)
+    })
+    .await
+    .map_err(|e| ApiError::internal("prune volumes", e))?;
     Ok(json(
         StatusCode::OK,
         &json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}),

@@ -17,7 +17,7 @@ fn main() {
                     std::process::exit(2);
                 }
             };
-            match berth_monitor::spawn(&config, Path::new(&args[3])) {
+            match berth_monitor::spawn(&config, Path::new(&args[3]), Vec::new()) {
                 Ok(state) => println!("{}", serde_json::to_string(&state).unwrap_or_default()),
                 Err(e) => {
                     eprintln!("{e}");

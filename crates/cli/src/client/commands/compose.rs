@@ -1509,7 +1509,13 @@ async fn run_oneoff(c: &Client, api: &Api<'_>, a: &ComposeArgs, r: &RunArgs) -> 
         )
         .await?;
     let condition = if r.rm { "removed" } else { "next-exit" };
-    container::attached_start(c, &id, hijack, tty, interactive, true, condition).await
+    let how = container::Attached {
+        tty,
+        stdin: interactive,
+        sig_proxy: true,
+        detach_keys: stream::detach_keys(None).0,
+    };
+    container::attached_start(c, &id, hijack, how, condition).await
 }
 
 #[cfg(test)]

@@ -123,6 +123,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
@@ -241,6 +244,9 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(
         required = true,
         num_args = 2..,
@@ -258,6 +264,9 @@ pub struct AttachArgs {
     /// Proxy all received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
     sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(value_name = "CONTAINER")]
     name: String,
 }
@@ -676,20 +685,61 @@ async fn run_container(c: &Client, a: RunArgs, create_only: bool) -> Result<()> 
         return Ok(());
     }
     let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
+    let keys = stream::detach_keys(f.detach_keys.as_deref());
     let hijack = c
         .hijack(
-            &format!(
-                "/containers/{id}/attach?stream=1&stdin={}&stdout={}&stderr={}",
-                u8::from(attach_stdin),
-                u8::from(body["AttachStdout"].as_bool().unwrap_or(true)),
-                u8::from(body["AttachStderr"].as_bool().unwrap_or(true))
+            &attach_path(
+                &id,
+                attach_stdin,
+                body["AttachStdout"].as_bool().unwrap_or(true),
+                body["AttachStderr"].as_bool().unwrap_or(true),
+                keys.1.as_deref(),
             ),
             None,
         )
         .await
         .map_err(|e| run_error(e, verb))?;
     let condition = if f.rm { "removed" } else { "next-exit" };
-    attached_start(c, &id, hijack, f.tty, attach_stdin, f.sig_proxy, condition).await
+    let how = Attached {
+        tty: f.tty,
+        stdin: attach_stdin,
+        sig_proxy: f.sig_proxy,
+        detach_keys: keys.0,
+    };
+    attached_start(c, &id, hijack, how, condition).await
+}
+
+/// The docker CLI's answer to the detach keys in `attach` and `exec` (an error it prints,
+/// status 1); `run` and `start` end quietly with 0.
+fn detached() -> anyhow::Error {
+    anyhow::Error::new(StatusError {
+        code: 1,
+        message: Some("read escape sequence".into()),
+    })
+}
+
+/// `POST /containers/{id}/attach` with its streams and the detach keys (none: the daemon's
+/// default).
+fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool, keys: Option<&str>) -> String {
+    let mut q = vec![
+        ("stream", "1".to_owned()),
+        ("stdin", u8::from(stdin).to_string()),
+        ("stdout", u8::from(stdout).to_string()),
+        ("stderr", u8::from(stderr).to_string()),
+    ];
+    if let Some(k) = keys {
+        q.push(("detachKeys", k.to_owned()));
+    }
+    with_query(&format!("/containers/{id}/attach"), &q)
+}
+
+/// How a client is attached to a container it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Attached {
+    pub tty: bool,
+    pub stdin: bool,
+    pub sig_proxy: bool,
+    pub detach_keys: Vec<u8>,
 }
 
 /// The common end of `run` and `start -a`: wait registered, start, stream, exit status.
@@ -697,11 +747,15 @@ pub(crate) async fn attached_start(
     c: &Client,
     id: &str,
     hijack: crate::client::http::Hijacked,
-    tty: bool,
-    stdin: bool,
-    sig_proxy: bool,
+    how: Attached,
     condition: &str,
 ) -> Result<()> {
+    let Attached {
+        tty,
+        stdin,
+        sig_proxy,
+        detach_keys,
+    } = how;
     let (registered, status) = wait_for_exit(c, id, condition);
     // The daemon answers the wait's headers once it is registered (as dockerd does); a
     // daemon that holds them back still gets a start after a short grace.
@@ -719,8 +773,11 @@ pub(crate) async fn attached_start(
     } else if sig_proxy {
         stream::proxy_signals(c, id);
     }
-    stream::pump(hijack, tty, stdin).await?;
+    let pumped = stream::pump(hijack, tty, stdin, &detach_keys).await?;
     drop(_raw);
+    if pumped == stream::Pumped::Detached {
+        return Ok(());
+    }
     let code = match status.await {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
@@ -749,23 +806,25 @@ async fn start(c: &Client, a: StartArgs) -> Result<()> {
         let id = info["Id"].as_str().unwrap_or(name).to_string();
         let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
         let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+        let keys = stream::detach_keys(a.detach_keys.as_deref());
         let hijack = c
             .hijack(
-                &format!(
-                    "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-                    u8::from(stdin)
-                ),
+                &attach_path(&id, stdin, true, true, keys.1.as_deref()),
                 None,
             )
             .await?;
         let auto_remove = info["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false);
+        let how = Attached {
+            tty,
+            stdin,
+            sig_proxy: true,
+            detach_keys: keys.0,
+        };
         return attached_start(
             c,
             &id,
             hijack,
-            tty,
-            stdin,
-            true,
+            how,
             if auto_remove { "removed" } else { "next-exit" },
         )
         .await;
@@ -826,6 +885,7 @@ pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     }
     env.extend(a.env.iter().cloned());
     let console = if a.tty { stream::terminal_size() } else { None };
+    let keys = stream::detach_keys(a.detach_keys.as_deref());
     let body = json!({
         "User": a.user.clone().unwrap_or_default(),
         "Privileged": a.privileged,
@@ -835,7 +895,7 @@ pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
         "AttachStderr": !a.detach,
         "AttachStdout": !a.detach,
         "Detach": a.detach,
-        "DetachKeys": "",
+        "DetachKeys": keys.1.clone().unwrap_or_default(),
         "Env": env,
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.args[1..],
@@ -860,8 +920,11 @@ pub(crate) async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
     if a.tty {
         stream::track_resize(c, format!("/exec/{exec_id}/resize"));
     }
-    stream::pump(hijack, a.tty, a.interactive).await?;
+    let pumped = stream::pump(hijack, a.tty, a.interactive, &keys.0).await?;
     drop(raw);
+    if pumped == stream::Pumped::Detached {
+        return Err(detached());
+    }
     let v = c.get_json(&format!("/exec/{exec_id}/json")).await?;
     let code = i32::try_from(v["ExitCode"].as_i64().unwrap_or(0)).unwrap_or(1);
     if code != 0 {
@@ -880,12 +943,10 @@ pub(crate) async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     let id = info["Id"].as_str().unwrap_or(&a.name).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let keys = stream::detach_keys(a.detach_keys.as_deref());
     let hijack = c
         .hijack(
-            &format!(
-                "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-                u8::from(stdin)
-            ),
+            &attach_path(&id, stdin, true, true, keys.1.as_deref()),
             None,
         )
         .await?;
@@ -895,8 +956,11 @@ pub(crate) async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     } else if a.sig_proxy {
         stream::proxy_signals(c, &id);
     }
-    stream::pump(hijack, tty, stdin).await?;
+    let pumped = stream::pump(hijack, tty, stdin, &keys.0).await?;
     drop(raw);
+    if pumped == stream::Pumped::Detached {
+        return Err(detached());
+    }
     let v = c
         .post_json(&format!("/containers/{id}/wait"), &Value::Null)
         .await?;
