@@ -49,7 +49,8 @@ impl berth_build::Host for BuildHost<'_> {
                     .map_err(|e| e.to_string())?;
                 let wired = (
                     Some(json!({"type": "network", "path": n.path})),
-                    self.daemon.hosts_text(c.extra_hosts, &[], c.hostname, &[n.ip.into()]),
+                    self.daemon
+                        .hosts_text(c.extra_hosts, &[], c.hostname, &[n.ip.into()]),
                     n.resolv_conf.clone(),
                 );
                 hold = Some(Box::new(n));

@@ -97,32 +97,6 @@ pub(crate) fn connect(dir: &Path, name: &str) -> io::Result<UnixStream> {
     connect_path(&dir.join(name))
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sockets_bind_and_connect_under_a_directory_past_sun_path() {
-        let base = std::env::temp_dir().join(format!("berth-sock-{}", std::process::id()));
-        let dir = base.join("d".repeat(120));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(CONSOLE);
-        assert!(path.as_os_str().len() > 108);
-        let listener = bind_path(&path).unwrap();
-        let short = ShortPath::new(&path).unwrap();
-        assert!(
-            short.path().as_os_str().len() < MAX_PATH,
-            "{:?}",
-            short.path()
-        );
-        let _client = UnixStream::connect(short.path()).unwrap();
-        let _ = listener.accept().unwrap();
-        let _again = connect_path(&path).unwrap();
-        std::fs::remove_dir_all(&base).unwrap();
-    }
-}
-
 /// Descriptors per SCM_RIGHTS message: well under the kernel's limit (SCM_MAX_FD, 253).
 const FDS_PER_MESSAGE: usize = 64;
 
@@ -185,4 +159,30 @@ pub(crate) fn recv_fds(sock: &UnixStream, want: usize) -> Vec<std::os::fd::Owned
         }
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_bind_and_connect_under_a_directory_past_sun_path() {
+        let base = std::env::temp_dir().join(format!("berth-sock-{}", std::process::id()));
+        let dir = base.join("d".repeat(120));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONSOLE);
+        assert!(path.as_os_str().len() > 108);
+        let listener = bind_path(&path).unwrap();
+        let short = ShortPath::new(&path).unwrap();
+        assert!(
+            short.path().as_os_str().len() < MAX_PATH,
+            "{:?}",
+            short.path()
+        );
+        let _client = UnixStream::connect(short.path()).unwrap();
+        let _ = listener.accept().unwrap();
+        let _again = connect_path(&path).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
