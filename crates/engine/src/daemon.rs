@@ -125,7 +125,11 @@ impl Daemon {
     }
 }
 
-pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
+pub async fn serve(
+    opts: DaemonOptions,
+    sandbox: berth_build::Sandbox,
+    faces: Vec<crate::face::Face>,
+) -> Result<(), String> {
     for dir in [&opts.root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
@@ -181,7 +185,14 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
             .map_err(|e| format!("reconcile the networks: {e}"))?;
     }
 
-    let app = crate::api::router(daemon.clone());
+    let mut extra = axum::Router::new();
+    for face in faces {
+        extra = extra.merge(face.routes);
+        if let Some(task) = face.task {
+            tokio::spawn(task);
+        }
+    }
+    let app = crate::api::router(daemon.clone(), extra);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let mut term =

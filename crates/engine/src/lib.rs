@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod events;
 mod exec;
+mod face;
 mod fetch;
 mod files;
 mod gpu;
@@ -27,10 +28,16 @@ use std::path::PathBuf;
 
 pub use berth_registry::RegistryOptions;
 pub use daemon::DaemonOptions;
+pub use face::Face;
 pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    run_with(opts, Vec::new())
+}
+
+/// `run`, with more faces of the daemon (the dashboard) served beside the Engine API.
+pub fn run_with(opts: DaemonOptions, faces: Vec<Face>) -> std::result::Result<(), String> {
     // RUN steps of builds are containers made by the runtime library, which forks: that is
     // done by a helper process forked now, while this process has a single thread.
     let runtime_root = opts.exec_root.join("build-runtime");
@@ -41,7 +48,7 @@ pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("start the async runtime: {e}"))?;
-    rt.block_on(daemon::serve(opts, sandbox))
+    rt.block_on(daemon::serve(opts, sandbox, faces))
 }
 
 /// The default socket path, root and exec root, as the CLI also knows them.

@@ -31,7 +31,11 @@ pub const MIN_API_VERSION: &str = "1.24";
 
 pub type Shared = Arc<Daemon>;
 
-pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
+/// The Engine API's routes, with `faces`' (the dashboard's `/berth/dashboard/…`) beside them.
+pub fn router(
+    daemon: Shared,
+    faces: Router,
+) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
     let app = Router::new()
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
@@ -103,7 +107,8 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .route("/networks/{id}/disconnect", post(networks::disconnect))
         .fallback(not_found)
         .layer(axum::middleware::map_response(api_headers))
-        .with_state(daemon);
+        .with_state(daemon)
+        .merge(faces);
     tower::util::MapRequest::new(app, strip_version as fn(Request) -> Request)
 }
 

@@ -1,0 +1,44 @@
+//! `berth dashboard`: asks the daemon (started if need be, as for every command) for a
+//! one-time login URL to its web dashboard, prints it, and with `--open` opens it.
+
+use std::process::{Command, Stdio};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::client::http::Client;
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Open the URL in a browser (with xdg-open)
+    #[arg(long)]
+    open: bool,
+}
+
+/// Runs `berth dashboard`.
+pub async fn run(c: &Client, a: DashboardArgs) -> Result<()> {
+    let v = c.post("/berth/dashboard/tokens").await?.json()?;
+    let url = v["URL"].as_str().unwrap_or_default();
+    if url.is_empty() {
+        anyhow::bail!("the daemon answered no login URL: {v}");
+    }
+    println!("{url}");
+    let secs = v["ExpiresIn"].as_u64().unwrap_or(0);
+    eprintln!("(a login URL works once, within {secs} seconds; `berth dashboard` makes another)");
+    if a.open {
+        match Command::new("xdg-open")
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("berth dashboard: xdg-open is not installed: open the URL above yourself");
+            }
+            Err(e) => eprintln!("berth dashboard: xdg-open: {e}: open the URL above yourself"),
+        }
+    }
+    Ok(())
+}
