@@ -20,9 +20,19 @@ use crate::upstream::Upstream;
 /// The API version the planner's requests carry (the CLI's).
 const API: &str = "/v1.44";
 
+/// Where a project's files are, when no container of it is left to say.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Files {
+    #[serde(rename = "WorkingDir", default)]
+    working_dir: String,
+    /// Comma-separated, as the label.
+    #[serde(rename = "ConfigFiles", default)]
+    config_files: String,
+}
+
 /// Runs `verb` (only `up`) for `project`; answers `{"Containers": [names]}` or the error in
 /// the daemon's (or the loader's) words.
-pub async fn run(up: &Upstream, project: &str, verb: &str) -> Response {
+pub async fn run(up: &Upstream, project: &str, verb: &str, files: Files) -> Response {
     if verb != "up" {
         return proxy::error(
             StatusCode::NOT_FOUND,
@@ -30,7 +40,7 @@ pub async fn run(up: &Upstream, project: &str, verb: &str) -> Response {
         );
     }
     let engine = Api(up);
-    match up_project(&engine, project).await {
+    match up_project(&engine, project, files).await {
         Ok(names) => {
             let mut resp = Response::new(Body::from(json!({ "Containers": names }).to_string()));
             resp.headers_mut().insert(
@@ -43,7 +53,11 @@ pub async fn run(up: &Upstream, project: &str, verb: &str) -> Response {
     }
 }
 
-async fn up_project(e: &Api<'_>, project: &str) -> Result<Vec<String>, (StatusCode, String)> {
+async fn up_project(
+    e: &Api<'_>,
+    project: &str,
+    known: Files,
+) -> Result<Vec<String>, (StatusCode, String)> {
     let filters = json!({ "label": [format!("com.docker.compose.project={project}")] });
     let list = compose::Engine::call(
         e,
@@ -53,18 +67,24 @@ async fn up_project(e: &Api<'_>, project: &str) -> Result<Vec<String>, (StatusCo
     )
     .await
     .map_err(daemon_error)?;
-    let labels = list
-        .as_array()
-        .and_then(|a| a.first())
-        .map(|c| c["Labels"].clone())
-        .ok_or_else(|| {
-            (
+    let (dir, files) = match list.as_array().and_then(|a| a.first()) {
+        Some(c) => {
+            let label = |k: &str| {
+                c["Labels"][format!("com.docker.compose.project.{k}")]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (label("working_dir"), label("config_files"))
+        }
+        None if !known.working_dir.is_empty() => (known.working_dir, known.config_files),
+        None => {
+            return Err((
                 StatusCode::NOT_FOUND,
                 format!("no container of compose project {project:?} is left to find its files by"),
-            )
-        })?;
-    let label = |k: &str| labels[format!("com.docker.compose.project.{k}")].as_str().unwrap_or("").to_owned();
-    let (dir, files) = (label("working_dir"), label("config_files"));
+            ))
+        }
+    };
     if dir.is_empty() || files.is_empty() {
         return Err((
             StatusCode::CONFLICT,

@@ -155,8 +155,17 @@ async fn api(State(site): State<Site>, req: Request) -> Response {
 async fn compose(
     State(site): State<Site>,
     axum::extract::Path((project, verb)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Response {
-    crate::compose::run(&site.shared.upstream, &project, &verb).await
+    let files = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::compose::Files::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(f) => f,
+            Err(e) => return proxy::error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+        }
+    };
+    crate::compose::run(&site.shared.upstream, &project, &verb, files).await
 }
 
 /// The page's files (GET and HEAD only).
