@@ -107,7 +107,7 @@ impl Dashboard {
     }
 
     /// What the dashboard adds to the Engine API socket: `POST /berth/dashboard/tokens`,
-    /// which answers a login URL (`{"URL", "Address", "ExpiresIn"}`), opening the
+    /// which answers a login URL (`{"URL", "Address", "ExpiresIn", "PageBuilt"}`), opening the
     /// dashboard's address first if it is not open yet. Only the API socket's clients —
     /// who control the daemon anyway — can ask for one.
     pub fn api_routes(&self) -> Router {
@@ -186,6 +186,7 @@ async fn new_token(State(shared): State<Arc<Shared>>) -> Response {
             "URL": format!("http://{host}/login?token={token}"),
             "Address": addr.to_string(),
             "ExpiresIn": vault::TOKEN_TTL.as_secs(),
+            "PageBuilt": PAGE_BUILT,
         })),
     )
         .into_response()

@@ -25,6 +25,12 @@ pub async fn run(c: &Client, a: DashboardArgs) -> Result<()> {
     println!("{url}");
     let secs = v["ExpiresIn"].as_u64().unwrap_or(0);
     eprintln!("(a login URL works once, within {secs} seconds; `berth dashboard` makes another)");
+    if v["PageBuilt"] == false {
+        eprintln!(
+            "berth dashboard: warning: this daemon's berth was built without the page (npm was not \
+             run): run scripts/build-dashboard.sh, then build berth again"
+        );
+    }
     if a.open {
         match Command::new("xdg-open")
             .arg(url)

@@ -87,16 +87,25 @@ export function Files(props: { id: string }) {
   const [entries, setEntries] = useState<Entry[] | null>(null);
   const [error, setError] = useState<DaemonError | null>(null);
   const [read, setRead] = useState(0);
+  const [broken, setBroken] = useState('');
   useEffect(() => {
     let live = true;
     setEntries(null);
     setError(null);
+    setBroken('');
+    const found: Entry[] = [];
+    const sorted = () => found.sort((a, b) => ((a.type === 'dir') === (b.type === 'dir') ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1));
     (async () => {
+      let resp: Response;
       try {
-        const resp = await request('GET', `/containers/${props.id}/archive?path=${encodeURIComponent(dir)}`);
+        resp = await request('GET', `/containers/${props.id}/archive?path=${encodeURIComponent(dir)}`);
+      } catch (e) {
+        if (live) setError(e as DaemonError);
+        return;
+      }
+      try {
         // The tar's first entry is the directory itself, by its base name; its children are
         // one level below that.
-        const found: Entry[] = [];
         let root: string | null = null;
         let count = 0;
         await readTar(resp.body!, (e) => {
@@ -109,9 +118,13 @@ export function Files(props: { id: string }) {
           if (rel && !rel.includes('/')) found.push({ ...e, name: rel });
           if (++count % 500 === 0) setRead(count);
         });
-        if (live) setEntries(found.sort((a, b) => (a.type === 'dir') === (b.type === 'dir') ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1));
+        if (live) setEntries(sorted());
       } catch (e) {
-        if (live) setError(e as DaemonError);
+        // The daemon ended the archive early: what came before is still true.
+        if (live) {
+          setEntries(sorted());
+          setBroken(`The daemon's archive of ${dir} broke off (${(e as Error).message}): the list may be incomplete.`);
+        }
       }
     })();
     return () => {
@@ -158,6 +171,7 @@ export function Files(props: { id: string }) {
         </form>
       </div>
       {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
+      {broken ? <p class="failure">{broken}</p> : null}
       {!entries && !error ? <p class="dim">Reading {dir}… {read ? `${read} entries` : ''}</p> : null}
       {entries ? (
         <table class="list files">
