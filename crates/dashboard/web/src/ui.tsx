@@ -109,3 +109,21 @@ export function Page(props: { title: ComponentChildren; actions?: ComponentChild
     </section>
   );
 }
+
+/**
+ * A component whose code is loaded when first shown (xterm.js and uPlot are most of the
+ * page's weight and only a container's page uses them: the list loads without them).
+ */
+export function lazy<C extends (props: any) => any>(load: () => Promise<C>): C {
+  let Loaded: C | null = null;
+  let loading: Promise<void> | null = null;
+  return function Lazy(props: Parameters<C>[0]) {
+    const [, setReady] = useState(false);
+    if (Loaded) return <Loaded {...(props as any)} />;
+    loading ??= load().then((c) => {
+      Loaded = c;
+    });
+    loading.then(() => setReady(true), (e) => notify(e));
+    return <p class="dim">Loading…</p>;
+  } as C;
+}

@@ -5,11 +5,12 @@ import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
 import { containers, nameOf } from '../live';
 import { href } from '../router';
-import { Action, Failure, Page, useLoad } from '../ui';
+import { Action, Failure, Page, useLoad, lazy } from '../ui';
 import { useContainers, VERBS, runOn, PortLinks } from './Containers';
 import { Logs } from './Logs';
-import { StatsCharts } from './StatsCharts';
-import { Terminal } from './Terminal';
+
+const StatsCharts = lazy(() => import('./StatsCharts').then((m) => m.StatsCharts));
+const Terminal = lazy(() => import('./Terminal').then((m) => m.Terminal));
 import { Files } from './Files';
 
 const TABS = ['inspect', 'logs', 'stats', 'top', 'terminal', 'files'] as const;
