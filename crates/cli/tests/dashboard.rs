@@ -226,12 +226,17 @@ fn dashboard_in_a_real_browser() {
     let (d, _port) = daemon_with_dashboard();
     let reg = Registry::start(Auth::None, None);
 
-    // An image that the registry has and the daemon does not (its own layer, so the pull
-    // downloads).
+    // An image that the registry has and the daemon does not (layers of its own, so the pull
+    // downloads), with bytes one layer adds and the next deletes (waste to analyze).
     let image = format!("{}/{}:1", reg.host, unique("dash"));
-    d.commit_layer("echo pulled > /pulled", &image);
+    let base = unique("dash-base");
+    d.commit_layer("head -c 300000 /dev/urandom > /cache.bin; echo pulled > /pulled", &base);
+    let mk = unique("mk");
+    d.docker_ok(&["run", "--name", &mk, &base, "rm", "/cache.bin"]);
+    d.docker_ok(&["commit", &mk, &image]);
+    d.docker_ok(&["rm", &mk]);
     d.docker_ok(&["push", &image]);
-    d.docker_ok(&["rmi", &image]);
+    d.docker_ok(&["rmi", &image, &base]);
 
     // The load: containers made first (the list shows the newest first).
     std::thread::scope(|s| {

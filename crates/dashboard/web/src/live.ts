@@ -68,6 +68,7 @@ export class Containers {
     );
     try {
       const list: Summary[] = await get('/containers/json?all=1');
+      performance.mark('berth:containers-fetched');
       const now = Date.now() / 1000;
       this.rows.clear();
       for (const c of list) this.rows.set(c.Id, this.withStart(c, now));

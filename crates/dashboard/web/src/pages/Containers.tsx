@@ -59,6 +59,10 @@ export function PortLinks(props: { ports: Port[] }) {
   );
 }
 
+/** One observer for every row: which usage cells are on screen. */
+const onScreen = new Map<Element, (visible: boolean) => void>();
+const observer = new IntersectionObserver((es) => es.forEach((e) => onScreen.get(e.target)?.(e.isIntersecting)));
+
 /** CPU and memory of a running container while its row is on screen. */
 function Usage(props: { id: string; running: boolean }) {
   const ref = useRef<HTMLTableCellElement>(null);
@@ -68,9 +72,12 @@ function Usage(props: { id: string; running: boolean }) {
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
-    const io = new IntersectionObserver((es) => setVisible(es.some((e) => e.isIntersecting)));
-    io.observe(el);
-    return () => io.disconnect();
+    onScreen.set(el, setVisible);
+    observer.observe(el);
+    return () => {
+      observer.unobserve(el);
+      onScreen.delete(el);
+    };
   }, []);
   useEffect(() => {
     if (!visible || !props.running) return;

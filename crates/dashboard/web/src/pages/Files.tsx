@@ -88,7 +88,9 @@ export function Files(props: { id: string }) {
   const [error, setError] = useState<DaemonError | null>(null);
   const [read, setRead] = useState(0);
   const [broken, setBroken] = useState('');
+  const [typed, setTyped] = useState(dir);
   useEffect(() => {
+    setTyped(dir);
     let live = true;
     setEntries(null);
     setError(null);
@@ -163,11 +165,10 @@ export function Files(props: { id: string }) {
         <form
           onSubmit={(ev) => {
             ev.preventDefault();
-            const v = ((ev.target as HTMLFormElement).elements.namedItem('path') as HTMLInputElement).value;
-            setDir(v.startsWith('/') ? v : '/' + v);
+            setDir(typed.startsWith('/') ? typed : '/' + typed);
           }}
         >
-          <input name="path" class="mono" value={dir} key={dir} aria-label="path" />
+          <input name="path" class="mono" value={typed} aria-label="path" onInput={(e) => setTyped((e.target as HTMLInputElement).value)} />
         </form>
       </div>
       {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
