@@ -166,11 +166,21 @@ where
             })))
             .await;
     };
-    // The process's end (the daemon closes) ends the session; the page's close ends the
-    // input, and the daemon then ends the output.
-    let to_page = tokio::spawn(to_page);
-    to_daemon.await;
-    let _ = to_page.await;
+    // The process's end (the daemon closes) ends the session. The page's close ends the
+    // input; a shell then exits and the daemon ends the output, but a program that ignores
+    // its input's end would hold the connection: it gets a few seconds, then the connection
+    // is dropped (the process goes on, as after a `docker exec` client's exit).
+    let mut to_page = tokio::spawn(to_page);
+    tokio::select! {
+        _ = &mut to_page => return,
+        () = to_daemon => {}
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(5), &mut to_page)
+        .await
+        .is_err()
+    {
+        to_page.abort();
+    }
 }
 
 async fn refuse(mut ws: WebSocket, status: StatusCode, body: String) {
