@@ -25,7 +25,11 @@ fn main() {
     code.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
     if built {
         for (rel, abs) in &files {
-            let _ = writeln!(code, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string());
+            let _ = writeln!(
+                code,
+                "    ({rel:?}, include_bytes!({:?})),",
+                abs.display().to_string()
+            );
         }
     } else {
         println!(
@@ -35,7 +39,11 @@ fn main() {
         );
         let page = out.join("stand-in.html");
         std::fs::write(&page, STAND_IN).expect("write the stand-in page");
-        let _ = writeln!(code, "    (\"index.html\", include_bytes!({:?})),", page.display().to_string());
+        let _ = writeln!(
+            code,
+            "    (\"index.html\", include_bytes!({:?})),",
+            page.display().to_string()
+        );
     }
     code.push_str("];\n");
     let _ = writeln!(code, "/// Whether the real page was built in (not the stand-in).\npub const BUILT: bool = {built};");

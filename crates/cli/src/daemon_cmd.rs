@@ -110,7 +110,7 @@ pub fn run(a: DaemonArgs) -> i32 {
             }
         }
     }
-    let dashboard = match dashboard(a.dashboard.as_deref(), &socket) {
+    let dashboard = match dashboard(a.dashboard.as_deref(), &socket, &a.exec_root) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("berth daemon: {e}");
@@ -156,7 +156,11 @@ pub fn run(a: DaemonArgs) -> i32 {
 
 /// The dashboard of `--dashboard`: an address is bound now, so a bad one fails the start
 /// with its reason; one beyond loopback is allowed (it was asked for) with a warning.
-fn dashboard(flag: Option<&str>, socket: &std::path::Path) -> Result<berth_dashboard::Dashboard, String> {
+fn dashboard(
+    flag: Option<&str>,
+    socket: &std::path::Path,
+    exec_root: &std::path::Path,
+) -> Result<berth_dashboard::Dashboard, String> {
     use berth_dashboard::Listen;
     let listen = match flag {
         None => Listen::OnDemand(berth_dashboard::DEFAULT_ADDR),
@@ -182,6 +186,7 @@ fn dashboard(flag: Option<&str>, socket: &std::path::Path) -> Result<berth_dashb
     berth_dashboard::Dashboard::new(berth_dashboard::Options {
         listen,
         api_socket: socket.to_path_buf(),
+        state_dir: exec_root.join("dashboard"),
     })
     .map_err(|e| e.to_string())
 }

@@ -91,7 +91,10 @@ fn create(socket: &std::path::Path, name: &str) {
     .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "create {name}: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "create {name}: {answer}"
+    );
 }
 
 #[test]
@@ -101,7 +104,12 @@ fn dashboard_refuses_requests_without_a_session_our_host_or_our_origin() {
     let ours = format!("Origin: http://127.0.0.1:{port}\r\n");
 
     // No session: the page, its files and the API are all 401.
-    for path in ["/", "/index.html", "/api/v1.44/_ping", "/api/v1.44/containers/json"] {
+    for path in [
+        "/",
+        "/index.html",
+        "/api/v1.44/_ping",
+        "/api/v1.44/containers/json",
+    ] {
         let (st, h, _) = http(port, &format!("GET {path} HTTP/1.1\r\n{host}"));
         assert_eq!(st, 401, "{path}");
         assert!(header(&h, "access-control-allow-origin").is_none());
@@ -125,25 +133,48 @@ fn dashboard_refuses_requests_without_a_session_our_host_or_our_origin() {
     let auth = format!("Cookie: {cookie}\r\nX-Berth-Key: {key}\r\n");
     // The cookie alone opens the page, not the API (another local port could have been
     // sent the cookie; the key is bound to the dashboard's origin).
-    let (st, h, _) = http(port, &format!("GET / HTTP/1.1\r\n{host}Cookie: {cookie}\r\n"));
+    let (st, h, _) = http(
+        port,
+        &format!("GET / HTTP/1.1\r\n{host}Cookie: {cookie}\r\n"),
+    );
     assert_eq!(st, 200);
     assert!(header(&h, "content-security-policy").is_some());
     assert_eq!(header(&h, "x-frame-options"), Some("DENY"));
-    let (st, _, _) = http(port, &format!("GET /api/v1.44/_ping HTTP/1.1\r\n{host}Cookie: {cookie}\r\n"));
+    let (st, _, _) = http(
+        port,
+        &format!("GET /api/v1.44/_ping HTTP/1.1\r\n{host}Cookie: {cookie}\r\n"),
+    );
     assert_eq!(st, 401);
-    let (st, _, body) = http(port, &format!("GET /api/v1.44/_ping HTTP/1.1\r\n{host}{auth}"));
+    let (st, _, body) = http(
+        port,
+        &format!("GET /api/v1.44/_ping HTTP/1.1\r\n{host}{auth}"),
+    );
     assert_eq!((st, body.as_str()), (200, "OK"));
 
     // Host: a DNS name that could be rebound to 127.0.0.1, or another port: 403.
-    for bad in [format!("evil.example:{port}"), format!("127.0.0.1.nip.io:{port}"), "127.0.0.1:1".into()] {
-        let (st, _, body) = http(port, &format!("GET /api/v1.44/_ping HTTP/1.1\r\nHost: {bad}\r\n{auth}"));
+    for bad in [
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        "127.0.0.1:1".into(),
+    ] {
+        let (st, _, body) = http(
+            port,
+            &format!("GET /api/v1.44/_ping HTTP/1.1\r\nHost: {bad}\r\n{auth}"),
+        );
         assert_eq!(st, 403, "{bad}: {body}");
         assert!(body.contains("Host"), "{body}");
     }
     // Origin: another site's, or none on a POST, is refused; ours goes through.
     let idle = d.docker_ok(&["run", "-d", IMAGE, "sleep", "1000"]);
-    let stop = format!("POST /api/v1.44/containers/{idle}/stop?t=1 HTTP/1.1\r\n{host}{auth}Content-Length: 0\r\n");
-    for bad in ["Origin: http://evil.example\r\n", "Origin: null\r\n", "", "Sec-Fetch-Site: cross-site\r\n"] {
+    let stop = format!(
+        "POST /api/v1.44/containers/{idle}/stop?t=1 HTTP/1.1\r\n{host}{auth}Content-Length: 0\r\n"
+    );
+    for bad in [
+        "Origin: http://evil.example\r\n",
+        "Origin: null\r\n",
+        "",
+        "Sec-Fetch-Site: cross-site\r\n",
+    ] {
         let (st, h, body) = http(port, &format!("{stop}{bad}"));
         assert_eq!(st, 403, "{bad:?}: {body}");
         assert!(header(&h, "access-control-allow-origin").is_none());
@@ -158,20 +189,94 @@ fn dashboard_refuses_requests_without_a_session_our_host_or_our_origin() {
         &format!("OPTIONS /api/v1.44/containers/json HTTP/1.1\r\n{host}Origin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\n"),
     );
     assert_eq!(st, 403);
-    assert!(h.iter().all(|(k, _)| !k.starts_with("access-control-")), "{h:?}");
+    assert!(
+        h.iter().all(|(k, _)| !k.starts_with("access-control-")),
+        "{h:?}"
+    );
     // A WebSocket handshake from another origin, or without the key: refused.
     let ws = format!(
         "GET /api/v1.44/events HTTP/1.1\r\n{host}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: {cookie}\r\n"
     );
-    let (st, _, _) = http(port, &format!("{ws}Origin: http://evil.example\r\nSec-WebSocket-Protocol: berth, berth.key.{key}\r\n"));
+    let (st, _, _) = http(
+        port,
+        &format!(
+            "{ws}Origin: http://evil.example\r\nSec-WebSocket-Protocol: berth, berth.key.{key}\r\n"
+        ),
+    );
     assert_eq!(st, 403);
-    let (st, _, _) = http(port, &format!("{ws}{ours}Sec-WebSocket-Protocol: berth\r\n"));
+    let (st, _, _) = http(
+        port,
+        &format!("{ws}{ours}Sec-WebSocket-Protocol: berth\r\n"),
+    );
     assert_eq!(st, 401);
-    let (st, h, _) = http(port, &format!("{ws}{ours}Sec-WebSocket-Protocol: berth, berth.key.{key}\r\n"));
+    let (st, h, _) = http(
+        port,
+        &format!("{ws}{ours}Sec-WebSocket-Protocol: berth, berth.key.{key}\r\n"),
+    );
     assert_eq!(st, 101);
     assert_eq!(header(&h, "sec-websocket-protocol"), Some("berth"));
+    // `--open` hands xdg-open a private page (0600 in a 0700 directory), never the token.
+    let bin = d.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let args = d.dir.join("xdg-open.args");
+    std::fs::write(
+        bin.join("xdg-open"),
+        format!("#!/bin/sh\necho \"$@\" > {}\n", args.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("xdg-open"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut open = d.berth_cmd(&["dashboard", "--open"]);
+    open.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let o = run_cmd(open, None, 30);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let url = common::engine::out(&o).trim().to_owned();
+    let mut opened = String::new();
+    for _ in 0..100 {
+        opened = std::fs::read_to_string(&args).unwrap_or_default();
+        if !opened.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = opened
+        .trim()
+        .strip_prefix("file://")
+        .expect(&opened)
+        .to_owned();
+    assert!(!opened.contains("token"), "{opened}");
+    assert!(
+        page.starts_with(d.exec_root.join("dashboard/").to_str().unwrap()),
+        "{page}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&page).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(d.exec_root.join("dashboard"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(std::fs::read_to_string(&page)
+        .unwrap()
+        .contains(&format!("url={url}\"")));
+
     // The daemon's errors come through in its words.
-    let (st, _, body) = http(port, &format!("GET /api/v1.44/containers/no-such-thing/json HTTP/1.1\r\n{host}{auth}"));
+    let (st, _, body) = http(
+        port,
+        &format!("GET /api/v1.44/containers/no-such-thing/json HTTP/1.1\r\n{host}{auth}"),
+    );
     let (api_st, api_body) = d.api("GET", "/v1.44/containers/no-such-thing/json", None);
     assert_eq!((st, body), (api_st, api_body));
 }
@@ -193,12 +298,20 @@ fn dashboard_bad_flags_and_off_say_what_is_wrong() {
     };
     let o = daemon("nonsense");
     assert_eq!(code(&o), 1);
-    assert!(err(&o).contains("--dashboard \"nonsense\": want IP:PORT"), "{}", err(&o));
+    assert!(
+        err(&o).contains("--dashboard \"nonsense\": want IP:PORT"),
+        "{}",
+        err(&o)
+    );
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let o = daemon(&addr);
     assert_eq!(code(&o), 1);
-    assert!(err(&o).contains(&format!("--dashboard {addr}: cannot listen there")), "{}", err(&o));
+    assert!(
+        err(&o).contains(&format!("--dashboard {addr}: cannot listen there")),
+        "{}",
+        err(&o)
+    );
     assert!(!dir.join("root").exists(), "a refused start makes nothing");
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -230,7 +343,10 @@ fn dashboard_in_a_real_browser() {
     // downloads), with bytes one layer adds and the next deletes (waste to analyze).
     let image = format!("{}/{}:1", reg.host, unique("dash"));
     let base = unique("dash-base");
-    d.commit_layer("head -c 300000 /dev/urandom > /cache.bin; echo pulled > /pulled", &base);
+    d.commit_layer(
+        "head -c 300000 /dev/urandom > /cache.bin; echo pulled > /pulled",
+        &base,
+    );
     let mk = unique("mk");
     d.docker_ok(&["run", "--name", &mk, &base, "rm", "/cache.bin"]);
     d.docker_ok(&["commit", &mk, &image]);
@@ -251,12 +367,27 @@ fn dashboard_in_a_real_browser() {
     });
     let web_port = free_port().to_string();
     d.berth_ok(&[
-        "run", "-d", "--name", "dash-web", "-v", "dash-data:/data", "-p",
-        &format!("127.0.0.1:{web_port}:80"), IMAGE, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "dash-web",
+        "-v",
+        "dash-data:/data",
+        "-p",
+        &format!("127.0.0.1:{web_port}:80"),
+        IMAGE,
+        "sh",
+        "-c",
         "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
     ]);
     d.berth_ok(&[
-        "run", "-d", "--name", "dash-stopme", IMAGE, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "dash-stopme",
+        IMAGE,
+        "sh",
+        "-c",
         "trap 'exit 0' TERM; while true; do sleep 1; done",
     ]);
     d.berth_ok(&["run", "-d", "--name", "dash-idle", IMAGE, "sleep", "100000"]);
@@ -266,22 +397,49 @@ fn dashboard_in_a_real_browser() {
     let svc = |n: &str| {
         format!("  {n}:\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n")
     };
-    std::fs::write(pdir.join("compose.yaml"), format!("services:\n{}{}", svc("app"), svc("worker"))).unwrap();
+    std::fs::write(
+        pdir.join("compose.yaml"),
+        format!("services:\n{}{}", svc("app"), svc("worker")),
+    )
+    .unwrap();
     let file = pdir.join("compose.yaml");
-    d.berth_ok(&["compose", "-p", &project, "-f", file.to_str().unwrap(), "up", "-d"]);
+    d.berth_ok(&[
+        "compose",
+        "-p",
+        &project,
+        "-f",
+        file.to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
 
-    let url = d.berth_ok(&["dashboard"]);
+    // The login URL reaches the script in a file of the test's (0600), not in its
+    // environment: a token is never in another process's environment (docs/security.md).
+    let url_file = d.dir.join("login-url");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&url_file)
+            .unwrap();
+        f.write_all(d.berth_ok(&["dashboard"]).as_bytes()).unwrap();
+    }
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     let shots = out_dir.join("screenshots");
     let results = out_dir.join("results.json");
     let mut node = Command::new("node");
     node.arg(web.join("e2e/dashboard.mjs"))
         .current_dir(&web)
-        .env("DASH_URL", &url)
+        .env("DASH_URL_FILE", &url_file)
         .env("BERTH", common::berth())
         .env("BERTH_HOST", d.host())
         .env("DASH_IMAGE", &image)
-        .env("DASH_MISSING", format!("{}/{}:1", reg.host, unique("missing")))
+        .env(
+            "DASH_MISSING",
+            format!("{}/{}:1", reg.host, unique("missing")),
+        )
         .env("DASH_PROJECT", &project)
         .env("DASH_LOADED", LOADED.to_string())
         .env("DASH_SHOTS", &shots)
@@ -290,6 +448,14 @@ fn dashboard_in_a_real_browser() {
     let o = run_cmd(node, None, 300);
     let text = format!("{}{}", common::engine::out(&o), err(&o));
     println!("{text}");
-    assert!(o.status.success(), "the browser test failed (screenshots in {}):\n{text}\ndaemon log:\n{}", shots.display(), d.daemon_log());
-    println!("figures: {}", std::fs::read_to_string(&results).unwrap_or_default());
+    assert!(
+        o.status.success(),
+        "the browser test failed (screenshots in {}):\n{text}\ndaemon log:\n{}",
+        shots.display(),
+        d.daemon_log()
+    );
+    println!(
+        "figures: {}",
+        std::fs::read_to_string(&results).unwrap_or_default()
+    );
 }

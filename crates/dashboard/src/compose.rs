@@ -62,7 +62,10 @@ async fn up_project(
     let list = compose::Engine::call(
         e,
         compose::Method::Get,
-        &format!("/containers/json?all=1&filters={}", compose::enc(&filters.to_string())),
+        &format!(
+            "/containers/json?all=1&filters={}",
+            compose::enc(&filters.to_string())
+        ),
         compose::Payload::None,
     )
     .await
@@ -161,7 +164,12 @@ impl Api<'_> {
             .map_err(|e| compose::Error::Transport(e.to_string()))?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             let message = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_owned))

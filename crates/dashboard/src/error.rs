@@ -15,6 +15,12 @@ pub enum Error {
     /// The daemon was started with `--dashboard off`.
     #[error("the dashboard is off (the daemon was started with --dashboard off)")]
     Off,
+    /// A login page for `--open` could not be written.
+    #[error("write the dashboard's login page {path}: {source}")]
+    LoginPage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The Engine API socket did not answer.
     #[error("the dashboard cannot reach the daemon's API at {socket}: {reason}")]
     Upstream { socket: String, reason: String },

@@ -64,7 +64,10 @@ pub fn check_origin(method: &Method, headers: &HeaderMap, websocket: bool) -> Re
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("?")) {
+    match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("?"))
+    {
         Some(origin) => {
             let ours = origin
                 .strip_prefix("http://")
@@ -122,7 +125,13 @@ mod tests {
 
     #[test]
     fn host_must_be_a_literal_or_localhost_with_our_port() {
-        for ok in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080", "10.0.0.5:8080"] {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+            "10.0.0.5:8080",
+        ] {
             assert!(check_host(&headers(&[("host", ok)]), 8080).is_ok(), "{ok}");
         }
         for bad in [
@@ -134,7 +143,10 @@ mod tests {
             "::1:8080",
             "",
         ] {
-            assert!(check_host(&headers(&[("host", bad)]), 8080).is_err(), "{bad}");
+            assert!(
+                check_host(&headers(&[("host", bad)]), 8080).is_err(),
+                "{bad}"
+            );
         }
         assert!(check_host(&HeaderMap::new(), 8080).is_err());
     }
@@ -145,7 +157,12 @@ mod tests {
         let ok = headers(&[host, ("origin", "http://127.0.0.1:8080")]);
         assert!(check_origin(&Method::POST, &ok, false).is_ok());
         assert!(check_origin(&Method::GET, &ok, true).is_ok());
-        for bad in ["http://evil.example", "http://127.0.0.1:8081", "https://127.0.0.1:8080", "null"] {
+        for bad in [
+            "http://evil.example",
+            "http://127.0.0.1:8081",
+            "https://127.0.0.1:8080",
+            "null",
+        ] {
             let h = headers(&[host, ("origin", bad)]);
             assert!(check_origin(&Method::GET, &h, false).is_err(), "{bad}");
         }

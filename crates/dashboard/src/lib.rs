@@ -16,6 +16,7 @@ mod assets;
 mod compose;
 mod error;
 mod guard;
+mod login_page;
 mod proxy;
 mod server;
 mod upstream;
@@ -60,6 +61,9 @@ pub struct Options {
     pub listen: Listen,
     /// The daemon's Engine API socket.
     pub api_socket: PathBuf,
+    /// Where login pages for `berth dashboard --open` are written (0700; each page 0600,
+    /// gone when its token expires): `<exec-root>/dashboard`.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -67,6 +71,7 @@ struct Shared {
     vault: vault::Vault,
     upstream: upstream::Upstream,
     listening: Mutex<Listening>,
+    state_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -102,14 +107,17 @@ impl Dashboard {
                 vault: vault::Vault::default(),
                 upstream: upstream::Upstream::new(opts.api_socket),
                 listening: Mutex::new(listening),
+                state_dir: opts.state_dir,
             }),
         })
     }
 
     /// What the dashboard adds to the Engine API socket: `POST /berth/dashboard/tokens`,
-    /// which answers a login URL (`{"URL", "Address", "ExpiresIn", "PageBuilt"}`), opening the
-    /// dashboard's address first if it is not open yet. Only the API socket's clients —
-    /// who control the daemon anyway — can ask for one.
+    /// which answers a login URL (`{"URL", "Address", "ExpiresIn", "PageBuilt"}`), opening
+    /// the dashboard's address first if it is not open yet; with `?file=1` also a login page
+    /// that leads to it (`"File"`), for a browser to be opened on without the token on any
+    /// command line. Only the API socket's clients — who control the daemon anyway — can
+    /// ask for one.
     pub fn api_routes(&self) -> Router {
         Router::new()
             .route("/berth/dashboard/tokens", post(new_token))
@@ -169,7 +177,10 @@ fn listen(shared: &Arc<Shared>) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-async fn new_token(State(shared): State<Arc<Shared>>) -> Response {
+async fn new_token(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
     let addr = match listen(&shared) {
         Ok(a) => a,
         Err(e @ Error::Off) => return proxy::error(StatusCode::CONFLICT, &e.to_string()),
@@ -179,17 +190,22 @@ async fn new_token(State(shared): State<Arc<Shared>>) -> Response {
         Ok(t) => t,
         Err(e) => return proxy::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let host = url_host(addr);
-    (
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({
-            "URL": format!("http://{host}/login?token={token}"),
-            "Address": addr.to_string(),
-            "ExpiresIn": vault::TOKEN_TTL.as_secs(),
-            "PageBuilt": PAGE_BUILT,
-        })),
-    )
-        .into_response()
+    let url = format!("http://{}/login?token={token}", url_host(addr));
+    let mut answer = serde_json::json!({
+        "URL": url,
+        "Address": addr.to_string(),
+        "ExpiresIn": vault::TOKEN_TTL.as_secs(),
+        "PageBuilt": PAGE_BUILT,
+    });
+    if q.iter()
+        .any(|(k, v)| k == "file" && matches!(v.as_str(), "1" | "true"))
+    {
+        match login_page::write(&shared.state_dir, &url, vault::TOKEN_TTL) {
+            Ok(path) => answer["File"] = path.display().to_string().into(),
+            Err(e) => return proxy::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    }
+    (StatusCode::CREATED, axum::Json(answer)).into_response()
 }
 
 /// The host:port a browser on this machine reaches `addr` by (an unspecified address is
@@ -209,8 +225,17 @@ mod tests {
 
     #[test]
     fn urls_name_a_reachable_address() {
-        assert_eq!(url_host("0.0.0.0:80".parse().unwrap_or(DEFAULT_ADDR)), "127.0.0.1:80");
-        assert_eq!(url_host("[::]:80".parse().unwrap_or(DEFAULT_ADDR)), "[::1]:80");
-        assert_eq!(url_host("10.1.2.3:80".parse().unwrap_or(DEFAULT_ADDR)), "10.1.2.3:80");
+        assert_eq!(
+            url_host("0.0.0.0:80".parse().unwrap_or(DEFAULT_ADDR)),
+            "127.0.0.1:80"
+        );
+        assert_eq!(
+            url_host("[::]:80".parse().unwrap_or(DEFAULT_ADDR)),
+            "[::1]:80"
+        );
+        assert_eq!(
+            url_host("10.1.2.3:80".parse().unwrap_or(DEFAULT_ADDR)),
+            "10.1.2.3:80"
+        );
     }
 }

@@ -178,7 +178,10 @@ async fn page(method: Method, req: Request) -> Response {
     };
     let mut resp = Response::new(Body::from(a.bytes));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if a.immutable {

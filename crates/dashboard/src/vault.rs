@@ -176,10 +176,19 @@ mod tests {
         let t = v.mint_token_at(now).unwrap();
         assert_eq!(t.len(), 64);
         let s = v.redeem_at(&t, now).unwrap().unwrap();
-        assert!(v.redeem_at(&t, now).unwrap().is_none(), "a token is one-time");
-        assert_eq!(v.access_at(Some(&s.cookie), Some(&s.key), now), Access::Full);
+        assert!(
+            v.redeem_at(&t, now).unwrap().is_none(),
+            "a token is one-time"
+        );
+        assert_eq!(
+            v.access_at(Some(&s.cookie), Some(&s.key), now),
+            Access::Full
+        );
         assert_eq!(v.access_at(Some(&s.cookie), None, now), Access::Page);
-        assert_eq!(v.access_at(Some(&s.cookie), Some(&s.cookie), now), Access::Page);
+        assert_eq!(
+            v.access_at(Some(&s.cookie), Some(&s.cookie), now),
+            Access::Page
+        );
         assert_eq!(v.access_at(Some(&s.key), Some(&s.key), now), Access::None);
         assert_eq!(v.access_at(None, Some(&s.key), now), Access::None);
     }
@@ -200,10 +209,16 @@ mod tests {
         let t = v.mint_token_at(now).unwrap();
         let s = v.redeem_at(&t, now).unwrap().unwrap();
         let later = now + SESSION_IDLE / 2;
-        assert_eq!(v.access_at(Some(&s.cookie), Some(&s.key), later), Access::Full);
+        assert_eq!(
+            v.access_at(Some(&s.cookie), Some(&s.key), later),
+            Access::Full
+        );
         // Used at `later`: alive until `later + SESSION_IDLE`.
         let end = later + SESSION_IDLE;
-        assert_eq!(v.access_at(Some(&s.cookie), Some(&s.key), end), Access::None);
+        assert_eq!(
+            v.access_at(Some(&s.cookie), Some(&s.key), end),
+            Access::None
+        );
     }
 
     #[test]
@@ -212,9 +227,13 @@ mod tests {
         let now = Instant::now();
         let first = v.mint_token_at(now).unwrap();
         for i in 0..MAX_TOKENS {
-            v.mint_token_at(now + Duration::from_millis(i as u64 + 1)).unwrap();
+            v.mint_token_at(now + Duration::from_millis(i as u64 + 1))
+                .unwrap();
         }
-        assert!(v.redeem_at(&first, now + Duration::from_secs(1)).unwrap().is_none());
+        assert!(v
+            .redeem_at(&first, now + Duration::from_secs(1))
+            .unwrap()
+            .is_none());
         assert!(v.lock().tokens.len() <= MAX_TOKENS);
     }
 }

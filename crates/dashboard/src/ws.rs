@@ -203,9 +203,15 @@ mod tests {
 
     #[test]
     fn hijacks_are_exec_start_and_attach() {
-        assert!(matches!(bridge_for("/v1.44/exec/abc/start"), Bridge::Hijack(_)));
+        assert!(matches!(
+            bridge_for("/v1.44/exec/abc/start"),
+            Bridge::Hijack(_)
+        ));
         assert!(matches!(bridge_for("/exec/abc/start"), Bridge::Hijack(_)));
-        assert!(matches!(bridge_for("/v1.44/containers/web/attach"), Bridge::Hijack(_)));
+        assert!(matches!(
+            bridge_for("/v1.44/containers/web/attach"),
+            Bridge::Hijack(_)
+        ));
         assert_eq!(bridge_for("/v1.44/events"), Bridge::Stream);
         assert_eq!(bridge_for("/v1.44/containers/web/logs"), Bridge::Stream);
         assert_eq!(bridge_for("/v1.44/containers/start/stats"), Bridge::Stream);

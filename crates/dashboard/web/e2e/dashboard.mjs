@@ -3,7 +3,7 @@
 // what a person would and checks what they would see. Screenshots of every page go to
 // $DASH_SHOTS; the load and responsiveness figures to $DASH_RESULTS (JSON).
 //
-// Environment: DASH_URL (a login URL), BERTH (the binary), BERTH_HOST, DASH_IMAGE (an image
+// Environment: DASH_URL_FILE (a file holding a login URL), BERTH (the binary), BERTH_HOST, DASH_IMAGE (an image
 // in the test's registry, not in the daemon), DASH_MISSING (one the registry lacks),
 // DASH_PROJECT (a compose project that is up), DASH_LOADED (how many other containers),
 // DASH_SHOTS, DASH_RESULTS.
@@ -11,7 +11,7 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 
 const env = (k) => {
@@ -19,7 +19,7 @@ const env = (k) => {
   if (!v) throw new Error(`${k} is not set (the test crates/cli/tests/dashboard.rs sets it)`);
   return v;
 };
-const URL0 = env('DASH_URL');
+const URL0 = readFileSync(env('DASH_URL_FILE'), 'utf8').trim();
 const BERTH = env('BERTH');
 const SHOTS = env('DASH_SHOTS');
 const IMAGE = env('DASH_IMAGE');
@@ -203,7 +203,7 @@ try {
   const file = await download;
   const saved = `${SHOTS}/passwd.download`;
   await file.saveAs(saved);
-  assert.match((await import('node:fs')).readFileSync(saved, 'utf8'), /^root:/);
+  assert.match(readFileSync(saved, 'utf8'), /^root:/);
   await shot('files');
 
   // ------------------------------------------------------------------------- images --

@@ -1,5 +1,8 @@
 //! `berth dashboard`: asks the daemon (started if need be, as for every command) for a
-//! one-time login URL to its web dashboard, prints it, and with `--open` opens it.
+//! one-time login URL to its web dashboard, prints it, and with `--open` opens it — through
+//! a login page the daemon writes for the purpose (0600, gone when the token expires), so
+//! the token is never on xdg-open's or the browser's command line, which every local user
+//! can read.
 
 use std::process::{Command, Stdio};
 
@@ -17,7 +20,12 @@ pub struct DashboardArgs {
 
 /// Runs `berth dashboard`.
 pub async fn run(c: &Client, a: DashboardArgs) -> Result<()> {
-    let v = c.post("/berth/dashboard/tokens").await?.json()?;
+    let path = if a.open {
+        "/berth/dashboard/tokens?file=1"
+    } else {
+        "/berth/dashboard/tokens"
+    };
+    let v = c.post(path).await?.json()?;
     let url = v["URL"].as_str().unwrap_or_default();
     if url.is_empty() {
         anyhow::bail!("the daemon answered no login URL: {v}");
@@ -31,9 +39,9 @@ pub async fn run(c: &Client, a: DashboardArgs) -> Result<()> {
              run): run scripts/build-dashboard.sh, then build berth again"
         );
     }
-    if a.open {
+    if let Some(file) = v["File"].as_str().filter(|_| a.open) {
         match Command::new("xdg-open")
-            .arg(url)
+            .arg(format!("file://{file}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -41,7 +49,9 @@ pub async fn run(c: &Client, a: DashboardArgs) -> Result<()> {
         {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("berth dashboard: xdg-open is not installed: open the URL above yourself");
+                eprintln!(
+                    "berth dashboard: xdg-open is not installed: open the URL above yourself"
+                );
             }
             Err(e) => eprintln!("berth dashboard: xdg-open: {e}: open the URL above yourself"),
         }
