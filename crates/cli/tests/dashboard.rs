@@ -4,6 +4,7 @@
 //! logs followed, a command typed into a terminal, an image pulled from a registry, a
 //! compose project downed and upped, every page photographed. The refusals (no session, a
 //! foreign Host or Origin) are checked here over raw HTTP, status by status.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
