@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use berth_compose as compose;
-use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
@@ -205,10 +204,6 @@ impl compose::Engine for Api<'_> {
         headers: &[(&str, String)],
     ) -> compose::Result<compose::ByteStream> {
         let resp = self.send(m, path, body, headers).await?;
-        let s = resp
-            .into_body()
-            .into_data_stream()
-            .map(|r| r.map_err(|e| compose::Error::Transport(e.to_string())));
-        Ok(Box::pin(s) as compose::ByteStream)
+        Ok(compose::byte_stream(resp.into_body().into_data_stream()))
     }
 }

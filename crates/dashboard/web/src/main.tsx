@@ -14,49 +14,26 @@ import './style.css';
 
 takeKey();
 
-const NAV: [string, string][] = [
-  ['containers', 'Containers'],
-  ['compose', 'Compose'],
-  ['images', 'Images'],
-  ['volumes', 'Volumes'],
-  ['networks', 'Networks'],
-  ['events', 'Events'],
-  ['disk', 'Disk use'],
+/** The sections: route word, title in the navigation, page (given the rest of the route). */
+const SECTIONS: [string, string, (rest: string[]) => preact.JSX.Element][] = [
+  ['containers', 'Containers', (r) => (r[0] ? <ContainerPage key={r[0]} id={r[0]} tab={r[1]} /> : <ContainersPage />)],
+  ['compose', 'Compose', () => <ComposePage />],
+  ['images', 'Images', (r) => (r.length ? <ImagePage key={r.join('/')} name={r.join('/')} /> : <ImagesPage />)],
+  ['volumes', 'Volumes', () => <VolumesPage />],
+  ['networks', 'Networks', () => <NetworksPage />],
+  ['events', 'Events', () => <EventsPage />],
+  ['disk', 'Disk use', () => <DiskPage />],
 ];
 
 function App() {
   const [section = 'containers', ...rest] = useRoute();
-  let page;
-  switch (section) {
-    case 'containers':
-      page = rest[0] ? <ContainerPage key={rest[0]} id={rest[0]} tab={rest[1]} /> : <ContainersPage />;
-      break;
-    case 'images':
-      page = rest.length ? <ImagePage key={rest.join('/')} name={rest.join('/')} /> : <ImagesPage />;
-      break;
-    case 'compose':
-      page = <ComposePage />;
-      break;
-    case 'volumes':
-      page = <VolumesPage />;
-      break;
-    case 'networks':
-      page = <NetworksPage />;
-      break;
-    case 'events':
-      page = <EventsPage />;
-      break;
-    case 'disk':
-      page = <DiskPage />;
-      break;
-    default:
-      page = <p>No page here.</p>;
-  }
+  const found = SECTIONS.find(([k]) => k === section);
+  const page = found ? found[2](rest) : <p>No page here.</p>;
   return (
     <div class="shell">
       <nav class="side">
         <div class="brand">berth</div>
-        {NAV.map(([k, label]) => (
+        {SECTIONS.map(([k, label]) => (
           <a key={k} href={href(k)} class={section === k ? 'on' : ''} data-nav={k}>
             {label}
           </a>

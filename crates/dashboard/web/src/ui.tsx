@@ -127,3 +127,28 @@ export function lazy<C extends (props: any) => any>(load: () => Promise<C>): C {
     return <p class="dim">Loading…</p>;
   } as C;
 }
+
+/** A list table: its column headings, and its rows as children. */
+export function Table(props: { class?: string; heads: ComponentChildren[]; children: ComponentChildren }) {
+  return (
+    <table class={`list ${props.class ?? ''}`}>
+      <thead>
+        <tr>
+          {props.heads.map((h, i) => (
+            <th key={i}>{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+}
+
+/** The remove button of a row. */
+export function Remove(props: { action: () => Promise<unknown> }) {
+  return (
+    <Action name="remove" danger action={props.action}>
+      Remove
+    </Action>
+  );
+}

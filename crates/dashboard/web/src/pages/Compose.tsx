@@ -6,7 +6,7 @@ import { useEffect } from 'preact/hooks';
 import { get, post, del, dashboardPost, filters, DaemonError } from '../api';
 import { Summary, nameOf } from '../live';
 import { href } from '../router';
-import { Action, notify, Page } from '../ui';
+import { Action, notify, Page, Table, Failure } from '../ui';
 import { useContainers, PortLinks } from './Containers';
 
 const P = 'com.docker.compose.project';
@@ -76,7 +76,7 @@ export function ComposePage() {
   const gone = Object.keys(known()).filter((p) => !projects.has(p));
   return (
     <Page title="Compose projects">
-      {store.error ? <p class="failure">Error response from daemon: {store.error.message}</p> : null}
+      <Failure error={store.error} />
       {!projects.size && store.loaded ? <p class="dim">No compose project has containers here.</p> : null}
       {[...projects.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
@@ -148,17 +148,7 @@ function Project(props: { name: string; containers: Summary[] }) {
         </div>
       </header>
       {dir ? <div class="dim mono">{dir}</div> : null}
-      <table class="list">
-        <thead>
-          <tr>
-            <th>Service</th>
-            <th>Container</th>
-            <th>State</th>
-            <th>Image</th>
-            <th>Ports</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Table heads={['Service', 'Container', 'State', 'Image', 'Ports']}>
           {[...services.entries()].flatMap(([s, cs]) =>
             cs.map((c) => (
               <tr key={c.Id} data-service={s} data-state={c.State}>
@@ -176,8 +166,7 @@ function Project(props: { name: string; containers: Summary[] }) {
               </tr>
             )),
           )}
-        </tbody>
-      </table>
+        </Table>
     </section>
   );
 }

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { post, del, jsonStream, Stream } from '../api';
 import { containers, Summary, nameOf, healthOf, cpuPercent, memUsed, Port } from '../live';
 import { href } from '../router';
-import { Action, notify, Page, Sparkline } from '../ui';
+import { Action, notify, Page, Sparkline, Failure } from '../ui';
 import { duration, bytes } from '../api';
 
 /** The list, re-rendered on every change of the live store. */
@@ -169,7 +169,7 @@ export function ContainersPage() {
           </Action>
         ))}
       </div>
-      {store.error ? <p class="failure">Error response from daemon: {store.error.message}</p> : null}
+      <Failure error={store.error} />
       {!store.loaded ? (
         <p class="dim">Loading…</p>
       ) : (

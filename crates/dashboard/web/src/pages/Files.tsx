@@ -5,6 +5,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { request, bytes, DaemonError } from '../api';
+import { Table, Failure } from '../ui';
 
 type Entry = { name: string; type: 'dir' | 'file' | 'link' | 'other'; size: number; mode: number; mtime: number; link: string };
 
@@ -171,21 +172,11 @@ export function Files(props: { id: string }) {
           <input name="path" class="mono" value={typed} aria-label="path" onInput={(e) => setTyped((e.target as HTMLInputElement).value)} />
         </form>
       </div>
-      {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
+      <Failure error={error} />
       {broken ? <p class="failure">{broken}</p> : null}
       {!entries && !error ? <p class="dim">Reading {dir}… {read ? `${read} entries` : ''}</p> : null}
       {entries ? (
-        <table class="list files">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Size</th>
-              <th>Mode</th>
-              <th>Modified</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
+        <Table class="files" heads={['Name', 'Size', 'Mode', 'Modified', '']}>
             {entries.map((e) => (
               <tr key={e.name} data-file={e.name}>
                 <td class="mono">
@@ -204,8 +195,7 @@ export function Files(props: { id: string }) {
                 <td>{e.type === 'file' || e.type === 'dir' ? <button onClick={() => download(e)}>Download</button> : null}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
+          </Table>
       ) : null}
     </div>
   );

@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { get, post, del, bytes, shortId, ago } from '../api';
 import { href } from '../router';
-import { Action, Failure, Page, useLoad } from '../ui';
+import { Action, Failure, Page, useLoad, Table } from '../ui';
 import { splitRef } from './Images';
 
 export function ImagePage(props: { name: string }) {
@@ -103,16 +103,7 @@ export function ImagePage(props: { name: string }) {
         <h2>History</h2>
         <Failure error={history.error} />
         {history.data ? (
-          <table class="list">
-            <thead>
-              <tr>
-                <th>Layer</th>
-                <th>Created</th>
-                <th>Created by</th>
-                <th>Size</th>
-              </tr>
-            </thead>
-            <tbody>
+          <Table heads={['Layer', 'Created', 'Created by', 'Size']}>
               {history.data.map((h, i) => (
                 <tr key={i}>
                   <td class="mono">{h.Id && h.Id !== '<missing>' ? shortId(h.Id) : '<missing>'}</td>
@@ -121,8 +112,7 @@ export function ImagePage(props: { name: string }) {
                   <td>{bytes(h.Size)}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
+            </Table>
         ) : null}
       </section>
     </Page>
@@ -138,17 +128,7 @@ function Analysis(props: { a: any }) {
         {bytes(a.Size)} in {a.Layers.length} layer(s); wasted {bytes(a.WastedBytes)}; efficiency <b>{(a.Efficiency * 100).toFixed(1)}%</b>
         {a.User ? `; runs as ${a.User}` : '; runs as root'}
       </p>
-      <table class="list layers-analysis">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>Instruction</th>
-            <th>Size</th>
-            <th>Added / changed / deleted</th>
-            <th>Wasted</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Table class="layers-analysis" heads={['#', 'Instruction', 'Size', 'Added / changed / deleted', 'Wasted']}>
           {a.Layers.map((l: any) => (
             <tr key={l.Index} data-layer-index={l.Index}>
               <td>{l.Index}</td>
@@ -162,22 +142,11 @@ function Analysis(props: { a: any }) {
               <td class={l.WastedBytes ? 'waste' : 'dim'}>{bytes(l.WastedBytes)}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
+        </Table>
       {a.Wasted?.length ? (
         <>
           <h3>Wasted files</h3>
-          <table class="list">
-            <thead>
-              <tr>
-                <th>Path</th>
-                <th>Size</th>
-                <th>Added in</th>
-                <th>Removed in</th>
-                <th>How</th>
-              </tr>
-            </thead>
-            <tbody>
+          <Table heads={['Path', 'Size', 'Added in', 'Removed in', 'How']}>
               {a.Wasted.map((w: any, i: number) => (
                 <tr key={i}>
                   <td class="mono">{w.Path}</td>
@@ -187,8 +156,7 @@ function Analysis(props: { a: any }) {
                   <td>{w.How}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
+            </Table>
         </>
       ) : null}
     </div>

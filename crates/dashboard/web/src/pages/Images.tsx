@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { get, post, del, request, Lines, bytes, shortId, ago, DaemonError } from '../api';
 import { href } from '../router';
-import { Action, Failure, notify, Page, useLoad } from '../ui';
+import { Action, Failure, notify, Page, useLoad, Table, Remove } from '../ui';
 
 type Layer = { id: string; status: string; current?: number; total?: number };
 
@@ -27,17 +27,7 @@ export function ImagesPage() {
       <Pull done={reload} />
       <Failure error={error} />
       {data ? (
-        <table class="list images">
-          <thead>
-            <tr>
-              <th>Tags</th>
-              <th>Id</th>
-              <th>Created</th>
-              <th>Size</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
+        <Table class="images" heads={['Tags', 'Id', 'Created', 'Size', '']}>
             {data.map((im) => {
               const tags: string[] = (im.RepoTags ?? []).filter((t: string) => t !== '<none>:<none>');
               const ref = tags[0] ?? im.Id;
@@ -60,15 +50,12 @@ export function ImagesPage() {
                   <td>{ago(im.Created)}</td>
                   <td>{bytes(im.Size)}</td>
                   <td>
-                    <Action name="remove" danger action={() => del(`/images/${encodeURIComponent(ref)}`).then(reload)}>
-                      Remove
-                    </Action>
+                    <Remove action={() => del(`/images/${encodeURIComponent(ref)}`).then(reload)} />
                   </td>
                 </tr>
               );
             })}
-          </tbody>
-        </table>
+          </Table>
       ) : null}
     </Page>
   );

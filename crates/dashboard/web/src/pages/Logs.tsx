@@ -3,6 +3,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { stream, Demux, Lines, Stream, DaemonError } from '../api';
+import { Failure } from '../ui';
 
 type Line = { n: number; stream: number; ts: string; text: string };
 const MAX_LINES = 5000;
@@ -66,7 +67,7 @@ export function Logs(props: { id: string; tty: boolean }) {
           {shown.length} of {lines.length} lines
         </span>
       </div>
-      {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
+      <Failure error={error} />
       <div class="log-lines mono" ref={box}>
         {shown.map((l) => (
           <div key={l.n} class={l.stream === 2 ? 'stderr' : ''}>

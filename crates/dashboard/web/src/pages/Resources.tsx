@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, post, del, bytes, jsonStream, DaemonError } from '../api';
 import { nameOf, Summary } from '../live';
 import { href } from '../router';
-import { Action, Failure, notify, Page, useLoad } from '../ui';
+import { Action, Failure, notify, Page, useLoad, Table, Remove } from '../ui';
 import { useContainers } from './Containers';
 
 function Users(props: { cs: Summary[] }) {
@@ -26,17 +26,7 @@ export function VolumesPage() {
   return (
     <Page title="Volumes" actions={<Action name="prune" danger action={() => prune('volumes').then(reload)}>Prune unused</Action>}>
       <Failure error={error} />
-      <table class="list">
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Driver</th>
-            <th>Mount point</th>
-            <th>Used by</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
+      <Table heads={['Name', 'Driver', 'Mount point', 'Used by', '']}>
           {(data?.Volumes ?? []).map((v: any) => (
             <tr key={v.Name} data-volume={v.Name}>
               <td class="mono">{v.Name}</td>
@@ -46,14 +36,11 @@ export function VolumesPage() {
                 <Users cs={users(v.Name)} />
               </td>
               <td>
-                <Action name="remove" danger action={() => del(`/volumes/${encodeURIComponent(v.Name)}`).then(reload)}>
-                  Remove
-                </Action>
+                <Remove action={() => del(`/volumes/${encodeURIComponent(v.Name)}`).then(reload)} />
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+        </Table>
     </Page>
   );
 }
@@ -64,17 +51,7 @@ export function NetworksPage() {
   return (
     <Page title="Networks" actions={<Action name="prune" danger action={() => prune('networks').then(reload)}>Prune unused</Action>}>
       <Failure error={error} />
-      <table class="list">
-        <thead>
-          <tr>
-            <th>Name</th>
-            <th>Driver</th>
-            <th>Subnet</th>
-            <th>Used by</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
+      <Table heads={['Name', 'Driver', 'Subnet', 'Used by', '']}>
           {(data ?? []).map((n: any) => (
             <tr key={n.Id} data-network={n.Name}>
               <td class="mono">{n.Name}</td>
@@ -85,15 +62,12 @@ export function NetworksPage() {
               </td>
               <td>
                 {['bridge', 'host', 'none'].includes(n.Name) ? null : (
-                  <Action name="remove" danger action={() => del(`/networks/${n.Id}`).then(reload)}>
-                    Remove
-                  </Action>
+                  <Remove action={() => del(`/networks/${n.Id}`).then(reload)} />
                 )}
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+        </Table>
     </Page>
   );
 }
@@ -115,18 +89,8 @@ export function EventsPage() {
   }, []);
   return (
     <Page title="Events">
-      {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
-      <table class="list events">
-        <thead>
-          <tr>
-            <th>Time</th>
-            <th>Type</th>
-            <th>Action</th>
-            <th>Object</th>
-            <th>Attributes</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Failure error={error} />
+      <Table class="events" heads={['Time', 'Type', 'Action', 'Object', 'Attributes']}>
           {events.map((e, i) => (
             <tr key={`${e.timeNano}-${i}`} data-action={e.Action}>
               <td>{new Date((e.timeNano ?? e.time * 1e9) / 1e6).toLocaleTimeString()}</td>
@@ -141,8 +105,7 @@ export function EventsPage() {
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+        </Table>
     </Page>
   );
 }
@@ -161,16 +124,7 @@ export function DiskPage() {
   return (
     <Page title="Disk use">
       <Failure error={error} />
-      <table class="list disk">
-        <thead>
-          <tr>
-            <th>Type</th>
-            <th>Total</th>
-            <th>Size</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
+      <Table class="disk" heads={['Type', 'Total', 'Size', '']}>
           {rows.map(([label, what, n, size]) => (
             <tr key={what} data-kind={what}>
               <td>{label}</td>
@@ -183,8 +137,7 @@ export function DiskPage() {
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+        </Table>
     </Page>
   );
 }

@@ -6,6 +6,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { jsonStream, bytes, DaemonError } from '../api';
 import { cpuPercent, memUsed } from '../live';
+import { Failure } from '../ui';
 
 const KEEP = 120;
 
@@ -87,7 +88,7 @@ export function StatsCharts(props: { id: string; running?: boolean }) {
   if (!props.running) return <p class="dim">The container is not running: no stats.</p>;
   return (
     <div class="stats">
-      {error ? <p class="failure">Error response from daemon: {error.message}</p> : null}
+      <Failure error={error} />
       {CHARTS.map((c, i) => (
         <section key={c.title} class="chart" data-chart={c.title}>
           <h2>
