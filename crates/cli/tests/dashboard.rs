@@ -430,6 +430,7 @@ fn dashboard_in_a_real_browser() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     let shots = out_dir.join("screenshots");
     let results = out_dir.join("results.json");
+    let _ = std::fs::remove_dir_all(&out_dir);
     let mut node = Command::new("node");
     node.arg(web.join("e2e/dashboard.mjs"))
         .current_dir(&web)

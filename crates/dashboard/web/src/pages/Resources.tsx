@@ -7,14 +7,18 @@ import { href } from '../router';
 import { Action, Failure, notify, Page, useLoad, Table, Remove } from '../ui';
 import { useContainers } from './Containers';
 
+/** The containers that use a volume or network: running ones first, a dozen at most. */
 function Users(props: { cs: Summary[] }) {
+  const MAX = 12;
+  const cs = [...props.cs].sort((a, b) => Number(b.State === 'running') - Number(a.State === 'running') || nameOf(a).localeCompare(nameOf(b)));
   return (
     <>
-      {props.cs.map((c) => (
+      {cs.slice(0, MAX).map((c) => (
         <a key={c.Id} class="user" href={href('containers', c.Id)}>
           {nameOf(c)}
         </a>
       ))}
+      {cs.length > MAX ? <span class="dim">and {cs.length - MAX} more</span> : null}
     </>
   );
 }
@@ -98,16 +102,22 @@ export function EventsPage() {
               <td>{e.Action}</td>
               <td class="mono">{e.Actor?.Attributes?.name ?? (e.Actor?.ID ?? '').slice(0, 12)}</td>
               <td class="mono dim">
-                {Object.entries(e.Actor?.Attributes ?? {})
-                  .filter(([k]) => k !== 'name')
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(' ')}
+                <Attributes a={e.Actor?.Attributes ?? {}} />
               </td>
             </tr>
           ))}
         </Table>
     </Page>
   );
+}
+
+/** An event's attributes, compose's many labels counted rather than listed. */
+function Attributes(props: { a: Record<string, string> }) {
+  const all = Object.entries(props.a).filter(([k]) => k !== 'name');
+  const compose = all.filter(([k]) => k.startsWith('com.docker.compose.')).length;
+  const shown = all.filter(([k]) => !k.startsWith('com.docker.compose.')).map(([k, v]) => `${k}=${v}`);
+  if (compose) shown.push(`(+${compose} compose labels)`);
+  return <>{shown.join(' ')}</>;
 }
 
 export function DiskPage() {
