@@ -102,6 +102,8 @@ impl Dashboard {
                 Listening::Bound(l, addr)
             }
         };
+        // Login pages a previous daemon left (their tokens died with it).
+        login_page::clear(&opts.state_dir);
         Ok(Dashboard {
             shared: Arc::new(Shared {
                 vault: vault::Vault::default(),

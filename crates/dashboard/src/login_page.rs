@@ -50,6 +50,17 @@ pub fn write(dir: &Path, url: &str, ttl: Duration) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Removes the login pages under `dir` (at start: their tokens were the last daemon's).
+pub fn clear(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("login-") && name.ends_with(".html") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('"', "&quot;")
@@ -78,5 +89,8 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!page.exists(), "removed when the token expires");
+        let left = write(&dir, url, Duration::from_secs(3600)).unwrap();
+        clear(&dir);
+        assert!(!left.exists(), "a new daemon clears an old one's pages");
     }
 }
