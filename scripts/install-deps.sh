@@ -9,7 +9,8 @@
 #     only when one is missing; no service is started: the tests start their own registries);
 #     docker-compose (v1, python: the peer that runs the compose tests' files); zsh, fish,
 #     man-db and groff-base for the CLI's completion and man page tests; docker.io
-#     (dockerd 20.10, the reference of the Engine API differential test; not started)
+#     (dockerd 20.10, the reference of the Engine API differential test; not started);
+#     chromium for the dashboard's browser test (and Node.js/npm, if missing, for its page)
 #   * makes sure /etc/containers/containers.conf has a [containers]
 #     default_ulimits entry with a nofile limit the host can grant (podman
 #     refuses to start containers otherwise when the hard RLIMIT_NOFILE is low),
@@ -76,6 +77,11 @@ PACKAGES+=(zsh fish man-db groff-base)
 # docker.io (dockerd 20.10 and its containerd, services not started): the Engine API's
 # reference in crates/cli/tests/engine_api_diff.rs, which runs its own private dockerd.
 PACKAGES+=(docker.io)
+# chromium: the dashboard's browser test (crates/cli/tests/dashboard.rs drives it headless
+# with playwright-core); Node.js and npm build the dashboard's page (scripts/build-dashboard.sh).
+PACKAGES+=(chromium)
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 if ((for_network_bench)); then
     PACKAGES+=(iperf3 ethtool)
 fi
@@ -131,6 +137,14 @@ if ! python3 -c 'import docker' >/dev/null 2>&1; then
     python3 -m pip install -q docker >>"$APT_LOG" 2>&1 \
         || apt-get install -y -q python3-docker >>"$APT_LOG" 2>&1 \
         || die "could not install docker-py (python3 -m pip install docker); see $APT_LOG"
+fi
+
+# ------------------------------------------------------------------- npm 11 --
+# Vite 8 (the dashboard's page) needs npm >= 11 to install its platform packages.
+if command -v npm >/dev/null 2>&1 && (($(npm --version | cut -d. -f1) < 11)); then
+    note "upgrading npm to 11"
+    npm install -g --no-audit --no-fund npm@11 >>"$APT_LOG" 2>&1 \
+        || die "npm install -g npm@11 failed (see $APT_LOG)"
 fi
 
 # ---------------------------------------------------------- docker-compose --

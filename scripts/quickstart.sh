@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # quickstart.sh — the README's first command. On a fresh Debian 12 machine, as root:
 #   1. installs the system dependencies (scripts/install-deps.sh)
-#   2. builds berth (cargo build --release -p berth)
+#   2. builds the dashboard's page (scripts/build-dashboard.sh, npm) and berth
+#      (cargo build --release -p berth), which embeds it
 #   3. links target/release/berth-runtime -> berth (runc-compatible entry point), installs
 #      the bash/zsh/fish completion and the man pages (berth(1), berth-run(1), …)
 #   4. makes a busybox OCI bundle in a fresh temporary directory
@@ -28,6 +29,8 @@ step "installing system dependencies (scripts/install-deps.sh)"
 bash scripts/install-deps.sh
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust >= 1.85 (https://rustup.rs) and re-run"
+step "building the dashboard's page (scripts/build-dashboard.sh)"
+bash scripts/build-dashboard.sh
 step "building berth (cargo build --release -p berth)"
 cargo build --release -p berth
 
@@ -70,3 +73,4 @@ step "running it through the daemon: berth run --rm busybox:quickstart"
 "$berth" run --rm busybox:quickstart sh -c 'echo "hello from a berth container: $(hostname)"; grep -E "^(CapEff|Seccomp)" /proc/self/status'
 "$berth" images busybox
 step "done (the daemon keeps running, as dockerd does; docker CLI works too: DOCKER_HOST=unix:///run/berth/berth.sock docker ps -a)"
+step "the web dashboard: $("$berth" dashboard 2>/dev/null) (a one-time login URL; \`berth dashboard --open\` opens one)"

@@ -70,6 +70,10 @@ pub struct DaemonArgs {
     /// Layers pulled or pushed at once.
     #[arg(long = "max-concurrent-downloads", default_value_t = 4)]
     max_concurrent_downloads: usize,
+    /// Serve the web dashboard on ADDR (IP:PORT) from the start, or `off` for never (default:
+    /// 127.0.0.1:23784, opened when `berth dashboard` first asks)
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<String>,
 }
 
 /// The daemon's flags as clap sees them (for help, completion and man pages).
@@ -110,6 +114,13 @@ pub fn run(a: DaemonArgs) -> i32 {
             }
         }
     }
+    let dashboard = match dashboard(a.dashboard.as_deref(), &socket, &a.exec_root) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+    };
     let opts = berth_engine::DaemonOptions {
         root: a.root,
         exec_root: a.exec_root,
@@ -135,13 +146,54 @@ pub fn run(a: DaemonArgs) -> i32 {
             ..berth_engine::RegistryOptions::default()
         },
     };
-    match berth_engine::run(opts) {
+    let face = berth_engine::Face {
+        routes: dashboard.api_routes(),
+        task: Some(Box::pin(dashboard.task())),
+    };
+    match berth_engine::run_with(opts, vec![face]) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berth daemon: {e}");
             1
         }
     }
+}
+
+/// The dashboard of `--dashboard`: an address is bound now, so a bad one fails the start
+/// with its reason; one beyond loopback is allowed (it was asked for) with a warning.
+fn dashboard(
+    flag: Option<&str>,
+    socket: &std::path::Path,
+    exec_root: &std::path::Path,
+) -> Result<berth_dashboard::Dashboard, String> {
+    use berth_dashboard::Listen;
+    let listen = match flag {
+        None => Listen::OnDemand(berth_dashboard::DEFAULT_ADDR),
+        Some("off") => Listen::Off,
+        Some(addr) => {
+            let parsed: std::net::SocketAddr = match addr.strip_prefix("localhost:") {
+                Some(port) => format!("127.0.0.1:{port}").parse(),
+                None => addr.parse(),
+            }
+            .map_err(|_| format!("--dashboard {addr:?}: want IP:PORT (127.0.0.1:23784) or off"))?;
+            let l = std::net::TcpListener::bind(parsed)
+                .map_err(|e| format!("--dashboard {addr}: cannot listen there: {e}"))?;
+            if !parsed.ip().is_loopback() {
+                eprintln!(
+                    "berth daemon: warning: the dashboard listens on {parsed}, beyond this machine's \
+                     loopback: whoever reaches it can try login URLs (they are one-time secrets, \
+                     sent over plain HTTP)"
+                );
+            }
+            Listen::Bound(l)
+        }
+    };
+    berth_dashboard::Dashboard::new(berth_dashboard::Options {
+        listen,
+        api_socket: socket.to_path_buf(),
+        state_dir: exec_root.join("dashboard"),
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

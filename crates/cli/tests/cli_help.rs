@@ -149,6 +149,7 @@ fn root_help_lists_every_command_in_dockers_groups() {
     let rest = listed(&text, "Commands");
     assert!(rest.contains(&"completion".to_owned()), "{text}");
     assert!(rest.contains(&"daemon".to_owned()), "{text}");
+    assert!(rest.contains(&"dashboard".to_owned()), "{text}");
     let image = out(&b(&["image", "--help"]));
     assert!(listed(&image, "Commands").contains(&"lint".to_owned()));
     assert!(listed(&image, "Commands").contains(&"analyze".to_owned()));
@@ -190,6 +191,7 @@ fn help_command_is_the_commands_help_in_dockers_form() {
         "daemon",
         "volume",
         "completion",
+        "dashboard",
     ] {
         let words: Vec<&str> = path.split(' ').collect();
         let mut with_help = words.clone();
@@ -495,8 +497,13 @@ fn bash_completion_completes_commands_flags_values_and_the_daemons_names() {
         // bash splits `--restart=on` at `=`: the words as readline hands them over.
         words(&prog, &["run", "--restart", "=", "on"]),
         words(&prog, &["container", "l"]),
+        words(&prog, &["dashboard", "--o"]),
+        words(&prog, &["daemon", "--dash"]),
     ];
     let got = bash_complete(&script, &lines, &[]);
+    let n = got.len();
+    assert_eq!(got[n - 2], ["--open"]);
+    assert_eq!(got[n - 1], ["--dashboard"]);
     assert_eq!(got[0], ["run", "runtime"]);
     assert_eq!(got[1], ["--restart"]);
     assert!(
@@ -743,6 +750,7 @@ fn man_pages_render_and_say_what_help_and_completion_say() {
         "berth-runtime-create.1",
         "berth-daemon.1",
         "berth-completion.1",
+        "berth-dashboard.1",
     ] {
         assert!(pages.contains(p), "{p} missing: {pages:?}");
     }

@@ -33,6 +33,16 @@ pub enum Payload {
 /// A streamed answer, chunk by chunk.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
+/// A transport's body as a `ByteStream`, its errors as `Error::Transport` (the CLI's and the
+/// dashboard's `Engine` both stream hyper bodies).
+pub fn byte_stream<S, E>(body: S) -> ByteStream
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    Box::pin(body.map(|r| r.map_err(|e| Error::Transport(e.to_string()))))
+}
+
 /// A daemon, reached through the Engine API (paths without the `/vX.Y` prefix).
 pub trait Engine {
     /// A request answered with JSON (an empty answer is `null`). Error statuses become

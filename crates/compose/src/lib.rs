@@ -30,7 +30,7 @@ mod up;
 mod verbs;
 mod yaml;
 
-pub use api::{enc, ByteStream, Engine, JsonMessages, Method, Payload};
+pub use api::{byte_stream, enc, ByteStream, Engine, JsonMessages, Method, Payload};
 pub use error::{Error, Result};
 pub use events::{events, Event};
 pub use images::{build, pull, push, BuildOptions};

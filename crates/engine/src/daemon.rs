@@ -265,6 +265,7 @@ pub async fn serve(
     opts: DaemonOptions,
     sandbox: berth_build::Sandbox,
     stop_rx: watch::Receiver<bool>,
+    faces: Vec<crate::face::Face>,
 ) -> Result<(), String> {
     let images = berth_image::Store::open(&opts.root)
         .map_err(|e| format!("open the image store in {}: {e}", opts.root.display()))?;
@@ -321,7 +322,14 @@ pub async fn serve(
             .map_err(|e| format!("reconcile the networks: {e}"))?;
     }
 
-    let app = crate::api::router(daemon.clone());
+    let mut extra = axum::Router::new();
+    for face in faces {
+        extra = extra.merge(face.routes);
+        if let Some(task) = face.task {
+            tokio::spawn(task);
+        }
+    }
+    let app = crate::api::router(daemon.clone(), extra);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };

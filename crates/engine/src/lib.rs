@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod events;
 mod exec;
+mod face;
 mod fetch;
 mod files;
 mod gpu;
@@ -33,10 +34,16 @@ use std::path::PathBuf;
 
 pub use berth_registry::RegistryOptions;
 pub use daemon::DaemonOptions;
+pub use face::Face;
 pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    run_with(opts, Vec::new())
+}
+
+/// `run`, with more faces of the daemon (the dashboard) served beside the Engine API.
+pub fn run_with(opts: DaemonOptions, faces: Vec<Face>) -> std::result::Result<(), String> {
     // The umask and the modes of both trees come first: everything after makes files there.
     let socket_group = daemon::socket_group(opts.group.as_deref())?;
     let group_in_exec_root =
@@ -53,7 +60,7 @@ pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("start the async runtime: {e}"))?;
-    let served = rt.block_on(daemon::serve(opts, sandbox, stop));
+    let served = rt.block_on(daemon::serve(opts, sandbox, stop, faces));
     // Blocking work still in flight (a stuck client's copy) must not hold the exit.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     served

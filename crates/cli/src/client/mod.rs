@@ -113,6 +113,8 @@ enum Cmd {
     Events(system::EventsArgs),
     /// Define and run multi-container applications
     Compose(compose::ComposeArgs),
+    /// Print a login URL to the daemon's web dashboard (--open: open it)
+    Dashboard(commands::dashboard::DashboardArgs),
 }
 
 /// The client's commands as clap sees them.
@@ -195,6 +197,7 @@ async fn dispatch(c: &Client, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Info(a) => system::info(c, a).await,
         Cmd::Events(a) => system::events(c, a).await,
         Cmd::Compose(a) => compose::run(c, a).await,
+        Cmd::Dashboard(a) => commands::dashboard::run(c, a).await,
     }
 }
 
@@ -231,6 +234,7 @@ mod tests {
             "berth builder prune -af",
             "berth image lint Dockerfile",
             "berth image analyze --all busybox",
+            "berth dashboard --open",
         ] {
             let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
             if let Err(e) = Cli::try_parse_from(args) {

@@ -246,6 +246,8 @@ fn flag_candidates(w: &Walk<'_>, arg: &Arg, cur: &str, names: &mut dyn Names) ->
         "pull" if in_compose => words(["always", "missing", "never", "build"]),
         "pull" => words(["always", "missing", "never"]),
         "platform" => words(PLATFORMS),
+        // `berth daemon --dashboard`: the default address, or off.
+        "dashboard" => words(["127.0.0.1:23784", "off"]),
         "log-driver" => {
             let mut d = names.log_drivers();
             if d.is_empty() {
@@ -706,6 +708,7 @@ mod tests {
         assert_eq!(values("runtime list --format ").0, ["table", "json"]);
         assert_eq!(values("ps --format ").0, ["json", "table"]);
         assert_eq!(values("kill -s KI").0, ["KILL"]);
+        assert_eq!(values("daemon --dashboard ").0, ["127.0.0.1:23784", "off"]);
     }
 
     #[test]

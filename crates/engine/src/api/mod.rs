@@ -42,7 +42,11 @@ pub const MIN_API_VERSION: &str = "1.24";
 
 pub type Shared = Arc<Daemon>;
 
-pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
+/// The Engine API's routes, with `faces`' (the dashboard's `/berth/dashboard/…`) beside them.
+pub fn router(
+    daemon: Shared,
+    faces: Router,
+) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
     let app = Router::new()
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
@@ -125,7 +129,8 @@ pub fn router(daemon: Shared) -> tower::util::MapRequest<Router, fn(Request) -> 
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn(check_version))
         .layer(axum::middleware::map_response(api_headers))
-        .with_state(daemon);
+        .with_state(daemon)
+        .merge(faces);
     tower::util::MapRequest::new(app, strip_version as fn(Request) -> Request)
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use berth_compose as compose;
 use clap::{Args, Parser, Subcommand};
-use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::{json, Value};
@@ -644,11 +643,7 @@ impl compose::Engine for Api<'_> {
                 .stream(method(m), path, b, &all)
                 .await
                 .map_err(to_compose)?;
-            let s = resp
-                .into_body()
-                .into_data_stream()
-                .map(|r| r.map_err(|e| compose::Error::Transport(e.to_string())));
-            Ok(Box::pin(s) as compose::ByteStream)
+            Ok(compose::byte_stream(resp.into_body().into_data_stream()))
         }
     }
 

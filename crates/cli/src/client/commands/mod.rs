@@ -4,6 +4,7 @@
 pub mod build;
 pub mod compose;
 pub mod container;
+pub mod dashboard;
 pub mod image;
 pub mod network;
 pub mod system;
