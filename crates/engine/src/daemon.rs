@@ -34,6 +34,16 @@ pub struct DaemonOptions {
     pub registry: berth_registry::RegistryOptions,
 }
 
+/// Another face of the daemon (the CRI): given the engine's interface and a signal that turns
+/// true when the daemon stops, it serves until then.
+pub type Face = Box<
+    dyn FnOnce(
+            crate::face::Engine,
+            watch::Receiver<bool>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send,
+>;
+
 /// What a container's watchers learn when it exits or is removed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExitNotice {
@@ -125,7 +135,11 @@ impl Daemon {
     }
 }
 
-pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result<(), String> {
+pub async fn serve(
+    opts: DaemonOptions,
+    sandbox: berth_build::Sandbox,
+    faces: Vec<Face>,
+) -> Result<(), String> {
     for dir in [&opts.root, &opts.exec_root] {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
@@ -196,6 +210,13 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
         let _ = rx.wait_for(|s| *s).await;
     };
     let socket = daemon.opts.socket.clone();
+    let mut face_tasks = tokio::task::JoinSet::new();
+    for face in faces {
+        face_tasks.spawn(face(
+            crate::face::Engine::new(daemon.clone()),
+            stop_rx.clone(),
+        ));
+    }
     let serve = axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
@@ -203,6 +224,10 @@ pub async fn serve(opts: DaemonOptions, sandbox: berth_build::Sandbox) -> Result
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {
         r = std::future::IntoFuture::into_future(serve) => r.map_err(|e| format!("serve the API: {e}"))?,
+        Some(Ok(Err(e))) = face_tasks.join_next() => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
         // Streams that never end (`logs -f`, `events`, a waiting attach) would hold a graceful
         // stop forever: once asked to stop, the daemon gives them two seconds, then goes.
         // Containers and their monitors are not affected either way.

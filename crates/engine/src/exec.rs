@@ -95,6 +95,7 @@ impl Daemon {
                 path: dir.join("unused.log"),
                 max_size: None,
                 max_files: 1,
+                format: Default::default(),
             },
             restart: berth_monitor::RestartPolicy::default(),
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),

@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod events;
 mod exec;
+mod face;
 mod fetch;
 mod files;
 mod gpu;
@@ -26,11 +27,21 @@ mod volumes;
 use std::path::PathBuf;
 
 pub use berth_registry::RegistryOptions;
-pub use daemon::DaemonOptions;
+pub use daemon::{DaemonOptions, Face};
+pub use face::{
+    ContainerEvent, ContainerView, Credentials, Engine, Error, ExecIo, Extras, ImageFs,
+    ImageView, MountView,
+};
 pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
 pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
+    run_with(opts, Vec::new())
+}
+
+/// Runs the daemon with other faces (the CRI) served beside the Engine API, each over the
+/// engine's interface; a face that fails stops the daemon with its error.
+pub fn run_with(opts: DaemonOptions, faces: Vec<Face>) -> std::result::Result<(), String> {
     // RUN steps of builds are containers made by the runtime library, which forks: that is
     // done by a helper process forked now, while this process has a single thread.
     let runtime_root = opts.exec_root.join("build-runtime");
@@ -41,7 +52,7 @@ pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("start the async runtime: {e}"))?;
-    rt.block_on(daemon::serve(opts, sandbox))
+    rt.block_on(daemon::serve(opts, sandbox, faces))
 }
 
 /// The default socket path, root and exec root, as the CLI also knows them.

@@ -10,6 +10,7 @@ mod logs;
 mod networks;
 pub(crate) mod registry;
 mod stats;
+pub(crate) use stats::stats_sample;
 mod system;
 mod volumes;
 
