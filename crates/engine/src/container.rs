@@ -59,6 +59,10 @@ pub struct Extras {
     /// json-file log.
     #[serde(default)]
     pub cri_log: Option<PathBuf>,
+    /// The process's supplementary groups are the ones asked for only, not also those the
+    /// image's /etc/group gives its user (Kubernetes' `Strict` supplementalGroupsPolicy).
+    #[serde(default)]
+    pub strict_groups: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -221,6 +221,12 @@ impl Daemon {
         let networks = self.plan_networks(&body, &host_config)?;
         crate::network::published(&Container::probe(&host_config, &config))?;
         let mut config = config;
+        if let crate::network::Mode::Container(other) = crate::network::mode_of(&host_config) {
+            // As dockerd: a container in another's network has that one's names.
+            let o = self.containers.find(&other)?;
+            config.hostname = o.config.hostname.clone();
+            config.domainname = o.config.domainname.clone();
+        }
         if crate::network::mode_of(&host_config) == crate::network::Mode::Host
             && body.hostname.as_deref().is_none_or(str::is_empty)
         {
@@ -695,7 +701,7 @@ impl Daemon {
             crate::network::Mode::Container(other) => {
                 let o = self.containers.find(&other)?;
                 let odir = self.container_dir(&o.id);
-                for f in ["hosts", "resolv.conf"] {
+                for f in ["hosts", "resolv.conf", "hostname"] {
                     write(f, std::fs::read_to_string(odir.join(f)).unwrap_or_default())?;
                 }
             }

@@ -89,6 +89,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     let gpu = crate::gpu::grant(hc)?.unwrap_or_default();
 
     let (uid, gid, mut gids) = resolve_user(paths.rootfs, c.config.user.as_deref().unwrap_or(""))?;
+    if c.extras.as_ref().is_some_and(|x| x.strict_groups) {
+        gids.clear();
+    }
     for g in hc.group_add.iter().flatten() {
         gids.push(resolve_group(paths.rootfs, g)?);
     }
