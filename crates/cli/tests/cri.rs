@@ -396,3 +396,382 @@ fn pod_lifecycle_with_two_containers_sharing_the_network() {
         assert!(fs.image_filesystems[0].used_bytes.as_ref().unwrap().value > 0);
     });
 }
+
+/// A container config in `IMAGE` that sleeps until stopped.
+fn sleeper(cri: &Cri, name: &str) -> pb::ContainerConfig {
+    cri.container_config(name, common::engine::IMAGE, "trap 'exit 0' TERM; sleep 1000 & wait")
+}
+
+#[test]
+fn pods_reach_each_other_over_the_cni_bridge_and_publish_host_ports() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    let host_port = common::registry::free_port();
+    rt.block_on(async {
+        let mut a_config = cri.pod_config("pod-a");
+        a_config.port_mappings = vec![pb::PortMapping {
+            protocol: pb::Protocol::Tcp as i32,
+            container_port: 8080,
+            host_port: i32::from(host_port),
+            host_ip: String::new(),
+        }];
+        let a = cri.run_pod(&a_config).await;
+        let server = cri.container_config(
+            "server",
+            common::engine::IMAGE,
+            "while true; do echo hello-from-a | nc -l -p 8080; done",
+        );
+        cri.start_container(&a, &a_config, server).await;
+        let b_config = cri.pod_config("pod-b");
+        let b = cri.run_pod(&b_config).await;
+        let client = cri.start_container(&b, &b_config, sleeper(&cri, "client")).await;
+        let a_ip = cri.pod_ip(&a).await;
+        let b_ip = cri.pod_ip(&b).await;
+        assert_ne!(a_ip, b_ip);
+        assert!(a_ip.starts_with(&cri.subnet[..cri.subnet.len() - 4]), "{a_ip} {}", cri.subnet);
+        let mut got = String::new();
+        for _ in 0..50 {
+            got = cri.exec(&client, &format!("nc -w 2 {a_ip} 8080 </dev/null")).await.1;
+            if got.contains("hello-from-a") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(got.contains("hello-from-a"), "pod b could not reach pod a: {got:?}");
+
+        // hostPort: the host's port reaches pod a (portmap), also from the host itself.
+        let read_from = |addr: String| {
+            let mut s = std::net::TcpStream::connect_timeout(
+                &addr.parse().unwrap(),
+                Duration::from_secs(3),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            let mut buf = String::new();
+            std::io::Read::read_to_string(&mut s, &mut buf)?;
+            Ok::<_, std::io::Error>(buf)
+        };
+        let target = format!("{}:{host_port}", cri.gateway);
+        let mut via_host = String::new();
+        for _ in 0..30 {
+            via_host = read_from(target.clone()).unwrap_or_default();
+            if via_host.contains("hello-from-a") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(via_host.contains("hello-from-a"), "hostPort {target}: {via_host:?}");
+
+        // StopPodSandbox runs CNI DEL: the port and the address are released.
+        cri.runtime
+            .stop_pod_sandbox(pb::StopPodSandboxRequest {
+                pod_sandbox_id: a.clone(),
+            })
+            .await
+            .unwrap();
+        assert!(read_from(target.clone()).map(|s| s.is_empty()).unwrap_or(true));
+        let nat = std::process::Command::new("iptables")
+            .args(["-t", "nat", "-S"])
+            .output()
+            .unwrap();
+        let nat = String::from_utf8_lossy(&nat.stdout);
+        assert!(!nat.contains(&format!("--dport {host_port} ")), "{nat}");
+        let leases = cri.daemon.dir.join("ipam");
+        let held: Vec<String> = walk(&leases)
+            .into_iter()
+            .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains(&a)))
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(held.is_empty(), "address of pod a still held: {held:?}");
+    });
+}
+
+/// Files under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `/proc/self/status`'s value of `key` in the container.
+async fn status_field(cri: &mut Cri, id: &str, key: &str) -> String {
+    let out = cri.exec(id, &format!("grep '^{key}:' /proc/self/status")).await.1;
+    out.split_once(':').map(|(_, v)| v.trim().to_owned()).unwrap_or(out)
+}
+
+#[test]
+fn security_context_fields_are_seen_inside_the_containers() {
+    let mut cri = Cri::start();
+    // An image whose /etc/group puts nobody in a group of its own (Merge vs Strict).
+    cri.daemon.commit_layer("echo extra:x:3000:nobody >> /etc/group", "cri-groups:1");
+    let profile = cri.daemon.dir.join("deny-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .unwrap();
+    let shared = cri.daemon.dir.join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let mounted = |args: &[&str]| {
+        let o = std::process::Command::new("mount").args(args).output().unwrap();
+        assert!(o.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let shared_s = shared.display().to_string();
+    mounted(&["--bind", &shared_s, &shared_s]);
+    mounted(&["--make-shared", &shared_s]);
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let mut pod_config = cri.pod_config("secure");
+        {
+            let linux = pod_config.linux.as_mut().unwrap();
+            linux.sysctls = HashMap::from([
+                ("kernel.shm_rmid_forced".to_owned(), "1".to_owned()),
+                ("net.ipv4.ip_local_port_range".to_owned(), "40000 50000".to_owned()),
+            ]);
+            linux.security_context.as_mut().unwrap().namespace_options = Some(pb::NamespaceOption {
+                pid: pb::NamespaceMode::Pod as i32,
+                ..Default::default()
+            });
+        }
+        let pod = cri.run_pod(&pod_config).await;
+        let with = |cri: &Cri, name: &str, f: &dyn Fn(&mut pb::LinuxContainerSecurityContext)| {
+            let mut c = sleeper(cri, name);
+            let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
+            sc.namespace_options.as_mut().unwrap().pid = pb::NamespaceMode::Pod as i32;
+            f(sc);
+            c
+        };
+
+        // runAsUser / runAsGroup / supplementalGroups, noNewPrivs, caps, read-only root.
+        let c = with(&cri, "user", &|sc| {
+            sc.run_as_user = Some(pb::Int64Value { value: 1234 });
+            sc.run_as_group = Some(pb::Int64Value { value: 5678 });
+            sc.supplemental_groups = vec![4000];
+            sc.no_new_privs = true;
+            sc.readonly_rootfs = true;
+            sc.capabilities = Some(pb::Capability {
+                drop_capabilities: vec!["ALL".into()],
+                add_capabilities: vec!["NET_BIND_SERVICE".into()],
+                ..Default::default()
+            });
+            sc.seccomp = Some(pb::SecurityProfile {
+                profile_type: 0,
+                ..Default::default()
+            });
+        });
+        let user = cri.start_container(&pod, &pod_config, c).await;
+        assert!(status_field(&mut cri, &user, "Uid").await.starts_with("1234\t1234"));
+        assert!(status_field(&mut cri, &user, "Gid").await.starts_with("5678\t5678"));
+        assert_eq!(status_field(&mut cri, &user, "Groups").await, "4000");
+        assert_eq!(status_field(&mut cri, &user, "NoNewPrivs").await, "1");
+        assert_eq!(status_field(&mut cri, &user, "CapBnd").await, "0000000000000400");
+        assert_eq!(status_field(&mut cri, &user, "Seccomp").await, "2");
+        let (code, _, err) = cri.exec(&user, "touch /rootfs-write").await;
+        assert_ne!(code, 0);
+        assert!(err.contains("Read-only file system"), "{err}");
+
+        // Pod sysctls (IPC and net namespaces are the pod's), the pod's pid namespace with
+        // berth's infra process as pid 1.
+        assert_eq!(cri.exec(&user, "cat /proc/sys/kernel/shm_rmid_forced").await.1.trim(), "1");
+        assert_eq!(
+            cri.exec(&user, "cat /proc/sys/net/ipv4/ip_local_port_range").await.1.split_whitespace().collect::<Vec<_>>(),
+            ["40000", "50000"]
+        );
+        assert_eq!(cri.exec(&user, "cat /proc/1/comm").await.1.trim(), "pause");
+
+        // Privileged: every capability, no seccomp, writable /sys.
+        let c = with(&cri, "priv", &|sc| sc.privileged = true);
+        let privileged = cri.start_container(&pod, &pod_config, c).await;
+        let eff = status_field(&mut cri, &privileged, "CapEff").await;
+        assert!(u64::from_str_radix(&eff, 16).unwrap().count_ones() >= 38, "{eff}");
+        assert_eq!(status_field(&mut cri, &privileged, "Seccomp").await, "0");
+        let (code, _, err) = cri.exec(&privileged, "mount -o remount,rw /sys && echo ok").await;
+        assert_eq!(code, 0, "{err}");
+
+        // Seccomp Unconfined and Localhost; masked and read-only paths.
+        let c = with(&cri, "unconfined", &|sc| {
+            sc.seccomp = Some(pb::SecurityProfile {
+                profile_type: 1,
+                ..Default::default()
+            });
+            sc.masked_paths = vec!["/proc/cpuinfo".into()];
+            sc.readonly_paths = vec!["/tmp".into()];
+        });
+        let unconfined = cri.start_container(&pod, &pod_config, c).await;
+        assert_eq!(status_field(&mut cri, &unconfined, "Seccomp").await, "0");
+        assert_eq!(cri.exec(&unconfined, "cat /proc/cpuinfo | wc -c").await.1.trim(), "0");
+        let (code, _, _) = cri.exec(&unconfined, "touch /tmp/x").await;
+        assert_ne!(code, 0, "/tmp is read-only");
+        assert_eq!(cri.exec(&unconfined, "mkdir /made && echo ok").await.1.trim(), "ok");
+        let path = profile.display().to_string();
+        let c = with(&cri, "localhost", &|sc| {
+            sc.seccomp = Some(pb::SecurityProfile {
+                profile_type: 2,
+                localhost_ref: path.clone(),
+            });
+        });
+        let local = cri.start_container(&pod, &pod_config, c).await;
+        let (code, _, err) = cri.exec(&local, "mkdir /denied").await;
+        assert_ne!(code, 0);
+        assert!(err.contains("Operation not permitted"), "{err}");
+
+        // Supplemental groups: Merge adds the image's groups of the user, Strict does not.
+        for (policy, want) in [(0, "3000"), (1, "")] {
+            let mut c = with(&cri, &format!("groups{policy}"), &|sc| {
+                sc.run_as_user = Some(pb::Int64Value { value: 65534 });
+                sc.supplemental_groups_policy = policy;
+            });
+            c.image.as_mut().unwrap().image = "cri-groups:1".into();
+            let id = cri.start_container(&pod, &pod_config, c).await;
+            let mut groups: Vec<String> = status_field(&mut cri, &id, "Groups")
+                .await
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            groups.sort();
+            assert_eq!(groups.join(" "), want, "policy {policy}");
+        }
+
+        // Mounts: read-only, and host-to-container propagation (rslave) of a later mount.
+        let mut c = sleeper(&cri, "mounts");
+        c.mounts = vec![
+            pb::Mount {
+                container_path: "/data".into(),
+                host_path: shared_s.clone(),
+                readonly: true,
+                propagation: pb::MountPropagation::PropagationHostToContainer as i32,
+                ..Default::default()
+            },
+        ];
+        c.devices = vec![pb::Device {
+            container_path: "/dev/xnull".into(),
+            host_path: "/dev/null".into(),
+            permissions: "rw".into(),
+        }];
+        let m = cri.start_container(&pod, &pod_config, c).await;
+        let (code, _, _) = cri.exec(&m, "touch /data/x").await;
+        assert_ne!(code, 0, "/data is read-only");
+        mounted(&["-t", "tmpfs", "tmpfs", &format!("{shared_s}/sub")]);
+        let seen = cri.exec(&m, "grep ' /data/sub ' /proc/self/mountinfo").await.1;
+        let _ = std::process::Command::new("umount").arg(format!("{shared_s}/sub")).status();
+        assert!(seen.contains("tmpfs"), "rslave did not propagate: {seen:?}");
+        assert_eq!(cri.exec(&m, "echo hi > /dev/xnull && echo ok").await.1.trim(), "ok");
+        let st = cri.container_status(&m).await;
+        assert_eq!(st.mounts[0].propagation, pb::MountPropagation::PropagationHostToContainer as i32);
+        assert!(st.mounts[0].readonly);
+
+        // A host-network, host-PID, host-IPC pod.
+        let mut host_config = cri.pod_config("hostns");
+        host_config
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .namespace_options = Some(pb::NamespaceOption {
+            network: pb::NamespaceMode::Node as i32,
+            pid: pb::NamespaceMode::Node as i32,
+            ipc: pb::NamespaceMode::Node as i32,
+            ..Default::default()
+        });
+        let hpod = cri.run_pod(&host_config).await;
+        let mut c = sleeper(&cri, "onhost");
+        c.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
+            Some(pb::NamespaceOption {
+                network: pb::NamespaceMode::Node as i32,
+                pid: pb::NamespaceMode::Node as i32,
+                ipc: pb::NamespaceMode::Node as i32,
+                ..Default::default()
+            });
+        let onhost = cri.start_container(&hpod, &host_config, c).await;
+        let host_ns = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        for kind in ["net", "pid", "ipc"] {
+            let inside = cri.exec(&onhost, &format!("readlink /proc/self/ns/{kind}")).await.1;
+            assert_eq!(inside.trim(), host_ns(kind).display().to_string(), "{kind}");
+        }
+        assert!(cri.exec(&onhost, "cat /proc/net/dev").await.1.contains(&cri.cni_bridge));
+        // Resources: limits on the cgroup, updated in place.
+        let mut c = sleeper(&cri, "limited");
+        c.linux.as_mut().unwrap().resources = Some(pb::LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            cpu_shares: 512,
+            cpu_quota: 50_000,
+            cpu_period: 100_000,
+            oom_score_adj: 500,
+            ..Default::default()
+        });
+        let limited = cri.start_container(&pod, &pod_config, c).await;
+        assert_eq!(cri.exec(&limited, "cat /proc/self/oom_score_adj").await.1.trim(), "500");
+        let pid: i32 = cri.daemon.inspect("{{.State.Pid}}", &limited).parse().unwrap();
+        let cg = |ctrl: &str, file: &str| -> String {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+            let path = text
+                .lines()
+                .find_map(|l| {
+                    let mut p = l.splitn(3, ':');
+                    let (_, c, path) = (p.next()?, p.next()?, p.next()?);
+                    c.split(',').any(|x| x == ctrl).then(|| path.to_owned())
+                })
+                .unwrap();
+            let base = if std::path::Path::new("/sys/fs/cgroup/cpu,cpuacct").exists() && ctrl == "cpu" {
+                "/sys/fs/cgroup/cpu,cpuacct".to_owned()
+            } else {
+                format!("/sys/fs/cgroup/{ctrl}")
+            };
+            std::fs::read_to_string(format!("{base}{path}/{file}")).unwrap().trim().to_owned()
+        };
+        assert_eq!(cg("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(cg("cpu", "cpu.shares"), "512");
+        assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+        cri.runtime
+            .update_container_resources(pb::UpdateContainerResourcesRequest {
+                container_id: limited.clone(),
+                linux: Some(pb::LinuxContainerResources {
+                    memory_limit_in_bytes: 96 << 20,
+                    cpu_shares: 256,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(cg("memory", "memory.limit_in_bytes"), (96u64 << 20).to_string());
+        assert_eq!(cg("cpu", "cpu.shares"), "256");
+        let st = cri.container_status(&limited).await;
+        let r = st.resources.unwrap().linux.unwrap();
+        assert_eq!((r.memory_limit_in_bytes, r.cpu_shares), (96 << 20, 256));
+    });
+    let _ = std::process::Command::new("umount").arg(&shared).status();
+}
+
+#[test]
+fn oom_killed_container_reports_the_reason() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let pod_config = cri.pod_config("oom");
+        let pod = cri.run_pod(&pod_config).await;
+        let mut c = cri.container_config(
+            "hog",
+            common::engine::IMAGE,
+            "exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+        );
+        c.linux.as_mut().unwrap().resources = Some(pb::LinuxContainerResources {
+            memory_limit_in_bytes: 16 << 20,
+            ..Default::default()
+        });
+        let hog = cri.start_container(&pod, &pod_config, c).await;
+        let s = cri
+            .wait_status(&hog, 30, |s| s.state == pb::ContainerState::ContainerExited as i32)
+            .await;
+        assert_eq!((s.reason.as_str(), s.exit_code), ("OOMKilled", 137), "{s:?}");
+        assert!(s.finished_at > 0);
+    });
+}

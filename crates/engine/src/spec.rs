@@ -538,6 +538,6 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((u.uid, u.gid, u.additional_gids))
 }
 
-fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
+pub fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
     berth_image::users::resolve_group(rootfs, g).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
