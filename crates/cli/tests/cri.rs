@@ -775,3 +775,416 @@ fn oom_killed_container_reports_the_reason() {
         assert!(s.finished_at > 0);
     });
 }
+
+#[test]
+fn pods_survive_a_daemon_kill_9() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    let (pod, web, exited) = rt.block_on(async {
+        let pod_config = cri.pod_config("durable");
+        let pod = cri.run_pod(&pod_config).await;
+        let server = cri.container_config(
+            "web",
+            common::engine::IMAGE,
+            "while true; do echo alive | nc -l -p 8080; done",
+        );
+        let web = cri.start_container(&pod, &pod_config, server).await;
+        let once = cri.container_config("once", common::engine::IMAGE, "exit 3");
+        let exited = cri.start_container(&pod, &pod_config, once).await;
+        cri.wait_status(&exited, 20, |s| s.state == pb::ContainerState::ContainerExited as i32)
+            .await;
+        (pod, web, exited)
+    });
+    let ip = rt.block_on(cri.pod_ip(&pod));
+    cri.daemon.kill_daemon();
+    // The pod runs on without the daemon.
+    let nc = |ip: &str| {
+        std::process::Command::new("busybox")
+            .args(["nc", "-w", "3", ip, "8080"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    assert!(nc(&ip).contains("alive"), "the pod stopped with the daemon");
+    cri.daemon.spawn();
+    // A new client: the old connection died with the daemon.
+    let fresh = Cri::reconnect(&cri);
+    cri.runtime = fresh.0;
+    cri.images = fresh.1;
+    rt.block_on(async {
+        let pods = cri
+            .runtime
+            .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].state, pb::PodSandboxState::SandboxReady as i32);
+        assert_eq!(cri.pod_ip(&pod).await, ip);
+        let s = cri.container_status(&web).await;
+        assert_eq!(s.state, pb::ContainerState::ContainerRunning as i32);
+        let s = cri.container_status(&exited).await;
+        assert_eq!((s.state, s.exit_code), (pb::ContainerState::ContainerExited as i32, 3));
+        assert_eq!(cri.exec(&web, "echo still here").await.1.trim(), "still here");
+        // The CNI DEL after the restart releases the pod's address.
+        cri.runtime
+            .stop_pod_sandbox(pb::StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .unwrap();
+        cri.runtime
+            .remove_pod_sandbox(pb::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .unwrap();
+    });
+    assert!(!nc(&ip).contains("alive"));
+    let held: Vec<_> = walk(&cri.daemon.dir.join("ipam"))
+        .into_iter()
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains(&pod)))
+        .collect();
+    assert!(held.is_empty(), "{held:?}");
+}
+
+/// The gRPC status of a failed call.
+fn code_of<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (tonic::Code, String) {
+    let e = r.expect_err("the call succeeded");
+    (e.code(), e.message().to_owned())
+}
+
+#[test]
+fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
+    let mut cri = Cri::start();
+    let image = cri.image_in_registry();
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let (code, msg) = code_of(
+            cri.runtime
+                .container_status(pb::ContainerStatusRequest {
+                    container_id: "nosuchcontainer".into(),
+                    verbose: false,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound);
+        assert!(msg.contains("nosuchcontainer"), "{msg}");
+        let (code, _) = code_of(
+            cri.runtime
+                .pod_sandbox_status(pb::PodSandboxStatusRequest {
+                    pod_sandbox_id: "nosuchpod".into(),
+                    verbose: false,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound);
+        let (code, _) = code_of(
+            cri.runtime
+                .start_container(pb::StartContainerRequest {
+                    container_id: "nosuchcontainer".into(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound);
+        // A pod without metadata, with an unknown runtime handler.
+        let (code, msg) = code_of(
+            cri.runtime
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(pb::PodSandboxConfig::default()),
+                    runtime_handler: String::new(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::InvalidArgument);
+        assert!(msg.contains("metadata"), "{msg}");
+        let pod_config = cri.pod_config("bad");
+        let (code, msg) = code_of(
+            cri.runtime
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(pod_config.clone()),
+                    runtime_handler: "no-such-handler".into(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::InvalidArgument);
+        assert!(msg.contains("no-such-handler"), "{msg}");
+        // The same pod twice.
+        let pod = cri.run_pod(&pod_config).await;
+        let (code, msg) = code_of(
+            cri.runtime
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(pod_config.clone()),
+                    runtime_handler: String::new(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::AlreadyExists, "{msg}");
+        assert!(msg.contains("k8s_POD_bad_default_"), "{msg}");
+        // Containers: no image, an image not pulled, no pod, the same name twice.
+        let mut no_image = sleeper(&cri, "x");
+        no_image.image = None;
+        let create = |c: pb::ContainerConfig, pod: &str| pb::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(c),
+            sandbox_config: Some(pod_config.clone()),
+        };
+        let (code, _) = code_of(cri.runtime.create_container(create(no_image, &pod)).await);
+        assert_eq!(code, tonic::Code::InvalidArgument);
+        let mut unpulled = sleeper(&cri, "x");
+        unpulled.image.as_mut().unwrap().image = image.clone();
+        let (code, msg) = code_of(cri.runtime.create_container(create(unpulled, &pod)).await);
+        assert_eq!(code, tonic::Code::NotFound);
+        assert!(msg.contains(&image), "{msg}");
+        let (code, _) = code_of(cri.runtime.create_container(create(sleeper(&cri, "x"), "nosuchpod")).await);
+        assert_eq!(code, tonic::Code::NotFound);
+        let mut relative = sleeper(&cri, "x");
+        relative.mounts = vec![pb::Mount {
+            container_path: "relative".into(),
+            host_path: "/tmp".into(),
+            ..Default::default()
+        }];
+        let (code, msg) = code_of(cri.runtime.create_container(create(relative, &pod)).await);
+        assert_eq!(code, tonic::Code::InvalidArgument);
+        assert!(msg.contains("relative"), "{msg}");
+        cri.runtime.create_container(create(sleeper(&cri, "twice"), &pod)).await.unwrap();
+        let (code, _) = code_of(cri.runtime.create_container(create(sleeper(&cri, "twice"), &pod)).await);
+        assert_eq!(code, tonic::Code::AlreadyExists);
+        // Exactly the one good container was made; the engine holds nothing else.
+        let all = cri.daemon.docker_ok(&["ps", "-aq"]);
+        assert_eq!(all.lines().count(), 2, "{all}");
+        // ExecSync past its timeout.
+        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "slow")).await;
+        let t = std::time::Instant::now();
+        let (code, msg) = code_of(
+            cri.runtime
+                .exec_sync(pb::ExecSyncRequest {
+                    container_id: c.clone(),
+                    cmd: vec!["sleep".into(), "30".into()],
+                    timeout: 1,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::DeadlineExceeded, "{msg}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        // The timed-out process was killed.
+        assert_eq!(cri.exec(&c, "ps -o args | grep -cx 'sleep 30' || true").await.1.trim(), "0");
+        // A pull with the wrong password; of an image that does not exist.
+        let (code, msg) = code_of(
+            cri.images
+                .pull_image(pb::PullImageRequest {
+                    image: Some(pb::ImageSpec {
+                        image: image.clone(),
+                        ..Default::default()
+                    }),
+                    auth: Some(pb::AuthConfig {
+                        username: "berth".into(),
+                        password: "wrong".into(),
+                        ..Default::default()
+                    }),
+                    sandbox_config: None,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::Unauthenticated, "{msg}");
+        let missing = image.replace("busybox:1", "nothing:1");
+        let (code, msg) = code_of(
+            cri.images
+                .pull_image(pb::PullImageRequest {
+                    image: Some(pb::ImageSpec {
+                        image: missing,
+                        ..Default::default()
+                    }),
+                    auth: Some(Cri::auth()),
+                    sandbox_config: None,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound, "{msg}");
+        let (code, _) = code_of(
+            cri.images
+                .pull_image(pb::PullImageRequest {
+                    image: Some(pb::ImageSpec {
+                        image: "Not A Reference".into(),
+                        ..Default::default()
+                    }),
+                    auth: None,
+                    sandbox_config: None,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::InvalidArgument);
+    });
+}
+
+#[test]
+fn without_a_cni_config_the_network_is_not_ready_and_pods_fail_cleanly() {
+    let mut cri = Cri::start_with(false, &[]);
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let st = cri
+            .runtime
+            .status(pb::StatusRequest { verbose: false })
+            .await
+            .unwrap()
+            .into_inner();
+        let conds = st.status.unwrap().conditions;
+        let net = conds.iter().find(|c| c.r#type == "NetworkReady").unwrap();
+        assert!(!net.status);
+        assert_eq!(net.reason, "NetworkPluginNotReady");
+        assert!(net.message.contains("no network config"), "{}", net.message);
+        assert!(conds.iter().any(|c| c.r#type == "RuntimeReady" && c.status));
+        let (code, msg) = code_of(
+            cri.runtime
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(cri.pod_config("nonet")),
+                    runtime_handler: String::new(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::Unknown);
+        assert!(msg.contains("cni plugin not initialized"), "{msg}");
+        assert_eq!(cri.daemon.docker_ok(&["ps", "-aq"]), "");
+        // A host-network pod needs no CNI.
+        let mut host = cri.pod_config("hostnet");
+        host.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
+            Some(pb::NamespaceOption {
+                network: pb::NamespaceMode::Node as i32,
+                ..Default::default()
+            });
+        let pod = cri.run_pod(&host).await;
+        let c = cri.start_container(&pod, &host, sleeper(&cri, "c")).await;
+        assert!(cri.exec(&c, "cat /proc/net/dev").await.1.contains(&cri.daemon.bridge));
+    });
+}
+
+#[test]
+fn container_events_stream_and_a_burst_of_pods() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let mut events = cri
+            .runtime
+            .get_container_events(pb::GetEventsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let pod_config = cri.pod_config("evented");
+        let pod = cri.run_pod(&pod_config).await;
+        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "c")).await;
+        cri.runtime
+            .stop_container(pb::StopContainerRequest {
+                container_id: c.clone(),
+                timeout: 5,
+            })
+            .await
+            .unwrap();
+        cri.runtime
+            .remove_container(pb::RemoveContainerRequest {
+                container_id: c.clone(),
+            })
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let e = tokio::time::timeout(Duration::from_secs(10), events.message())
+                .await
+                .expect("no event in 10 s")
+                .unwrap()
+                .unwrap();
+            if e.container_id == c {
+                assert!(e.pod_sandbox_status.as_ref().is_some_and(|s| s.id == pod));
+                seen.push(e.container_event_type);
+            }
+        }
+        use pb::ContainerEventType as E;
+        assert_eq!(
+            seen,
+            [
+                E::ContainerCreatedEvent as i32,
+                E::ContainerStartedEvent as i32,
+                E::ContainerStoppedEvent as i32,
+                E::ContainerDeletedEvent as i32
+            ]
+        );
+
+        // Ten pods at once, each with a container, then all removed at once.
+        let runtime = cri.runtime.clone();
+        let mut jobs = Vec::new();
+        for i in 0..10 {
+            let mut rt = runtime.clone();
+            let config = cri.pod_config(&format!("burst{i}"));
+            let c = sleeper(&cri, "c");
+            jobs.push(tokio::spawn(async move {
+                let pod = rt
+                    .run_pod_sandbox(pb::RunPodSandboxRequest {
+                        config: Some(config.clone()),
+                        runtime_handler: String::new(),
+                    })
+                    .await?
+                    .into_inner()
+                    .pod_sandbox_id;
+                let id = rt
+                    .create_container(pb::CreateContainerRequest {
+                        pod_sandbox_id: pod.clone(),
+                        config: Some(c),
+                        sandbox_config: Some(config),
+                    })
+                    .await?
+                    .into_inner()
+                    .container_id;
+                rt.start_container(pb::StartContainerRequest { container_id: id })
+                    .await?;
+                Ok::<_, tonic::Status>(pod)
+            }));
+        }
+        let mut pods = Vec::new();
+        for j in jobs {
+            pods.push(j.await.unwrap().unwrap());
+        }
+        let ips: std::collections::HashSet<String> = {
+            let mut s = std::collections::HashSet::new();
+            for p in &pods {
+                s.insert(cri.pod_ip(p).await);
+            }
+            s
+        };
+        assert_eq!(ips.len(), 10, "{ips:?}");
+        let running = cri
+            .runtime
+            .list_containers(pb::ListContainersRequest {
+                filter: Some(pb::ContainerFilter {
+                    state: Some(pb::ContainerStateValue {
+                        state: pb::ContainerState::ContainerRunning as i32,
+                    }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .containers;
+        assert_eq!(running.len(), 10);
+        let mut jobs = Vec::new();
+        for p in pods {
+            let mut rt = runtime.clone();
+            jobs.push(tokio::spawn(async move {
+                rt.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: p })
+                    .await
+            }));
+        }
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+        let left = cri
+            .runtime
+            .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert_eq!(left.len(), 1, "only the first pod is left");
+    });
+}

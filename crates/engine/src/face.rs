@@ -411,7 +411,7 @@ impl Engine {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let o = self.d.pull_one(&r, &opts, &tx, false).await.map_err(|e| {
             let text = format!("pull {name}: {e}");
-            if e.is_unauthorized() {
+            if e.is_unauthorized() || e.is_denied() {
                 Error::Unauthorized(text)
             } else if e.is_not_found() {
                 Error::NotFound(text)

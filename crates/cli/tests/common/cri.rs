@@ -120,6 +120,12 @@ impl Cri {
         }
     }
 
+    /// New clients on the daemon's socket (after a restart).
+    pub fn reconnect(&self) -> (RuntimeServiceClient<Channel>, ImageServiceClient<Channel>) {
+        let channel = self.rt.block_on(connect(self.daemon.dir.join("cri.sock")));
+        (RuntimeServiceClient::new(channel.clone()), ImageServiceClient::new(channel))
+    }
+
     /// Pushes the busybox image to a registry with htpasswd auth and removes it from the
     /// daemon's store; the reference to pull.
     pub fn image_in_registry(&mut self) -> String {
