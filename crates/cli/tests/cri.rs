@@ -1188,3 +1188,199 @@ fn container_events_stream_and_a_burst_of_pods() {
         assert_eq!(left.len(), 1, "only the first pod is left");
     });
 }
+
+/// Runs a streaming client script of tests/cri with Debian's python (it has
+/// python3-kubernetes); its JSON answer.
+fn stream_client(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cri/");
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.arg(format!("{path}{script}")).args(args);
+    let out = common::engine::run_cmd(cmd, None, 60);
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{script}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn exec_attach_and_port_forward_through_the_streaming_urls() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let pod_config = cri.pod_config("stream");
+        let pod = cri.run_pod(&pod_config).await;
+        let shell = cri.start_container(&pod, &pod_config, sleeper(&cri, "shell")).await;
+        let exec_url = |cri: &mut Cri, cmd: &str, stdin: bool, tty: bool| {
+            let req = pb::ExecRequest {
+                container_id: shell.clone(),
+                cmd: vec!["sh".into(), "-c".into(), cmd.into()],
+                tty,
+                stdin,
+                stdout: true,
+                stderr: !tty,
+            };
+            let mut rt = cri.runtime.clone();
+            async move { rt.exec(req).await.unwrap().into_inner().url }
+        };
+
+        // SPDY/3.1 (kubelet's and crictl's transport): stdin in, stdout and stderr apart,
+        // the exit code in the v4 status.
+        let url = exec_url(&mut cri, "read x; echo got $x; echo oops >&2; exit 3", true, false).await;
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let r = stream_client("spdy_client.py", &["exec", &url, "--stdin", "hello\n"]);
+        assert_eq!(r["protocol"], "v4.channel.k8s.io");
+        assert_eq!(r["stdout"], "got hello\n", "{r}");
+        assert_eq!(r["stderr"], "oops\n", "{r}");
+        let status: serde_json::Value = serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
+        assert_eq!(status["status"], "Failure", "{status}");
+        assert_eq!(status["reason"], "NonZeroExitCode");
+        assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(status["details"]["causes"][0]["message"], "3");
+        // The URL serves once.
+        let (code, body) = http_get(&url);
+        assert_eq!(code, 404, "{body}");
+        // A terminal, sized by the resize stream.
+        let url = exec_url(&mut cri, "sleep 0.5; stty size", false, true).await;
+        let r = stream_client("spdy_client.py", &["exec", &url, "--tty", "--resize", "100x30"]);
+        assert_eq!(r["stdout"].as_str().unwrap().trim(), "30 100", "{r}");
+        let status: serde_json::Value = serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
+        assert_eq!(status["status"], "Success");
+
+        // WebSocket (the Kubernetes Python client's exec).
+        let url = exec_url(&mut cri, "head -c 5; echo; echo to-err >&2; exit 4", true, false).await;
+        let r = stream_client("ws_client.py", &["exec", &url, "abcdefgh"]);
+        assert_eq!(r["stdout"], "abcde\n", "{r}");
+        assert_eq!(r["stderr"], "to-err\n", "{r}");
+        assert_eq!(r["code"], 4, "{r}");
+
+        // Attach to containers that read their stdin.
+        for (i, client) in ["spdy_client.py", "ws_client.py"].iter().enumerate() {
+            let mut c = cri.container_config(
+                &format!("reader{i}"),
+                common::engine::IMAGE,
+                "read line; echo attached-got $line",
+            );
+            c.stdin = true;
+            c.stdin_once = true;
+            let id = cri.start_container(&pod, &pod_config, c).await;
+            let url = cri
+                .runtime
+                .attach(pb::AttachRequest {
+                    container_id: id.clone(),
+                    stdin: true,
+                    tty: false,
+                    stdout: true,
+                    stderr: true,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .url;
+            let r = if i == 0 {
+                stream_client(client, &["attach", &url, "--stdin", "line-in\n"])
+            } else {
+                stream_client(client, &["attach", &url, "line-in\n"])
+            };
+            assert_eq!(r["stdout"], "attached-got line-in\n", "{client}: {r}");
+        }
+
+        // Port forwarding: connections made from inside the pod's network namespace.
+        let server = cri.container_config(
+            "lo-server",
+            common::engine::IMAGE,
+            "while true; do echo pong-from-pod | nc -l -p 8081; done",
+        );
+        cri.start_container(&pod, &pod_config, server).await;
+        let mut listening = String::new();
+        for _ in 0..50 {
+            listening = cri.exec(&shell, "netstat -ltn").await.1;
+            if listening.contains(":8081 ") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(listening.contains(":8081 "), "{listening}");
+        for client in ["spdy_client.py", "ws_client.py"] {
+            let url = cri
+                .runtime
+                .port_forward(pb::PortForwardRequest {
+                    pod_sandbox_id: pod.clone(),
+                    port: vec![8081],
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .url;
+            let r = stream_client(client, &["portforward", &url, "8081", "ping"]);
+            assert_eq!(r["data"], "pong-from-pod\n", "{client}: {r}");
+        }
+        // Nothing listens on 8082: the error stream says so.
+        let url = cri
+            .runtime
+            .port_forward(pb::PortForwardRequest {
+                pod_sandbox_id: pod.clone(),
+                port: vec![8082],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .url;
+        let r = stream_client("spdy_client.py", &["portforward", &url, "8082", "x"]);
+        assert!(r["error"].as_str().unwrap().contains("8082"), "{r}");
+
+        // Bad requests.
+        let (code, msg) = code_of(
+            cri.runtime
+                .exec(pb::ExecRequest {
+                    container_id: shell.clone(),
+                    cmd: vec!["true".into()],
+                    tty: true,
+                    stdout: true,
+                    stderr: true,
+                    stdin: false,
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::InvalidArgument, "{msg}");
+        let (code, _) = code_of(
+            cri.runtime
+                .exec(pb::ExecRequest {
+                    container_id: "nosuch".into(),
+                    cmd: vec!["true".into()],
+                    stdout: true,
+                    ..Default::default()
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound);
+        let (code, _) = code_of(
+            cri.runtime
+                .port_forward(pb::PortForwardRequest {
+                    pod_sandbox_id: "nosuch".into(),
+                    port: vec![80],
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::NotFound);
+    });
+}
+
+/// A plain GET: (status, body).
+fn http_get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}

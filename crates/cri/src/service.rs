@@ -52,6 +52,8 @@ pub struct Cri {
     pub events: broadcast::Sender<pb::ContainerEventResponse>,
     /// The streaming server's base URL, once it listens.
     pub stream_base: Mutex<String>,
+    /// The streaming URLs handed out and not used yet.
+    pub tokens: crate::streaming::Tokens,
 }
 
 impl Cri {
@@ -70,6 +72,7 @@ impl Cri {
             pod_cidr: Mutex::new(String::new()),
             events,
             stream_base: Mutex::new(String::new()),
+            tokens: Default::default(),
         })
     }
 
