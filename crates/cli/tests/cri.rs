@@ -1384,3 +1384,74 @@ fn http_get(url: &str) -> (u16, String) {
     let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, text)
 }
+
+#[test]
+fn runtime_handlers_and_a_configured_sandbox_image() {
+    let mut cri = Cri::start_with(true, &["--cri-sandbox-image", "cri-pause:1"]);
+    // A pause-like image: waits for TERM.
+    let mk = common::unique("mk");
+    cri.daemon.docker_ok(&["create", "--name", &mk, common::engine::IMAGE, "true"]);
+    cri.daemon.docker_ok(&[
+        "commit",
+        "--change",
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]"#,
+        &mk,
+        "cri-pause:1",
+    ]);
+    cri.daemon.docker_ok(&["rm", &mk]);
+    let rt = cri.rt.handle().clone();
+    rt.block_on(async {
+        let pod_config = cri.pod_config("handled");
+        let pod = cri
+            .runtime
+            .run_pod_sandbox(pb::RunPodSandboxRequest {
+                config: Some(pod_config.clone()),
+                runtime_handler: "runc".into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", cri.daemon.daemon_log()))
+            .into_inner()
+            .pod_sandbox_id;
+        assert_eq!(cri.daemon.inspect("{{.Config.Image}}", &pod), "cri-pause:1");
+        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "c")).await;
+        assert_eq!(cri.daemon.inspect("{{.HostConfig.Runtime}}", &c), "runc");
+        assert_eq!(cri.exec(&c, "hostname").await.1.trim(), "handled");
+        let ip = cri.pod_ip(&pod).await;
+        assert!(cri.exec(&c, "ip -4 addr show eth0").await.1.contains(&ip));
+        let pods = cri
+            .runtime
+            .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        assert_eq!(pods[0].runtime_handler, "runc");
+        let st = cri
+            .runtime
+            .status(pb::StatusRequest { verbose: false })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(st.runtime_handlers.iter().any(|h| h.name == "runc"));
+        // A pod in a user namespace of its own is refused by name.
+        let mut userns = cri.pod_config("userns");
+        userns.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
+            Some(pb::NamespaceOption {
+                userns_options: Some(pb::UserNamespace {
+                    mode: pb::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        let (code, msg) = code_of(
+            cri.runtime
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(userns),
+                    runtime_handler: String::new(),
+                })
+                .await,
+        );
+        assert_eq!(code, tonic::Code::InvalidArgument);
+        assert!(msg.contains("user namespaces"), "{msg}");
+    });
+}

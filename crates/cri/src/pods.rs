@@ -46,6 +46,7 @@ impl Cri {
             .and_then(|l| l.security_context.as_ref())
             .and_then(|s| s.namespace_options.clone())
             .unwrap_or_default();
+        crate::translate::refuse_user_namespace(&ns)?;
         let host_network = ns.network == NS_NODE;
         let name = format!(
             "k8s_POD_{}_{}_{}_{}",
@@ -56,7 +57,14 @@ impl Cri {
             ipc_mode: Some(if ns.ipc == NS_NODE { "host" } else { "shareable" }.into()),
             pid_mode: (ns.pid == NS_NODE).then(|| "host".to_owned()),
             uts_mode: host_network.then(|| "host".to_owned()),
-            runtime: Some(runtime.clone()),
+            // berth's infra process is the runtime's own (the `berth.pause` annotation):
+            // without a sandbox image the infra runs on berth's runtime whatever the handler,
+            // which then runs the pod's containers.
+            runtime: Some(if self.opts.sandbox_image.is_none() {
+                "berth".to_owned()
+            } else {
+                runtime.clone()
+            }),
             ..Default::default()
         };
         let linux = config.linux.clone().unwrap_or_default();

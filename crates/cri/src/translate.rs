@@ -59,9 +59,16 @@ pub fn create_request(
         ..Default::default()
     };
     if let Some(caps) = &sc.capabilities {
+        if !caps.add_ambient_capabilities.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "ambient capabilities ({}) are not supported by berth's CRI yet",
+                caps.add_ambient_capabilities.join(", ")
+            )));
+        }
         hc.cap_add = Some(caps.add_capabilities.clone());
         hc.cap_drop = Some(caps.drop_capabilities.clone());
     }
+    refuse_user_namespace(&ns)?;
     let mut security_opt = Vec::new();
     if sc.no_new_privs {
         security_opt.push("no-new-privileges".to_owned());
@@ -207,6 +214,18 @@ pub fn create_request(
             strict_groups: sc.supplemental_groups_policy == GROUPS_STRICT,
         },
     ))
+}
+
+/// Pods in user namespaces of their own (`hostUsers: false`) are not served yet: refused by
+/// name rather than run in the host's.
+pub fn refuse_user_namespace(ns: &pb::NamespaceOption) -> Result<()> {
+    match ns.userns_options.as_ref().map(|u| u.mode) {
+        None | Some(NS_NODE) => Ok(()),
+        Some(_) => Err(Error::InvalidArgument(
+            "user namespaces for pods (hostUsers: false) are not supported by berth's CRI yet"
+                .into(),
+        )),
+    }
 }
 
 /// The CRI's resources in Docker's HostConfig fields (a 0 leaves the field unset).
