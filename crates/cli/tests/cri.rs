@@ -1016,6 +1016,24 @@ fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
                 .await,
         );
         assert_eq!(code, tonic::Code::InvalidArgument);
+
+        // The runc handler with berth's own infra: the infra stays on berth's runtime.
+        let handled = cri.pod_config("runc-pod");
+        let pod = cri
+            .runtime
+            .run_pod_sandbox(pb::RunPodSandboxRequest {
+                config: Some(handled.clone()),
+                runtime_handler: "runc".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .pod_sandbox_id;
+        let c = cri.start_container(&pod, &handled, sleeper(&cri, "c")).await;
+        assert_eq!(cri.daemon.inspect("{{.HostConfig.Runtime}}", &c), "runc");
+        // runc joined the pod's pid namespace, whose pid 1 is berth's infra.
+        assert_eq!(cri.exec(&c, "cat /proc/1/comm").await.1.trim(), "pause");
+        assert_eq!(cri.exec(&c, "hostname").await.1.trim(), "runc-pod");
     });
 }
 
