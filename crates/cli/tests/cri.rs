@@ -399,7 +399,11 @@ fn pod_lifecycle_with_two_containers_sharing_the_network() {
 
 /// A container config in `IMAGE` that sleeps until stopped.
 fn sleeper(cri: &Cri, name: &str) -> pb::ContainerConfig {
-    cri.container_config(name, common::engine::IMAGE, "trap 'exit 0' TERM; sleep 1000 & wait")
+    cri.container_config(
+        name,
+        common::engine::IMAGE,
+        "trap 'exit 0' TERM; sleep 1000 & wait",
+    )
 }
 
 #[test]
@@ -424,20 +428,32 @@ fn pods_reach_each_other_over_the_cni_bridge_and_publish_host_ports() {
         cri.start_container(&a, &a_config, server).await;
         let b_config = cri.pod_config("pod-b");
         let b = cri.run_pod(&b_config).await;
-        let client = cri.start_container(&b, &b_config, sleeper(&cri, "client")).await;
+        let client = cri
+            .start_container(&b, &b_config, sleeper(&cri, "client"))
+            .await;
         let a_ip = cri.pod_ip(&a).await;
         let b_ip = cri.pod_ip(&b).await;
         assert_ne!(a_ip, b_ip);
-        assert!(a_ip.starts_with(&cri.subnet[..cri.subnet.len() - 4]), "{a_ip} {}", cri.subnet);
+        assert!(
+            a_ip.starts_with(&cri.subnet[..cri.subnet.len() - 4]),
+            "{a_ip} {}",
+            cri.subnet
+        );
         let mut got = String::new();
         for _ in 0..50 {
-            got = cri.exec(&client, &format!("nc -w 2 {a_ip} 8080 </dev/null")).await.1;
+            got = cri
+                .exec(&client, &format!("nc -w 2 {a_ip} 8080 </dev/null"))
+                .await
+                .1;
             if got.contains("hello-from-a") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(got.contains("hello-from-a"), "pod b could not reach pod a: {got:?}");
+        assert!(
+            got.contains("hello-from-a"),
+            "pod b could not reach pod a: {got:?}"
+        );
 
         // hostPort: the host's port reaches pod a (portmap), also from the host itself.
         let read_from = |addr: String| {
@@ -459,7 +475,10 @@ fn pods_reach_each_other_over_the_cni_bridge_and_publish_host_ports() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(via_host.contains("hello-from-a"), "hostPort {target}: {via_host:?}");
+        assert!(
+            via_host.contains("hello-from-a"),
+            "hostPort {target}: {via_host:?}"
+        );
 
         // StopPodSandbox runs CNI DEL: the port and the address are released.
         cri.runtime
@@ -468,7 +487,9 @@ fn pods_reach_each_other_over_the_cni_bridge_and_publish_host_ports() {
             })
             .await
             .unwrap();
-        assert!(read_from(target.clone()).map(|s| s.is_empty()).unwrap_or(true));
+        assert!(read_from(target.clone())
+            .map(|s| s.is_empty())
+            .unwrap_or(true));
         let nat = std::process::Command::new("iptables")
             .args(["-t", "nat", "-S"])
             .output()
@@ -501,15 +522,21 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// `/proc/self/status`'s value of `key` in the container.
 async fn status_field(cri: &mut Cri, id: &str, key: &str) -> String {
-    let out = cri.exec(id, &format!("grep '^{key}:' /proc/self/status")).await.1;
-    out.split_once(':').map(|(_, v)| v.trim().to_owned()).unwrap_or(out)
+    let out = cri
+        .exec(id, &format!("grep '^{key}:' /proc/self/status"))
+        .await
+        .1;
+    out.split_once(':')
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or(out)
 }
 
 #[test]
 fn security_context_fields_are_seen_inside_the_containers() {
     let mut cri = Cri::start();
     // An image whose /etc/group puts nobody in a group of its own (Merge vs Strict).
-    cri.daemon.commit_layer("echo extra:x:3000:nobody >> /etc/group", "cri-groups:1");
+    cri.daemon
+        .commit_layer("echo extra:x:3000:nobody >> /etc/group", "cri-groups:1");
     let profile = cri.daemon.dir.join("deny-mkdir.json");
     std::fs::write(
         &profile,
@@ -519,8 +546,15 @@ fn security_context_fields_are_seen_inside_the_containers() {
     let shared = cri.daemon.dir.join("shared");
     std::fs::create_dir_all(shared.join("sub")).unwrap();
     let mounted = |args: &[&str]| {
-        let o = std::process::Command::new("mount").args(args).output().unwrap();
-        assert!(o.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = std::process::Command::new("mount")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "mount {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     };
     let shared_s = shared.display().to_string();
     mounted(&["--bind", &shared_s, &shared_s]);
@@ -532,12 +566,16 @@ fn security_context_fields_are_seen_inside_the_containers() {
             let linux = pod_config.linux.as_mut().unwrap();
             linux.sysctls = HashMap::from([
                 ("kernel.shm_rmid_forced".to_owned(), "1".to_owned()),
-                ("net.ipv4.ip_local_port_range".to_owned(), "40000 50000".to_owned()),
+                (
+                    "net.ipv4.ip_local_port_range".to_owned(),
+                    "40000 50000".to_owned(),
+                ),
             ]);
-            linux.security_context.as_mut().unwrap().namespace_options = Some(pb::NamespaceOption {
-                pid: pb::NamespaceMode::Pod as i32,
-                ..Default::default()
-            });
+            linux.security_context.as_mut().unwrap().namespace_options =
+                Some(pb::NamespaceOption {
+                    pid: pb::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                });
         }
         let pod = cri.run_pod(&pod_config).await;
         let with = |cri: &Cri, name: &str, f: &dyn Fn(&mut pb::LinuxContainerSecurityContext)| {
@@ -566,11 +604,18 @@ fn security_context_fields_are_seen_inside_the_containers() {
             });
         });
         let user = cri.start_container(&pod, &pod_config, c).await;
-        assert!(status_field(&mut cri, &user, "Uid").await.starts_with("1234\t1234"));
-        assert!(status_field(&mut cri, &user, "Gid").await.starts_with("5678\t5678"));
+        assert!(status_field(&mut cri, &user, "Uid")
+            .await
+            .starts_with("1234\t1234"));
+        assert!(status_field(&mut cri, &user, "Gid")
+            .await
+            .starts_with("5678\t5678"));
         assert_eq!(status_field(&mut cri, &user, "Groups").await, "4000");
         assert_eq!(status_field(&mut cri, &user, "NoNewPrivs").await, "1");
-        assert_eq!(status_field(&mut cri, &user, "CapBnd").await, "0000000000000400");
+        assert_eq!(
+            status_field(&mut cri, &user, "CapBnd").await,
+            "0000000000000400"
+        );
         assert_eq!(status_field(&mut cri, &user, "Seccomp").await, "2");
         let (code, _, err) = cri.exec(&user, "touch /rootfs-write").await;
         assert_ne!(code, 0);
@@ -578,9 +623,19 @@ fn security_context_fields_are_seen_inside_the_containers() {
 
         // Pod sysctls (IPC and net namespaces are the pod's), the pod's pid namespace with
         // berth's infra process as pid 1.
-        assert_eq!(cri.exec(&user, "cat /proc/sys/kernel/shm_rmid_forced").await.1.trim(), "1");
         assert_eq!(
-            cri.exec(&user, "cat /proc/sys/net/ipv4/ip_local_port_range").await.1.split_whitespace().collect::<Vec<_>>(),
+            cri.exec(&user, "cat /proc/sys/kernel/shm_rmid_forced")
+                .await
+                .1
+                .trim(),
+            "1"
+        );
+        assert_eq!(
+            cri.exec(&user, "cat /proc/sys/net/ipv4/ip_local_port_range")
+                .await
+                .1
+                .split_whitespace()
+                .collect::<Vec<_>>(),
             ["40000", "50000"]
         );
         assert_eq!(cri.exec(&user, "cat /proc/1/comm").await.1.trim(), "pause");
@@ -589,9 +644,14 @@ fn security_context_fields_are_seen_inside_the_containers() {
         let c = with(&cri, "priv", &|sc| sc.privileged = true);
         let privileged = cri.start_container(&pod, &pod_config, c).await;
         let eff = status_field(&mut cri, &privileged, "CapEff").await;
-        assert!(u64::from_str_radix(&eff, 16).unwrap().count_ones() >= 38, "{eff}");
+        assert!(
+            u64::from_str_radix(&eff, 16).unwrap().count_ones() >= 38,
+            "{eff}"
+        );
         assert_eq!(status_field(&mut cri, &privileged, "Seccomp").await, "0");
-        let (code, _, err) = cri.exec(&privileged, "mount -o remount,rw /sys && echo ok").await;
+        let (code, _, err) = cri
+            .exec(&privileged, "mount -o remount,rw /sys && echo ok")
+            .await;
         assert_eq!(code, 0, "{err}");
 
         // Seccomp Unconfined and Localhost; masked and read-only paths.
@@ -605,10 +665,22 @@ fn security_context_fields_are_seen_inside_the_containers() {
         });
         let unconfined = cri.start_container(&pod, &pod_config, c).await;
         assert_eq!(status_field(&mut cri, &unconfined, "Seccomp").await, "0");
-        assert_eq!(cri.exec(&unconfined, "cat /proc/cpuinfo | wc -c").await.1.trim(), "0");
+        assert_eq!(
+            cri.exec(&unconfined, "cat /proc/cpuinfo | wc -c")
+                .await
+                .1
+                .trim(),
+            "0"
+        );
         let (code, _, _) = cri.exec(&unconfined, "touch /tmp/x").await;
         assert_ne!(code, 0, "/tmp is read-only");
-        assert_eq!(cri.exec(&unconfined, "mkdir /made && echo ok").await.1.trim(), "ok");
+        assert_eq!(
+            cri.exec(&unconfined, "mkdir /made && echo ok")
+                .await
+                .1
+                .trim(),
+            "ok"
+        );
         let path = profile.display().to_string();
         let c = with(&cri, "localhost", &|sc| {
             sc.seccomp = Some(pb::SecurityProfile {
@@ -640,15 +712,13 @@ fn security_context_fields_are_seen_inside_the_containers() {
 
         // Mounts: read-only, and host-to-container propagation (rslave) of a later mount.
         let mut c = sleeper(&cri, "mounts");
-        c.mounts = vec![
-            pb::Mount {
-                container_path: "/data".into(),
-                host_path: shared_s.clone(),
-                readonly: true,
-                propagation: pb::MountPropagation::PropagationHostToContainer as i32,
-                ..Default::default()
-            },
-        ];
+        c.mounts = vec![pb::Mount {
+            container_path: "/data".into(),
+            host_path: shared_s.clone(),
+            readonly: true,
+            propagation: pb::MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        }];
         c.devices = vec![pb::Device {
             container_path: "/dev/xnull".into(),
             host_path: "/dev/null".into(),
@@ -658,12 +728,26 @@ fn security_context_fields_are_seen_inside_the_containers() {
         let (code, _, _) = cri.exec(&m, "touch /data/x").await;
         assert_ne!(code, 0, "/data is read-only");
         mounted(&["-t", "tmpfs", "tmpfs", &format!("{shared_s}/sub")]);
-        let seen = cri.exec(&m, "grep ' /data/sub ' /proc/self/mountinfo").await.1;
-        let _ = std::process::Command::new("umount").arg(format!("{shared_s}/sub")).status();
+        let seen = cri
+            .exec(&m, "grep ' /data/sub ' /proc/self/mountinfo")
+            .await
+            .1;
+        let _ = std::process::Command::new("umount")
+            .arg(format!("{shared_s}/sub"))
+            .status();
         assert!(seen.contains("tmpfs"), "rslave did not propagate: {seen:?}");
-        assert_eq!(cri.exec(&m, "echo hi > /dev/xnull && echo ok").await.1.trim(), "ok");
+        assert_eq!(
+            cri.exec(&m, "echo hi > /dev/xnull && echo ok")
+                .await
+                .1
+                .trim(),
+            "ok"
+        );
         let st = cri.container_status(&m).await;
-        assert_eq!(st.mounts[0].propagation, pb::MountPropagation::PropagationHostToContainer as i32);
+        assert_eq!(
+            st.mounts[0].propagation,
+            pb::MountPropagation::PropagationHostToContainer as i32
+        );
         assert!(st.mounts[0].readonly);
 
         // A host-network, host-PID, host-IPC pod.
@@ -683,20 +767,32 @@ fn security_context_fields_are_seen_inside_the_containers() {
         });
         let hpod = cri.run_pod(&host_config).await;
         let mut c = sleeper(&cri, "onhost");
-        c.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
-            Some(pb::NamespaceOption {
-                network: pb::NamespaceMode::Node as i32,
-                pid: pb::NamespaceMode::Node as i32,
-                ipc: pb::NamespaceMode::Node as i32,
-                ..Default::default()
-            });
+        c.linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .namespace_options = Some(pb::NamespaceOption {
+            network: pb::NamespaceMode::Node as i32,
+            pid: pb::NamespaceMode::Node as i32,
+            ipc: pb::NamespaceMode::Node as i32,
+            ..Default::default()
+        });
         let onhost = cri.start_container(&hpod, &host_config, c).await;
         let host_ns = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
         for kind in ["net", "pid", "ipc"] {
-            let inside = cri.exec(&onhost, &format!("readlink /proc/self/ns/{kind}")).await.1;
+            let inside = cri
+                .exec(&onhost, &format!("readlink /proc/self/ns/{kind}"))
+                .await
+                .1;
             assert_eq!(inside.trim(), host_ns(kind).display().to_string(), "{kind}");
         }
-        assert!(cri.exec(&onhost, "cat /proc/net/dev").await.1.contains(&cri.cni_bridge));
+        assert!(cri
+            .exec(&onhost, "cat /proc/net/dev")
+            .await
+            .1
+            .contains(&cri.cni_bridge));
         // Resources: limits on the cgroup, updated in place.
         let mut c = sleeper(&cri, "limited");
         c.linux.as_mut().unwrap().resources = Some(pb::LinuxContainerResources {
@@ -708,8 +804,18 @@ fn security_context_fields_are_seen_inside_the_containers() {
             ..Default::default()
         });
         let limited = cri.start_container(&pod, &pod_config, c).await;
-        assert_eq!(cri.exec(&limited, "cat /proc/self/oom_score_adj").await.1.trim(), "500");
-        let pid: i32 = cri.daemon.inspect("{{.State.Pid}}", &limited).parse().unwrap();
+        assert_eq!(
+            cri.exec(&limited, "cat /proc/self/oom_score_adj")
+                .await
+                .1
+                .trim(),
+            "500"
+        );
+        let pid: i32 = cri
+            .daemon
+            .inspect("{{.State.Pid}}", &limited)
+            .parse()
+            .unwrap();
         let cg = |ctrl: &str, file: &str| -> String {
             let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
             let path = text
@@ -720,14 +826,21 @@ fn security_context_fields_are_seen_inside_the_containers() {
                     c.split(',').any(|x| x == ctrl).then(|| path.to_owned())
                 })
                 .unwrap();
-            let base = if std::path::Path::new("/sys/fs/cgroup/cpu,cpuacct").exists() && ctrl == "cpu" {
-                "/sys/fs/cgroup/cpu,cpuacct".to_owned()
-            } else {
-                format!("/sys/fs/cgroup/{ctrl}")
-            };
-            std::fs::read_to_string(format!("{base}{path}/{file}")).unwrap().trim().to_owned()
+            let base =
+                if std::path::Path::new("/sys/fs/cgroup/cpu,cpuacct").exists() && ctrl == "cpu" {
+                    "/sys/fs/cgroup/cpu,cpuacct".to_owned()
+                } else {
+                    format!("/sys/fs/cgroup/{ctrl}")
+                };
+            std::fs::read_to_string(format!("{base}{path}/{file}"))
+                .unwrap()
+                .trim()
+                .to_owned()
         };
-        assert_eq!(cg("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(
+            cg("memory", "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
         assert_eq!(cg("cpu", "cpu.shares"), "512");
         assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
         cri.runtime
@@ -742,7 +855,10 @@ fn security_context_fields_are_seen_inside_the_containers() {
             })
             .await
             .unwrap();
-        assert_eq!(cg("memory", "memory.limit_in_bytes"), (96u64 << 20).to_string());
+        assert_eq!(
+            cg("memory", "memory.limit_in_bytes"),
+            (96u64 << 20).to_string()
+        );
         assert_eq!(cg("cpu", "cpu.shares"), "256");
         let st = cri.container_status(&limited).await;
         let r = st.resources.unwrap().linux.unwrap();
@@ -769,9 +885,15 @@ fn oom_killed_container_reports_the_reason() {
         });
         let hog = cri.start_container(&pod, &pod_config, c).await;
         let s = cri
-            .wait_status(&hog, 30, |s| s.state == pb::ContainerState::ContainerExited as i32)
+            .wait_status(&hog, 30, |s| {
+                s.state == pb::ContainerState::ContainerExited as i32
+            })
             .await;
-        assert_eq!((s.reason.as_str(), s.exit_code), ("OOMKilled", 137), "{s:?}");
+        assert_eq!(
+            (s.reason.as_str(), s.exit_code),
+            ("OOMKilled", 137),
+            "{s:?}"
+        );
         assert!(s.finished_at > 0);
     });
 }
@@ -791,8 +913,10 @@ fn pods_survive_a_daemon_kill_9() {
         let web = cri.start_container(&pod, &pod_config, server).await;
         let once = cri.container_config("once", common::engine::IMAGE, "exit 3");
         let exited = cri.start_container(&pod, &pod_config, once).await;
-        cri.wait_status(&exited, 20, |s| s.state == pb::ContainerState::ContainerExited as i32)
-            .await;
+        cri.wait_status(&exited, 20, |s| {
+            s.state == pb::ContainerState::ContainerExited as i32
+        })
+        .await;
         (pod, web, exited)
     });
     let ip = rt.block_on(cri.pod_ip(&pod));
@@ -826,8 +950,14 @@ fn pods_survive_a_daemon_kill_9() {
         let s = cri.container_status(&web).await;
         assert_eq!(s.state, pb::ContainerState::ContainerRunning as i32);
         let s = cri.container_status(&exited).await;
-        assert_eq!((s.state, s.exit_code), (pb::ContainerState::ContainerExited as i32, 3));
-        assert_eq!(cri.exec(&web, "echo still here").await.1.trim(), "still here");
+        assert_eq!(
+            (s.state, s.exit_code),
+            (pb::ContainerState::ContainerExited as i32, 3)
+        );
+        assert_eq!(
+            cri.exec(&web, "echo still here").await.1.trim(),
+            "still here"
+        );
         // The CNI DEL after the restart releases the pod's address.
         cri.runtime
             .stop_pod_sandbox(pb::StopPodSandboxRequest {
@@ -851,7 +981,9 @@ fn pods_survive_a_daemon_kill_9() {
 }
 
 /// The gRPC status of a failed call.
-fn code_of<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (tonic::Code, String) {
+fn code_of<T: std::fmt::Debug>(
+    r: Result<tonic::Response<T>, tonic::Status>,
+) -> (tonic::Code, String) {
     let e = r.expect_err("the call succeeded");
     (e.code(), e.message().to_owned())
 }
@@ -938,7 +1070,11 @@ fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
         let (code, msg) = code_of(cri.runtime.create_container(create(unpulled, &pod)).await);
         assert_eq!(code, tonic::Code::NotFound);
         assert!(msg.contains(&image), "{msg}");
-        let (code, _) = code_of(cri.runtime.create_container(create(sleeper(&cri, "x"), "nosuchpod")).await);
+        let (code, _) = code_of(
+            cri.runtime
+                .create_container(create(sleeper(&cri, "x"), "nosuchpod"))
+                .await,
+        );
         assert_eq!(code, tonic::Code::NotFound);
         let mut relative = sleeper(&cri, "x");
         relative.mounts = vec![pb::Mount {
@@ -949,14 +1085,23 @@ fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
         let (code, msg) = code_of(cri.runtime.create_container(create(relative, &pod)).await);
         assert_eq!(code, tonic::Code::InvalidArgument);
         assert!(msg.contains("relative"), "{msg}");
-        cri.runtime.create_container(create(sleeper(&cri, "twice"), &pod)).await.unwrap();
-        let (code, _) = code_of(cri.runtime.create_container(create(sleeper(&cri, "twice"), &pod)).await);
+        cri.runtime
+            .create_container(create(sleeper(&cri, "twice"), &pod))
+            .await
+            .unwrap();
+        let (code, _) = code_of(
+            cri.runtime
+                .create_container(create(sleeper(&cri, "twice"), &pod))
+                .await,
+        );
         assert_eq!(code, tonic::Code::AlreadyExists);
         // Exactly the one good container was made; the engine holds nothing else.
         let all = cri.daemon.docker_ok(&["ps", "-aq"]);
         assert_eq!(all.lines().count(), 2, "{all}");
         // ExecSync past its timeout.
-        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "slow")).await;
+        let c = cri
+            .start_container(&pod, &pod_config, sleeper(&cri, "slow"))
+            .await;
         let t = std::time::Instant::now();
         let (code, msg) = code_of(
             cri.runtime
@@ -970,7 +1115,13 @@ fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
         assert_eq!(code, tonic::Code::DeadlineExceeded, "{msg}");
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         // The timed-out process was killed.
-        assert_eq!(cri.exec(&c, "ps -o args | grep -cx 'sleep 30' || true").await.1.trim(), "0");
+        assert_eq!(
+            cri.exec(&c, "ps -o args | grep -cx 'sleep 30' || true")
+                .await
+                .1
+                .trim(),
+            "0"
+        );
         // A pull with the wrong password; of an image that does not exist.
         let (code, msg) = code_of(
             cri.images
@@ -1029,7 +1180,9 @@ fn bad_input_gets_the_status_kubelet_expects_and_leaves_nothing() {
             .unwrap()
             .into_inner()
             .pod_sandbox_id;
-        let c = cri.start_container(&pod, &handled, sleeper(&cri, "c")).await;
+        let c = cri
+            .start_container(&pod, &handled, sleeper(&cri, "c"))
+            .await;
         assert_eq!(cri.daemon.inspect("{{.HostConfig.Runtime}}", &c), "runc");
         // runc joined the pod's pid namespace, whose pid 1 is berth's infra.
         assert_eq!(cri.exec(&c, "cat /proc/1/comm").await.1.trim(), "pause");
@@ -1067,14 +1220,23 @@ fn without_a_cni_config_the_network_is_not_ready_and_pods_fail_cleanly() {
         assert_eq!(cri.daemon.docker_ok(&["ps", "-aq"]), "");
         // A host-network pod needs no CNI.
         let mut host = cri.pod_config("hostnet");
-        host.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
-            Some(pb::NamespaceOption {
-                network: pb::NamespaceMode::Node as i32,
-                ..Default::default()
-            });
+        host.linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .namespace_options = Some(pb::NamespaceOption {
+            network: pb::NamespaceMode::Node as i32,
+            ..Default::default()
+        });
         let pod = cri.run_pod(&host).await;
         let c = cri.start_container(&pod, &host, sleeper(&cri, "c")).await;
-        assert!(cri.exec(&c, "cat /proc/net/dev").await.1.contains(&cri.daemon.bridge));
+        assert!(cri
+            .exec(&c, "cat /proc/net/dev")
+            .await
+            .1
+            .contains(&cri.daemon.bridge));
     });
 }
 
@@ -1091,7 +1253,9 @@ fn container_events_stream_and_a_burst_of_pods() {
             .into_inner();
         let pod_config = cri.pod_config("evented");
         let pod = cri.run_pod(&pod_config).await;
-        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "c")).await;
+        let c = cri
+            .start_container(&pod, &pod_config, sleeper(&cri, "c"))
+            .await;
         cri.runtime
             .stop_container(pb::StopContainerRequest {
                 container_id: c.clone(),
@@ -1231,7 +1395,9 @@ fn exec_attach_and_port_forward_through_the_streaming_urls() {
     rt.block_on(async {
         let pod_config = cri.pod_config("stream");
         let pod = cri.run_pod(&pod_config).await;
-        let shell = cri.start_container(&pod, &pod_config, sleeper(&cri, "shell")).await;
+        let shell = cri
+            .start_container(&pod, &pod_config, sleeper(&cri, "shell"))
+            .await;
         let exec_url = |cri: &mut Cri, cmd: &str, stdin: bool, tty: bool| {
             let req = pb::ExecRequest {
                 container_id: shell.clone(),
@@ -1247,13 +1413,20 @@ fn exec_attach_and_port_forward_through_the_streaming_urls() {
 
         // SPDY/3.1 (kubelet's and crictl's transport): stdin in, stdout and stderr apart,
         // the exit code in the v4 status.
-        let url = exec_url(&mut cri, "read x; echo got $x; echo oops >&2; exit 3", true, false).await;
+        let url = exec_url(
+            &mut cri,
+            "read x; echo got $x; echo oops >&2; exit 3",
+            true,
+            false,
+        )
+        .await;
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         let r = stream_client("spdy_client.py", &["exec", &url, "--stdin", "hello\n"]);
         assert_eq!(r["protocol"], "v4.channel.k8s.io");
         assert_eq!(r["stdout"], "got hello\n", "{r}");
         assert_eq!(r["stderr"], "oops\n", "{r}");
-        let status: serde_json::Value = serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
+        let status: serde_json::Value =
+            serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
         assert_eq!(status["status"], "Failure", "{status}");
         assert_eq!(status["reason"], "NonZeroExitCode");
         assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
@@ -1263,13 +1436,23 @@ fn exec_attach_and_port_forward_through_the_streaming_urls() {
         assert_eq!(code, 404, "{body}");
         // A terminal, sized by the resize stream.
         let url = exec_url(&mut cri, "sleep 0.5; stty size", false, true).await;
-        let r = stream_client("spdy_client.py", &["exec", &url, "--tty", "--resize", "100x30"]);
+        let r = stream_client(
+            "spdy_client.py",
+            &["exec", &url, "--tty", "--resize", "100x30"],
+        );
         assert_eq!(r["stdout"].as_str().unwrap().trim(), "30 100", "{r}");
-        let status: serde_json::Value = serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
+        let status: serde_json::Value =
+            serde_json::from_str(r["status"].as_str().unwrap()).unwrap();
         assert_eq!(status["status"], "Success");
 
         // WebSocket (the Kubernetes Python client's exec).
-        let url = exec_url(&mut cri, "head -c 5; echo; echo to-err >&2; exit 4", true, false).await;
+        let url = exec_url(
+            &mut cri,
+            "head -c 5; echo; echo to-err >&2; exit 4",
+            true,
+            false,
+        )
+        .await;
         let r = stream_client("ws_client.py", &["exec", &url, "abcdefgh"]);
         assert_eq!(r["stdout"], "abcde\n", "{r}");
         assert_eq!(r["stderr"], "to-err\n", "{r}");
@@ -1399,7 +1582,11 @@ fn http_get(url: &str) -> (u16, String) {
     .unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut s, &mut text).unwrap();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (code, text)
 }
 
@@ -1408,7 +1595,8 @@ fn runtime_handlers_and_a_configured_sandbox_image() {
     let mut cri = Cri::start_with(true, &["--cri-sandbox-image", "cri-pause:1"]);
     // A pause-like image: waits for TERM.
     let mk = common::unique("mk");
-    cri.daemon.docker_ok(&["create", "--name", &mk, common::engine::IMAGE, "true"]);
+    cri.daemon
+        .docker_ok(&["create", "--name", &mk, common::engine::IMAGE, "true"]);
     cri.daemon.docker_ok(&[
         "commit",
         "--change",
@@ -1431,7 +1619,9 @@ fn runtime_handlers_and_a_configured_sandbox_image() {
             .into_inner()
             .pod_sandbox_id;
         assert_eq!(cri.daemon.inspect("{{.Config.Image}}", &pod), "cri-pause:1");
-        let c = cri.start_container(&pod, &pod_config, sleeper(&cri, "c")).await;
+        let c = cri
+            .start_container(&pod, &pod_config, sleeper(&cri, "c"))
+            .await;
         assert_eq!(cri.daemon.inspect("{{.HostConfig.Runtime}}", &c), "runc");
         assert_eq!(cri.exec(&c, "hostname").await.1.trim(), "handled");
         let ip = cri.pod_ip(&pod).await;
@@ -1453,14 +1643,20 @@ fn runtime_handlers_and_a_configured_sandbox_image() {
         assert!(st.runtime_handlers.iter().any(|h| h.name == "runc"));
         // A pod in a user namespace of its own is refused by name.
         let mut userns = cri.pod_config("userns");
-        userns.linux.as_mut().unwrap().security_context.as_mut().unwrap().namespace_options =
-            Some(pb::NamespaceOption {
-                userns_options: Some(pb::UserNamespace {
-                    mode: pb::NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
+        userns
+            .linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .namespace_options = Some(pb::NamespaceOption {
+            userns_options: Some(pb::UserNamespace {
+                mode: pb::NamespaceMode::Pod as i32,
                 ..Default::default()
-            });
+            }),
+            ..Default::default()
+        });
         let (code, msg) = code_of(
             cri.runtime
                 .run_pod_sandbox(pb::RunPodSandboxRequest {

@@ -151,7 +151,12 @@ impl Cni {
 
     /// DEL through the list in reverse order, with the ADD's result where it is known.
     /// Every plugin is called even if one fails; the first failure is returned.
-    pub async fn del(&self, net: &NetworkList, a: &Attachment<'_>, result: Option<&Value>) -> Result<()> {
+    pub async fn del(
+        &self,
+        net: &NetworkList,
+        a: &Attachment<'_>,
+        result: Option<&Value>,
+    ) -> Result<()> {
         let mut first = None;
         for p in net.plugins.iter().rev() {
             if let Err(e) = self.invoke("DEL", net, p, a, result).await {
@@ -206,7 +211,9 @@ impl Cni {
                 net.name
             ))
         };
-        let mut child = cmd.spawn().map_err(|e| failed(format!("run {}: {e}", exe.display())))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| failed(format!("run {}: {e}", exe.display())))?;
         let input = serde_json::to_vec(&conf).map_err(|e| failed(e.to_string()))?;
         if let Some(mut stdin) = child.stdin.take() {
             use tokio::io::AsyncWriteExt;
@@ -236,8 +243,7 @@ impl Cni {
         if command != "ADD" {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| failed(format!("unreadable result: {e}")))
+        serde_json::from_slice(&out.stdout).map_err(|e| failed(format!("unreadable result: {e}")))
     }
 }
 

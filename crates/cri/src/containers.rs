@@ -25,13 +25,15 @@ impl Cri {
         config: Option<pb::ContainerConfig>,
         pod_config: Option<pb::PodSandboxConfig>,
     ) -> Result<String> {
-        let config = config
-            .ok_or_else(|| Error::InvalidArgument("container config is missing".into()))?;
+        let config =
+            config.ok_or_else(|| Error::InvalidArgument("container config is missing".into()))?;
         let meta = config
             .metadata
             .clone()
             .filter(|m| !m.name.is_empty())
-            .ok_or_else(|| Error::InvalidArgument("container config has no metadata name".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidArgument("container config has no metadata name".into())
+            })?;
         let pod = self
             .find_pod(pod_id)?
             .ok_or_else(|| Error::NotFound(format!("pod sandbox {pod_id:?} not found")))?;
@@ -47,7 +49,10 @@ impl Cri {
             .filter(|i| !i.image.is_empty())
             .ok_or_else(|| Error::InvalidArgument("container config has no image".into()))?;
         self.engine.image(&image_spec.image).map_err(|_| {
-            Error::NotFound(format!("image {:?} not found (pull it first)", image_spec.image))
+            Error::NotFound(format!(
+                "image {:?} not found (pull it first)",
+                image_spec.image
+            ))
         })?;
         let pl = &pod.labels;
         let name = format!(
@@ -315,7 +320,11 @@ impl Cri {
                 if stream.read_exact(&mut data).await.is_err() {
                     break;
                 }
-                let buf = if header[0] == 2 { &mut out.1 } else { &mut out.0 };
+                let buf = if header[0] == 2 {
+                    &mut out.1
+                } else {
+                    &mut out.0
+                };
                 let room = MAX_EXEC_OUTPUT.saturating_sub(buf.len());
                 buf.extend_from_slice(&data[..data.len().min(room)]);
             }
@@ -369,7 +378,9 @@ impl Cri {
             cpu: Some(pb::CpuUsage {
                 timestamp: now,
                 usage_core_nano_seconds: Some(pb::UInt64Value {
-                    value: s["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap_or(0),
+                    value: s["cpu_stats"]["cpu_usage"]["total_usage"]
+                        .as_u64()
+                        .unwrap_or(0),
                 }),
                 usage_nano_cores: None,
             }),

@@ -135,7 +135,9 @@ impl RuntimeService for Runtime {
         &self,
         r: Request<pb::RemoveContainerRequest>,
     ) -> Reply<pb::RemoveContainerResponse> {
-        self.0.remove_container(&r.into_inner().container_id).await?;
+        self.0
+            .remove_container(&r.into_inner().container_id)
+            .await?;
         ok(pb::RemoveContainerResponse {})
     }
 
@@ -293,7 +295,12 @@ impl RuntimeService for Runtime {
         };
         let mut info = std::collections::HashMap::new();
         if r.into_inner().verbose {
-            let cidr = self.0.pod_cidr.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let cidr = self
+                .0
+                .pod_cidr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             info.insert(
                 "config".to_owned(),
                 serde_json::json!({
@@ -336,8 +343,9 @@ impl RuntimeService for Runtime {
         Err(Error::Unimplemented("berth does not checkpoint containers (no CRIU)".into()).into())
     }
 
-    type GetContainerEventsStream =
-        Pin<Box<dyn futures_util::Stream<Item = Result<pb::ContainerEventResponse, Status>> + Send>>;
+    type GetContainerEventsStream = Pin<
+        Box<dyn futures_util::Stream<Item = Result<pb::ContainerEventResponse, Status>> + Send>,
+    >;
 
     async fn get_container_events(
         &self,
@@ -393,7 +401,10 @@ impl RuntimeService for Runtime {
 
 #[tonic::async_trait]
 impl ImageService for Images {
-    async fn list_images(&self, r: Request<pb::ListImagesRequest>) -> Reply<pb::ListImagesResponse> {
+    async fn list_images(
+        &self,
+        r: Request<pb::ListImagesRequest>,
+    ) -> Reply<pb::ListImagesResponse> {
         ok(pb::ListImagesResponse {
             images: self.0.list_images(r.into_inner().filter)?,
         })

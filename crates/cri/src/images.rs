@@ -15,13 +15,23 @@ impl Cri {
             .map(|i| i.image)
             .filter(|i| !i.is_empty());
         if let Some(name) = wanted {
-            return Ok(self.engine.image(&name).ok().map(image).into_iter().collect());
+            return Ok(self
+                .engine
+                .image(&name)
+                .ok()
+                .map(image)
+                .into_iter()
+                .collect());
         }
         Ok(self.engine.images()?.into_iter().map(image).collect())
     }
 
     /// The image, or None (kubelet's "not present", not an error).
-    pub fn image_status(&self, spec: Option<pb::ImageSpec>, verbose: bool) -> Result<pb::ImageStatusResponse> {
+    pub fn image_status(
+        &self,
+        spec: Option<pb::ImageSpec>,
+        verbose: bool,
+    ) -> Result<pb::ImageStatusResponse> {
         let name = image_name(spec)?;
         let Ok(view) = self.engine.image(&name) else {
             return Ok(pb::ImageStatusResponse::default());
@@ -40,7 +50,11 @@ impl Cri {
     }
 
     /// Pulls the image; its reference (the image id, as containerd answers).
-    pub async fn pull_image(&self, spec: Option<pb::ImageSpec>, auth: Option<pb::AuthConfig>) -> Result<String> {
+    pub async fn pull_image(
+        &self,
+        spec: Option<pb::ImageSpec>,
+        auth: Option<pb::AuthConfig>,
+    ) -> Result<String> {
         let name = image_name(spec)?;
         let creds = auth.map(|a| Credentials {
             username: a.username,

@@ -88,6 +88,9 @@ mod tests {
         assert_eq!(cri_labels(&all), l);
         assert_eq!(annotations(&all), a);
         assert!(matches(&all, &l));
-        assert!(!matches(&all, &HashMap::from([(NAME.to_owned(), "p".to_owned())])));
+        assert!(!matches(
+            &all,
+            &HashMap::from([(NAME.to_owned(), "p".to_owned())])
+        ));
     }
 }

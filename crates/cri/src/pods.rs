@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 use berth_engine::{ContainerView, Extras};
+use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 
 use crate::cni::{self, Attachment};
 use crate::error::{Error, Result};
@@ -54,7 +54,14 @@ impl Cri {
         );
         let mut hc = HostConfig {
             network_mode: Some(if host_network { "host" } else { "none" }.into()),
-            ipc_mode: Some(if ns.ipc == NS_NODE { "host" } else { "shareable" }.into()),
+            ipc_mode: Some(
+                if ns.ipc == NS_NODE {
+                    "host"
+                } else {
+                    "shareable"
+                }
+                .into(),
+            ),
             pid_mode: (ns.pid == NS_NODE).then(|| "host".to_owned()),
             uts_mode: host_network.then(|| "host".to_owned()),
             // berth's infra process is the runtime's own (the `berth.pause` annotation):
@@ -111,15 +118,17 @@ impl Cri {
             infra,
             ..Default::default()
         };
-        let id = self.engine.create(&name, body, extras).await.map_err(|e| match e {
-            berth_engine::Error::Conflict(m) if m.contains("already in use") => {
-                Error::AlreadyExists(format!("pod sandbox name {name:?} is in use: {m}"))
-            }
-            berth_engine::Error::NotFound(m) => {
-                Error::NotFound(format!("sandbox image: {m}"))
-            }
-            other => other.into(),
-        })?;
+        let id = self
+            .engine
+            .create(&name, body, extras)
+            .await
+            .map_err(|e| match e {
+                berth_engine::Error::Conflict(m) if m.contains("already in use") => {
+                    Error::AlreadyExists(format!("pod sandbox name {name:?} is in use: {m}"))
+                }
+                berth_engine::Error::NotFound(m) => Error::NotFound(format!("sandbox image: {m}")),
+                other => other.into(),
+            })?;
         // From here a failure removes what was made: nothing half-made stays.
         let wired = async {
             self.engine.start(&id).await?;
@@ -150,9 +159,10 @@ impl Cri {
             ))
         })?;
         let view = self.engine.inspect(id)?;
-        let netns = view.netns.clone().ok_or_else(|| {
-            Error::Internal(format!("pod sandbox {id} has no network namespace"))
-        })?;
+        let netns = view
+            .netns
+            .clone()
+            .ok_or_else(|| Error::Internal(format!("pod sandbox {id} has no network namespace")))?;
         let port_mappings: Vec<serde_json::Value> = config
             .port_mappings
             .iter()
@@ -203,7 +213,10 @@ impl Cri {
         // The network as it was configured at ADD; a config removed since is read anew.
         let net = match self.cni.network() {
             Ok(n) if n.name == record.network => n,
-            _ => self.cni.network_from(&record.config_file).map_err(Error::Network)?,
+            _ => self
+                .cni
+                .network_from(&record.config_file)
+                .map_err(Error::Network)?,
         };
         let args = cni::pod_args(
             labels::get(&meta, labels::NAMESPACE),
@@ -229,7 +242,10 @@ impl Cri {
     /// CNI CHECK of the pod's attachment: whether its network is still as ADD left it. None
     /// for a pod without one (host network, or stopped).
     pub async fn check_network(&self, id: &str) -> Option<Result<()>> {
-        let record = self.pods.get(id).filter(|r| !r.deleted && !r.result.is_null())?;
+        let record = self
+            .pods
+            .get(id)
+            .filter(|r| !r.deleted && !r.result.is_null())?;
         let meta = self.engine.inspect(id).ok()?.labels;
         let net = match self.cni.network_from(&record.config_file) {
             Ok(n) => n,
@@ -351,7 +367,11 @@ impl Cri {
             .into_iter()
             .filter(|c| labels::get(&c.labels, labels::TYPE) == labels::TYPE_SANDBOX)
             .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
-            .filter(|c| f.state.as_ref().is_none_or(|s| s.state == pod_state(c) as i32))
+            .filter(|c| {
+                f.state
+                    .as_ref()
+                    .is_none_or(|s| s.state == pod_state(c) as i32)
+            })
             .filter(|c| labels::matches(&c.labels, &f.label_selector))
             .map(|c| pb::PodSandbox {
                 metadata: Some(pod_metadata(&c.labels)),

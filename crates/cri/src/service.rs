@@ -103,10 +103,7 @@ impl Cri {
                 if this.events.receiver_count() == 0 {
                     continue;
                 }
-                let pod_status = this
-                    .pod_status(&sandbox, false)
-                    .ok()
-                    .and_then(|r| r.status);
+                let pod_status = this.pod_status(&sandbox, false).ok().and_then(|r| r.status);
                 let statuses = this
                     .containers_of(&sandbox)
                     .iter()
@@ -116,7 +113,11 @@ impl Cri {
                 let _ = this.events.send(pb::ContainerEventResponse {
                     container_id: e.id,
                     container_event_type: kind as i32,
-                    created_at: if e.time_nano > 0 { e.time_nano } else { time::now() },
+                    created_at: if e.time_nano > 0 {
+                        e.time_nano
+                    } else {
+                        time::now()
+                    },
                     pod_sandbox_status: pod_status,
                     containers_statuses: statuses,
                 });

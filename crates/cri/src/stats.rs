@@ -42,8 +42,20 @@ impl Cri {
         let sum = |f: &dyn Fn(&pb::ContainerStats) -> Option<u64>| -> u64 {
             containers.iter().filter_map(f).sum()
         };
-        let cpu = sum(&|c| c.cpu.as_ref()?.usage_core_nano_seconds.as_ref().map(|v| v.value));
-        let working = sum(&|c| c.memory.as_ref()?.working_set_bytes.as_ref().map(|v| v.value));
+        let cpu = sum(&|c| {
+            c.cpu
+                .as_ref()?
+                .usage_core_nano_seconds
+                .as_ref()
+                .map(|v| v.value)
+        });
+        let working = sum(&|c| {
+            c.memory
+                .as_ref()?
+                .working_set_bytes
+                .as_ref()
+                .map(|v| v.value)
+        });
         let usage = sum(&|c| c.memory.as_ref()?.usage_bytes.as_ref().map(|v| v.value));
         let interfaces = if is_running(&pod) {
             interfaces(pod.pid)
@@ -171,7 +183,12 @@ fn count_processes(pid: &i32) -> u64 {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter(|e| std::fs::read_link(e.path().join("ns/pid")).ok().as_ref() == Some(&ns))
         .count() as u64
 }

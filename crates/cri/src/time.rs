@@ -28,7 +28,8 @@ fn parse(s: &str) -> Option<i64> {
         "Z" | "z" | "" => 0,
         o if o.len() == 6 => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o.get(1..3)?.parse::<i64>().ok()? * 3600 + o.get(4..6)?.parse::<i64>().ok()? * 60)
+            sign * (o.get(1..3)?.parse::<i64>().ok()? * 3600
+                + o.get(4..6)?.parse::<i64>().ok()? * 60)
         }
         _ => return None,
     };
@@ -64,7 +65,10 @@ mod tests {
     fn reads_the_engines_times() {
         assert_eq!(nanos("1970-01-01T00:00:01Z"), 1_000_000_000);
         assert_eq!(nanos("2024-02-29T12:00:00.5Z"), 1_709_208_000_500_000_000);
-        assert_eq!(nanos("2024-02-29T13:00:00.5+01:00"), 1_709_208_000_500_000_000);
+        assert_eq!(
+            nanos("2024-02-29T13:00:00.5+01:00"),
+            1_709_208_000_500_000_000
+        );
         assert_eq!(nanos("0001-01-01T00:00:00Z"), 0);
         assert_eq!(nanos("garbage"), 0);
     }

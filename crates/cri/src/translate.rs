@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use bollard_stubs::models::{ContainerCreateBody, DeviceMapping, HostConfig};
 use berth_engine::{ContainerView, Extras};
+use bollard_stubs::models::{ContainerCreateBody, DeviceMapping, HostConfig};
 
 use crate::error::{Error, Result};
 use crate::pods::{NS_CONTAINER, NS_NODE, NS_POD, NS_TARGET};
@@ -35,7 +35,11 @@ pub fn create_request(
     let mut hc = HostConfig {
         // The pod's network and UTS namespaces always (kubelet asks for no other).
         network_mode: Some(pod_ref.clone()),
-        uts_mode: Some(if pod_network_host { "host".into() } else { pod_ref.clone() }),
+        uts_mode: Some(if pod_network_host {
+            "host".into()
+        } else {
+            pod_ref.clone()
+        }),
         ipc_mode: Some(match ns.ipc {
             NS_NODE => "host".into(),
             NS_CONTAINER => "private".into(),
@@ -110,7 +114,11 @@ pub fn create_request(
             .map(|g| g.to_string())
             .collect(),
     );
-    let user = match (&sc.run_as_user, sc.run_as_username.as_str(), &sc.run_as_group) {
+    let user = match (
+        &sc.run_as_user,
+        sc.run_as_username.as_str(),
+        &sc.run_as_group,
+    ) {
         (Some(u), _, Some(g)) => Some(format!("{}:{}", u.value, g.value)),
         (Some(u), _, None) => Some(u.value.to_string()),
         (None, name, Some(g)) if !name.is_empty() => Some(format!("{name}:{}", g.value)),
@@ -177,7 +185,12 @@ pub fn create_request(
             Ok(pb::MountPropagation::PropagationBidirectional) => "rshared",
             _ => "rprivate",
         });
-        binds.push(format!("{}:{}:{}", m.host_path, m.container_path, opts.join(",")));
+        binds.push(format!(
+            "{}:{}:{}",
+            m.host_path,
+            m.container_path,
+            opts.join(",")
+        ));
     }
     hc.binds = Some(binds);
     let env: Vec<String> = config

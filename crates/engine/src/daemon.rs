@@ -40,7 +40,8 @@ pub type Face = Box<
     dyn FnOnce(
             crate::face::Engine,
             watch::Receiver<bool>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
         + Send,
 >;
 

@@ -256,7 +256,10 @@ impl Engine {
     pub async fn exec(&self, id: &str, cmd: Vec<String>, tty: bool, stdin: bool) -> Result<ExecIo> {
         let c = self.d.containers.find(id)?;
         if c.state.status != "running" {
-            return Err(Error::Conflict(format!("container {} is not running", c.id)));
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         if cmd.is_empty() {
             return Err(Error::Invalid("no command to exec".into()));
@@ -318,16 +321,17 @@ impl Engine {
     /// The pid of a started exec's process (0 once it ended).
     pub fn exec_pid(&self, exec_id: &str) -> i32 {
         let dir = self.d.exec_dir(exec_id);
-        berth_monitor::read_state(&dir)
-            .map(|s| s.pid)
-            .unwrap_or(0)
+        berth_monitor::read_state(&dir).map(|s| s.pid).unwrap_or(0)
     }
 
     /// Attaches to a running container's stdio as `docker attach` does.
     pub async fn attach(&self, id: &str, stdin: bool) -> Result<tokio::net::UnixStream> {
         let c = self.d.containers.find(id)?;
         if !c.is_running() {
-            return Err(Error::Conflict(format!("container {} is not running", c.id)));
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let dir = self.d.monitor_dir(&c.id);
         let stream = tokio::task::spawn_blocking(move || {
@@ -339,11 +343,18 @@ impl Engine {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::Internal(format!("attach: {e}")))?;
-        tokio::net::UnixStream::from_std(stream).map_err(|e| Error::Internal(format!("attach: {e}")))
+        tokio::net::UnixStream::from_std(stream)
+            .map_err(|e| Error::Internal(format!("attach: {e}")))
     }
 
     /// Sets the terminal size of a container (`exec_id` None) or of an exec.
-    pub async fn resize(&self, id: &str, exec_id: Option<&str>, height: u16, width: u16) -> Result<()> {
+    pub async fn resize(
+        &self,
+        id: &str,
+        exec_id: Option<&str>,
+        height: u16,
+        width: u16,
+    ) -> Result<()> {
         let dir = match exec_id {
             Some(e) => self.d.exec_dir(e),
             None => self.d.monitor_dir(&self.d.containers.find(id)?.id),

@@ -85,9 +85,11 @@ pub(crate) fn pause() -> ! {
                 // SAFETY: _exit ends pid 1; the kernel then ends the rest of the namespace.
                 unsafe { libc::_exit(0) }
             }
-            libc::SIGCHLD => while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
-            {},
+            libc::SIGCHLD => {
+                while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                    waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+                {}
+            }
             _ => {}
         }
     }

@@ -95,8 +95,7 @@ impl Cri {
             std::fs::write(cni_dir.join("10-test.conflist"), conf.to_string()).unwrap();
         }
         d.extra_args = vec!["--cni-conf-dir".into(), cni_dir.display().to_string()];
-        d.extra_args
-            .extend(extra.iter().map(|s| s.to_string()));
+        d.extra_args.extend(extra.iter().map(|s| s.to_string()));
         d.spawn();
         d.import_busybox(IMAGE);
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -123,7 +122,10 @@ impl Cri {
     /// New clients on the daemon's socket (after a restart).
     pub fn reconnect(&self) -> (RuntimeServiceClient<Channel>, ImageServiceClient<Channel>) {
         let channel = self.rt.block_on(connect(self.daemon.dir.join("cri.sock")));
-        (RuntimeServiceClient::new(channel.clone()), ImageServiceClient::new(channel))
+        (
+            RuntimeServiceClient::new(channel.clone()),
+            ImageServiceClient::new(channel),
+        )
     }
 
     /// Pushes the busybox image to a registry with htpasswd auth and removes it from the
@@ -137,7 +139,11 @@ impl Cri {
             Some(PASSWORD.as_bytes()),
             60,
         );
-        assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+        assert!(
+            login.status.success(),
+            "{}",
+            String::from_utf8_lossy(&login.stderr)
+        );
         d.docker_ok(&["tag", IMAGE, &r]);
         d.docker_ok(&["push", &r]);
         d.docker_ok(&["rmi", &r]);
@@ -167,7 +173,10 @@ impl Cri {
             log_directory: self.log_dir.join(name).display().to_string(),
             labels: HashMap::from([
                 ("io.kubernetes.pod.name".to_owned(), name.to_owned()),
-                ("io.kubernetes.pod.namespace".to_owned(), "default".to_owned()),
+                (
+                    "io.kubernetes.pod.namespace".to_owned(),
+                    "default".to_owned(),
+                ),
                 ("app".to_owned(), name.to_owned()),
             ]),
             annotations: HashMap::from([("note".to_owned(), format!("pod {name}"))]),
@@ -195,10 +204,7 @@ impl Cri {
             }),
             command: vec!["sh".into(), "-c".into(), script.into()],
             log_path: format!("{name}.log"),
-            labels: HashMap::from([(
-                "io.kubernetes.container.name".to_owned(),
-                name.to_owned(),
-            )]),
+            labels: HashMap::from([("io.kubernetes.container.name".to_owned(), name.to_owned())]),
             linux: Some(pb::LinuxContainerConfig {
                 security_context: Some(pb::LinuxContainerSecurityContext {
                     namespace_options: Some(pb::NamespaceOption::default()),

@@ -143,9 +143,9 @@ impl Cri {
     }
 
     pub fn stream_port_forward(&self, r: pb::PortForwardRequest) -> Result<String> {
-        let pod = self
-            .find_pod(&r.pod_sandbox_id)?
-            .ok_or_else(|| Error::NotFound(format!("pod sandbox {:?} not found", r.pod_sandbox_id)))?;
+        let pod = self.find_pod(&r.pod_sandbox_id)?.ok_or_else(|| {
+            Error::NotFound(format!("pod sandbox {:?} not found", r.pod_sandbox_id))
+        })?;
         if !is_running(&pod) {
             return Err(Error::FailedPrecondition(format!(
                 "pod sandbox {} is not ready",
@@ -220,14 +220,17 @@ async fn handle(cri: Arc<Cri>, mut req: Request<hyper::body::Incoming>) -> Respo
             format!("no streaming session at {path} (the URL is used or expired)"),
         );
     };
-    let wanted = match (&pending, kind) {
+    let wanted = matches!(
+        (&pending, kind),
         (Pending::Exec(_), "exec")
-        | (Pending::Attach(_), "attach")
-        | (Pending::PortForward(_), "portforward") => true,
-        _ => false,
-    };
+            | (Pending::Attach(_), "attach")
+            | (Pending::PortForward(_), "portforward")
+    );
     if !wanted {
-        return plain(StatusCode::NOT_FOUND, format!("no {kind} session at {path}"));
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("no {kind} session at {path}"),
+        );
     }
     let upgrade = header_values(&req, "upgrade")
         .first()
@@ -242,7 +245,11 @@ async fn handle(cri: Arc<Cri>, mut req: Request<hyper::body::Incoming>) -> Respo
         ),
         "spdy/3.1" => (
             Transport::Spdy,
-            if forward { SPDY_PORTFORWARD } else { SPDY_COMMAND },
+            if forward {
+                SPDY_PORTFORWARD
+            } else {
+                SPDY_COMMAND
+            },
             header_values(&req, "x-stream-protocol-version"),
         ),
         _ => {
@@ -268,7 +275,8 @@ async fn handle(cri: Arc<Cri>, mut req: Request<hyper::body::Incoming>) -> Respo
                 ),
             );
             if let Ok(v) = supported.join(", ").parse() {
-                r.headers_mut().insert("x-accepted-stream-protocol-versions", v);
+                r.headers_mut()
+                    .insert("x-accepted-stream-protocol-versions", v);
             }
             return r;
         }
@@ -276,17 +284,26 @@ async fn handle(cri: Arc<Cri>, mut req: Request<hyper::body::Incoming>) -> Respo
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
-    h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("Upgrade"));
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
     match transport {
         Transport::Spdy => {
-            h.insert(hyper::header::UPGRADE, hyper::header::HeaderValue::from_static("SPDY/3.1"));
+            h.insert(
+                hyper::header::UPGRADE,
+                hyper::header::HeaderValue::from_static("SPDY/3.1"),
+            );
             if let Ok(v) = protocol.parse() {
                 h.insert("x-stream-protocol-version", v);
             }
         }
         Transport::WebSocket => {
             let key = header_values(&req, "sec-websocket-key").join(",");
-            h.insert(hyper::header::UPGRADE, hyper::header::HeaderValue::from_static("websocket"));
+            h.insert(
+                hyper::header::UPGRADE,
+                hyper::header::HeaderValue::from_static("websocket"),
+            );
             if let Ok(v) = websocket::accept_key(&key).parse() {
                 h.insert("sec-websocket-accept", v);
             }

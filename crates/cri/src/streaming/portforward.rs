@@ -16,23 +16,39 @@ use super::{spdy, websocket, Session, Transport};
 use crate::proto as pb;
 use crate::service::Cri;
 
-pub async fn serve<IO>(cri: Arc<Cri>, r: pb::PortForwardRequest, session: Session, io: IO, query: &str)
-where
+pub async fn serve<IO>(
+    cri: Arc<Cri>,
+    r: pb::PortForwardRequest,
+    session: Session,
+    io: IO,
+    query: &str,
+) where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let netns = cri.engine.inspect(&r.pod_sandbox_id).ok().and_then(|v| v.netns);
+    let netns = cri
+        .engine
+        .inspect(&r.pod_sandbox_id)
+        .ok()
+        .and_then(|v| v.netns);
     match session.transport {
         Transport::Spdy => spdy_forward(netns, &r.port, io).await,
         Transport::WebSocket => {
             // kubelet's `port=P` (repeated), or the API server's `ports=P1,P2`.
             let mut ports: Vec<u16> = query
                 .split('&')
-                .filter_map(|kv| kv.strip_prefix("port=").or_else(|| kv.strip_prefix("ports=")))
+                .filter_map(|kv| {
+                    kv.strip_prefix("port=")
+                        .or_else(|| kv.strip_prefix("ports="))
+                })
                 .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
                 .filter_map(|p| p.parse().ok())
                 .collect();
             if ports.is_empty() {
-                ports = r.port.iter().filter_map(|p| u16::try_from(*p).ok()).collect();
+                ports = r
+                    .port
+                    .iter()
+                    .filter_map(|p| u16::try_from(*p).ok())
+                    .collect();
             }
             ws_forward(netns, &ports, io).await
         }
@@ -100,7 +116,9 @@ where
             let allowed = allowed.is_empty() || allowed.contains(&i32::from(port));
             tokio::spawn(async move {
                 let tcp = if !allowed || port == 0 {
-                    Err(std::io::Error::other(format!("port {port} is not forwarded for this pod")))
+                    Err(std::io::Error::other(format!(
+                        "port {port} is not forwarded for this pod"
+                    )))
                 } else {
                     connect(netns, port).await
                 };

@@ -41,7 +41,11 @@ enum Out {
 impl Out {
     fn stdout(&self, data: Bytes) {
         match self {
-            Out::Spdy { w, stdout: Some(id), .. } => {
+            Out::Spdy {
+                w,
+                stdout: Some(id),
+                ..
+            } => {
                 w.data(*id, data, false);
             }
             Out::Spdy { .. } => {}
@@ -53,7 +57,11 @@ impl Out {
 
     fn stderr(&self, data: Bytes) {
         match self {
-            Out::Spdy { w, stderr: Some(id), .. } => {
+            Out::Spdy {
+                w,
+                stderr: Some(id),
+                ..
+            } => {
                 w.data(*id, data, false);
             }
             Out::Spdy { .. } => {}
@@ -65,7 +73,9 @@ impl Out {
 
     fn error(&self, data: Vec<u8>) {
         match self {
-            Out::Spdy { w, error: Some(id), .. } => {
+            Out::Spdy {
+                w, error: Some(id), ..
+            } => {
                 w.data(*id, Bytes::from(data), false);
             }
             Out::Spdy { .. } => {}
@@ -113,7 +123,11 @@ where
             let (w, mut streams) = spdy::serve(io);
             // v1 has no error stream, v1 and v2 no resize stream.
             let has_error = session.protocol != "channel.k8s.io";
-            let has_resize = tty && matches!(session.protocol.as_str(), "v3.channel.k8s.io" | "v4.channel.k8s.io");
+            let has_resize = tty
+                && matches!(
+                    session.protocol.as_str(),
+                    "v3.channel.k8s.io" | "v4.channel.k8s.io"
+                );
             let want = usize::from(has_error)
                 + usize::from(stdin)
                 + usize::from(stdout)
@@ -188,7 +202,11 @@ where
                 }
             });
             // The client learns each channel is open from a message carrying just its number.
-            for (on, channel) in [(stdin, CH_STDIN), (stdout, CH_STDOUT), (stderr && !tty, CH_STDERR)] {
+            for (on, channel) in [
+                (stdin, CH_STDIN),
+                (stdout, CH_STDOUT),
+                (stderr && !tty, CH_STDERR),
+            ] {
                 if on {
                     w.send(channel, &[]);
                 }
@@ -210,11 +228,16 @@ fn resizes(mut data: mpsc::Receiver<Bytes>) -> mpsc::Receiver<(u16, u16)> {
         let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = data.recv().await {
             buf.extend_from_slice(&chunk);
-            let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
+            let mut de =
+                serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
             let mut used = 0;
             while let Some(Ok(v)) = de.next() {
                 used = de.byte_offset();
-                let dim = |k: &str| v[k].as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+                let dim = |k: &str| {
+                    v[k].as_u64()
+                        .and_then(|n| u16::try_from(n).ok())
+                        .unwrap_or(0)
+                };
                 let (w, h) = (dim("Width"), dim("Height"));
                 if w > 0 && h > 0 && tx.send((h, w)).await.is_err() {
                     return;
@@ -276,7 +299,15 @@ where
     };
     let exec_id = io.exec_id.clone();
     let resize_target = (cri.clone(), r.container_id.clone(), Some(exec_id.clone()));
-    pump(ch.stdin, ch.resize, resize_target, io.stream, &ch.out, r.tty).await;
+    pump(
+        ch.stdin,
+        ch.resize,
+        resize_target,
+        io.stream,
+        &ch.out,
+        r.tty,
+    )
+    .await;
     let code = cri.engine.exec_wait(&exec_id).await;
     if let Some(s) = status(&session, Some(code), None) {
         ch.out.error(s);

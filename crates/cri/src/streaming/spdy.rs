@@ -82,11 +82,7 @@ where
     (writer, streams_rx)
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
-    mut r: R,
-    w: Writer,
-    streams: mpsc::Sender<Stream>,
-) {
+async fn read_loop<R: AsyncRead + Unpin>(mut r: R, w: Writer, streams: mpsc::Sender<Stream>) {
     let mut inflate = flate2::Decompress::new(true);
     let mut open: HashMap<u32, mpsc::Sender<Bytes>> = HashMap::new();
     let mut header = [0u8; 8];
@@ -171,7 +167,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
 /// A header block: a count, then length-prefixed names and values (32-bit big-endian),
 /// inflated with the session's one zlib stream.
-fn decode_headers(inflate: &mut flate2::Decompress, block: &[u8]) -> Option<HashMap<String, String>> {
+fn decode_headers(
+    inflate: &mut flate2::Decompress,
+    block: &[u8],
+) -> Option<HashMap<String, String>> {
     let mut out = Vec::with_capacity(block.len() * 4);
     let mut input = block;
     loop {
@@ -323,7 +322,8 @@ mod tests {
         let mut d = flate2::Decompress::new(true);
         for _ in 0..2 {
             let mut block = Vec::with_capacity(256);
-            c.compress_vec(&raw, &mut block, flate2::FlushCompress::Sync).unwrap();
+            c.compress_vec(&raw, &mut block, flate2::FlushCompress::Sync)
+                .unwrap();
             let h = decode_headers(&mut d, &block).unwrap();
             assert_eq!(h["streamtype"], "stdout");
             assert_eq!(h["port"], "80");

@@ -160,7 +160,11 @@ pub fn stats_sample(c: &crate::container::Container) -> Option<Value> {
 impl crate::daemon::Daemon {
     /// New limits (and restart policy) for a container: on its cgroup while it runs, and in
     /// its HostConfig.
-    pub fn update_container(&self, key: &str, req: bollard_stubs::models::HostConfig) -> Result<()> {
+    pub fn update_container(
+        &self,
+        key: &str,
+        req: bollard_stubs::models::HostConfig,
+    ) -> Result<()> {
         let c = self.containers.find(key)?;
         let mut hc = c.host_config.clone();
         macro_rules! take {
