@@ -183,7 +183,7 @@ mod tests {
     fn accept_key_of_the_rfc_example() {
         assert_eq!(
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaGZmMhrrDUq8Gy5TA="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
