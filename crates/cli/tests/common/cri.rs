@@ -32,8 +32,8 @@ pub struct Cri {
     pub registry: Option<Registry>,
 }
 
-/// Connects a CRI client to the daemon's socket.
-async fn connect(socket: PathBuf) -> Channel {
+/// Connects a CRI client to a CRI socket (berth's or a peer's).
+pub async fn connect(socket: PathBuf) -> Channel {
     let mut last = None;
     for _ in 0..100 {
         let path = socket.clone();
