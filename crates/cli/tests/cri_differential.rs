@@ -57,7 +57,11 @@ fn pod_config(name: &str) -> pb::PodSandboxConfig {
     }
 }
 
-fn container(name: &str, script: &str, sc: pb::LinuxContainerSecurityContext) -> pb::ContainerConfig {
+fn container(
+    name: &str,
+    script: &str,
+    sc: pb::LinuxContainerSecurityContext,
+) -> pb::ContainerConfig {
     pb::ContainerConfig {
         metadata: Some(pb::ContainerMetadata {
             name: name.into(),
@@ -99,7 +103,10 @@ fn code<T>(r: &Result<T, tonic::Status>) -> String {
 }
 
 /// Runs the scenario through one runtime; what the client saw, by key.
-async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Path) -> BTreeMap<String, String> {
+async fn observe(
+    rt: &mut RuntimeServiceClient<Channel>,
+    log_dir: &std::path::Path,
+) -> BTreeMap<String, String> {
     let mut o = BTreeMap::new();
     let mut config = pod_config("diffpod");
     config.log_directory = log_dir.display().to_string();
@@ -125,11 +132,20 @@ async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Pa
     o.insert("pod.state".into(), st.state.to_string());
     o.insert("pod.metadata".into(), format!("{:?}", st.metadata));
     o.insert("pod.labels".into(), format!("{:?}", sorted(&st.labels)));
-    o.insert("pod.annotations".into(), format!("{:?}", sorted(&st.annotations)));
-    o.insert("pod.has_ip".into(), (!st.network.unwrap().ip.is_empty()).to_string());
+    o.insert(
+        "pod.annotations".into(),
+        format!("{:?}", sorted(&st.annotations)),
+    );
+    o.insert(
+        "pod.has_ip".into(),
+        (!st.network.unwrap().ip.is_empty()).to_string(),
+    );
     o.insert(
         "pod.namespaces".into(),
-        format!("{:?}", st.linux.and_then(|l| l.namespaces).and_then(|n| n.options)),
+        format!(
+            "{:?}",
+            st.linux.and_then(|l| l.namespaces).and_then(|n| n.options)
+        ),
     );
     let create = |c: pb::ContainerConfig| pb::CreateContainerRequest {
         pod_sandbox_id: pod.clone(),
@@ -155,7 +171,10 @@ async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Pa
     rt.start_container(start(&probe)).await.unwrap();
     for (key, script) in [
         ("id", "id -u; id -g; id -G"),
-        ("caps", "grep -E '^(CapEff|CapPrm|CapBnd|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status"),
+        (
+            "caps",
+            "grep -E '^(CapEff|CapPrm|CapBnd|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+        ),
         ("hostname", "hostname; cat /etc/hostname"),
         ("resolv", "grep -v '^#' /etc/resolv.conf | grep . | sort"),
         ("env", "echo \"$FOO\"; echo $HOME; echo $PATH"),
@@ -215,19 +234,32 @@ async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Pa
         o.insert(format!("{name}.exit"), s.exit_code.to_string());
         o.insert(format!("{name}.reason"), s.reason.clone());
         o.insert(format!("{name}.metadata"), format!("{:?}", s.metadata));
-        o.insert(format!("{name}.image"), format!("{:?}", s.image.map(|i| i.image)));
+        o.insert(
+            format!("{name}.image"),
+            format!("{:?}", s.image.map(|i| i.image)),
+        );
         o.insert(format!("{name}.labels"), format!("{:?}", sorted(&s.labels)));
-        o.insert(format!("{name}.annotations"), format!("{:?}", sorted(&s.annotations)));
+        o.insert(
+            format!("{name}.annotations"),
+            format!("{:?}", sorted(&s.annotations)),
+        );
         o.insert(
             format!("{name}.log_path_is_dir_plus_path"),
             (s.log_path == log_dir.join(format!("{name}.log")).display().to_string()).to_string(),
         );
-        o.insert(format!("{name}.times"), (s.started_at > 0 && s.finished_at >= s.started_at).to_string());
+        o.insert(
+            format!("{name}.times"),
+            (s.started_at > 0 && s.finished_at >= s.started_at).to_string(),
+        );
         // The log, less its timestamps.
         let text = std::fs::read_to_string(log_dir.join(format!("{name}.log"))).unwrap_or_default();
         let mut lines: Vec<String> = text
             .lines()
-            .map(|l| l.split_once(' ').map(|(_, r)| r.to_owned()).unwrap_or_default())
+            .map(|l| {
+                l.split_once(' ')
+                    .map(|(_, r)| r.to_owned())
+                    .unwrap_or_default()
+            })
             .collect();
         lines.sort();
         o.insert(format!("{name}.log"), lines.join(" / "));
@@ -249,7 +281,10 @@ async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Pa
         .into_inner()
         .status
         .unwrap();
-    o.insert("probe.stopped".into(), format!("{} {} {}", s.state, s.exit_code, s.reason));
+    o.insert(
+        "probe.stopped".into(),
+        format!("{} {} {}", s.state, s.exit_code, s.reason),
+    );
     let listed = rt
         .list_containers(pb::ListContainersRequest {
             filter: Some(pb::ContainerFilter {
@@ -267,45 +302,58 @@ async fn observe(rt: &mut RuntimeServiceClient<Channel>, log_dir: &std::path::Pa
     // Bad requests.
     o.insert(
         "bad.status_unknown".into(),
-        code(&rt.container_status(pb::ContainerStatusRequest {
-            container_id: "0123456789ab".into(),
-            verbose: false,
-        })
-        .await),
+        code(
+            &rt.container_status(pb::ContainerStatusRequest {
+                container_id: "0123456789ab".into(),
+                verbose: false,
+            })
+            .await,
+        ),
     );
     let mut missing = container("missing", "true", Default::default());
     missing.image.as_mut().unwrap().image = "no-such-image:1".into();
-    o.insert("bad.unpulled_image".into(), code(&rt.create_container(create(missing)).await));
+    o.insert(
+        "bad.unpulled_image".into(),
+        code(&rt.create_container(create(missing)).await),
+    );
     o.insert(
         "bad.exec_unknown".into(),
-        code(&rt.exec_sync(pb::ExecSyncRequest {
-            container_id: "0123456789ab".into(),
-            cmd: vec!["true".into()],
-            timeout: 5,
-        })
-        .await),
+        code(
+            &rt.exec_sync(pb::ExecSyncRequest {
+                container_id: "0123456789ab".into(),
+                cmd: vec!["true".into()],
+                timeout: 5,
+            })
+            .await,
+        ),
     );
     o.insert(
         "bad.pod_status_unknown".into(),
-        code(&rt.pod_sandbox_status(pb::PodSandboxStatusRequest {
-            pod_sandbox_id: "0123456789ab".into(),
-            verbose: false,
-        })
-        .await),
+        code(
+            &rt.pod_sandbox_status(pb::PodSandboxStatusRequest {
+                pod_sandbox_id: "0123456789ab".into(),
+                verbose: false,
+            })
+            .await,
+        ),
     );
     o.insert(
         "bad.stop_unknown_pod".into(),
-        code(&rt.stop_pod_sandbox(pb::StopPodSandboxRequest {
-            pod_sandbox_id: "0123456789ab".into(),
-        })
-        .await),
+        code(
+            &rt.stop_pod_sandbox(pb::StopPodSandboxRequest {
+                pod_sandbox_id: "0123456789ab".into(),
+            })
+            .await,
+        ),
     );
     o.insert(
         "bad.remove_unknown_pod".into(),
-        code(&rt.remove_pod_sandbox(pb::RemovePodSandboxRequest {
-            pod_sandbox_id: "0123456789ab".into(),
-        })
-        .await),
+        code(
+            &rt.remove_pod_sandbox(pb::RemovePodSandboxRequest {
+                pod_sandbox_id: "0123456789ab".into(),
+            })
+            .await,
+        ),
     );
 
     // Teardown: the pod is NOTREADY once stopped, gone once removed.
@@ -355,7 +403,8 @@ fn the_same_pods_through_containerd_and_berth() {
     let mut cri = Cri::start();
     // containerd needs a pause image: one from berth's store that waits for TERM.
     let mk = common::unique("mk");
-    cri.daemon.docker_ok(&["create", "--name", &mk, IMAGE, "true"]);
+    cri.daemon
+        .docker_ok(&["create", "--name", &mk, IMAGE, "true"]);
     // With a PATH of their own: containerd, unlike dockerd and berth, gives a container no
     // default PATH when its image has none (the test image, made by `docker import`, has none).
     cri.daemon.docker_ok(&[
@@ -376,8 +425,13 @@ fn the_same_pods_through_containerd_and_berth() {
     ]);
     cri.daemon.docker_ok(&["rm", &mk]);
     let tar = cri.daemon.dir.join("images.tar");
-    cri.daemon
-        .docker_ok(&["save", "-o", tar.to_str().unwrap(), DIFF_IMAGE, "cri-pause:1"]);
+    cri.daemon.docker_ok(&[
+        "save",
+        "-o",
+        tar.to_str().unwrap(),
+        DIFF_IMAGE,
+        "cri-pause:1",
+    ]);
     let ctrd = Containerd::start(&cri.cni_dir, "docker.io/library/cri-pause:1");
     ctrd.import(&tar);
     let rt = cri.rt.handle().clone();
@@ -393,7 +447,9 @@ fn the_same_pods_through_containerd_and_berth() {
             continue;
         }
         match DOCUMENTED.iter().find(|(p, _)| k.starts_with(p)) {
-            Some((_, why)) => eprintln!("documented difference {k}: berth {mine:?}, containerd {v:?} ({why})"),
+            Some((_, why)) => {
+                eprintln!("documented difference {k}: berth {mine:?}, containerd {v:?} ({why})")
+            }
             None => unexplained.push(format!("{k}:\n  berth:      {mine}\n  containerd: {v}")),
         }
     }
@@ -401,6 +457,11 @@ fn the_same_pods_through_containerd_and_berth() {
         unexplained.is_empty(),
         "berth and containerd differ:\n{}\n(containerd log: {})",
         unexplained.join("\n"),
-        ctrd.log().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        ctrd.log()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -39,7 +39,7 @@ pub struct Attachment<'a> {
     pub netns: &'a Path,
     pub ifname: &'a str,
     /// K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID … as kubelet's runtimes pass them.
-    pub args: &'a [(&'a str, &'a str)],
+    pub args: &'a [(&'static str, String)],
     /// `portMappings` for plugins with that capability (hostPort).
     pub port_mappings: &'a [Value],
 }
@@ -278,17 +278,17 @@ fn version_below(version: &str, than: (u32, u32, u32)) -> bool {
 }
 
 /// CNI_ARGS pairs kubelet's runtimes pass.
-pub fn pod_args<'a>(
-    namespace: &'a str,
-    name: &'a str,
-    uid: &'a str,
-    sandbox: &'a str,
-) -> [(&'static str, &'a str); 4] {
+pub fn pod_args(
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    sandbox: &str,
+) -> [(&'static str, String); 4] {
     [
-        ("K8S_POD_NAMESPACE", namespace),
-        ("K8S_POD_NAME", name),
-        ("K8S_POD_INFRA_CONTAINER_ID", sandbox),
-        ("K8S_POD_UID", uid),
+        ("K8S_POD_NAMESPACE", namespace.to_owned()),
+        ("K8S_POD_NAME", name.to_owned()),
+        ("K8S_POD_INFRA_CONTAINER_ID", sandbox.to_owned()),
+        ("K8S_POD_UID", uid.to_owned()),
     ]
 }
 

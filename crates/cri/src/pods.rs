@@ -208,8 +208,6 @@ impl Cri {
         if record.deleted {
             return Ok(());
         }
-        let view = self.engine.inspect(id).ok();
-        let meta = view.as_ref().map(|v| v.labels.clone()).unwrap_or_default();
         // The network as it was configured at ADD; a config removed since is read anew.
         let net = match self.cni.network() {
             Ok(n) if n.name == record.network => n,
@@ -218,21 +216,10 @@ impl Cri {
                 .network_from(&record.config_file)
                 .map_err(Error::Network)?,
         };
-        let args = cni::pod_args(
-            labels::get(&meta, labels::NAMESPACE),
-            labels::get(&meta, labels::NAME),
-            labels::get(&meta, labels::UID),
-            id,
-        );
         // The namespace may be gone (the infra died): the plugins then release what they
         // hold outside it (addresses, host ports), as the spec asks of DEL.
-        let a = Attachment {
-            id,
-            netns: &record.netns,
-            ifname: &record.ifname,
-            args: &args,
-            port_mappings: &record.port_mappings,
-        };
+        let args = self.cni_args(id);
+        let a = record.attachment(id, &args);
         let result = (!record.result.is_null()).then_some(&record.result);
         self.cni.del(&net, &a, result).await?;
         record.deleted = true;
@@ -246,25 +233,29 @@ impl Cri {
             .pods
             .get(id)
             .filter(|r| !r.deleted && !r.result.is_null())?;
-        let meta = self.engine.inspect(id).ok()?.labels;
+        self.engine.inspect(id).ok()?;
         let net = match self.cni.network_from(&record.config_file) {
             Ok(n) => n,
             Err(e) => return Some(Err(Error::Network(e))),
         };
-        let args = cni::pod_args(
+        let args = self.cni_args(id);
+        let a = record.attachment(id, &args);
+        Some(self.cni.check(&net, &a, &record.result).await)
+    }
+
+    /// CNI_ARGS of the pod `id`, from its labels (empty for a pod the engine lost).
+    fn cni_args(&self, id: &str) -> [(&'static str, String); 4] {
+        let meta = self
+            .engine
+            .inspect(id)
+            .map(|v| v.labels)
+            .unwrap_or_default();
+        cni::pod_args(
             labels::get(&meta, labels::NAMESPACE),
             labels::get(&meta, labels::NAME),
             labels::get(&meta, labels::UID),
             id,
-        );
-        let a = Attachment {
-            id,
-            netns: &record.netns,
-            ifname: &record.ifname,
-            args: &args,
-            port_mappings: &record.port_mappings,
-        };
-        Some(self.cni.check(&net, &a, &record.result).await)
+        )
     }
 
     /// Stops the pod's containers and its infra, after the network's DEL. A pod that is gone
@@ -421,6 +412,19 @@ impl Cri {
             "unknown runtime handler {handler:?} (known: {})",
             self.engine.runtimes().join(", ")
         )))
+    }
+}
+
+impl PodNetwork {
+    /// The attachment this record describes, for DEL and CHECK.
+    fn attachment<'a>(&'a self, id: &'a str, args: &'a [(&'static str, String)]) -> Attachment<'a> {
+        Attachment {
+            id,
+            netns: &self.netns,
+            ifname: &self.ifname,
+            args,
+            port_mappings: &self.port_mappings,
+        }
     }
 }
 

@@ -20,9 +20,13 @@ pub struct Containerd {
 impl Containerd {
     /// Whether the reference can run here.
     pub fn available() -> bool {
-        ["/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2", "/usr/bin/ctr"]
-            .iter()
-            .all(|p| Path::new(p).exists())
+        [
+            "/usr/bin/containerd",
+            "/usr/bin/containerd-shim-runc-v2",
+            "/usr/bin/ctr",
+        ]
+        .iter()
+        .all(|p| Path::new(p).exists())
     }
 
     pub fn start(cni_conf_dir: &Path, sandbox_image: &str) -> Containerd {

@@ -38,7 +38,12 @@ def main():
         while time.time() < deadline:
             r, _, _ = select.select([s], [], [], 0.5)
             if r:
-                chunk = s.recv(65536)
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    # The proxy closed its end with our bytes unread: the pod answered
+                    # without reading them, and the connection is over.
+                    break
                 if not chunk:
                     break
                 data += chunk
