@@ -46,6 +46,7 @@ def gen_stubs(out: str):
     """The CRI's Python stubs, generated from the proto into `out`; the modules."""
     from grpc_tools import protoc  # Debian: python3-grpc-tools
 
+    os.makedirs(out, exist_ok=True)
     rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"--python_out={out}",
                       f"--grpc_python_out={out}", os.path.join(PROTO_DIR, "api.proto")])
     if rc != 0:
@@ -156,7 +157,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     return path
 
 
+def debian_python() -> None:
+    """Debian's gRPC packages live in the system python: re-run under it when this one (a
+    pyenv's, say) lacks them."""
+    try:
+        import grpc  # noqa: F401
+        import grpc_tools  # noqa: F401
+    except ImportError:
+        system = "/usr/bin/python3"
+        if os.path.realpath(sys.executable) != os.path.realpath(system) and os.path.exists(system):
+            os.execv(system, [system, *sys.argv])
+        raise
+
+
 def main(argv=None) -> int:
+    debian_python()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=20, help="measured iterations (default 20)")
     ap.add_argument("--warmup", type=int, default=3)
@@ -202,10 +217,11 @@ def main(argv=None) -> int:
                        capture_output=True, timeout=120)
         # containerd's sandboxes need an image: busybox waiting, with a PATH of its own.
         mk = f"{ctx.tag}-mk"
-        subprocess.run([exe, "create", "--name", mk, "busybox-bench:latest", "true"], env=env,
+        # (The container's own Cmd and Env, committed: one request, no --change.)
+        subprocess.run([exe, "create", "--name", mk, "-e", "PATH=/usr/bin:/bin",
+                        "busybox-bench:latest", "sleep", "1000000"], env=env,
                        check=True, capture_output=True, timeout=60)
-        subprocess.run([exe, "commit", "--change", 'CMD ["sleep", "1000000"]', "--change",
-                        "ENV PATH=/usr/bin:/bin", mk, "bench-pause:1"], env=env, check=True,
+        subprocess.run([exe, "commit", mk, "bench-pause:1"], env=env, check=True,
                        capture_output=True, timeout=60)
         subprocess.run([exe, "rm", mk], env=env, check=True, capture_output=True, timeout=60)
         if args.only != "containerd":

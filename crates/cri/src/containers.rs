@@ -79,7 +79,11 @@ impl Cri {
             (labels::NAME, meta.name.clone()),
             (labels::ATTEMPT, meta.attempt.to_string()),
             (labels::CREATED, time::now().to_string()),
-            (labels::IMAGE, image_spec.image.clone()),
+            // Reported back in the full form, as containerd does (kubelet shows it).
+            (
+                labels::IMAGE,
+                berth_engine::full_reference(&image_spec.image),
+            ),
             (labels::HANDLER, handler.to_owned()),
         ];
         let all_labels = labels::encode(&config.labels, &config.annotations, &own);

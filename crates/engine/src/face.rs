@@ -461,6 +461,15 @@ impl Engine {
     }
 }
 
+/// The full form of an image reference (`busybox` → `docker.io/library/busybox:latest`), as
+/// containerd's CRI reports a container's image; anything else (an image id) as given.
+pub fn full_reference(name: &str) -> String {
+    match berth_image::Reference::parse(name) {
+        Ok(r) if !name.starts_with("sha256:") => r.to_string(),
+        _ => name.to_owned(),
+    }
+}
+
 fn image_view(i: berth_image::Image) -> ImageView {
     let config = serde_json::to_value(&i.config)
         .ok()

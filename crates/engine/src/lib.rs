@@ -29,8 +29,8 @@ use std::path::PathBuf;
 pub use berth_registry::RegistryOptions;
 pub use daemon::{DaemonOptions, Face};
 pub use face::{
-    ContainerEvent, ContainerView, Credentials, Engine, Error, ExecIo, Extras, ImageFs, ImageView,
-    MountView,
+    full_reference, ContainerEvent, ContainerView, Credentials, Engine, Error, ExecIo, Extras,
+    ImageFs, ImageView, MountView,
 };
 pub use network::NetworkOptions;
 
