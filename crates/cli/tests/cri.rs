@@ -612,6 +612,18 @@ fn security_context_fields_are_seen_inside_the_containers() {
             .starts_with("5678\t5678"));
         assert_eq!(status_field(&mut cri, &user, "Groups").await, "4000");
         assert_eq!(status_field(&mut cri, &user, "NoNewPrivs").await, "1");
+        // ContainerStatus reports the process's user and groups (kubelet shows them).
+        let u = cri
+            .container_status(&user)
+            .await
+            .user
+            .unwrap()
+            .linux
+            .unwrap();
+        assert_eq!(
+            (u.uid, u.gid, u.supplemental_groups),
+            (1234, 5678, vec![4000])
+        );
         assert_eq!(
             status_field(&mut cri, &user, "CapBnd").await,
             "0000000000000400"

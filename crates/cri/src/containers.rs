@@ -196,7 +196,9 @@ impl Cri {
                 linux: Some(resources_of(&c)),
                 windows: None,
             }),
-            user: None,
+            user: (state == pb::ContainerState::ContainerRunning)
+                .then(|| process_user(c.pid))
+                .flatten(),
         };
         let mut info = HashMap::new();
         if verbose {
@@ -421,6 +423,30 @@ impl Cri {
             .ok()
             .filter(|c| labels::get(&c.labels, labels::TYPE) == labels::TYPE_CONTAINER))
     }
+}
+
+/// The user the container's process runs as, from its /proc status (kubelet reports the
+/// effective groups when the runtime serves the supplemental groups policy).
+fn process_user(pid: i32) -> Option<pb::ContainerUser> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| -> Vec<i64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (uid, gid) = (field("Uid:"), field("Gid:"));
+    Some(pb::ContainerUser {
+        linux: Some(pb::LinuxContainerUser {
+            uid: *uid.first()?,
+            gid: *gid.first()?,
+            supplemental_groups: field("Groups:"),
+        }),
+    })
 }
 
 fn container_state(c: &ContainerView) -> pb::ContainerState {

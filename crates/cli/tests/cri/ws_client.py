@@ -32,7 +32,12 @@ def main():
         pf = ws_client.PortForward(ws, [port])
         s = pf.socket(port)
         s.setblocking(True)
-        s.sendall(sys.argv[4].encode())
+        try:
+            s.sendall(sys.argv[4].encode())
+        except BrokenPipeError:
+            # The pod answered and hung up first (WebSocket port forwarding has no half
+            # close): its answer is still there to read.
+            pass
         data = b""
         deadline = time.time() + 20
         while time.time() < deadline:
