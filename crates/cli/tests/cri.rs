@@ -288,6 +288,47 @@ fn pod_lifecycle_with_two_containers_sharing_the_network() {
         assert_eq!(linux.containers.len(), 2);
         assert!(linux.network.unwrap().default_interface.unwrap().rx_bytes.unwrap().value > 0);
         assert!(linux.process.unwrap().process_count.unwrap().value >= 3);
+        let all_stats = cri
+            .runtime
+            .list_container_stats(pb::ListContainerStatsRequest {
+                filter: Some(pb::ContainerStatsFilter {
+                    pod_sandbox_id: pod.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stats;
+        assert_eq!(all_stats.len(), 2);
+        let pod_stats = cri
+            .runtime
+            .list_pod_sandbox_stats(pb::ListPodSandboxStatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .stats;
+        assert_eq!(pod_stats.len(), 1);
+        let descriptors = cri
+            .runtime
+            .list_metric_descriptors(pb::ListMetricDescriptorsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .descriptors;
+        let metrics = cri
+            .runtime
+            .list_pod_sandbox_metrics(pb::ListPodSandboxMetricsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .pod_metrics;
+        assert_eq!(metrics.len(), 1);
+        let named: Vec<&str> = descriptors.iter().map(|d| d.name.as_str()).collect();
+        for m in metrics[0].container_metrics.iter().flat_map(|c| c.metrics.iter()) {
+            assert!(named.contains(&m.name.as_str()), "{} has no descriptor", m.name);
+        }
+        assert_eq!(metrics[0].container_metrics.len(), 2);
 
         // A stop with a timeout: the client exits on TERM (0), a container ignoring TERM is
         // killed after the timeout (137).
@@ -372,7 +413,8 @@ fn pod_lifecycle_with_two_containers_sharing_the_network() {
         let left = cri.daemon.docker_ok(&["ps", "-aq"]);
         assert_eq!(left, "", "containers left: {left}");
 
-        // RemoveImage by tag takes every tag and digest of the image.
+        // RemoveImage by one tag takes every tag and digest of the image.
+        cri.daemon.docker_ok(&["tag", &image, "second-tag:1"]);
         cri.images
             .remove_image(pb::RemoveImageRequest {
                 image: Some(spec.clone()),
@@ -387,6 +429,8 @@ fn pod_lifecycle_with_two_containers_sharing_the_network() {
             .into_inner()
             .images;
         assert!(gone.iter().all(|i| i.id != pulled), "{gone:?}");
+        let images = cri.daemon.docker_ok(&["images", "-q", "--no-trunc"]);
+        assert!(!images.contains(&pulled), "{images}");
         let fs = cri
             .images
             .image_fs_info(pb::ImageFsInfoRequest::default())
@@ -632,6 +676,13 @@ fn security_context_fields_are_seen_inside_the_containers() {
         let (code, _, err) = cri.exec(&user, "touch /rootfs-write").await;
         assert_ne!(code, 0);
         assert!(err.contains("Read-only file system"), "{err}");
+
+        // runAsUserName: a name from the image's /etc/passwd.
+        let c = with(&cri, "named", &|sc| sc.run_as_username = "nobody".into());
+        let named = cri.start_container(&pod, &pod_config, c).await;
+        assert!(status_field(&mut cri, &named, "Uid")
+            .await
+            .starts_with("65534\t"));
 
         // Pod sysctls (IPC and net namespaces are the pod's), the pod's pid namespace with
         // berth's infra process as pid 1.
@@ -1679,5 +1730,112 @@ fn runtime_handlers_and_a_configured_sandbox_image() {
         );
         assert_eq!(code, tonic::Code::InvalidArgument);
         assert!(msg.contains("user namespaces"), "{msg}");
+    });
+}
+
+#[test]
+fn a_daemon_kill_9_amid_a_burst_of_pods_leaves_nothing_half_made() {
+    let mut cri = Cri::start();
+    let rt = cri.rt.handle().clone();
+    let runtime = cri.runtime.clone();
+    let mut jobs = Vec::new();
+    for i in 0..8 {
+        let mut rt2 = runtime.clone();
+        let config = cri.pod_config(&format!("amid{i}"));
+        let c = sleeper(&cri, "c");
+        jobs.push(rt.spawn(async move {
+            let pod = rt2
+                .run_pod_sandbox(pb::RunPodSandboxRequest {
+                    config: Some(config.clone()),
+                    runtime_handler: String::new(),
+                })
+                .await?
+                .into_inner()
+                .pod_sandbox_id;
+            let id = rt2
+                .create_container(pb::CreateContainerRequest {
+                    pod_sandbox_id: pod.clone(),
+                    config: Some(c),
+                    sandbox_config: Some(config),
+                })
+                .await?
+                .into_inner()
+                .container_id;
+            rt2.start_container(pb::StartContainerRequest { container_id: id })
+                .await?;
+            Ok::<_, tonic::Status>(pod)
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    cri.daemon.kill_daemon();
+    let finished: Vec<bool> = jobs
+        .into_iter()
+        .map(|j| rt.block_on(j).map(|r| r.is_ok()).unwrap_or(false))
+        .collect();
+    cri.daemon.spawn();
+    let fresh = Cri::reconnect(&cri);
+    cri.runtime = fresh.0;
+    cri.images = fresh.1;
+    rt.block_on(async {
+        // Every pod the engine holds is a whole one (ready, with an address) or one that
+        // removes cleanly; those whose calls all succeeded are ready.
+        let pods = cri
+            .runtime
+            .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        let done = finished.iter().filter(|f| **f).count();
+        let ready = pods
+            .iter()
+            .filter(|p| p.state == pb::PodSandboxState::SandboxReady as i32)
+            .count();
+        assert!(ready >= done, "{ready} ready pods, {done} finished starts");
+        for p in &pods {
+            if p.state == pb::PodSandboxState::SandboxReady as i32 {
+                let ip = cri.pod_ip(&p.id).await;
+                let cs = cri
+                    .runtime
+                    .list_containers(pb::ListContainersRequest {
+                        filter: Some(pb::ContainerFilter {
+                            pod_sandbox_id: p.id.clone(),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .containers;
+                // A ready pod has its address unless the kill came amid its CNI ADD.
+                if let Some(c) = cs
+                    .iter()
+                    .find(|c| c.state == pb::ContainerState::ContainerRunning as i32)
+                {
+                    assert!(
+                        !ip.is_empty(),
+                        "pod {} runs {} without an address",
+                        p.id,
+                        c.id
+                    );
+                }
+            }
+            cri.runtime
+                .remove_pod_sandbox(pb::RemovePodSandboxRequest {
+                    pod_sandbox_id: p.id.clone(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("remove {}: {e}", p.id));
+        }
+        assert_eq!(cri.daemon.docker_ok(&["ps", "-aq"]), "", "containers left");
+        let held: Vec<_> = walk(&cri.daemon.dir.join("ipam"))
+            .into_iter()
+            .filter(|f| {
+                f.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            })
+            .collect();
+        assert!(held.is_empty(), "addresses still held: {held:?}");
     });
 }
