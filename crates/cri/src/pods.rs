@@ -118,6 +118,16 @@ impl Cri {
             infra,
             ..Default::default()
         };
+        // The network first: without a usable CNI config nothing is made.
+        let net = if host_network {
+            None
+        } else {
+            Some(self.cni.network().map_err(|why| {
+                Error::Network(format!(
+                    "the pod network is not ready: {why} (cni plugin not initialized)"
+                ))
+            })?)
+        };
         let id = self
             .engine
             .create(&name, body, extras)
@@ -131,11 +141,20 @@ impl Cri {
             })?;
         // From here a failure removes what was made: nothing half-made stays.
         let wired = async {
-            self.engine.start(&id).await?;
-            if !host_network {
-                self.attach_network(&id, &meta, &config).await?;
+            match net {
+                None => self.engine.start(&id).await.map_err(Error::from),
+                Some(net) => {
+                    // The namespace is made now, so that the plugins wire it while the infra
+                    // starts (it joins the same namespace).
+                    let netns = self.engine.prepare_netns(&id).await?;
+                    let (started, attached) = tokio::join!(
+                        self.engine.start(&id),
+                        self.attach_network(&id, &net, &netns, &meta, &config)
+                    );
+                    started?;
+                    attached
+                }
             }
-            Ok::<(), Error>(())
         }
         .await;
         if let Err(e) = wired {
@@ -150,19 +169,11 @@ impl Cri {
     async fn attach_network(
         &self,
         id: &str,
+        net: &cni::NetworkList,
+        netns: &std::path::Path,
         meta: &pb::PodSandboxMetadata,
         config: &pb::PodSandboxConfig,
     ) -> Result<()> {
-        let net = self.cni.network().map_err(|why| {
-            Error::Network(format!(
-                "the pod network is not ready: {why} (cni plugin not initialized)"
-            ))
-        })?;
-        let view = self.engine.inspect(id)?;
-        let netns = view
-            .netns
-            .clone()
-            .ok_or_else(|| Error::Internal(format!("pod sandbox {id} has no network namespace")))?;
         let port_mappings: Vec<serde_json::Value> = config
             .port_mappings
             .iter()
@@ -179,7 +190,7 @@ impl Cri {
         let args = cni::pod_args(&meta.namespace, &meta.name, &meta.uid, id);
         let a = Attachment {
             id,
-            netns: &netns,
+            netns,
             ifname: IFNAME,
             args: &args,
             port_mappings: &port_mappings,
@@ -188,14 +199,14 @@ impl Cri {
         let mut record = PodNetwork {
             network: net.name.clone(),
             config_file: net.file.clone(),
-            netns: netns.clone(),
+            netns: netns.to_owned(),
             ifname: IFNAME.into(),
             result: serde_json::Value::Null,
             port_mappings: port_mappings.clone(),
             deleted: false,
         };
         self.pods.put(id, &record)?;
-        let result = self.cni.add(&net, &a).await?;
+        let result = self.cni.add(net, &a).await?;
         record.result = result;
         self.pods.put(id, &record)
     }

@@ -233,6 +233,18 @@ impl Engine {
         }
     }
 
+    /// Makes the network namespace of a created container in `none` network mode now, at the
+    /// path its start will join (so a CNI plugin can wire it while the container starts); its
+    /// path. It goes with the container's network, as one made at the start does.
+    pub async fn prepare_netns(&self, id: &str) -> Result<PathBuf> {
+        let c = self.d.containers.find(id)?;
+        let d = self.d.clone();
+        tokio::task::spawn_blocking(move || d.prepare_netns(&c))
+            .await
+            .map_err(|e| Error::Internal(format!("prepare the network namespace: {e}")))?
+            .map_err(Error::from)
+    }
+
     /// New limits on the container's cgroup (running) and in its record (both).
     pub async fn update_resources(&self, id: &str, resources: HostConfig) -> Result<()> {
         Ok(self.d.update_container(id, resources)?)
