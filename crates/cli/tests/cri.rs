@@ -1359,31 +1359,10 @@ fn container_events_stream_and_a_burst_of_pods() {
         let runtime = cri.runtime.clone();
         let mut jobs = Vec::new();
         for i in 0..10 {
-            let mut rt = runtime.clone();
+            let rt = runtime.clone();
             let config = cri.pod_config(&format!("burst{i}"));
             let c = sleeper(&cri, "c");
-            jobs.push(tokio::spawn(async move {
-                let pod = rt
-                    .run_pod_sandbox(pb::RunPodSandboxRequest {
-                        config: Some(config.clone()),
-                        runtime_handler: String::new(),
-                    })
-                    .await?
-                    .into_inner()
-                    .pod_sandbox_id;
-                let id = rt
-                    .create_container(pb::CreateContainerRequest {
-                        pod_sandbox_id: pod.clone(),
-                        config: Some(c),
-                        sandbox_config: Some(config),
-                    })
-                    .await?
-                    .into_inner()
-                    .container_id;
-                rt.start_container(pb::StartContainerRequest { container_id: id })
-                    .await?;
-                Ok::<_, tonic::Status>(pod)
-            }));
+            jobs.push(tokio::spawn(start_pod(rt, config, c)));
         }
         let mut pods = Vec::new();
         for j in jobs {
@@ -1432,6 +1411,37 @@ fn container_events_stream_and_a_burst_of_pods() {
             .items;
         assert_eq!(left.len(), 1, "only the first pod is left");
     });
+}
+
+/// RunPodSandbox + CreateContainer + StartContainer on a client of its own (for bursts); the
+/// pod's id.
+async fn start_pod(
+    mut rt: berth_cri::proto::runtime_service_client::RuntimeServiceClient<
+        tonic::transport::Channel,
+    >,
+    config: pb::PodSandboxConfig,
+    c: pb::ContainerConfig,
+) -> Result<String, tonic::Status> {
+    let pod = rt
+        .run_pod_sandbox(pb::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    let id = rt
+        .create_container(pb::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(c),
+            sandbox_config: Some(config),
+        })
+        .await?
+        .into_inner()
+        .container_id;
+    rt.start_container(pb::StartContainerRequest { container_id: id })
+        .await?;
+    Ok(pod)
 }
 
 /// Runs a streaming client script of tests/cri with Debian's python (it has
@@ -1740,31 +1750,10 @@ fn a_daemon_kill_9_amid_a_burst_of_pods_leaves_nothing_half_made() {
     let runtime = cri.runtime.clone();
     let mut jobs = Vec::new();
     for i in 0..8 {
-        let mut rt2 = runtime.clone();
+        let rt2 = runtime.clone();
         let config = cri.pod_config(&format!("amid{i}"));
         let c = sleeper(&cri, "c");
-        jobs.push(rt.spawn(async move {
-            let pod = rt2
-                .run_pod_sandbox(pb::RunPodSandboxRequest {
-                    config: Some(config.clone()),
-                    runtime_handler: String::new(),
-                })
-                .await?
-                .into_inner()
-                .pod_sandbox_id;
-            let id = rt2
-                .create_container(pb::CreateContainerRequest {
-                    pod_sandbox_id: pod.clone(),
-                    config: Some(c),
-                    sandbox_config: Some(config),
-                })
-                .await?
-                .into_inner()
-                .container_id;
-            rt2.start_container(pb::StartContainerRequest { container_id: id })
-                .await?;
-            Ok::<_, tonic::Status>(pod)
-        }));
+        jobs.push(rt.spawn(start_pod(rt2, config, c)));
     }
     std::thread::sleep(Duration::from_millis(400));
     cri.daemon.kill_daemon();
