@@ -4,7 +4,9 @@
 # Idempotent, quiet set-up of a fresh Debian 12 machine (as root) for building,
 # testing and benchmarking berth:
 #   * installs busybox-static crun runc podman iproute2 nftables libc6-dev gcc python3
-#     (nft: berth's network rules), and for the registry tests docker-registry skopeo
+#     (nft: berth's network rules), for the CRI tests containernetworking-plugins
+#     python3-kubernetes containerd python3-grpcio python3-grpc-tools, and for the registry
+#     tests docker-registry skopeo
 #     apache2-utils openssl curl gzip python3-jwt python3-cryptography (runs `apt-get update`
 #     only when one is missing; no service is started: the tests start their own registries);
 #     docker-compose (v1, python: the peer that runs the compose tests' files); zsh, fish,
@@ -82,6 +84,10 @@ PACKAGES+=(docker.io)
 PACKAGES+=(chromium)
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+# The CRI tests (crates/cli/tests/cri.rs, cri_differential.rs) and bench/cri_pod_start.py:
+# Debian's CNI plugins for pod networks, the Kubernetes Python client (its WebSocket exec and
+# port-forward), containerd (its CRI plugin is the peer), gRPC for Python (the bench's client).
+PACKAGES+=(containernetworking-plugins python3-kubernetes containerd python3-grpcio python3-grpc-tools)
 if ((for_network_bench)); then
     PACKAGES+=(iperf3 ethtool)
 fi

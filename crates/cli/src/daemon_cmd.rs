@@ -74,6 +74,26 @@ pub struct DaemonArgs {
     /// 127.0.0.1:23784, opened when `berth dashboard` first asks)
     #[arg(long, value_name = "ADDR")]
     dashboard: Option<String>,
+    /// The Kubernetes CRI socket (kubelet's --container-runtime-endpoint); by default
+    /// cri.sock beside the API socket (/run/berth/cri.sock).
+    #[arg(long = "cri-socket")]
+    cri_socket: Option<PathBuf>,
+    /// Serve no CRI.
+    #[arg(long = "no-cri")]
+    no_cri: bool,
+    /// CNI network configs for pods.
+    #[arg(long = "cni-conf-dir", default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Where CNI plugins are (repeatable; default /opt/cni/bin and /usr/lib/cni).
+    #[arg(long = "cni-bin-dir")]
+    cni_bin_dir: Vec<PathBuf>,
+    /// An image for pods' sandboxes (a pause image); by default berth's own infra process,
+    /// which needs no image.
+    #[arg(long = "cri-sandbox-image")]
+    cri_sandbox_image: Option<String>,
+    /// The address of the CRI's streaming server (exec, attach, port-forward URLs).
+    #[arg(long = "cri-stream-address", default_value = "127.0.0.1:0")]
+    cri_stream_address: std::net::SocketAddr,
 }
 
 /// The daemon's flags as clap sees them (for help, completion and man pages).
@@ -121,6 +141,24 @@ pub fn run(a: DaemonArgs) -> i32 {
             return 1;
         }
     };
+    let cri = berth_cri::CriOptions {
+        socket: (!a.no_cri).then(|| {
+            a.cri_socket.clone().unwrap_or_else(|| {
+                socket
+                    .parent()
+                    .unwrap_or(std::path::Path::new("/run/berth"))
+                    .join("cri.sock")
+            })
+        }),
+        cni_conf_dir: a.cni_conf_dir.clone(),
+        cni_bin_dirs: if a.cni_bin_dir.is_empty() {
+            berth_cri::CriOptions::default().cni_bin_dirs
+        } else {
+            a.cni_bin_dir.clone()
+        },
+        sandbox_image: a.cri_sandbox_image.clone(),
+        stream_address: a.cri_stream_address,
+    };
     let opts = berth_engine::DaemonOptions {
         root: a.root,
         exec_root: a.exec_root,
@@ -146,11 +184,16 @@ pub fn run(a: DaemonArgs) -> i32 {
             ..berth_engine::RegistryOptions::default()
         },
     };
-    let face = berth_engine::Face {
+    let dashboard = berth_engine::Face {
         routes: dashboard.api_routes(),
-        task: Some(Box::pin(dashboard.task())),
+        task: Some(Box::new(move |_engine, _stop| {
+            Box::pin(async move {
+                dashboard.task().await;
+                Ok(())
+            })
+        })),
     };
-    match berth_engine::run_with(opts, vec![face]) {
+    match berth_engine::run_with(opts, vec![dashboard, berth_cri::face(cri)]) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berth daemon: {e}");

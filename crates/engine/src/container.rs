@@ -45,6 +45,27 @@ pub struct Container {
     /// Legacy links on the default bridge (`--link NAME:ALIAS`), by the linked container's id.
     #[serde(default)]
     pub links: Vec<crate::links::Link>,
+    /// What a container made through the engine's interface (the CRI) has beyond Docker's
+    /// API; none for the Engine API's containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras: Option<Extras>,
+}
+
+/// A container's settings that Docker's API has no words for (the CRI's pods need them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Extras {
+    /// A pod's infra: berth's own pause process (the runtime's `berth.pause`) in an empty,
+    /// read-only root; no image.
+    #[serde(default)]
+    pub infra: bool,
+    /// The output goes to this file in the CRI's log format (kubelet's path) instead of the
+    /// json-file log.
+    #[serde(default)]
+    pub cri_log: Option<PathBuf>,
+    /// The process's supplementary groups are the ones asked for only, not also those the
+    /// image's /etc/group gives its user (Kubernetes' `Strict` supplementalGroupsPolicy).
+    #[serde(default)]
+    pub strict_groups: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -153,7 +174,13 @@ impl Container {
             networks: BTreeMap::new(),
             ports: Vec::new(),
             links: Vec::new(),
+            extras: None,
         }
+    }
+
+    /// A pod's infra container (no image, berth's pause process).
+    pub fn is_infra(&self) -> bool {
+        self.extras.as_ref().is_some_and(|x| x.infra)
     }
 
     pub fn short_id(&self) -> &str {

@@ -323,17 +323,34 @@ pub async fn serve(
     }
 
     let mut extra = axum::Router::new();
+    let mut tasks = Vec::new();
     for face in faces {
         extra = extra.merge(face.routes);
-        if let Some(task) = face.task {
-            tokio::spawn(task);
-        }
+        tasks.extend(face.task);
     }
     let app = crate::api::router(daemon.clone(), extra);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let socket = daemon.opts.socket.clone();
+    let mut face_tasks = tokio::task::JoinSet::new();
+    for task in tasks {
+        face_tasks.spawn(task(
+            crate::interface::Engine::new(daemon.clone()),
+            stop_rx.clone(),
+        ));
+    }
+    // The first face that fails; a face that ends well (one turned off) is not waited on.
+    let face_failed = async move {
+        while let Some(ended) = face_tasks.join_next().await {
+            match ended {
+                Ok(Err(e)) => return e,
+                Err(e) if e.is_panic() => return format!("a face of the daemon panicked: {e}"),
+                _ => {}
+            }
+        }
+        std::future::pending().await
+    };
     let serve = axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
@@ -343,6 +360,10 @@ pub async fn serve(
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {
         r = std::future::IntoFuture::into_future(serve) => r.map_err(|e| format!("serve the API: {e}"))?,
+        e = face_failed => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
         // Streams that never end (`logs -f`, `events`, a waiting attach) would hold a graceful
         // stop forever: once asked to stop, the daemon gives them two seconds, then goes.
         // Containers and their monitors are not affected either way.

@@ -101,6 +101,7 @@ impl Daemon {
                 max_size: None,
                 max_files: 1,
                 disabled: true,
+                format: Default::default(),
             },
             restart: berth_monitor::RestartPolicy::default(),
             runtime: self.opts.runtimes.get(&c.runtime).cloned(),
@@ -166,14 +167,16 @@ impl Daemon {
             .ok_or_else(|| ApiError::Conflict(format!("Container {} is not running", c.id)))?;
         let mut p = spec["process"].clone();
         let cfg = &e.config;
-        let user = cfg
-            .user
-            .clone()
-            .filter(|u| !u.is_empty())
-            .or(c.config.user.clone())
-            .unwrap_or_default();
-        let (uid, gid, gids) = crate::spec::resolve_user(&dir.join("rootfs"), &user)?;
-        p["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
+        // Without a user of its own the exec runs as the container's process does (its
+        // --group-add included); with one, as dockerd: that user and the --group-adds.
+        if let Some(user) = cfg.user.clone().filter(|u| !u.is_empty()) {
+            let rootfs = dir.join("rootfs");
+            let (uid, gid, mut gids) = crate::spec::resolve_user(&rootfs, &user)?;
+            for g in c.host_config.group_add.iter().flatten() {
+                gids.push(crate::spec::resolve_group(&rootfs, g)?);
+            }
+            p["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
+        }
         p["args"] = json!(cfg.cmd.clone().unwrap_or_default());
         p["terminal"] = json!(cfg.tty.unwrap_or(false));
         if let Some(size) = cfg.console_size.as_ref().filter(|s| s.len() == 2) {

@@ -16,6 +16,7 @@ mod fetch;
 mod files;
 mod gpu;
 mod health;
+mod interface;
 mod lifecycle;
 mod links;
 mod log_driver;
@@ -34,7 +35,11 @@ use std::path::PathBuf;
 
 pub use berth_registry::RegistryOptions;
 pub use daemon::DaemonOptions;
-pub use face::Face;
+pub use face::{Face, FaceTask};
+pub use interface::{
+    full_reference, ContainerEvent, ContainerView, Credentials, Engine, Error, ExecIo, Extras,
+    ImageFs, ImageView, MountView,
+};
 pub use network::NetworkOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT. Containers keep running after it returns.
@@ -42,7 +47,8 @@ pub fn run(opts: DaemonOptions) -> std::result::Result<(), String> {
     run_with(opts, Vec::new())
 }
 
-/// `run`, with more faces of the daemon (the dashboard) served beside the Engine API.
+/// Runs the daemon with other faces (the CRI, the dashboard) served beside the Engine API;
+/// a face whose task fails stops the daemon with its error.
 pub fn run_with(opts: DaemonOptions, faces: Vec<Face>) -> std::result::Result<(), String> {
     // The umask and the modes of both trees come first: everything after makes files there.
     let socket_group = daemon::socket_group(opts.group.as_deref())?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use serde_json::Value;
 
-use crate::container::{self, Container, MountRecord, RootfsRecord, State, NEVER};
+use crate::container::{self, Container, Extras, MountRecord, RootfsRecord, State, NEVER};
 use crate::daemon::Daemon;
 use crate::error::{ApiError, Result};
 use crate::files;
@@ -42,19 +42,37 @@ impl Daemon {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<Container> {
-        let image_name = body
-            .image
-            .clone()
-            .filter(|i| !i.is_empty())
-            .ok_or_else(|| {
-                ApiError::BadRequest("config cannot be empty in order to create a container".into())
-            })?;
-        let image = self.images.get(&image_name).map_err(|e| match e {
-            berth_image::Error::NotFound(_) => {
-                ApiError::NotFound(format!("No such image: {}", familiar(&image_name)))
+        self.create_container_with(name, body, None)
+    }
+
+    /// A container with settings beyond Docker's API (the engine's interface for the CRI); an
+    /// infra container has no image.
+    pub fn create_container_with(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+        extras: Option<Extras>,
+    ) -> Result<Container> {
+        let infra = extras.as_ref().is_some_and(|x| x.infra);
+        let image_name = match body.image.clone().filter(|i| !i.is_empty()) {
+            Some(i) => i,
+            None if infra => String::new(),
+            None => {
+                return Err(ApiError::BadRequest(
+                    "config cannot be empty in order to create a container".into(),
+                ))
             }
-            other => other.into(),
-        })?;
+        };
+        let image = if infra {
+            None
+        } else {
+            Some(self.images.get(&image_name).map_err(|e| match e {
+                berth_image::Error::NotFound(_) => {
+                    ApiError::NotFound(format!("No such image: {}", familiar(&image_name)))
+                }
+                other => other.into(),
+            })?)
+        };
         // Networks and volumes it names stay until it is recorded as using them.
         let _refs = self.referencing();
         let id = container::new_id()?;
@@ -69,7 +87,7 @@ impl Daemon {
             None => container::generate_name(0)?,
         };
         let mut host_config = body.host_config.clone().unwrap_or_default();
-        let img = image_config(&image);
+        let img = image.as_ref().map(image_config).unwrap_or(Value::Null);
 
         // The image's config under the request's, as dockerd merges them.
         let mut env = strings(&img["Env"]).unwrap_or_default();
@@ -90,6 +108,10 @@ impl Daemon {
         };
         let mut argv = entrypoint.clone();
         argv.extend(cmd.iter().cloned());
+        if infra {
+            // What `ps` calls the process the runtime's pause mode stands for.
+            argv = vec!["pause".into()];
+        }
         if argv.is_empty() {
             return Err(ApiError::BadRequest("no command specified".into()));
         }
@@ -176,6 +198,7 @@ impl Daemon {
         }
         validate_restart(&host_config)?;
         refuse_unsupported(&host_config)?;
+        self.validate_shared_namespaces(&host_config)?;
         let userns = self
             .remap
             .range
@@ -194,6 +217,12 @@ impl Daemon {
         let links = self.plan_links(&mut host_config, &mut networks)?;
         crate::network::published(&Container::probe(&host_config, &config))?;
         let mut config = config;
+        if let crate::network::Mode::Container(other) = crate::network::mode_of(&host_config) {
+            // As dockerd: a container in another's network has that one's names.
+            let o = self.containers.find(&other)?;
+            config.hostname = o.config.hostname.clone();
+            config.domainname = o.config.domainname.clone();
+        }
         if crate::network::mode_of(&host_config) == crate::network::Mode::Host
             && body.hostname.as_deref().is_none_or(str::is_empty)
         {
@@ -216,7 +245,16 @@ impl Daemon {
         crate::modes::own_container_dir(&dir, userns.map(|r| r.gid))
             .map_err(|e| ApiError::internal(format!("create {}", dir.display()), e))?;
         let made = (|| -> Result<Container> {
-            let overlay = self.images.rootfs(&image, &dir)?;
+            let overlay = match &image {
+                Some(image) => self.images.rootfs(image, &dir)?,
+                // The infra's root is an empty directory of its own, mounted nowhere.
+                None => berth_image::OverlayMount {
+                    lowers: Vec::new(),
+                    upper: dir.join("rootfs"),
+                    work: PathBuf::new(),
+                    volatile: false,
+                },
+            };
             if let Some(r) = userns {
                 // The container's `/` is its upper dir's root: the remapped root owns it.
                 std::os::unix::fs::chown(&overlay.upper, Some(r.uid), Some(r.gid))
@@ -229,7 +267,7 @@ impl Daemon {
                 name: name.clone(),
                 created: files::now_rfc3339(),
                 image: image_name.clone(),
-                image_id: image.id.clone(),
+                image_id: image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
                 config,
                 host_config,
                 path: argv.next().unwrap_or_default(),
@@ -252,6 +290,7 @@ impl Daemon {
                 networks,
                 ports: Vec::new(),
                 links,
+                extras: extras.clone(),
             })
         })();
         let c = match made.and_then(|c| self.containers.insert(c, generated)) {
@@ -602,6 +641,7 @@ impl Daemon {
         crate::modes::create_private_dir(&rootfs)
             .map_err(|e| ApiError::internal(format!("create {}", rootfs.display()), e))?;
         berth_image::OverlayMount::unmount(&rootfs)?;
+        let infra = c.is_infra();
         // A `--rm` container's upper dir ends with it: no sync of it at unmount (overlayfs'
         // `volatile`, as podman mounts its `--rm` containers).
         let overlay = berth_image::OverlayMount {
@@ -609,6 +649,7 @@ impl Daemon {
             ..c.rootfs.overlay()
         };
         match c.userns {
+            _ if infra => {}
             Some(range) => {
                 let ns = self.remap.namespace(range)?;
                 overlay.mount_idmapped_at(
@@ -642,9 +683,11 @@ impl Daemon {
                 m.source = crate::subpath::bind(&fd, &subpaths, i)?;
             }
         }
+        let shared = self.shared_namespaces(&c)?;
         let spec = crate::spec::build(
             &c,
             &crate::spec::Paths {
+                shared: &shared,
                 rootfs: &rootfs,
                 dir: &dir,
                 cgroup_parent: c
@@ -677,11 +720,22 @@ impl Daemon {
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),
-            log: berth_monitor::LogConfig {
-                path: self.log_path(id),
-                max_size,
-                max_files,
-                disabled: log_opts["Type"] == "none",
+            log: match c.extras.as_ref().and_then(|x| x.cri_log.clone()) {
+                // kubelet rotates CRI logs itself (and asks for a reopen).
+                Some(path) => berth_monitor::LogConfig {
+                    path,
+                    max_size: None,
+                    max_files: 1,
+                    disabled: false,
+                    format: berth_monitor::LogFormat::Cri,
+                },
+                None => berth_monitor::LogConfig {
+                    path: self.log_path(id),
+                    max_size,
+                    max_files,
+                    disabled: log_opts["Type"] == "none",
+                    format: berth_monitor::LogFormat::JsonFile,
+                },
             },
             restart: berth_monitor::RestartPolicy {
                 name: restart["Name"]
@@ -732,7 +786,7 @@ impl Daemon {
             crate::network::Mode::Container(other) => {
                 let o = self.containers.find(&other)?;
                 let odir = self.container_dir(&o.id);
-                for f in ["hosts", "resolv.conf"] {
+                for f in ["hosts", "resolv.conf", "hostname"] {
                     write(f, std::fs::read_to_string(odir.join(f)).unwrap_or_default())?;
                 }
             }
@@ -1316,6 +1370,61 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
 
 /// How long `kill` (SIGKILL) waits for the container's exit to be recorded.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+
+impl Daemon {
+    /// `IpcMode`, `PidMode` and `UTSMode` as a pod needs them: `host`, `container:ID` (join
+    /// that running container's namespace), or the container's own (empty, `private`,
+    /// `shareable`). The container named must exist.
+    fn validate_shared_namespaces(&self, hc: &HostConfig) -> Result<()> {
+        for (flag, mode) in [
+            ("ipc", &hc.ipc_mode),
+            ("pid", &hc.pid_mode),
+            ("uts", &hc.uts_mode),
+        ] {
+            match mode.as_deref().unwrap_or("") {
+                "" | "host" | "private" | "shareable" => {}
+                m if m.starts_with("container:") => {
+                    self.containers.find(&m["container:".len()..])?;
+                }
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid {flag} mode: {other} (want host, private, shareable or container:NAME)"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At start: the namespaces (pid, ipc, uts) this container shares rather than makes: the
+    /// host's (None) or another running container's (its init's /proc/PID/ns file).
+    fn shared_namespaces(&self, c: &Container) -> Result<Vec<(&'static str, Option<PathBuf>)>> {
+        let hc = &c.host_config;
+        let mut out = Vec::new();
+        for (kind, mode) in [
+            ("ipc", &hc.ipc_mode),
+            ("pid", &hc.pid_mode),
+            ("uts", &hc.uts_mode),
+        ] {
+            let mode = mode.as_deref().unwrap_or("");
+            if mode == "host" {
+                out.push((kind, None));
+            } else if let Some(other) = mode.strip_prefix("container:") {
+                let o = self.containers.find(other)?;
+                if !o.is_running() || o.state.pid <= 0 {
+                    return Err(ApiError::Conflict(format!(
+                        "cannot join the {kind} namespace of a non running container: {other}"
+                    )));
+                }
+                out.push((
+                    kind,
+                    Some(PathBuf::from(format!("/proc/{}/ns/{kind}", o.state.pid))),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// The label dockerd puts on the volumes it makes without a name.
 const ANONYMOUS_VOLUME: &str = "com.docker.volume.anonymous";

@@ -460,6 +460,23 @@ impl Daemon {
         Ok(out)
     }
 
+    /// Makes the network namespace of a created `--network none` container ahead of its
+    /// start, at the path the start will join; a bound one is left as it is.
+    pub fn prepare_netns(self: &Arc<Self>, c: &Container) -> Result<PathBuf> {
+        if mode_of(&c.host_config) != Mode::None {
+            return Err(ApiError::BadRequest(format!(
+                "container {} has a network mode of its own: its namespace is made at its start",
+                c.id
+            )));
+        }
+        let path = self.net.netns_path(&c.id);
+        if !netns::is_bound(&path) {
+            netns::remove(&path);
+            netns::create(&path, self.net.take_spare()).map_err(net_error)?;
+        }
+        Ok(path)
+    }
+
     /// At start: the namespace file the spec joins (None: the host's), made and wired for
     /// the container's mode. On error nothing is left made.
     pub fn setup_network(self: &Arc<Self>, c: &Container) -> Result<Option<PathBuf>> {
@@ -483,6 +500,11 @@ impl Daemon {
             Mode::None | Mode::Bridge => {}
         }
         let path = self.net.netns_path(&c.id);
+        if mode_of(&c.host_config) == Mode::None && netns::is_bound(&path) {
+            // Made ahead by `prepare_netns` (the CRI wires a pod's namespace while its infra
+            // starts): nothing of the engine's goes in it.
+            return Ok(Some(path));
+        }
         // A file left by a crash between create and bind is not a namespace.
         netns::remove(&path);
         netns::create(&path, self.net.take_spare()).map_err(net_error)?;

@@ -60,6 +60,9 @@ pub struct Paths<'a> {
     pub cgroup_parent: &'a str,
     /// The network namespace to join (made by the daemon); None: the host's.
     pub netns: Option<&'a Path>,
+    /// pid, ipc or uts namespaces shared rather than made: the host's (None) or the one at
+    /// this path (another container's).
+    pub shared: &'a [(&'static str, Option<std::path::PathBuf>)],
 }
 
 /// Every capability the daemon holds, for `--privileged`: a container cannot be given one its
@@ -86,6 +89,9 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     let gpu = crate::gpu::grant(hc)?.unwrap_or_default();
 
     let (uid, gid, mut gids) = resolve_user(paths.rootfs, c.config.user.as_deref().unwrap_or(""))?;
+    if c.extras.as_ref().is_some_and(|x| x.strict_groups) {
+        gids.clear();
+    }
     for g in hc.group_add.iter().flatten() {
         gids.push(resolve_group(paths.rootfs, g)?);
     }
@@ -207,6 +213,14 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     if c.userns.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
+    for (kind, path) in paths.shared {
+        namespaces.retain(|n| n["type"] != *kind);
+        if let Some(path) = path {
+            namespaces.push(json!({"type": kind, "path": path}));
+        }
+    }
+    // A hostname is set only in a UTS namespace of the container's own.
+    let own_uts = !paths.shared.iter().any(|(kind, _)| *kind == "uts");
 
     let (devices, granted) = devices(hc, privileged, &gpu.devices)?;
     // Deny every device first, as dockerd's spec does: the runtime then adds the defaults
@@ -224,8 +238,16 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
         "cgroupsPath": format!("{}/{}", paths.cgroup_parent, c.id),
         "resources": resources(hc, device_rules),
         "devices": devices,
-        "maskedPaths": if privileged { vec![] } else { MASKED.to_vec() },
-        "readonlyPaths": if privileged { vec![] } else { READ_ONLY.to_vec() },
+        "maskedPaths": match &hc.masked_paths {
+            Some(paths) => paths.clone(),
+            None if privileged => vec![],
+            None => MASKED.iter().map(|p| p.to_string()).collect(),
+        },
+        "readonlyPaths": match &hc.readonly_paths {
+            Some(paths) => paths.clone(),
+            None if privileged => vec![],
+            None => READ_ONLY.iter().map(|p| p.to_string()).collect(),
+        },
     });
     if let Some(sysctls) = &hc.sysctls {
         linux["sysctl"] = json!(sysctls);
@@ -244,11 +266,16 @@ pub fn build(c: &Container, paths: &Paths<'_>) -> Result<Value> {
     let mut spec = json!({
         "ociVersion": "1.2.0",
         "process": process,
-        "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
-        "hostname": hostname(c),
+        "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false) || c.is_infra()},
         "mounts": mounts,
         "linux": linux,
     });
+    if own_uts {
+        spec["hostname"] = json!(hostname(c));
+    }
+    if c.is_infra() {
+        spec["annotations"] = json!({ berth_runtime::PAUSE_ANNOTATION: "true" });
+    }
     if hc.init.unwrap_or(false) {
         with_init(&mut spec, &c.runtime)?;
     }
@@ -544,6 +571,6 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((u.uid, u.gid, u.additional_gids))
 }
 
-fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
+pub fn resolve_group(rootfs: &Path, g: &str) -> Result<u32> {
     berth_image::users::resolve_group(rootfs, g).map_err(|e| ApiError::BadRequest(e.to_string()))
 }

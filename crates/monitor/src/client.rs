@@ -118,6 +118,17 @@ pub fn stop_restarting(dir: &Path) -> Result<()> {
     }
 }
 
+/// Makes the monitor reopen the container's log file at its path (after kubelet rotated it).
+pub fn reopen_log(dir: &Path) -> Result<()> {
+    match request(dir, &json!({"reopen_log": true}))? {
+        Some(r) => ok_or_refused(dir, &r),
+        None => Err(Error::Refused {
+            dir: dir.to_owned(),
+            reason: "the monitor is gone (the container is not running)".into(),
+        }),
+    }
+}
+
 /// Sends one request line on the control socket and reads one reply line. `None` when the
 /// monitor is gone: no socket, or it closed the connection without answering.
 fn request(dir: &Path, body: &serde_json::Value) -> Result<Option<String>> {

@@ -46,6 +46,21 @@ pub struct LogConfig {
     /// The `none` driver: no log is kept.
     #[serde(default)]
     pub disabled: bool,
+    /// The format of each line: Docker's json-file (the default) or the CRI's.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How the monitor writes a container's output.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Docker's json-file: `{"log":…,"stream":…,"time":…}` per line.
+    #[default]
+    JsonFile,
+    /// Kubernetes' CRI format, which kubelet reads: `<RFC3339Nano> <stream> <P|F> <text>`, `P`
+    /// for a piece of a longer line, `F` for a line's last (or only) piece.
+    Cri,
 }
 
 /// Docker's restart policy: `no`, `always`, `on-failure` (with `max_retries`), `unless-stopped`.

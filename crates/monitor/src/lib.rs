@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 
-pub use config::{LogConfig, MonitorConfig, RestartPolicy};
+pub use config::{LogConfig, LogFormat, MonitorConfig, RestartPolicy};
 pub use error::{Error, Result};
 pub use monitor::run_monitor;
 pub use state::{read_state, MonitorState, Status, ZERO_TIME};

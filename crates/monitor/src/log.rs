@@ -1,4 +1,5 @@
 //! Docker's json-file log driver: one JSON object per line, rotated by size into `path.1` ...
+//! With [`LogFormat::Cri`] the same lines in the CRI's format, at the path kubelet chose.
 
 use std::fs::File;
 use std::io::Write;
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 use crate::error::{Error, Result};
 
 /// Docker's copier splits lines at 16 KiB: a longer line is logged in pieces.
@@ -41,6 +42,7 @@ pub(crate) struct JsonLog {
     size: u64,
     max_size: Option<u64>,
     max_files: u32,
+    format: LogFormat,
     /// The unfinished line of each stream; they stay empty (no allocation) for line output.
     partial: [Vec<u8>; 2],
     scratch: Vec<u8>,
@@ -64,6 +66,7 @@ impl JsonLog {
             size,
             max_size: cfg.max_size.filter(|&m| m > 0),
             max_files: cfg.max_files.max(1),
+            format: cfg.format,
             partial: [Vec::new(), Vec::new()],
             scratch: Vec::new(),
         })
@@ -102,17 +105,43 @@ impl JsonLog {
         }
     }
 
+    /// Reopens the file at its path (kubelet's ReopenContainerLog, after it rotated the file
+    /// away).
+    pub(crate) fn reopen(&mut self) -> Result<()> {
+        self.file = open_append(&self.path)?;
+        self.size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(())
+    }
+
     fn entry(&mut self, stream: Stream, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
         let time = berth_runtime::now_rfc3339();
-        let entry = Entry {
-            log: &text,
-            stream: stream.name(),
-            time: &time,
-        };
         self.scratch.clear();
-        if serde_json::to_writer(&mut self.scratch, &entry).is_err() {
-            return;
+        match self.format {
+            LogFormat::JsonFile => {
+                let text = String::from_utf8_lossy(line);
+                let entry = Entry {
+                    log: &text,
+                    stream: stream.name(),
+                    time: &time,
+                };
+                if serde_json::to_writer(&mut self.scratch, &entry).is_err() {
+                    return;
+                }
+            }
+            LogFormat::Cri => {
+                // The line's own newline ends the record; a piece without one is partial.
+                let (text, tag) = match line.strip_suffix(b"\n") {
+                    Some(text) => (text, b'F'),
+                    None => (line, b'P'),
+                };
+                self.scratch.extend_from_slice(time.as_bytes());
+                self.scratch.push(b' ');
+                self.scratch.extend_from_slice(stream.name().as_bytes());
+                self.scratch.push(b' ');
+                self.scratch.push(tag);
+                self.scratch.push(b' ');
+                self.scratch.extend_from_slice(text);
+            }
         }
         self.scratch.push(b'\n');
         if let Some(max) = self.max_size {
@@ -183,6 +212,7 @@ mod tests {
             max_size: None,
             max_files: 1,
             disabled: false,
+            format: LogFormat::JsonFile,
         })
         .unwrap();
         log.write(Stream::Stdout, b"one\ntw");
@@ -216,6 +246,7 @@ mod tests {
             max_size: Some(200),
             max_files: 3,
             disabled: false,
+            format: LogFormat::JsonFile,
         })
         .unwrap();
         for i in 0..40 {
@@ -228,5 +259,33 @@ mod tests {
         let last = lines(&path);
         assert_eq!(last.last().unwrap()["log"], "line 39\n");
         assert!(std::fs::metadata(&path).unwrap().len() < 400);
+    }
+
+    #[test]
+    fn cri_format_marks_partial_and_full_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let mut log = JsonLog::open(&LogConfig {
+            path: path.clone(),
+            max_size: None,
+            max_files: 1,
+            disabled: false,
+            format: LogFormat::Cri,
+        })
+        .unwrap();
+        log.write(Stream::Stdout, b"one\n");
+        log.write(Stream::Stderr, b"half");
+        log.flush(Stream::Stderr);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (time, rest) = lines[0].split_once(' ').unwrap();
+        assert!(time.ends_with('Z') && time.len() == 30, "{time}");
+        assert_eq!(rest, "stdout F one");
+        assert_eq!(lines[1].split_once(' ').unwrap().1, "stderr P half");
+        std::fs::rename(&path, dir.path().join("0.log.1")).unwrap();
+        log.reopen().unwrap();
+        log.write(Stream::Stdout, b"two\n");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("stdout F two\n"), "{text}");
     }
 }

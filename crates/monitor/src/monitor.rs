@@ -237,6 +237,9 @@ struct ControlRequest {
     wait_start: bool,
     #[serde(default)]
     no_restart: bool,
+    /// Reopen the log file at its path (the CRI's ReopenContainerLog).
+    #[serde(default)]
+    reopen_log: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -773,6 +776,15 @@ impl Monitor {
                 }
                 if req.no_restart {
                     self.stop_restarting();
+                }
+                if req.reopen_log {
+                    let reopened = match self.log.as_mut() {
+                        Some(log) => log.reopen(),
+                        None => Err(Error::Start("the process keeps no log".into())),
+                    };
+                    if let Err(e) = reopened {
+                        reply = Some(serde_json::json!({ "error": e.to_string() }));
+                    }
                 }
                 reply
             }

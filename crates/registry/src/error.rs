@@ -142,6 +142,12 @@ impl Error {
         )
     }
 
+    /// Whether the registry refused access to the repository (no such repository, or
+    /// credentials that do not reach it: registries answer both alike).
+    pub fn is_denied(&self) -> bool {
+        matches!(self.inner(), Error::PullDenied { .. })
+    }
+
     /// Whether the error is a refused login or authorization.
     pub fn is_unauthorized(&self) -> bool {
         matches!(

@@ -229,6 +229,11 @@ impl Runtime {
                     .as_ref()
                     .and_then(|a| a.get(crate::reaper::INIT_ANNOTATION))
                     .is_some_and(|v| v == "true"),
+                as_pause: spec
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(crate::reaper::PAUSE_ANNOTATION))
+                    .is_some_and(|v| v == "true"),
                 state_json: &|status| state_json(&record, status, std::process::id() as i32),
             })
         };

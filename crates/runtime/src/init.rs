@@ -38,6 +38,8 @@ pub(crate) struct InitArgs<'a> {
     pub idmapped: &'a [(usize, OwnedFd)],
     /// Stay as pid 1 and fork the program (the spec's init annotation).
     pub as_init: bool,
+    /// The process is a pod's infra ([`crate::reaper::PAUSE_ANNOTATION`]): no program is run.
+    pub as_pause: bool,
     /// The state document for hooks run from the init, with the init's host pid.
     pub state_json: &'a dyn Fn(Status) -> Vec<u8>,
 }
@@ -157,7 +159,11 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
     // From here the runtime may exit: the init must outlive it.
     syscall::prctl(libc::PR_SET_PDEATHSIG, 0)
         .map_err(|e| Error::sys("clear the parent-death signal", e))?;
-    let program = a.plan.resolve_program()?;
+    let program = if a.as_pause {
+        None
+    } else {
+        Some(a.plan.resolve_program()?)
+    };
     a.channel.send(Msg::Ready)?;
 
     // Block until `start` opens the fifo for reading.
@@ -176,6 +182,9 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         &(a.state_json)(Status::Created),
     )?;
     load_late_seccomp(a.plan)?;
+    let Some(program) = program else {
+        crate::reaper::pause();
+    };
     if a.as_init {
         return Err(crate::reaper::run(a.plan, &program));
     }

@@ -38,7 +38,7 @@ pub use error::{Error, Result};
 pub use exe_guard::ensure_sealed_exe;
 pub use features::features;
 pub use namespaces::id_mapping_namespace;
-pub use reaper::INIT_ANNOTATION;
+pub use reaper::{INIT_ANNOTATION, PAUSE_ANNOTATION};
 pub use seccomp::SeccompError;
 pub use signal::{name as signal_name, parse as parse_signal};
 pub use spec::load_process;

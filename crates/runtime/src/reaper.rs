@@ -20,6 +20,11 @@ use crate::process::ProcessPlan;
 /// The spec annotation that asks for berth's init as pid 1 ("true").
 pub const INIT_ANNOTATION: &str = "berth.init";
 
+/// The spec annotation ("true") that makes the init a pod's infra process (the CRI's sandbox):
+/// it holds the pod's namespaces and reaps what the pod's pid namespace hands it, and runs no
+/// program, so a sandbox needs no pause image.
+pub const PAUSE_ANNOTATION: &str = "berth.pause";
+
 /// What /proc/1/comm shows, as with Docker.
 const TITLE: &str = "docker-init";
 
@@ -63,6 +68,29 @@ fn serve(plan: &ProcessPlan, program: &CString) -> Result<std::convert::Infallib
         } else if signal > 0 {
             // SAFETY: kill with a pid and a signal number the kernel just gave us.
             unsafe { libc::kill(child.as_raw(), signal) };
+        }
+    }
+}
+
+/// The infra process's life: every signal is taken synchronously; SIGTERM, SIGINT or SIGQUIT
+/// end it (status 0, as Kubernetes' pause), SIGCHLD reaps, the rest is ignored.
+pub(crate) fn pause() -> ! {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
+    // A clone of the runtime: the descriptors it had must not live as long as the pod.
+    let _ = crate::syscall::close_from(3);
+    let _ = nix::sys::prctl::set_name(&CString::new("pause").unwrap_or_default());
+    loop {
+        match wait_signal() {
+            libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
+                // SAFETY: _exit ends pid 1; the kernel then ends the rest of the namespace.
+                unsafe { libc::_exit(0) }
+            }
+            libc::SIGCHLD => {
+                while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                    waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+                {}
+            }
+            _ => {}
         }
     }
 }

@@ -234,6 +234,8 @@ pub fn make_busybox_rootfs(rootfs: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
+pub mod containerd;
+pub mod cri;
 pub mod dockerd;
 pub mod engine;
 pub mod netns;

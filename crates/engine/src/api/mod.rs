@@ -15,6 +15,7 @@ pub(crate) mod registry;
 mod relay;
 mod shape;
 mod stats;
+pub(crate) use stats::stats_sample;
 mod swarm;
 mod system;
 mod version;

@@ -274,6 +274,61 @@ fn host_memory() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// One sample of a running container's counters (None when it does not run).
+pub fn stats_sample(c: &crate::container::Container) -> Option<Value> {
+    let files = CgroupFiles::of(c.state.pid.max(0)).filter(|_| c.state.pid > 0)?;
+    Some(sample(&files, c.state.pid, &c.id, &c.name))
+}
+
+impl crate::daemon::Daemon {
+    /// New limits (and restart policy) for a container: on its cgroup while it runs, and in
+    /// its HostConfig.
+    pub fn update_container(
+        &self,
+        key: &str,
+        req: bollard_stubs::models::HostConfig,
+    ) -> Result<()> {
+        let c = self.containers.find(key)?;
+        let mut hc = c.host_config.clone();
+        macro_rules! take {
+            ($($f:ident),*) => { $( if req.$f.is_some() { hc.$f = req.$f.clone(); } )* };
+        }
+        take!(
+            memory,
+            memory_swap,
+            memory_reservation,
+            cpu_shares,
+            nano_cpus,
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus,
+            cpuset_mems,
+            pids_limit,
+            blkio_weight,
+            restart_policy
+        );
+        if c.is_running() {
+            let spec = crate::spec::resources_of(&hc);
+            let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(spec)
+                .map_err(|e| ApiError::BadRequest(format!("invalid resources: {e}")))?;
+            if c.runtime == "berth" {
+                berth_runtime::Runtime::new(self.runtime_root())
+                    .load(&c.id)
+                    .and_then(|rc| rc.update(&resources))
+                    .map_err(|e| {
+                        ApiError::BadRequest(format!("Cannot update container {}: {e}", c.id))
+                    })?;
+            }
+        }
+        self.containers.update(&c.id, |c| {
+            c.host_config = hc.clone();
+            Ok(())
+        })?;
+        self.emit_container("update", &c);
+        Ok(())
+    }
+}
+
 pub async fn stats(State(d): State<Shared>, Path(key): Path<String>, q: Query) -> Result<Response> {
     let c = d.containers.find(&key)?;
     // As dockerd: `stream` defaults to true and is read as its other booleans are
@@ -345,44 +400,8 @@ pub async fn update(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    let c = d.containers.find(&key)?;
     let req: bollard_stubs::models::HostConfig = super::parse_body(&body)?;
-    let mut hc = c.host_config.clone();
-    macro_rules! take {
-        ($($f:ident),*) => { $( if req.$f.is_some() { hc.$f = req.$f.clone(); } )* };
-    }
-    take!(
-        memory,
-        memory_swap,
-        memory_reservation,
-        cpu_shares,
-        nano_cpus,
-        cpu_quota,
-        cpu_period,
-        cpuset_cpus,
-        cpuset_mems,
-        pids_limit,
-        blkio_weight,
-        restart_policy
-    );
-    if c.is_running() {
-        let spec = crate::spec::resources_of(&hc);
-        let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(spec)
-            .map_err(|e| ApiError::BadRequest(format!("invalid resources: {e}")))?;
-        if c.runtime == "berth" {
-            berth_runtime::Runtime::new(d.runtime_root())
-                .load(&c.id)
-                .and_then(|rc| rc.update(&resources))
-                .map_err(|e| {
-                    ApiError::BadRequest(format!("Cannot update container {}: {e}", c.id))
-                })?;
-        }
-    }
-    d.containers.update(&c.id, |c| {
-        c.host_config = hc.clone();
-        Ok(())
-    })?;
-    d.emit_container("update", &c);
+    d.update_container(&key, req)?;
     Ok(super::json(
         axum::http::StatusCode::OK,
         &json!({"Warnings": []}),

@@ -67,6 +67,7 @@ impl Sandbox {
                 path: dir.join("mon/c.log"),
                 max_size: None,
                 max_files: 1,
+                format: Default::default(),
             },
             restart: RestartPolicy::default(),
             runtime: None,
