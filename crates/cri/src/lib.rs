@@ -68,7 +68,8 @@ async fn serve(
 /// left by a daemon that died is replaced; one that answers means another daemon serves it.
 fn bind(path: &Path) -> Result<tokio::net::UnixListener, String> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        berth_engine::modes::create_dir_all(dir, 0o711)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(format!(

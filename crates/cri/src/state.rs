@@ -31,7 +31,8 @@ pub struct PodStates {
 
 impl PodStates {
     pub fn open(dir: &Path) -> Result<PodStates> {
-        std::fs::create_dir_all(dir)
+        // Root's alone (docs/security.md): a pod's network record names its namespace.
+        berth_engine::modes::create_private_dir(dir)
             .map_err(|e| Error::Internal(format!("create {}: {e}", dir.display())))?;
         Ok(PodStates {
             dir: dir.to_owned(),
@@ -49,9 +50,22 @@ impl PodStates {
 
     pub fn put(&self, sandbox: &str, net: &PodNetwork) -> Result<()> {
         let path = self.path(sandbox);
-        let tmp = path.with_extension("tmp");
+        // A temp file of this write's own (two writers never rename each other's), 0600 before
+        // its first byte.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = path.with_extension(format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&serde_json::to_vec(net)?)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)
