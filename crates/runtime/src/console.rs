@@ -1,7 +1,7 @@
 //! Terminals: the init makes a pty in the container's own devpts and hands its master to whoever
 //! listens on the console socket (runc's protocol: one SCM_RIGHTS message over a Unix socket).
 
-use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -124,47 +124,6 @@ pub fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
         }
     }
     Err(Error::Init("the init sent no pty master".into()))
-}
-
-/// Copies the caller's terminal to the pty and back until the container closes it. The
-/// caller's terminal is put in raw mode meanwhile, so keys like Ctrl-C reach the container.
-pub(crate) fn proxy(master: OwnedFd) -> std::thread::JoinHandle<()> {
-    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
-    if let Some(t) = &saved {
-        let mut raw = t.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        let _ = nix::sys::termios::tcsetattr(
-            std::io::stdin(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &raw,
-        );
-    }
-    let input = master.try_clone();
-    if let Ok(input) = input {
-        std::thread::spawn(move || {
-            let mut to = std::fs::File::from(input);
-            let _ = std::io::copy(&mut std::io::stdin(), &mut to);
-        });
-    }
-    std::thread::spawn(move || {
-        let mut from = std::fs::File::from(master);
-        let mut buf = [0u8; 8192];
-        let mut out = std::io::stdout();
-        // EIO ends the loop: the container closed its last slave descriptor.
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || out.write_all(&buf[..n]).is_err() {
-                break;
-            }
-            let _ = out.flush();
-        }
-        if let Some(t) = saved {
-            let _ = nix::sys::termios::tcsetattr(
-                std::io::stdin(),
-                nix::sys::termios::SetArg::TCSANOW,
-                &t,
-            );
-        }
-    })
 }
 
 /// A connected pair standing in for a console socket when `run` keeps the terminal itself.

@@ -1,8 +1,19 @@
 //! The child side: the container's init (after create's fork) and an exec'd process (after
 //! exec's fork). Each step reports failure over the sync channel, then the child exits; the
 //! runtime turns the report into the user's error and cleans up.
+//!
+//! The order of the last steps is the runtime-spec's and runc's, with the seccomp filter last
+//! whatever `noNewPrivileges` says: limits, LSM label, descriptor hygiene, working directory,
+//! user and capabilities, no_new_privs, then the filter, then Ready. Everything berth itself
+//! does to prepare the process (close_range, getcwd, setresuid, capset...) therefore happens
+//! before the filter, so a profile never has to allow the runtime's own syscalls. Without
+//! no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: the process keeps it in its
+//! effective and permitted sets until then (execve takes it away: it is in no set that execve
+//! carries over). After Ready, as with runc, the init waits on the exec fifo and runs the
+//! startContainer hooks under the filter, then execs.
 
 use std::convert::Infallible;
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +24,7 @@ use oci_spec::runtime::Spec;
 
 use crate::cgroups::{Cgroup, CgroupMountSource};
 use crate::error::{Error, Result};
-use crate::hooks;
+use crate::hooks::{self, DefaultEnv};
 use crate::namespaces::{self, NamespacePlan};
 use crate::process::ProcessPlan;
 use crate::rootfs::{self, RootfsPlan};
@@ -59,12 +70,23 @@ pub(crate) struct ExecArgs<'a> {
 /// The init's whole life before execve. Never returns.
 pub(crate) fn run(args: InitArgs<'_>) -> ! {
     let error = match setup_container(&args) {
-        Ok(never) => match never {},
+        Ok(ready) => match start_container(&args, ready) {
+            Ok(never) => match never {},
+            Err((e, fifo)) => {
+                // The runtime that created us may be gone: `start` reads the failure from the
+                // exec fifo, and the container's stderr gets it as with runc.
+                let text = e.to_string();
+                let _ = nix::unistd::write(&fifo, text.as_bytes());
+                let _ = nix::unistd::write(std::io::stderr(), format!("{text}\n").as_bytes());
+                // SAFETY: _exit ends this forked child without running the parent's atexit
+                // handlers or flushing stdio buffers it shares with the runtime.
+                unsafe { libc::_exit(1) }
+            }
+        },
         Err(e) => e,
     };
     args.channel.send_failure(&error.to_string());
-    // SAFETY: _exit ends this forked child without running the parent's atexit handlers or
-    // flushing stdio buffers it shares with the runtime.
+    // SAFETY: as above.
     unsafe { libc::_exit(1) }
 }
 
@@ -79,7 +101,13 @@ pub(crate) fn exec(args: ExecArgs<'_>) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
+/// What the init holds once Ready is sent: the program and its environment.
+struct Ready {
+    program: CString,
+    env: Vec<CString>,
+}
+
+fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
     guard_against_parent_death()?;
     if let Some(cgroup) = a.join_v1 {
         cgroup.join_v1_self()?;
@@ -99,10 +127,13 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         cgroupns: a.ns_plan.new_cgroupns,
         idmapped: a.idmapped,
     };
+    let own_mounts = a.ns_plan.new_mountns;
     // An init in a new user namespace, which could not join its v1 cgroups itself, is moved
     // there by the runtime meanwhile (a cgroup.procs write can wait out an RCU grace
     // period): the two overlap instead of adding up.
-    rootfs::prepare(&rootfs_plan)?;
+    if own_mounts {
+        rootfs::prepare(&rootfs_plan)?;
+    }
     a.channel.send(Msg::RunCreateRuntimeHooks)?;
     // HooksDone also means the cgroup is joined: only now can the cgroup namespace be made,
     // with that cgroup as its root.
@@ -111,15 +142,45 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
     }
-    rootfs::mount_cgroups(&rootfs_plan)?;
+    if own_mounts {
+        rootfs::mount_cgroups(&rootfs_plan)?;
+    }
     let hooks = spec.hooks().as_ref();
+    if hooks.is_some_and(|h| h.create_container().is_some()) {
+        // runc's init works from the rootfs when it runs them.
+        nix::unistd::chdir(a.rootfs)
+            .map_err(|e| Error::sys(format!("chdir to rootfs {}", a.rootfs.display()), e))?;
+    }
     hooks::run(
         "createContainer",
         hooks.and_then(|h| h.create_container().as_ref()),
         &(a.state_json)(Status::Creating),
+        DefaultEnv::Process(&a.plan.env),
     )?;
-    rootfs::pivot(a.rootfs, a.no_pivot)?;
+    if own_mounts {
+        rootfs::pivot(a.rootfs, a.no_pivot)?;
+    } else {
+        // No mount namespace: the spec asks for no mount (spec.rs refused any), so the root
+        // is entered without changing a mount of the host's.
+        rootfs::enter_without_mounts(a.rootfs)?;
+    }
 
+    if let Some(socket) = a.console {
+        let size = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.console_size())
+            .map(|b| {
+                (
+                    u16::try_from(b.height()).unwrap_or(u16::MAX),
+                    u16::try_from(b.width()).unwrap_or(u16::MAX),
+                )
+            });
+        console::setup_in_container(socket.as_fd(), a.plan.uid, size)?;
+    }
+    if own_mounts {
+        rootfs::finish_mounts(spec)?;
+    }
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name)
             .map_err(|e| Error::sys(format!("sethostname {name:?}"), e))?;
@@ -138,47 +199,59 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Infallible> {
         std::fs::write(&path, value)
             .map_err(|e| Error::io(format!("sysctl {key}={value:?} ({path})"), e))?;
     }
-    if let Some(socket) = a.console {
-        let size = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.console_size())
-            .map(|b| {
-                (
-                    u16::try_from(b.height()).unwrap_or(u16::MAX),
-                    u16::try_from(b.width()).unwrap_or(u16::MAX),
-                )
-            });
-        console::setup_in_container(socket.as_fd(), a.plan.uid, size)?;
+    if own_mounts {
+        rootfs::restrict_paths(spec)?;
     }
-    rootfs::finish(spec)?;
+    let env = a.plan.final_env();
     finish_process(a.plan, a.preserve_fds)?;
     // From here the runtime may exit: the init must outlive it.
     syscall::prctl(libc::PR_SET_PDEATHSIG, 0)
         .map_err(|e| Error::sys("clear the parent-death signal", e))?;
     let program = a.plan.resolve_program()?;
+    load_seccomp(a.plan, &a.channel)?;
     a.channel.send(Msg::Ready)?;
+    Ok(Ready { program, env })
+}
 
-    // Block until `start` opens the fifo for reading.
+/// After Ready: wait for `start`, run the startContainer hooks, exec. A failure comes back
+/// with the exec fifo, for `start` to read it.
+fn start_container(
+    a: &InitArgs<'_>,
+    ready: Ready,
+) -> std::result::Result<Infallible, (Error, OwnedFd)> {
+    // Block until `start` opens the fifo for reading. The write end stays open (it is
+    // close-on-exec) until the program is exec'd or the init dies: `start` reads to its end,
+    // so poststart hooks run only once the program runs, as the spec wants.
     let fifo_path = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
-    let fifo = open(
+    let fifo = match open(
         fifo_path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open the exec fifo", e))?;
-    nix::unistd::write(&fifo, &[0]).map_err(|e| Error::sys("write the exec fifo", e))?;
-    drop(fifo);
-    hooks::run(
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let error = Error::sys("open the exec fifo", e);
+            let _ = nix::unistd::write(std::io::stderr(), format!("{error}\n").as_bytes());
+            // SAFETY: _exit ends this forked child without running atexit handlers.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    if let Err(e) = nix::unistd::write(&fifo, &[0]) {
+        return Err((Error::sys("write the exec fifo", e), fifo));
+    }
+    let hooks = a.spec.hooks().as_ref();
+    if let Err(e) = hooks::run(
         "startContainer",
         hooks.and_then(|h| h.start_container().as_ref()),
         &(a.state_json)(Status::Created),
-    )?;
-    load_late_seccomp(a.plan)?;
-    if a.as_init {
-        return Err(crate::reaper::run(a.plan, &program));
+        DefaultEnv::Process(&ready.env),
+    ) {
+        return Err((e, fifo));
     }
-    Err(a.plan.exec(&program))
+    if a.as_init {
+        return Err((crate::reaper::run(a.plan, &ready.program, &ready.env), fifo));
+    }
+    Err((a.plan.exec(&ready.program, &ready.env), fifo))
 }
 
 fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
@@ -203,30 +276,24 @@ fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
     if let Some(socket) = a.console {
         console::setup_in_container(socket.as_fd(), a.plan.uid, a.console_size)?;
     }
+    let env = a.plan.final_env();
     finish_process(a.plan, a.preserve_fds)?;
     if a.detach {
         syscall::prctl(libc::PR_SET_PDEATHSIG, 0)
             .map_err(|e| Error::sys("clear the parent-death signal", e))?;
     }
     let program = a.plan.resolve_program()?;
+    load_seccomp(a.plan, &a.channel)?;
     a.channel.send(Msg::Ready)?;
-    load_late_seccomp(a.plan)?;
-    Err(a.plan.exec(&program))
+    Err(a.plan.exec(&program, &env))
 }
 
-/// The steps shared by the init and exec: limits, LSM label, seccomp (early, when it needs
-/// CAP_SYS_ADMIN), the user and capabilities, the working directory, descriptor hygiene.
+/// The steps shared by the init and exec, in runc's order, all before the seccomp filter:
+/// limits and priorities, LSM label, descriptor hygiene, the working directory (entered as
+/// root first, like runc), the user and capabilities, no_new_privs.
 fn finish_process(plan: &ProcessPlan, preserve_fds: u32) -> Result<()> {
     plan.apply_limits()?;
     plan.apply_lsm()?;
-    if !plan.no_new_privileges {
-        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it before the
-        // capabilities are dropped. The filter must then allow the few syscalls left to us.
-        if let Some(filter) = &plan.seccomp {
-            filter.load()?;
-        }
-    }
-    plan.switch_user()?;
     // No descriptor of the runtime's may reach the container, and no directory descriptor may
     // be open while the cwd is entered (the CVE-2024-21626 class): all of ours are
     // close-on-exec and none is a directory; mark every other one close-on-exec too.
@@ -237,16 +304,29 @@ fn finish_process(plan: &ProcessPlan, preserve_fds: u32) -> Result<()> {
         // SAFETY: F_SETFD on a descriptor number; a closed one just fails with EBADF.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    plan.enter_cwd()?;
+    let entered = plan.enter_cwd_as_root()?;
+    let keep_admin = plan.seccomp.is_some() && !plan.no_new_privileges;
+    plan.switch_user(keep_admin)?;
+    plan.enter_cwd(entered)?;
     plan.set_no_new_privileges()?;
     Ok(())
 }
 
-fn load_late_seccomp(plan: &ProcessPlan) -> Result<()> {
-    if plan.no_new_privileges {
-        if let Some(filter) = &plan.seccomp {
-            filter.load()?;
-        }
+/// Loads the seccomp filter, the last step before Ready (init) or execve (exec). A filter with
+/// SCMP_ACT_NOTIFY rules gives a descriptor: the runtime passes it to the seccomp agent, and
+/// the init waits until it has, since the program must not run before an agent can answer.
+fn load_seccomp(plan: &ProcessPlan, channel: &Channel) -> Result<()> {
+    let Some(filter) = &plan.seccomp else {
+        return Ok(());
+    };
+    let notify = filter.load()?;
+    if !plan.no_new_privileges {
+        plan.capabilities.settle();
+    }
+    if let Some(fd) = notify {
+        channel.send_with_fd(Msg::SeccompNotify, fd.as_raw_fd())?;
+        drop(fd);
+        channel.expect(Msg::SeccompNotifyDone)?;
     }
     Ok(())
 }

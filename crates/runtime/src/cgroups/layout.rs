@@ -55,16 +55,16 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUP: &str = "/proc/self/cgroup";
 
 impl Target {
-    /// Interprets linux.cgroupsPath (None means "/berth/<id>").
+    /// Interprets linux.cgroupsPath (None means "/<id>", as runc's cgroupfs driver places it).
     pub(super) fn parse(cgroups_path: Option<&Path>, id: &str) -> Result<Target, CgroupError> {
         let Some(path) = cgroups_path else {
             if id.is_empty() || id == "." || id == ".." || id.contains('/') {
                 return Err(CgroupError::InvalidPath {
-                    path: Path::new("/berth").join(id),
+                    path: Path::new("/").join(id),
                     reason: "the container id must be a single non-empty path component",
                 });
             }
-            return Ok(Target::Absolute(Path::new("berth").join(id)));
+            return Ok(Target::Absolute(PathBuf::from(id)));
         };
         let bytes = path.as_os_str().as_bytes();
         if !path.is_absolute() && bytes.split(|&b| b == b':').count() == 3 {
@@ -392,7 +392,7 @@ mod unit {
         let sources = cg.mount_sources();
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].controllers, "");
-        assert_eq!(sources[0].host_dir, Path::new("/sys/fs/cgroup/berth/c1"));
+        assert_eq!(sources[0].host_dir, Path::new("/sys/fs/cgroup/c1"));
         assert!(sources[0].is_v2);
     }
 
@@ -438,10 +438,10 @@ mod unit {
     }
 
     #[test]
-    fn default_path_is_berth_slash_id() {
+    fn default_path_is_slash_id_like_runc() {
         assert_eq!(
             Target::parse(None, "abc").unwrap(),
-            Target::Absolute(PathBuf::from("berth/abc"))
+            Target::Absolute(PathBuf::from("abc"))
         );
         assert!(Target::parse(None, "../x").is_err());
         assert!(Target::parse(None, "").is_err());

@@ -15,9 +15,14 @@ mod devices;
 mod devices_bpf;
 mod files;
 mod layout;
+mod oom;
 mod resources;
+mod stats;
 mod v1;
 mod v2;
+
+pub use oom::OomEvent;
+pub use stats::Stats;
 
 #[cfg(test)]
 mod tests;
@@ -198,7 +203,7 @@ impl Cgroup {
     ///
     /// An absolute path such as `/berth/abc` is relative to each hierarchy's root; a relative
     /// path such as `berth/abc` is relative to the calling process's own cgroup in each
-    /// hierarchy (as runc does); `None` means `/berth/<id>`. The systemd form
+    /// hierarchy (as runc does); `None` means `/<id>` (runc's place). The systemd form
     /// `slice:prefix:name` is refused. Reads the layout; touches nothing.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let target = layout::Target::parse(cgroups_path, id)?;
@@ -246,6 +251,22 @@ impl Cgroup {
             files::write_fmt(&h.dir, "tasks", format_args!("0"))?;
         }
         Ok(())
+    }
+
+    /// Whether the cgroup still exists (the directory every operation reads).
+    pub fn exists(&self) -> bool {
+        self.membership_dir().is_some_and(Path::exists)
+    }
+
+    /// Where the cgroup is, for messages: its freezer's directory (or the first one).
+    pub fn describe(&self) -> String {
+        match self.locate_freezer() {
+            Location::V1(dir) | Location::V2(dir) => dir.display().to_string(),
+            Location::Missing => self
+                .membership_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }
     }
 
     /// Whether the cgroup has v1 hierarchies (which [`Cgroup::join_v1_self`] joins).
