@@ -105,6 +105,9 @@ pub(crate) fn exec(args: ExecArgs<'_>) -> ! {
 struct Ready {
     program: CString,
     env: Vec<CString>,
+    /// /proc/self/fd of the host's procfs, kept when the container has no /proc of its own
+    /// (no mount namespace): the exec fifo is reopened through it.
+    host_fds: Option<OwnedFd>,
 }
 
 fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
@@ -157,11 +160,20 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
         &(a.state_json)(Status::Creating),
         DefaultEnv::Process(&a.plan.env),
     )?;
+    let mut host_fds = None;
     if own_mounts {
         rootfs::pivot(a.rootfs, a.no_pivot)?;
     } else {
         // No mount namespace: the spec asks for no mount (spec.rs refused any), so the root
         // is entered without changing a mount of the host's.
+        host_fds = Some(
+            open(
+                "/proc/self/fd",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::sys("open /proc/self/fd", e))?,
+        );
         rootfs::enter_without_mounts(a.rootfs)?;
     }
 
@@ -210,7 +222,11 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
     let program = a.plan.resolve_program()?;
     load_seccomp(a.plan, &a.channel)?;
     a.channel.send(Msg::Ready)?;
-    Ok(Ready { program, env })
+    Ok(Ready {
+        program,
+        env,
+        host_fds,
+    })
 }
 
 /// After Ready: wait for `start`, run the startContainer hooks, exec. A failure comes back
@@ -222,12 +238,21 @@ fn start_container(
     // Block until `start` opens the fifo for reading. The write end stays open (it is
     // close-on-exec) until the program is exec'd or the init dies: `start` reads to its end,
     // so poststart hooks run only once the program runs, as the spec wants.
-    let fifo_path = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
-    let fifo = match open(
-        fifo_path.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
+    let reopened = match &ready.host_fds {
+        Some(dir) => nix::fcntl::openat(
+            dir,
+            a.fifo.as_raw_fd().to_string().as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
+        None => open(
+            format!("/proc/self/fd/{}", a.fifo.as_raw_fd()).as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ),
+    };
+    drop(ready.host_fds);
+    let fifo = match reopened {
         Ok(fd) => fd,
         Err(e) => {
             let error = Error::sys("open the exec fifo", e);

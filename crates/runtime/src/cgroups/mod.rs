@@ -215,6 +215,31 @@ impl Cgroup {
     /// ancestor's `cgroup.subtree_control`; on v1 a new cpuset level inherits its parent's
     /// CPUs and memory nodes so that processes can join it.
     pub fn create(&self) -> Result<(), CgroupError> {
+        // A parent shared with other containers (/berth, /kubepods) may be removed by whoever
+        // deletes its last child between our mkdir of it and of ours: try again then.
+        let mut tries = 0;
+        loop {
+            match self.create_once() {
+                Err(
+                    CgroupError::Create {
+                        errno: Errno::ENOENT,
+                        ..
+                    }
+                    | CgroupError::Read {
+                        errno: Errno::ENOENT,
+                        ..
+                    }
+                    | CgroupError::Write {
+                        errno: Errno::ENOENT,
+                        ..
+                    },
+                ) if tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn create_once(&self) -> Result<(), CgroupError> {
         for h in &self.v1 {
             if has_controller(&h.controllers, "cpuset") {
                 v1::create_cpuset(&h.mount_point, &h.dir)?;
