@@ -200,6 +200,27 @@ fn no_descriptor_leaks_into_the_container_under_a_strict_profile() {
     assert_eq!(stdout(&out), "", "descriptors left open: {}", stdout(&out));
 }
 
+#[test]
+fn descriptors_are_kept_from_the_container_when_close_range_is_refused() {
+    // The runtime itself under a filter refusing close_range (an outer sandbox, an old
+    // kernel): it falls back to /proc/self/fd and fcntl, and nothing of its leaks.
+    let sb = Sandbox::new(&["sysprobe", "fds"]);
+    sb.with_sysprobe();
+    let bundle = sb.bundle.to_str().unwrap().to_owned();
+    let out = output_within(
+        Command::new(common::sysprobe())
+            .arg("deny-close-range")
+            .arg(common::berth())
+            .args(["runtime", "--root"])
+            .arg(&sb.root)
+            .args(["run", "--bundle", &bundle, &sb.id])
+            .stdin(Stdio::null()),
+        RUNTIME_LIMIT,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "descriptors left open in the container");
+}
+
 // ------------------------------------------------------------------------------------------
 // 2. Syscalls newer than the profile answer ENOSYS.
 

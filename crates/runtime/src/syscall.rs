@@ -207,12 +207,24 @@ pub(crate) fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Resu
     Ok(())
 }
 
-/// Closes every descriptor from `first` up (close_range).
+/// Closes every descriptor from `first` up: close_range, else (an old kernel, a filter refusing
+/// it) each one /proc/self/fd lists.
 pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes plain numbers; the caller owns no Rust object on these fds.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
-    if ret < 0 {
-        return Err(Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    let first = RawFd::try_from(first).unwrap_or(RawFd::MAX);
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| Errno::last())?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above; a number that was the listing's own descriptor is already closed.
+        unsafe { libc::close(fd) };
     }
     Ok(())
 }
