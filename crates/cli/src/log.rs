@@ -5,9 +5,10 @@
 //! As with runc: without `--log`, every message goes to stderr as a text line; with `--log`,
 //! messages go to that file in its format, and a fatal error is also printed plainly on stderr.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -23,8 +24,10 @@ struct Sink {
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
+static STARTED: OnceLock<Instant> = OnceLock::new();
 
 pub fn init(path: Option<PathBuf>, format: Format, debug: bool) {
+    let _ = STARTED.set(Instant::now());
     let _ = SINK.set(Sink {
         path,
         format,
@@ -69,10 +72,17 @@ fn write(level: &str, message: &str) {
                 let _ = f.write_all(line(format, level, message, &now()).as_bytes());
             }
         }
-        // Without --log, runc's logrus writes text to stderr whatever --log-format says.
+        // Without --log, runc's logrus writes text to stderr whatever --log-format says: in
+        // colour, with the seconds since start, when stderr is a terminal.
         None => {
-            let _ =
-                std::io::stderr().write_all(line(Format::Text, level, message, &now()).as_bytes());
+            let mut err = std::io::stderr();
+            let text = if err.is_terminal() {
+                let since = STARTED.get().map_or(0, |t| t.elapsed().as_secs());
+                coloured_line(level, message, since)
+            } else {
+                line(Format::Text, level, message, &now())
+            };
+            let _ = err.write_all(text.as_bytes());
         }
     }
 }
@@ -88,6 +98,17 @@ fn line(format: Format, level: &str, message: &str, time: &str) -> String {
         }
         Format::Text => format!("time=\"{time}\" level={level} msg={}\n", quote(message)),
     }
+}
+
+/// logrus's text line for a terminal: `ERRO[0000] message` with the level in colour.
+fn coloured_line(level: &str, message: &str, since: u64) -> String {
+    let (text, colour) = match level {
+        "error" => ("ERRO", 31),
+        "warning" => ("WARN", 33),
+        "debug" => ("DEBU", 37),
+        _ => ("INFO", 36),
+    };
+    format!("\x1b[{colour}m{text}\x1b[0m[{since:04}] {message:<44} \n")
 }
 
 /// logrus quotes a value unless it is made of plain characters only.
@@ -147,5 +168,9 @@ mod tests {
             "{\"level\":\"error\",\"msg\":\"x\",\"time\":\"T\"}\n"
         );
         assert!(now().ends_with('Z') && !now().contains('.'), "{}", now());
+        assert_eq!(
+            coloured_line("error", "x", 3),
+            format!("\x1b[31mERRO\x1b[0m[0003] x{} \n", " ".repeat(43))
+        );
     }
 }

@@ -112,8 +112,8 @@ pub enum CapabilityError {
 /// container's init without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapabilityPlan {
-    /// `None` when config.json has no `process.capabilities`: like runc, leave the capabilities
-    /// to what the uid change does to them.
+    /// `None` only for a plan that changes nothing (tests); a config without
+    /// `process.capabilities` gets empty sets.
     sets: Option<Sets>,
     /// Highest capability number the kernel knows (`cap_last_cap`), at most 63.
     last_cap: u32,
@@ -150,16 +150,18 @@ impl CapabilityPlan {
     pub fn new(
         caps: Option<&LinuxCapabilities>,
     ) -> Result<(CapabilityPlan, Vec<String>), CapabilityError> {
-        match caps {
-            None => Ok((
-                CapabilityPlan {
-                    sets: None,
-                    last_cap: 0,
-                },
-                Vec::new(),
-            )),
-            Some(caps) => Ok(Self::with_last_cap(caps, read_last_cap()?)),
-        }
+        // No `capabilities` object means no capability at all, bounding set included, as runc
+        // reads it: an empty object, not "leave them as they are".
+        let caps = caps.cloned().unwrap_or_else(|| {
+            let mut none = LinuxCapabilities::default();
+            none.set_bounding(None)
+                .set_effective(None)
+                .set_inheritable(None)
+                .set_permitted(None)
+                .set_ambient(None);
+            none
+        });
+        Ok(Self::with_last_cap(&caps, read_last_cap()?))
     }
 
     /// Step 1, while still uid 0 with `CAP_SETPCAP`: drops every capability the kernel knows
@@ -708,7 +710,7 @@ mod tests {
     }
 
     #[test]
-    fn without_capabilities_the_uid_change_decides() {
+    fn without_capabilities_none_is_kept_like_runc() {
         if !is_root() {
             return;
         }
@@ -718,8 +720,8 @@ mod tests {
             code => code,
         });
         assert_eq!(code, 0, "child failed, status:\n{status}");
-        // Keep-caps preserved the permitted set across setresuid; the kernel emptied effective.
-        assert_eq!(field(&status, "CapEff"), "0000000000000000");
-        assert_ne!(field(&status, "CapPrm"), "0000000000000000");
+        for set in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+            assert_eq!(field(&status, set), "0000000000000000", "{set}");
+        }
     }
 }

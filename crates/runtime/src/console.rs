@@ -33,11 +33,13 @@ pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
 }
 
 /// In the init, after pivot_root: makes the pty, sends its master, and makes its slave the
-/// controlling terminal and stdio of the process.
+/// controlling terminal and stdio of the process; with `console`, also mounts the slave on
+/// /dev/console, as runc does for a container's first process.
 pub(crate) fn setup_in_container(
     socket: BorrowedFd<'_>,
     uid: Uid,
     size: Option<(u16, u16)>,
+    console: bool,
 ) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open /dev/ptmx in the container", e))?;
@@ -62,6 +64,9 @@ pub(crate) fn setup_in_container(
         // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which is valid for the call.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
+    if console {
+        mount_console(&slave_name)?;
+    }
     let master_fd = master.as_raw_fd();
     send_fd(socket, master_fd, b"/dev/ptmx")?;
     drop(master);
@@ -77,6 +82,30 @@ pub(crate) fn setup_in_container(
         dup2_raw(slave.as_raw_fd(), target)?;
     }
     Ok(())
+}
+
+/// /dev/console becomes the container's terminal: an empty file made there, the slave bound
+/// over it.
+fn mount_console(slave: &str) -> Result<()> {
+    let previous = nix::sys::stat::umask(Mode::empty());
+    let made = open(
+        "/dev/console",
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o666),
+    );
+    nix::sys::stat::umask(previous);
+    match made {
+        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("create /dev/console", e)),
+    }
+    nix::mount::mount(
+        Some(slave),
+        "/dev/console",
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind {slave} on /dev/console"), e))
 }
 
 fn dup2_raw(from: RawFd, to: RawFd) -> Result<()> {

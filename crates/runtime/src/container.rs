@@ -328,19 +328,25 @@ impl Runtime {
         if let (Some(devices), None) = (linux.net_devices(), ns_plan.joined_network()) {
             netdev::move_to_process(devices, pid.as_raw())?;
         }
+        let joined = Joined {
+            v1: join_v1,
+            v2: placed,
+        };
+        if !ns_plan.new_userns {
+            // In its cgroup before it goes on (mostly nothing to write: the init joined v1 by
+            // itself and v2 at birth), so that it may make its cgroup namespace and mount its
+            // cgroups in the spec's order, as runc does.
+            record.cgroup.add_process(pid.as_raw(), joined)?;
+        }
         runtime_end.send(Msg::Proceed)?;
         if !limits_first {
             // Limits first, then the process: the init, already building its root, must never
             // see a half-written device list (deny-all before the allows).
             record.cgroup.apply(&resources)?;
         }
-        record.cgroup.add_process(
-            pid.as_raw(),
-            Joined {
-                v1: join_v1,
-                v2: placed,
-            },
-        )?;
+        if ns_plan.new_userns {
+            record.cgroup.add_process(pid.as_raw(), joined)?;
+        }
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
         let creating = hook_state(&record, Status::Creating, pid.as_raw());
@@ -764,7 +770,13 @@ fn with_default_devices(mut resources: LinuxResources) -> LinuxResources {
         r
     };
     let c = LinuxDeviceType::C;
-    let mut rules = resources.devices().clone().unwrap_or_default();
+    // An allowlist, as the spec calls it and runc builds it: everything is denied first, so a
+    // list without a deny-all of its own still grants only what it names.
+    let mut deny_all = LinuxDeviceCgroup::default();
+    deny_all.set_allow(false);
+    deny_all.set_access(Some("rwm".to_owned()));
+    let mut rules = vec![deny_all];
+    rules.extend(resources.devices().clone().unwrap_or_default());
     rules.extend([
         rule(c, None, None, "m"),
         rule(LinuxDeviceType::B, None, None, "m"),

@@ -131,21 +131,30 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
         idmapped: a.idmapped,
     };
     let own_mounts = a.ns_plan.new_mountns;
-    // An init in a new user namespace, which could not join its v1 cgroups itself, is moved
-    // there by the runtime meanwhile (a cgroup.procs write can wait out an RCU grace
-    // period): the two overlap instead of adding up.
-    if own_mounts {
-        rootfs::prepare(&rootfs_plan)?;
-    }
-    a.channel.send(Msg::RunCreateRuntimeHooks)?;
-    // HooksDone also means the cgroup is joined: only now can the cgroup namespace be made,
-    // with that cgroup as its root.
-    a.channel.expect(Msg::HooksDone)?;
-    if a.ns_plan.new_cgroupns {
+    // Outside a new user namespace the init is in its cgroup by now: it makes its cgroup
+    // namespace at once and mounts everything in the spec's order, as runc does. An init in a
+    // new user namespace, which could not join its v1 cgroups itself, is moved there by the
+    // runtime meanwhile (a cgroup.procs write can wait out an RCU grace period, so the two
+    // overlap instead of adding up): its cgroup namespace and cgroup mounts wait for
+    // HooksDone, which also means the cgroup is joined.
+    // Without a cgroup namespace the cgroup mounts bind the host's directories, which do not
+    // depend on where the init is: in order too.
+    let in_cgroup = !a.ns_plan.new_userns;
+    let cgroups_in_order = in_cgroup || !a.ns_plan.new_cgroupns;
+    if in_cgroup && a.ns_plan.new_cgroupns {
         unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
     }
     if own_mounts {
+        rootfs::prepare(&rootfs_plan, cgroups_in_order)?;
+    }
+    a.channel.send(Msg::RunCreateRuntimeHooks)?;
+    a.channel.expect(Msg::HooksDone)?;
+    if !in_cgroup && a.ns_plan.new_cgroupns {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| Error::sys("unshare the cgroup namespace", e))?;
+    }
+    if own_mounts && !cgroups_in_order {
         rootfs::mount_cgroups(&rootfs_plan)?;
     }
     let hooks = spec.hooks().as_ref();
@@ -176,6 +185,12 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
         );
         rootfs::enter_without_mounts(a.rootfs)?;
     }
+    // As runc: the working directory is made if the image lacks it (before the root may turn
+    // read-only).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .create(&a.plan.cwd)
+        .map_err(|e| Error::io(format!("create cwd {}", a.plan.cwd.display()), e))?;
 
     if let Some(socket) = a.console {
         let size = spec
@@ -188,7 +203,7 @@ fn setup_container(a: &InitArgs<'_>) -> Result<Ready> {
                     u16::try_from(b.width()).unwrap_or(u16::MAX),
                 )
             });
-        console::setup_in_container(socket.as_fd(), a.plan.uid, size)?;
+        console::setup_in_container(socket.as_fd(), a.plan.uid, size, own_mounts)?;
     }
     if own_mounts {
         rootfs::finish_mounts(spec)?;
@@ -299,7 +314,7 @@ fn setup_exec(a: &ExecArgs<'_>) -> Result<Infallible> {
         }
     }
     if let Some(socket) = a.console {
-        console::setup_in_container(socket.as_fd(), a.plan.uid, a.console_size)?;
+        console::setup_in_container(socket.as_fd(), a.plan.uid, a.console_size, false)?;
     }
     let env = a.plan.final_env();
     finish_process(a.plan, a.preserve_fds)?;

@@ -160,7 +160,7 @@ impl ProcessPlan {
             deadline: s.deadline().unwrap_or(0),
             period: s.period().unwrap_or(0),
         });
-        let lsm_exec = lsm_exec_label(process, warn);
+        let lsm_exec = lsm_exec_label(process)?;
         let personality = linux
             .and_then(|l| l.personality().as_ref())
             .map(|p| {
@@ -529,11 +529,10 @@ pub(crate) fn passwd_entry(path: &str, uid: u32) -> Option<(String, String)> {
     })
 }
 
-/// The file to write the exec label to, when the host runs that LSM; a warning otherwise.
-fn lsm_exec_label(
-    process: &Process,
-    warn: &mut dyn FnMut(String),
-) -> Option<(&'static str, String)> {
+/// The file to write the exec label to, for the LSM the spec names. A label for an LSM the host
+/// does not run is refused, as runc refuses it: the process would run without the confinement
+/// it asked for.
+fn lsm_exec_label(process: &Process) -> Result<Option<(&'static str, String)>> {
     if let Some(profile) = process
         .apparmor_profile()
         .as_deref()
@@ -541,27 +540,29 @@ fn lsm_exec_label(
     {
         let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
-        if enabled {
-            let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
-                "/proc/self/attr/apparmor/exec"
-            } else {
-                "/proc/self/attr/exec"
-            };
-            return Some((file, format!("exec {profile}")));
+        if !enabled {
+            return Err(Error::InvalidConfig(format!(
+                "apparmor profile {profile:?} is specified in config, but AppArmor is not enabled \
+                 on this host"
+            )));
         }
-        warn(format!(
-            "apparmor profile {profile:?} not applied: AppArmor is not enabled on this host"
-        ));
+        let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        return Ok(Some((file, format!("exec {profile}"))));
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if Path::new("/sys/fs/selinux/enforce").exists() {
-            return Some(("/proc/self/attr/exec", label.to_owned()));
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::InvalidConfig(format!(
+                "selinux label {label:?} is specified in config, but SELinux is disabled or not \
+                 supported"
+            )));
         }
-        warn(format!(
-            "selinux label {label:?} not applied: SELinux is not enabled on this host"
-        ));
+        return Ok(Some(("/proc/self/attr/exec", label.to_owned())));
     }
-    None
+    Ok(None)
 }
 
 fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {

@@ -61,8 +61,10 @@ impl Default for MountOptions {
 }
 
 /// Makes the host's mounts invisible to changes in here, then builds every mount of the spec
-/// inside the rootfs. Stops before pivot_root so createContainer hooks can still run.
-pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
+/// inside the rootfs, in the spec's order, the cgroup mounts among them when `cgroups` (else
+/// they come later, from [`mount_cgroups`]). Stops before pivot_root so createContainer hooks
+/// can still run.
+pub(crate) fn prepare(plan: &RootfsPlan<'_>, cgroups: bool) -> Result<()> {
     let linux = plan.spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
@@ -105,11 +107,13 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     .map_err(|e| Error::sys(format!("open rootfs {}", plan.rootfs.display()), e))?;
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
-    for (index, m) in mounts
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !is_cgroup_mount(m))
-    {
+    for (index, m) in mounts.iter().enumerate() {
+        if is_cgroup_mount(m) {
+            if cgroups {
+                mount_cgroup(plan, root.as_fd(), m, &parse_options(m))?;
+            }
+            continue;
+        }
         mount_one(plan, root.as_fd(), index, m)?;
     }
     let dev_is_host_bind = mounts.iter().any(|m| {
@@ -122,8 +126,9 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The spec's cgroup mounts. They wait until the init is in its cgroup (and, with a cgroup
-/// namespace, inside it), which the runtime does while the init builds the rest of its root.
+/// The spec's cgroup mounts when they had to wait until the init is in its cgroup (and, with a
+/// cgroup namespace, inside it): an init in a new user namespace is moved there by the runtime
+/// while it builds the rest of its root.
 pub(crate) fn mount_cgroups(plan: &RootfsPlan<'_>) -> Result<()> {
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     if !mounts.iter().any(is_cgroup_mount) {
@@ -662,8 +667,10 @@ fn mount_cgroup(
             dest.display()
         )));
     }
-    // v1 or hybrid: a tmpfs holding one directory per hierarchy, each a bind mount of the
-    // container's own cgroup there, as runc lays it out.
+    // v1 or hybrid: a tmpfs holding one directory per v1 hierarchy, in the host's order, each
+    // a bind mount of the container's own cgroup there, as runc lays it out (and like runc,
+    // the tmpfs itself stays writable, the hierarchies read-only as asked; a hybrid host's
+    // cgroup2 tree is not shown).
     mount(
         Some("tmpfs"),
         target_path.as_str(),
@@ -675,7 +682,7 @@ fn mount_cgroup(
         "mount the tmpfs for cgroups on {}",
         dest.display()
     )))?;
-    for src in plan.cgroup_sources {
+    for src in plan.cgroup_sources.iter().filter(|s| !s.is_v2) {
         let name = if src.controllers.is_empty() {
             "unified"
         } else {
@@ -708,32 +715,19 @@ fn mount_cgroup(
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let mounted = create_in_root(root, dest, true)?;
-        mount(
-            None::<&str>,
-            fd_path(&mounted).as_str(),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | flags,
-            Some("mode=755"),
-        )
-        .map_err(err(format!(
-            "remount the cgroup tmpfs on {} read-only",
-            dest.display()
-        )))?;
-    }
     Ok(())
 }
 
 /// runc's default device nodes, which every container gets, then the spec's own.
 fn create_devices(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>) -> Result<()> {
+    // In runc's order (in a user namespace, where they are bind mounts, it shows).
     const DEFAULTS: [(&str, u64, u64); 6] = [
         ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
         ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
+        ("/dev/full", 1, 7),
         ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
     ];
     let spec_devices = plan
         .spec
@@ -916,12 +910,13 @@ fn mask_path(path: &str) -> Result<()> {
         .map_err(|e| Error::sys(format!("stat masked path {path}"), e))?;
     let target = fd_path(&fd);
     let result = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        // An empty read-only tmpfs (no size: nothing can be written to it anyway).
         mount(
             Some("tmpfs"),
             target.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            Some("size=0k"),
+            None::<&str>,
         )
     } else {
         mount(

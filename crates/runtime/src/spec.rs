@@ -205,6 +205,11 @@ fn validate(spec: &Spec) -> Result<()> {
         ));
     }
     for key in linux.sysctl().as_ref().into_iter().flat_map(|s| s.keys()) {
+        if key == "kernel.hostname" {
+            return Err(Error::InvalidConfig(format!(
+                "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+            )));
+        }
         let needs = sysctl_namespace(key).ok_or_else(|| {
             Error::InvalidConfig(format!(
                 "sysctl {key:?} is not namespaced: setting it would change the host"
@@ -214,6 +219,20 @@ fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::InvalidConfig(format!(
                 "sysctl {key:?} needs a private {needs} namespace"
             )));
+        }
+        // A namespace joined by path may be the host's own (`--network host` as a path):
+        // the sysctl would change the host.
+        let joined = namespaces
+            .iter()
+            .find(|ns| ns.typ() == needs)
+            .and_then(|ns| ns.path().as_ref());
+        if let Some(path) = joined {
+            if is_own_namespace(needs, path) {
+                return Err(Error::InvalidConfig(format!(
+                    "sysctl {key:?} not allowed in the host's {needs} namespace ({})",
+                    path.display()
+                )));
+            }
         }
     }
     if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
@@ -296,6 +315,24 @@ fn refuse_mounts_without_namespace(spec: &Spec, linux: &oci_spec::runtime::Linux
          \"mount\"}} to linux.namespaces, or ask for no mount at all",
         wanted.join(", ")
     )))
+}
+
+/// Whether the namespace at `path` is the runtime's own (the host's) of that kind.
+fn is_own_namespace(kind: LinuxNamespaceType, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = match kind {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        _ => return false,
+    };
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata(format!("/proc/self/ns/{name}")),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
 }
 
 /// Which namespace isolates a sysctl, as the kernel scopes them (the same list runc allows).

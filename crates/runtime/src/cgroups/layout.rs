@@ -55,7 +55,8 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUP: &str = "/proc/self/cgroup";
 
 impl Target {
-    /// Interprets linux.cgroupsPath (None means "/<id>", as runc's cgroupfs driver places it).
+    /// Interprets linux.cgroupsPath. None means the id below the caller's own cgroup in each
+    /// hierarchy, where runc's cgroupfs driver places it (`/<id>` for a caller at the root).
     pub(super) fn parse(cgroups_path: Option<&Path>, id: &str) -> Result<Target, CgroupError> {
         let Some(path) = cgroups_path else {
             if id.is_empty() || id == "." || id == ".." || id.contains('/') {
@@ -64,7 +65,7 @@ impl Target {
                     reason: "the container id must be a single non-empty path component",
                 });
             }
-            return Ok(Target::Absolute(PathBuf::from(id)));
+            return Ok(Target::Relative(PathBuf::from(id)));
         };
         let bytes = path.as_os_str().as_bytes();
         if !path.is_absolute() && bytes.split(|&b| b == b':').count() == 3 {
@@ -161,6 +162,13 @@ impl Layout {
                 });
             }
         }
+        // In the order the host mounts them, as runc lists them (and mounts them in containers).
+        v1.sort_by_key(|h: &V1Mount| {
+            mounts
+                .iter()
+                .position(|m| m.mount_point == h.mount_point)
+                .unwrap_or(usize::MAX)
+        });
         // Inside a cgroup namespace without a "0::" line (v1-only kernels list none), a
         // cgroup2 mount can still exist; take it without knowing our own place in it.
         if v2.is_none() {
@@ -392,7 +400,10 @@ mod unit {
         let sources = cg.mount_sources();
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].controllers, "");
-        assert_eq!(sources[0].host_dir, Path::new("/sys/fs/cgroup/c1"));
+        assert_eq!(
+            sources[0].host_dir,
+            Path::new("/sys/fs/cgroup/user.slice/user-0.slice/session-3.scope/c1")
+        );
         assert!(sources[0].is_v2);
     }
 
@@ -438,10 +449,10 @@ mod unit {
     }
 
     #[test]
-    fn default_path_is_slash_id_like_runc() {
+    fn default_path_is_the_id_below_our_own_cgroup_like_runc() {
         assert_eq!(
             Target::parse(None, "abc").unwrap(),
-            Target::Absolute(PathBuf::from("abc"))
+            Target::Relative(PathBuf::from("abc"))
         );
         assert!(Target::parse(None, "../x").is_err());
         assert!(Target::parse(None, "").is_err());

@@ -203,7 +203,8 @@ impl Cgroup {
     ///
     /// An absolute path such as `/berth/abc` is relative to each hierarchy's root; a relative
     /// path such as `berth/abc` is relative to the calling process's own cgroup in each
-    /// hierarchy (as runc does); `None` means `/<id>` (runc's place). The systemd form
+    /// hierarchy (as runc does); `None` means `<id>` relative to that own cgroup (runc's
+    /// place: `/<id>` for a caller at the root). The systemd form
     /// `slice:prefix:name` is refused. Reads the layout; touches nothing.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let target = layout::Target::parse(cgroups_path, id)?;
@@ -364,13 +365,24 @@ impl Cgroup {
             self.apply_devices(rules)?;
         }
         if let Some(network) = resources.network() {
-            // runc ignores network classes when net_cls/net_prio are not v1-mounted; v2 has
-            // no such controllers at all (use eBPF or nftables for that).
-            if let Location::V1(dir) = self.locate("net_cls") {
-                v1::set_net_cls(dir, network)?;
+            // Written where the host mounts them (v1 only: v2 has no such controllers); a class
+            // or priority for a controller the host does not mount is refused, as runc does.
+            match self.locate("net_cls") {
+                Location::V1(dir) => v1::set_net_cls(dir, network)?,
+                _ if network.class_id().is_some() => {
+                    return Err(unavailable("net_cls", "linux.resources.network.classID"))
+                }
+                _ => {}
             }
-            if let Location::V1(dir) = self.locate("net_prio") {
-                v1::set_net_prio(dir, network)?;
+            match self.locate("net_prio") {
+                Location::V1(dir) => v1::set_net_prio(dir, network)?,
+                _ if network.priorities().as_ref().is_some_and(|p| !p.is_empty()) => {
+                    return Err(unavailable(
+                        "net_prio",
+                        "linux.resources.network.priorities",
+                    ))
+                }
+                _ => {}
             }
         }
         if let Some(rdma) = resources.rdma() {
