@@ -344,9 +344,10 @@ mod unit {
     fn hybrid_layout_maps_each_hierarchy_to_its_mount() {
         let l = layout(HYBRID_MOUNTINFO, HYBRID_CGROUP);
         let names: Vec<&str> = l.v1.iter().map(|h| h.controllers.as_str()).collect();
-        // perf_event is listed by the kernel but not mounted: skipped.
-        assert_eq!(names, ["name=systemd", "memory", "cpu,cpuacct"]);
-        assert_eq!(l.v1[2].mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        // perf_event is listed by the kernel but not mounted: skipped. The order is the
+        // mounts', as runc lists the hierarchies.
+        assert_eq!(names, ["cpu,cpuacct", "memory", "name=systemd"]);
+        assert_eq!(l.v1[0].mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         let v2 = l.v2.as_ref().map(|v| v.mount_point.clone());
         assert_eq!(v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
     }
@@ -360,9 +361,9 @@ mod unit {
         assert_eq!(
             dirs,
             [
-                PathBuf::from("/sys/fs/cgroup/systemd/berth/abc"),
-                PathBuf::from("/sys/fs/cgroup/memory/berth/abc"),
                 PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/abc"),
+                PathBuf::from("/sys/fs/cgroup/memory/berth/abc"),
+                PathBuf::from("/sys/fs/cgroup/systemd/berth/abc"),
             ]
         );
         assert_eq!(
@@ -419,10 +420,11 @@ mod unit {
             .collect();
         assert_eq!(
             names,
+            // In the order the host mounts the hierarchies, as runc lists them.
             [
-                ("name=systemd".to_owned(), false),
-                ("memory".to_owned(), false),
                 ("cpu,cpuacct".to_owned(), false),
+                ("memory".to_owned(), false),
+                ("name=systemd".to_owned(), false),
                 ("unified".to_owned(), true),
             ]
         );
