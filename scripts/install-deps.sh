@@ -66,6 +66,8 @@ is_installed() {
 
 # iptables (its legacy commands): the e2e test of berth's iptables backend.
 PACKAGES+=(iptables)
+# criu: the runtime's checkpoint/restore (crates/cli/tests/runtime_compat.rs).
+PACKAGES+=(criu)
 if ((for_engine_bench)); then
     PACKAGES+=(docker.io)
 fi
