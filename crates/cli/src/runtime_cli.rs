@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_runtime::{
-    CheckpointOptions, Container, CreateOptions, ExecOptions, RestoreOptions, RunOptions, Runtime,
+    CheckpointOptions, Container, CreateOptions, CriuOptions, ExecOptions, RunOptions, Runtime,
     Status,
 };
 use clap::{Args, Parser, Subcommand};
@@ -251,18 +251,14 @@ struct UpdateFlags {
     mem_bw_schema: Option<String>,
 }
 
+/// The flags `checkpoint` and `restore` share.
 #[derive(Debug, Args)]
-struct CheckpointFlags {
-    id: String,
-    /// Where the images go (default: ./checkpoint).
-    #[arg(long)]
-    image_path: Option<PathBuf>,
+struct CriuFlags {
+    /// Where the images are (default: ./checkpoint).
+    #[arg(long, default_value = "checkpoint")]
+    image_path: PathBuf,
     #[arg(long)]
     work_path: Option<PathBuf>,
-    #[arg(long)]
-    parent_path: Option<PathBuf>,
-    #[arg(long)]
-    leave_running: bool,
     #[arg(long)]
     tcp_established: bool,
     #[arg(long)]
@@ -272,9 +268,34 @@ struct CheckpointFlags {
     #[arg(long)]
     file_locks: bool,
     #[arg(long)]
-    pre_dump: bool,
-    #[arg(long)]
     manage_cgroups_mode: Option<String>,
+}
+
+impl CriuFlags {
+    fn options(self) -> CriuOptions {
+        CriuOptions {
+            image_path: self.image_path,
+            work_path: self.work_path,
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode: self.manage_cgroups_mode,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CheckpointFlags {
+    id: String,
+    #[command(flatten)]
+    criu: CriuFlags,
+    #[arg(long)]
+    parent_path: Option<PathBuf>,
+    #[arg(long)]
+    leave_running: bool,
+    #[arg(long)]
+    pre_dump: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,20 +303,8 @@ struct RestoreFlags {
     id: String,
     #[arg(short, long, default_value = ".")]
     bundle: PathBuf,
-    #[arg(long)]
-    image_path: Option<PathBuf>,
-    #[arg(long)]
-    work_path: Option<PathBuf>,
-    #[arg(long)]
-    tcp_established: bool,
-    #[arg(long)]
-    ext_unix_sk: bool,
-    #[arg(long)]
-    shell_job: bool,
-    #[arg(long)]
-    file_locks: bool,
-    #[arg(long)]
-    manage_cgroups_mode: Option<String>,
+    #[command(flatten)]
+    criu: CriuFlags,
     #[arg(short, long)]
     detach: bool,
     #[arg(long)]
@@ -768,16 +777,10 @@ fn events(container: &Container, interval: &str, stats: bool) -> Result<i32> {
 fn checkpoint(runtime: &Runtime, f: CheckpointFlags) -> Result<i32> {
     let container = runtime.load(&f.id)?;
     let opts = CheckpointOptions {
-        image_path: f.image_path.unwrap_or_else(|| PathBuf::from("checkpoint")),
-        work_path: f.work_path,
+        criu: f.criu.options(),
         parent_path: f.parent_path,
         leave_running: f.leave_running,
-        tcp_established: f.tcp_established,
-        ext_unix_sk: f.ext_unix_sk,
-        shell_job: f.shell_job,
-        file_locks: f.file_locks,
         pre_dump: f.pre_dump,
-        manage_cgroups_mode: f.manage_cgroups_mode,
     };
     container.checkpoint(&opts)?;
     Ok(0)
@@ -792,16 +795,7 @@ fn restore(runtime: &Runtime, f: RestoreFlags) -> Result<i32> {
         no_pivot: f.no_pivot,
         preserve_fds: 0,
     };
-    let opts = RestoreOptions {
-        image_path: f.image_path.unwrap_or_else(|| PathBuf::from("checkpoint")),
-        work_path: f.work_path,
-        tcp_established: f.tcp_established,
-        ext_unix_sk: f.ext_unix_sk,
-        shell_job: f.shell_job,
-        file_locks: f.file_locks,
-        manage_cgroups_mode: f.manage_cgroups_mode,
-    };
-    runtime.restore(&f.id, &create, &opts)?;
+    runtime.restore(&f.id, &create, &f.criu.options())?;
     Ok(0)
 }
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,54 +69,12 @@ fn share(sb: &mut Sandbox, dir: &Path) {
         .push(json!({"destination": dir, "type": "bind", "source": dir, "options": ["rbind"]}));
 }
 
-/// A pseudo-terminal pair (master, slave).
-fn openpty() -> (OwnedFd, OwnedFd) {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    (pty.master, pty.slave)
-}
-
-/// Runs `cmd` with the slave of a fresh pty as its controlling terminal and stdio, collecting
-/// what it writes there; fails the test past `limit`.
-fn run_on_pty(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
-    use std::os::unix::process::CommandExt;
-    let (master, slave) = openpty();
-    let raw = slave.as_raw_fd();
-    for fd in 0..3 {
-        let dup = nix::unistd::dup(&slave).unwrap();
-        let stdio = Stdio::from(dup);
-        match fd {
-            0 => cmd.stdin(stdio),
-            1 => cmd.stdout(stdio),
-            _ => cmd.stderr(stdio),
-        };
-    }
-    // SAFETY: between fork and exec: setsid and ioctl are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(raw, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let what = format!("{cmd:?} on a terminal");
-    let child = cmd.spawn().unwrap();
-    // Our copies of the slave must go, or the master never reports the end (EIO).
-    drop(cmd);
-    drop(slave);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = Vec::new();
-        // EIO once every holder of the slave is gone ends the read.
-        let _ = std::fs::File::from(master).read_to_end(&mut text);
-        let _ = tx.send(text);
-    });
-    let out = common::wait_within(child, limit, &what);
-    let text = rx.recv_timeout(limit).unwrap_or_default();
+/// `cmd` on a fresh terminal: its exit code and what it wrote there.
+fn run_on_pty(cmd: Command, limit: Duration) -> (Option<i32>, String) {
+    let out = common::on_pty(cmd, limit);
     (
         out.status.code(),
-        String::from_utf8_lossy(&text).replace('\r', ""),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
     )
 }
 
@@ -272,10 +229,7 @@ fn exec_with_a_terminal_and_no_console_socket() {
     for pidns in [true, false] {
         let mut sb = Sandbox::new(&["sleep", "60"]);
         if !pidns {
-            sb.config["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|n| n["type"] != "pid");
+            sb.without_namespace("pid");
         }
         sb.save();
         start(&sb);
@@ -967,10 +921,7 @@ fn version_help_and_output_formats_follow_runc() {
 #[test]
 fn errors_and_debug_lines_are_in_runcs_forms() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "uts");
+    sb.without_namespace("uts");
     sb.save();
     let out = sb.run();
     assert_eq!(out.status.code(), Some(1));
@@ -1290,10 +1241,7 @@ fn net_devices_move_into_the_container_renamed() {
 #[test]
 fn config_without_a_mount_namespace_runs_only_when_it_mounts_nothing() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
+    sb.without_namespace("mount");
     sb.save();
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let out = sb.run();
@@ -1312,10 +1260,7 @@ fn config_without_a_mount_namespace_runs_only_when_it_mounts_nothing() {
     );
 
     let mut sb = Sandbox::new(&["sh", "-c", "ls /bin/busybox && echo chrooted"]);
-    sb.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
+    sb.without_namespace("mount");
     sb.config["mounts"] = json!([]);
     sb.config["linux"]["maskedPaths"] = json!([]);
     sb.config["linux"]["readonlyPaths"] = json!([]);

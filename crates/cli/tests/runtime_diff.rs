@@ -1085,50 +1085,6 @@ struct Context {
     missing_caps: Vec<&'static str>,
 }
 
-const CAP_NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 impl Context {
     fn new() -> Context {
         let dir = std::env::temp_dir().join(unique("berth-diff"));
@@ -1148,11 +1104,9 @@ impl Context {
             .find_map(|l| l.strip_prefix("CapBnd:"))
             .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
             .unwrap();
-        let missing_caps = CAP_NAMES
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| bounding & (1 << i) == 0)
-            .map(|(_, n)| *n)
+        let missing_caps = (0..64)
+            .filter(|i| bounding & (1 << i) == 0)
+            .filter_map(berth_runtime::capability_name)
             .collect();
         Context {
             dir,
@@ -1354,7 +1308,7 @@ impl Context {
         }
         let terminal = v.config["process"]["terminal"] == true;
         let out = if terminal {
-            on_pty(cmd)
+            common::on_pty(cmd, RUNTIME_LIMIT)
         } else {
             output_within(cmd.stdin(Stdio::null()), RUNTIME_LIMIT)
         };
@@ -1481,47 +1435,6 @@ impl Context {
         }
         cleaned
     }
-}
-
-/// Runs `cmd` with a fresh pty as its terminal: runc needs one to run a terminal container
-/// in the foreground without a console socket.
-fn on_pty(mut cmd: Command) -> std::process::Output {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let raw = pty.slave.as_raw_fd();
-    for fd in 0..3 {
-        let stdio = Stdio::from(nix::unistd::dup(&pty.slave).unwrap());
-        match fd {
-            0 => cmd.stdin(stdio),
-            1 => cmd.stdout(stdio),
-            _ => cmd.stderr(stdio),
-        };
-    }
-    // SAFETY: between fork and exec: setsid and ioctl are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(raw, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().unwrap();
-    drop(cmd);
-    drop(pty.slave);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let master = pty.master;
-    std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = std::fs::File::from(master).read_to_end(&mut text);
-        let _ = tx.send(text);
-    });
-    let mut out = common::wait_within(child, RUNTIME_LIMIT, "a run on a terminal");
-    out.stdout = rx.recv_timeout(RUNTIME_LIMIT).unwrap_or_default();
-    out
 }
 
 /// Why two outcomes differ, if they do.

@@ -16,34 +16,64 @@ use crate::error::{Error, Result};
 use crate::spec::Bundle;
 use crate::state::{self, ContainerState, Status};
 
-/// `checkpoint` flags (runc's names).
+/// What `checkpoint` and `restore` share (runc's flag names).
 #[derive(Debug, Default, Clone)]
-pub struct CheckpointOptions {
-    /// Where the images go (runc's `--image-path`, default `./checkpoint`).
+pub struct CriuOptions {
+    /// Where the images are (runc's `--image-path`, default `./checkpoint`).
     pub image_path: PathBuf,
     /// Where criu's log and work files go (default: the image path).
     pub work_path: Option<PathBuf>,
-    pub parent_path: Option<PathBuf>,
-    pub leave_running: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
     pub shell_job: bool,
     pub file_locks: bool,
-    pub pre_dump: bool,
     /// soft (default), full or strict.
     pub manage_cgroups_mode: Option<String>,
 }
 
-/// `restore` flags (runc's names); the bundle and pid file are [`CreateOptions`]'.
+/// `checkpoint` flags.
 #[derive(Debug, Default, Clone)]
-pub struct RestoreOptions {
-    pub image_path: PathBuf,
-    pub work_path: Option<PathBuf>,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub manage_cgroups_mode: Option<String>,
+pub struct CheckpointOptions {
+    pub criu: CriuOptions,
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    pub pre_dump: bool,
+}
+
+impl CriuOptions {
+    fn work(&self) -> PathBuf {
+        self.work_path.clone().unwrap_or(self.image_path.clone())
+    }
+
+    /// criu's command for `op` (dump, pre-dump, restore) with the options both share.
+    fn command(&self, op: &str, log: &str, root: &Path) -> Command {
+        let mut cmd = Command::new(CRIU);
+        cmd.arg(op)
+            .arg("--images-dir")
+            .arg(&self.image_path)
+            .arg("--work-dir")
+            .arg(self.work())
+            .arg("--log-file")
+            .arg(log)
+            .arg("-v4")
+            .arg("--root")
+            .arg(root)
+            .arg("--manage-cgroups");
+        if let Some(mode) = &self.manage_cgroups_mode {
+            cmd.arg(format!("--manage-cgroups={mode}"));
+        }
+        for (flag, on) in [
+            ("--tcp-established", self.tcp_established),
+            ("--ext-unix-sk", self.ext_unix_sk),
+            ("--shell-job", self.shell_job),
+            ("--file-locks", self.file_locks),
+        ] {
+            if on {
+                cmd.arg(flag);
+            }
+        }
+        cmd
+    }
 }
 
 const CRIU: &str = "criu";
@@ -59,47 +89,26 @@ impl Container {
                 self.id()
             )));
         }
-        std::fs::create_dir_all(&opts.image_path).map_err(|e| {
+        let criu = &opts.criu;
+        std::fs::create_dir_all(&criu.image_path).map_err(|e| {
             Error::io(
-                format!("create image path {}", opts.image_path.display()),
+                format!("create image path {}", criu.image_path.display()),
                 e,
             )
         })?;
-        let work = opts.work_path.clone().unwrap_or(opts.image_path.clone());
+        let work = criu.work();
         std::fs::create_dir_all(&work)
             .map_err(|e| Error::io(format!("create work path {}", work.display()), e))?;
         let record = self.record();
-        write_descriptors(&opts.image_path, record.pid)?;
-        let mut cmd = Command::new(CRIU);
-        cmd.arg(if opts.pre_dump { "pre-dump" } else { "dump" })
-            .arg("--tree")
-            .arg(record.pid.to_string())
-            .arg("--images-dir")
-            .arg(&opts.image_path)
-            .arg("--work-dir")
-            .arg(&work)
-            .arg("--log-file")
-            .arg("dump.log")
-            .arg("-v4")
-            .arg("--root")
-            .arg(&record.rootfs)
-            .arg("--manage-cgroups");
-        if let Some(mode) = &opts.manage_cgroups_mode {
-            cmd.arg(format!("--manage-cgroups={mode}"));
-        }
+        write_descriptors(&criu.image_path, record.pid)?;
+        let op = if opts.pre_dump { "pre-dump" } else { "dump" };
+        let mut cmd = criu.command(op, "dump.log", &record.rootfs);
+        cmd.arg("--tree").arg(record.pid.to_string());
         if let Some(parent) = &opts.parent_path {
             cmd.arg("--prev-images-dir").arg(parent).arg("--track-mem");
         }
-        for (flag, on) in [
-            ("--leave-running", opts.leave_running || opts.pre_dump),
-            ("--tcp-established", opts.tcp_established),
-            ("--ext-unix-sk", opts.ext_unix_sk),
-            ("--shell-job", opts.shell_job),
-            ("--file-locks", opts.file_locks),
-        ] {
-            if on {
-                cmd.arg(flag);
-            }
+        if opts.leave_running || opts.pre_dump {
+            cmd.arg("--leave-running");
         }
         for dest in external_mounts(&record.config) {
             cmd.arg("--external").arg(format!("mnt[{dest}]:{dest}"));
@@ -119,7 +128,7 @@ impl Runtime {
         &self,
         id: &str,
         create: &CreateOptions,
-        opts: &RestoreOptions,
+        opts: &CriuOptions,
     ) -> Result<Container> {
         let mut warnings = Vec::new();
         let bundle = Bundle::load(&create.bundle, &mut |m| warnings.push(m))?;
@@ -141,36 +150,12 @@ impl Runtime {
             if let Some(resources) = linux.resources() {
                 cgroup.apply(resources)?;
             }
-            let work = opts.work_path.clone().unwrap_or(opts.image_path.clone());
+            let work = opts.work();
             let pid_file = dir.join("criu.pid");
-            let mut cmd = Command::new(CRIU);
-            cmd.arg("restore")
-                .arg("--images-dir")
-                .arg(&opts.image_path)
-                .arg("--work-dir")
-                .arg(&work)
-                .arg("--log-file")
-                .arg("restore.log")
-                .arg("-v4")
-                .arg("--root")
-                .arg(&bundle.rootfs)
-                .arg("--restore-detached")
+            let mut cmd = opts.command("restore", "restore.log", &bundle.rootfs);
+            cmd.arg("--restore-detached")
                 .arg("--pidfile")
-                .arg(&pid_file)
-                .arg("--manage-cgroups");
-            if let Some(mode) = &opts.manage_cgroups_mode {
-                cmd.arg(format!("--manage-cgroups={mode}"));
-            }
-            for (flag, on) in [
-                ("--tcp-established", opts.tcp_established),
-                ("--ext-unix-sk", opts.ext_unix_sk),
-                ("--shell-job", opts.shell_job),
-                ("--file-locks", opts.file_locks),
-            ] {
-                if on {
-                    cmd.arg(flag);
-                }
-            }
+                .arg(&pid_file);
             for (dest, source) in external_mount_sources(&bundle.spec, &bundle.dir) {
                 cmd.arg("--ext-mount-map")
                     .arg(format!("{dest}:{}", source.display()));

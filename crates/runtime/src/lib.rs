@@ -21,6 +21,7 @@ mod features;
 mod foreground;
 mod hooks;
 mod init;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod process;
@@ -35,7 +36,7 @@ mod syscall;
 
 pub use capabilities::name as capability_name;
 pub use cgroups::CgroupError;
-pub use checkpoint::{CheckpointOptions, RestoreOptions};
+pub use checkpoint::{CheckpointOptions, CriuOptions};
 pub use console::receive_master as receive_console_master;
 pub use container::{Container, CreateOptions, ExecOptions, RunOptions, Runtime};
 pub use default_spec::{default_spec, rootless_spec};

@@ -234,7 +234,7 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
         else {
             continue;
         };
-        let point = PathBuf::from(unescape_mountinfo(point));
+        let point = crate::mountinfo::unescape(point);
         if *root == "/" && matches!(*fstype, "proc" | "sysfs") && !point.starts_with(rootfs) {
             targets.push(point);
         }
@@ -270,29 +270,6 @@ fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    std::ffi::OsString::from(std::ffi::OsStr::from_bytes(&out))
 }
 
 /// After pivot_root, as runc's finalizeRootfs: the tmpfs mounts and /dev that asked for "ro"

@@ -79,6 +79,14 @@ impl Sandbox {
         self.bundle.join("rootfs")
     }
 
+    /// Takes the namespace of type `typ` out of the config (saved by [`Sandbox::save`]).
+    pub fn without_namespace(&mut self, typ: &str) {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != typ);
+    }
+
     /// Puts the `sysprobe` helper (common/sysprobe.c) at /bin/sysprobe in the rootfs.
     pub fn with_sysprobe(&self) {
         std::fs::copy(sysprobe(), self.rootfs().join("bin/sysprobe")).unwrap();
@@ -268,6 +276,51 @@ pub fn wait_within(child: std::process::Child, limit: Duration, what: &str) -> O
             panic!("{what} did not finish within {limit:?}: killed (a hang)");
         }
     }
+}
+
+/// Runs `cmd` with the slave of a fresh pty as its controlling terminal and stdio (runc needs
+/// one to run a terminal container in the foreground without a console socket); what it wrote
+/// there comes back as stdout. Fails the test past `limit`.
+pub fn on_pty(mut cmd: Command, limit: Duration) -> Output {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let raw = pty.slave.as_raw_fd();
+    for fd in 0..3 {
+        let stdio = Stdio::from(nix::unistd::dup(&pty.slave).unwrap());
+        match fd {
+            0 => cmd.stdin(stdio),
+            1 => cmd.stdout(stdio),
+            _ => cmd.stderr(stdio),
+        };
+    }
+    // SAFETY: between fork and exec: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(raw, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let what = format!("{cmd:?} on a terminal");
+    let child = cmd.spawn().unwrap();
+    // Our copies of the slave must go, or the master never reports the end (EIO).
+    drop(cmd);
+    drop(pty.slave);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let master = pty.master;
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        // EIO once every holder of the slave is gone ends the read.
+        let _ = std::fs::File::from(master).read_to_end(&mut text);
+        let _ = tx.send(text);
+    });
+    let mut out = wait_within(child, limit, &what);
+    out.stdout = rx.recv_timeout(limit).unwrap_or_default();
+    out
 }
 
 /// Whether this host runs cgroup v2 alone (the `device` machine) rather than v1 or hybrid.

@@ -1,7 +1,6 @@
 //! The host's cgroup layout, read from /proc/self/mountinfo and /proc/self/cgroup, and the
 //! resolution of a spec's cgroupsPath against it.
 
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -260,8 +259,8 @@ fn parse_mount(line: &str) -> Option<Mount<'_>> {
     let _id = fields.next()?;
     let _parent = fields.next()?;
     let _dev = fields.next()?;
-    let root = unescape(fields.next()?);
-    let mount_point = unescape(fields.next()?);
+    let root = crate::mountinfo::unescape(fields.next()?);
+    let mount_point = crate::mountinfo::unescape(fields.next()?);
     // Optional fields (shared:N, master:N, ...) run until the lone "-".
     for field in fields.by_ref() {
         if field == "-" {
@@ -277,29 +276,6 @@ fn parse_mount(line: &str) -> Option<Mount<'_>> {
         fs_type,
         super_options,
     })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo octal.
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 fn read_proc(path: &Path) -> Result<String, CgroupError> {
