@@ -73,6 +73,8 @@ is_installed() {
 
 # iptables (its legacy commands): the e2e test of berth's iptables backend.
 PACKAGES+=(iptables)
+# criu: the runtime's checkpoint/restore (crates/cli/tests/runtime_compat.rs).
+PACKAGES+=(criu)
 # zsh and fish load `berth completion zsh|fish`, man-db and groff render `berth man`'s pages
 # (crates/cli/tests/cli_help.rs).
 PACKAGES+=(zsh fish man-db groff-base)

@@ -26,6 +26,11 @@ fn main() {
     if RUNTIME_NAMES.contains(&invoked_as.as_str()) {
         std::process::exit(runtime_cli::main(&invoked_as, args));
     }
+    // Called by its real name with runc's command line: a tool that resolved the runtime's
+    // symlink (containerd's shim, podman) before running it.
+    if runtime_cli::is_runc_command_line(&args) {
+        std::process::exit(runtime_cli::main(&invoked_as, args));
+    }
     let code = match args.get(1).and_then(|a| a.to_str()) {
         None => prompt::root_help(false),
         Some("--help" | "-h") => prompt::root_help(true),

@@ -1,25 +1,28 @@
 //! runc's command line, flag for flag, so that anything driving runc can drive berth: podman
 //! (`--runtime`), containerd's shim (BinaryName), CRI-O, test harnesses. Like runc's CLI library,
-//! flags may come before or after the container id.
+//! flags may come before or after the container id. Exit codes, output formats and the wording
+//! of errors follow runc 1.1 (the errors contain "error", and configuration errors "invalid
+//! configuration"), since scripts and shims read them.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use berth_runtime::{Container, CreateOptions, ExecOptions, Runtime, Status};
-use clap::{Args, Parser, Subcommand};
-use oci_spec::runtime::{
-    Capability, LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Process, User,
+use berth_runtime::{
+    CheckpointOptions, Container, CreateOptions, CriuOptions, ExecOptions, RunOptions, Runtime,
+    Status,
 };
+use clap::{Args, Parser, Subcommand};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Process};
 
 use crate::log;
 
 #[derive(Debug, Parser)]
 #[command(
     about = "berth's OCI runtime (runc-compatible command line)",
-    version,
-    disable_help_subcommand = true
+    disable_version_flag = true
 )]
 struct Cli {
     /// Directory for the containers' state.
@@ -40,11 +43,14 @@ struct Cli {
     /// Accepted for compatibility; berth decides rootless mode itself.
     #[arg(long, value_name = "true|false|auto")]
     rootless: Option<String>,
-    /// Accepted for compatibility (checkpointing is not supported).
+    /// Path of the criu binary (checkpoint, restore).
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +81,8 @@ enum Command {
         /// Keep the container's state after it exits.
         #[arg(long)]
         keep: bool,
-        #[arg(long, hide = true)]
+        /// Do not reap the container's orphans (no child subreaper).
+        #[arg(long)]
         no_subreaper: bool,
     },
     /// Print the container's state (runtime-spec JSON).
@@ -117,6 +124,20 @@ enum Command {
     Resume { id: String },
     /// Change a container's resource limits.
     Update(UpdateFlags),
+    /// Display statistics (at an interval) and OOM notifications of a container.
+    Events {
+        id: String,
+        /// The statistics interval (a Go duration: 5s, 100ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Checkpoint a running container with criu.
+    Checkpoint(CheckpointFlags),
+    /// Restore a container from a checkpoint with criu.
+    Restore(RestoreFlags),
     /// Print what this runtime supports (runtime-spec features document).
     Features,
 }
@@ -182,7 +203,8 @@ struct ExecFlags {
     preserve_fds: u32,
     #[arg(long, hide = true)]
     pidfd_socket: Option<PathBuf>,
-    #[arg(long, hide = true)]
+    /// Run the process even if the container is paused (it starts frozen).
+    #[arg(long)]
     ignore_paused: bool,
     #[arg(long, hide = true)]
     cgroup: Option<String>,
@@ -198,13 +220,13 @@ struct UpdateFlags {
     blkio_weight: Option<u16>,
     #[arg(long)]
     cpu_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cpu_quota: Option<i64>,
     #[arg(long)]
     cpu_share: Option<u64>,
     #[arg(long)]
     cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     cpuset_cpus: Option<String>,
@@ -217,14 +239,82 @@ struct UpdateFlags {
     memory_reservation: Option<String>,
     #[arg(long, allow_hyphen_values = true)]
     memory_swap: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pids_limit: Option<i64>,
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, allow_hyphen_values = true)]
     kernel_memory: Option<String>,
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
     #[arg(long, hide = true)]
     l3_cache_schema: Option<String>,
     #[arg(long, hide = true)]
     mem_bw_schema: Option<String>,
+}
+
+/// The flags `checkpoint` and `restore` share.
+#[derive(Debug, Args)]
+struct CriuFlags {
+    /// Where the images are (default: ./checkpoint).
+    #[arg(long, default_value = "checkpoint")]
+    image_path: PathBuf,
+    #[arg(long)]
+    work_path: Option<PathBuf>,
+    #[arg(long)]
+    tcp_established: bool,
+    #[arg(long)]
+    ext_unix_sk: bool,
+    #[arg(long)]
+    shell_job: bool,
+    #[arg(long)]
+    file_locks: bool,
+    #[arg(long)]
+    manage_cgroups_mode: Option<String>,
+}
+
+impl CriuFlags {
+    fn options(self) -> CriuOptions {
+        CriuOptions {
+            image_path: self.image_path,
+            work_path: self.work_path,
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode: self.manage_cgroups_mode,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CheckpointFlags {
+    id: String,
+    #[command(flatten)]
+    criu: CriuFlags,
+    #[arg(long)]
+    parent_path: Option<PathBuf>,
+    #[arg(long)]
+    leave_running: bool,
+    #[arg(long)]
+    pre_dump: bool,
+}
+
+#[derive(Debug, Args)]
+struct RestoreFlags {
+    id: String,
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    #[command(flatten)]
+    criu: CriuFlags,
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    #[arg(long)]
+    no_subreaper: bool,
+    #[arg(long)]
+    no_pivot: bool,
 }
 
 /// runc's command line as clap sees it, for `berth help runtime`, completion and man pages.
@@ -239,19 +329,77 @@ pub fn main(program: &str, mut args: Vec<OsString>) -> i32 {
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
-        }
+        Err(e) => return usage_error(&e),
     };
     log::init(cli.log.clone(), cli.log_format, cli.debug);
-    match dispatch(cli) {
+    if cli.version {
+        print_version(program);
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = <Cli as clap::CommandFactory>::command()
+            .bin_name(program)
+            .print_help();
+        return 0;
+    };
+    // runc's words: the failing command's name leads run's and create's errors, and exec's
+    // errors exit 255 (what a shim tells from the process's own exit codes).
+    let (prefix, code) = match &command {
+        Command::Run { .. } => (Some(format!("{} run failed", short_name(program))), 1),
+        Command::Create { .. } => (Some(format!("{} create failed", short_name(program))), 1),
+        Command::Exec(_) => (Some("exec failed".to_owned()), 255),
+        _ => (None, 1),
+    };
+    match dispatch(&cli.root, cli.systemd_cgroup, command) {
         Ok(code) => code,
         Err(e) => {
-            log::error(&render(&e));
-            1
+            let text = render(&e);
+            match prefix {
+                Some(p) => log::fatal(&format!("{p}: {text}")),
+                None => log::fatal(&text),
+            }
+            code
         }
     }
+}
+
+/// clap's usage errors the way runc's CLI library ends: exit 1, or 3 for an unknown command
+/// ("No help topic"); help and version requests print and exit 0.
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        ErrorKind::InvalidSubcommand => {
+            let name = e
+                .get(clap::error::ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            log::fatal(&format!("No help topic for '{name}'"));
+            3
+        }
+        _ => 1,
+    }
+}
+
+/// `-v`/`--version` in runc's layout: name and version, then the spec version.
+fn print_version(program: &str) {
+    println!(
+        "{} version {}\nspec: {}",
+        short_name(program),
+        env!("CARGO_PKG_VERSION"),
+        oci_spec::runtime::VERSION
+    );
+}
+
+/// The name a user called the runtime by (`berth-runtime`, `runc`, or `berth` for `berth
+/// runtime`).
+fn short_name(program: &str) -> &str {
+    let first = program.split(' ').next().unwrap_or(program);
+    Path::new(first)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(first)
 }
 
 /// The error and its causes, skipping a cause the message above it already quotes.
@@ -269,16 +417,18 @@ fn render(e: &anyhow::Error) -> String {
     out
 }
 
-fn dispatch(cli: Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
+fn dispatch(root: &Path, systemd_cgroup: bool, command: Command) -> Result<i32> {
+    if systemd_cgroup {
         bail!(
             "--systemd-cgroup: berth has no systemd cgroup driver; it manages cgroupfs directly \
              (drop the flag, and give linux.cgroupsPath as a path such as /machine/ID)"
         );
     }
-    let runtime = Runtime::new(&cli.root).with_warnings(log::warn);
-    log::debug(|| format!("{:?}", cli.command));
-    match cli.command {
+    let runtime = Runtime::new(root)
+        .with_warnings(log::warn)
+        .with_errors(log::error);
+    log::debug(|| format!("command: {command:?}"));
+    match command {
         Command::Spec { bundle, rootless } => spec(bundle.as_deref(), rootless),
         Command::Create { id, opts } => {
             berth_runtime::ensure_sealed_exe()?;
@@ -294,20 +444,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
             opts,
             detach,
             keep,
-            ..
+            no_subreaper,
         } => {
             berth_runtime::ensure_sealed_exe()?;
-            if keep {
-                let container = runtime.create(&id, &create_options(opts))?;
-                container.start()?;
-                return Ok(0);
-            }
-            Ok(runtime.run(&id, &create_options(opts), detach)?)
+            let run = RunOptions {
+                detach,
+                keep,
+                no_subreaper,
+            };
+            Ok(runtime.run(&id, &create_options(opts), run)?)
         }
         Command::State { id } => {
             let container = runtime.load(&id)?;
-            let doc: serde_json::Value = serde_json::from_str(&container.state_document())?;
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            // runc prints it indented and without a newline at the end.
+            let text = serde_json::to_string_pretty(&container.state_document())?;
+            print_flush(&text);
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
@@ -344,12 +495,25 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container.update(&resources_from(&flags)?)?;
             Ok(0)
         }
+        Command::Events {
+            id,
+            interval,
+            stats,
+        } => events(&runtime.load(&id)?, &interval, stats),
+        Command::Checkpoint(flags) => checkpoint(&runtime, flags),
+        Command::Restore(flags) => restore(&runtime, flags),
         Command::Features => {
             let doc = berth_runtime::features(env!("CARGO_PKG_VERSION"));
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(0)
         }
     }
+}
+
+fn print_flush(text: &str) {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 fn create_options(f: CreateFlags) -> CreateOptions {
@@ -400,95 +564,94 @@ fn sort_capability_sets(doc: &mut serde_json::Value) {
 fn exec(runtime: &Runtime, f: ExecFlags) -> Result<i32> {
     berth_runtime::ensure_sealed_exe()?;
     let container = runtime.load(&f.id)?;
+    let mut warn = |m: String| log::warn(&m);
     let process = match &f.process {
-        Some(path) => berth_runtime::load_process(path)?,
-        None => exec_process(&container, &f)?,
+        Some(path) => berth_runtime::load_process_reporting(path, &mut warn)?,
+        None => exec_process(&container, &f, &mut warn)?,
     };
     let opts = ExecOptions {
         pid_file: f.pid_file.clone(),
         console_socket: f.console_socket.clone(),
         detach: f.detach,
         preserve_fds: f.preserve_fds,
+        ignore_paused: f.ignore_paused,
     };
     let code = container.exec(&process, &opts)?;
     Ok(if f.detach { 0 } else { code })
 }
 
 /// The process for `exec` without --process: the container's own process as the template, as
-/// runc does, with the command line's overrides.
-fn exec_process(container: &Container, f: &ExecFlags) -> Result<Process> {
+/// runc does, with the command line's overrides. Built as JSON and read like a process.json,
+/// so `--cap` names take the same path as the spec's (`CAP_KILL`; an unknown name is warned
+/// about and ignored, as runc does).
+fn exec_process(
+    container: &Container,
+    f: &ExecFlags,
+    warn: &mut dyn FnMut(String),
+) -> Result<Process> {
     if f.command.is_empty() {
         bail!("exec: no command given (pass COMMAND [ARG...] after the container id, or --process FILE)");
     }
-    let mut p = container
+    let template = container
         .record()
         .config_process()
         .cloned()
         .unwrap_or_default();
-    p.set_args(Some(f.command.clone()));
-    p.set_terminal(Some(f.tty));
-    p.set_console_size(None);
-    let mut env = p.env().clone().unwrap_or_default();
+    let mut p = serde_json::to_value(&template)?;
+    p["args"] = serde_json::json!(f.command);
+    p["terminal"] = serde_json::json!(f.tty);
+    if let Some(o) = p.as_object_mut() {
+        o.remove("consoleSize");
+    }
+    let mut env: Vec<String> = template.env().clone().unwrap_or_default();
     env.extend(f.env.iter().cloned());
-    p.set_env(Some(env));
+    p["env"] = serde_json::json!(env);
     if let Some(cwd) = &f.cwd {
-        p.set_cwd(cwd.clone());
+        p["cwd"] = serde_json::json!(cwd);
     }
     if let Some(user) = &f.user {
         let (uid, gid) = match user.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (user.as_str(), None),
         };
-        let mut u = User::default();
-        u.set_uid(
-            uid.parse()
-                .map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?,
-        );
-        u.set_gid(match gid {
-            Some(g) => g
-                .parse()
-                .map_err(|_| anyhow!("--user {user:?}: expected UID[:GID] as numbers"))?,
+        let bad = || anyhow!("--user {user:?}: expected UID[:GID] as numbers");
+        let uid: u32 = uid.parse().map_err(|_| bad())?;
+        let gid: u32 = match gid {
+            Some(g) => g.parse().map_err(|_| bad())?,
             None => 0,
-        });
-        p.set_user(u);
+        };
+        p["user"] = serde_json::json!({"uid": uid, "gid": gid});
     }
     if !f.additional_gids.is_empty() {
-        let mut u = p.user().clone();
-        u.set_additional_gids(Some(f.additional_gids.clone()));
-        p.set_user(u);
+        p["user"]["additionalGids"] = serde_json::json!(f.additional_gids);
     }
     if !f.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &f.cap {
-            let cap: Capability = name
-                .parse()
-                .map_err(|_| anyhow!("--cap {name:?}: unknown capability"))?;
-            let add = |s: &Option<std::collections::HashSet<Capability>>| {
-                let mut s = s.clone().unwrap_or_default();
-                s.insert(cap);
-                Some(s)
-            };
-            let (b, e, p2) = (
-                add(caps.bounding()),
-                add(caps.effective()),
-                add(caps.permitted()),
-            );
-            caps.set_bounding(b);
-            caps.set_effective(e);
-            caps.set_permitted(p2);
+        for set in ["bounding", "effective", "permitted"] {
+            let list = &mut p["capabilities"][set];
+            if !list.is_array() {
+                *list = serde_json::json!([]);
+            }
+            if let Some(list) = list.as_array_mut() {
+                list.extend(f.cap.iter().map(|c| serde_json::json!(c)));
+            }
         }
-        p.set_capabilities(Some(caps));
     }
     if f.no_new_privs {
-        p.set_no_new_privileges(Some(true));
+        p["noNewPrivileges"] = serde_json::json!(true);
     }
     if let Some(profile) = &f.apparmor {
-        p.set_apparmor_profile(Some(profile.clone()));
+        p["apparmorProfile"] = serde_json::json!(profile);
     }
     if let Some(label) = &f.process_label {
-        p.set_selinux_label(Some(label.clone()));
+        p["selinuxLabel"] = serde_json::json!(label);
     }
-    Ok(p)
+    let dir = std::env::temp_dir().join(format!("berth-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("process.json");
+    std::fs::write(&file, serde_json::to_vec(&p)?)?;
+    let process = berth_runtime::load_process_reporting(&file, warn);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(process?)
 }
 
 fn list(runtime: &Runtime, format: &str, quiet: bool) -> Result<i32> {
@@ -500,11 +663,9 @@ fn list(runtime: &Runtime, format: &str, quiet: bool) -> Result<i32> {
         return Ok(0);
     }
     if format == "json" {
-        let docs: Vec<serde_json::Value> = containers
-            .iter()
-            .map(|c| serde_json::from_str(&c.state_document()))
-            .collect::<Result<_, _>>()?;
-        println!("{}", serde_json::to_string(&docs)?);
+        let docs: Vec<_> = containers.iter().map(Container::state_document).collect();
+        // runc: one line, no newline at the end.
+        print_flush(&serde_json::to_string(&docs)?);
         return Ok(0);
     }
     let rows: Vec<[String; 6]> = containers
@@ -599,6 +760,50 @@ fn ps(container: &Container, format: &str, ps_args: &[String]) -> Result<i32> {
     Ok(0)
 }
 
+/// `events`: JSON lines on stdout, as runc's encoder writes them.
+fn events(container: &Container, interval: &str, stats: bool) -> Result<i32> {
+    let ns = berth_build::duration::go_duration_ns(interval)
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| anyhow!("invalid value {interval:?} for flag -interval: not a duration"))?;
+    let interval = Duration::from_nanos(ns as u64);
+    let mut out = std::io::stdout();
+    if stats {
+        let event = container.stats()?;
+        writeln!(out, "{}", serde_json::to_string(&event)?)?;
+        return Ok(0);
+    }
+    container.events(interval, &mut |event| {
+        let line = serde_json::to_string(event).unwrap_or_default();
+        writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+    })?;
+    Ok(0)
+}
+
+fn checkpoint(runtime: &Runtime, f: CheckpointFlags) -> Result<i32> {
+    let container = runtime.load(&f.id)?;
+    let opts = CheckpointOptions {
+        criu: f.criu.options(),
+        parent_path: f.parent_path,
+        leave_running: f.leave_running,
+        pre_dump: f.pre_dump,
+    };
+    container.checkpoint(&opts)?;
+    Ok(0)
+}
+
+fn restore(runtime: &Runtime, f: RestoreFlags) -> Result<i32> {
+    berth_runtime::ensure_sealed_exe()?;
+    let create = CreateOptions {
+        bundle: f.bundle,
+        pid_file: f.pid_file,
+        console_socket: f.console_socket,
+        no_pivot: f.no_pivot,
+        preserve_fds: 0,
+    };
+    runtime.restore(&f.id, &create, &f.criu.options())?;
+    Ok(0)
+}
+
 fn resources_from(f: &UpdateFlags) -> Result<LinuxResources> {
     if let Some(path) = &f.resources {
         let mut text = String::new();
@@ -611,8 +816,11 @@ fn resources_from(f: &UpdateFlags) -> Result<LinuxResources> {
         return serde_json::from_str(&text)
             .with_context(|| format!("parse resources {}", path.display()));
     }
-    if f.kernel_memory.is_some() || f.l3_cache_schema.is_some() || f.mem_bw_schema.is_some() {
-        log::warn("--kernel-memory, --l3-cache-schema and --mem-bw-schema are ignored");
+    if f.kernel_memory.is_some() || f.kernel_memory_tcp.is_some() {
+        log::warn("Kernel memory settings are ignored and will be removed");
+    }
+    if f.l3_cache_schema.is_some() || f.mem_bw_schema.is_some() {
+        bail!("--l3-cache-schema and --mem-bw-schema need Intel RDT, which berth does not support");
     }
     let mut r = LinuxResources::default();
     r.set_devices(None);
@@ -707,6 +915,35 @@ fn parse_bytes(value: &str, flag: &str) -> Result<i64> {
     Ok((n * mult) as i64)
 }
 
+/// Whether the arguments given to a binary called `berth` are runc's: tools that resolve the
+/// runtime's path before running it (containerd's shim, podman) call it by its real name
+/// with runc's global flags (`--root`, `--log`, `--log-format`, `--systemd-cgroup`,
+/// `--rootless`, `--criu`) before the verb, or with a verb only runc has.
+pub fn is_runc_command_line(args: &[OsString]) -> bool {
+    const GLOBALS: [&str; 6] = [
+        "--root",
+        "--log",
+        "--log-format",
+        "--systemd-cgroup",
+        "--rootless",
+        "--criu",
+    ];
+    const RUNC_ONLY_VERBS: [&str; 6] = ["state", "delete", "list", "spec", "features", "resume"];
+    for arg in args.iter().skip(1) {
+        let Some(arg) = arg.to_str() else {
+            return false;
+        };
+        if !arg.starts_with('-') {
+            return RUNC_ONLY_VERBS.contains(&arg);
+        }
+        let name = arg.split('=').next().unwrap_or(arg);
+        if GLOBALS.contains(&name) {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,7 +970,7 @@ mod tests {
         ])
         .expect("parse");
         match cli.command {
-            Command::Create { id, opts } => {
+            Some(Command::Create { id, opts }) => {
                 assert_eq!(id, "abc");
                 assert_eq!(opts.bundle, PathBuf::from("/b"));
             }
@@ -752,8 +989,51 @@ mod tests {
         ])
         .expect("parse");
         match cli.command {
-            Command::Exec(f) => assert_eq!(f.command, ["sh", "-c", "echo -n x"]),
+            Some(Command::Exec(f)) => assert_eq!(f.command, ["sh", "-c", "echo -n x"]),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn negative_quotas_are_values_not_flags() {
+        let cli = Cli::try_parse_from([
+            "r",
+            "update",
+            "--cpu-quota",
+            "-1",
+            "--pids-limit",
+            "-1",
+            "c",
+        ])
+        .expect("parse");
+        match cli.command {
+            Some(Command::Update(f)) => {
+                assert_eq!(f.cpu_quota, Some(-1));
+                assert_eq!(f.pids_limit, Some(-1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn runc_command_lines_are_told_from_the_docker_cli() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        for runc in [
+            &["berth", "--root", "/run/x", "create", "--bundle", "b", "id"][..],
+            &["berth", "--log=/l", "--log-format", "json", "start", "id"],
+            &["berth", "--debug", "--root", "/r", "kill", "id"],
+            &["berth", "state", "id"],
+            &["berth", "delete", "-f", "id"],
+        ] {
+            assert!(is_runc_command_line(&args(runc)), "{runc:?}");
+        }
+        for docker in [
+            &["berth", "run", "--rm", "busybox"][..],
+            &["berth", "--debug", "ps"],
+            &["berth", "-H", "unix:///x", "exec", "c", "ls"],
+            &["berth"],
+        ] {
+            assert!(!is_runc_command_line(&args(docker)), "{docker:?}");
         }
     }
 }

@@ -122,12 +122,23 @@ fn bad_seccomp_action() {
 }
 
 #[test]
-fn seccomp_listener_is_refused() {
+fn seccomp_notify_without_a_listener_is_refused() {
     let mut sb = Sandbox::new(&["true"]);
-    sb.config["linux"]["seccomp"] =
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"});
+    sb.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
     sb.save();
     assert_refused(&sb, "listenerPath");
+}
+
+#[test]
+fn seccomp_agent_that_does_not_listen_fails_the_create_cleanly() {
+    let mut sb = Sandbox::new(&["true"]);
+    let path = sb.dir.join("no-agent.sock");
+    sb.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": path,
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
+    sb.save();
+    assert_refused(&sb, "no-agent.sock");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{stderr, stdout, unique, Sandbox};
 use serde_json::json;
@@ -30,8 +31,8 @@ impl Podman {
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("podman")
-            .arg("--root")
+        let mut cmd = Command::new("podman");
+        cmd.arg("--root")
             .arg(self.dir.join("storage"))
             .arg("--runroot")
             .arg(self.dir.join("run"))
@@ -45,10 +46,8 @@ impl Podman {
             ])
             .arg("--runtime")
             .arg(&self.runtime)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .args(args);
+        common::output_within(cmd.stdin(Stdio::null()), Duration::from_secs(120))
     }
 }
 
@@ -140,19 +139,26 @@ fn terminal_is_sent_over_the_console_socket() {
     assert!(out.status.success(), "create: {}", stderr(&out));
     let master = receiver.join().unwrap();
     assert!(sb.rt(&["start", &sb.id]).status.success());
-    let mut text = String::new();
-    let mut file = std::fs::File::from(master);
-    let mut buf = [0u8; 1024];
-    // EIO once the container closes the slave ends the stream.
-    while let Ok(n) = file.read(&mut buf) {
-        if n == 0 {
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut file = std::fs::File::from(master);
+        let mut buf = [0u8; 1024];
+        // EIO once the container closes the slave ends the stream.
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.contains("done") {
+                break;
+            }
         }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if text.contains("done") {
-            break;
-        }
-    }
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(common::RUNTIME_LIMIT)
+        .expect("the container's terminal output within the time limit");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert_eq!(lines, ["/dev/pts/0", "40 120", "done"], "{text:?}");
 }

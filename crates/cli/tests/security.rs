@@ -104,7 +104,10 @@ fn cve_2024_21626_host_descriptors_are_not_inherited() {
             Ok(())
         });
     }
-    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    let out = common::output_within(
+        cmd.stdin(std::process::Stdio::null()),
+        common::RUNTIME_LIMIT,
+    );
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(

@@ -14,6 +14,9 @@ use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
 const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
 
+/// CAP_SYS_ADMIN's number: loading a seccomp filter without no_new_privs needs it.
+const CAP_SYS_ADMIN: u32 = 21;
+
 /// capset(2) version 3: two 32-bit words per set, i.e. 64-bit masks.
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
@@ -109,8 +112,8 @@ pub enum CapabilityError {
 /// container's init without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapabilityPlan {
-    /// `None` when config.json has no `process.capabilities`: like runc, leave the capabilities
-    /// to what the uid change does to them.
+    /// `None` only for a plan that changes nothing (tests); a config without
+    /// `process.capabilities` gets empty sets.
     sets: Option<Sets>,
     /// Highest capability number the kernel knows (`cap_last_cap`), at most 63.
     last_cap: u32,
@@ -147,16 +150,18 @@ impl CapabilityPlan {
     pub fn new(
         caps: Option<&LinuxCapabilities>,
     ) -> Result<(CapabilityPlan, Vec<String>), CapabilityError> {
-        match caps {
-            None => Ok((
-                CapabilityPlan {
-                    sets: None,
-                    last_cap: 0,
-                },
-                Vec::new(),
-            )),
-            Some(caps) => Ok(Self::with_last_cap(caps, read_last_cap()?)),
-        }
+        // No `capabilities` object means no capability at all, bounding set included, as runc
+        // reads it: an empty object, not "leave them as they are".
+        let caps = caps.cloned().unwrap_or_else(|| {
+            let mut none = LinuxCapabilities::default();
+            none.set_bounding(None)
+                .set_effective(None)
+                .set_inheritable(None)
+                .set_permitted(None)
+                .set_ambient(None);
+            none
+        });
+        Ok(Self::with_last_cap(&caps, read_last_cap()?))
     }
 
     /// Step 1, while still uid 0 with `CAP_SETPCAP`: drops every capability the kernel knows
@@ -194,8 +199,15 @@ impl CapabilityPlan {
 
     /// Step 3, after `setresuid`: sets effective, permitted and inheritable, then the ambient set,
     /// then clears the keep-capabilities flag again so it does not leak into the container.
-    pub fn apply(&self) -> Result<(), CapabilityError> {
-        if let Some(sets) = self.sets {
+    /// With `keep_admin`, CAP_SYS_ADMIN stays effective and permitted on top of the spec's sets,
+    /// for a seccomp filter loaded later without no_new_privs ([`CapabilityPlan::settle`] and
+    /// execve take it away).
+    pub fn apply(&self, keep_admin: bool) -> Result<(), CapabilityError> {
+        if let Some(mut sets) = self.sets {
+            if keep_admin {
+                sets.effective |= bit(CAP_SYS_ADMIN);
+                sets.permitted |= bit(CAP_SYS_ADMIN);
+            }
             capset(&sets)?;
             // The ambient set may hold leftovers from the runtime's own environment; the spec's
             // list is the whole set, not an addition.
@@ -232,6 +244,15 @@ impl CapabilityPlan {
         set_keepcaps(false)
     }
 
+    /// After a seccomp filter was loaded with the CAP_SYS_ADMIN [`CapabilityPlan::apply`] kept:
+    /// the spec's exact sets again. Best effort: a filter may refuse capset, and execve drops
+    /// the extra capability anyway (it is in no set that execve carries over).
+    pub fn settle(&self) {
+        if let Some(sets) = self.sets {
+            let _ = capset(&sets);
+        }
+    }
+
     fn with_last_cap(caps: &LinuxCapabilities, last_cap: u32) -> (CapabilityPlan, Vec<String>) {
         // The masks are 64 bits wide, as is capset v3; a kernel with more capabilities would need
         // a new capset version anyway.
@@ -257,20 +278,14 @@ impl CapabilityPlan {
             ambient: mask(caps.ambient()),
         };
         // The kernel only raises an ambient capability that is permitted and inheritable.
-        // `runc spec` lists ambient capabilities without inheritable ones; runc warns and goes
+        // `runc spec` lists ambient capabilities without inheritable ones; runc silently goes
         // on without them, and so does berth.
         let not_raisable = sets.ambient & !(sets.permitted & sets.inheritable);
         sets.ambient &= !not_raisable;
-        let names = |mask: u64| {
-            (0..64u32)
-                .filter(move |&n| mask & bit(n) != 0)
-                .map(display_name)
-        };
-        let unknown = names(unknown)
-            .map(|n| format!("capability {n} is not known to this kernel: ignored"))
-            .chain(names(not_raisable).map(|n| {
-                format!("ambient capability {n} is not in the permitted and inheritable sets: not raised")
-            }))
+        // Capabilities this kernel lacks: the caller warns about them by name, as runc does.
+        let unknown = (0..64u32)
+            .filter(|&n| unknown & bit(n) != 0)
+            .map(|n| display_name(n).to_owned())
             .collect();
         (
             CapabilityPlan {
@@ -525,7 +540,7 @@ mod tests {
         if nix::unistd::setresuid(uid, uid, uid).is_err() {
             return 12;
         }
-        match plan.apply() {
+        match plan.apply(false) {
             Ok(()) => 0,
             Err(CapabilityError::Capset { .. }) => 13,
             Err(CapabilityError::RaiseAmbient { .. }) => 14,
@@ -677,15 +692,16 @@ mod tests {
     }
 
     #[test]
-    fn ambient_capability_outside_inheritable_is_left_out_with_a_warning() {
+    fn ambient_capability_outside_inheritable_is_left_out_silently_like_runc() {
         if !is_root() {
             return;
         }
         let one = [Capability::NetBindService];
         let caps = caps(&one, &one, &[], &one, &one);
-        let (plan, warnings) = CapabilityPlan::new(Some(&caps)).expect("plan");
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("CAP_NET_BIND_SERVICE"), "{warnings:?}");
+        let (plan, unknown) = CapabilityPlan::new(Some(&caps)).expect("plan");
+        // `runc spec` writes such sets; runc says nothing about them.
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(plan.sets.map(|s| s.ambient), Some(0));
         let (code, _) = in_child(|_| become_unprivileged(&plan));
         assert_eq!(
             code, 0,
@@ -694,7 +710,7 @@ mod tests {
     }
 
     #[test]
-    fn without_capabilities_the_uid_change_decides() {
+    fn without_capabilities_none_is_kept_like_runc() {
         if !is_root() {
             return;
         }
@@ -704,8 +720,8 @@ mod tests {
             code => code,
         });
         assert_eq!(code, 0, "child failed, status:\n{status}");
-        // Keep-caps preserved the permitted set across setresuid; the kernel emptied effective.
-        assert_eq!(field(&status, "CapEff"), "0000000000000000");
-        assert_ne!(field(&status, "CapPrm"), "0000000000000000");
+        for set in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+            assert_eq!(field(&status, set), "0000000000000000", "{set}");
+        }
     }
 }

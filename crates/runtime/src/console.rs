@@ -1,7 +1,7 @@
 //! Terminals: the init makes a pty in the container's own devpts and hands its master to whoever
 //! listens on the console socket (runc's protocol: one SCM_RIGHTS message over a Unix socket).
 
-use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -50,11 +50,13 @@ pub(crate) fn connect_socket(path: &Path) -> Result<OwnedFd> {
 }
 
 /// In the init, after pivot_root: makes the pty, sends its master, and makes its slave the
-/// controlling terminal and stdio of the process.
+/// controlling terminal and stdio of the process; with `console`, also mounts the slave on
+/// /dev/console, as runc does for a container's first process.
 pub(crate) fn setup_in_container(
     socket: BorrowedFd<'_>,
     uid: Uid,
     size: Option<(u16, u16)>,
+    console: bool,
 ) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open /dev/ptmx in the container", e))?;
@@ -79,6 +81,9 @@ pub(crate) fn setup_in_container(
         // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which is valid for the call.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
+    if console {
+        mount_console(&slave_name)?;
+    }
     let master_fd = master.as_raw_fd();
     send_fd(socket, master_fd, b"/dev/ptmx")?;
     drop(master);
@@ -94,6 +99,30 @@ pub(crate) fn setup_in_container(
         dup2_raw(slave.as_raw_fd(), target)?;
     }
     Ok(())
+}
+
+/// /dev/console becomes the container's terminal: an empty file made there, the slave bound
+/// over it.
+fn mount_console(slave: &str) -> Result<()> {
+    let previous = nix::sys::stat::umask(Mode::empty());
+    let made = open(
+        "/dev/console",
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o666),
+    );
+    nix::sys::stat::umask(previous);
+    match made {
+        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("create /dev/console", e)),
+    }
+    nix::mount::mount(
+        Some(slave),
+        "/dev/console",
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind {slave} on /dev/console"), e))
 }
 
 fn dup2_raw(from: RawFd, to: RawFd) -> Result<()> {
@@ -141,47 +170,6 @@ pub fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
         }
     }
     Err(Error::Init("the init sent no pty master".into()))
-}
-
-/// Copies the caller's terminal to the pty and back until the container closes it. The
-/// caller's terminal is put in raw mode meanwhile, so keys like Ctrl-C reach the container.
-pub(crate) fn proxy(master: OwnedFd) -> std::thread::JoinHandle<()> {
-    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
-    if let Some(t) = &saved {
-        let mut raw = t.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        let _ = nix::sys::termios::tcsetattr(
-            std::io::stdin(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &raw,
-        );
-    }
-    let input = master.try_clone();
-    if let Ok(input) = input {
-        std::thread::spawn(move || {
-            let mut to = std::fs::File::from(input);
-            let _ = std::io::copy(&mut std::io::stdin(), &mut to);
-        });
-    }
-    std::thread::spawn(move || {
-        let mut from = std::fs::File::from(master);
-        let mut buf = [0u8; 8192];
-        let mut out = std::io::stdout();
-        // EIO ends the loop: the container closed its last slave descriptor.
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || out.write_all(&buf[..n]).is_err() {
-                break;
-            }
-            let _ = out.flush();
-        }
-        if let Some(t) = saved {
-            let _ = nix::sys::termios::tcsetattr(
-                std::io::stdin(),
-                nix::sys::termios::SetArg::TCSANOW,
-                &t,
-            );
-        }
-    })
 }
 
 /// A connected pair standing in for a console socket when `run` keeps the terminal itself.

@@ -11,26 +11,28 @@ use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxResources, Process};
+use oci_spec::runtime::{LinuxResources, LinuxSeccomp, Process};
 
 use crate::cgroups::{Cgroup, Joined};
 use crate::error::{Error, Result};
-use crate::hooks;
+use crate::foreground::{self, Signals};
+use crate::hooks::{self, DefaultEnv};
 use crate::init::{self, ExecArgs, InitArgs};
-use crate::namespaces::{self, NamespacePlan};
+use crate::namespaces::{self, NamespacePlan, Saved};
 use crate::process::ProcessPlan;
 use crate::spec::{validate_process, Bundle};
-use crate::state::{self, ContainerState, StateDocument, Status, EXEC_FIFO};
+use crate::state::{self, ContainerState, SpecState, StateDocument, Status, EXEC_FIFO};
 use crate::sync::{self, Msg};
-use crate::{console, syscall};
+use crate::{console, netdev, seccomp, syscall};
 
 /// A directory of container states (runc's `--root`).
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
     warn: fn(&str),
+    error: fn(&str),
 }
 
 /// How to create a container (`create` and `run` flags).
@@ -51,6 +53,19 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
+    /// Run the process even in a paused container (runc's `--ignore-paused`): it starts frozen.
+    pub ignore_paused: bool,
+}
+
+/// How `run` follows the container (its flags besides the create ones).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions {
+    /// Return once the container is started.
+    pub detach: bool,
+    /// Keep the container (stopped) after its process exits, for a later `delete`.
+    pub keep: bool,
+    /// Do not become a child subreaper: orphans of the container go to the host's reaper.
+    pub no_subreaper: bool,
 }
 
 /// A container known to the runtime: its record and where it is kept.
@@ -59,10 +74,15 @@ pub struct Container {
     dir: PathBuf,
     state: ContainerState,
     warn: fn(&str),
+    error: fn(&str),
 }
 
 fn default_warn(message: &str) {
     eprintln!("berth: warning: {message}");
+}
+
+fn default_error(message: &str) {
+    eprintln!("berth: error: {message}");
 }
 
 impl Runtime {
@@ -70,12 +90,20 @@ impl Runtime {
         Runtime {
             root: root.into(),
             warn: default_warn,
+            error: default_error,
         }
     }
 
     /// Where warnings (an LSM the host lacks, a failed poststart hook) go.
     pub fn with_warnings(mut self, warn: fn(&str)) -> Runtime {
         self.warn = warn;
+        self
+    }
+
+    /// Where errors that do not stop the operation go (a failed poststop hook: the container
+    /// is deleted all the same, as the runtime-spec and runc have it).
+    pub fn with_errors(mut self, error: fn(&str)) -> Runtime {
+        self.error = error;
         self
     }
 
@@ -90,17 +118,40 @@ impl Runtime {
     }
 
     /// `run`: create, start, and unless `detach`, wait for the init to exit, forwarding signals
-    /// and the terminal, then delete the container. Returns the exit code for the caller to exit
-    /// with (128+N for a signal, as shells do).
-    pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
-        let (container, console_rx) = self.create_inner(id, opts, !detach)?;
-        let result = container.start().and_then(|()| {
-            if detach {
-                return Ok(0);
+    /// and the terminal, then delete the container (unless `keep`). Returns the exit code for
+    /// the caller to exit with (128+N for a signal, as shells do).
+    pub fn run(&self, id: &str, opts: &CreateOptions, run: RunOptions) -> Result<i32> {
+        // From before the container exists: a signal meanwhile is forwarded, not fatal.
+        let signals = if run.detach {
+            None
+        } else {
+            Some(Signals::block()?)
+        };
+        if !run.detach && !run.no_subreaper {
+            // As runc: orphans of a container without a pid namespace come back to us.
+            let _ = syscall::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        }
+        let (container, console_rx) = self.create_inner(id, opts, !run.detach)?;
+        let result = container.start().and_then(|()| match &signals {
+            None => Ok(0),
+            Some(signals) => {
+                let master = console_rx
+                    .map(|rx| console::receive_master(rx.as_fd()))
+                    .transpose()?;
+                foreground::wait(
+                    signals,
+                    Pid::from_raw(container.state.pid),
+                    master,
+                    !run.no_subreaper,
+                )
             }
-            wait_attached(Pid::from_raw(container.state.pid), console_rx)
         });
-        if !detach || result.is_err() {
+        let remove = if run.detach {
+            result.is_err()
+        } else {
+            !run.keep || result.is_err()
+        };
+        if remove {
             container.delete(true)?;
         }
         result
@@ -113,7 +164,8 @@ impl Runtime {
         keep_terminal: bool,
     ) -> Result<(Container, Option<OwnedFd>)> {
         validate_id(id)?;
-        let bundle = Bundle::load(&opts.bundle)?;
+        let warn = self.warn;
+        let bundle = Bundle::load(&opts.bundle, &mut |m| warn(&m))?;
         let spec = &bundle.spec;
         let linux = spec
             .linux()
@@ -124,8 +176,17 @@ impl Runtime {
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("process is missing".into()))?;
         let ns_plan = NamespacePlan::new(linux)?;
-        let warn = self.warn;
-        let plan = ProcessPlan::new(process, linux.seccomp().as_ref(), &mut |m| warn(&m))?;
+        let plan = ProcessPlan::new(process, Some(linux), &mut |m| warn(&m))?;
+        if linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.memory().as_ref())
+            .is_some_and(|m| m.kernel().is_some())
+        {
+            // As runc 1.1: kernel memory accounting cannot be limited since Linux 5.4 and the
+            // knob is gone in cgroup v2.
+            warn("Kernel memory settings are ignored and will be removed");
+        }
 
         // The console, resolved before anything is made so a refusal leaves nothing behind.
         let (console_tx, console_rx) =
@@ -159,6 +220,22 @@ impl Runtime {
             .map_err(|e| Error::sys(format!("open {}", fifo_path.display()), e))?;
 
         let cgroup = Cgroup::resolve(linux.cgroups_path().as_deref(), id)?;
+        // A cgroup someone froze would freeze the init as it joins: refused before anything
+        // is made or removed, with runc's words.
+        if cgroup.is_frozen().unwrap_or(false) {
+            return Err(Error::InvalidConfig(format!(
+                "container's cgroup unexpectedly frozen ({})",
+                cgroup.describe()
+            )));
+        }
+        if let Ok(pids) = cgroup.pids() {
+            if !pids.is_empty() {
+                warn(&format!(
+                    "container's cgroup is not empty: {} process(es) found",
+                    pids.len()
+                ));
+            }
+        }
         cgroup.create()?;
         guard.cgroup = Some(cgroup.clone());
         let cgroup_sources = cgroup.mount_sources();
@@ -179,10 +256,7 @@ impl Runtime {
         };
 
         let idmapped = crate::rootfs::prepare_idmapped(spec, &bundle.dir)?;
-        let resources = with_default_devices(
-            linux.resources().clone().unwrap_or_default(),
-            linux.devices().as_deref(),
-        );
+        let resources = with_default_devices(linux.resources().clone().unwrap_or_default());
         let clone_target = record.cgroup.clone_target().transpose()?;
         // An init born in the host's user namespace joins the v1 hierarchies itself, by the
         // write that skips the kernel's global migration lock (Cgroup::join_v1_self).
@@ -194,15 +268,26 @@ impl Runtime {
             record.cgroup.apply(&resources)?;
         }
         let (runtime_end, init_end) = sync::pair()?;
+        // Network devices go to a network namespace joined by path before the runtime enters
+        // it (a new one is made by the clone below: they go there after it).
+        if let (Some(devices), Some(path)) = (linux.net_devices(), ns_plan.joined_network()) {
+            netdev::move_to_path(devices, path)?;
+        }
+        // The runtime enters some namespaces itself for the fork; it goes back right after.
+        let entered = ns_plan.entered_by_runtime();
+        let saved = (!entered.is_empty()).then(|| Saved::save(&entered));
         ns_plan.enter_before_fork(linux)?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
-        let (child, placed) = unsafe {
+        let spawned = unsafe {
             spawn(
                 ns_plan.clone_flags.bits() as libc::c_ulong,
                 clone_target.as_ref(),
             )
+        };
+        if let (Ok((Some(_), _)), Some(saved)) = (&spawned, &saved) {
+            saved.restore()?;
         }
-        .map_err(|e| {
+        let (child, placed) = spawned.map_err(|e| {
             Error::sys(
                 format!("clone the init with namespaces {:?}", ns_plan.clone_flags),
                 e,
@@ -234,7 +319,7 @@ impl Runtime {
                     .as_ref()
                     .and_then(|a| a.get(crate::reaper::PAUSE_ANNOTATION))
                     .is_some_and(|v| v == "true"),
-                state_json: &|status| state_json(&record, status, std::process::id() as i32),
+                state_json: &|status| hook_state(&record, status, std::process::id() as i32),
             })
         };
         drop(init_end);
@@ -245,34 +330,47 @@ impl Runtime {
         if ns_plan.new_userns {
             namespaces::write_id_maps(pid.as_raw(), linux)?;
         }
+        if let (Some(devices), None) = (linux.net_devices(), ns_plan.joined_network()) {
+            netdev::move_to_process(devices, pid.as_raw())?;
+        }
+        let joined = Joined {
+            v1: join_v1,
+            v2: placed,
+        };
+        if !ns_plan.new_userns {
+            // In its cgroup before it goes on (mostly nothing to write: the init joined v1 by
+            // itself and v2 at birth), so that it may make its cgroup namespace and mount its
+            // cgroups in the spec's order, as runc does.
+            record.cgroup.add_process(pid.as_raw(), joined)?;
+        }
         runtime_end.send(Msg::Proceed)?;
         if !limits_first {
             // Limits first, then the process: the init, already building its root, must never
             // see a half-written device list (deny-all before the allows).
             record.cgroup.apply(&resources)?;
         }
-        record.cgroup.add_process(
-            pid.as_raw(),
-            Joined {
-                v1: join_v1,
-                v2: placed,
-            },
-        )?;
+        if ns_plan.new_userns {
+            record.cgroup.add_process(pid.as_raw(), joined)?;
+        }
         runtime_end.expect(Msg::RunCreateRuntimeHooks)?;
         let hooks = spec.hooks().as_ref();
-        let creating = state_json(&record, Status::Creating, pid.as_raw());
+        let creating = hook_state(&record, Status::Creating, pid.as_raw());
         hooks::run(
             "prestart",
             hooks.and_then(|h| h.prestart().as_ref()),
             &creating,
+            DefaultEnv::Runtime(&bundle.dir),
         )?;
         hooks::run(
             "createRuntime",
             hooks.and_then(|h| h.create_runtime().as_ref()),
             &creating,
+            DefaultEnv::Runtime(&bundle.dir),
         )?;
         runtime_end.send(Msg::HooksDone)?;
-        runtime_end.expect(Msg::Ready)?;
+        runtime_end.expect_ready(&mut |fd| {
+            to_seccomp_agent(linux.seccomp().as_ref(), &fd, pid.as_raw(), &creating)
+        })?;
 
         record.pid_start_time = state::process_stat(pid.as_raw())
             .map(|(_, start)| start)
@@ -287,6 +385,7 @@ impl Runtime {
                 dir,
                 state: record,
                 warn: self.warn,
+                error: self.error,
             },
             console_rx,
         ))
@@ -301,6 +400,7 @@ impl Runtime {
             dir,
             state,
             warn: self.warn,
+            error: self.error,
         })
     }
 
@@ -355,7 +455,7 @@ impl Container {
     }
 
     /// The runtime-spec state document, as `state` prints it.
-    pub fn state_document(&self) -> String {
+    pub fn state_document(&self) -> StateDocument<'_> {
         let status = self.status();
         let pid = if status == Status::Stopped {
             0
@@ -399,38 +499,50 @@ impl Container {
         let mut byte = [0u8; 1];
         let _ = nix::unistd::read(fifo.as_fd(), &mut byte);
         let _ = std::fs::remove_file(&fifo_path);
+        // The init keeps its end open until it execs the program (close-on-exec) or dies; what
+        // it writes meanwhile is why it failed (a startContainer hook, the exec itself).
+        let failure = read_to_end(&fifo);
+        if !failure.is_empty() {
+            return Err(Error::Init(
+                String::from_utf8_lossy(&failure).trim_end().to_owned(),
+            ));
+        }
+        // Only now does the program run: poststart hooks come after it is executed (the
+        // spec), and a failed one is a warning, the others still running.
         let hooks = self.state.config.hooks().as_ref();
-        let running = state_json(&self.state, Status::Running, self.state.pid);
-        if let Err(e) = hooks::run(
+        let running = hook_state(&self.state, Status::Running, self.state.pid);
+        let warn = self.warn;
+        hooks::run_all(
             "poststart",
             hooks.and_then(|h| h.poststart().as_ref()),
             &running,
-        ) {
-            (self.warn)(&e.to_string());
-        }
+            &self.state.bundle,
+            &mut |e| warn(&e.to_string()),
+        );
         Ok(())
     }
 
-    /// Sends `signal` to the init, or with `all` to every process of the container.
+    /// Sends `signal` to the init, or with `all` to every process of the container (which
+    /// runc allows on a stopped container too: processes that outlived the init of a container
+    /// without a pid namespace are still in its cgroup).
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let status = self.status();
-        if status == Status::Stopped {
+        if status == Status::Stopped && !all {
             return Err(self.wrong_state("kill", status, " (container not running)"));
         }
-        let sig =
-            Signal::try_from(signal).map_err(|e| Error::sys(format!("signal {signal}"), e))?;
+        let name = crate::signal::name(signal).unwrap_or("signal 0");
         if all {
             for pid in self.state.cgroup.pids()? {
-                match kill(Pid::from_raw(pid), sig) {
+                match send_signal(pid, signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => return Err(Error::sys(format!("kill pid {pid} with {sig}"), e)),
+                    Err(e) => return Err(Error::sys(format!("kill pid {pid} with {name}"), e)),
                 }
             }
             return Ok(());
         }
-        kill(Pid::from_raw(self.state.pid), sig).map_err(|e| {
+        send_signal(self.state.pid, signal).map_err(|e| {
             Error::sys(
-                format!("kill the init (pid {}) with {sig}", self.state.pid),
+                format!("kill the init (pid {}) with {name}", self.state.pid),
                 e,
             )
         })
@@ -465,17 +577,21 @@ impl Container {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.state.cgroup.destroy()?;
+        std::fs::remove_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("remove {}", self.dir.display()), e))?;
+        // After the container is gone, before delete returns (the spec). A failure is logged
+        // as an error and the other hooks still run; delete itself succeeds, as runc's does.
         let hooks = self.state.config.hooks().as_ref();
-        let stopped = state_json(&self.state, Status::Stopped, 0);
-        if let Err(e) = hooks::run(
+        let stopped = hook_state(&self.state, Status::Stopped, 0);
+        let error = self.error;
+        hooks::run_all(
             "poststop",
             hooks.and_then(|h| h.poststop().as_ref()),
             &stopped,
-        ) {
-            (self.warn)(&e.to_string());
-        }
-        std::fs::remove_dir_all(&self.dir)
-            .map_err(|e| Error::io(format!("remove {}", self.dir.display()), e))
+            &self.state.bundle,
+            &mut |e| error(&e.to_string()),
+        );
+        Ok(())
     }
 
     pub fn pause(&self) -> Result<()> {
@@ -503,13 +619,7 @@ impl Container {
         // A new device list replaces the old one: it must keep the rules every container gets.
         let mut resources = resources.clone();
         if resources.devices().is_some() {
-            let devices = self
-                .state
-                .config
-                .linux()
-                .as_ref()
-                .and_then(|l| l.devices().as_deref());
-            resources = with_default_devices(resources, devices);
+            resources = with_default_devices(resources);
         }
         Ok(self.state.cgroup.apply(&resources)?)
     }
@@ -523,21 +633,40 @@ impl Container {
     /// Otherwise waits and returns its exit code. The caller must be single-threaded.
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<i32> {
         let status = self.status();
-        if status == Status::Stopped || status == Status::Paused {
-            return Err(self.wrong_state("exec in", status, ""));
+        match status {
+            Status::Stopped | Status::Creating => {
+                return Err(self.wrong_state("exec in", status, ""));
+            }
+            Status::Paused if !opts.ignore_paused => {
+                return Err(self.wrong_state(
+                    "exec in",
+                    status,
+                    " (use --ignore-paused to override)",
+                ));
+            }
+            _ => {}
         }
         validate_process(process)?;
-        let seccomp = self
-            .state
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref());
+        let linux = self.state.config.linux().as_ref();
         let warn = self.warn;
-        let plan = ProcessPlan::new(process, seccomp, &mut |m| warn(&m))?;
+        let plan = ProcessPlan::new(process, linux, &mut |m| warn(&m))?;
+        // From before the fork: a signal meanwhile is forwarded, not fatal.
+        let signals = if opts.detach {
+            None
+        } else {
+            Some(Signals::block()?)
+        };
         let (console_tx, console_rx) =
             console_ends(plan.terminal, opts.console_socket.as_deref(), !opts.detach)?;
         let joins = namespaces::of_process(self.state.pid);
+        let for_children: Vec<_> = joins
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| {
+                *f == nix::sched::CloneFlags::CLONE_NEWPID || *f == namespaces::CLONE_NEWTIME
+            })
+            .collect();
+        let saved = (!for_children.is_empty()).then(|| Saved::save(&for_children));
         let mut in_child = Vec::new();
         for (flag, path) in joins {
             let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -554,8 +683,11 @@ impl Container {
         let join_v1 = self.state.cgroup.has_v1();
         let (runtime_end, init_end) = sync::pair()?;
         // SAFETY: the runtime's documented precondition is a single-threaded caller.
-        let (child, placed) = unsafe { spawn(0, clone_target.as_ref()) }
-            .map_err(|e| Error::sys("fork the exec process", e))?;
+        let spawned = unsafe { spawn(0, clone_target.as_ref()) };
+        if let (Ok((Some(_), _)), Some(saved)) = (&spawned, &saved) {
+            saved.restore()?;
+        }
+        let (child, placed) = spawned.map_err(|e| Error::sys("fork the exec process", e))?;
         let Some(pid) = child else {
             drop(runtime_end);
             init::exec(ExecArgs {
@@ -585,7 +717,15 @@ impl Container {
                 },
             )?;
             runtime_end.send(Msg::Proceed)?;
-            runtime_end.expect(Msg::Ready)
+            let state = hook_state(&self.state, Status::Running, self.state.pid);
+            runtime_end.expect_ready(&mut |fd| {
+                to_seccomp_agent(
+                    linux.and_then(|l| l.seccomp().as_ref()),
+                    &fd,
+                    pid.as_raw(),
+                    &state,
+                )
+            })
         })();
         if let Err(e) = setup {
             let _ = kill(pid, Signal::SIGKILL);
@@ -593,12 +733,20 @@ impl Container {
             return Err(e);
         }
         if let Some(pid_file) = &opts.pid_file {
-            write_pid_file(pid_file, pid.as_raw())?;
+            if let Err(e) = write_pid_file(pid_file, pid.as_raw()) {
+                // runc ends the process when it cannot tell its pid.
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return Err(e);
+            }
         }
-        if opts.detach {
+        let Some(signals) = signals else {
             return Ok(pid.as_raw());
-        }
-        wait_attached(pid, console_rx)
+        };
+        let master = console_rx
+            .map(|rx| console::receive_master(rx.as_fd()))
+            .transpose()?;
+        foreground::wait(&signals, pid, master, false)
     }
 
     fn wrong_state(&self, op: &'static str, status: Status, hint: &'static str) -> Error {
@@ -612,12 +760,10 @@ impl Container {
 }
 
 /// The spec's resources with the device rules every container gets appended, as runc does:
-/// mknod of any node, the default /dev nodes, ptys, /dev/net/tun, and the spec's own devices.
-/// Without them a deny-all rule would leave the init unable to make its own /dev.
-fn with_default_devices(
-    mut resources: LinuxResources,
-    spec_devices: Option<&[oci_spec::runtime::LinuxDevice]>,
-) -> LinuxResources {
+/// mknod of any node, the default /dev nodes, ptys, /dev/net/tun. Without them a deny-all rule
+/// would leave the init unable to make its own /dev. The spec's `linux.devices` get no rule of
+/// their own (nor with runc): a node is usable only where `resources.devices` allows it.
+fn with_default_devices(mut resources: LinuxResources) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
@@ -629,7 +775,13 @@ fn with_default_devices(
         r
     };
     let c = LinuxDeviceType::C;
-    let mut rules = resources.devices().clone().unwrap_or_default();
+    // An allowlist, as the spec calls it and runc builds it: everything is denied first, so a
+    // list without a deny-all of its own still grants only what it names.
+    let mut deny_all = LinuxDeviceCgroup::default();
+    deny_all.set_allow(false);
+    deny_all.set_access(Some("rwm".to_owned()));
+    let mut rules = vec![deny_all];
+    rules.extend(resources.devices().clone().unwrap_or_default());
     rules.extend([
         rule(c, None, None, "m"),
         rule(LinuxDeviceType::B, None, None, "m"),
@@ -643,13 +795,6 @@ fn with_default_devices(
         rule(c, Some(5), Some(2), "rwm"),
         rule(c, Some(10), Some(200), "rwm"),
     ]);
-    for d in spec_devices.unwrap_or_default() {
-        let typ = match d.typ() {
-            LinuxDeviceType::U => c,
-            t => t,
-        };
-        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
-    }
     resources.set_devices(Some(rules));
     resources
 }
@@ -703,23 +848,80 @@ fn validate_id(id: &str) -> Result<()> {
     }
 }
 
-fn state_json(record: &ContainerState, status: Status, pid: i32) -> Vec<u8> {
-    document(record, status, pid).into_bytes()
-}
-
-fn document(record: &ContainerState, status: Status, pid: i32) -> String {
-    let doc = StateDocument {
-        oci_version: record.config.version(),
+/// The runtime-spec state a hook or a seccomp agent gets.
+fn hook_state(record: &ContainerState, status: Status, pid: i32) -> Vec<u8> {
+    let doc = SpecState {
+        oci_version: state::SPEC_VERSION,
         id: &record.id,
         status,
         pid,
         bundle: &record.bundle,
-        rootfs: &record.rootfs,
-        created: &record.created,
-        owner: &record.owner,
         annotations: &record.annotations,
     };
-    serde_json::to_string(&doc).unwrap_or_default()
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// The document `state` prints (runc's fields and key order).
+fn document(record: &ContainerState, status: Status, pid: i32) -> StateDocument<'_> {
+    StateDocument {
+        oci_version: state::SPEC_VERSION,
+        id: &record.id,
+        pid,
+        status,
+        bundle: &record.bundle,
+        rootfs: &record.rootfs,
+        created: &record.created,
+        annotations: &record.annotations,
+        owner: &record.owner,
+    }
+}
+
+/// Hands a seccomp notify descriptor to the agent the spec names.
+fn to_seccomp_agent(
+    seccomp: Option<&LinuxSeccomp>,
+    fd: &OwnedFd,
+    pid: i32,
+    state: &[u8],
+) -> Result<()> {
+    let Some(path) = seccomp.and_then(|s| s.listener_path().as_deref()) else {
+        return Err(Error::Init(
+            "sent a seccomp notify descriptor, but no listenerPath is set".into(),
+        ));
+    };
+    let metadata = seccomp
+        .and_then(|s| s.listener_metadata().as_deref())
+        .unwrap_or("");
+    Ok(seccomp::send_to_agent(
+        path,
+        fd,
+        pid,
+        metadata,
+        state,
+        state::SPEC_VERSION,
+    )?)
+}
+
+/// Reads a non-blocking descriptor until end-of-file, waiting on it (for a bounded number of
+/// bytes: an error message).
+fn read_to_end(fd: &OwnedFd) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd.as_fd(), &mut buf) {
+            Ok(0) => return out,
+            Ok(n) => {
+                if out.len() < 64 * 1024 {
+                    out.extend_from_slice(&buf[..n]);
+                }
+            }
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => return out,
+        }
+    }
 }
 
 /// The caller's user name, as runc records the owner.
@@ -732,6 +934,13 @@ fn owner_name() -> String {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     // The caller's path and no secret: readable as runc writes it.
     state::write_atomic(path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// kill(2) with a signal number: 0 (the existence check) and the real-time signals included,
+/// which nix's Signal cannot name.
+fn send_signal(pid: i32, signal: i32) -> std::result::Result<(), Errno> {
+    // SAFETY: kill takes two integers.
+    Errno::result(unsafe { libc::kill(pid, signal) }).map(drop)
 }
 
 /// Waits until a process that is not our child is gone, on a pidfd (bounded: 10 s).
@@ -776,67 +985,6 @@ fn console_ends(
     Err(Error::InvalidConfig(
         "process.terminal is true but no --console-socket was given to receive the pty".into(),
     ))
-}
-
-/// Waits for our child `pid` in the foreground, proxying its terminal when we kept it.
-fn wait_attached(pid: Pid, console_rx: Option<OwnedFd>) -> Result<i32> {
-    let proxy = console_rx
-        .map(|rx| console::receive_master(rx.as_fd()).map(console::proxy))
-        .transpose()?;
-    let code = wait_forwarding_signals(pid);
-    if let Some(handle) = proxy {
-        let _ = handle.join();
-    }
-    code
-}
-
-/// Waits for our child `pid`, passing on the signals a user sends to the foreground process,
-/// as `runc run` does. Returns its exit code (128+N when killed by signal N).
-fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
-    use nix::sys::signal::{SigSet, SigmaskHow};
-    use nix::sys::signalfd::{SfdFlags, SignalFd};
-    const FORWARDED: [Signal; 7] = [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ];
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    for s in FORWARDED {
-        set.add(s);
-    }
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
-        .map_err(|e| Error::sys("block signals to forward them", e))?;
-    let sfd =
-        SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
-    let result = loop {
-        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(128 + sig as i32),
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => break Err(Error::sys(format!("wait for pid {pid}"), e)),
-        }
-        match sfd.read_signal() {
-            Ok(Some(info)) => {
-                let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
-                if signo != Signal::SIGCHLD as i32 {
-                    if let Ok(sig) = Signal::try_from(signo) {
-                        let _ = kill(pid, sig);
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(Errno::EINTR) => {}
-            Err(e) => break Err(Error::sys("read signalfd", e)),
-        }
-    };
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
-    result
 }
 
 /// Forks (with `flags`) straight into the cgroup directory `cgroup` where the kernel can;

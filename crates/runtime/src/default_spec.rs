@@ -11,9 +11,20 @@ use oci_spec::runtime::{
 
 /// A container that runs `sh` as root on a terminal in `./rootfs` (read-only), with runc's
 /// defaults: the three capabilities Docker also keeps at minimum, 1024 open files, no new
-/// privileges, its own pid, network, ipc, uts, mount and cgroup namespaces, no device access,
-/// and /proc and /sys paths that leak host information masked or read-only.
+/// privileges, its own pid, network, ipc, uts and mount namespaces (and cgroup namespace on a
+/// host with cgroup v2 only, as runc adds it), no device access, and /proc and /sys paths that
+/// leak host information masked or read-only.
 pub fn default_spec() -> Spec {
+    spec_for(cgroup2_only())
+}
+
+/// Whether the host mounts cgroup v2 alone at /sys/fs/cgroup.
+fn cgroup2_only() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+fn spec_for(cgroupns: bool) -> Spec {
     let mut spec = Spec::default();
     spec.set_version(VERSION.to_owned())
         .set_root(Some(root()))
@@ -23,7 +34,7 @@ pub fn default_spec() -> Spec {
         .set_mounts(Some(mounts()))
         .set_hooks(None)
         .set_annotations(None)
-        .set_linux(Some(linux()));
+        .set_linux(Some(linux(cgroupns)));
     spec
 }
 
@@ -170,7 +181,7 @@ fn mounts() -> Vec<Mount> {
     ]
 }
 
-fn linux() -> Linux {
+fn linux(cgroupns: bool) -> Linux {
     let mut deny_all = LinuxDeviceCgroup::default();
     deny_all.set_allow(false).set_access(Some("rwm".to_owned()));
     let mut resources = LinuxResources::default();
@@ -191,6 +202,7 @@ fn linux() -> Linux {
                 LinuxNamespaceType::Cgroup,
             ]
             .into_iter()
+            .filter(|t| cgroupns || *t != LinuxNamespaceType::Cgroup)
             .map(namespace)
             .collect(),
         ))
@@ -324,17 +336,32 @@ mod tests {
 
     #[test]
     fn default_spec_is_runcs_example_with_berths_hostname() {
-        assert_eq!(to_json(&default_spec()), runc_example());
+        assert_eq!(to_json(&spec_for(true)), runc_example());
+        // On a host with cgroup v1 (or hybrid), runc adds no cgroup namespace.
+        let mut v1 = runc_example();
+        if let Some(list) = v1["linux"]["namespaces"].as_array_mut() {
+            list.retain(|ns| ns["type"] != "cgroup");
+        }
+        assert_eq!(to_json(&spec_for(false)), v1);
+        let host = to_json(&default_spec());
+        assert_eq!(host, if cgroup2_only() { runc_example() } else { v1 });
     }
 
     #[test]
     fn rootless_spec_maps_root_to_the_host_user_and_drops_what_needs_privilege() {
         let mut expected = runc_example();
         let linux = &mut expected["linux"];
-        linux["namespaces"] = json!([
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-            {"type": "cgroup"}, {"type": "user"}
-        ]);
+        linux["namespaces"] = if cgroup2_only() {
+            json!([
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                {"type": "cgroup"}, {"type": "user"}
+            ])
+        } else {
+            json!([
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                {"type": "user"}
+            ])
+        };
         linux["uidMappings"] = json!([{"hostID": 1234, "containerID": 0, "size": 1}]);
         linux["gidMappings"] = json!([{"hostID": 5678, "containerID": 0, "size": 1}]);
         linux

@@ -27,9 +27,14 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
-    /// config.json parsed, but asks for something contradictory or impossible.
-    #[error("invalid config.json: {0}")]
+    /// config.json parsed, but asks for something contradictory or impossible. ("invalid
+    /// configuration" is runc's wording, which scripts look for.)
+    #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The program to run cannot be found or executed (runc's words, which dockerd and the
+    /// docker CLI map to exit codes 127 and 126).
+    #[error("exec: {0}")]
+    Exec(String),
     /// The bundle's root filesystem is missing.
     #[error("rootfs {} of the bundle does not exist or is not a directory", path.display())]
     MissingRootfs { path: PathBuf },
@@ -66,14 +71,21 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
-    /// The container's init failed while setting up; its message says where.
-    #[error("container init: {0}")]
+    /// The container's init failed while setting up; its message says where (runc's words).
+    #[error("unable to start container process: {0}")]
     Init(String),
     /// A hook failed or timed out.
     #[error("{kind} hook {}: {reason}", path.display())]
     Hook {
         kind: &'static str,
         path: PathBuf,
+        reason: String,
+    },
+    /// criu failed to dump or restore; its log says why.
+    #[error("criu failed: {op}: {reason} (log file: {})", log.display())]
+    Criu {
+        op: &'static str,
+        log: PathBuf,
         reason: String,
     },
     /// The config asks for something this runtime does not do.

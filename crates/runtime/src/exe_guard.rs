@@ -24,6 +24,10 @@ pub fn ensure_sealed_exe() -> Result<()> {
         std::fs::File::open("/proc/self/exe").map_err(|e| Error::io("open /proc/self/exe", e))?;
     let st = fstatvfs(exe.as_fd()).map_err(|e| Error::sys("statvfs /proc/self/exe", e))?;
     if st.flags().contains(FsFlags::ST_RDONLY) {
+        // The mark did its job; hooks and the container must not inherit it.
+        if std::env::var_os(SEALED_MARK).is_some() {
+            std::env::remove_var(SEALED_MARK);
+        }
         return Ok(());
     }
     if std::env::var_os(SEALED_MARK).is_some() {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{
     Apparmor, Arch, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, LinuxNamespaceType,
-    LinuxSeccompAction, MountExtensions, Seccomp, Selinux, VERSION,
+    LinuxSeccompAction, MemoryPolicy, MountExtensions, NetDevices, Seccomp, Selinux, VERSION,
 };
 
 const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
@@ -108,6 +108,23 @@ const SECCOMP_FLAGS: &[&str] = &[
     "SECCOMP_FILTER_FLAG_TSYNC",
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// set_mempolicy(2)'s modes and mode flags, as `linux.memoryPolicy` names them.
+const MEMORY_POLICY_MODES: &[&str] = &[
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+const MEMORY_POLICY_FLAGS: &[&str] = &[
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
 ];
 
 /// The features document for this berth `version`. AppArmor and SELinux are reported as enabled
@@ -131,6 +148,7 @@ pub fn features(version: &str) -> Features {
             LinuxSeccompAction::ScmpActKillProcess,
             LinuxSeccompAction::ScmpActKillThread,
             LinuxSeccompAction::ScmpActLog,
+            LinuxSeccompAction::ScmpActNotify,
             LinuxSeccompAction::ScmpActTrace,
             LinuxSeccompAction::ScmpActTrap,
         ]))
@@ -155,6 +173,12 @@ pub fn features(version: &str) -> Features {
     idmap.set_enabled(Some(true));
     let mut mount_extensions = MountExtensions::default();
     mount_extensions.set_idmap(Some(idmap));
+    let mut memory_policy = MemoryPolicy::default();
+    memory_policy
+        .set_modes(Some(strings(MEMORY_POLICY_MODES)))
+        .set_flags(Some(strings(MEMORY_POLICY_FLAGS)));
+    let mut net_devices = NetDevices::default();
+    net_devices.set_enabled(Some(true));
 
     let mut linux = LinuxFeature::default();
     linux
@@ -174,12 +198,16 @@ pub fn features(version: &str) -> Features {
         .set_apparmor(Some(apparmor))
         .set_selinux(Some(selinux))
         .set_intel_rdt(Some(intel_rdt))
+        .set_memory_policy(Some(memory_policy))
+        .set_net_devices(Some(net_devices))
         .set_mount_extensions(Some(mount_extensions));
 
     let annotations = HashMap::from([
+        // Through the criu program (checkpoint.rs); whether the kernel lets criu work is
+        // criu's to say (`criu check`).
         (
             "org.opencontainers.runc.checkpoint.enabled".to_owned(),
-            "false".to_owned(),
+            "true".to_owned(),
         ),
         ("io.github.berth.version".to_owned(), version.to_owned()),
     ]);
@@ -243,7 +271,7 @@ mod tests {
         assert_eq!(
             value["annotations"],
             json!({
-                "org.opencontainers.runc.checkpoint.enabled": "false",
+                "org.opencontainers.runc.checkpoint.enabled": "true",
                 "io.github.berth.version": "0.1.0"
             })
         );
@@ -270,6 +298,7 @@ mod tests {
                 "SCMP_ACT_KILL_PROCESS",
                 "SCMP_ACT_KILL_THREAD",
                 "SCMP_ACT_LOG",
+                "SCMP_ACT_NOTIFY",
                 "SCMP_ACT_TRACE",
                 "SCMP_ACT_TRAP"
             ])
@@ -288,13 +317,19 @@ mod tests {
         let flags = json!([
             "SECCOMP_FILTER_FLAG_TSYNC",
             "SECCOMP_FILTER_FLAG_LOG",
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
         ]);
         assert_eq!(seccomp["knownFlags"], flags);
         assert_eq!(seccomp["supportedFlags"], flags);
         assert!(linux["apparmor"]["enabled"].is_boolean());
         assert!(linux["selinux"]["enabled"].is_boolean());
         assert_eq!(linux["intelRdt"], json!({"enabled": false}));
+        assert_eq!(
+            linux["memoryPolicy"]["modes"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert_eq!(linux["netDevices"], json!({"enabled": true}));
         assert_eq!(
             linux["mountExtensions"],
             json!({"idmap": {"enabled": true}})

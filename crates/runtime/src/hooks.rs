@@ -1,8 +1,10 @@
 //! Lifecycle hooks: each is run with the container's state as JSON on its stdin, and killed if
 //! it outlives its timeout.
 
+use std::ffi::{CString, OsStr};
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -11,15 +13,52 @@ use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
 
-/// Runs `hooks` in order; the first failure stops the rest.
-pub(crate) fn run(kind: &'static str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
+/// Where a hook runs and with which environment when its config gives none (`env` absent).
+/// runc runs hooks with Go's os/exec, whose nil environment is the caller's: the runtime's own
+/// for the hooks it runs (from the bundle directory, where runc works), the container
+/// process's for those its init runs (the init has taken that environment by then). A hook
+/// with an `env` list, even an empty one, gets exactly that list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DefaultEnv<'a> {
+    /// The runtime's environment, in this directory (prestart, createRuntime, poststart,
+    /// poststop: the bundle).
+    Runtime(&'a std::path::Path),
+    /// The container process's, in the init's working directory (createContainer: the rootfs,
+    /// startContainer: the process's cwd).
+    Process(&'a [CString]),
+}
+
+/// Runs `hooks` in order; the first failure stops the rest (prestart, createRuntime,
+/// createContainer, startContainer: the spec makes such a failure the operation's error).
+pub(crate) fn run(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state_json: &[u8],
+    env: DefaultEnv<'_>,
+) -> Result<()> {
     for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
-        run_one(kind, hook, state_json)?;
+        run_one(kind, hook, state_json, env)?;
     }
     Ok(())
 }
 
-fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
+/// Runs every hook even when one fails, as the spec asks of poststart and poststop hooks
+/// ("the remaining hooks and lifecycle continue"); each failure goes to `report`.
+pub(crate) fn run_all(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state_json: &[u8],
+    bundle: &std::path::Path,
+    report: &mut dyn FnMut(Error),
+) {
+    for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
+        if let Err(e) = run_one(kind, hook, state_json, DefaultEnv::Runtime(bundle)) {
+            report(e);
+        }
+    }
+}
+
+fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8], env: DefaultEnv<'_>) -> Result<()> {
     let fail = |reason: String| Error::Hook {
         kind,
         path: hook.path().clone(),
@@ -30,11 +69,31 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for var in hook.env().as_deref().unwrap_or_default() {
-        if let Some((k, v)) = var.split_once('=') {
-            cmd.env(k, v);
+    match (hook.env(), env) {
+        (Some(list), _) => {
+            cmd.env_clear();
+            for var in list {
+                if let Some((k, v)) = var.split_once('=') {
+                    cmd.env(k, v);
+                }
+            }
         }
+        (None, DefaultEnv::Runtime(_)) => {}
+        (None, DefaultEnv::Process(vars)) => {
+            cmd.env_clear();
+            for var in vars {
+                let bytes = var.as_bytes();
+                if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+                    cmd.env(
+                        OsStr::from_bytes(&bytes[..eq]),
+                        OsStr::from_bytes(&bytes[eq + 1..]),
+                    );
+                }
+            }
+        }
+    }
+    if let DefaultEnv::Runtime(dir) = env {
+        cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::inherit())

@@ -19,6 +19,9 @@ pub(crate) struct NamespacePlan {
     pub new_cgroupns: bool,
     pub new_time: bool,
     pub new_userns: bool,
+    /// A new mount namespace (joined by path or made): without one the spec may ask for no
+    /// mount at all (spec.rs), and the root is entered by chroot alone.
+    pub new_mountns: bool,
     /// Joined by the runtime itself before the fork (they act on children, or are harmless to it).
     pub join_before_fork: Vec<(CloneFlags, PathBuf)>,
     /// Joined by the init (user first, then mount).
@@ -47,11 +50,15 @@ impl NamespacePlan {
             new_cgroupns: false,
             new_time: false,
             new_userns: false,
+            new_mountns: false,
             join_before_fork: Vec::new(),
             join_in_init: Vec::new(),
         };
         for ns in linux.namespaces().as_deref().unwrap_or_default() {
             let flag = flag_of(ns.typ());
+            if ns.typ() == LinuxNamespaceType::Mount {
+                plan.new_mountns = true;
+            }
             match (ns.path(), ns.typ()) {
                 (None, LinuxNamespaceType::Cgroup) => plan.new_cgroupns = true,
                 (None, LinuxNamespaceType::Time) => plan.new_time = true,
@@ -80,6 +87,24 @@ impl NamespacePlan {
             ));
         }
         Ok(plan)
+    }
+
+    /// The kinds of namespace the runtime itself enters in [`NamespacePlan::enter_before_fork`],
+    /// to be restored after the fork.
+    pub(crate) fn entered_by_runtime(&self) -> Vec<CloneFlags> {
+        let mut flags: Vec<CloneFlags> = self.join_before_fork.iter().map(|(f, _)| *f).collect();
+        if self.new_time {
+            flags.push(CLONE_NEWTIME);
+        }
+        flags
+    }
+
+    /// The network namespace joined by path, if any (linux.netDevices are moved there).
+    pub(crate) fn joined_network(&self) -> Option<&Path> {
+        self.join_before_fork
+            .iter()
+            .find(|(f, _)| *f == CloneFlags::CLONE_NEWNET)
+            .map(|(_, p)| p.as_path())
     }
 
     /// Runs in the runtime right before the fork.
@@ -116,6 +141,52 @@ impl NamespacePlan {
     pub(crate) fn enter_in_init(&self) -> Result<()> {
         for (flag, path) in &self.join_in_init {
             join(*flag, path)?;
+        }
+        Ok(())
+    }
+}
+
+/// The runtime's own namespaces of the kinds it enters for a child (a pid or time namespace
+/// for its next child, a network, ipc, uts or cgroup namespace joined by path before the fork):
+/// saved before and restored right after the fork, so that whatever the runtime does later —
+/// its hooks above all, CNI plugins among them — happens in the host's namespaces, as with
+/// runc, whose namespace joins all happen in the child.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    saved: Vec<(CloneFlags, OwnedFd)>,
+}
+
+impl Saved {
+    /// Saves the runtime's namespaces of the kinds in `flags`.
+    pub(crate) fn save(flags: &[CloneFlags]) -> Saved {
+        let mut saved = Vec::new();
+        for &flag in flags {
+            let name = match flag {
+                CloneFlags::CLONE_NEWPID => "pid",
+                CloneFlags::CLONE_NEWNET => "net",
+                CloneFlags::CLONE_NEWIPC => "ipc",
+                CloneFlags::CLONE_NEWUTS => "uts",
+                CloneFlags::CLONE_NEWCGROUP => "cgroup",
+                f if f == CLONE_NEWTIME => "time",
+                _ => continue,
+            };
+            let path = format!("/proc/self/ns/{name}");
+            if let Ok(fd) = open(
+                path.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                saved.push((flag, fd));
+            }
+        }
+        Saved { saved }
+    }
+
+    /// Returns to the saved namespaces.
+    pub(crate) fn restore(&self) -> Result<()> {
+        for (flag, fd) in &self.saved {
+            setns(fd.as_fd(), *flag)
+                .map_err(|e| Error::sys("return to the runtime's own namespace", e))?;
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process,
+    IOPriorityClass, Linux, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    MemoryPolicyFlagType, MemoryPolicyModeType, PosixRlimitType, Process,
 };
 
 use crate::capabilities::CapabilityPlan;
@@ -37,6 +38,10 @@ pub(crate) struct ProcessPlan {
     /// The LSM label to put on the exec, and the file to write it to, when the host has that LSM.
     lsm_exec: Option<(&'static str, String)>,
     pub terminal: bool,
+    /// `linux.personality`: the execution domain (personality(2)).
+    personality: Option<libc::c_ulong>,
+    /// `linux.memoryPolicy`: set_mempolicy(2)'s mode (with its flags) and node mask.
+    memory_policy: Option<(i32, Vec<libc::c_ulong>)>,
 }
 
 impl std::fmt::Debug for ProcessPlan {
@@ -62,11 +67,14 @@ struct SchedAttr {
 
 impl ProcessPlan {
     /// Builds the plan; warnings (ignored capabilities, an LSM the host lacks) go to `warn`.
+    /// `linux` gives the container-wide settings every process gets (seccomp, personality,
+    /// memory policy).
     pub(crate) fn new(
         process: &Process,
-        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        linux: Option<&Linux>,
         warn: &mut dyn FnMut(String),
     ) -> Result<ProcessPlan> {
+        let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         let cstr = |s: &str, what: &str| {
             CString::new(s)
                 .map_err(|_| Error::InvalidConfig(format!("{what} {s:?} contains a NUL byte")))
@@ -90,8 +98,11 @@ impl ProcessPlan {
         let has_home = env_list.iter().any(|e| e.starts_with("HOME="));
         let user = process.user();
         let (capabilities, unknown) = CapabilityPlan::new(process.capabilities().as_ref())?;
-        for warning in unknown {
-            warn(warning);
+        if !unknown.is_empty() {
+            warn(format!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                unknown.join(" ")
+            ));
         }
         let rlimits = process
             .rlimits()
@@ -149,7 +160,27 @@ impl ProcessPlan {
             deadline: s.deadline().unwrap_or(0),
             period: s.period().unwrap_or(0),
         });
-        let lsm_exec = lsm_exec_label(process, warn);
+        let lsm_exec = lsm_exec_label(process)?;
+        let personality = linux
+            .and_then(|l| l.personality().as_ref())
+            .map(|p| {
+                if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+                    return Err(Error::InvalidConfig(
+                        "linux.personality.flags: no personality flags are defined by the \
+                         runtime-spec yet; leave the list empty"
+                            .into(),
+                    ));
+                }
+                Ok(match p.domain() {
+                    LinuxPersonalityDomain::PerLinux => 0x0000,
+                    LinuxPersonalityDomain::PerLinux32 => 0x0008,
+                })
+            })
+            .transpose()?;
+        let memory_policy = linux
+            .and_then(|l| l.memory_policy().as_ref())
+            .map(memory_policy)
+            .transpose()?;
         Ok(ProcessPlan {
             args,
             env,
@@ -175,6 +206,8 @@ impl ProcessPlan {
             scheduler,
             lsm_exec,
             terminal: process.terminal().unwrap_or(false),
+            personality,
+            memory_policy,
         })
     }
 
@@ -220,6 +253,34 @@ impl ProcessPlan {
                 return Err(Error::sys(format!("ioprio_set {prio:#x}"), Errno::last()));
             }
         }
+        if let Some(persona) = self.personality {
+            // SAFETY: personality takes one integer argument.
+            if unsafe { libc::personality(persona) } < 0 {
+                return Err(Error::sys(
+                    format!("personality {persona:#x}"),
+                    Errno::last(),
+                ));
+            }
+        }
+        if let Some((mode, nodes)) = &self.memory_policy {
+            let bits = nodes.len() * libc::c_ulong::BITS as usize;
+            // set_mempolicy's maxnode counts one more than the mask's bits (a kernel quirk
+            // every libnuma caller follows).
+            let maxnode = if nodes.is_empty() { 0 } else { bits + 1 };
+            let mask = if nodes.is_empty() {
+                std::ptr::null()
+            } else {
+                nodes.as_ptr()
+            };
+            // SAFETY: `mask` points at `nodes`, `bits` bits long, for the duration of the call.
+            let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, *mode, mask, maxnode) };
+            if ret != 0 {
+                return Err(Error::sys(
+                    format!("set_mempolicy mode {mode:#x} (linux.memoryPolicy)"),
+                    Errno::last(),
+                ));
+            }
+        }
         if let Some(attr) = &self.scheduler {
             // SAFETY: `attr` is a sched_attr of the size recorded in its `size` field.
             let ret =
@@ -237,8 +298,11 @@ impl ProcessPlan {
         Ok(())
     }
 
-    /// Becomes the spec's user with exactly the spec's capabilities.
-    pub(crate) fn switch_user(&self) -> Result<()> {
+    /// Becomes the spec's user with exactly the spec's capabilities, plus CAP_SYS_ADMIN in
+    /// the effective and permitted sets when `keep_admin` (a seccomp filter is yet to be
+    /// loaded without no_new_privs; execve drops it again: no bounding, inheritable or ambient
+    /// set holds it). The umask is the spec's, else 0022 as runc sets it.
+    pub(crate) fn switch_user(&self, keep_admin: bool) -> Result<()> {
         self.capabilities.drop_bounding()?;
         CapabilityPlan::keep_across_setuid()?;
         nix::unistd::setgroups(&self.additional_gids)
@@ -247,18 +311,35 @@ impl ProcessPlan {
             .map_err(|e| Error::sys(format!("setresgid {}", self.gid), e))?;
         nix::unistd::setresuid(self.uid, self.uid, self.uid)
             .map_err(|e| Error::sys(format!("setresuid {}", self.uid), e))?;
-        self.capabilities.apply()?;
-        if let Some(mask) = self.umask {
-            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-        }
+        self.capabilities.apply(keep_admin)?;
+        let mask = self.umask.unwrap_or(0o022);
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         Ok(())
     }
 
-    /// Enters the working directory and proves it lies inside the container: a leaked host
-    /// directory descriptor used as cwd (the CVE-2024-21626 class) would show as unreachable.
-    pub(crate) fn enter_cwd(&self) -> Result<()> {
-        nix::unistd::chdir(&self.cwd)
-            .map_err(|e| Error::sys(format!("chdir to cwd {}", self.cwd.display()), e))?;
+    /// Enters the working directory while still root, as runc does first: a directory the
+    /// user could not enter (a 0700 /root for a non-root user) still becomes its cwd. Returns
+    /// false when root was refused too (EACCES, as on a root-squashed mount): then
+    /// [`ProcessPlan::enter_cwd`] tries again as the user.
+    pub(crate) fn enter_cwd_as_root(&self) -> Result<bool> {
+        match nix::unistd::chdir(&self.cwd) {
+            Ok(()) => Ok(true),
+            Err(Errno::EACCES | Errno::EPERM) => Ok(false),
+            Err(e) => Err(Error::sys(
+                format!("chdir to cwd {}", self.cwd.display()),
+                e,
+            )),
+        }
+    }
+
+    /// Enters the working directory (unless `entered` already) and proves it lies inside the
+    /// container: a leaked host directory descriptor used as cwd (the CVE-2024-21626 class)
+    /// would show as unreachable.
+    pub(crate) fn enter_cwd(&self, entered: bool) -> Result<()> {
+        if !entered {
+            nix::unistd::chdir(&self.cwd)
+                .map_err(|e| Error::sys(format!("chdir to cwd {}", self.cwd.display()), e))?;
+        }
         let cwd = nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", e))?;
         if !cwd.is_absolute() || cwd.as_os_str().as_bytes().starts_with(b"(unreachable)") {
             return Err(Error::InvalidConfig(format!(
@@ -280,19 +361,17 @@ impl ProcessPlan {
             // runc's checks and words, before Ready: dockerd and the docker CLI map them to
             // the exit codes 127 and 126.
             return match std::fs::metadata(name) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err(Error::InvalidConfig(format!(
-                        "exec: {:?}: stat {}: no such file or directory",
-                        name.display().to_string(),
-                        name.display()
-                    )))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Exec(format!(
+                    "{:?}: stat {}: no such file or directory",
+                    name.display().to_string(),
+                    name.display()
+                ))),
                 Ok(m)
                     if m.is_dir()
                         || nix::unistd::access(name, nix::unistd::AccessFlags::X_OK).is_err() =>
                 {
-                    Err(Error::InvalidConfig(format!(
-                        "exec: {:?}: permission denied",
+                    Err(Error::Exec(format!(
+                        "{:?}: permission denied",
                         name.display().to_string()
                     )))
                 }
@@ -312,8 +391,8 @@ impl ProcessPlan {
                     .map_err(|_| Error::InvalidConfig("PATH contains a NUL byte".into()));
             }
         }
-        Err(Error::InvalidConfig(format!(
-            "exec: {:?}: executable file not found in $PATH",
+        Err(Error::Exec(format!(
+            "{:?}: executable file not found in $PATH",
             name.display().to_string()
         )))
     }
@@ -335,30 +414,41 @@ impl ProcessPlan {
         Ok(())
     }
 
-    /// Replaces the process with the container's program. Returns only on failure.
-    pub(crate) fn exec(&self, program: &CString) -> Error {
+    /// The program's environment: the spec's, plus HOME from the container's /etc/passwd
+    /// (or `/`) when the spec sets none, as runc adds it. Read inside the container's root.
+    pub(crate) fn final_env(&self) -> Vec<CString> {
         let mut env = self.env.clone();
         if !self.has_home {
-            // runc's fallback when the user has no passwd entry.
             let home = passwd_entry("/etc/passwd", self.uid.as_raw())
                 .map_or_else(|| "/".into(), |(_, home)| home);
             if let Ok(var) = CString::new(format!("HOME={home}")) {
                 env.push(var);
             }
         }
+        env
+    }
+
+    /// Replaces the process with the container's program. Returns only on failure.
+    pub(crate) fn exec(&self, program: &CString, env: &[CString]) -> Error {
         reset_signal_dispositions();
-        match nix::unistd::execve(program, &self.args, &env) {
+        match nix::unistd::execve(program, &self.args, env) {
             Err(e) => Error::sys(format!("exec {:?}", program), e),
             Ok(never) => match never {},
         }
     }
 }
 
-/// Every signal back to its default action. An ignored signal stays ignored across execve, and
-/// the runtime's process may ignore some (Rust's start-up ignores SIGPIPE; a daemon may ignore
-/// SIGQUIT or glibc's internal 32 and 33): the container's program must start as a fresh
-/// process would, with none ignored. Raw rt_sigaction, since glibc refuses to touch 32 and 33.
+/// Every signal back to its default action, and none blocked. An ignored or blocked signal
+/// stays so across execve, and the runtime's process may ignore some (Rust's start-up ignores
+/// SIGPIPE; a daemon may ignore SIGQUIT or glibc's internal 32 and 33) and blocks those it
+/// forwards while `run` or `exec` waits: the container's program must start as a fresh process
+/// would. Raw rt_sigaction, since glibc refuses to touch 32 and 33.
 fn reset_signal_dispositions() {
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
     // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask; rt_sigaction reads
     // it during the call only. Numbers the kernel refuses (SIGKILL, SIGSTOP) fail harmlessly.
     unsafe {
@@ -375,6 +465,59 @@ fn reset_signal_dispositions() {
     }
 }
 
+/// set_mempolicy's mode word and node mask for `linux.memoryPolicy`.
+fn memory_policy(
+    policy: &oci_spec::runtime::LinuxMemoryPolicy,
+) -> Result<(i32, Vec<libc::c_ulong>)> {
+    let mode = match policy.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    let mut flags = 0;
+    for flag in policy.flags().as_deref().unwrap_or_default() {
+        flags |= match flag {
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+        };
+    }
+    let mut mask: Vec<libc::c_ulong> = Vec::new();
+    let nodes = policy.nodes().as_deref().unwrap_or("").trim();
+    let bad =
+        |why: &str| Error::InvalidConfig(format!("linux.memoryPolicy.nodes {nodes:?}: {why}"));
+    for part in nodes.split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (part, part),
+        };
+        let first: usize = first.trim().parse().map_err(|_| bad("not a node list"))?;
+        let last: usize = last.trim().parse().map_err(|_| bad("not a node list"))?;
+        if first > last || last >= 4096 {
+            return Err(bad("node ranges must ascend and stay below 4096"));
+        }
+        for node in first..=last {
+            let word = node / libc::c_ulong::BITS as usize;
+            if mask.len() <= word {
+                mask.resize(word + 1, 0);
+            }
+            mask[word] |= 1 << (node % libc::c_ulong::BITS as usize);
+        }
+    }
+    let empty = mask.is_empty();
+    match mode {
+        // MPOL_DEFAULT and MPOL_LOCAL take no nodes; the kernel refuses a mask with EINVAL.
+        0 | 4 if !empty => return Err(bad("MPOL_DEFAULT and MPOL_LOCAL take no nodes")),
+        1 | 2 | 3 | 5 | 6 if empty => return Err(bad("this mode needs nodes")),
+        _ => {}
+    }
+    Ok((mode | flags, mask))
+}
+
 /// The name and home directory of `uid` in the passwd file at `path`, read directly: an NSS
 /// lookup would load modules (milliseconds on every create) and, in the container, the host's.
 pub(crate) fn passwd_entry(path: &str, uid: u32) -> Option<(String, String)> {
@@ -386,11 +529,10 @@ pub(crate) fn passwd_entry(path: &str, uid: u32) -> Option<(String, String)> {
     })
 }
 
-/// The file to write the exec label to, when the host runs that LSM; a warning otherwise.
-fn lsm_exec_label(
-    process: &Process,
-    warn: &mut dyn FnMut(String),
-) -> Option<(&'static str, String)> {
+/// The file to write the exec label to, for the LSM the spec names. A label for an LSM the host
+/// does not run is refused, as runc refuses it: the process would run without the confinement
+/// it asked for.
+fn lsm_exec_label(process: &Process) -> Result<Option<(&'static str, String)>> {
     if let Some(profile) = process
         .apparmor_profile()
         .as_deref()
@@ -398,27 +540,29 @@ fn lsm_exec_label(
     {
         let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
-        if enabled {
-            let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
-                "/proc/self/attr/apparmor/exec"
-            } else {
-                "/proc/self/attr/exec"
-            };
-            return Some((file, format!("exec {profile}")));
+        if !enabled {
+            return Err(Error::InvalidConfig(format!(
+                "apparmor profile {profile:?} is specified in config, but AppArmor is not enabled \
+                 on this host"
+            )));
         }
-        warn(format!(
-            "apparmor profile {profile:?} not applied: AppArmor is not enabled on this host"
-        ));
+        let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        return Ok(Some((file, format!("exec {profile}"))));
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if Path::new("/sys/fs/selinux/enforce").exists() {
-            return Some(("/proc/self/attr/exec", label.to_owned()));
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::InvalidConfig(format!(
+                "selinux label {label:?} is specified in config, but SELinux is disabled or not \
+                 supported"
+            )));
         }
-        warn(format!(
-            "selinux label {label:?} not applied: SELinux is not enabled on this host"
-        ));
+        return Ok(Some(("/proc/self/attr/exec", label.to_owned())));
     }
-    None
+    Ok(None)
 }
 
 fn rlimit_resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {

@@ -29,14 +29,18 @@ pub const PAUSE_ANNOTATION: &str = "berth.pause";
 const TITLE: &str = "docker-init";
 
 /// Forks the program and serves as its init. Returns only if the fork fails.
-pub(crate) fn run(plan: &ProcessPlan, program: &CString) -> Error {
-    match serve(plan, program) {
+pub(crate) fn run(plan: &ProcessPlan, program: &CString, env: &[CString]) -> Error {
+    match serve(plan, program, env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn serve(plan: &ProcessPlan, program: &CString) -> Result<std::convert::Infallible> {
+fn serve(
+    plan: &ProcessPlan,
+    program: &CString,
+    env: &[CString],
+) -> Result<std::convert::Infallible> {
     // Every signal stays pending until the loop takes it: none is lost between the fork and
     // the first wait, and none runs a default action (pid 1 ignores those it does not handle).
     let mut before = SigSet::empty();
@@ -49,7 +53,7 @@ fn serve(plan: &ProcessPlan, program: &CString) -> Result<std::convert::Infallib
     // SAFETY: the init is single-threaded (a fresh clone of the runtime's one thread); the child
     // only calls async-signal-safe functions and execve, or _exit.
     let child = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => run_program(plan, program, &before),
+        Ok(ForkResult::Child) => run_program(plan, program, env, &before),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(Error::sys("fork the container's program from its init", e)),
     };
@@ -97,14 +101,14 @@ pub(crate) fn pause() -> ! {
 
 /// The program's side of the fork: its own process group (the terminal's foreground one, so
 /// that ^C reaches it and not the init), the signal mask it would have had, then execve.
-fn run_program(plan: &ProcessPlan, program: &CString, mask: &SigSet) -> ! {
+fn run_program(plan: &ProcessPlan, program: &CString, env: &[CString], mask: &SigSet) -> ! {
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     if plan.terminal {
         // tcsetpgrp from a background group raises SIGTTOU, which is blocked here.
         let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpid());
     }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None);
-    let error = plan.exec(program);
+    let error = plan.exec(program, env);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!("docker-init: {error}\n").as_bytes(),

@@ -61,8 +61,10 @@ impl Default for MountOptions {
 }
 
 /// Makes the host's mounts invisible to changes in here, then builds every mount of the spec
-/// inside the rootfs. Stops before pivot_root so createContainer hooks can still run.
-pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
+/// inside the rootfs, in the spec's order, the cgroup mounts among them when `cgroups` (else
+/// they come later, from [`mount_cgroups`]). Stops before pivot_root so createContainer hooks
+/// can still run.
+pub(crate) fn prepare(plan: &RootfsPlan<'_>, cgroups: bool) -> Result<()> {
     let linux = plan.spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
@@ -104,11 +106,13 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     .map_err(|e| Error::sys(format!("open rootfs {}", plan.rootfs.display()), e))?;
 
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
-    for (index, m) in mounts
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !is_cgroup_mount(m))
-    {
+    for (index, m) in mounts.iter().enumerate() {
+        if is_cgroup_mount(m) {
+            if cgroups {
+                mount_cgroup(plan, root.as_fd(), m, &parse_options(m))?;
+            }
+            continue;
+        }
         mount_one(plan, root.as_fd(), index, m)?;
     }
     let dev_is_host_bind = mounts.iter().any(|m| {
@@ -121,8 +125,9 @@ pub(crate) fn prepare(plan: &RootfsPlan<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The spec's cgroup mounts. They wait until the init is in its cgroup (and, with a cgroup
-/// namespace, inside it), which the runtime does while the init builds the rest of its root.
+/// The spec's cgroup mounts when they had to wait until the init is in its cgroup (and, with a
+/// cgroup namespace, inside it): an init in a new user namespace is moved there by the runtime
+/// while it builds the rest of its root.
 pub(crate) fn mount_cgroups(plan: &RootfsPlan<'_>) -> Result<()> {
     let mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     if !mounts.iter().any(is_cgroup_mount) {
@@ -169,6 +174,9 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Switches the process's root to the rootfs and drops every view of the host's mounts.
 pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        hide_host_proc_and_sys(rootfs)?;
+    }
     chdir(rootfs).map_err(|e| Error::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
     if no_pivot {
         mount(
@@ -212,20 +220,79 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
-/// After pivot_root: masked and read-only paths, the read-only root, the final propagation.
-pub(crate) fn finish(spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    for path in linux
-        .and_then(|l| l.masked_paths().as_deref())
-        .unwrap_or_default()
-    {
-        mask_path(path)?;
+/// Without a mount namespace (and so without a mount in the spec): the rootfs becomes the
+/// root by chroot alone, changing no mount of the host's.
+pub(crate) fn enter_without_mounts(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).map_err(|e| Error::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
+    nix::unistd::chroot(".").map_err(|e| Error::sys("chroot into the rootfs", e))?;
+    chdir("/").map_err(|e| Error::sys("chdir to / in the container", e))
+}
+
+/// `--no-pivot` leaves the host's mounts in the container's mount namespace, under the moved
+/// root: a fully visible proc or sysfs there would let the container mount a new procfs or
+/// sysfs (the kernel allows it when one is fully visible in the namespace). Like runc, detach
+/// every host proc and sysfs outside the rootfs first, or cover it where it cannot be detached.
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo (--no-pivot)", e))?;
+    let mut targets = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(root), Some(point), Some(fstype)) =
+            (fields.get(3), fields.get(4), fields.get(dash + 1))
+        else {
+            continue;
+        };
+        let point = crate::mountinfo::unescape(point);
+        if *root == "/" && matches!(*fstype, "proc" | "sysfs") && !point.starts_with(rootfs) {
+            targets.push(point);
+        }
     }
-    for path in linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or_default()
-    {
-        readonly_path(path)?;
+    for point in targets {
+        let what = |op: &str| format!("{op} the host's {} (--no-pivot)", point.display());
+        match mount(
+            None::<&str>,
+            &point,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::sys(what("make a slave of"), e)),
+        }
+        match umount2(&point, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                match mount(
+                    Some("tmpfs"),
+                    &point,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                ) {
+                    Ok(()) | Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(Error::sys(what("cover"), e)),
+                }
+            }
+            Err(e) => return Err(Error::sys(what("detach"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// After pivot_root, as runc's finalizeRootfs: the tmpfs mounts and /dev that asked for "ro"
+/// become read-only now (they stayed writable while their mount points and device nodes were
+/// made), then the root if `root.readonly`, then a shared root propagation.
+pub(crate) fn finish_mounts(spec: &Spec) -> Result<()> {
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        if delays_readonly(m) && parse_options(m).flags.contains(MsFlags::MS_RDONLY) {
+            let dest = m.destination().to_string_lossy();
+            remount_readonly(&dest)?;
+        }
     }
     if spec
         .root()
@@ -235,6 +302,7 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
     {
         remount_readonly("/")?;
     }
+    let linux = spec.linux().as_ref();
     if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         if let Some(flag) = propagation_flag(p).filter(|f| f.contains(MsFlags::MS_SHARED)) {
             mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
@@ -244,10 +312,38 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Read-only paths, then masked paths (runc's order: a path in both ends up masked).
+pub(crate) fn restrict_paths(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
+        readonly_path(path)?;
+    }
+    for path in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default()
+    {
+        mask_path(path)?;
+    }
+    Ok(())
+}
+
+/// A tmpfs, or anything mounted on /dev, is mounted writable and made read-only at the end:
+/// mount points, device nodes and links are still to be made inside.
+fn delays_readonly(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("tmpfs") || m.destination() == Path::new("/dev")
+}
+
 fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
-    let opts = parse_options(m);
+    let mut opts = parse_options(m);
+    if delays_readonly(m) {
+        // Made read-only by finish_mounts, once what belongs inside is there.
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
     let what = |op: &str| {
         format!(
@@ -281,6 +377,12 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Moun
             .map_err(|e| Error::io(format!("bind mount source {}", s.display()), e))?
             .is_dir(),
         _ => true,
+    };
+    // runc gives a tmpfs the mode of the directory it covers, when there was one.
+    let covered_mode = if typ == "tmpfs" {
+        existing_mode(root, dest)
+    } else {
+        None
     };
     let target = create_in_root(root, dest, source_is_dir)?;
     let target_path = fd_path(&target);
@@ -330,6 +432,16 @@ fn mount_one(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>, index: usize, m: &Moun
             let mounted = create_in_root(root, dest, true)?;
             copy_tree(Path::new(&target_path), Path::new(&fd_path(&mounted)))
                 .map_err(|e| Error::io(what("copy the old contents into"), e))?;
+        }
+        if let Some(mode) = covered_mode {
+            let mounted = create_in_root(root, dest, true)?;
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                fd_path(&mounted).as_str(),
+                Mode::from_bits_truncate(mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| Error::sys(what("give the directory's mode to"), e))?;
         }
     }
     if opts.propagation.is_empty() && opts.recursive_set == 0 && opts.recursive_clear == 0 {
@@ -544,8 +656,10 @@ fn mount_cgroup(
             dest.display()
         )));
     }
-    // v1 or hybrid: a tmpfs holding one directory per hierarchy, each a bind mount of the
-    // container's own cgroup there, as runc lays it out.
+    // v1 or hybrid: a tmpfs holding one directory per v1 hierarchy, in the host's order, each
+    // a bind mount of the container's own cgroup there, as runc lays it out (and like runc,
+    // the tmpfs itself stays writable, the hierarchies read-only as asked; a hybrid host's
+    // cgroup2 tree is not shown).
     mount(
         Some("tmpfs"),
         target_path.as_str(),
@@ -557,7 +671,7 @@ fn mount_cgroup(
         "mount the tmpfs for cgroups on {}",
         dest.display()
     )))?;
-    for src in plan.cgroup_sources {
+    for src in plan.cgroup_sources.iter().filter(|s| !s.is_v2) {
         let name = if src.controllers.is_empty() {
             "unified"
         } else {
@@ -590,32 +704,19 @@ fn mount_cgroup(
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let mounted = create_in_root(root, dest, true)?;
-        mount(
-            None::<&str>,
-            fd_path(&mounted).as_str(),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | flags,
-            Some("mode=755"),
-        )
-        .map_err(err(format!(
-            "remount the cgroup tmpfs on {} read-only",
-            dest.display()
-        )))?;
-    }
     Ok(())
 }
 
 /// runc's default device nodes, which every container gets, then the spec's own.
 fn create_devices(plan: &RootfsPlan<'_>, root: BorrowedFd<'_>) -> Result<()> {
+    // In runc's order (in a user namespace, where they are bind mounts, it shows).
     const DEFAULTS: [(&str, u64, u64); 6] = [
         ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
         ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
+        ("/dev/full", 1, 7),
         ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
     ];
     let spec_devices = plan
         .spec
@@ -785,12 +886,11 @@ fn create_dev_links(root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Masks what `path` names in the container (a symlink is followed, as runc follows it, inside
+/// the container's root); a path that names nothing, a dangling symlink included, has nothing
+/// to hide and is skipped, as runc skips it.
 fn mask_path(path: &str) -> Result<()> {
-    let fd = match open(
-        path,
-        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    ) {
+    let fd = match open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("open masked path {path}"), e)),
@@ -799,12 +899,13 @@ fn mask_path(path: &str) -> Result<()> {
         .map_err(|e| Error::sys(format!("stat masked path {path}"), e))?;
     let target = fd_path(&fd);
     let result = if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        // An empty read-only tmpfs (no size: nothing can be written to it anyway).
         mount(
             Some("tmpfs"),
             target.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            Some("size=0k"),
+            None::<&str>,
         )
     } else {
         mount(
@@ -904,6 +1005,14 @@ fn create_in_root(root: BorrowedFd<'_>, path: &Path, dir: bool) -> Result<OwnedF
     }
     syscall::open_in_root(root, &c, libc::O_PATH)
         .map_err(|e| Error::sys(format!("resolve {} in the rootfs", path.display()), e))
+}
+
+/// The permission bits of `path` in the root when it is an existing directory.
+fn existing_mode(root: BorrowedFd<'_>, path: &Path) -> Option<u32> {
+    let c = cstring(path).ok()?;
+    let fd = syscall::open_in_root(root, &c, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let st = nix::sys::stat::fstat(&fd).ok()?;
+    Some(st.st_mode & 0o7777)
 }
 
 fn open_dir_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {

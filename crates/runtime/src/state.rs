@@ -56,20 +56,53 @@ pub struct ContainerState {
     pub(crate) config: Spec,
 }
 
-/// The document `state` prints: the runtime-spec's state plus the fields runc adds.
+/// The document `state` and `list --format json` print: the runtime-spec's state plus the
+/// fields runc adds, in runc's key order (scripts and tests compare the text).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StateDocument<'a> {
     pub oci_version: &'a str,
     pub id: &'a str,
-    pub status: Status,
     pub pid: i32,
+    pub status: Status,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
-    pub owner: &'a str,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    #[serde(skip_serializing_if = "HashMap::is_empty", serialize_with = "sorted")]
     pub annotations: &'a HashMap<String, String>,
+    pub owner: &'a str,
+}
+
+/// The state a hook reads on its stdin and a seccomp agent receives: exactly the runtime-spec's
+/// state object (runc's too), the pid left out once there is none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SpecState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pid: i32,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "HashMap::is_empty", serialize_with = "sorted")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// The runtime-spec version this runtime implements: what it reports as `ociVersion` in state
+/// documents, as runc reports its own.
+pub(crate) const SPEC_VERSION: &str = oci_spec::runtime::VERSION;
+
+fn is_zero(pid: &i32) -> bool {
+    *pid == 0
+}
+
+/// Annotations in key order, as Go's encoding/json writes a map.
+fn sorted<S: serde::Serializer>(
+    map: &&HashMap<String, String>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let ordered: std::collections::BTreeMap<&String, &String> = map.iter().collect();
+    ordered.serialize(serializer)
 }
 
 pub(crate) const STATE_FILE: &str = "state.json";

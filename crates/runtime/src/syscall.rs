@@ -207,22 +207,91 @@ pub(crate) fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Resu
     Ok(())
 }
 
-/// Closes every descriptor from `first` up (close_range).
+/// Closes every descriptor from `first` up: close_range, else (an old kernel, a filter refusing
+/// it) each one /proc/self/fd lists.
 pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes plain numbers; the caller owns no Rust object on these fds.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
-    if ret < 0 {
-        return Err(Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    let first = RawFd::try_from(first).unwrap_or(RawFd::MAX);
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|_| Errno::last())?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above; a number that was the listing's own descriptor is already closed.
+        unsafe { libc::close(fd) };
     }
     Ok(())
 }
 
-/// Marks every descriptor from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+/// Marks every descriptor from `first` up close-on-exec: close_range(CLOSE_RANGE_CLOEXEC) where
+/// the kernel has it (5.11) and no seccomp filter of an outer sandbox refuses it, else each
+/// descriptor listed in /proc/self/fd with fcntl, else (no /proc) every number below the
+/// descriptor limit.
 pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: plain syscall on integer arguments; marks descriptors, frees no memory.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if ret < 0 {
+    if ret == 0 {
+        return Ok(());
+    }
+    let fallback = match Errno::last() {
+        // ENOSYS: a kernel before 5.9; EINVAL: before 5.11 (no CLOEXEC flag); EPERM/EACCES:
+        // refused by a filter the runtime itself runs under.
+        Errno::ENOSYS | Errno::EINVAL | Errno::EPERM | Errno::EACCES => true,
+        _ => false,
+    };
+    if !fallback {
+        return Err(Errno::last());
+    }
+    let first = RawFd::try_from(first).unwrap_or(RawFd::MAX);
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => {
+            // Collect first: marking while listing would also mark the listing's own descriptor.
+            let fds: Vec<RawFd> = entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|&fd| fd >= first)
+                .collect();
+            for fd in fds {
+                set_cloexec(fd)?;
+            }
+        }
+        Err(_) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct we own.
+            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+                return Err(Errno::last());
+            }
+            let end = RawFd::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20);
+            for fd in first..end {
+                set_cloexec(fd)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets FD_CLOEXEC on one descriptor; a closed number is fine.
+fn set_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_GETFD/F_SETFD on a descriptor number touch no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return match Errno::last() {
+            Errno::EBADF => Ok(()),
+            e => Err(e),
+        };
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
         return Err(Errno::last());
     }
     Ok(())

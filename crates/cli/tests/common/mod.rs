@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -19,8 +20,12 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The berth binary under test: cargo's build, or the one `BERTH_TEST_BIN` names (to run the
+/// same tests against another build, such as the previous release).
 pub fn berth() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+    std::env::var_os("BERTH_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 /// One test's world: a bundle, a state root, a container id; all removed on drop.
@@ -41,11 +46,12 @@ impl Sandbox {
         let rootfs = bundle.join("rootfs");
         make_busybox_rootfs(&rootfs);
         let root = PathBuf::from("/run").join(&name);
-        let out = Command::new(berth())
-            .args(["runtime", "spec", "--bundle"])
-            .arg(&bundle)
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new(berth())
+                .args(["runtime", "spec", "--bundle"])
+                .arg(&bundle),
+            RUNTIME_LIMIT,
+        );
         assert!(
             out.status.success(),
             "spec: {}",
@@ -73,6 +79,19 @@ impl Sandbox {
         self.bundle.join("rootfs")
     }
 
+    /// Takes the namespace of type `typ` out of the config (saved by [`Sandbox::save`]).
+    pub fn without_namespace(&mut self, typ: &str) {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != typ);
+    }
+
+    /// Puts the `sysprobe` helper (common/sysprobe.c) at /bin/sysprobe in the rootfs.
+    pub fn with_sysprobe(&self) {
+        std::fs::copy(sysprobe(), self.rootfs().join("bin/sysprobe")).unwrap();
+    }
+
     /// Writes the (modified) config back to the bundle.
     pub fn save(&self) {
         std::fs::write(
@@ -89,9 +108,10 @@ impl Sandbox {
         cmd
     }
 
-    /// Runs a runtime command to completion, capturing its output.
+    /// Runs a runtime command to completion, capturing its output; a command that hangs fails
+    /// the test after [`RUNTIME_LIMIT`] instead of stalling the suite.
     pub fn rt(&self, args: &[&str]) -> Output {
-        self.runtime(args).stdin(Stdio::null()).output().unwrap()
+        output_within(self.runtime(args).stdin(Stdio::null()), RUNTIME_LIMIT)
     }
 
     /// `run` of this sandbox's container, in the foreground.
@@ -108,15 +128,15 @@ impl Sandbox {
         let out = std::fs::File::create(self.dir.join("container.out")).unwrap();
         let err_path = self.dir.join("container.err");
         let err = std::fs::File::create(&err_path).unwrap();
-        let status = self
-            .runtime(&["create", "--bundle", &bundle, &self.id])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .status()
-            .unwrap();
+        let done = run_within(
+            self.runtime(&["create", "--bundle", &bundle, &self.id])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err),
+            RUNTIME_LIMIT,
+        );
         Output {
-            status,
+            status: done.status,
             stdout: Vec::new(),
             stderr: std::fs::read(&err_path).unwrap(),
         }
@@ -181,6 +201,126 @@ impl Drop for Sandbox {
             let _ = std::fs::remove_dir(entry.path().join("berth-test"));
         }
     }
+}
+
+/// The `sysprobe` helper, built once per test run with gcc -static (libc6-dev and gcc come from
+/// scripts/install-deps.sh): it makes the raw syscalls busybox cannot.
+pub fn sysprobe() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/sysprobe.c");
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let target = dir.join("sysprobe");
+            let fresh = |t: &Path| {
+                let (Ok(built), Ok(src)) = (std::fs::metadata(t), std::fs::metadata(&source))
+                else {
+                    return false;
+                };
+                built.modified().ok() >= src.modified().ok()
+            };
+            if !fresh(&target) {
+                // Built under a name of our own, then renamed: concurrent test binaries never
+                // run a half-written file.
+                let tmp = dir.join(unique("sysprobe"));
+                let out = output_within(
+                    Command::new("gcc")
+                        .args(["-static", "-O1", "-o"])
+                        .arg(&tmp)
+                        .arg(&source),
+                    Duration::from_secs(120),
+                );
+                assert!(
+                    out.status.success(),
+                    "gcc -static sysprobe.c (scripts/install-deps.sh installs gcc and libc6-dev): {}",
+                    stderr(&out)
+                );
+                std::fs::rename(&tmp, &target).unwrap();
+            }
+            target
+        })
+        .clone()
+}
+
+/// The longest a runtime command may take in a test (the machine may be loaded): past it the
+/// test fails rather than hangs.
+pub const RUNTIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to completion, stdout and stderr captured, killing it and failing the test if it
+/// takes longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    run_within(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()), limit)
+}
+
+/// Like [`output_within`], with the stdio the caller gave `cmd`.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    wait_within(child, limit, &what)
+}
+
+/// Waits for `child` (its piped output collected) at most `limit`, then kills it and panics.
+pub fn wait_within(child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("wait for {what}: {e}")),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("{what} did not finish within {limit:?}: killed (a hang)");
+        }
+    }
+}
+
+/// Runs `cmd` with the slave of a fresh pty as its controlling terminal and stdio (runc needs
+/// one to run a terminal container in the foreground without a console socket); what it wrote
+/// there comes back as stdout. Fails the test past `limit`.
+pub fn on_pty(mut cmd: Command, limit: Duration) -> Output {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let raw = pty.slave.as_raw_fd();
+    for fd in 0..3 {
+        let stdio = Stdio::from(nix::unistd::dup(&pty.slave).unwrap());
+        match fd {
+            0 => cmd.stdin(stdio),
+            1 => cmd.stdout(stdio),
+            _ => cmd.stderr(stdio),
+        };
+    }
+    // SAFETY: between fork and exec: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(raw, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let what = format!("{cmd:?} on a terminal");
+    let child = cmd.spawn().unwrap();
+    // Our copies of the slave must go, or the master never reports the end (EIO).
+    drop(cmd);
+    drop(pty.slave);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let master = pty.master;
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        // EIO once every holder of the slave is gone ends the read.
+        let _ = std::fs::File::from(master).read_to_end(&mut text);
+        let _ = tx.send(text);
+    });
+    let mut out = wait_within(child, limit, &what);
+    out.stdout = rx.recv_timeout(limit).unwrap_or_default();
+    out
 }
 
 /// Whether this host runs cgroup v2 alone (the `device` machine) rather than v1 or hybrid.

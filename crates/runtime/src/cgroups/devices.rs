@@ -214,25 +214,27 @@ fn device_number(rule: &LinuxDeviceCgroup, n: Option<i64>) -> Result<Option<u32>
     }
 }
 
-/// Absent or empty access means "rwm", as runc and crun read it.
+/// Absent or empty access means "rwm", as runc and crun read it. Other letters are ignored as
+/// runc ignores them ("rwa" is "rw"), but a rule must keep at least one of r, w and m.
 fn parse_access(rule: &LinuxDeviceCgroup) -> Result<u8, CgroupError> {
     let text = rule.access().as_deref().unwrap_or("");
     if text.is_empty() {
         return Ok(ACCESS_ALL);
     }
-    let mut access = 0;
-    for c in text.chars() {
-        access |= match c {
-            'r' => ACCESS_READ,
-            'w' => ACCESS_WRITE,
-            'm' => ACCESS_MKNOD,
-            _ => {
-                return Err(invalid_rule(
-                    rule,
-                    "access must be made of the letters r, w and m",
-                ))
+    let access = text.chars().fold(0, |access, c| {
+        access
+            | match c {
+                'r' => ACCESS_READ,
+                'w' => ACCESS_WRITE,
+                'm' => ACCESS_MKNOD,
+                _ => 0,
             }
-        };
+    });
+    if access == 0 {
+        return Err(invalid_rule(
+            rule,
+            "access must hold at least one of the letters r, w and m",
+        ));
     }
     Ok(access)
 }
@@ -292,8 +294,14 @@ pub(super) mod unit {
     fn fifo_rules_are_dropped_and_bad_rules_refused() {
         let fifo = rule(true, LinuxDeviceType::P, Some(1), Some(1), "rw");
         assert!(normalize(&[fifo]).unwrap().is_empty());
-        let bad_access = rule(true, LinuxDeviceType::C, Some(1), Some(3), "rwx");
+        let bad_access = rule(true, LinuxDeviceType::C, Some(1), Some(3), "xa");
         assert!(normalize(&[bad_access]).is_err());
+        // runc ignores letters it does not know: "rwa" is "rw".
+        let lenient = rule(true, LinuxDeviceType::C, Some(1), Some(3), "rwa");
+        assert_eq!(
+            normalize(&[lenient]).unwrap()[0].access,
+            ACCESS_READ | ACCESS_WRITE
+        );
         let partial_all = rule(true, LinuxDeviceType::A, None, None, "r");
         assert!(normalize(&[partial_all]).is_err());
         let all_with_major = rule(false, LinuxDeviceType::A, Some(1), None, "rwm");

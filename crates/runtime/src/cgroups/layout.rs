@@ -1,7 +1,6 @@
 //! The host's cgroup layout, read from /proc/self/mountinfo and /proc/self/cgroup, and the
 //! resolution of a spec's cgroupsPath against it.
 
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -55,16 +54,17 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUP: &str = "/proc/self/cgroup";
 
 impl Target {
-    /// Interprets linux.cgroupsPath (None means "/berth/<id>").
+    /// Interprets linux.cgroupsPath. None means the id below the caller's own cgroup in each
+    /// hierarchy, where runc's cgroupfs driver places it (`/<id>` for a caller at the root).
     pub(super) fn parse(cgroups_path: Option<&Path>, id: &str) -> Result<Target, CgroupError> {
         let Some(path) = cgroups_path else {
             if id.is_empty() || id == "." || id == ".." || id.contains('/') {
                 return Err(CgroupError::InvalidPath {
-                    path: Path::new("/berth").join(id),
+                    path: Path::new("/").join(id),
                     reason: "the container id must be a single non-empty path component",
                 });
             }
-            return Ok(Target::Absolute(Path::new("berth").join(id)));
+            return Ok(Target::Relative(PathBuf::from(id)));
         };
         let bytes = path.as_os_str().as_bytes();
         if !path.is_absolute() && bytes.split(|&b| b == b':').count() == 3 {
@@ -161,6 +161,13 @@ impl Layout {
                 });
             }
         }
+        // In the order the host mounts them, as runc lists them (and mounts them in containers).
+        v1.sort_by_key(|h: &V1Mount| {
+            mounts
+                .iter()
+                .position(|m| m.mount_point == h.mount_point)
+                .unwrap_or(usize::MAX)
+        });
         // Inside a cgroup namespace without a "0::" line (v1-only kernels list none), a
         // cgroup2 mount can still exist; take it without knowing our own place in it.
         if v2.is_none() {
@@ -252,8 +259,8 @@ fn parse_mount(line: &str) -> Option<Mount<'_>> {
     let _id = fields.next()?;
     let _parent = fields.next()?;
     let _dev = fields.next()?;
-    let root = unescape(fields.next()?);
-    let mount_point = unescape(fields.next()?);
+    let root = crate::mountinfo::unescape(fields.next()?);
+    let mount_point = crate::mountinfo::unescape(fields.next()?);
     // Optional fields (shared:N, master:N, ...) run until the lone "-".
     for field in fields.by_ref() {
         if field == "-" {
@@ -269,29 +276,6 @@ fn parse_mount(line: &str) -> Option<Mount<'_>> {
         fs_type,
         super_options,
     })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo octal.
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 fn read_proc(path: &Path) -> Result<String, CgroupError> {
@@ -336,9 +320,10 @@ mod unit {
     fn hybrid_layout_maps_each_hierarchy_to_its_mount() {
         let l = layout(HYBRID_MOUNTINFO, HYBRID_CGROUP);
         let names: Vec<&str> = l.v1.iter().map(|h| h.controllers.as_str()).collect();
-        // perf_event is listed by the kernel but not mounted: skipped.
-        assert_eq!(names, ["name=systemd", "memory", "cpu,cpuacct"]);
-        assert_eq!(l.v1[2].mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        // perf_event is listed by the kernel but not mounted: skipped. The order is the
+        // mounts', as runc lists the hierarchies.
+        assert_eq!(names, ["cpu,cpuacct", "memory", "name=systemd"]);
+        assert_eq!(l.v1[0].mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         let v2 = l.v2.as_ref().map(|v| v.mount_point.clone());
         assert_eq!(v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
     }
@@ -352,9 +337,9 @@ mod unit {
         assert_eq!(
             dirs,
             [
-                PathBuf::from("/sys/fs/cgroup/systemd/berth/abc"),
-                PathBuf::from("/sys/fs/cgroup/memory/berth/abc"),
                 PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/abc"),
+                PathBuf::from("/sys/fs/cgroup/memory/berth/abc"),
+                PathBuf::from("/sys/fs/cgroup/systemd/berth/abc"),
             ]
         );
         assert_eq!(
@@ -392,7 +377,10 @@ mod unit {
         let sources = cg.mount_sources();
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].controllers, "");
-        assert_eq!(sources[0].host_dir, Path::new("/sys/fs/cgroup/berth/c1"));
+        assert_eq!(
+            sources[0].host_dir,
+            Path::new("/sys/fs/cgroup/user.slice/user-0.slice/session-3.scope/c1")
+        );
         assert!(sources[0].is_v2);
     }
 
@@ -408,10 +396,11 @@ mod unit {
             .collect();
         assert_eq!(
             names,
+            // In the order the host mounts the hierarchies, as runc lists them.
             [
-                ("name=systemd".to_owned(), false),
-                ("memory".to_owned(), false),
                 ("cpu,cpuacct".to_owned(), false),
+                ("memory".to_owned(), false),
+                ("name=systemd".to_owned(), false),
                 ("unified".to_owned(), true),
             ]
         );
@@ -438,10 +427,10 @@ mod unit {
     }
 
     #[test]
-    fn default_path_is_berth_slash_id() {
+    fn default_path_is_the_id_below_our_own_cgroup_like_runc() {
         assert_eq!(
             Target::parse(None, "abc").unwrap(),
-            Target::Absolute(PathBuf::from("berth/abc"))
+            Target::Relative(PathBuf::from("abc"))
         );
         assert!(Target::parse(None, "../x").is_err());
         assert!(Target::parse(None, "").is_err());

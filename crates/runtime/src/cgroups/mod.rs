@@ -15,9 +15,14 @@ mod devices;
 mod devices_bpf;
 mod files;
 mod layout;
+mod oom;
 mod resources;
+mod stats;
 mod v1;
 mod v2;
+
+pub use oom::OomEvent;
+pub use stats::Stats;
 
 #[cfg(test)]
 mod tests;
@@ -198,7 +203,8 @@ impl Cgroup {
     ///
     /// An absolute path such as `/berth/abc` is relative to each hierarchy's root; a relative
     /// path such as `berth/abc` is relative to the calling process's own cgroup in each
-    /// hierarchy (as runc does); `None` means `/berth/<id>`. The systemd form
+    /// hierarchy (as runc does); `None` means `<id>` relative to that own cgroup (runc's
+    /// place: `/<id>` for a caller at the root). The systemd form
     /// `slice:prefix:name` is refused. Reads the layout; touches nothing.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let target = layout::Target::parse(cgroups_path, id)?;
@@ -210,6 +216,31 @@ impl Cgroup {
     /// ancestor's `cgroup.subtree_control`; on v1 a new cpuset level inherits its parent's
     /// CPUs and memory nodes so that processes can join it.
     pub fn create(&self) -> Result<(), CgroupError> {
+        // A parent shared with other containers (/berth, /kubepods) may be removed by whoever
+        // deletes its last child between our mkdir of it and of ours: try again then.
+        let mut tries = 0;
+        loop {
+            match self.create_once() {
+                Err(
+                    CgroupError::Create {
+                        errno: Errno::ENOENT,
+                        ..
+                    }
+                    | CgroupError::Read {
+                        errno: Errno::ENOENT,
+                        ..
+                    }
+                    | CgroupError::Write {
+                        errno: Errno::ENOENT,
+                        ..
+                    },
+                ) if tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn create_once(&self) -> Result<(), CgroupError> {
         for h in &self.v1 {
             if has_controller(&h.controllers, "cpuset") {
                 v1::create_cpuset(&h.mount_point, &h.dir)?;
@@ -246,6 +277,22 @@ impl Cgroup {
             files::write_fmt(&h.dir, "tasks", format_args!("0"))?;
         }
         Ok(())
+    }
+
+    /// Whether the cgroup still exists (the directory every operation reads).
+    pub fn exists(&self) -> bool {
+        self.membership_dir().is_some_and(Path::exists)
+    }
+
+    /// Where the cgroup is, for messages: its freezer's directory (or the first one).
+    pub fn describe(&self) -> String {
+        match self.locate_freezer() {
+            Location::V1(dir) | Location::V2(dir) => dir.display().to_string(),
+            Location::Missing => self
+                .membership_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }
     }
 
     /// Whether the cgroup has v1 hierarchies (which [`Cgroup::join_v1_self`] joins).
@@ -318,13 +365,24 @@ impl Cgroup {
             self.apply_devices(rules)?;
         }
         if let Some(network) = resources.network() {
-            // runc ignores network classes when net_cls/net_prio are not v1-mounted; v2 has
-            // no such controllers at all (use eBPF or nftables for that).
-            if let Location::V1(dir) = self.locate("net_cls") {
-                v1::set_net_cls(dir, network)?;
+            // Written where the host mounts them (v1 only: v2 has no such controllers); a class
+            // or priority for a controller the host does not mount is refused, as runc does.
+            match self.locate("net_cls") {
+                Location::V1(dir) => v1::set_net_cls(dir, network)?,
+                _ if network.class_id().is_some() => {
+                    return Err(unavailable("net_cls", "linux.resources.network.classID"))
+                }
+                _ => {}
             }
-            if let Location::V1(dir) = self.locate("net_prio") {
-                v1::set_net_prio(dir, network)?;
+            match self.locate("net_prio") {
+                Location::V1(dir) => v1::set_net_prio(dir, network)?,
+                _ if network.priorities().as_ref().is_some_and(|p| !p.is_empty()) => {
+                    return Err(unavailable(
+                        "net_prio",
+                        "linux.resources.network.priorities",
+                    ))
+                }
+                _ => {}
             }
         }
         if let Some(rdma) = resources.rdma() {

@@ -262,6 +262,60 @@ fn open_bits(allowed: &std::ffi::CStr, denied: &std::ffi::CStr) -> i32 {
     bits
 }
 
+/// Where the child of [`access_bits`] makes its device node: set by the parent before the fork
+/// (a leaked C string), read by the child without allocating.
+static NODE_PATH: std::sync::atomic::AtomicPtr<libc::c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// What the device cgroup grants on /dev/null (1:3): bit 0 read, bit 1 write, bit 2 mknod;
+/// bit 3 is set when something failed with another errno than EPERM.
+fn access_bits() -> i32 {
+    let mut bits = 0;
+    let mut check = |ok: bool, bit: i32| {
+        if ok {
+            bits |= bit;
+        } else if nix::errno::Errno::last() != nix::errno::Errno::EPERM {
+            bits |= 8;
+        }
+    };
+    // SAFETY: open/close/mknod/unlink with NUL-terminated paths; errno read right after.
+    unsafe {
+        for (flags, bit) in [(libc::O_RDONLY, 1), (libc::O_WRONLY, 2)] {
+            let fd = libc::open(c"/dev/null".as_ptr(), flags);
+            check(fd >= 0, bit);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+        let node = NODE_PATH.load(Ordering::SeqCst);
+        libc::unlink(node);
+        let made = libc::mknod(node, libc::S_IFCHR | 0o600, libc::makedev(1, 3));
+        check(made == 0, 4);
+        libc::unlink(node);
+    }
+    bits
+}
+
+/// Applies a rule granting `access` on 1:3 after a deny-all, and returns what a child of the
+/// cgroup can do.
+fn granted(t: &mut TestCgroup, access: &str) -> i32 {
+    if NODE_PATH.load(Ordering::SeqCst).is_null() {
+        let path = std::env::temp_dir().join(format!("berth-devnode-{}", std::process::id()));
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        NODE_PATH.store(c.into_raw(), Ordering::SeqCst);
+    }
+    let r = resources(|b| {
+        b.devices(vec![
+            deny_all(),
+            rule(true, LinuxDeviceType::C, Some(1), Some(3), access),
+        ])
+    });
+    t.cgroup.apply(&r).unwrap();
+    let (code, signal) = t.spawn(access_bits).wait();
+    assert_eq!(signal, None);
+    code.unwrap()
+}
+
 fn resources(build: impl FnOnce(LinuxResourcesBuilder) -> LinuxResourcesBuilder) -> LinuxResources {
     build(LinuxResourcesBuilder::default()).build().unwrap()
 }
@@ -689,6 +743,48 @@ fn devices_v1_deny_all_then_allow_null() {
         (Some(3), None),
         "/dev/null opens, /dev/zero gets EPERM"
     );
+}
+
+#[test]
+fn devices_v1_enforce_each_access_type() {
+    if !has_v1("devices") {
+        return skip("no v1 devices controller");
+    }
+    for (access, bits) in [("r", 1), ("w", 2), ("m", 4), ("rw", 3), ("rwm", 7)] {
+        let mut t = TestCgroup::new("devices-access");
+        assert_eq!(granted(&mut t, access), bits, "access {access:?}");
+    }
+}
+
+#[test]
+fn devices_v2_ebpf_enforces_each_access_type() {
+    if !has_v2_tree() {
+        return skip("no cgroup v2 tree");
+    }
+    for (access, bits) in [("r", 1), ("w", 2), ("m", 4), ("rw", 3), ("rwm", 7)] {
+        let mut t = TestCgroup::with("devices-v2-access", |cg| cg.v1.clear());
+        assert_eq!(granted(&mut t, access), bits, "access {access:?}");
+    }
+}
+
+#[test]
+fn blkio_weight_goes_to_the_file_the_kernel_offers() {
+    // A kernel with BFQ and without CFQ has only the bfq files; write where they are.
+    let dir = std::env::temp_dir().join(format!("berth-bfq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("blkio.bfq.weight"), "").unwrap();
+    let io = LinuxBlockIoBuilder::default()
+        .weight(500u16)
+        .build()
+        .unwrap();
+    super::v1::set_block_io(&dir, &io).unwrap();
+    assert_eq!(read_trim(&dir, "blkio.bfq.weight"), "500");
+    assert!(!dir.join("blkio.weight").exists());
+    std::fs::write(dir.join("io.bfq.weight"), "").unwrap();
+    super::v2::set_block_io(&dir, &io).unwrap();
+    assert_eq!(read_trim(&dir, "io.bfq.weight"), "500");
+    assert!(!dir.join("io.weight").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub(super) const RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub(super) const RET_KILL_THREAD: u32 = 0x0000_0000;
 pub(super) const RET_TRAP: u32 = 0x0003_0000;
 pub(super) const RET_ERRNO: u32 = 0x0005_0000;
+pub(super) const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 pub(super) const RET_TRACE: u32 = 0x7ff0_0000;
 pub(super) const RET_LOG: u32 = 0x7ffc_0000;
 pub(super) const RET_ALLOW: u32 = 0x7fff_0000;
@@ -111,18 +112,42 @@ enum Outcome {
     Chain(usize),
 }
 
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER: the kernel returns a notify descriptor for an agent.
+pub(super) const FLAG_NEW_LISTENER: u32 = 1 << 3;
+/// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19), valid only with NEW_LISTENER.
+const FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
+
+/// What a syscall newer than the profile gets (runc's -ENOSYS stub): `ERRNO(ENOSYS)`.
+pub(super) const RET_ENOSYS: u32 = RET_ERRNO | libc::ENOSYS as u32;
+
 /// Compiles `seccomp` for a kernel whose native ABI is `native`.
 pub(super) fn compile(seccomp: &LinuxSeccomp, native: Abi) -> Result<Program, SeccompError> {
-    if let Some(path) = seccomp.listener_path() {
-        return Err(SeccompError::ListenerUnsupported { path: path.clone() });
-    }
-    let flags = filter_flags(seccomp.flags().as_deref().unwrap_or_default())?;
     let default = verdict(
         seccomp.default_action(),
         seccomp.default_errno_ret(),
         || "defaultAction".to_owned(),
     )?;
-    let rules = spec_rules(seccomp.syscalls().as_deref().unwrap_or_default())?;
+    if default == RET_USER_NOTIF {
+        return Err(SeccompError::NotifyDefault);
+    }
+    let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
+    let rules = spec_rules(syscalls)?;
+    let notify = rules.iter().any(|r| r.action == RET_USER_NOTIF);
+    if let Some(rule) = syscalls.iter().find(|s| {
+        s.action() == LinuxSeccompAction::ScmpActNotify && s.names().iter().any(|n| n == "write")
+    }) {
+        // The agent could never be told: the runtime writes to hand the descriptor over.
+        return Err(SeccompError::NotifyWrite {
+            rule: rule.names().join(", "),
+        });
+    }
+    if notify && seccomp.listener_path().is_none() {
+        return Err(SeccompError::NotifyWithoutListener);
+    }
+    let mut flags = filter_flags(seccomp.flags().as_deref().unwrap_or_default(), notify)?;
+    if notify {
+        flags |= FLAG_NEW_LISTENER;
+    }
 
     // The native ABI is always covered; listed ABIs of other architectures cannot occur on
     // this kernel, so leaving them out changes nothing.
@@ -134,6 +159,27 @@ pub(super) fn compile(seccomp: &LinuxSeccomp, native: Abi) -> Result<Program, Se
                 .any(|&arch| Abi::from_spec(arch, native) == Some(abi))
     };
     let x32 = native == Abi::X86_64 && covered(Abi::X32);
+    // runc answers ENOSYS for syscalls numbered above every syscall the profile names, in each
+    // architecture it lists, so that programs fall back from calls newer than the profile
+    // (glibc's clone3 to clone) instead of failing on the default errno. An allowing default
+    // (ALLOW, LOG, TRACE) or one that already answers ENOSYS needs no stub.
+    let stub = !matches!(default, RET_ALLOW | RET_LOG | RET_ENOSYS)
+        && default & RET_ACTION_FULL != RET_TRACE;
+    let listed_abi = |abi: Abi| {
+        listed
+            .iter()
+            .any(|&arch| Abi::from_spec(arch, native) == Some(abi))
+    };
+    let newest = |abi: Abi| {
+        if !stub || !listed_abi(abi) {
+            return None;
+        }
+        syscalls
+            .iter()
+            .flat_map(|s| s.names())
+            .filter_map(|name| abi.syscall_number(name))
+            .max()
+    };
 
     let mut asm = Assembler::default();
     let mut next = Target::Ret(RET_KILL_PROCESS);
@@ -141,7 +187,22 @@ pub(super) fn compile(seccomp: &LinuxSeccomp, native: Abi) -> Result<Program, Se
         if abi == Abi::X32 || !covered(abi) {
             continue;
         }
-        let block = emit_block(&mut asm, abi, x32 && abi == Abi::X86_64, &rules, default);
+        let limits = NewestListed {
+            native: newest(abi),
+            x32: if x32 && abi == Abi::X86_64 {
+                newest(Abi::X32)
+            } else {
+                None
+            },
+        };
+        let block = emit_block(
+            &mut asm,
+            abi,
+            x32 && abi == Abi::X86_64,
+            &rules,
+            default,
+            limits,
+        );
         next = asm.jump(Cmp::Eq, abi.audit_arch(), block, next);
     }
     let entry = load(&mut asm, ARCH_OFFSET, next);
@@ -155,6 +216,31 @@ pub(super) fn compile(seccomp: &LinuxSeccomp, native: Abi) -> Result<Program, Se
     Ok(Program { insns, flags })
 }
 
+/// The highest syscall number the profile names, per ABI of one block: numbers above it answer
+/// ENOSYS (`None`: no such stub).
+#[derive(Clone, Copy, Debug, Default)]
+struct NewestListed {
+    native: Option<u32>,
+    x32: Option<u32>,
+}
+
+impl NewestListed {
+    /// What a syscall number no rule names gets: the default action, or ENOSYS above the
+    /// newest syscall the profile knows in that number's ABI.
+    fn unnamed(self, nr: u32, default: u32) -> Target {
+        let newest = if nr >= X32_SYSCALL_BIT {
+            self.x32
+        } else {
+            self.native
+        };
+        if newest.is_some_and(|newest| nr > newest) {
+            Target::Ret(RET_ENOSYS)
+        } else {
+            Target::Ret(default)
+        }
+    }
+}
+
 /// Emits the syscall dispatch of one architecture token; `x32` adds the x32 numbers to the
 /// x86_64 block, whose x32 numbers otherwise get KILL_PROCESS like an unlisted architecture.
 fn emit_block(
@@ -163,6 +249,7 @@ fn emit_block(
     x32: bool,
     rules: &[SpecRule<'_>],
     default: u32,
+    newest: NewestListed,
 ) -> Target {
     let mut entries: Vec<(u32, usize)> = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
@@ -223,10 +310,19 @@ fn emit_block(
             ranges.push((start, t));
         }
     };
+    // A gap of unnamed numbers [start, end): one target on each side of the x32 bit, since
+    // x86_64 and x32 numbers each have their own newest listed syscall.
+    let gap = |add: &mut dyn FnMut(u32, Target), start: u64, end: u64| {
+        let bit = u64::from(X32_SYSCALL_BIT);
+        add(narrow(start), newest.unnamed(narrow(start), default));
+        if x32 && start < bit && end > bit {
+            add(X32_SYSCALL_BIT, newest.unnamed(X32_SYSCALL_BIT, default));
+        }
+    };
     let mut cursor: u64 = 0;
     for &(nr, outcome) in &outcomes {
         if u64::from(nr) > cursor {
-            add(narrow(cursor), Target::Ret(default));
+            gap(&mut add, cursor, u64::from(nr));
         }
         add(nr, target(outcome));
         cursor = u64::from(nr) + 1;
@@ -234,11 +330,11 @@ fn emit_block(
     if abi == Abi::X86_64 && !x32 {
         // No x86_64 syscall number reaches the x32 bit, so the gap ends below it.
         if cursor < u64::from(X32_SYSCALL_BIT) {
-            add(narrow(cursor), Target::Ret(default));
+            gap(&mut add, cursor, u64::from(X32_SYSCALL_BIT));
         }
         add(X32_SYSCALL_BIT, Target::Ret(RET_KILL_PROCESS));
     } else if cursor <= u64::from(u32::MAX) {
-        add(narrow(cursor), Target::Ret(default));
+        gap(&mut add, cursor, u64::from(u32::MAX) + 1);
     }
 
     let tree = emit_search(asm, &ranges);
@@ -496,25 +592,25 @@ fn verdict(
         LinuxSeccompAction::ScmpActTrace => RET_TRACE | data()?,
         LinuxSeccompAction::ScmpActLog => RET_LOG,
         LinuxSeccompAction::ScmpActAllow => RET_ALLOW,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::NotifyUnsupported { rule: context() })
-        }
+        LinuxSeccompAction::ScmpActNotify => RET_USER_NOTIF,
     })
 }
 
-fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<u32, SeccompError> {
+fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<u32, SeccompError> {
     let mut bits = 0;
     for flag in flags {
         bits |= match flag {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => 1 << 1,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 1 << 2,
+            // The kernel accepts it only with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if notify => {
+                FLAG_WAIT_KILLABLE_RECV
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                // The kernel accepts it only with SECCOMP_FILTER_FLAG_NEW_LISTENER.
                 return Err(SeccompError::UnsupportedFlag {
                     flag: flag.to_string(),
-                    reason: "it only applies to seccomp agents (SCMP_ACT_NOTIFY), which berth \
-                             does not support yet",
+                    reason: "it only applies to a filter with SCMP_ACT_NOTIFY rules",
                 });
             }
         };

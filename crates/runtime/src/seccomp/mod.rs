@@ -9,6 +9,7 @@
 //! [`Filter::compile`] runs in the parent; [`Filter::load`] only hands the finished program to
 //! the kernel, so it is safe to call in a forked child of a multi-threaded process.
 
+mod agent;
 mod arch;
 mod bpf;
 mod compile;
@@ -17,6 +18,8 @@ mod tests;
 
 use std::fmt;
 use std::path::PathBuf;
+
+pub(crate) use agent::send as send_to_agent;
 
 use nix::errno::Errno;
 use oci_spec::runtime::LinuxSeccomp;
@@ -27,22 +30,31 @@ pub struct Filter {
     flags: u32,
 }
 
+/// The seccomp user-notification descriptor a filter with SCMP_ACT_NOTIFY rules returns, for
+/// the seccomp agent at `linux.seccomp.listenerPath`.
+pub(crate) type NotifyFd = std::os::fd::OwnedFd;
+
 /// Why a seccomp filter could not be compiled or installed.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    /// SCMP_ACT_NOTIFY hands syscalls to a seccomp agent over `listenerPath`.
-    #[error(
-        "seccomp: {rule} uses SCMP_ACT_NOTIFY, which needs a seccomp agent; berth does not \
-         support seccomp agents yet"
-    )]
-    NotifyUnsupported { rule: String },
+    /// SCMP_ACT_NOTIFY hands a syscall to an agent; as the default it would hand over all.
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot be used as the default action")]
+    NotifyDefault,
 
+    /// Rules with SCMP_ACT_NOTIFY need an agent to answer them.
     #[error(
-        "seccomp: listenerPath {} is set, but berth does not support seccomp agents \
-         (SCMP_ACT_NOTIFY) yet",
-        path.display()
+        "seccomp: SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath (the seccomp agent's \
+         socket)"
     )]
-    ListenerUnsupported { path: PathBuf },
+    NotifyWithoutListener,
+
+    /// The runtime itself writes to hand the notify descriptor over.
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall ({rule})")]
+    NotifyWrite { rule: String },
+
+    /// The seccomp agent could not be reached or given the descriptor.
+    #[error("seccomp: send the notify descriptor to the agent at {}: {reason}", path.display())]
+    Agent { path: PathBuf, reason: String },
 
     #[error("seccomp: flag {flag} is not supported: {reason}")]
     UnsupportedFlag { flag: String, reason: &'static str },
@@ -96,11 +108,18 @@ impl Filter {
         })
     }
 
+    /// Whether the filter hands syscalls to a seccomp agent ([`Filter::load`] then returns
+    /// the notify descriptor).
+    pub(crate) fn notifies(&self) -> bool {
+        self.flags & compile::FLAG_NEW_LISTENER != 0
+    }
+
     /// Installs the filter on the calling thread (seccomp(2) SECCOMP_SET_MODE_FILTER with the
-    /// spec's flags). The caller has set no_new_privs or holds CAP_SYS_ADMIN.
+    /// spec's flags). The caller has set no_new_privs or holds CAP_SYS_ADMIN. With
+    /// SCMP_ACT_NOTIFY rules, returns the notify descriptor for the agent.
     ///
     /// Does not allocate: it runs in a forked child right before execve.
-    pub fn load(&self) -> Result<(), SeccompError> {
+    pub fn load(&self) -> Result<Option<NotifyFd>, SeccompError> {
         let prog = libc::sock_fprog {
             // compile() refused programs longer than BPF_MAXINSNS (4096).
             len: u16::try_from(self.program.len()).unwrap_or(u16::MAX),
@@ -118,11 +137,21 @@ impl Filter {
             )
         };
         match rc {
-            0 => Ok(()),
             rc if rc < 0 => Err(SeccompError::Load {
                 errno: Errno::last(),
                 flags: self.flags,
             }),
+            fd if self.notifies() => {
+                let fd = i32::try_from(fd).map_err(|_| SeccompError::Load {
+                    errno: Errno::EBADF,
+                    flags: self.flags,
+                })?;
+                // SAFETY: with NEW_LISTENER the kernel returns a new descriptor we now own.
+                Ok(Some(unsafe {
+                    <NotifyFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+                }))
+            }
+            0 => Ok(None),
             // With TSYNC, a positive return is the thread that could not be synchronized.
             tid => Err(SeccompError::TsyncFailed { tid }),
         }

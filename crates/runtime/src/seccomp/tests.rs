@@ -12,7 +12,8 @@ use super::bpf::{
     Insn, ALU_AND_K, JMP_JA, JMP_JEQ_K, JMP_JGE_K, JMP_JGT_K, LD_W_ABS, MAX_INSNS, RET_K,
 };
 use super::compile::{
-    self, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE, RET_TRAP,
+    self, RET_ALLOW, RET_ENOSYS, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE,
+    RET_TRAP, RET_USER_NOTIF,
 };
 use super::{Filter, SeccompError};
 
@@ -201,6 +202,17 @@ impl<'a> Model<'a> {
             .expect("family member")
             .1;
         let default = action_value(spec.default_action(), spec.default_errno_ret());
+        // runc's stub: a number above every syscall the profile names, in an architecture the
+        // profile lists, is ENOSYS unless the default allows (or is ENOSYS already).
+        let allowing = matches!(default, RET_ALLOW | RET_LOG | RET_ENOSYS)
+            || default & 0xffff_0000 == RET_TRACE;
+        let listed_abi = listed
+            .iter()
+            .any(|&a| Abi::from_spec(a, self.native) == Some(abi));
+        let newest = numbers.iter().flatten().copied().max();
+        if !allowing && listed_abi && newest.is_some_and(|n| nr > n) {
+            return RET_ENOSYS;
+        }
         let mut best: Option<u32> = None;
         let rules = spec.syscalls().as_deref().unwrap_or_default();
         for (syscall, nrs) in rules.iter().zip(numbers) {
@@ -705,9 +717,14 @@ fn unknown_syscall_names_are_skipped_per_architecture() {
         RET_ALLOW
     );
     assert_eq!(
-        run(&prog, ARCH_X86_64, nr(Abi::X86, "socketcall"), NO_ARGS),
+        run(&prog, ARCH_X86_64, nr(Abi::X86, "access"), NO_ARGS),
         errno(1),
-        "socketcall's i386 number is another syscall on x86_64"
+        "access's i386 number (33) is another syscall on x86_64"
+    );
+    assert_eq!(
+        run(&prog, ARCH_X86_64, nr(Abi::X86, "socketcall"), NO_ARGS),
+        RET_ENOSYS,
+        "socketcall's i386 number is above x86_64's newest named syscall (getcwd)"
     );
 }
 
@@ -722,13 +739,15 @@ fn x86_compat_syscalls_use_their_own_numbers() {
     assert_eq!(nr(Abi::X86_64, "getcwd"), 79);
     assert_eq!(nr(Abi::X86, "getcwd"), 183);
     assert_eq!(run(&prog, ARCH_X86_64, 79, NO_ARGS), RET_ALLOW);
-    assert_eq!(run(&prog, ARCH_X86_64, 183, NO_ARGS), errno(1));
+    assert_eq!(run(&prog, ARCH_X86_64, 78, NO_ARGS), errno(1));
+    // Above x86_64's newest named syscall (getcwd, 79): runc's ENOSYS.
+    assert_eq!(run(&prog, ARCH_X86_64, 183, NO_ARGS), RET_ENOSYS);
     assert_eq!(run(&prog, ARCH_I386, 183, NO_ARGS), RET_ALLOW);
     assert_eq!(run(&prog, ARCH_I386, 79, NO_ARGS), errno(1));
-    // 0x40000000 is an ordinary (unknown) number on i386.
+    // 0x40000000 is an ordinary (unknown) number on i386, above its newest named one.
     assert_eq!(
         run(&prog, ARCH_I386, X32_SYSCALL_BIT | 183, NO_ARGS),
-        errno(1)
+        RET_ENOSYS
     );
 }
 
@@ -766,7 +785,8 @@ fn x32_syscalls_are_killed_unless_x32_is_listed() {
         errno(1)
     );
     assert_eq!(run(&prog, ARCH_X86_64, 16, NO_ARGS), RET_ALLOW);
-    assert_eq!(run(&prog, ARCH_X86_64, u32::MAX, NO_ARGS), errno(1));
+    // Above x32's newest named syscall (ioctl, 514): runc's ENOSYS.
+    assert_eq!(run(&prog, ARCH_X86_64, u32::MAX, NO_ARGS), RET_ENOSYS);
 }
 
 #[test]
@@ -827,7 +847,8 @@ fn aarch64_filter_covers_arm_compat_and_arm_private_syscalls() {
         "cacheflush"
     );
     assert_eq!(run(&prog, ARCH_ARM, 5, NO_ARGS), RET_ALLOW, "open");
-    assert_eq!(run(&prog, ARCH_AARCH64, 0xf_0005, NO_ARGS), errno(1));
+    // Above aarch64's newest named syscall: runc's ENOSYS.
+    assert_eq!(run(&prog, ARCH_AARCH64, 0xf_0005, NO_ARGS), RET_ENOSYS);
     assert_eq!(run(&prog, ARCH_X86_64, 79, NO_ARGS), RET_KILL_PROCESS);
     let pers_arm = nr(Abi::Arm, "personality");
     assert_eq!(
@@ -1155,18 +1176,84 @@ fn compile_error(value: Value) -> String {
 }
 
 #[test]
-fn notify_and_listener_path_are_refused_clearly() {
-    let msg = compile_error(json!({"defaultAction": "SCMP_ACT_ALLOW",
+fn notify_rules_hand_syscalls_to_the_agent_and_bad_uses_are_refused() {
+    let profile = spec(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}));
-    assert!(
-        msg.contains("syscalls[0] (mkdir, mkdirat)") && msg.contains("SCMP_ACT_NOTIFY"),
-        "{msg}"
+    let program = compile::compile(&profile, Abi::X86_64).expect("compiles");
+    assert_eq!(
+        program.flags & compile::FLAG_NEW_LISTENER,
+        compile::FLAG_NEW_LISTENER
     );
-    let msg = compile_error(json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
-    assert!(msg.contains("defaultAction"), "{msg}");
+    let prog = program.insns;
+    verify(&prog);
+    let mkdir = nr(Abi::X86_64, "mkdirat");
+    assert_eq!(run(&prog, ARCH_X86_64, mkdir, [0; 6]), RET_USER_NOTIF);
+    assert_eq!(
+        run(&prog, ARCH_X86_64, nr(Abi::X86_64, "read"), [0; 6]),
+        RET_ALLOW
+    );
+
     let msg = compile_error(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert!(msg.contains("listenerPath"), "{msg}");
+    let msg = compile_error(json!({"defaultAction": "SCMP_ACT_NOTIFY",
         "listenerPath": "/run/agent.sock"}));
-    assert!(msg.contains("/run/agent.sock"), "{msg}");
+    assert!(msg.contains("default action"), "{msg}");
+    let msg = compile_error(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
+        "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert!(msg.contains("write"), "{msg}");
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_like_runc() {
+    // An allow list with an errno default, as profiles written before clone3 existed.
+    let profile = spec(json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["read", "write", "open", "clone", "execve", "kexec_load"],
+                      "action": "SCMP_ACT_ALLOW"}]}));
+    let prog = x86_64(&profile);
+    verify(&prog);
+    let newest = nr(Abi::X86_64, "kexec_load");
+    let clone3 = nr(Abi::X86_64, "clone3");
+    assert!(clone3 > newest);
+    // Newer than anything the profile names: ENOSYS, so glibc falls back to clone.
+    assert_eq!(run(&prog, ARCH_X86_64, clone3, [0; 6]), RET_ENOSYS);
+    assert_eq!(run(&prog, ARCH_X86_64, newest + 1, [0; 6]), RET_ENOSYS);
+    // Older but not named: the profile's default.
+    assert_eq!(
+        run(&prog, ARCH_X86_64, nr(Abi::X86_64, "mkdir"), [0; 6]),
+        errno(1)
+    );
+    assert_eq!(run(&prog, ARCH_X86_64, newest, [0; 6]), RET_ALLOW);
+    // x32 and x86 have their own newest syscall.
+    let x32_newest = nr(Abi::X32, "kexec_load");
+    assert_eq!(run(&prog, ARCH_X86_64, x32_newest + 1, [0; 6]), RET_ENOSYS);
+    assert_eq!(
+        run(&prog, ARCH_X86_64, nr(Abi::X32, "mkdir"), [0; 6]),
+        errno(1)
+    );
+    let x86_newest = nr(Abi::X86, "kexec_load");
+    assert_eq!(run(&prog, ARCH_I386, x86_newest + 1, [0; 6]), RET_ENOSYS);
+    assert_matches_model(Abi::X86_64, &profile, &prog, &[[0; 6]]);
+
+    // No stub when the default allows, when it is ENOSYS already, or when no architecture is
+    // listed (runc finds the newest syscall per listed architecture).
+    for value in [
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+               "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO",
+               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}),
+    ] {
+        let profile = spec(value.clone());
+        let prog = x86_64(&profile);
+        let default = action_value(profile.default_action(), profile.default_errno_ret());
+        assert_eq!(run(&prog, ARCH_X86_64, clone3, [0; 6]), default, "{value}");
+    }
 }
 
 #[test]
@@ -1402,7 +1489,7 @@ fn load_without_no_new_privs_as_unprivileged_user_reports_eacces() {
                         ..
                     }) => 0,
                     Err(_) => 101,
-                    Ok(()) => 102,
+                    Ok(_) => 102,
                 }
             };
             // SAFETY: ends the child without running the parent's destructors.
